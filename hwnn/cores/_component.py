@@ -1,0 +1,22 @@
+"""Helpers shared by every core's constructor."""
+
+import functools
+
+__all__ = ["rejects_quietly"]
+
+
+def rejects_quietly(init):
+    """Decorate a Component ``__init__`` so a core whose parameters were rejected stays quiet.
+
+    Amaranth warns when an Elaboratable is garbage-collected unused; a core that raised
+    ``TypeError``/``ValueError`` in its constructor never existed for the caller, so the
+    warning would only bury the real error.
+    """
+    @functools.wraps(init)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return init(self, *args, **kwargs)
+        except Exception:
+            self._MustUse__used = True
+            raise
+    return wrapper

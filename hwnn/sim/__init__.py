@@ -1,0 +1,7 @@
+"""Simulation: drive cores with numpy vectors and compare them with their reference models."""
+
+from .harness import StreamRun, run_stream
+from .payload import PayloadCodec
+from .vectors import corner_vectors, make_vectors
+
+__all__ = ["PayloadCodec", "StreamRun", "corner_vectors", "make_vectors", "run_stream"]
