@@ -2,7 +2,7 @@
 
 import functools
 
-__all__ = ["rejects_quietly"]
+__all__ = ["inspected", "rejects_quietly"]
 
 
 def rejects_quietly(init):
@@ -20,3 +20,13 @@ def rejects_quietly(init):
             self._MustUse__used = True
             raise
     return wrapper
+
+
+def inspected(core):
+    """Mark ``core`` as built only to read its properties (``describe``, ``latency``...).
+
+    Such a core is never elaborated; telling Amaranth so keeps its unused-core warning for
+    the cases where it points at a real mistake.
+    """
+    core._MustUse__used = True
+    return core

@@ -78,6 +78,12 @@ class Dense(wiring.Component):
     in_format = property(lambda self: self._plan.in_format)
     out_format = property(lambda self: self._plan.out_format)
 
+    def describe(self) -> dict:
+        """Parameters and formats for manifests and reports (JSON-serializable)."""
+        return {"kind": "dense", "class": "Dense", "parallelism": self._parallelism,
+                "multipliers": self.multipliers, "latency": self.latency, "ii": self.ii,
+                **self._plan.describe()}
+
     def elaborate(self, platform):
         m = Module()
         plan, schedule = self._plan, self._schedule

@@ -1,0 +1,217 @@
+"""TOML spec files: a core described in a few lines, loaded into a :class:`Design`.
+
+A spec has a ``[core]`` table (``kind``, ``name``) and a ``[params]`` table whose fields depend on
+the kind. Paths inside a spec are relative to the spec file. Every problem is a
+:class:`SpecError` whose message names the file and the field.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .export import check_module_name
+from .fixed import Format, Overflow, Rounding, parse_format
+
+__all__ = ["SpecError", "Design", "load_spec", "design_from_dict", "KINDS"]
+
+
+class SpecError(ValueError):
+    """A problem with a spec: ``source: field: message``."""
+
+    def __init__(self, source, field_name, message):
+        self.source, self.field, self.message = str(source), field_name, message
+        super().__init__(f"{source}: {field_name}: {message}")
+
+
+@dataclass
+class Design:
+    """A loaded spec: the plan plus what the CLI needs to build, simulate and check the core.
+
+    ``build()`` returns a fresh core (Amaranth elaborates a core once per simulation or export);
+    ``reference(x)`` maps input codes ``(n, in_lanes)`` to output codes ``(n, out_lanes)``.
+    """
+    kind: str
+    name: str
+    source: str
+    plan: object
+    in_format: Format
+    out_format: Format
+    in_lanes: int
+    out_lanes: int
+    build: Callable
+    reference: Callable
+    params: dict = field(default_factory=dict)
+
+
+class _Fields:
+    """Typed access to one table of a spec, with errors that name the field."""
+
+    def __init__(self, table, prefix, source, allowed):
+        if not isinstance(table, dict):
+            raise SpecError(source, prefix, f"must be a table, not {table!r}")
+        self.table, self.prefix, self.source = table, prefix, source
+        unknown = sorted(set(table) - set(allowed))
+        if unknown:
+            raise SpecError(source, f"{prefix}.{unknown[0]}",
+                            f"unknown field; {prefix} takes {', '.join(sorted(allowed))}")
+
+    def error(self, key, message):
+        return SpecError(self.source, f"{self.prefix}.{key}", message)
+
+    def raw(self, key, default=None, required=False):
+        if key not in self.table:
+            if required:
+                raise self.error(key, "missing (required)")
+            return default
+        return self.table[key]
+
+    def string(self, key, default=None, required=False):
+        value = self.raw(key, default, required)
+        if value is not None and not isinstance(value, str):
+            raise self.error(key, f"must be a string, not {value!r}")
+        return value
+
+    def format(self, key, required=True):
+        value = self.string(key, required=required)
+        try:
+            return parse_format(value)
+        except (TypeError, ValueError) as exc:
+            raise self.error(key, str(exc)) from None
+
+    def choice(self, key, choices, default):
+        value = self.string(key, default)
+        if value not in choices:
+            raise self.error(key, f"must be one of {' | '.join(choices)}, not {value!r}")
+        return value
+
+    def integer(self, key, default, minimum=None, maximum=None):
+        value = self.raw(key, default)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise self.error(key, f"must be an integer, not {value!r}")
+        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+            bounds = f"between {minimum} and {maximum}" if maximum is not None \
+                else f"at least {minimum}"
+            raise self.error(key, f"must be {bounds}, not {value}")
+        return value
+
+    def path(self, key, base_dir):
+        value = self.string(key, required=True)
+        path = (Path(base_dir) / value).resolve()
+        if not path.is_file():
+            raise self.error(key, f"file not found: {path}")
+        return path
+
+
+def _load_arrays(fields, key, base_dir, names):
+    """The named arrays from an ``.npz`` file; ``names`` maps array name to required-ness."""
+    path = fields.path(key, base_dir)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            present = set(archive.files)
+            arrays = {name: np.asarray(archive[name]) for name in names if name in present}
+    except (ValueError, OSError) as exc:
+        raise fields.error(key, f"{path.name} is not a readable .npz file ({exc})") from None
+    for name, required in names.items():
+        if required and name not in arrays:
+            raise fields.error(key, f"{path.name} has no array '{name}' (it has: "
+                                    f"{', '.join(sorted(present)) or 'nothing'})")
+    return path, arrays
+
+
+# --- kinds ---------------------------------------------------------------------------------
+
+_ROUNDINGS = tuple(r.value for r in Rounding)
+_OVERFLOWS = tuple(o.value for o in Overflow)
+
+
+def _dense_design(core: dict, params: _Fields, base_dir, source) -> Design:
+    from .cores.dense import Dense
+    from .plans.dense import plan_dense
+    from .ref.dense import dense
+
+    in_format = params.format("in_format")
+    weight_format = params.format("weight_format")
+    out_format = params.format("out_format")
+    rounding = params.choice("rounding", _ROUNDINGS, "half_up")
+    overflow = params.choice("overflow", _OVERFLOWS, "sat")
+    path, arrays = _load_arrays(params, "weights", base_dir, {"weight": True, "bias": False})
+    weight = arrays["weight"]
+    if weight.ndim != 2 or 0 in weight.shape:
+        raise params.error("weights", f"array 'weight' in {path.name} must be a non-empty 2-D "
+                                      f"array (n_out x n_in), not shape {weight.shape}")
+    bias = arrays.get("bias")
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise params.error("weights", f"array 'bias' in {path.name} must have shape "
+                                      f"({weight.shape[0]},) to match weight {weight.shape}, "
+                                      f"not {bias.shape}")
+    parallelism = params.integer("parallelism", 1, 1, weight.size)
+    try:
+        plan = plan_dense(weight, bias, in_format=in_format, weight_format=weight_format,
+                          out_format=out_format, rounding=rounding, overflow=overflow)
+    except (TypeError, ValueError) as exc:
+        raise params.error("weights", str(exc)) from None
+    return Design(
+        kind="dense", name=core["name"], source=str(source), plan=plan,
+        in_format=in_format, out_format=out_format, in_lanes=plan.n_in, out_lanes=plan.n_out,
+        build=lambda: Dense(plan, parallelism=parallelism),
+        reference=lambda x: dense(plan, x),
+        params={"parallelism": parallelism, "weights": str(path)},
+    )
+
+
+#: Spec kinds: name -> (allowed params fields, builder).
+KINDS = {
+    "dense": (("in_format", "weight_format", "out_format", "rounding", "overflow",
+               "parallelism", "weights"), _dense_design),
+}
+
+
+def design_from_dict(document: dict, base_dir=".", source="<spec>") -> Design:
+    """Build a :class:`Design` from an already-parsed spec document.
+
+    Raises
+    ------
+    SpecError
+        Anything wrong with the document; the message names the field.
+    """
+    top = _Fields(document, "spec", source, ("core", "params"))
+    if "core" not in document:
+        raise SpecError(source, "core", "missing [core] table")
+    core = _Fields(document["core"], "core", source, ("kind", "name"))
+    kind = core.string("kind", required=True)
+    if kind not in KINDS:
+        raise core.error("kind", f"unknown kind {kind!r}; known kinds: {', '.join(KINDS)}")
+    name = core.string("name", required=True)
+    try:
+        check_module_name(name)
+    except ValueError as exc:
+        raise core.error("name", str(exc)) from None
+    allowed, builder = KINDS[kind]
+    params = _Fields(top.raw("params", {}), "params", source, allowed)
+    return builder({"kind": kind, "name": name}, params, base_dir, source)
+
+
+def load_spec(path) -> Design:
+    """Read and check a TOML spec file.
+
+    Raises
+    ------
+    SpecError
+        The file is missing, is not TOML, or has a bad field.
+    """
+    path = Path(path)
+    try:
+        with path.open("rb") as file:
+            document = tomllib.load(file)
+    except FileNotFoundError:
+        raise SpecError(path, "spec", "file not found") from None
+    except IsADirectoryError:
+        raise SpecError(path, "spec", "is a directory, not a spec file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(path, "spec", f"not valid TOML: {exc}") from None
+    return design_from_dict(document, path.parent, path)

@@ -1,0 +1,112 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from hwnn import cli
+from hwnn.demo import write_demo_spec
+from hwnn.fixed import to_float
+
+
+@pytest.fixture
+def spec(tmp_path):
+    return write_demo_spec(tmp_path)
+
+
+def run(capsys, *argv):
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_sim_is_bit_exact(capsys, spec):
+    code, out, err = run(capsys, "sim", spec, "--vectors", 40)
+    assert code == 0
+    assert "demo_fc: 40 vectors bit-exact (core == reference)" in out
+    assert "latency 18 cycles, ii 16" in out
+    assert "simulating 40 vectors" in err
+
+
+def test_sim_with_inputs_and_output_in_real_units(capsys, spec, tmp_path):
+    from hwnn.spec import load_spec
+    design = load_spec(spec)
+    x = np.random.default_rng(1).integers(-128, 128, (25, 16)) / 128.0
+    np.save(tmp_path / "x.npy", x)
+    code, out, err = run(capsys, "sim", spec, "--inputs", tmp_path / "x.npy", "--output",
+                         tmp_path / "y.npy")
+    assert code == 0 and "25 vectors bit-exact" in out
+    assert "not codes" not in err  # the inputs were exact codes: nothing rounded
+    y = np.load(tmp_path / "y.npy")
+    expected = to_float(design.reference((x * 128).astype(np.int64)), design.out_format)
+    np.testing.assert_array_equal(y, expected)
+
+
+def test_sim_reports_rounded_inputs(capsys, spec, tmp_path):
+    np.save(tmp_path / "x.npy", np.full((3, 16), 0.3))
+    code, _, err = run(capsys, "sim", spec, "--inputs", tmp_path / "x.npy")
+    assert code == 0
+    assert "48 of 48 input values are not codes of SQ(1, 7)" in err
+
+
+def test_sim_fails_with_the_first_mismatch(capsys, spec, monkeypatch):
+    import hwnn.ref.dense as ref
+
+    real = ref.dense
+
+    def off_by_one(plan, x):
+        y = real(plan, x).copy()
+        y[5, 2] += 1
+        return y
+    monkeypatch.setattr(ref, "dense", off_by_one)
+    code, out, _ = run(capsys, "sim", spec, "--vectors", 20, "--stall", 0)
+    assert code == 1
+    assert "MISMATCH in 1 of 20 vectors; first at vector 5, output 2" in out
+
+
+def test_sim_writes_vcd(capsys, spec, tmp_path):
+    code, _, _ = run(capsys, "sim", spec, "--vectors", 3, "--vcd", tmp_path / "w.vcd")
+    assert code == 0 and "$enddefinitions" in (tmp_path / "w.vcd").read_text()
+
+
+def test_generate_writes_verilog_manifest_and_testbench(capsys, spec, tmp_path):
+    code, out, _ = run(capsys, "generate", spec, "-o", tmp_path / "out", "--testbench", 10)
+    assert code == 0
+    for suffix in (".v", ".il", ".json", "_tb.v", "_in.hex", "_out.hex"):
+        assert (tmp_path / "out" / f"demo_fc{suffix}").is_file()
+    assert len((tmp_path / "out" / "demo_fc_in.hex").read_text().splitlines()) == 10
+
+
+def test_plan_prints_formats_and_schedule(capsys, spec):
+    code, out, _ = run(capsys, "plan", spec)
+    assert code == 0
+    assert "acc_format" in out and "SQ(4, 14)" in out and "multipliers        8" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["sim", "missing.toml"], "missing.toml: spec: file not found"),
+    (["sim", "{spec}", "--vectors", "0"], "--vectors must be at least 1, not 0"),
+    (["sim", "{spec}", "--stall", "1"], "--stall must be a probability in [0, 1), not 1.0"),
+    (["sim", "{spec}", "--inputs", "{spec}"], "cannot read a .npy array"),
+    (["synth", "{spec}", "--target", "ice99"], "--target: unknown target 'ice99'; known targets"),
+    (["generate", "{spec}", "--testbench", "-1"], "--testbench must be 0 (none)"),
+])
+def test_errors_are_one_line_with_exit_2(capsys, spec, argv, message):
+    code, out, err = run(capsys, *[a.format(spec=spec) for a in argv])
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("hwnn: error: ") and message in err
+    assert "Traceback" not in err
+
+
+def test_bad_shape_inputs(capsys, spec, tmp_path):
+    np.save(tmp_path / "x.npy", np.zeros((4, 3)))
+    code, _, err = run(capsys, "sim", spec, "--inputs", tmp_path / "x.npy")
+    assert code == 2 and "need shape (n, 16) with one row per vector, not (4, 3)" in err
+
+
+def test_console_script_entry_point_exit_code(spec):
+    result = subprocess.run([sys.executable, "-m", "hwnn.cli", "plan", str(spec) + ".nope"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith("spec: file not found")
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,112 @@
+import numpy as np
+import pytest
+
+from hwnn.fixed import SQ
+from hwnn.spec import SpecError, design_from_dict, load_spec
+
+SPEC = """\
+[core]
+kind = "dense"
+name = "fc1"
+[params]
+in_format = "SQ(1,7)"
+weight_format = "SQ(1,7)"
+out_format = "SQ(4,8)"
+rounding = "half_up"
+overflow = "sat"
+parallelism = 4
+weights = "fc1.npz"
+"""
+
+
+@pytest.fixture
+def spec_dir(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "fc1.npz", weight=rng.uniform(-1, 1, (3, 5)), bias=rng.uniform(-1, 1, 3))
+    (tmp_path / "fc1.toml").write_text(SPEC)
+    return tmp_path
+
+
+def write(spec_dir, text):
+    path = spec_dir / "case.toml"
+    path.write_text(text)
+    return path
+
+
+def test_load_dense_spec(spec_dir):
+    design = load_spec(spec_dir / "fc1.toml")
+    assert design.kind == "dense" and design.name == "fc1"
+    assert design.in_format == SQ(1, 7) and design.out_format == SQ(4, 8)
+    assert (design.in_lanes, design.out_lanes) == (5, 3)
+    core = design.build()
+    assert core.parallelism == 4 and core.ii == 4
+    x = np.zeros((2, 5), dtype=np.int64)
+    assert design.reference(x).shape == (2, 3)
+
+
+def test_defaults(spec_dir):
+    text = SPEC.replace('rounding = "half_up"\n', "").replace('overflow = "sat"\n', "")
+    text = text.replace("parallelism = 4\n", "")
+    design = load_spec(write(spec_dir, text))
+    assert design.plan.rounding.value == "half_up" and design.plan.overflow.value == "sat"
+    assert design.build().parallelism == 1
+
+
+def test_bias_is_optional(spec_dir):
+    np.savez(spec_dir / "fc1.npz", weight=np.full((2, 2), 0.25))
+    design = load_spec(spec_dir / "fc1.toml")
+    np.testing.assert_array_equal(design.plan.bias, [0, 0])
+
+
+@pytest.mark.parametrize("edit, field, message", [
+    (("kind = \"dense\"", "kind = \"conv\""), "core.kind", "unknown kind 'conv'; known kinds: dense"),
+    (("name = \"fc1\"\n", ""), "core.name", "missing (required)"),
+    (("name = \"fc1\"", "name = \"1fc\""), "core.name", "Module name must be a Verilog identifier"),
+    (("in_format = \"SQ(1,7)\"", "in_format = \"SQ(1,x)\""), "params.in_format",
+     "Format must look like 'SQ(4,12)'"),
+    (("out_format = \"SQ(4,8)\"\n", ""), "params.out_format", "missing (required)"),
+    (("in_format = \"SQ(1,7)\"", "in_format = 8"), "params.in_format", "must be a string, not 8"),
+    (("rounding = \"half_up\"", "rounding = \"up\""), "params.rounding",
+     "must be one of trunc | half_up | half_even, not 'up'"),
+    (("overflow = \"sat\"", "overflow = \"clip\""), "params.overflow", "must be one of wrap | sat"),
+    (("parallelism = 4", "parallelism = 16"), "params.parallelism",
+     "must be between 1 and 15, not 16"),
+    (("parallelism = 4", "parallelism = 2.5"), "params.parallelism", "must be an integer, not 2.5"),
+    (("fc1.npz", "missing.npz"), "params.weights", "file not found"),
+    (("parallelism = 4", "parallelism = 4\nspeed = 3"), "params.speed",
+     "unknown field; params takes"),
+])
+def test_spec_errors_name_the_field(spec_dir, edit, field, message):
+    old, new = edit
+    assert old in SPEC
+    with pytest.raises(SpecError, match="case.toml: ") as info:
+        load_spec(write(spec_dir, SPEC.replace(old, new)))
+    assert info.value.field == field
+    assert message in info.value.message
+
+
+def test_weights_file_errors(spec_dir):
+    np.savez(spec_dir / "fc1.npz", w=np.ones((2, 2)))
+    with pytest.raises(SpecError, match=r"fc1.npz has no array 'weight' \(it has: w\)"):
+        load_spec(spec_dir / "fc1.toml")
+    np.savez(spec_dir / "fc1.npz", weight=np.ones(4))
+    with pytest.raises(SpecError, match=r"must be a non-empty 2-D array \(n_out x n_in\), not "
+                                        r"shape \(4,\)"):
+        load_spec(spec_dir / "fc1.toml")
+    np.savez(spec_dir / "fc1.npz", weight=np.ones((2, 3)), bias=np.ones(3))
+    with pytest.raises(SpecError, match=r"array 'bias' in fc1.npz must have shape \(2,\)"):
+        load_spec(spec_dir / "fc1.toml")
+    (spec_dir / "fc1.npz").write_text("not a zip")
+    with pytest.raises(SpecError, match="is not a readable .npz file"):
+        load_spec(spec_dir / "fc1.toml")
+
+
+def test_file_level_errors(spec_dir):
+    with pytest.raises(SpecError, match="nope.toml: spec: file not found"):
+        load_spec(spec_dir / "nope.toml")
+    with pytest.raises(SpecError, match="spec: not valid TOML"):
+        load_spec(write(spec_dir, "[core\nkind="))
+    with pytest.raises(SpecError, match="core: missing \\[core\\] table"):
+        load_spec(write(spec_dir, "[params]\n"))
+    with pytest.raises(SpecError, match="spec.layers: unknown field"):
+        design_from_dict({"core": {"kind": "dense", "name": "x"}, "layers": {}})
