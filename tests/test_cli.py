@@ -24,7 +24,7 @@ def test_sim_is_bit_exact(capsys, spec):
     code, out, err = run(capsys, "sim", spec, "--vectors", 40)
     assert code == 0
     assert "demo_fc: 40 vectors bit-exact (core == reference)" in out
-    assert "latency 18 cycles, ii 16" in out
+    assert "latency 20 cycles, ii 16" in out
     assert "simulating 40 vectors" in err
 
 

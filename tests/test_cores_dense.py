@@ -57,7 +57,7 @@ def test_latency_and_ii_are_what_simulation_shows(n_out, n_in, parallelism):
     plan = make_plan(n_out, n_in)
     core = Dense(plan, parallelism=parallelism)
     assert core.ii == -(-n_out * n_in // parallelism)
-    assert core.latency == core.ii + 2
+    assert core.latency == core.ii + 4
     run = run_stream(core, make_vectors(plan.in_format, n_in, 12))
     assert set(run.latencies.tolist()) == {core.latency}
     assert set(np.diff(run.in_cycles).tolist()) == {core.ii}

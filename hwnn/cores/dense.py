@@ -9,6 +9,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..plans.dense import DensePlan, mac_schedule
 from ._component import rejects_quietly
+from ._output import registered_output
 from .requantize import format_shape, requantize
 
 __all__ = ["Dense"]
@@ -22,14 +23,15 @@ class Dense(wiring.Component):
     overflow modes.
 
     Structure: the input vector is registered; each multiplier (lane) walks a fixed slice of the
-    output-major product list (see :func:`hwnn.plans.dense.mac_schedule`), reading its weights
-    from a ROM (``amaranth.lib.memory``) or, when fully parallel, from constants, and
-    accumulates one product per cycle; a final stage adds each output's lane partial sums and
-    the bias, requantizes and registers the output vector.
+    output-major product list (see :func:`hwnn.plans.dense.mac_schedule`). A lane's pipeline
+    has three registered stages: operands (weight from a synchronous ROM in
+    ``amaranth.lib.memory``, or a constant when fully parallel; the selected input element),
+    product, and accumulator (which starts each output's sum at its bias). A final stage adds
+    each output's lane partial sums, requantizes and registers the output vector.
 
     Throughput: one vector every ``ii = ceil(n_in·n_out / parallelism)`` cycles.
-    Latency: ``ii + 2`` cycles from the cycle an input is accepted to the cycle its output is
-    first valid (input register, ``ii`` MAC cycles, output stage).
+    Latency: ``ii + 4`` cycles from the cycle an input is accepted to the cycle its output is
+    first valid (input register, ``ii`` issue cycles, operand, product and output stages).
 
     Parameters
     ----------
@@ -73,7 +75,7 @@ class Dense(wiring.Component):
                            doc="Multipliers actually instantiated (lanes with work).")
     ii = property(lambda self: self._schedule.ii,
                   doc="Cycles between accepted inputs at full rate.")
-    latency = property(lambda self: self._schedule.ii + 2,
+    latency = property(lambda self: self._schedule.ii + 4,
                        doc="Cycles from an accepted input to its output, without stalls.")
     in_format = property(lambda self: self._plan.in_format)
     out_format = property(lambda self: self._plan.out_format)
@@ -90,93 +92,140 @@ class Dense(wiring.Component):
         ii = schedule.ii
         acc_shape = signed(plan.acc_format.width)
 
+        # Issue stage: the input register and the cycle counter `t` of the vector in flight.
         x = Signal.like(self.i.payload, name="x")
-        busy = Signal()                  # a vector is in the MAC phase
-        t = Signal(range(ii), name="t")  # MAC cycle within the vector
-        partials_valid = Signal()        # every partial sum of a vector is complete
+        busy = Signal()
+        t = Signal(range(ii), name="t")
+        partials_valid = Signal()  # every partial sum of a vector is complete
 
-        out_free = ~self.o.valid | self.o.ready
-        finish = partials_valid & out_free
-        # The MAC phase may only overwrite partial sums that the output stage has taken.
+        # The output stage registers each result; `out_accept` depends on flip-flops only.
+        result = Signal.like(self.o.payload, name="result")
+        out_accept = registered_output(m, self.o, partials_valid, result, full_rate=ii == 1)
+        finish = partials_valid & out_accept
+        # The whole MAC pipeline moves in lock step, and only while the partial sums it would
+        # overwrite have been taken by the output stage.
         advance = ~partials_valid | finish
-        last = t == ii - 1
-        mac = busy & advance
+        # `t == ii - 1`, kept in a register next to `t` so that the input handshake (which
+        # enables the wide input register) is one LUT deep instead of a comparator deep.
+        last_issue = Signal(init=ii == 1)
 
-        m.d.comb += self.i.ready.eq(advance & (~busy | last))
+        m.d.comb += self.i.ready.eq(advance & (~busy | last_issue))
+        with m.If(busy & advance):
+            m.d.sync += [t.eq(Mux(last_issue, 0, t + 1)),
+                         last_issue.eq(Mux(last_issue, ii == 1, t == ii - 2))]
+            with m.If(last_issue):
+                m.d.sync += busy.eq(0)
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += [x.eq(self.i.payload), busy.eq(1), t.eq(0), last_issue.eq(ii == 1)]
+
+        # Operand stage (registered weight and input) and product stage (registered product).
+        # The accumulator's controls depend only on the cycle index, so they are decoded from
+        # it in the operand stage and registered with the product: the accumulate stage then
+        # has a single multiplexer in front of its adder.
+        valid_operands, valid_product = Signal(), Signal()
+        t_operands = Signal.like(t)
+        last_product = Signal()
+        with m.If(advance):
+            m.d.sync += [valid_operands.eq(busy), t_operands.eq(t),
+                         valid_product.eq(valid_operands),
+                         last_product.eq(t_operands == ii - 1)]
+
+        # Accumulate stage.
+        accumulate = valid_product & advance
         with m.If(finish):
             m.d.sync += partials_valid.eq(0)
-        with m.If(mac):
-            m.d.sync += t.eq(Mux(last, 0, t + 1))
-            with m.If(last):
-                m.d.sync += [busy.eq(0), partials_valid.eq(1)]
-        with m.If(self.i.valid & self.i.ready):
-            m.d.sync += [x.eq(self.i.payload), busy.eq(1), t.eq(0)]
+        with m.If(accumulate & last_product):
+            m.d.sync += partials_valid.eq(1)
 
         sums = [[] for _ in range(plan.n_out)]
-        selectors = {}  # lanes that read the inputs in the same order share one multiplexer
+        selectors = {}  # lanes that read the inputs in the same order share one register
         for index, lane in enumerate(schedule.lanes):
-            product = self._lane_product(m, index, lane, x, t, ii, selectors)
-            starts = [first for _, first, _ in lane.segments]
-            segment_start = Const(1) if ii == 1 else _any_equal(t, starts)
+            weight = self._weight_operand(m, index, lane, t, ii, advance)
+            if lane.column not in selectors:
+                selectors[lane.column] = self._input_operand(m, index, lane.column, x, t, ii,
+                                                             advance)
+            operand = selectors[lane.column]
+            product = Signal(signed(len(operand) + len(weight) + 1), name=f"product{index}")
+            with m.If(advance):
+                m.d.sync += product.eq(operand * weight)
+
+            restart = Signal(name=f"restart{index}")        # a new output's sum begins
+            init = Signal(acc_shape, name=f"init{index}")  # ... from this value
+            with m.If(advance):
+                m.d.sync += [
+                    restart.eq(_any_equal(t_operands, [first for _, first, _ in lane.segments])),
+                    init.eq(self._segment_init(lane, t_operands, acc_shape)),
+                ]
             acc = Signal(acc_shape, name=f"acc{index}")
             acc_next = Signal(acc_shape, name=f"acc{index}_next")
-            m.d.comb += acc_next.eq(Mux(segment_start, 0, acc) + product)
-            with m.If(mac):
+            m.d.comb += acc_next.eq(Mux(restart, init, acc) + product)
+            with m.If(accumulate):
                 m.d.sync += acc.eq(acc_next)
             for row, _, last_t in lane.segments:
                 if last_t == lane.last_busy_cycle:
-                    # The final segment stays in the accumulator until the next vector starts,
-                    # which is no earlier than the output stage reads it.
+                    # The final segment stays in the accumulator until the next vector's first
+                    # product arrives, which is no earlier than the output stage reads it.
                     sums[row].append(acc)
                     continue
+                done = Signal(name=f"done{index}_row{row}")
+                with m.If(advance):
+                    m.d.sync += done.eq(t_operands == last_t)
                 partial = Signal(acc_shape, name=f"partial{index}_row{row}")
-                with m.If(mac & (t == last_t)):
+                with m.If(accumulate & done):
                     m.d.sync += partial.eq(acc_next)
                 sums[row].append(partial)
 
-        with m.If(self.o.ready):
-            m.d.sync += self.o.valid.eq(0)
-        with m.If(finish):
-            m.d.sync += self.o.valid.eq(1)
-            for row, terms in enumerate(sums):
-                total = Signal(acc_shape, name=f"sum{row}")
-                m.d.comb += total.eq(sum(terms, Const(int(plan.bias[row]), acc_shape)))
-                m.d.sync += self.o.payload[row].eq(
-                    requantize(total, plan.acc_format, plan.out_format, plan.rounding,
-                               plan.overflow))
+        for row, terms in enumerate(sums):
+            total = Signal(acc_shape, name=f"sum{row}")
+            m.d.comb += [
+                total.eq(sum(terms[1:], terms[0])),
+                result[row].eq(requantize(total, plan.acc_format, plan.out_format,
+                                          plan.rounding, plan.overflow)),
+            ]
         return m
 
-    def _lane_product(self, m, index, lane, x, t, ii, selectors):
-        """The product this lane computes in cycle ``t``: weight ROM × selected input."""
+    def _segment_init(self, lane, t, acc_shape):
+        """What a segment's sum starts from: the row's bias if it holds the row's column 0.
+
+        Every row has exactly one segment that starts with its column 0, so the bias joins each
+        sum exactly once, without an adder of its own.
+        """
+        init = Const(0, acc_shape)
+        for row, first, _ in lane.segments:
+            bias = int(self._plan.bias[row])
+            if lane.column[first] == 0 and bias:
+                init = Mux(t == first, Const(bias, acc_shape), init)
+        return init
+
+    def _weight_operand(self, m, index, lane, t, ii, advance):
+        """This lane's weight, one cycle after issue: a constant, or a synchronous ROM read."""
         weight_shape = format_shape(self._plan.weight_format)
         if ii == 1:
-            weight = Const(lane.weight[0], weight_shape)
+            return Const(lane.weight[0], weight_shape)
+        # A synchronous read port is the operand register, and lets yosys use block RAM for
+        # deep weight memories.
+        rom = Memory(shape=weight_shape, depth=ii, init=lane.weight)
+        m.submodules[f"weights{index}"] = rom
+        port = rom.read_port(domain="sync")
+        m.d.comb += [port.addr.eq(t), port.en.eq(advance)]
+        return port.data
+
+    def _input_operand(self, m, index, columns, x, t, ii, advance):
+        """The input element this column sequence reads, registered one cycle after issue."""
+        if len(set(columns)) == 1:
+            selected = x[columns[0]]
+        elif list(columns) == list(range(ii)):
+            selected = x[t]  # the cycle counter is the column index: no ROM needed
         else:
-            rom = Memory(shape=weight_shape, depth=ii, init=lane.weight)
-            m.submodules[f"weights{index}"] = rom
+            rom = Memory(shape=range(self._plan.n_in), depth=ii, init=columns)
+            m.submodules[f"columns{index}"] = rom
             port = rom.read_port(domain="comb")
             m.d.comb += port.addr.eq(t)
-            weight = port.data
-        if lane.column not in selectors:
-            selectors[lane.column] = self._input_selector(m, index, lane.column, x, t, ii)
-        selected = selectors[lane.column]
-        product = Signal(signed(len(Value.cast(selected)) + len(weight) + 1),
-                         name=f"product{index}")
-        m.d.comb += product.eq(selected * weight)
-        return product
-
-
-    def _input_selector(self, m, index, columns, x, t, ii):
-        """The input element that cycle ``t`` reads, for the column sequence ``columns``."""
-        if len(set(columns)) == 1:
-            return x[columns[0]]
-        if list(columns) == list(range(ii)):
-            return x[t]  # the cycle counter is the column index: no ROM needed
-        rom = Memory(shape=range(self._plan.n_in), depth=ii, init=columns)
-        m.submodules[f"columns{index}"] = rom
-        port = rom.read_port(domain="comb")
-        m.d.comb += port.addr.eq(t)
-        return x[port.data]
+            selected = x[port.data]
+        operand = Signal.like(Value.cast(selected), name=f"operand{index}")
+        with m.If(advance):
+            m.d.sync += operand.eq(selected)
+        return operand
 
 
 def _any_equal(value, constants):
