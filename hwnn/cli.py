@@ -75,7 +75,8 @@ def simulate_design(design, x, *, stall=0.0, seed=0, vcd=None):
     """Run a fresh core of ``design`` on input codes ``x``; return (outputs, reference, run, core)."""
     from .sim import run_stream
     core = design.build()
-    run = run_stream(core, x, stall_in=stall, stall_out=stall, seed=seed, vcd=vcd)
+    show = (lambda done, total: progress(f"  {done}/{total} vectors")) if len(x) >= 1000 else None
+    run = run_stream(core, x, stall_in=stall, stall_out=stall, seed=seed, vcd=vcd, progress=show)
     want = np.asarray(design.reference(x)).reshape(len(x), design.out_lanes)
     got = run.outputs.reshape(len(x), design.out_lanes)
     return got, want, run, core

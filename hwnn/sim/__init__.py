@@ -2,6 +2,8 @@
 
 from .harness import StreamRun, run_stream
 from .payload import PayloadCodec
+from .stream import stream_get, stream_put
 from .vectors import corner_vectors, make_vectors
 
-__all__ = ["PayloadCodec", "StreamRun", "corner_vectors", "make_vectors", "run_stream"]
+__all__ = ["PayloadCodec", "StreamRun", "corner_vectors", "make_vectors", "run_stream", "stream_get",
+           "stream_put"]

@@ -46,7 +46,7 @@ def _stall_pattern(rng, probability, count):
 
 
 def run_stream(core, inputs, *, n_outputs=None, stall_in=0.0, stall_out=0.0, seed=0, vcd=None,
-               max_cycles=None, i_port="i", o_port="o") -> StreamRun:
+               max_cycles=None, i_port="i", o_port="o", progress=None) -> StreamRun:
     """Simulate ``core``: send every row of ``inputs`` on its input stream, collect the outputs.
 
     Parameters
@@ -68,6 +68,8 @@ def run_stream(core, inputs, *, n_outputs=None, stall_in=0.0, stall_out=0.0, see
         Write a waveform of the run there.
     max_cycles : int
         Give up with ``TimeoutError`` after this many cycles (default: generous for the size).
+    progress : callable(done, total), optional
+        Called as outputs arrive, about every tenth of the run (for long simulations).
 
     Raises
     ------
@@ -119,6 +121,8 @@ def run_stream(core, inputs, *, n_outputs=None, stall_in=0.0, stall_out=0.0, see
             if cycle > max_cycles:
                 raise TimeoutError(f"core accepted {index} of {n_in} inputs in {max_cycles} cycles")
 
+    report_every = max(1, n_out // 10)
+
     async def consumer(ctx):
         cycle = 0
         while len(outputs) < n_out:
@@ -128,6 +132,8 @@ def run_stream(core, inputs, *, n_outputs=None, stall_in=0.0, stall_out=0.0, see
             if ready and valid:
                 outputs.append(out_codec.unpack(payload))
                 out_cycles.append(cycle)
+                if progress is not None and len(outputs) % report_every == 0:
+                    progress(len(outputs), n_out)
             cycle += 1
             if cycle > max_cycles:
                 raise TimeoutError(f"core produced {len(outputs)} of {n_out} outputs in "
