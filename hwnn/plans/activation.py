@@ -1,0 +1,93 @@
+"""One entry point for activation plans: pick a method, or fit the cheapest plan to an error.
+
+``method="exact"`` serves relu, relu6, leaky_relu, hard_tanh and hard_sigmoid; ``"lut"`` and
+``"pwl"`` approximate smooth functions (sigmoid, tanh, and any registered smooth function).
+"""
+
+from __future__ import annotations
+
+from ..fixed import _as_format
+from .functions import get_function
+
+__all__ = ["METHODS", "plan_activation", "fit_activation"]
+
+METHODS = ("exact", "lut", "pwl")
+
+
+def _method(function, method):
+    if method is None:
+        return "pwl" if function.smooth else "exact"
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {' | '.join(METHODS)}, not {method!r}")
+    if method == "exact" and function.smooth:
+        raise ValueError(f"{function.name} cannot be computed exactly; use method 'lut' or "
+                         f"'pwl'")
+    if method != "exact" and not function.smooth:
+        raise ValueError(f"{function.name} is computed exactly; use method 'exact', not "
+                         f"{method!r}")
+    return method
+
+
+def plan_activation(function, in_format, out_format, *, method=None, **options):
+    """A plan for ``function``; ``options`` go to :func:`~hwnn.plans.lut.plan_lut`,
+    :func:`~hwnn.plans.pwl.plan_pwl` or :func:`~hwnn.plans.exact.plan_exact`.
+
+    Every plan carries ``error`` (an :class:`~hwnn.plans.accuracy.ErrorBound` measured on every
+    input code) and ``describe()``.
+    """
+    function = get_function(function)
+    method = _method(function, method)
+    if method == "exact":
+        from .exact import plan_exact
+        return plan_exact(function, in_format, out_format, **options)
+    if method == "lut":
+        from .lut import plan_lut
+        return plan_lut(function, in_format, out_format, **options)
+    from .pwl import plan_pwl
+    return plan_pwl(function, in_format, out_format, **options)
+
+
+def fit_activation(function, in_format, out_format, max_error, *, method="pwl", **options):
+    """The cheapest plan of ``method`` whose measured maximum error is at most ``max_error``.
+
+    ``lut``: the smallest power-of-two table; ``pwl``: the fewest segments.
+
+    Raises
+    ------
+    ValueError
+        ``max_error`` is not positive, or no plan of the method meets it (the message gives
+        the best error reached).
+    """
+    function = get_function(function)
+    method = _method(function, method)
+    if not isinstance(max_error, (int, float)) or isinstance(max_error, bool) \
+            or not max_error > 0:
+        raise ValueError(f"max_error must be a positive number, not {max_error!r}")
+    if method == "pwl":
+        from .pwl import fit_pwl
+        return fit_pwl(function, in_format, out_format, max_error, **options)
+    if method == "exact":
+        plan = plan_activation(function, in_format, out_format, method="exact", **options)
+        if plan.error.max_abs > max_error:
+            raise ValueError(f"the exact {function.name} plan has error "
+                             f"{plan.error.max_abs:.3g} > max_error {max_error:g}: the output "
+                             f"format's rounding alone exceeds it")
+        return plan
+    from .lut import plan_lut
+    in_format = _as_format(in_format, "in_format")
+    best = None
+    size = 2
+    while size <= 2 * (1 << in_format.width):
+        try:
+            plan = plan_lut(function, in_format, out_format, table_size=size, **options)
+        except ValueError as exc:
+            if "table_size must be between" in str(exc):
+                break
+            raise
+        if plan.error.max_abs <= max_error:
+            return plan
+        best = plan if best is None or plan.error.max_abs < best.error.max_abs else best
+        size *= 2
+    reached = f"{best.error.max_abs:.3g}" if best else "nothing"
+    raise ValueError(f"no lookup table for {function.name} from {in_format} to {out_format} "
+                     f"meets max_error {max_error:g}; the best reached {reached}")

@@ -1,0 +1,134 @@
+"""The activation functions hwnn knows: float64 definitions, symmetry, and how to add one.
+
+A *smooth* function (sigmoid, tanh, ...) is approximated by a lookup table or piecewise-linear
+plan whose error is measured on every input code. An *exact* function (relu, hard_tanh, ...) is
+computed exactly and rounded once to the output format.
+
+Adding a smooth function is one call::
+
+    register(Function("silu", lambda x: x / (1 + np.exp(-x)), smooth=True))
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from ..fixed import Format
+
+__all__ = ["Symmetry", "Function", "FUNCTIONS", "LEAKY_SHIFT", "register", "get_function",
+           "leaky_relu", "fold", "unfold"]
+
+
+class Symmetry(enum.Enum):
+    """A symmetry that lets a plan store only the non-negative half of the input range."""
+    ODD = "odd"                #: f(-x) = -f(x), e.g. tanh
+    COMPLEMENT = "complement"  #: f(-x) = 1 - f(x), e.g. sigmoid
+
+
+@dataclass(frozen=True)
+class Function:
+    """An activation function.
+
+    ``evaluate`` maps a float64 array to float64 (the "exact" function that errors are measured
+    against). ``symmetry`` is used by plans to halve their tables. ``smooth`` says whether the
+    function needs approximation (LUT/PWL) or is computed exactly.
+    """
+    name: str
+    evaluate: Callable[[np.ndarray], np.ndarray]
+    smooth: bool
+    symmetry: Symmetry | None = None
+
+    def __call__(self, x):
+        return self.evaluate(np.asarray(x, dtype=np.float64))
+
+
+def _sigmoid(x):
+    # exp of a negative argument only: no overflow warnings, full precision on both sides.
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+FUNCTIONS: dict[str, Function] = {}
+
+
+def register(function: Function) -> Function:
+    """Add ``function`` to :data:`FUNCTIONS` (replacing one of the same name)."""
+    if not isinstance(function, Function):
+        raise TypeError(f"function must be a Function, not {function!r}")
+    FUNCTIONS[function.name] = function
+    return function
+
+
+register(Function("sigmoid", _sigmoid, smooth=True, symmetry=Symmetry.COMPLEMENT))
+register(Function("tanh", np.tanh, smooth=True, symmetry=Symmetry.ODD))
+register(Function("relu", lambda x: np.maximum(x, 0.0), smooth=False))
+register(Function("relu6", lambda x: np.clip(x, 0.0, 6.0), smooth=False))
+register(Function("hard_tanh", lambda x: np.clip(x, -1.0, 1.0), smooth=False,
+                  symmetry=Symmetry.ODD))
+# PyTorch's definition (MobileNetV3): relu6(x + 3) / 6.
+register(Function("hard_sigmoid", lambda x: np.clip(x + 3.0, 0.0, 6.0) / 6.0, smooth=False,
+                  symmetry=Symmetry.COMPLEMENT))
+#: The default negative slope of leaky_relu is 2**-LEAKY_SHIFT; exact plans take their own
+#: power-of-two slope and measure against it.
+LEAKY_SHIFT = 6
+
+
+def leaky_relu(shift: int = LEAKY_SHIFT) -> Function:
+    """leaky_relu with negative slope ``2**-shift`` (a power of two: a shift in hardware)."""
+    return Function("leaky_relu", lambda x: np.where(x >= 0, x, np.ldexp(x, -shift)),
+                    smooth=False)
+
+
+register(leaky_relu())
+
+
+def get_function(name) -> Function:
+    """The registered function called ``name`` (a Function passes through).
+
+    Raises
+    ------
+    TypeError
+        ``name`` is neither a string nor a Function.
+    ValueError
+        No function of that name is registered.
+    """
+    if isinstance(name, Function):
+        return name
+    if not isinstance(name, str):
+        raise TypeError(f"Function must be a name or a Function, not {name!r}")
+    if name not in FUNCTIONS:
+        raise ValueError(f"Unknown function {name!r}; known functions: "
+                         f"{', '.join(sorted(FUNCTIONS))}")
+    return FUNCTIONS[name]
+
+
+def fold(q: np.ndarray, in_format: Format) -> tuple[np.ndarray, np.ndarray]:
+    """Split input codes into magnitudes and signs: ``q = where(negative, -magnitude, magnitude)``.
+
+    Magnitudes lie in ``[0, 2**(width-1)]`` for a signed format (the most negative code folds to
+    one past the largest positive code) and are the codes themselves for an unsigned format.
+    """
+    q = np.asarray(q, dtype=np.int64)
+    negative = q < 0
+    return np.where(negative, -q, q), negative
+
+
+def unfold(y: np.ndarray, negative: np.ndarray, symmetry: Symmetry, out_format: Format):
+    """Output codes for the original inputs, from the codes ``y`` computed on magnitudes.
+
+    ``ODD``: ``-y`` where the input was negative. ``COMPLEMENT``: ``one - y`` there, with ``one``
+    the code of 1.0 in ``out_format``. Results outside ``out_format`` saturate (the error
+    measurement that every plan carries includes the effect).
+    """
+    y = np.asarray(y, dtype=np.int64)
+    if symmetry is Symmetry.ODD:
+        mirrored = -y
+    elif symmetry is Symmetry.COMPLEMENT:
+        mirrored = (np.int64(1) << np.int64(out_format.f)) - y
+    else:
+        raise ValueError(f"symmetry must be a Symmetry, not {symmetry!r}")
+    return np.clip(np.where(negative, mirrored, y), out_format.min_int, out_format.max_int)

@@ -1,0 +1,28 @@
+"""Bit-exact reference of any activation plan (lut, pwl or exact)."""
+
+from __future__ import annotations
+
+__all__ = ["activation"]
+
+
+def activation(plan, q):
+    """Output codes of ``plan.out_format`` for input codes ``q`` (any shape).
+
+    Raises
+    ------
+    TypeError
+        ``plan`` is not an activation plan, or ``q`` is not integer.
+    ValueError
+        ``q`` holds codes outside the input format.
+    """
+    method = getattr(plan, "method", None)
+    if method == "lut":
+        from .lut import lut
+        return lut(plan, q)
+    if method == "pwl":
+        from .pwl import pwl
+        return pwl(plan, q)
+    if method == "exact":
+        from .exact import exact
+        return exact(plan, q)
+    raise TypeError(f"plan must be an activation plan (lut, pwl or exact), not {plan!r}")

@@ -1,0 +1,116 @@
+import numpy as np
+import pytest
+
+from hwnn.fixed import SQ, UQ, Rounding, quantize, to_float
+from hwnn.plans.activation import fit_activation, plan_activation
+from hwnn.plans.functions import get_function
+from hwnn.plans.lut import plan_lut
+from hwnn.ref.lut import lut
+
+
+def independent_lut(plan, q):
+    """The documented semantics, one code at a time with Python ints."""
+    out = []
+    for code in q.tolist():
+        negative = plan.symmetric and code < 0
+        c = -code if negative else code
+        index = (min(max(c, plan.lo), plan.hi) - plan.lo) >> plan.shift
+        y = plan.table[index]
+        if negative:
+            if plan.function.name == "tanh":
+                y = -y
+            else:
+                y = (1 << plan.out_format.f) - y
+            y = min(max(y, plan.out_format.min_int), plan.out_format.max_int)
+        out.append(y)
+    return np.array(out)
+
+
+PLANS = [
+    ("sigmoid", SQ(4, 6), UQ(0, 8), {}),
+    ("tanh", SQ(4, 6), SQ(1, 7), dict(table_size=128)),
+    ("tanh", SQ(4, 6), SQ(1, 9), dict(table_size=256, input_range=(-4, 4))),
+    ("sigmoid", SQ(4, 6), UQ(0, 10), dict(table_size=64, symmetric=False, entries="left")),
+    ("sigmoid", UQ(3, 5), UQ(0, 8), dict(table_size=32)),
+]
+
+
+@pytest.mark.parametrize("function, fin, fout, options", PLANS)
+def test_reference_follows_the_documented_semantics(function, fin, fout, options):
+    plan = plan_lut(function, fin, fout, **options)
+    codes = fin.codes()
+    np.testing.assert_array_equal(lut(plan, codes), independent_lut(plan, codes))
+
+
+@pytest.mark.parametrize("function, fin, fout, options", PLANS)
+def test_stated_error_is_the_measured_error(function, fin, fout, options):
+    plan = plan_lut(function, fin, fout, **options)
+    codes = fin.codes()
+    x = to_float(codes, fin)
+    error = np.abs(to_float(lut(plan, codes), fout) - get_function(function)(x))
+    assert plan.error.max_abs == error.max()
+    assert plan.error.at_code == codes[np.argmax(error)]
+    assert plan.error.codes == len(codes)
+
+
+def test_full_table_is_correctly_rounded():
+    fin, fout = SQ(3, 5), SQ(2, 8)  # holds tanh's whole range: no saturation
+    plan = plan_lut("tanh", fin, fout, symmetric=False)
+    want = np.clip(quantize(np.tanh(to_float(fin.codes(), fin)), fout, Rounding.HALF_EVEN),
+                   fout.min_int, fout.max_int)
+    np.testing.assert_array_equal(lut(plan, fin.codes()), want)
+    assert plan.error.max_ulp <= 0.5
+
+
+def test_minimax_entries_beat_left_samples():
+    common = dict(table_size=256, input_range=(-8, 8), symmetric=False)
+    minimax = plan_lut("sigmoid", SQ(6, 10), UQ(0, 16), **common)
+    left = plan_lut("sigmoid", SQ(6, 10), UQ(0, 16), entries="left", **common)
+    assert minimax.error.max_abs < left.error.max_abs * 0.6
+
+
+def test_symmetry_halves_the_table_at_equal_error():
+    full = plan_lut("tanh", SQ(4, 8), SQ(1, 10), table_size=256, symmetric=False)
+    half = plan_lut("tanh", SQ(4, 8), SQ(1, 10), table_size=256)
+    assert len(half.table) == len(full.table) // 2
+    assert half.error.max_abs <= full.error.max_abs + 2 ** -10
+
+
+def test_fit_returns_the_smallest_table_meeting_the_target():
+    plan = fit_activation("sigmoid", SQ(4, 8), UQ(0, 12), 2e-3, method="lut")
+    assert plan.error.max_abs <= 2e-3
+    smaller = plan_lut("sigmoid", SQ(4, 8), UQ(0, 12), table_size=plan.table_size // 2)
+    assert smaller.error.max_abs > 2e-3
+
+
+def test_fit_reports_the_best_error_when_impossible():
+    with pytest.raises(ValueError, match=r"no lookup table for tanh from SQ\(3, 5\) to "
+                                         r"SQ\(1, 7\) meets max_error 1e-05; the best reached"):
+        fit_activation("tanh", SQ(3, 5), SQ(1, 7), 1e-5, method="lut")
+
+
+@pytest.mark.parametrize("options, error, message", [
+    (dict(table_size=100), ValueError, "table_size must be a power of two, not 100"),
+    (dict(table_size=2048), ValueError, r"table_size must be between 2 and 1024 \(one entry per"),
+    (dict(table_size=2.0), TypeError, "table_size must be an integer, not 2.0"),
+    (dict(input_range=(2, 1)), ValueError, r"input_range must be an interval \(low, high\)"),
+    (dict(input_range=(-40, 40)), ValueError, r"input_range \(-40, 40\) lies outside in_format"),
+    (dict(input_range=(-1, 2)), ValueError, "a symmetric table needs input_range symmetric"),
+    (dict(entries="middle"), ValueError, "entries must be one of minimax | left, not 'middle'"),
+    (dict(symmetric="yes"), TypeError, "symmetric must be a bool or None, not 'yes'"),
+])
+def test_lut_parameter_errors(options, error, message):
+    with pytest.raises(error, match=message):
+        plan_lut("tanh", SQ(4, 6), SQ(1, 7), **options)
+
+
+def test_lut_function_and_format_errors():
+    with pytest.raises(ValueError, match="relu is computed exactly"):
+        plan_lut("relu", SQ(4, 6), SQ(4, 6))
+    with pytest.raises(ValueError, match=r"out_format UQ\(0, 4\) .* cannot hold tanh's range"):
+        plan_lut("tanh", SQ(4, 6), UQ(0, 4), symmetric=False)
+    with pytest.raises(ValueError, match=r"tanh is odd, so out_format must be signed"):
+        plan_lut("tanh", SQ(4, 6), UQ(1, 4), symmetric=True)
+    with pytest.raises(ValueError, match="relu6 is computed exactly; use method 'exact', not "
+                                         "'lut'"):
+        plan_activation("relu6", SQ(4, 6), SQ(4, 2), method="lut")
