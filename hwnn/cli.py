@@ -76,10 +76,18 @@ def simulate_design(design, x, *, stall=0.0, seed=0, vcd=None):
     from .sim import run_stream
     core = design.build()
     show = (lambda done, total: progress(f"  {done}/{total} vectors")) if len(x) >= 1000 else None
-    run = run_stream(core, x, stall_in=stall, stall_out=stall, seed=seed, vcd=vcd, progress=show)
+    run = run_stream(core, payload_rows(core, x), stall_in=stall, stall_out=stall, seed=seed,
+                     vcd=vcd, progress=show)
     want = np.asarray(design.reference(x)).reshape(len(x), design.out_lanes)
     got = run.outputs.reshape(len(x), design.out_lanes)
     return got, want, run, core
+
+
+def payload_rows(core, x):
+    """Rows ``(n, lanes)`` of codes as the core's input payload wants them (1-D for scalars)."""
+    from .sim import PayloadCodec
+    codec = PayloadCodec.for_shape(core.i.signature.members["payload"].shape)
+    return x[:, 0] if codec.lanes is None else x
 
 
 def cmd_sim(args):
@@ -117,7 +125,9 @@ def cmd_generate(args):
     written = export(core, design.name, args.output)
     if args.testbench:
         x = make_vectors(design.in_format, design.in_lanes, args.testbench, seed=args.seed)
-        written.update(write_testbench(core, design.name, x, design.reference(x), args.output))
+        y = np.asarray(design.reference(x)).reshape(len(x), design.out_lanes)
+        written.update(write_testbench(core, design.name, payload_rows(core, x),
+                                       payload_rows(core, y), args.output))
     for kind, path in written.items():
         print(f"{kind:9} {path}")
     return EXIT_OK
@@ -131,9 +141,15 @@ def cmd_plan(args):
     if args.json:
         print(json.dumps(info, indent=2))
     else:
+        error = info.pop("error", None)
         width = max(len(key) for key in info)
         for key, value in info.items():
             print(f"{key:{width}}  {value}")
+        if error:
+            print(f"guaranteed max error {error['max_abs']:.6g} ({error['max_ulp']:.4g} output "
+                  f"ulp) at input {error['at_input']:.6g} (code {error['at_code']}); mean "
+                  f"{error['mean_abs']:.3g}; measured on all {error['codes']} input codes"
+                  + ("; faithful" if error["faithful"] else ""))
         saturated = info.get("saturated_weights")
         if saturated:
             print(f"note: {saturated} weights were outside {info['weight_format']} and were "

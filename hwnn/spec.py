@@ -164,10 +164,92 @@ def _dense_design(core: dict, params: _Fields, base_dir, source) -> Design:
     )
 
 
+def _number_pair(params, key):
+    value = params.raw(key)
+    if value is None:
+        return None
+    if (not isinstance(value, list) or len(value) != 2
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
+        raise params.error(key, f"must be a pair of numbers [low, high], not {value!r}")
+    return tuple(float(v) for v in value)
+
+
+def _field_named(message, table, max_error):
+    """The spec field a plan's error message is about (the plan names its parameters)."""
+    for key in ("table_size", "segments", "input_range", "out_format", "in_format", "entries",
+                "breakpoints", "slopes", "leaky_shift", "symmetric"):
+        if key in message and (key in table or key.endswith("format")):
+            return key
+    return "max_error" if max_error is not None else "function"
+
+
+def _activation_design(core: dict, params: _Fields, base_dir, source) -> Design:
+    from .cores.activation import activation_core
+    from .plans.activation import METHODS, fit_activation, plan_activation
+    from .plans.functions import FUNCTIONS
+    from .ref.activation import activation
+
+    function = params.choice("function", tuple(sorted(FUNCTIONS)), None)
+    smooth = FUNCTIONS[function].smooth
+    method = params.choice("method", METHODS, "pwl" if smooth else "exact")
+    in_format = params.format("in_format")
+    out_format = params.format("out_format")
+    lanes = params.integer("lanes", 1, 1, 4096)
+    options = {}
+    if method == "pwl":
+        options["breakpoints"] = params.choice("breakpoints", ("uniform", "optimal"), "optimal")
+        options["slopes"] = params.choice("slopes", ("any", "pot", "pot2"), "any")
+    if method == "lut":
+        options["entries"] = params.choice("entries", ("minimax", "left"), "minimax")
+    if method == "exact":
+        options["rounding"] = params.choice("rounding", _ROUNDINGS, "half_even")
+        if function == "leaky_relu":
+            options["leaky_shift"] = params.integer("leaky_shift", 6, 1, 16)
+    if method in ("lut", "pwl"):
+        input_range = _number_pair(params, "input_range")
+        if input_range is not None:
+            options["input_range"] = input_range
+    for key, allowed in (("segments", "pwl"), ("breakpoints", "pwl"), ("slopes", "pwl"),
+                         ("table_size", "lut"), ("entries", "lut"), ("rounding", "exact"),
+                         ("leaky_shift", "exact"), ("input_range", "lut or pwl")):
+        if key in params.table and method not in allowed:
+            raise params.error(key, f"applies to method {allowed}, not {method!r}")
+    max_error = params.raw("max_error")
+    try:
+        if max_error is not None:
+            if "segments" in params.table or "table_size" in params.table:
+                raise params.error("max_error", "give either max_error (fit the cheapest plan) "
+                                                "or segments/table_size, not both")
+            if not isinstance(max_error, (int, float)) or isinstance(max_error, bool):
+                raise params.error("max_error", f"must be a number, not {max_error!r}")
+            plan = fit_activation(function, in_format, out_format, float(max_error),
+                                  method=method, **options)
+        else:
+            if method == "pwl":
+                options["segments"] = params.integer("segments", 16, 1)
+            if method == "lut" and "table_size" in params.table:
+                options["table_size"] = params.integer("table_size", None, 1)
+            plan = plan_activation(function, in_format, out_format, method=method, **options)
+    except SpecError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise params.error(_field_named(str(exc), params.table, max_error), str(exc)) from None
+    return Design(
+        kind="activation", name=core["name"], source=str(source), plan=plan,
+        in_format=in_format, out_format=out_format, in_lanes=lanes, out_lanes=lanes,
+        build=lambda: activation_core(plan, lanes=lanes),
+        reference=lambda x: activation(plan, x),
+        params={"lanes": lanes, "method": method},
+    )
+
+
 #: Spec kinds: name -> (allowed params fields, builder).
 KINDS = {
     "dense": (("in_format", "weight_format", "out_format", "rounding", "overflow",
                "parallelism", "weights"), _dense_design),
+    "activation": (("function", "method", "in_format", "out_format", "lanes", "segments",
+                    "breakpoints", "slopes", "table_size", "entries", "input_range",
+                    "rounding", "leaky_shift", "max_error"), _activation_design),
 }
 
 

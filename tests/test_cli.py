@@ -110,3 +110,17 @@ def test_console_script_entry_point_exit_code(spec):
     assert result.returncode == 2
     assert result.stderr.strip().endswith("spec: file not found")
     assert "Traceback" not in result.stderr
+
+
+def test_activation_plan_prints_the_guarantee(capsys, tmp_path):
+    (tmp_path / "a.toml").write_text(
+        '[core]\nkind = "activation"\nname = "a"\n[params]\nfunction = "sigmoid"\n'
+        'method = "lut"\ntable_size = 128\nin_format = "SQ(4,4)"\nout_format = "UQ(0,8)"\n')
+    code, out, _ = run(capsys, "plan", tmp_path / "a.toml")
+    assert code == 0
+    from hwnn.spec import load_spec
+    error = load_spec(tmp_path / "a.toml").plan.error
+    assert f"guaranteed max error {error.max_abs:.6g}" in out
+    assert "measured on all 256 input codes" in out
+    code, out, _ = run(capsys, "sim", tmp_path / "a.toml", "--vectors", 256)
+    assert code == 0 and "256 vectors bit-exact" in out

@@ -110,3 +110,55 @@ def test_file_level_errors(spec_dir):
         load_spec(write(spec_dir, "[params]\n"))
     with pytest.raises(SpecError, match="spec.layers: unknown field"):
         design_from_dict({"core": {"kind": "dense", "name": "x"}, "layers": {}})
+
+
+ACTIVATION = """\
+[core]
+kind = "activation"
+name = "act"
+[params]
+function = "tanh"
+method = "lut"
+table_size = 64
+in_format = "SQ(3,5)"
+out_format = "SQ(1,7)"
+lanes = 2
+"""
+
+
+def test_load_activation_spec(tmp_path):
+    (tmp_path / "act.toml").write_text(ACTIVATION)
+    design = load_spec(tmp_path / "act.toml")
+    assert design.kind == "activation" and (design.in_lanes, design.out_lanes) == (2, 2)
+    assert design.plan.table_size == 64 and design.build().lanes == 2
+
+
+def test_activation_fit_to_target(tmp_path):
+    text = ACTIVATION.replace("table_size = 64", "max_error = 0.02")
+    (tmp_path / "act.toml").write_text(text)
+    design = load_spec(tmp_path / "act.toml")
+    assert design.plan.error.max_abs <= 0.02
+
+
+@pytest.mark.parametrize("edit, field, message", [
+    (("function = \"tanh\"", "function = \"swish\""), "params.function", "must be one of"),
+    (("method = \"lut\"", "method = \"cordic\""), "params.method", "must be one of exact | lut"),
+    (("table_size = 64", "table_size = 100"), "params.table_size",
+     "table_size must be a power of two, not 100"),
+    (("table_size = 64", "segments = 8"), "params.segments", "applies to method pwl, not 'lut'"),
+    (("table_size = 64", "table_size = 64\nmax_error = 0.1"), "params.max_error",
+     "give either max_error"),
+    (("lanes = 2", "lanes = 0"), "params.lanes", "must be between 1 and 4096, not 0"),
+    (("table_size = 64", "input_range = [4]"), "params.input_range",
+     "must be a pair of numbers [low, high]"),
+    (("out_format = \"SQ(1,7)\"", "out_format = \"UQ(0,4)\""), "params.out_format",
+     "cannot hold tanh's range"),
+])
+def test_activation_spec_errors(tmp_path, edit, field, message):
+    old, new = edit
+    assert old in ACTIVATION
+    (tmp_path / "act.toml").write_text(ACTIVATION.replace(old, new))
+    with pytest.raises(SpecError) as info:
+        load_spec(tmp_path / "act.toml")
+    assert info.value.field == field
+    assert message in info.value.message
