@@ -1,9 +1,10 @@
 """Activation units: lookup-table, exact (relu family) and, with plans from hwnn.plans.pwl,
 piecewise-linear, for one value (``lanes=1``) or a vector of ``lanes`` values per transfer.
 
-All share one pipeline: an input register, one compute stage, and a registered output whose
-readiness towards the pipeline depends on flip-flops only. Throughput is one transfer per cycle
-(``ii = 1``); latency is 3 cycles from an accepted input to its output.
+All share one pipeline: an input register, the datapath's register stages (one for LUT and
+exact units, four for PWL), and a registered output whose readiness towards the pipeline depends
+on flip-flops only. Throughput is one transfer per cycle (``ii = 1``); latency is 2 cycles plus
+the datapath's stages.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ class _Activation(wiring.Component):
     """The pipeline shared by every activation unit; subclasses supply the datapath."""
 
     _plan_type = None
+    #: Register stages of the datapath between the input register and the output register.
+    _stages = 1
 
     @rejects_quietly
     def __init__(self, plan, *, lanes=1):
@@ -50,7 +53,8 @@ class _Activation(wiring.Component):
 
     plan = property(lambda self: self._plan, doc="The plan this unit implements.")
     lanes = property(lambda self: self._lanes, doc="Values per transfer.")
-    latency = property(lambda self: 3, doc="Cycles from an accepted input to its output.")
+    latency = property(lambda self: 2 + self._stages,
+                       doc="Cycles from an accepted input to its output.")
     ii = property(lambda self: 1, doc="Cycles between accepted inputs at full rate.")
     in_format = property(lambda self: self._plan.in_format)
     out_format = property(lambda self: self._plan.out_format)
@@ -65,17 +69,20 @@ class _Activation(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         x = Signal.like(self.i.payload, name="x")
-        x_valid, result_valid = Signal(), Signal()
+        # valid[0] goes with `x`; valid[k] with the datapath's k-th register stage.
+        valid = [Signal(name=f"valid{k}") for k in range(self._stages + 1)]
+        result_valid = valid[-1]
         result = Signal.like(self.o.payload, name="result")
         accept = registered_output(m, self.o, result_valid, result, full_rate=True)
+        # One enable for the whole pipeline; it depends on flip-flops only.
         advance = ~result_valid | accept
         m.d.comb += self.i.ready.eq(advance)
         with m.If(advance):
-            m.d.sync += [x.eq(self.i.payload), x_valid.eq(self.i.valid),
-                         result_valid.eq(x_valid)]
+            m.d.sync += [x.eq(self.i.payload), valid[0].eq(self.i.valid)]
+            m.d.sync += [later.eq(earlier) for earlier, later in zip(valid, valid[1:])]
         for index in range(self._lanes):
-            # The compute stage turns lane `index` of `x` into lane `index` of `result` through
-            # exactly one register stage (enabled by `advance`), matching `result_valid`.
+            # The datapath turns lane `index` of `x` into lane `index` of `result` through
+            # exactly `_stages` register stages (enabled by `advance`), matching `result_valid`.
             self._compute(m, self._lane(x, index), self._lane(result, index), advance, index)
         return m
 
