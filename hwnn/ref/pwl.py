@@ -1,0 +1,71 @@
+"""Bit-exact reference of piecewise-linear activations (semantics in :mod:`hwnn.plans.pwl`).
+
+For each input code ``q``::
+
+    c, negative = fold(q) if plan.symmetric else (q, False)
+    j = searchsorted(starts, c, side="right") - 1
+    y = clip((slopes[j] * (c - starts[j]) + intercepts[j]) >> shift, out.min_int, out.max_int)
+    y = unfold(y, negative, symmetry) if plan.symmetric else y
+
+All in int64; the plan guarantees ``|slopes[j] * (c - starts[j]) + intercepts[j]| < 2**62``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..plans.functions import fold, unfold
+
+__all__ = ["pwl"]
+
+
+def _codes(fmt, q) -> np.ndarray:
+    q = np.asarray(q)
+    if q.dtype == np.bool_ or not np.issubdtype(q.dtype, np.integer):
+        raise TypeError(f"inputs must be integer codes of {fmt}, not dtype {q.dtype}")
+    if q.dtype == np.uint64 and q.size and q.max() > np.iinfo(np.int64).max:
+        raise ValueError(f"inputs hold codes outside {fmt} [{fmt.min_int}, {fmt.max_int}]")
+    if q.size and not fmt.contains(q).all():
+        bad = q[~fmt.contains(q)].ravel()[0]
+        raise ValueError(f"inputs hold the code {int(bad)}, outside {fmt} "
+                         f"[{fmt.min_int}, {fmt.max_int}]")
+    return q.astype(np.int64)
+
+
+def pwl(plan, q) -> np.ndarray:
+    """Output codes of ``plan.out_format`` for input codes ``q`` of ``plan.in_format``.
+
+    Parameters
+    ----------
+    plan : PWLPlan
+    q : array_like of int
+        Input codes, any shape.
+
+    Returns
+    -------
+    np.ndarray of int64, the shape of ``q``.
+
+    Raises
+    ------
+    TypeError
+        ``plan`` is not a PWLPlan, or ``q`` is not integer.
+    ValueError
+        ``q`` holds codes outside the input format.
+    """
+    from ..plans.pwl import PWLPlan
+    if not isinstance(plan, PWLPlan):
+        raise TypeError(f"plan must be a PWLPlan, not {plan!r}")
+    q = _codes(plan.in_format, q)
+    if plan.symmetric:
+        c, negative = fold(q, plan.in_format)
+    else:
+        c, negative = q, None
+    starts = np.asarray(plan.starts, dtype=np.int64)
+    j = np.searchsorted(starts, c, side="right") - 1
+    v = np.asarray(plan.slopes, dtype=np.int64)[j] * (c - starts[j]) \
+        + np.asarray(plan.intercepts, dtype=np.int64)[j]
+    out = plan.out_format
+    y = np.clip(v >> np.int64(plan.shift), out.min_int, out.max_int)
+    if plan.symmetric:
+        y = unfold(y, negative, plan.function.symmetry, out)
+    return y

@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+
+from hwnn.cores.activation import activation_core
+from hwnn.cores.pwl import PWLActivation, uniform_run
+from hwnn.fixed import SQ, UQ
+from hwnn.plans.pwl import plan_pwl
+from hwnn.ref.pwl import pwl
+from hwnn.sim import run_stream
+
+PLANS = [
+    ("tanh", SQ(4, 6), SQ(1, 9), dict(segments=8, breakpoints="uniform")),
+    ("tanh", SQ(4, 6), SQ(1, 9), dict(segments=8, breakpoints="optimal")),
+    ("sigmoid", SQ(4, 6), UQ(0, 10), dict(segments=6, breakpoints="optimal", symmetric=False)),
+    ("sigmoid", SQ(4, 6), UQ(0, 10), dict(segments=8, breakpoints="optimal", slopes="pot2")),
+    ("tanh", SQ(4, 6), SQ(1, 9), dict(segments=8, breakpoints="uniform", slopes="pot")),
+    ("sigmoid", UQ(4, 6), UQ(0, 8), dict(segments=4, breakpoints="uniform")),
+    ("tanh", SQ(3, 7), SQ(2, 8), dict(segments=12, breakpoints="optimal", input_range=(-2, 2))),
+]
+
+
+def plan_id(case):
+    function, fin, fout, options = case
+    return f"{function}-{fin}-{fout}-" + "-".join(f"{k}={v}" for k, v in options.items())
+
+
+@pytest.mark.parametrize("case", PLANS, ids=[plan_id(c) for c in PLANS])
+def test_every_input_code_matches_the_reference(case):
+    function, fin, fout, options = case
+    plan = plan_pwl(function, fin, fout, **options)
+    codes = fin.codes()
+    run = run_stream(PWLActivation(plan), codes, stall_in=0.2, stall_out=0.3, seed=4)
+    np.testing.assert_array_equal(run.outputs, pwl(plan, codes))
+
+
+def test_lanes_and_timing():
+    plan = plan_pwl("tanh", SQ(4, 6), SQ(1, 9), segments=8)
+    codes = SQ(4, 6).codes()
+    lanes = np.stack([codes, codes[::-1]], axis=1)
+    core = activation_core(plan, lanes=2)
+    run = run_stream(core, lanes, stall_out=0.4, seed=1)
+    np.testing.assert_array_equal(run.outputs, pwl(plan, lanes))
+    timing = run_stream(activation_core(plan), codes[:30])
+    assert core.latency == 8 and core.ii == 1
+    assert set(timing.latencies.tolist()) == {8}
+    assert set(np.diff(timing.in_cycles).tolist()) == {1}
+
+
+def test_uniform_run():
+    assert uniform_run([0, 4, 8, 12, 16, 40], 64) == (0, 3, 2)
+    assert uniform_run([0, 3, 7, 11, 15, 19], 20) == (1, 4, 2)
+    assert uniform_run([-32, -8, 0, 8, 16], 32) == (1, 3, 3)
+    assert uniform_run([0, 3], 8) == (0, -1, -1)
+
+
+def test_pwl_core_rejects_other_plans():
+    from hwnn.plans.lut import plan_lut
+    with pytest.raises(TypeError, match="plan must be a PWLPlan"):
+        PWLActivation(plan_lut("tanh", SQ(3, 3), SQ(1, 7)))
