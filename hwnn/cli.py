@@ -37,6 +37,12 @@ def _input_codes(design, args):
     from .fixed import Overflow, Rounding, quantize, to_float
     from .sim import make_vectors
 
+    if args.exhaustive:
+        if design.in_format.width > 20:
+            raise UsageError(f"--exhaustive: {design.in_format} has {design.in_format.width} "
+                             f"bits; every code is only simulated up to 20 bits")
+        codes = design.in_format.codes()
+        return np.repeat(codes[:, None], design.in_lanes, axis=1)
     if args.inputs is None:
         if args.vectors < 1:
             raise UsageError(f"--vectors must be at least 1, not {args.vectors}")
@@ -231,6 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="corner vectors, then random ones (default: 200)")
     source.add_argument("--inputs", metavar="FILE.npy",
                         help="real-valued inputs, one row per vector, one column per lane")
+    source.add_argument("--exhaustive", action="store_true",
+                        help="every input code once, in ascending order (all lanes alike)")
     p.add_argument("--output", metavar="FILE.npy", help="save the core's outputs (real values)")
     p.add_argument("--vcd", metavar="FILE", help="write a waveform")
     p.add_argument("--stall", type=float, default=0.2,

@@ -124,3 +124,18 @@ def test_activation_plan_prints_the_guarantee(capsys, tmp_path):
     assert "measured on all 256 input codes" in out
     code, out, _ = run(capsys, "sim", tmp_path / "a.toml", "--vectors", 256)
     assert code == 0 and "256 vectors bit-exact" in out
+
+
+def test_exhaustive_sim_reproduces_the_stated_bound(capsys, tmp_path):
+    """A user's own check: every code through `hwnn sim`, error against float math."""
+    (tmp_path / "a.toml").write_text(
+        '[core]\nkind = "activation"\nname = "a"\n[params]\nfunction = "tanh"\n'
+        'method = "pwl"\nsegments = 8\nin_format = "SQ(3,6)"\nout_format = "SQ(1,9)"\n')
+    code, out, _ = run(capsys, "sim", tmp_path / "a.toml", "--exhaustive", "--output",
+                       tmp_path / "y.npy")
+    assert code == 0 and "512 vectors bit-exact" in out
+    from hwnn.fixed import SQ
+    from hwnn.spec import load_spec
+    x = to_float(SQ(3, 6).codes(), SQ(3, 6))
+    error = np.abs(np.load(tmp_path / "y.npy")[:, 0] - np.tanh(x))
+    assert error.max() == load_spec(tmp_path / "a.toml").plan.error.max_abs
