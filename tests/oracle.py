@@ -60,3 +60,9 @@ REQUANT_PAIRS = [
     (UQ(2, 4), UQ(5, 0)),
     (SQ(1, 7), SQ(1, 3)),
 ]
+
+
+def plan_id(case):
+    """A readable pytest id for an activation case (function, in, out, options)."""
+    function, fin, fout, options = case
+    return f"{function}-{fin}-{fout}-" + "-".join(f"{k}={v}" for k, v in options.items())

@@ -7,6 +7,7 @@ from hwnn.fixed import SQ, UQ
 from hwnn.plans.activation import plan_activation
 from hwnn.ref.activation import activation
 from hwnn.sim import run_stream
+from oracle import plan_id
 
 PLANS = [
     ("sigmoid", SQ(4, 4), UQ(0, 8), dict(method="lut")),
@@ -25,11 +26,6 @@ PLANS = [
     ("hard_sigmoid", SQ(4, 6), UQ(0, 4), dict(rounding="trunc")),
     ("hard_sigmoid", SQ(5, 7), UQ(1, 11), dict(rounding="half_up")),
 ]
-
-
-def plan_id(case):
-    function, fin, fout, options = case
-    return f"{function}-{fin}-{fout}-" + "-".join(f"{k}={v}" for k, v in options.items())
 
 
 @pytest.mark.parametrize("case", PLANS, ids=[plan_id(c) for c in PLANS])

@@ -7,6 +7,7 @@ from hwnn.fixed import SQ, UQ
 from hwnn.plans.pwl import plan_pwl
 from hwnn.ref.pwl import pwl
 from hwnn.sim import run_stream
+from oracle import plan_id
 
 PLANS = [
     ("tanh", SQ(4, 6), SQ(1, 9), dict(segments=8, breakpoints="uniform")),
@@ -17,11 +18,6 @@ PLANS = [
     ("sigmoid", UQ(4, 6), UQ(0, 8), dict(segments=4, breakpoints="uniform")),
     ("tanh", SQ(3, 7), SQ(2, 8), dict(segments=12, breakpoints="optimal", input_range=(-2, 2))),
 ]
-
-
-def plan_id(case):
-    function, fin, fout, options = case
-    return f"{function}-{fin}-{fout}-" + "-".join(f"{k}={v}" for k, v in options.items())
 
 
 @pytest.mark.parametrize("case", PLANS, ids=[plan_id(c) for c in PLANS])

@@ -107,10 +107,11 @@ def test_lut_parameter_errors(options, error, message):
 def test_lut_function_and_format_errors():
     with pytest.raises(ValueError, match="relu is computed exactly"):
         plan_lut("relu", SQ(4, 6), SQ(4, 6))
-    with pytest.raises(ValueError, match=r"out_format UQ\(0, 4\) .* cannot hold tanh's range"):
-        plan_lut("tanh", SQ(4, 6), UQ(0, 4), symmetric=False)
+    with pytest.raises(ValueError, match=r"out_format SQ\(-1, 6\) .* cannot hold sigmoid's "
+                                         r"range"):
+        plan_lut("sigmoid", SQ(4, 6), SQ(-1, 6))
     with pytest.raises(ValueError, match=r"tanh is odd, so out_format must be signed"):
-        plan_lut("tanh", SQ(4, 6), UQ(1, 4), symmetric=True)
+        plan_lut("tanh", SQ(4, 6), UQ(1, 4), symmetric=False)
     with pytest.raises(ValueError, match="relu6 is computed exactly; use method 'exact', not "
                                          "'lut'"):
         plan_activation("relu6", SQ(4, 6), SQ(4, 2), method="lut")

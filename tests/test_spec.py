@@ -152,7 +152,7 @@ def test_activation_fit_to_target(tmp_path):
     (("table_size = 64", "input_range = [4]"), "params.input_range",
      "must be a pair of numbers [low, high]"),
     (("out_format = \"SQ(1,7)\"", "out_format = \"UQ(0,4)\""), "params.out_format",
-     "cannot hold tanh's range"),
+     "tanh is odd, so out_format must be signed"),
 ])
 def test_activation_spec_errors(tmp_path, edit, field, message):
     old, new = edit

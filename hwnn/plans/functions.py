@@ -20,7 +20,7 @@ import numpy as np
 from ..fixed import Format
 
 __all__ = ["Symmetry", "Function", "FUNCTIONS", "LEAKY_SHIFT", "register", "get_function",
-           "leaky_relu", "fold", "unfold"]
+           "leaky_relu", "fold", "unfold", "check_symmetry"]
 
 
 class Symmetry(enum.Enum):
@@ -132,3 +132,30 @@ def unfold(y: np.ndarray, negative: np.ndarray, symmetry: Symmetry, out_format: 
     else:
         raise ValueError(f"symmetry must be a Symmetry, not {symmetry!r}")
     return np.clip(np.where(negative, mirrored, y), out_format.min_int, out_format.max_int)
+
+
+def check_symmetry(function: Function, in_format: Format, out_format: Format, symmetric) -> bool:
+    """Whether a plan stores only magnitudes: ``symmetric`` checked, or the default for None.
+
+    The default uses the function's symmetry whenever the input is signed.
+
+    Raises
+    ------
+    TypeError
+        ``symmetric`` is not a bool or None.
+    ValueError
+        An odd function with an unsigned output for signed inputs, or ``symmetric=True`` for a
+        function without symmetry or an unsigned input.
+    """
+    if function.symmetry is Symmetry.ODD and in_format.signed and not out_format.signed:
+        raise ValueError(f"{function.name} is odd, so out_format must be signed, not "
+                         f"{out_format}")
+    if symmetric is None:
+        return function.symmetry is not None and in_format.signed
+    if not isinstance(symmetric, bool):
+        raise TypeError(f"symmetric must be a bool or None, not {symmetric!r}")
+    if symmetric and function.symmetry is None:
+        raise ValueError(f"symmetric=True, but {function.name} has no symmetry to exploit")
+    if symmetric and not in_format.signed:
+        raise ValueError(f"symmetric=True needs a signed in_format, not {in_format}")
+    return symmetric

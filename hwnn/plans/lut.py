@@ -20,7 +20,7 @@ import numpy as np
 
 from ..fixed import Format, Rounding, _as_format, quantize, to_float
 from .accuracy import ErrorBound, check_exhaustive, measure_error
-from .functions import Function, Symmetry, get_function
+from .functions import Function, check_symmetry, get_function
 
 __all__ = ["LUTPlan", "plan_lut", "ENTRIES"]
 
@@ -141,7 +141,7 @@ def plan_lut(function, in_format, out_format, *, table_size=None, input_range=No
                          f"are for smooth functions")
     if entries not in ENTRIES:
         raise ValueError(f"entries must be one of {' | '.join(ENTRIES)}, not {entries!r}")
-    symmetric = _check_symmetry(function, in_format, out_format, symmetric)
+    symmetric = check_symmetry(function, in_format, out_format, symmetric)
     lo, hi = _range_codes(in_format, symmetric, input_range)
     span = hi - lo + 1
     if table_size is None:
@@ -166,21 +166,6 @@ def plan_lut(function, in_format, out_format, *, table_size=None, input_range=No
     from ..ref.lut import lut
     error = measure_error(function, in_format, out_format, lut(plan, in_format.codes()))
     return LUTPlan(**{**plan.__dict__, "error": error})
-
-
-def _check_symmetry(function, in_format, out_format, symmetric) -> bool:
-    if symmetric is None:
-        return function.symmetry is not None and in_format.signed
-    if not isinstance(symmetric, bool):
-        raise TypeError(f"symmetric must be a bool or None, not {symmetric!r}")
-    if symmetric and function.symmetry is None:
-        raise ValueError(f"symmetric=True, but {function.name} has no symmetry to exploit")
-    if symmetric and not in_format.signed:
-        raise ValueError(f"symmetric=True needs a signed in_format, not {in_format}")
-    if symmetric and function.symmetry is Symmetry.ODD and not out_format.signed:
-        raise ValueError(f"{function.name} is odd, so out_format must be signed, not "
-                         f"{out_format}")
-    return symmetric
 
 
 def _range_codes(in_format, symmetric, input_range) -> tuple[int, int]:

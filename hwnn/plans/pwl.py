@@ -47,7 +47,7 @@ import numpy as np
 
 from ..fixed import Format, _as_format, to_float
 from .accuracy import ErrorBound, check_exhaustive, measure_error
-from .functions import Function, Symmetry, get_function
+from .functions import Function, Symmetry, check_symmetry, get_function
 
 __all__ = ["PWLPlan", "plan_pwl", "fit_pwl", "BREAKPOINTS", "SLOPE_KINDS", "slope_terms",
            "slope_allowed"]
@@ -364,21 +364,6 @@ def _check_function(function) -> Function:
         raise ValueError(f"{function.name} is computed exactly (method 'exact'); pwl plans are "
                          f"for smooth functions")
     return function
-
-
-def _check_symmetric(function, in_format, out_format, symmetric) -> bool:
-    if function.symmetry is Symmetry.ODD and in_format.signed and not out_format.signed:
-        raise ValueError(f"{function.name} is odd, so out_format must be signed, not "
-                         f"{out_format}")
-    if symmetric is None:
-        return function.symmetry is not None and in_format.signed
-    if not isinstance(symmetric, bool):
-        raise TypeError(f"symmetric must be a bool or None, not {symmetric!r}")
-    if symmetric and function.symmetry is None:
-        raise ValueError(f"symmetric=True, but {function.name} has no symmetry to exploit")
-    if symmetric and not in_format.signed:
-        raise ValueError(f"symmetric=True needs a signed in_format, not {in_format}")
-    return symmetric
 
 
 def _check_kinds(breakpoints, slopes):
@@ -1093,7 +1078,7 @@ def _prepare(function, in_format, out_format, breakpoints, slopes, symmetric, in
     check_exhaustive(in_format)
     _check_kinds(breakpoints, slopes)
     symmetric_given = symmetric
-    symmetric = _check_symmetric(function, in_format, out_format, symmetric)
+    symmetric = check_symmetry(function, in_format, out_format, symmetric)
     if symmetric and symmetric_given is None and input_range is not None:
         # "Use the symmetry if there is one": an asymmetric range has none to use.
         try:
