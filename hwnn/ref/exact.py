@@ -6,7 +6,7 @@ import numpy as np
 
 from ..fixed import Overflow, requantize
 from ..plans.exact import divide_rounded
-from .lut import check_codes
+from ._inputs import check_codes
 
 __all__ = ["exact", "exact_value"]
 

@@ -5,18 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..plans.functions import fold, unfold
+from ._inputs import check_codes
 
-__all__ = ["lut", "check_codes"]
-
-
-def check_codes(fmt, q) -> np.ndarray:
-    """``q`` as int64, or a clear error if it is not integer codes of ``fmt``."""
-    q = np.asarray(q)
-    if q.dtype == np.bool_ or not np.issubdtype(q.dtype, np.integer):
-        raise TypeError(f"inputs must be integer codes of {fmt}, not dtype {q.dtype}")
-    if q.size and not fmt.contains(q).all():
-        raise ValueError(f"inputs hold codes outside {fmt} [{fmt.min_int}, {fmt.max_int}]")
-    return q.astype(np.int64)
+__all__ = ["lut"]
 
 
 def lut(plan, q) -> np.ndarray:

@@ -15,21 +15,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..plans.functions import fold, unfold
+from ._inputs import check_codes
 
 __all__ = ["pwl"]
-
-
-def _codes(fmt, q) -> np.ndarray:
-    q = np.asarray(q)
-    if q.dtype == np.bool_ or not np.issubdtype(q.dtype, np.integer):
-        raise TypeError(f"inputs must be integer codes of {fmt}, not dtype {q.dtype}")
-    if q.dtype == np.uint64 and q.size and q.max() > np.iinfo(np.int64).max:
-        raise ValueError(f"inputs hold codes outside {fmt} [{fmt.min_int}, {fmt.max_int}]")
-    if q.size and not fmt.contains(q).all():
-        bad = q[~fmt.contains(q)].ravel()[0]
-        raise ValueError(f"inputs hold the code {int(bad)}, outside {fmt} "
-                         f"[{fmt.min_int}, {fmt.max_int}]")
-    return q.astype(np.int64)
 
 
 def pwl(plan, q) -> np.ndarray:
@@ -55,7 +43,7 @@ def pwl(plan, q) -> np.ndarray:
     from ..plans.pwl import PWLPlan
     if not isinstance(plan, PWLPlan):
         raise TypeError(f"plan must be a PWLPlan, not {plan!r}")
-    q = _codes(plan.in_format, q)
+    q = check_codes(plan.in_format, q)
     if plan.symmetric:
         c, negative = fold(q, plan.in_format)
     else:
