@@ -53,3 +53,15 @@ def test_pwl_core_rejects_other_plans():
     from hwnn.plans.lut import plan_lut
     with pytest.raises(TypeError, match="plan must be a PWLPlan"):
         PWLActivation(plan_lut("tanh", SQ(3, 3), SQ(1, 7)))
+
+
+@pytest.mark.parametrize("method, options", [("pwl", dict(segments=16)),
+                                             ("lut", dict(table_size=1024, input_range=(-8, 8)))])
+def test_sixteen_bit_units_on_all_65536_codes(method, options):
+    """The benchmark's 16-bit designs, every input code (about 6 s each in pysim)."""
+    from hwnn.plans.activation import plan_activation
+    from hwnn.ref.activation import activation
+    plan = plan_activation("tanh", SQ(6, 10), SQ(1, 15), method=method, **options)
+    codes = SQ(6, 10).codes()
+    run = run_stream(activation_core(plan), codes)
+    np.testing.assert_array_equal(run.outputs, activation(plan, codes))
