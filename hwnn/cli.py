@@ -77,6 +77,13 @@ def _describe_mismatch(design, x, got, want):
             f"input codes {x[vector].tolist()}")
 
 
+def _check_output_path(option, path):
+    """Fail before long work if ``path`` cannot be created (its directory is missing)."""
+    if path is not None and not Path(path).resolve().parent.is_dir():
+        raise UsageError(f"{option} {path}: directory {Path(path).resolve().parent} does not "
+                         f"exist")
+
+
 def simulate_design(design, x, *, stall=0.0, seed=0, vcd=None):
     """Run a fresh core of ``design`` on input codes ``x``; return (outputs, reference, run, core)."""
     from .sim import run_stream
@@ -102,6 +109,8 @@ def cmd_sim(args):
     design = load_spec(args.spec)
     if not 0 <= args.stall < 1:
         raise UsageError(f"--stall must be a probability in [0, 1), not {args.stall}")
+    _check_output_path("--output", args.output)
+    _check_output_path("--vcd", args.vcd)
     x = _input_codes(design, args)
     progress(f"simulating {len(x)} vectors through {design.name} (Amaranth simulator)...")
     got, want, run, core = simulate_design(design, x, stall=args.stall, seed=args.seed,
@@ -192,6 +201,7 @@ def cmd_synth(args):
     from .synth import format_table
     targets = args.target or ["ice40-up5k"]
     _check_targets(targets)
+    _check_output_path("--json", args.json)
     design = load_spec(args.spec)
     reports = synth_reports(design.build, design.name, targets, fmax=args.fmax,
                             dsp=not args.no_dsp, keep=args.keep)
@@ -275,13 +285,20 @@ def main(argv=None) -> int:
     except (SpecError, UsageError) as exc:
         print(f"hwnn: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("hwnn: interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:
         # The reader (e.g. `| head`) went away; stop quietly as other command-line tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except OSError as exc:  # a path that cannot be read or written: the user's argument
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"hwnn: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return EXIT_USAGE
+    except TimeoutError as exc:  # the simulated core stopped moving: a failed check
+        print(f"hwnn: error: simulation stalled: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("hwnn: interrupted", file=sys.stderr)
+        return 130
     except Exception as exc:  # a tool failure: one line, the log path is in the message
         from .synth import ToolError
         if isinstance(exc, ToolError):

@@ -8,7 +8,7 @@ the kind. Paths inside a spec are relative to the spec file. Every problem is a
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -45,7 +45,6 @@ class Design:
     out_lanes: int
     build: Callable
     reference: Callable
-    params: dict = field(default_factory=dict)
 
 
 class _Fields:
@@ -160,7 +159,6 @@ def _dense_design(core: dict, params: _Fields, base_dir, source) -> Design:
         in_format=in_format, out_format=out_format, in_lanes=plan.n_in, out_lanes=plan.n_out,
         build=lambda: Dense(plan, parallelism=parallelism),
         reference=lambda x: dense(plan, x),
-        params={"parallelism": parallelism, "weights": str(path)},
     )
 
 
@@ -206,12 +204,18 @@ def _activation_design(core: dict, params: _Fields, base_dir, source) -> Design:
         if function == "leaky_relu":
             options["leaky_shift"] = params.integer("leaky_shift", 6, 1, 16)
     if method in ("lut", "pwl"):
+        symmetric = params.raw("symmetric")
+        if symmetric is not None:
+            if not isinstance(symmetric, bool):
+                raise params.error("symmetric", f"must be true or false, not {symmetric!r}")
+            options["symmetric"] = symmetric
         input_range = _number_pair(params, "input_range")
         if input_range is not None:
             options["input_range"] = input_range
     for key, allowed in (("segments", "pwl"), ("breakpoints", "pwl"), ("slopes", "pwl"),
                          ("table_size", "lut"), ("entries", "lut"), ("rounding", "exact"),
-                         ("leaky_shift", "exact"), ("input_range", "lut or pwl")):
+                         ("leaky_shift", "exact"), ("input_range", "lut or pwl"),
+                         ("symmetric", "lut or pwl")):
         if key in params.table and method not in allowed:
             raise params.error(key, f"applies to method {allowed}, not {method!r}")
     max_error = params.raw("max_error")
@@ -239,7 +243,6 @@ def _activation_design(core: dict, params: _Fields, base_dir, source) -> Design:
         in_format=in_format, out_format=out_format, in_lanes=lanes, out_lanes=lanes,
         build=lambda: activation_core(plan, lanes=lanes),
         reference=lambda x: activation(plan, x),
-        params={"lanes": lanes, "method": method},
     )
 
 
@@ -249,7 +252,7 @@ KINDS = {
                "parallelism", "weights"), _dense_design),
     "activation": (("function", "method", "in_format", "out_format", "lanes", "segments",
                     "breakpoints", "slopes", "table_size", "entries", "input_range",
-                    "rounding", "leaky_shift", "max_error"), _activation_design),
+                    "rounding", "leaky_shift", "max_error", "symmetric"), _activation_design),
 }
 
 

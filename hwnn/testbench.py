@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from .sim.payload import PayloadCodec
 
 __all__ = ["write_testbench"]

@@ -139,3 +139,22 @@ def test_exhaustive_sim_reproduces_the_stated_bound(capsys, tmp_path):
     x = to_float(SQ(3, 6).codes(), SQ(3, 6))
     error = np.abs(np.load(tmp_path / "y.npy")[:, 0] - np.tanh(x))
     assert error.max() == load_spec(tmp_path / "a.toml").plan.error.max_abs
+
+
+@pytest.mark.parametrize("argv", [
+    ["sim", "{spec}", "--vectors", "3", "--output", "{missing}/y.npy"],
+    ["sim", "{spec}", "--vectors", "3", "--vcd", "{missing}/w.vcd"],
+    ["generate", "{spec}", "-o", "{file}/sub"],
+])
+def test_unwritable_paths_are_one_line_errors(capsys, spec, tmp_path, argv):
+    (tmp_path / "plain_file").write_text("")
+    values = dict(spec=spec, missing=tmp_path / "no" / "dir", file=tmp_path / "plain_file")
+    code, _, err = run(capsys, *[a.format(**values) for a in argv])
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("hwnn: error: ") and "Traceback" not in err
+
+
+def test_synth_checks_its_json_path_before_synthesizing(capsys, spec, tmp_path):
+    code, _, err = run(capsys, "synth", spec, "--target", "xc7", "--json",
+                       tmp_path / "no" / "r.json")
+    assert code == 2 and "--json" in err and "does not exist" in err and "synthesizing" not in err

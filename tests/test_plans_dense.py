@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from hwnn.fixed import SQ, UQ, Overflow, Rounding, quantize
+from hwnn.fixed import SQ, Overflow, Rounding, quantize
 from hwnn.plans.dense import mac_schedule, plan_dense, signed_bits_for
 
 

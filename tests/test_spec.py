@@ -162,3 +162,15 @@ def test_activation_spec_errors(tmp_path, edit, field, message):
         load_spec(tmp_path / "act.toml")
     assert info.value.field == field
     assert message in info.value.message
+
+
+def test_activation_symmetric_field(tmp_path):
+    text = ACTIVATION.replace('method = "lut"\ntable_size = 64', 'method = "pwl"\nsegments = 7')
+    (tmp_path / "act.toml").write_text(text)
+    with pytest.raises(SpecError, match="even number of segments"):
+        load_spec(tmp_path / "act.toml")
+    (tmp_path / "act.toml").write_text(text + "symmetric = false\n")
+    assert load_spec(tmp_path / "act.toml").plan.symmetric is False
+    (tmp_path / "act.toml").write_text(text + "symmetric = 1\n")
+    with pytest.raises(SpecError, match="params.symmetric: must be true or false, not 1"):
+        load_spec(tmp_path / "act.toml")

@@ -81,14 +81,15 @@ class PWLActivation(_Activation):
         code_shape = signed(plan.in_format.width + 1)
         c0 = stage(c, code_shape, "c0")
         negative0 = stage(negative, 1, "negative0")
-        piece = self._piece_index(m, c0, starts, name)
+        end = self._domain_end()
+        run = uniform_run(starts, end)
+        piece = self._piece_index(m, c0, starts, run, name)
         c1 = stage(c0, code_shape, "c1")
         piece1 = stage(piece, range(pieces), "piece1")
         negative1 = stage(negative0, 1, "negative1")
 
         # Stage 2: offset into the piece, slope and intercept of the piece.
-        end = self._domain_end()
-        a, b, bits = uniform_run(starts, end)
+        a, b, bits = run
         offset_width = max(1, (max(hi - lo for lo, hi in zip(starts, starts[1:] + [end])) - 1)
                            .bit_length())
         if b >= a and all(a <= j <= b for j in range(pieces) if slopes[j] != 0):
@@ -134,9 +135,10 @@ class PWLActivation(_Activation):
         fmt = self._plan.in_format
         return (1 << (fmt.width - 1)) + 1 if self._plan.symmetric else fmt.max_int + 1
 
-    def _piece_index(self, m, c, starts, name):
-        """Index of the piece holding code ``c`` (the last start at or below it)."""
-        a, b, bits = uniform_run(starts, self._domain_end())
+    def _piece_index(self, m, c, starts, run, name):
+        """Index of the piece holding code ``c`` (the last start at or below it); ``run`` is
+        the plan's :func:`uniform_run`."""
+        a, b, bits = run
         pieces = len(starts)
         index = Signal(range(pieces), name=f"{name}_piece")
         if b < a:

@@ -13,7 +13,8 @@ import numpy as np
 
 from ..fixed import Format, to_float
 
-__all__ = ["ErrorBound", "measure_error", "MAX_EXHAUSTIVE_WIDTH", "check_exhaustive"]
+__all__ = ["ErrorBound", "measure_error", "MAX_EXHAUSTIVE_WIDTH", "check_exhaustive",
+           "check_output_range"]
 
 #: Widest input format whose every code is evaluated (2**20 codes take well under a second).
 MAX_EXHAUSTIVE_WIDTH = 20
@@ -72,3 +73,28 @@ def measure_error(function, in_format: Format, out_format: Format, outputs) -> E
                       max_ulp=float(error[worst] / out_format.resolution),
                       at_code=int(codes[worst]), at_input=float(x[worst]),
                       mean_abs=float(error.mean()), codes=int(codes.size))
+
+
+def check_output_range(function, in_format: Format, out_format: Format, codes) -> None:
+    """Reject an ``out_format`` more than one ulp short of ``function`` on the input ``codes``.
+
+    ``codes`` are the (ascending) input codes the plan approximates.
+
+    Raises
+    ------
+    ValueError
+        The function is not finite there, or its values reach beyond ``out_format`` by more
+        than one output ulp.
+    """
+    with np.errstate(all="ignore"):
+        values = function(to_float(codes, in_format))
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"{function.name} is not finite on the input range")
+    low, high = float(values.min()), float(values.max())
+    ulp = out_format.resolution
+    if high > out_format.max + ulp or low < out_format.min - ulp:
+        start = float(codes[0]) * in_format.resolution
+        stop = float(codes[-1] + 1) * in_format.resolution
+        raise ValueError(f"out_format {out_format} [{out_format.min}, {out_format.max}] cannot "
+                         f"hold {function.name}'s range [{low:.6g}, {high:.6g}] over the input "
+                         f"range [{start:g}, {stop:g})")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..fixed import SQ, Format, Overflow, Rounding, _as_format, _enum_arg, requantize
+from ..fixed import SQ, Format, Rounding, _as_format, _enum_arg
 from .accuracy import ErrorBound, check_exhaustive, measure_error
 from .functions import LEAKY_SHIFT, Function, get_function, leaky_relu
 

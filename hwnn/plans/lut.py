@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..fixed import Format, Rounding, _as_format, quantize, to_float
-from .accuracy import ErrorBound, check_exhaustive, measure_error
+from .accuracy import ErrorBound, check_exhaustive, check_output_range, measure_error
 from .functions import Function, check_symmetry, get_function
 
 __all__ = ["LUTPlan", "plan_lut", "ENTRIES"]
@@ -158,7 +158,7 @@ def plan_lut(function, in_format, out_format, *, table_size=None, input_range=No
                              f"the range), not {table_size}")
         shift = max(0, int(np.ceil(np.log2(span / stored))))
         stored = -(-span // (1 << shift))
-    check_range(function, in_format, out_format)
+    check_output_range(function, in_format, out_format, in_format.codes())
     table = _choose_entries(function, in_format, out_format, lo, shift, stored, entries)
     plan = LUTPlan(function=function, in_format=in_format, out_format=out_format,
                    symmetric=symmetric, lo=lo, hi=hi, shift=shift,
@@ -191,21 +191,3 @@ def _range_codes(in_format, symmetric, input_range) -> tuple[int, int]:
                              f"{input_range!r}")
         return 0, min(hi, code_hi)
     return max(lo, code_lo), min(hi, code_hi)
-
-
-def check_range(function, in_format, out_format) -> None:
-    """Reject an ``out_format`` more than one ulp short of the function's range on the inputs.
-
-    Raises
-    ------
-    ValueError
-        The function's values over every input code reach beyond ``out_format`` by more than
-        one output ulp.
-    """
-    values = function(to_float(in_format.codes(), in_format))
-    low, high = float(values.min()), float(values.max())
-    ulp = out_format.resolution
-    if high > out_format.max + ulp or low < out_format.min - ulp:
-        raise ValueError(f"out_format {out_format} [{out_format.min}, {out_format.max}] cannot "
-                         f"hold {function.name}'s range [{low:.6g}, {high:.6g}] over "
-                         f"{in_format}")

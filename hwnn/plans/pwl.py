@@ -46,7 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..fixed import Format, _as_format, to_float
-from .accuracy import ErrorBound, check_exhaustive, measure_error
+from .accuracy import ErrorBound, check_exhaustive, check_output_range, measure_error
 from .functions import Function, Symmetry, check_symmetry, get_function
 
 __all__ = ["PWLPlan", "plan_pwl", "fit_pwl", "BREAKPOINTS", "SLOPE_KINDS", "slope_terms",
@@ -454,17 +454,7 @@ def _check_range(function, in_format, out_format, symmetric, start, stop):
         codes = np.arange(max(-k, in_format.min_int), min(k - 1, in_format.max_int) + 1)
     else:
         codes = np.arange(start, stop)
-    with np.errstate(all="ignore"):
-        values = function(to_float(codes, in_format))
-    if not np.all(np.isfinite(values)):
-        raise ValueError(f"{function.name} is not finite on the input range")
-    lo, hi = float(values.min()), float(values.max())
-    ulp = out_format.resolution
-    if hi > out_format.max + ulp or lo < out_format.min - ulp:
-        real = (float(codes[0]) * in_format.resolution, float(codes[-1] + 1) * in_format.resolution)
-        raise ValueError(f"out_format {out_format} [{out_format.min}, {out_format.max}] cannot "
-                         f"hold {function.name}'s range [{lo:.6g}, {hi:.6g}] over the input "
-                         f"range [{real[0]:g}, {real[1]:g})")
+    check_output_range(function, in_format, out_format, codes)
 
 
 # ---------------------------------------------------------------------------------------------
