@@ -35,9 +35,11 @@ TARGETS = ("ice40-up5k", "ecp5-25f")
 
 
 def variants(quick=False):
-    """(label, method, options) for each design compared."""
-    rows = [("hls4ml-style table 1024 [-8,8)", "lut",
-             dict(table_size=1024, input_range=(-8, 8), symmetric=False, entries="left")),
+    """(label, method, options, bram) for each design compared; ``bram=False`` synthesizes
+    with yosys's ``-nobram``, which is what a table costs where block RAM is not spent on it."""
+    hls4ml = dict(table_size=1024, input_range=(-8, 8), symmetric=False, entries="left")
+    rows = [("hls4ml-style table 1024 [-8,8)", "lut", hls4ml),
+            ("hls4ml-style table 1024 [-8,8), no BRAM", "lut", hls4ml, False),
             ("symmetric minimax table 1024 [-8,8)", "lut",
              dict(table_size=1024, input_range=(-8, 8))),
             ("symmetric minimax table 256 [-8,8)", "lut",
@@ -52,7 +54,7 @@ def variants(quick=False):
     # The literature's setting for tanh (about 2.7e-3 non-uniform, 2.3e-2 uniform interpolation).
     rows.append(("PWL non-uniform 16 on [-4,4)", "pwl",
                  dict(segments=16, breakpoints="optimal", input_range=(-4, 4))))
-    return rows
+    return [row if len(row) == 4 else (*row, True) for row in rows]
 
 
 def check_exact(plan):
@@ -66,14 +68,14 @@ def check_exact(plan):
         raise SystemExit(f"not bit-exact: {plan.describe()}")
 
 
-def measure(plan, synth):
+def measure(plan, synth, bram=True):
     from hwnn.synth import synthesize
     row = {"max_error": plan.error.max_abs, "max_ulp": plan.error.max_ulp,
            "mean_error": plan.error.mean_abs, **plan.cost()}
     if not synth:
         return row
     for target in TARGETS:
-        report = synthesize(activation_core(plan), target, name="act", fmax=True)
+        report = synthesize(activation_core(plan), target, name="act", fmax=True, bram=bram)
         row[target] = {"luts": report.luts, "carries": report.carries, "ffs": report.ffs,
                        "dsps": report.dsps, "brams": report.brams, "fmax_mhz": report.fmax_mhz,
                        "fits": report.fits}
@@ -139,13 +141,13 @@ def main(argv=None):
     rows, plotted = [], []
     for function, outputs in OUTPUTS.items():
         for out_format in (outputs[1:] if args.quick else outputs):
-            for label, method, options in variants(args.quick):
+            for label, method, options, bram in variants(args.quick):
                 started = time.monotonic()
                 print(f"{function} {out_format} {label}...", file=sys.stderr, flush=True)
                 plan = plan_activation(function, IN_FORMAT, out_format, method=method, **options)
                 check_exact(plan)
                 row = {"function": function, "out_format": str(out_format), "design": label,
-                       **measure(plan, synth)}
+                       **measure(plan, synth, bram)}
                 row["seconds"] = round(time.monotonic() - started, 1)
                 rows.append(row)
                 if function == "tanh" and out_format.width == 16 and label in (

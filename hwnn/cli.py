@@ -182,7 +182,7 @@ def _check_targets(names):
                              f"{', '.join(TARGETS)}")
 
 
-def synth_reports(build, name, targets, *, fmax, dsp=True, keep=None):
+def synth_reports(build, name, targets, *, fmax, dsp=True, bram=True, keep=None):
     """Synthesize a fresh core from ``build()`` for every target; return the reports."""
     from .synth import TARGETS, synthesize
     reports = []
@@ -192,7 +192,7 @@ def synth_reports(build, name, targets, *, fmax, dsp=True, keep=None):
                  + (" with place-and-route for Fmax" if can_time else "") + "...")
         workdir = Path(keep) / target if keep else None
         reports.append(synthesize(build(), target, name=name, fmax=can_time, dsp=dsp,
-                                  workdir=workdir, progress=progress))
+                                  bram=bram, workdir=workdir, progress=progress))
     return reports
 
 
@@ -204,7 +204,7 @@ def cmd_synth(args):
     _check_output_path("--json", args.json)
     design = load_spec(args.spec)
     reports = synth_reports(design.build, design.name, targets, fmax=args.fmax,
-                            dsp=not args.no_dsp, keep=args.keep)
+                            dsp=not args.no_dsp, bram=not args.no_bram, keep=args.keep)
     print(format_table(reports))
     if args.json:
         Path(args.json).write_text(json.dumps([r.to_dict() for r in reports], indent=2) + "\n")
@@ -269,6 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fmax", action="store_true",
                    help="place and route inside a registered harness to measure Fmax")
     p.add_argument("--no-dsp", action="store_true", help="do not map multipliers to DSPs")
+    p.add_argument("--no-bram", action="store_true",
+                   help="do not map memories to block RAM (tables become LUT logic)")
     p.add_argument("--json", metavar="FILE", help="also write the reports as JSON")
     p.add_argument("--keep", metavar="DIR", help="keep the tool files (logs, netlists) here")
     p.set_defaults(func=cmd_synth)

@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 
@@ -158,3 +159,18 @@ def test_synth_checks_its_json_path_before_synthesizing(capsys, spec, tmp_path):
     code, _, err = run(capsys, "synth", spec, "--target", "xc7", "--json",
                        tmp_path / "no" / "r.json")
     assert code == 2 and "--json" in err and "does not exist" in err and "synthesizing" not in err
+
+
+@pytest.mark.synth
+def test_synth_without_block_ram(capsys, tmp_path):
+    (tmp_path / "a.toml").write_text(
+        '[core]\nkind = "activation"\nname = "a"\n[params]\nfunction = "tanh"\n'
+        'method = "lut"\nsymmetric = false\nin_format = "SQ(4,5)"\nout_format = "SQ(1,7)"\n')
+    reports = []
+    for extra in ([], ["--no-bram"]):
+        code, _, _ = run(capsys, "synth", tmp_path / "a.toml", "--json", tmp_path / "r.json",
+                         *extra)
+        assert code == 0
+        reports.append(json.loads((tmp_path / "r.json").read_text())[0])
+    assert reports[0]["brams"] >= 1 and reports[1]["brams"] == 0
+    assert reports[1]["luts"] > reports[0]["luts"]

@@ -163,6 +163,17 @@ def test_memory_maps_to_one_block_ram(target, cell):
     assert report.cells[cell] == 1 and report.brams == 1
 
 
+@pytest.mark.parametrize("target", ["ice40-up5k", "ecp5-25f"])
+def test_table_without_block_ram_becomes_logic(target):
+    from hwnn.cores.activation import LUTActivation
+    from hwnn.plans.lut import plan_lut
+    from hwnn.fixed import SQ
+    plan = plan_lut("tanh", SQ(4, 5), SQ(1, 7), symmetric=False)     # 512 entries
+    assert synthesize(LUTActivation(plan), target).brams >= 1
+    report = synthesize(LUTActivation(plan), target, bram=False)
+    assert report.brams == 0 and report.luts > 32
+
+
 def test_lut_ram_on_ecp5_is_counted_apart_and_noted():
     report = synthesize(Ram(16, 4, sync_read=False), "ecp5-25f")
     assert report.cells == {"TRELLIS_DPR16X4": 1}

@@ -41,6 +41,7 @@ def test_estimate_only_targets(name):
 def test_synth_command(name, with_dsp, without_dsp):
     assert TARGETS[name].synth_command("t", dsp=True) == with_dsp
     assert TARGETS[name].synth_command("t", dsp=False) == without_dsp
+    assert TARGETS[name].synth_command("t", bram=False) == with_dsp.replace(" -top", " -nobram -top")
 
 
 @pytest.mark.parametrize("name", ["ecp5-25f", "ecp5-45f", "ecp5-85f"])

@@ -95,15 +95,28 @@ def _magnitude(m, x, in_format, name):
     return magnitude, negative
 
 
-def _unfold(y, negative, symmetry, out_format):
-    """The output code for a negative input, from ``y`` computed on its magnitude (saturated)."""
+def _unfold(y, negative, symmetry, out_format, y_range=None):
+    """The output code for a negative input, from ``y`` computed on its magnitude (saturated).
+
+    ``y_range`` (lowest, highest), when known, drops the comparators that cannot fire.
+    """
     if symmetry is Symmetry.ODD:
         mirrored = -y
+        low, high = (-y_range[1], -y_range[0]) if y_range else (None, None)
     else:
-        mirrored = Const(1 << out_format.f, signed(out_format.width + 2)) - y
+        one = 1 << out_format.f
+        mirrored = Const(one, signed(out_format.width + 2)) - y
+        low, high = (one - y_range[1], one - y_range[0]) if y_range else (None, None)
     wide = Mux(negative, mirrored, y)
-    return Mux(wide > out_format.max_int, out_format.max_int,
-               Mux(wide < out_format.min_int, out_format.min_int, wide))
+    if y_range is None:
+        return Mux(wide > out_format.max_int, out_format.max_int,
+                   Mux(wide < out_format.min_int, out_format.min_int, wide))
+    low, high = min(low, y_range[0]), max(high, y_range[1])
+    if high > out_format.max_int:
+        wide = Mux(wide > out_format.max_int, out_format.max_int, wide)
+    if low < out_format.min_int:
+        wide = Mux(wide < out_format.min_int, out_format.min_int, wide)
+    return wide
 
 
 class LUTActivation(_Activation):

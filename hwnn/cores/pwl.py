@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Const, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Mux, Signal, signed, unsigned
 
 from ..plans.dense import signed_bits_for
 from ..plans.pwl import slope_terms
 from ._component import rejects_quietly
 from .activation import _Activation, _magnitude, _unfold
+from .requantize import format_shape
 
 __all__ = ["PWLActivation", "uniform_run"]
 
@@ -66,6 +67,7 @@ class PWLActivation(_Activation):
         slopes = [int(s) for s in plan.slopes]
         intercepts = [int(c) for c in plan.intercepts]
         pieces = len(starts)
+        ends = starts[1:] + [self._domain_end()]
 
         def stage(value, shape, label):
             register = Signal(shape, name=f"{name}_{label}")
@@ -73,67 +75,83 @@ class PWLActivation(_Activation):
                 m.d.sync += register.eq(value)
             return register
 
+        def rom(values, label):
+            values = list(values)
+            shape = signed(signed_bits_for(min(values + [0]), max(values + [0])))
+            return Array(Const(v, shape) for v in values), shape
+
         # Stage 0: magnitude (symmetric plans); stage 1: piece index.
         if plan.symmetric:
             c, negative = _magnitude(m, x, plan.in_format, name)
+            code_shape = unsigned(plan.in_format.width)
         else:
             c, negative = x, Const(0)
-        code_shape = signed(plan.in_format.width + 1)
+            code_shape = format_shape(plan.in_format)
         c0 = stage(c, code_shape, "c0")
         negative0 = stage(negative, 1, "negative0")
-        end = self._domain_end()
-        run = uniform_run(starts, end)
+        run = uniform_run(starts, ends[-1])
         piece = self._piece_index(m, c0, starts, run, name)
-        c1 = stage(c0, code_shape, "c1")
+        # Only pieces with a slope look at the offset into the piece, and no such offset
+        # exceeds the widest sloped piece: the offset is exact modulo 2**offset_width.
+        sloped = [j for j in range(pieces) if slopes[j] != 0]
+        offset_width = max([(ends[j] - 1 - starts[j]).bit_length() for j in sloped] + [1])
+        c1 = stage(c0[:offset_width], unsigned(offset_width), "c1")
         piece1 = stage(piece, range(pieces), "piece1")
         negative1 = stage(negative0, 1, "negative1")
 
         # Stage 2: offset into the piece, slope and intercept of the piece.
-        a, b, bits = run
-        offset_width = max(1, (max(hi - lo for lo, hi in zip(starts, starts[1:] + [end])) - 1)
-                           .bit_length())
-        if b >= a and all(a <= j <= b for j in range(pieces) if slopes[j] != 0):
-            # Only pieces of the uniform run have a slope (the others are constants, whose
-            # offset is multiplied by 0): the offset is a bit slice.
-            offset = (c1 - starts[a])[:bits] if bits > 0 else Const(0, 1)
-        else:
-            offset = c1 - Array(Const(v, code_shape) for v in starts)[piece1]
-        offset2 = stage(offset, unsigned(offset_width), "offset2")
-        slope_shape = signed(signed_bits_for(min(slopes + [0]), max(slopes + [0])))
-        intercept_shape = signed(signed_bits_for(min(intercepts + [0]), max(intercepts + [0])))
-        intercept2 = stage(Array(Const(v, intercept_shape) for v in intercepts)[piece1],
-                           intercept_shape, "intercept2")
+        offset_starts, _ = rom((s % (1 << offset_width) for s in starts), "start")
+        offset2 = stage((c1 - offset_starts[piece1])[:offset_width], unsigned(offset_width),
+                        "offset2")
         negative2 = stage(negative1, 1, "negative2")
+        piece2 = stage(piece1, range(pieces), "piece2")
 
-        # Stage 3: the product slope × offset.
-        product_shape = signed(slope_shape.width + offset_width + 1)
+        # Stage 3: the product slope × offset, and the intercept. Shift-add slopes negate a
+        # term as its ones' complement; the missing +1 is folded into the intercept.
         if plan.slope_kind == "any":
-            slope2 = stage(Array(Const(v, slope_shape) for v in slopes)[piece1], slope_shape,
-                           "slope2")
+            slope_rom, slope_shape = rom(slopes, "slope")
+            intercept_rom, intercept_shape = rom(intercepts, "intercept")
+            slope2 = stage(slope_rom[piece1], slope_shape, "slope2")
             product = slope2 * offset2
+            product_shape = signed(slope_shape.width + offset_width + 1)
+            intercept3 = stage(intercept_rom[piece2], intercept_shape, "intercept3")
         else:
-            product = self._shift_add_product(m, slopes, piece1, offset2, stage, name)
+            product, product_shape, corrections = self._shift_add_product(
+                m, slopes, piece1, offset2, offset_width, stage, name)
+            intercept_rom, intercept_shape = rom(
+                (b + k for b, k in zip(intercepts, corrections)), "intercept")
+            intercept3 = stage(intercept_rom[piece2], intercept_shape, "intercept3")
         product3 = stage(product, product_shape, "product3")
-        intercept3 = stage(intercept2, intercept_shape, "intercept3")
         negative3 = stage(negative2, 1, "negative3")
 
-        # Stage 4: intercept, floor, clamp; stage 5: unfold.
+        # Stage 4: intercept, floor and (only where some piece can leave the output range)
+        # clamp; stage 5: unfold.
         out = plan.out_format
+        low, high = self._value_range(starts, ends, slopes, intercepts)
         total = Signal(signed(max(product_shape.width, intercept_shape.width) + 1),
                        name=f"{name}_total")
         m.d.comb += total.eq(product3 + intercept3)
         floor = total >> plan.shift
-        y4 = stage(Mux(floor > out.max_int, out.max_int,
-                       Mux(floor < out.min_int, out.min_int, floor)),
-                   signed(out.width + 2), "y4")
+        low, high = low >> plan.shift, high >> plan.shift
+        y4 = stage(_clamp(floor, low, high, out.min_int, out.max_int),
+                   signed(out.width + 1), "y4")
+        low, high = max(low, out.min_int), min(high, out.max_int)
         negative4 = stage(negative3, 1, "negative4")
-        value = _unfold(y4, negative4, plan.function.symmetry, out) if plan.symmetric else y4
+        value = (_unfold(y4, negative4, plan.function.symmetry, out, (low, high))
+                 if plan.symmetric else y4)
         with m.If(advance):
             m.d.sync += result.eq(value)
 
     def _domain_end(self):
         fmt = self._plan.in_format
         return (1 << (fmt.width - 1)) + 1 if self._plan.symmetric else fmt.max_int + 1
+
+    @staticmethod
+    def _value_range(starts, ends, slopes, intercepts):
+        """Lowest and highest ``slope * (c - start) + intercept`` over every piece's codes."""
+        values = [v for start, end, s, b in zip(starts, ends, slopes, intercepts)
+                  for v in (b, s * (end - 1 - start) + b)]
+        return min(values), max(values)
 
     def _piece_index(self, m, c, starts, run, name):
         """Index of the piece holding code ``c`` (the last start at or below it); ``run`` is
@@ -142,32 +160,82 @@ class PWLActivation(_Activation):
         pieces = len(starts)
         index = Signal(range(pieces), name=f"{name}_piece")
         if b < a:
-            # No uniform run: a thermometer of comparators, one per start.
-            m.d.comb += index.eq(sum((c >= starts[j] for j in range(1, pieces)),
-                                     Const(0, range(pieces))))
+            m.d.comb += index.eq(_thermometer_index([_at_least(c, s) for s in starts[1:]]))
             return index
         run_end = starts[a] + ((b - a + 1) << bits)
-        before = sum((c >= starts[j] for j in range(1, a)), Const(0, range(pieces)))
-        after = sum((c >= starts[j] for j in range(b + 2, pieces)),
-                    Const(b + 1, range(pieces)))
-        run_index = a + ((c - starts[a]) >> bits)
-        m.d.comb += index.eq(Mux(c < starts[a], before, Mux(c >= run_end, after, run_index)))
+        before = _thermometer_index([_at_least(c, s) for s in starts[1:a]])
+        after = _thermometer_index([_at_least(c, s) for s in starts[b + 2:]])
+        if starts[a] % (1 << bits) == 0:
+            # An aligned run: the index is a bit slice of the code, less a constant.
+            run_index = a + ((c >> bits) - (starts[a] >> bits))
+        else:
+            run_index = a + ((c - starts[a]) >> bits)
+        m.d.comb += index.eq(Mux(~_at_least(c, starts[a]), before,
+                                 Mux(_at_least(c, run_end), b + 1 + after, run_index)))
         return index
 
-    def _shift_add_product(self, m, slopes, piece, offset, stage, name):
-        """``slope × offset`` as one or two shifted, signed copies of ``offset``."""
+    def _shift_add_product(self, m, slopes, piece, offset, offset_width, stage, name):
+        """``slope × offset`` as the sum of two signed, shifted copies of ``offset``.
+
+        A negative term is the ones' complement of its magnitude, one less than its value; the
+        returned corrections (one per piece) are what each piece's intercept must add back.
+        """
         decomposed = [slope_terms(s) for s in slopes]
         exponents = [e for terms in decomposed for _, e in terms] or [0]
-        exponent_shape = range(max(exponents) + 1)
-        terms = []
-        for k in range(2):
-            signs = [terms_[k][0] if len(terms_) > k else 0 for terms_ in decomposed]
-            shifts = [terms_[k][1] if len(terms_) > k else 0 for terms_ in decomposed]
-            sign = stage(Array(Const(s, signed(2)) for s in signs)[piece], signed(2),
-                         f"sign{k}")
-            shift = stage(Array(Const(e, exponent_shape) for e in shifts)[piece],
-                          exponent_shape, f"exponent{k}")
-            shifted = Signal(unsigned(len(offset) + max(exponents)), name=f"{name}_term{k}")
-            m.d.comb += shifted.eq(offset << shift)
-            terms.append(Mux(sign == 0, 0, Mux(sign < 0, -shifted, shifted)))
-        return terms[0] + terms[1]
+        term_shape = signed(offset_width + max(exponents) + 1)
+        terms, corrections = [], [0] * len(slopes)
+        for k in range(max(len(t) for t in decomposed)):
+            used = [len(t) > k for t in decomposed]
+            negated = [len(t) > k and t[k][0] < 0 for t in decomposed]
+            shifts = [t[k][1] if len(t) > k else 0 for t in decomposed]
+            for j, flag in enumerate(negated):
+                corrections[j] += int(flag)
+            use = stage(Array(Const(v, 1) for v in used)[piece], 1, f"use{k}")
+            negate = stage(Array(Const(v, 1) for v in negated)[piece], 1, f"negate{k}")
+            shift = stage(Array(Const(e, range(max(exponents) + 1)) for e in shifts)[piece],
+                          range(max(exponents) + 1), f"exponent{k}")
+            shifted = Signal(term_shape, name=f"{name}_term{k}")
+            m.d.comb += shifted.eq(Mux(use, offset << shift, 0) ^ negate.replicate(len(shifted)))
+            terms.append(shifted)
+        if not terms:
+            return Const(0, 1), signed(1), corrections
+        product_shape = signed(term_shape.width + len(terms) - 1)
+        return sum(terms[1:], terms[0]), product_shape, corrections
+
+
+def _at_least(c, constant):
+    """``c >= constant`` for a constant, comparing only the bits above its trailing zeros."""
+    if constant <= 0 and not c.shape().signed:
+        return Const(1)
+    zeros = (constant & -constant).bit_length() - 1 if constant else 0
+    return (c >> zeros) >= (constant >> zeros)
+
+
+def _thermometer_index(flags):
+    """How many of ``flags`` are set, for flags that are monotone (``flags[j]`` implies every
+    ``flags[i < j]``): a binary search over the flags, one multiplexer level per index bit,
+    instead of an adder tree."""
+    if not flags:
+        return Const(0, 1)
+    count = len(flags)
+    bits = count.bit_length()
+    index = []          # index bits from the most significant down
+    for bit in reversed(range(bits)):
+        prefix_width = len(index)
+        choices = []
+        for high in range(1 << prefix_width):
+            position = (high << (bit + 1)) + (1 << bit)    # the flag that decides this bit
+            choices.append(flags[position - 1] if position <= count else Const(0))
+        prefix = Cat(*reversed(index)) if index else Const(0, 1)
+        index.append(Array(choices)[prefix] if index else choices[0])
+    return Cat(*reversed(index))
+
+
+def _clamp(value, low, high, minimum, maximum):
+    """``value`` (known to lie in ``[low, high]``) clamped to ``[minimum, maximum]``, with a
+    comparator only on a side it can actually cross."""
+    if high > maximum:
+        value = Mux(value > maximum, maximum, value)
+    if low < minimum:
+        value = Mux(value < minimum, minimum, value)
+    return value

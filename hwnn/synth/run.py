@@ -41,6 +41,7 @@ Progress = Callable[[str], None] | None
 
 
 def synthesize(core, target, *, name: str = "top", fmax: bool = False, dsp: bool = True,
+               bram: bool = True,
                workdir=None, seed: int = 1, progress: Progress = None) -> SynthReport:
     """Synthesize an Amaranth component for ``target`` and report its resources (and Fmax).
 
@@ -57,6 +58,8 @@ def synthesize(core, target, *, name: str = "top", fmax: bool = False, dsp: bool
         clock frequency and nextpnr's utilization. Only for targets with place-and-route.
     dsp : bool
         Let yosys map multipliers to DSP blocks (False adds the script's "no DSP" switch).
+    bram : bool
+        Let yosys map memories to block RAM (False adds ``-nobram``: tables become LUT logic).
     workdir : path-like, optional
         Directory that keeps every file (RTLIL, yosys scripts, logs, stats, netlist, nextpnr
         report) for inspection; by default a temporary directory, removed afterwards unless a
@@ -84,20 +87,21 @@ def synthesize(core, target, *, name: str = "top", fmax: bool = False, dsp: bool
     """
     if not isinstance(core, wiring.Component):
         raise TypeError(f"Core must be an amaranth.lib.wiring.Component, not {core!r}")
-    target = _check_args(target, top=name, dsp=dsp, fmax=fmax, seed=seed)
+    target = _check_args(target, top=name, dsp=dsp, bram=bram, fmax=fmax, seed=seed)
     with _workdir(workdir) as directory:
         (directory / "design.il").write_text(rtlil.convert(core, name=name))
-        report = _resources(target, directory, "read_rtlil design.il", name, dsp, progress,
+        report = _resources(target, directory, "read_rtlil design.il", name, (dsp, bram),
+                               progress,
                             estimate_fit=not fmax)
         if fmax:
             harness = RegisteredHarness(core)
             (directory / "harness.il").write_text(rtlil.convert(harness, name=HARNESS_TOP))
-            _place_and_route(report, target, directory, harness, dsp, seed, progress)
+            _place_and_route(report, target, directory, harness, (dsp, bram), seed, progress)
     return report
 
 
-def synthesize_rtlil(rtlil_text: str, target, *, top: str, dsp: bool = True, workdir=None,
-                     progress: Progress = None) -> SynthReport:
+def synthesize_rtlil(rtlil_text: str, target, *, top: str, dsp: bool = True, bram: bool = True,
+                     workdir=None, progress: Progress = None) -> SynthReport:
     """Report the resources of already-elaborated RTLIL (for example from another tool).
 
     Parameters
@@ -108,7 +112,7 @@ def synthesize_rtlil(rtlil_text: str, target, *, top: str, dsp: bool = True, wor
         A name from :data:`TARGETS`.
     top : str
         The top module.
-    dsp, workdir, progress
+    dsp, bram, workdir, progress
         As for :func:`synthesize`.
 
     Returns
@@ -127,18 +131,19 @@ def synthesize_rtlil(rtlil_text: str, target, *, top: str, dsp: bool = True, wor
     """
     if not isinstance(rtlil_text, str):
         raise TypeError(f"RTLIL text must be a string, not {type(rtlil_text).__name__}")
-    target = _check_args(target, top=top, dsp=dsp, fmax=False, seed=1)
+    target = _check_args(target, top=top, dsp=dsp, bram=bram, fmax=False, seed=1)
     with _workdir(workdir) as directory:
         (directory / "design.il").write_text(rtlil_text)
-        return _resources(target, directory, "read_rtlil design.il", top, dsp, progress)
+        return _resources(target, directory, "read_rtlil design.il", top, (dsp, bram),
+                          progress)
 
 
-def _check_args(target, *, top, dsp, fmax, seed) -> Target:
+def _check_args(target, *, top, dsp, bram, fmax, seed) -> Target:
     target = get_target(target)
     if not isinstance(top, str) or not _IDENTIFIER.fullmatch(top):
         raise ValueError(f"Top module name must be an identifier (letters, digits, _), "
                          f"not {top!r}")
-    for parameter, value in (("dsp", dsp), ("fmax", fmax)):
+    for parameter, value in (("dsp", dsp), ("bram", bram), ("fmax", fmax)):
         if not isinstance(value, bool):
             raise TypeError(f"{parameter} must be a bool, not {value!r}")
     if isinstance(seed, bool) or not isinstance(seed, int):
@@ -207,7 +212,7 @@ def _run_yosys(directory: Path, stem: str, commands: list[str], what: str, progr
     return parse_stat((directory / f"{stem}.stat.json").read_text())
 
 
-def _resources(target: Target, directory: Path, read_command: str, top: str, dsp: bool,
+def _resources(target: Target, directory: Path, read_command: str, top: str, blocks,
                progress, *, estimate_fit: bool = True) -> SynthReport:
     """Synthesize module ``top`` (loaded by the yosys ``read_command``) and count its cells.
 
@@ -215,7 +220,7 @@ def _resources(target: Target, directory: Path, read_command: str, top: str, dsp
     ``read_verilog -sv x.v`` for a Verilog source. ``estimate_fit`` judges the fit from the
     counts; leave it off when nextpnr will judge it.
     """
-    synth = target.synth_command(top, dsp=dsp)
+    synth = target.synth_command(top, dsp=blocks[0], bram=blocks[1])
     cells = _run_yosys(directory, "design", [read_command, *_prepare(top), synth],
                        f"{synth} for {target.name}", progress)
     classification = classify_cells(target.family, cells)
@@ -250,9 +255,9 @@ def _overflow(target: Target, cells: dict[str, int], counts: dict[str, int]) -> 
 
 
 def _place_and_route(report: SynthReport, target: Target, directory: Path,
-                     harness: RegisteredHarness, dsp: bool, seed: int, progress) -> None:
+                     harness: RegisteredHarness, blocks, seed: int, progress) -> None:
     """Place and route ``harness`` (already in ``harness.il``); fill in Fmax and fit."""
-    synth = target.synth_command(HARNESS_TOP, dsp=dsp)
+    synth = target.synth_command(HARNESS_TOP, dsp=blocks[0], bram=blocks[1])
     _run_yosys(directory, "harness",
                ["read_rtlil harness.il", *_prepare(HARNESS_TOP), synth, "write_json harness.json"],
                f"{synth} for {target.name} (timing harness)", progress)

@@ -28,6 +28,8 @@ class Target:
         Options always passed to it.
     dsp_args, nodsp_args : tuple of str
         Options added with ``dsp=True`` / ``dsp=False`` (each script spells "no DSP" its own way).
+    nobram_args : tuple of str
+        Options added with ``bram=False`` (every yosys script here spells it ``-nobram``).
     nextpnr : str or None
         The nextpnr tool (``"nextpnr-ice40"``), or None for an estimate-only target.
     nextpnr_args : tuple of str
@@ -44,6 +46,7 @@ class Target:
     synth_args: tuple[str, ...] = ()
     dsp_args: tuple[str, ...] = ()
     nodsp_args: tuple[str, ...] = ()
+    nobram_args: tuple[str, ...] = ("-nobram",)
     nextpnr: str | None = None
     nextpnr_args: tuple[str, ...] = ()
     # A mapping proxy is not hashable; leave it out of the hash so a Target can key a dict.
@@ -55,12 +58,14 @@ class Target:
         """Whether nextpnr can place and route this target (and so measure Fmax)."""
         return self.nextpnr is not None
 
-    def synth_command(self, top: str, *, dsp: bool = True) -> str:
+    def synth_command(self, top: str, *, dsp: bool = True, bram: bool = True) -> str:
         """The yosys command that synthesizes module ``top`` for this target.
 
-        ``dsp=False`` adds the script's switch that keeps multipliers out of DSP blocks.
+        ``dsp=False`` adds the script's switch that keeps multipliers out of DSP blocks;
+        ``bram=False`` the one that keeps memories out of block RAM.
         """
-        args = (*self.synth_args, *(self.dsp_args if dsp else self.nodsp_args), "-top", top)
+        args = (*self.synth_args, *(self.dsp_args if dsp else self.nodsp_args),
+                *(() if bram else self.nobram_args), "-top", top)
         return " ".join((self.synth, *args))
 
 
