@@ -1,0 +1,75 @@
+"""Canonical signed digits (CSD, the non-adjacent form) of integers (pure Python, no Amaranth).
+
+Every integer ``n`` has exactly one representation ``n = Σ sign·2**shift`` with signs ±1 and no
+two nonzero digits in adjacent positions; among all signed-binary representations it has the
+fewest nonzero digits. Multiplying by ``n`` with shifts and adders therefore costs
+``csd_adders(n)`` = (nonzero digits − 1) two-operand adders/subtractors without any sharing, the
+baseline that the adder graphs in :mod:`hwnn.plans.mcm` improve on.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["csd", "csd_adders", "odd_part"]
+
+
+def _as_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, not {value!r}")
+    return int(value)
+
+
+def csd(n) -> tuple[tuple[int, int], ...]:
+    """The canonical signed digits of ``n`` as ``(sign, shift)`` pairs, ascending shift.
+
+    ``sum(sign << shift for sign, shift in csd(n)) == n``, signs are ±1, shifts differ by at
+    least 2, and the number of digits is the minimum over all signed-binary representations.
+    ``csd(0) == ()``. Any Python or numpy integer, of any size or sign.
+
+    Raises
+    ------
+    TypeError
+        ``n`` is not an integer (``bool`` and floats are rejected).
+    """
+    n = _as_int(n, "n")
+    digits = []
+    shift = 0
+    while n:
+        if n & 1:
+            # n ≡ 1 (mod 4): digit +1 leaves a multiple of 4; n ≡ 3: digit −1 does. Either way
+            # the next position is zero, which is what makes the form non-adjacent.
+            digit = 2 - (n & 3)
+            digits.append((digit, shift))
+            n -= digit
+        n >>= 1
+        shift += 1
+    return tuple(digits)
+
+
+def csd_adders(n) -> int:
+    """Adders/subtractors that multiply by ``n`` through its CSD digits: nonzero digits − 1.
+
+    0 for 0 and for ± powers of two (a shift, possibly negated).
+
+    Raises
+    ------
+    TypeError
+        ``n`` is not an integer.
+    """
+    return max(len(csd(n)) - 1, 0)
+
+
+def odd_part(n) -> tuple[int, int]:
+    """``(m, s)`` with ``n == m << s`` and ``m`` odd (``(0, 0)`` for 0); the sign stays on ``m``.
+
+    Raises
+    ------
+    TypeError
+        ``n`` is not an integer.
+    """
+    n = _as_int(n, "n")
+    if n == 0:
+        return 0, 0
+    s = (n & -n).bit_length() - 1
+    return n >> s, s

@@ -1,0 +1,84 @@
+import itertools
+
+import numpy as np
+import pytest
+
+from hwnn.plans.csd import csd, csd_adders, odd_part
+
+
+def check_naf(n, digits):
+    assert sum(sign << shift for sign, shift in digits) == n
+    assert all(sign in (1, -1) for sign, _ in digits)
+    shifts = [shift for _, shift in digits]
+    assert shifts == sorted(shifts) and (not shifts or shifts[0] >= 0)
+    # Non-adjacent: two nonzero digits are at least two positions apart.
+    assert all(b - a >= 2 for a, b in zip(shifts, shifts[1:]))
+
+
+def test_csd_small_ints_exact_and_non_adjacent():
+    for n in range(-5000, 5001):
+        check_naf(n, csd(n))
+
+
+@pytest.mark.parametrize("n", [2**64 - 1, -(2**64) + 1, 3**100, -(7**60), (1 << 200) + 1,
+                               int("10" * 50, 2), int("1011" * 40, 2)])
+def test_csd_big_ints(n):
+    check_naf(n, csd(n))
+
+
+def test_csd_examples():
+    assert csd(0) == ()
+    assert csd(1) == ((1, 0),)
+    assert csd(-1) == ((-1, 0),)
+    assert csd(7) == ((-1, 0), (1, 3))
+    assert csd(-3) == ((1, 0), (-1, 2))
+    assert csd(2**64 - 1) == ((-1, 0), (1, 64))
+    assert csd(np.int64(12)) == ((-1, 2), (1, 4))
+
+
+def test_csd_is_minimum_weight_against_brute_force():
+    # Every signed-binary representation of length 10 with digits -1/0/1: the fewest nonzero
+    # digits for each value it reaches. CSD must match that minimum for every |n| < 512.
+    length = 10
+    digits = np.array(list(itertools.product((-1, 0, 1), repeat=length)), dtype=np.int64)
+    values = digits @ (1 << np.arange(length, dtype=np.int64))
+    weights = np.count_nonzero(digits, axis=1)
+    best = {}
+    for v, w in zip(values.tolist(), weights.tolist()):
+        if w < best.get(v, length + 1):
+            best[v] = w
+    for n in range(-511, 512):
+        assert len(csd(n)) == best[n], n
+
+
+def test_csd_adders():
+    assert csd_adders(0) == 0
+    for k in range(70):
+        assert csd_adders(1 << k) == 0 and csd_adders(-(1 << k)) == 0
+    assert csd_adders(3) == 1 and csd_adders(7) == 1 and csd_adders(-5) == 1
+    assert csd_adders(11) == 2          # 16 - 4 - 1
+    assert csd_adders(0b1010101) == 3
+    assert csd_adders(2**64 - 1) == 1
+
+
+def test_odd_part():
+    assert odd_part(0) == (0, 0)
+    assert odd_part(12) == (3, 2)
+    assert odd_part(-40) == (-5, 3)
+    assert odd_part(7) == (7, 0)
+    assert odd_part(1 << 100) == (1, 100)
+
+
+@pytest.mark.parametrize("bad", [1.0, True, "3", None, np.float64(2.0)])
+def test_csd_rejects_non_integers(bad):
+    with pytest.raises(TypeError, match=r"^n must be an integer, not "):
+        csd(bad)
+    with pytest.raises(TypeError, match=r"^n must be an integer, not "):
+        csd_adders(bad)
+    with pytest.raises(TypeError, match=r"^n must be an integer, not "):
+        odd_part(bad)
+
+
+def test_csd_error_names_the_value():
+    with pytest.raises(TypeError, match=r"^n must be an integer, not 2\.5$"):
+        csd(2.5)
