@@ -1,0 +1,132 @@
+import itertools
+
+import numpy as np
+import pytest
+
+from hwnn.fixed import SQ, UQ, Overflow, Rounding
+from hwnn.plans.dense import DensePlan, plan_dense, signed_bits_for
+from hwnn.plans.pot import PotCode
+from hwnn.plans.shift_mac import ShiftMacPlan, plan_shift_mac
+
+
+def make(n_in=4, n_out=3, **kwargs):
+    options = dict(in_format="SQ(1,7)", weight_format="SQ(1,7)", out_format="SQ(3,5)")
+    options.update(kwargs)
+    return plan_shift_mac(n_in, n_out, **options)
+
+
+@pytest.mark.parametrize("in_format, weight_format, terms, e_min, bits", [
+    (SQ(1, 3), SQ(1, 3), 1, 0, None), (SQ(1, 3), SQ(1, 3), 2, 0, None),
+    (UQ(2, 2), UQ(1, 3), 2, 0, None), (UQ(2, 2), SQ(2, 2), 1, 1, None),
+    (SQ(2, 2), UQ(1, 3), 1, 0, 1), (SQ(1, 4), SQ(2, 3), 2, 2, 1),
+])
+def test_accumulator_holds_every_sum_of_every_word_and_no_more(in_format, weight_format, terms,
+                                                               e_min, bits):
+    n_in = 3
+    bias = [0.75, -1.5]
+    plan = make(n_in, 2, in_format=in_format, weight_format=weight_format, weight_terms=terms,
+                weight_e_min=e_min, weight_exponent_bits=bits, bias=bias)
+    code = plan.code
+    # Brute force: every word with every input code, summed n_in times (the worst rows).
+    values = code.word_values(np.arange(1 << code.width)).tolist()
+    products = [w * x for w in values for x in in_format.codes().tolist()]
+    lo = n_in * min(products) + min(0, int(plan.bias.min()))
+    hi = n_in * max(products) + max(0, int(plan.bias.max()))
+    assert plan.acc_format.width == max(2, signed_bits_for(lo, hi))
+    assert plan.acc_format.f == in_format.f + weight_format.f
+    np.testing.assert_array_equal(plan.bias_float(), bias)
+
+
+def test_accumulator_is_sized_for_words_beyond_the_weight_format():
+    # SQ(1,7) pot2 words reach ±256 (two terms of 2**7), twice the largest code: one more bit
+    # than a dense plan whose weights are all -1.0 (-128) needs.
+    plan = make(8, 4, weight_terms=2)
+    dense = plan_dense(np.full((4, 8), -1.0), in_format="SQ(1,7)", weight_format="SQ(1,7)",
+                       out_format="SQ(3,5)")
+    assert plan.acc_format == SQ(6, 14)
+    assert dense.acc_format == SQ(5, 14)
+    assert make(8, 4, weight_terms=1).acc_format == SQ(5, 14)
+
+
+def test_plan_fields_and_describe():
+    plan = make(5, 3, weight_terms=2, bias=[0.5, 0, -0.25], rounding="trunc", overflow="wrap")
+    assert isinstance(plan, ShiftMacPlan)
+    assert (plan.n_in, plan.n_out, plan.products, plan.weight_terms) == (5, 3, 15, 2)
+    assert plan.code == PotCode(SQ(1, 7), 2)
+    assert plan.rounding is Rounding.TRUNC and plan.overflow is Overflow.WRAP
+    assert plan.bias.tolist() == [8192, 0, -4096] and not plan.bias.flags.writeable
+    assert plan.describe() == {
+        "n_in": 5, "n_out": 3, "in_format": "SQ(1, 7)", "weight_format": "SQ(1, 7)",
+        "weight_code": "pot2", "weight_terms": 2, "weight_exponents": [0, 7],
+        "weight_word_bits": 10, "acc_format": "SQ(5, 14)", "out_format": "SQ(3, 5)",
+        "rounding": "trunc", "overflow": "wrap"}
+
+
+def test_dense_plan_fixes_the_weights():
+    plan = make(3, 2, weight_terms=2, bias=[0.5, -0.25])
+    weight = np.array([[3, -128, 0], [96, 1, -7]])
+    dense = plan.dense_plan(weight)
+    assert isinstance(dense, DensePlan)
+    assert dense.acc_format == plan.acc_format and dense.bias is plan.bias
+    np.testing.assert_array_equal(dense.weight, weight)
+    assert dense.weight.dtype == np.int64
+
+
+@pytest.mark.parametrize("weight, error, message", [
+    (np.zeros((3, 2), dtype=int), ValueError,
+     r"weight must have shape \(n_out, n_in\) = \(2, 3\), not \(3, 2\)"),
+    (np.zeros((2, 3)), TypeError,
+     r"weight must hold integer codes of SQ\(1, 7\), not dtype float64"),
+    ([[0, 1, 2], [4, 5, 8]], ValueError,
+     r"^weight: 5 at index \(1, 1\) is not a pot code of SQ\(1, 7\) "
+     r"\(0 or ±2\*\*k, k in 0\.\.7\)$"),
+])
+def test_check_weights_errors(weight, error, message):
+    plan = make(3, 2)
+    with pytest.raises(error, match=message):
+        plan.check_weights(weight)
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(n_in=0), ValueError, "n_in must be a positive integer, not 0"),
+    (dict(n_in=2.0), TypeError, r"n_in must be a positive integer, not 2\.0"),
+    (dict(n_out=-1), ValueError, "n_out must be a positive integer, not -1"),
+    (dict(n_out=True), TypeError, "n_out must be a positive integer, not True"),
+    (dict(in_format=7), TypeError, r"in_format must be a Format \(SQ/UQ\) or a format string, "
+                                   r"not 7"),
+    (dict(weight_format="SQ(1)"), ValueError, r"Format must look like 'SQ\(4,12\)'"),
+    (dict(out_format=None), TypeError, "out_format must be a Format"),
+    (dict(weight_terms=3), ValueError, r"weight_terms must be 1 \(pot\) or 2 \(pot2\), not 3"),
+    (dict(weight_terms="pot"), TypeError, r"weight_terms must be 1 \(pot\) or 2 \(pot2\), "
+                                          r"not 'pot'"),
+    (dict(weight_e_min=9), ValueError, r"weight_e_min must be between 0 and 7 \(the largest "
+                                       r"exponent of SQ\(1, 7\)\), not 9"),
+    (dict(weight_exponent_bits=8), ValueError,
+     "weight_exponent_bits must be between 0 and 6, not 8"),
+    (dict(rounding="nearest"), ValueError,
+     "rounding must be one of trunc | half_up | half_even, not 'nearest'"),
+    (dict(overflow=1), TypeError, "overflow must be a Overflow or its name, not 1"),
+    (dict(bias=[0.5]), ValueError, r"bias must have shape \(n_out,\) = \(3,\), not \(1,\)"),
+    (dict(bias=["a", "b", "c"]), TypeError, "bias must hold real numbers, not dtype <U1"),
+    (dict(bias=[0, np.inf, 0]), ValueError, "bias holds NaN or infinity"),
+    (dict(in_format="SQ(1,40)", weight_format="SQ(1,20)"), ValueError,
+     "the accumulator needs 75 bits, more than the 62 that exact int64 reference arithmetic "
+     "allows"),
+])
+def test_plan_parameter_errors(kwargs, error, message):
+    options = dict(n_in=4, n_out=3)
+    options.update(kwargs)
+    with pytest.raises(error, match=message):
+        make(**options)
+
+
+def test_unsigned_formats_and_narrow_exponent_fields():
+    plan = make(2, 2, in_format="UQ(1,3)", weight_format="UQ(2,2)", weight_terms=2,
+                weight_e_min=1, weight_exponent_bits=1)
+    # Exponents 1..2: words 0, 2, 4 (term 0 has no sign) plus ±2, ±4 from term 1.
+    assert plan.code.value_range == (-4, 8)
+    assert plan.code.values().tolist() == [0, 2, 4, 6, 8]
+    # Products of x in [0, 15] with words in [-4, 8] over 2 inputs: [-120, 240].
+    assert plan.acc_format.width == signed_bits_for(-120, 240)
+    for row in itertools.product([0, 2, 6], repeat=2):
+        plan.check_weights(np.array([row, row]))
