@@ -138,7 +138,12 @@ def cmd_generate(args):
                          f"not {args.testbench}")
     core = design.build()
     written = export(core, design.name, args.output)
-    if args.testbench:
+    # The Verilog testbench drives `i` and `o` only; other inputs (a weight port) would float.
+    others = [name for name in core.signature.members if name not in ("i", "o")]
+    if args.testbench and others:
+        progress(f"note: no testbench written: it drives only i and o, and {design.name} also "
+                 f"has {', '.join(others)} (see the manifest)")
+    elif args.testbench:
         x = make_vectors(design.in_format, design.in_lanes, args.testbench, seed=args.seed)
         y = np.asarray(design.reference(x)).reshape(len(x), design.out_lanes)
         written.update(write_testbench(core, design.name, payload_rows(core, x),
@@ -152,11 +157,12 @@ def cmd_plan(args):
     from .spec import load_spec
     from .cores._component import inspected
     design = load_spec(args.spec)
-    info = inspected(design.build()).describe()
+    info = {**inspected(design.build()).describe(), **design.info}
     if args.json:
         print(json.dumps(info, indent=2))
     else:
         error = info.pop("error", None)
+        graph = info.pop("graph", None)
         width = max(len(key) for key in info)
         for key, value in info.items():
             print(f"{key:{width}}  {value}")
@@ -165,6 +171,11 @@ def cmd_plan(args):
                   f"ulp) at input {error['at_input']:.6g} (code {error['at_code']}); mean "
                   f"{error['mean_abs']:.3g}; measured on all {error['codes']} input codes"
                   + ("; faithful" if error["faithful"] else ""))
+        if graph:
+            print(f"shift-add graph ({graph['method']}): {graph['adders']} adders, adder depth "
+                  f"{graph['depth']}, {graph['shifts']} shifts, NABS {graph['nabs']}, "
+                  f"{graph['adder_bits']} adder bits; plus {info['output_adders']} bias/sign "
+                  f"adders after the graph")
         saturated = info.get("saturated_weights")
         if saturated:
             print(f"note: {saturated} weights were outside {info['weight_format']} and were "

@@ -8,7 +8,7 @@ the kind. Paths inside a spec are relative to the spec file. Every problem is a
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -33,7 +33,9 @@ class Design:
     """A loaded spec: the plan plus what the CLI needs to build, simulate and check the core.
 
     ``build()`` returns a fresh core (Amaranth elaborates a core once per simulation or export);
-    ``reference(x)`` maps input codes ``(n, in_lanes)`` to output codes ``(n, out_lanes)``.
+    ``reference(x)`` maps input codes ``(n, in_lanes)`` to output codes ``(n, out_lanes)``;
+    ``info`` holds facts about the spec that the core cannot know (e.g. ``saturated_weights``
+    of weights quantized for it), shown by ``hwnn plan``.
     """
     kind: str
     name: str
@@ -45,6 +47,7 @@ class Design:
     out_lanes: int
     build: Callable
     reference: Callable
+    info: dict = field(default_factory=dict)
 
 
 class _Fields:
@@ -148,7 +151,18 @@ def _dense_design(core: dict, params: _Fields, base_dir, source) -> Design:
         raise params.error("weights", f"array 'bias' in {path.name} must have shape "
                                       f"({weight.shape[0]},) to match weight {weight.shape}, "
                                       f"not {bias.shape}")
-    parallelism = params.integer("parallelism", 1, 1, weight.size)
+    arith = params.choice("arith", ("mult", "csd", "mcm"), "mult")
+    options = {}
+    if arith == "mult":
+        options["parallelism"] = params.integer("parallelism", 1, 1, weight.size)
+        if "pipeline" in params.table:
+            raise params.error("pipeline", "applies to arith = \"csd\" or \"mcm\" (shift-add), "
+                                           "not \"mult\"")
+    else:
+        if "parallelism" in params.table:
+            raise params.error("parallelism", f"applies to arith = \"mult\"; arith = "
+                                              f"\"{arith}\" is fully parallel (one vector per cycle)")
+        options["pipeline"] = params.integer("pipeline", 2, 0)
     try:
         plan = plan_dense(weight, bias, in_format=in_format, weight_format=weight_format,
                           out_format=out_format, rounding=rounding, overflow=overflow)
@@ -157,8 +171,65 @@ def _dense_design(core: dict, params: _Fields, base_dir, source) -> Design:
     return Design(
         kind="dense", name=core["name"], source=str(source), plan=plan,
         in_format=in_format, out_format=out_format, in_lanes=plan.n_in, out_lanes=plan.n_out,
-        build=lambda: Dense(plan, parallelism=parallelism),
+        build=lambda: Dense(plan, arith=arith, **options),
         reference=lambda x: dense(plan, x),
+    )
+
+
+def _shift_mac_design(core: dict, params: _Fields, base_dir, source) -> Design:
+    from .cores.shift_mac import ShiftMac
+    from .plans.shift_mac import plan_shift_mac
+    from .ref.shift_mac import shift_mac
+
+    in_format = params.format("in_format")
+    weight_format = params.format("weight_format")
+    out_format = params.format("out_format")
+    rounding = params.choice("rounding", _ROUNDINGS, "half_up")
+    overflow = params.choice("overflow", _OVERFLOWS, "sat")
+    terms = params.integer("weight_terms", 1, 1, 2)
+    e_min = params.integer("weight_e_min", 0, 0)
+    exponent_bits = None
+    if "weight_exponent_bits" in params.table:
+        exponent_bits = params.integer("weight_exponent_bits", None, 0)
+    weight = bias = None
+    if "weights" in params.table:
+        path, arrays = _load_arrays(params, "weights", base_dir, {"weight": True, "bias": False})
+        weight, bias = arrays["weight"], arrays.get("bias")
+        if weight.ndim != 2 or 0 in weight.shape:
+            raise params.error("weights", f"array 'weight' in {path.name} must be a non-empty "
+                                          f"2-D array (n_out x n_in), not shape {weight.shape}")
+    shape = {}
+    for key, axis in (("n_in", 1), ("n_out", 0)):
+        if key in params.table:
+            shape[key] = params.integer(key, None, 1)
+            if weight is not None and weight.shape[axis] != shape[key]:
+                raise params.error(key, f"is {shape[key]} but array 'weight' has shape "
+                                        f"{weight.shape} (n_out x n_in)")
+        elif weight is not None:
+            shape[key] = weight.shape[axis]
+        else:
+            raise params.error(key, "missing (required when no weights file gives the shape)")
+    parallelism = params.integer("parallelism", 1, 1, shape["n_in"] * shape["n_out"])
+    try:
+        plan = plan_shift_mac(shape["n_in"], shape["n_out"], in_format=in_format,
+                              weight_format=weight_format, out_format=out_format,
+                              weight_terms=terms, weight_e_min=e_min,
+                              weight_exponent_bits=exponent_bits, bias=bias, rounding=rounding,
+                              overflow=overflow)
+        info = {}
+        codes = np.zeros((plan.n_out, plan.n_in), dtype=np.int64)
+        if weight is not None:
+            codes, info["saturated_weights"] = plan.code.quantize(weight, return_saturated=True)
+    except (TypeError, ValueError) as exc:
+        message = str(exc)
+        key = next((k for k in ("weight_exponent_bits", "weight_e_min", "weight_terms", "bias")
+                    if message.startswith(k)), "weights" if weight is not None else "in_format")
+        raise params.error(key if key != "bias" else "weights", message) from None
+    return Design(
+        kind="shift_mac", name=core["name"], source=str(source), plan=plan,
+        in_format=in_format, out_format=out_format, in_lanes=plan.n_in, out_lanes=plan.n_out,
+        build=lambda: ShiftMac(plan, parallelism=parallelism, weights=codes),
+        reference=lambda x: shift_mac(plan, codes, x), info=info,
     )
 
 
@@ -249,10 +320,13 @@ def _activation_design(core: dict, params: _Fields, base_dir, source) -> Design:
 #: Spec kinds: name -> (allowed params fields, builder).
 KINDS = {
     "dense": (("in_format", "weight_format", "out_format", "rounding", "overflow",
-               "parallelism", "weights"), _dense_design),
+               "parallelism", "weights", "arith", "pipeline"), _dense_design),
     "activation": (("function", "method", "in_format", "out_format", "lanes", "segments",
                     "breakpoints", "slopes", "table_size", "entries", "input_range",
                     "rounding", "leaky_shift", "max_error", "symmetric"), _activation_design),
+    "shift_mac": (("in_format", "weight_format", "out_format", "weight_terms", "weight_e_min",
+                   "weight_exponent_bits", "rounding", "overflow", "parallelism", "weights",
+                   "n_in", "n_out"), _shift_mac_design),
 }
 
 

@@ -174,3 +174,16 @@ def test_synth_without_block_ram(capsys, tmp_path):
         reports.append(json.loads((tmp_path / "r.json").read_text())[0])
     assert reports[0]["brams"] >= 1 and reports[1]["brams"] == 0
     assert reports[1]["luts"] > reports[0]["luts"]
+
+
+def test_plan_prints_the_shift_add_graph(capsys, spec):
+    text = spec.read_text()
+    spec.write_text(text.replace("parallelism = 8", 'arith = "mcm"\npipeline = 1'))
+    code, out, _ = run(capsys, "plan", spec)
+    from hwnn.spec import load_spec
+    graph = load_spec(spec).build().graph
+    assert code == 0
+    assert (f"{graph.adders} adders, adder depth {graph.depth}, {graph.shifts} shifts, "
+            f"NABS {graph.nabs}") in out
+    code, out, _ = run(capsys, "sim", spec, "--vectors", 40)
+    assert code == 0 and "40 vectors bit-exact" in out and "ii 1" in out

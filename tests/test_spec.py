@@ -52,6 +52,15 @@ def test_defaults(spec_dir):
     assert design.build().parallelism == 1
 
 
+@pytest.mark.parametrize("arith", ["csd", "mcm"])
+def test_shift_add_spec(spec_dir, arith):
+    text = SPEC.replace("parallelism = 4", f'arith = "{arith}"\npipeline = 1')
+    core = load_spec(write(spec_dir, text)).build()
+    assert core.arith == arith and core.pipeline == 1 and core.ii == 1
+    text = SPEC.replace("parallelism = 4", f'arith = "{arith}"')
+    assert load_spec(write(spec_dir, text)).build().pipeline == 2     # the default
+
+
 def test_bias_is_optional(spec_dir):
     np.savez(spec_dir / "fc1.npz", weight=np.full((2, 2), 0.25))
     design = load_spec(spec_dir / "fc1.toml")
@@ -75,6 +84,16 @@ def test_bias_is_optional(spec_dir):
     (("fc1.npz", "missing.npz"), "params.weights", "file not found"),
     (("parallelism = 4", "parallelism = 4\nspeed = 3"), "params.speed",
      "unknown field; params takes"),
+    (("parallelism = 4", 'arith = "dsp"'), "params.arith",
+     "must be one of mult | csd | mcm, not 'dsp'"),
+    (("parallelism = 4", 'arith = "mcm"\npipeline = -1'), "params.pipeline",
+     "must be at least 0, not -1"),
+    (("parallelism = 4", 'arith = "csd"\npipeline = "fast"'), "params.pipeline",
+     "must be an integer, not 'fast'"),
+    (("parallelism = 4", 'arith = "mcm"\nparallelism = 4'), "params.parallelism",
+     'applies to arith = "mult"; arith = "mcm" is fully parallel'),
+    (("parallelism = 4", "pipeline = 2"), "params.pipeline",
+     'applies to arith = "csd" or "mcm" (shift-add), not "mult"'),
 ])
 def test_spec_errors_name_the_field(spec_dir, edit, field, message):
     old, new = edit

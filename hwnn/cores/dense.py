@@ -7,22 +7,24 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..plans.dense import DensePlan, mac_schedule
+from ..plans.dense import ARITHMETIC, DensePlan, mac_schedule, shift_add_graph
 from ._component import rejects_quietly
 from ._output import registered_output
 from .requantize import format_shape, requantize
+from .shift_add import graph_datapath, graph_stages
 
 __all__ = ["Dense"]
 
 
 class Dense(wiring.Component):
-    """``y = requantize(W·x + b)`` for constant weights, on ``parallelism`` multipliers.
+    """``y = requantize(W·x + b)`` for constant weights, on multipliers or with shifts and adds.
 
     Matches :func:`hwnn.ref.dense.dense` bit for bit: products are accumulated exactly in
     ``plan.acc_format`` and narrowed once, to ``plan.out_format``, with the plan's rounding and
     overflow modes.
 
-    Structure: the input vector is registered; each multiplier (lane) walks a fixed slice of the
+    ``arith="mult"`` (the default): the input vector is registered; each multiplier (lane) walks
+    a fixed slice of the
     output-major product list (see :func:`hwnn.plans.dense.mac_schedule`). A lane's pipeline
     has three registered stages: operands (weight from a synchronous ROM in
     ``amaranth.lib.memory``, or a constant when fully parallel; the selected input element),
@@ -33,12 +35,24 @@ class Dense(wiring.Component):
     Latency: ``ii + 4`` cycles from the cycle an input is accepted to the cycle its output is
     first valid (input register, ``ii`` issue cycles, operand, product and output stages).
 
+    ``arith="csd"`` or ``"mcm"``: no multipliers. The constant matrix is an adder graph
+    (:func:`hwnn.plans.dense.shift_add_graph`: canonical signed digits without sharing, or the
+    fewest adders with shared subexpressions) built fully parallel, one adder of exact width
+    per graph node, registered every ``pipeline`` adder levels; a last stage adds the bias,
+    requantizes and registers the output. One vector per cycle (``ii = 1``); latency
+    ``3 + ceil(depth / pipeline)`` (``3`` with ``pipeline=0``: the graph is combinational
+    between the input and output registers).
+
     Parameters
     ----------
     plan : DensePlan
         Quantized weights, bias and formats, from :func:`hwnn.plans.dense.plan_dense`.
     parallelism : int
-        Multipliers to use, from 1 to ``n_in·n_out``.
+        Multipliers to use, from 1 (the default) to ``n_in·n_out``; ``arith="mult"`` only.
+    arith : str
+        ``"mult"``, ``"csd"`` or ``"mcm"`` (see above).
+    pipeline : int
+        Shift-add only: register every ``pipeline`` adder levels (default 2; 0 = none).
 
     Members
     -------
@@ -50,19 +64,42 @@ class Dense(wiring.Component):
     Raises
     ------
     TypeError
-        ``plan`` is not a DensePlan or ``parallelism`` not an integer.
+        ``plan`` is not a DensePlan, or ``parallelism`` or ``pipeline`` not an integer.
     ValueError
-        ``parallelism`` is outside ``1 … n_in·n_out``.
+        ``parallelism`` is outside ``1 … n_in·n_out``, ``arith`` unknown, ``pipeline`` < 0,
+        ``pipeline`` with ``arith="mult"`` or ``parallelism`` with shift-add arithmetic.
     """
 
     @rejects_quietly
-    def __init__(self, plan: DensePlan, *, parallelism: int = 1):
+    def __init__(self, plan: DensePlan, *, parallelism: int | None = None, arith: str = "mult",
+                 pipeline: int | None = None):
         if not isinstance(plan, DensePlan):
             raise TypeError(f"plan must be a DensePlan (see hwnn.plans.dense.plan_dense), "
                             f"not {plan!r}")
-        self._plan = plan
-        self._schedule = mac_schedule(plan, parallelism)
-        self._parallelism = int(parallelism)
+        if arith not in ARITHMETIC:
+            raise ValueError(f"arith must be one of {', '.join(map(repr, ARITHMETIC))}, "
+                             f"not {arith!r}")
+        self._plan, self._arith = plan, arith
+        if arith == "mult":
+            if pipeline is not None:
+                raise ValueError(f"pipeline applies to shift-add arithmetic (arith 'csd' or "
+                                 f"'mcm'), not to arith 'mult'; got pipeline={pipeline!r}")
+            parallelism = 1 if parallelism is None else parallelism
+            self._schedule = mac_schedule(plan, parallelism)
+            self._parallelism, self._graph, self._pipeline = int(parallelism), None, None
+        else:
+            if parallelism is not None:
+                raise ValueError(f"arith {arith!r} is fully parallel (one vector per cycle); "
+                                 f"parallelism applies to arith 'mult' only, got "
+                                 f"parallelism={parallelism!r}")
+            pipeline = 2 if pipeline is None else pipeline
+            if isinstance(pipeline, bool) or not isinstance(pipeline, int):
+                raise TypeError(f"pipeline must be an integer, not {pipeline!r}")
+            if pipeline < 0:
+                raise ValueError(f"pipeline must be at least 0 (0: no registers inside the "
+                                 f"adder graph), not {pipeline}")
+            self._graph, self._pipeline = shift_add_graph(plan, arith), pipeline
+            self._schedule, self._parallelism = None, plan.n_in * plan.n_out
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(format_shape(plan.in_format), plan.n_in))),
             "o": Out(stream.Signature(data.ArrayLayout(format_shape(plan.out_format),
@@ -70,23 +107,52 @@ class Dense(wiring.Component):
         })
 
     plan = property(lambda self: self._plan, doc="The DensePlan this core implements.")
-    parallelism = property(lambda self: self._parallelism, doc="Requested multipliers.")
-    multipliers = property(lambda self: self._schedule.multipliers,
+    arith = property(lambda self: self._arith, doc="'mult', 'csd' or 'mcm'.")
+    parallelism = property(lambda self: self._parallelism,
+                           doc="Requested multipliers (n_in·n_out for shift-add: all at once).")
+    graph = property(lambda self: self._graph,
+                     doc="The AdderGraph of a shift-add core (None for arith 'mult').")
+    pipeline = property(lambda self: self._pipeline,
+                        doc="Adder levels per register stage (None for arith 'mult').")
+    multipliers = property(lambda self: self._schedule.multipliers if self._graph is None else 0,
                            doc="Multipliers actually instantiated (lanes with work).")
-    ii = property(lambda self: self._schedule.ii,
-                  doc="Cycles between accepted inputs at full rate.")
-    latency = property(lambda self: self._schedule.ii + 4,
-                       doc="Cycles from an accepted input to its output, without stalls.")
+
+    @property
+    def ii(self) -> int:
+        """Cycles between accepted inputs at full rate."""
+        return self._schedule.ii if self._graph is None else 1
+
+    @property
+    def latency(self) -> int:
+        """Cycles from an accepted input to its output, without stalls."""
+        if self._graph is None:
+            return self._schedule.ii + 4
+        return 3 + graph_stages(self._graph.depth, self._pipeline)
     in_format = property(lambda self: self._plan.in_format)
     out_format = property(lambda self: self._plan.out_format)
 
     def describe(self) -> dict:
         """Parameters and formats for manifests and reports (JSON-serializable)."""
-        return {"kind": "dense", "class": "Dense", "parallelism": self._parallelism,
-                "multipliers": self.multipliers, "latency": self.latency, "ii": self.ii,
-                **self._plan.describe()}
+        info = {"kind": "dense", "class": "Dense", "arith": self._arith,
+                "parallelism": self._parallelism, "multipliers": self.multipliers,
+                "latency": self.latency, "ii": self.ii, **self._plan.describe()}
+        if self._graph is not None:
+            info.update(pipeline=self._pipeline, graph=self._graph.describe(),
+                        output_adders=self.output_adders)
+        return info
+
+    @property
+    def output_adders(self) -> int:
+        """Shift-add only: adders after the graph, one per output that adds a nonzero bias or
+        subtracts its graph value (an output's negation folds into its bias adder)."""
+        if self._graph is None:
+            return 0
+        return sum(1 for o, b in zip(self._graph.outputs, self._plan.bias)
+                   if o.node is not None and (int(b) != 0 or o.sign < 0))
 
     def elaborate(self, platform):
+        if self._graph is not None:
+            return self._elaborate_shift_add()
         m = Module()
         plan, schedule = self._plan, self._schedule
         ii = schedule.ii
@@ -182,6 +248,39 @@ class Dense(wiring.Component):
                 result[row].eq(requantize(total, plan.acc_format, plan.out_format,
                                           plan.rounding, plan.overflow)),
             ]
+        return m
+
+    def _elaborate_shift_add(self):
+        m = Module()
+        plan = self._plan
+        x = Signal.like(self.i.payload, name="x")
+        # valid[0] goes with `x`, valid[k] with the graph's k-th register stage, valid[-1] with
+        # `result`. One enable moves the whole pipeline; it depends on flip-flops only.
+        stages = graph_stages(self._graph.depth, self._pipeline)
+        valid = [Signal(name=f"valid{k}") for k in range(stages + 2)]
+        result = Signal.like(self.o.payload, name="result")
+        accept = registered_output(m, self.o, valid[-1], result, full_rate=True)
+        advance = ~valid[-1] | accept
+        m.d.comb += self.i.ready.eq(advance)
+        with m.If(advance):
+            m.d.sync += [x.eq(self.i.payload), valid[0].eq(self.i.valid)]
+            m.d.sync += [later.eq(earlier) for earlier, later in zip(valid, valid[1:])]
+        outputs, _ = graph_datapath(m, self._graph, [x[i] for i in range(plan.n_in)],
+                                    pipeline=self._pipeline, advance=advance)
+        acc_shape = format_shape(plan.acc_format)
+        for row, output in enumerate(outputs):
+            bias = int(plan.bias[row])
+            if output is None:
+                value = Const(bias, acc_shape)
+            else:
+                node, sign, shift = output
+                term = node << shift
+                value = (term + bias if bias else term) if sign > 0 else Const(bias) - term
+            total = Signal(acc_shape, name=f"sum{row}")
+            m.d.comb += total.eq(value)
+            with m.If(advance):
+                m.d.sync += result[row].eq(requantize(total, plan.acc_format, plan.out_format,
+                                                      plan.rounding, plan.overflow))
         return m
 
     def _segment_init(self, lane, t, acc_shape):

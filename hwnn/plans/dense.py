@@ -9,7 +9,13 @@ import numpy as np
 from ..fixed import (MAX_WIDTH, SQ, Format, Overflow, Rounding, _as_format, _enum_arg, quantize,
                      to_float)
 
-__all__ = ["DensePlan", "LaneSchedule", "MacSchedule", "mac_schedule", "plan_dense", "signed_bits_for"]
+__all__ = ["ARITHMETIC", "DensePlan", "LaneSchedule", "MacSchedule", "mac_schedule", "plan_dense",
+           "shift_add_graph", "signed_bits_for"]
+
+#: How a dense layer multiplies: "mult" (a folded multiplier MAC array), "csd" (shift-add, each
+#: weight in canonical signed digits, no sharing) or "mcm" (shift-add with shared
+#: subexpressions: the fewest adders of hwnn.plans.mcm's builders).
+ARITHMETIC = ("mult", "csd", "mcm")
 
 
 def signed_bits_for(lo: int, hi: int) -> int:
@@ -237,3 +243,14 @@ def mac_schedule(plan: DensePlan, parallelism: int) -> MacSchedule:
             segments=tuple(segments),
         ))
     return MacSchedule(ii=ii, lanes=tuple(lanes))
+
+
+def shift_add_graph(plan: DensePlan, arith: str):
+    """The :class:`~hwnn.plans.adder_graph.AdderGraph` that computes ``plan.weight @ x`` for
+    ``arith`` ``"csd"`` or ``"mcm"``, over the input format's range (deterministic)."""
+    from .adder_graph import format_ranges
+    from .mcm import build
+    if arith not in ARITHMETIC[1:]:
+        raise ValueError(f"arith must be 'csd' or 'mcm' for a shift-add graph, not {arith!r}")
+    return build(plan.weight, format_ranges(plan.in_format, plan.n_in),
+                 method="csd" if arith == "csd" else "best")

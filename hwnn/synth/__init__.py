@@ -7,11 +7,11 @@ and block-RAM cells with yosys and times it with nextpnr inside a registered har
 
 from .harness import RegisteredHarness
 from .report import SynthReport, format_table
-from .run import synthesize, synthesize_rtlil
+from .run import coarse_cells, synthesize, synthesize_rtlil
 from .targets import TARGETS, Target, get_target
 from .toolchain import ToolError, tool_env, tool_path
 
 __all__ = [
-    "synthesize", "synthesize_rtlil", "SynthReport", "format_table", "TARGETS", "Target",
+    "coarse_cells", "synthesize", "synthesize_rtlil", "SynthReport", "format_table", "TARGETS", "Target",
     "get_target", "RegisteredHarness", "tool_path", "tool_env", "ToolError",
 ]

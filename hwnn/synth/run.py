@@ -23,7 +23,7 @@ from .report import (SynthReport, classification_notes, classify_cells, lut_site
 from .targets import TARGETS, Target, get_target
 from .toolchain import ToolError, log_tail, run_tool
 
-__all__ = ["synthesize", "synthesize_rtlil", "HARNESS_TOP", "PNR_FREQ_MHZ"]
+__all__ = ["coarse_cells", "synthesize", "synthesize_rtlil", "HARNESS_TOP", "PNR_FREQ_MHZ"]
 
 #: Module name of the timing harness in the place-and-route netlist.
 HARNESS_TOP = "hwnn_harness"
@@ -91,8 +91,7 @@ def synthesize(core, target, *, name: str = "top", fmax: bool = False, dsp: bool
     with _workdir(workdir) as directory:
         (directory / "design.il").write_text(rtlil.convert(core, name=name))
         report = _resources(target, directory, "read_rtlil design.il", name, (dsp, bram),
-                               progress,
-                            estimate_fit=not fmax)
+                            progress, estimate_fit=not fmax)
         if fmax:
             harness = RegisteredHarness(core)
             (directory / "harness.il").write_text(rtlil.convert(harness, name=HARNESS_TOP))
@@ -136,6 +135,36 @@ def synthesize_rtlil(rtlil_text: str, target, *, top: str, dsp: bool = True, bra
         (directory / "design.il").write_text(rtlil_text)
         return _resources(target, directory, "read_rtlil design.il", top, (dsp, bram),
                           progress)
+
+
+def coarse_cells(core, *, name: str = "top", workdir=None, progress: Progress = None) -> dict:
+    """The yosys cell types and counts of ``core`` before any technology mapping.
+
+    The design is elaborated, flattened, cleaned and identical cells merged (``proc; flatten;
+    opt_clean; opt_merge``: the same expression written twice is one cell) but not otherwise
+    optimized or mapped, so the counts show the structure the core asked for: every ``$add``,
+    ``$sub``, ``$mul`` and comparator as written. Use it to check that a shift-add core holds
+    exactly the adders its plan reports and no multiplier.
+
+    Raises
+    ------
+    TypeError
+        ``core`` is not a Component.
+    ValueError
+        ``name`` is not an identifier.
+    ToolError
+        yosys failed.
+    """
+    if not isinstance(core, wiring.Component):
+        raise TypeError(f"Core must be an amaranth.lib.wiring.Component, not {core!r}")
+    if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name):
+        raise ValueError(f"Top module name must be an identifier (letters, digits, _), "
+                         f"not {name!r}")
+    with _workdir(workdir) as directory:
+        (directory / "design.il").write_text(rtlil.convert(core, name=name))
+        return _run_yosys(directory, "coarse", ["read_rtlil design.il", *_prepare(name),
+                                                "opt_clean", "opt_merge"], "coarse cells",
+                           progress)
 
 
 def _check_args(target, *, top, dsp, bram, fmax, seed) -> Target:
