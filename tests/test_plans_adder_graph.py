@@ -59,16 +59,18 @@ def test_graph_costs_by_hand():
     json.dumps(g.describe())
 
 
-@pytest.mark.parametrize("share, adders", [(True, 1), (False, 2)])
+@pytest.mark.parametrize("share, adders", [(True, 1), (False, 3)])
 def test_builder_shares_unless_told_not_to(share, adders):
     b = GraphBuilder(2, RANGES, share=share)
     first = b.add((0, 1, 0), (1, 1, 1))                 # x0 + 2·x1
-    again = b.add((0, -1, 2), (1, -1, 3))               # −(x0 + 2·x1) << 2
-    assert first[1:] == (1, 0) and again[1:] == (-1, 2)
-    assert (first[0] == again[0]) == share
+    again = b.add((0, -1, 2), (1, -1, 3))               # −(x0 + 2·x1) << 2: the same adder
+    assert first[1:] == (1, 0) and again[1:] == (-1, 2) and first[0] == again[0]
+    partial = b.add((0, 1, 0), (1, 1, 0))               # x0 + x1
+    other = b.add(partial, (1, 1, 0))                   # (x0 + x1) + x1: same value, new operands
+    assert (other[0] == first[0]) == share
     assert b.add((0, 1, 0), (0, -1, 0)) is None
-    g = b.finish([first, again])
-    g.verify([[1, 2], [-4, -8]])
+    g = b.finish([first, again, other])
+    g.verify([[1, 2], [-4, -8], [1, 2]])
     assert g.adders == adders
 
 

@@ -88,14 +88,15 @@ def test_csd_builder_counts_digits_and_balances_the_tree():
     row = [1, -2, 4, 1, 0, 8, -16, 1, 32, 2]
     g = build_csd([row], (-128, 127))
     assert g.adders == 8 and g.depth == 4
-    # No sharing, even where a shifted pair repeats: exactly digits − 1 adders per row.
+    # No subexpression search, but an adder identical to an earlier one is that one (as
+    # synthesis would merge it): x + 4x and (x + 4x) << 4 share their adder, 3 instead of 4.
     g = build_csd([[0b101010101]], (-128, 127))
-    assert g.adders == 4 and g.depth == 3
+    assert g.adders == 3 and g.depth == 3
     rng = np.random.default_rng(3)
     w = rng.integers(-128, 128, (6, 7))
     g = build_csd(w, (-128, 127))
     terms = [sum(len(csd(int(v))) for v in r) for r in w]
-    assert g.adders == sum(t - 1 for t in terms)
+    assert g.adders <= sum(t - 1 for t in terms)
     assert g.depth == max(math.ceil(math.log2(t)) for t in terms)
 
 
@@ -152,7 +153,7 @@ def test_cse_shares_more_than_columns_and_csd():
         w = np.random.default_rng(seed).integers(-128, 128, (16, 16))
         csd_g, col_g, cse_g = (BUILDERS[m](w, (-128, 127)) for m in ("csd", "columns", "cse"))
         assert cse_g.adders <= col_g.adders <= csd_g.adders, seed
-        assert cse_g.adders < 0.65 * csd_g.adders
+        assert cse_g.adders < 0.8 * csd_g.adders
 
 
 def test_cse_shares_a_repeated_pair():

@@ -406,6 +406,7 @@ class GraphBuilder:
         self._depth = [0] * n_in
         self._mag = [max(abs(lo), abs(hi)).bit_length() for lo, hi in self.in_ranges]
         self._by_form = {f: k for k, f in enumerate(self._forms)}
+        self._by_op = {}
 
     def input(self, i: int) -> Term:
         return (i, 1, 0)
@@ -472,8 +473,15 @@ class GraphBuilder:
         # node's first nonzero coefficient is positive, so −A−B would start negative.
         if sa < 0 or (sb > 0 and (b, t) < (a, s)):
             a, sa, s, b, sb, t = b, sb, t, a, sa, s
+        # Even without sharing, an adder identical to an earlier one (same operands, signs and
+        # shifts) is the earlier one: synthesis merges such twins (yosys opt_merge), and the
+        # count must match the netlist.
+        op = (a, sa, s, b, sb, t)
+        if op in self._by_op:
+            return (self._by_op[op], sign, m)
         node = len(self._forms)
-        self._ops.append((a, sa, s, b, sb, t))
+        self._by_op[op] = node
+        self._ops.append(op)
         self._forms.append(form)
         self._depth.append(1 + max(self._depth[a], self._depth[b]))
         lo, hi = _form_range(form, self.in_ranges)

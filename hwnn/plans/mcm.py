@@ -350,9 +350,11 @@ def mcm(constants) -> tuple:
 def build_csd(weight, in_ranges) -> AdderGraph:
     """No sharing: output ``j`` sums ``±(x_i << k)`` over the CSD digits of its weights.
 
-    Exactly (nonzero digits of the row − 1) adders per output, as a balanced tree; zero
-    weights cost nothing. The textbook baseline: even a partial sum that another tree happens
-    to build too is built again.
+    At most (nonzero digits of the row − 1) adders per output, as a balanced tree; zero
+    weights cost nothing. The textbook baseline: no subexpression is searched for, and a
+    partial sum that another tree reaches by other operands is built again; only an adder
+    identical to an earlier one (same operands and shifts) is not, as synthesis would merge
+    the two anyway.
     """
     rows, ranges = _inputs(weight, in_ranges)
     builder = GraphBuilder(len(rows[0]), ranges, share=False)
