@@ -152,6 +152,7 @@ def _dense_design(core: dict, params: _Fields, base_dir, source) -> Design:
                                       f"({weight.shape[0]},) to match weight {weight.shape}, "
                                       f"not {bias.shape}")
     arith = params.choice("arith", ("mult", "csd", "mcm"), "mult")
+    weight_quantizer = params.choice("weight_quantizer", ("fixed", "pot", "pot2"), "fixed")
     options = {}
     if arith == "mult":
         options["parallelism"] = params.integer("parallelism", 1, 1, weight.size)
@@ -165,7 +166,8 @@ def _dense_design(core: dict, params: _Fields, base_dir, source) -> Design:
         options["pipeline"] = params.integer("pipeline", 2, 0)
     try:
         plan = plan_dense(weight, bias, in_format=in_format, weight_format=weight_format,
-                          out_format=out_format, rounding=rounding, overflow=overflow)
+                          out_format=out_format, rounding=rounding, overflow=overflow,
+                          weight_quantizer=weight_quantizer)
     except (TypeError, ValueError) as exc:
         raise params.error("weights", str(exc)) from None
     return Design(
@@ -320,7 +322,8 @@ def _activation_design(core: dict, params: _Fields, base_dir, source) -> Design:
 #: Spec kinds: name -> (allowed params fields, builder).
 KINDS = {
     "dense": (("in_format", "weight_format", "out_format", "rounding", "overflow",
-               "parallelism", "weights", "arith", "pipeline"), _dense_design),
+               "parallelism", "weights", "arith", "pipeline", "weight_quantizer"),
+              _dense_design),
     "activation": (("function", "method", "in_format", "out_format", "lanes", "segments",
                     "breakpoints", "slopes", "table_size", "entries", "input_range",
                     "rounding", "leaky_shift", "max_error", "symmetric"), _activation_design),

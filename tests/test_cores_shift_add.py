@@ -9,6 +9,7 @@ from hwnn.cores.dense import Dense
 from hwnn.cores.shift_add import graph_stages
 from hwnn.export import export
 from hwnn.fixed import SQ, UQ, Rounding
+from hwnn.plans.csd import csd
 from hwnn.plans.dense import plan_dense
 from hwnn.ref.dense import dense
 from hwnn.sim import make_vectors, run_stream
@@ -141,3 +142,17 @@ def test_parameter_errors():
         Dense(plan, pipeline=1)
     with pytest.raises(ValueError, match="arith 'mcm' is fully parallel"):
         Dense(plan, arith="mcm", parallelism=2)
+
+
+@pytest.mark.parametrize("quantizer, terms", [("pot", 1), ("pot2", 2)])
+def test_power_of_two_weights_cost_at_most_their_terms(quantizer, terms):
+    rng = np.random.default_rng(11)
+    plan = plan_dense(rng.uniform(-1, 1, (4, 6)), rng.uniform(-1, 1, 4), in_format=SQ(1, 7),
+                      weight_format=SQ(1, 7), out_format=SQ(3, 5), weight_quantizer=quantizer)
+    core = Dense(plan, arith="csd", pipeline=1)
+    # A pot weight is a shift (no adder), a pot2 weight one adder; each output sums its terms.
+    digits = [sum(len(csd(int(w))) for w in row) for row in plan.weight]
+    assert all(len(csd(int(w))) <= terms for w in plan.weight.ravel())
+    assert core.graph.adders <= sum(d - 1 for d in digits if d)
+    x = make_vectors(plan.in_format, plan.n_in, 40, seed=2)
+    np.testing.assert_array_equal(run_stream(core, x, stall_out=0.3).outputs, dense(plan, x))

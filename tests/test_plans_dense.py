@@ -111,3 +111,26 @@ def test_schedule_rejects_bad_parallelism():
         mac_schedule(plan, 0)
     with pytest.raises(TypeError, match="Parallelism must be an integer, not 2.0"):
         mac_schedule(plan, 2.0)
+
+
+@pytest.mark.parametrize("quantizer, terms", [("pot", 1), ("pot2", 2)])
+def test_power_of_two_weight_quantizers(quantizer, terms):
+    from hwnn.plans.csd import csd
+    rng = np.random.default_rng(4)
+    weight = rng.uniform(-1, 1, (6, 9))
+    plan = plan_dense(weight, in_format=SQ(1, 7), weight_format=SQ(1, 7), out_format=SQ(3, 5),
+                      weight_quantizer=quantizer)
+    assert plan.weight_quantizer == quantizer and plan.describe()["weight_quantizer"] == quantizer
+    assert all(len(csd(int(w))) <= terms for w in plan.weight.ravel())
+    # Nearest: no allowed code of the format is closer to a weight than the chosen one.
+    allowed = np.array([c for c in SQ(1, 7).codes() if len(csd(int(c))) <= terms])
+    error = np.abs(plan.weight / 128 - weight)
+    best = np.abs(allowed[None, None, :] / 128 - weight[..., None]).min(axis=-1)
+    np.testing.assert_array_equal(error, best)
+
+
+def test_weight_quantizer_error():
+    with pytest.raises(ValueError, match="weight_quantizer must be one of 'fixed', 'pot', "
+                                         "'pot2', not 'log'"):
+        plan_dense(np.ones((2, 2)) / 4, in_format=SQ(1, 7), weight_format=SQ(1, 7),
+                   out_format=SQ(3, 5), weight_quantizer="log")

@@ -61,6 +61,15 @@ def test_shift_add_spec(spec_dir, arith):
     assert load_spec(write(spec_dir, text)).build().pipeline == 2     # the default
 
 
+def test_weight_quantizer_field(spec_dir):
+    text = SPEC.replace("parallelism = 4", 'weight_quantizer = "pot"\narith = "mcm"')
+    plan = load_spec(write(spec_dir, text)).plan
+    assert plan.weight_quantizer == "pot"
+    assert all(w == 0 or abs(int(w)) & (abs(int(w)) - 1) == 0 for w in plan.weight.ravel())
+    with pytest.raises(SpecError, match="must be one of fixed | pot | pot2, not 'log'"):
+        load_spec(write(spec_dir, SPEC.replace("parallelism = 4", 'weight_quantizer = "log"')))
+
+
 def test_bias_is_optional(spec_dir):
     np.savez(spec_dir / "fc1.npz", weight=np.full((2, 2), 0.25))
     design = load_spec(spec_dir / "fc1.toml")

@@ -9,7 +9,7 @@ import numpy as np
 from ..fixed import (MAX_WIDTH, SQ, Format, Overflow, Rounding, _as_format, _enum_arg, quantize,
                      to_float)
 
-__all__ = ["ARITHMETIC", "DensePlan", "LaneSchedule", "MacSchedule", "mac_schedule", "plan_dense",
+__all__ = ["ARITHMETIC", "WEIGHT_QUANTIZERS", "DensePlan", "LaneSchedule", "MacSchedule", "mac_schedule", "plan_dense",
            "shift_add_graph", "signed_bits_for"]
 
 #: How a dense layer multiplies: "mult" (a folded multiplier MAC array), "csd" (shift-add, each
@@ -52,6 +52,9 @@ class DensePlan:
     bias: np.ndarray
     #: How many float weights were clamped to the weight format's range (not merely rounded).
     saturated_weights: int = 0
+    #: How the float weights became codes: "fixed" (nearest code), "pot" (nearest 0 or ±2^k)
+    #: or "pot2" (nearest 0, ±2^k or ±2^k ± 2^j), all codes of ``weight_format``.
+    weight_quantizer: str = "fixed"
 
     @property
     def n_in(self) -> int:
@@ -76,6 +79,7 @@ class DensePlan:
             "in_format": str(self.in_format), "weight_format": str(self.weight_format),
             "acc_format": str(self.acc_format), "out_format": str(self.out_format),
             "rounding": self.rounding.value, "overflow": self.overflow.value,
+            "weight_quantizer": self.weight_quantizer,
             "saturated_weights": self.saturated_weights,
         }
 
@@ -98,8 +102,13 @@ def _accumulator_range(weight: np.ndarray, bias: np.ndarray, in_format: Format):
     return lo, hi
 
 
+#: Weight quantizers of :func:`plan_dense`.
+WEIGHT_QUANTIZERS = ("fixed", "pot", "pot2")
+
+
 def plan_dense(weight, bias=None, *, in_format, weight_format, out_format,
-               rounding=Rounding.HALF_UP, overflow=Overflow.SAT) -> DensePlan:
+               rounding=Rounding.HALF_UP, overflow=Overflow.SAT,
+               weight_quantizer="fixed") -> DensePlan:
     """Quantize a dense layer and derive every width it needs.
 
     Parameters
@@ -113,6 +122,11 @@ def plan_dense(weight, bias=None, *, in_format, weight_format, out_format,
     in_format, weight_format, out_format : Format or str
     rounding, overflow : Rounding, Overflow or their names
         How the accumulator is narrowed to ``out_format``.
+    weight_quantizer : str
+        ``"fixed"`` (default): each weight becomes the nearest code of ``weight_format``.
+        ``"pot"``: the nearest code whose value is 0 or ±2^k; ``"pot2"``: also ±2^k ± 2^j
+        (:func:`hwnn.plans.pot.quantize_pot`). Shift-add cores then need no adder per weight
+        (pot) or at most one (pot2).
 
     Raises
     ------
@@ -148,10 +162,19 @@ def plan_dense(weight, bias=None, *, in_format, weight_format, out_format,
     if not np.all(np.isfinite(bias)):
         raise ValueError("bias holds NaN or infinity")
 
-    weight_codes = quantize(weight, weight_format, Rounding.HALF_EVEN, Overflow.SAT)
-    unclamped = np.floor(np.ldexp(weight.astype(np.float64), weight_format.f) + 0.5)
-    saturated = int(np.count_nonzero((unclamped > weight_format.max_int)
-                                     | (unclamped < weight_format.min_int)))
+    if weight_quantizer not in WEIGHT_QUANTIZERS:
+        raise ValueError(f"weight_quantizer must be one of "
+                         f"{', '.join(map(repr, WEIGHT_QUANTIZERS))}, not {weight_quantizer!r}")
+    if weight_quantizer == "fixed":
+        weight_codes = quantize(weight, weight_format, Rounding.HALF_EVEN, Overflow.SAT)
+        unclamped = np.floor(np.ldexp(weight.astype(np.float64), weight_format.f) + 0.5)
+        saturated = int(np.count_nonzero((unclamped > weight_format.max_int)
+                                         | (unclamped < weight_format.min_int)))
+    else:
+        from .pot import quantize_pot
+        weight_codes, saturated = quantize_pot(weight, weight_format,
+                                               terms=1 if weight_quantizer == "pot" else 2,
+                                               return_saturated=True)
 
     acc_f = in_format.f + weight_format.f
     # The bias gets exactly as many integer bits as its largest value needs.
@@ -169,7 +192,7 @@ def plan_dense(weight, bias=None, *, in_format, weight_format, out_format,
     return DensePlan(in_format=in_format, weight_format=weight_format, out_format=out_format,
                      acc_format=acc_format, rounding=rounding, overflow=overflow,
                      weight=_readonly(weight_codes), bias=_readonly(bias_codes),
-                     saturated_weights=saturated)
+                     saturated_weights=int(saturated), weight_quantizer=weight_quantizer)
 
 
 @dataclass(frozen=True)
