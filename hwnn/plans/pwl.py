@@ -47,6 +47,7 @@ import numpy as np
 
 from ..fixed import Format, _as_format, to_float
 from .accuracy import ErrorBound, check_exhaustive, check_output_range, measure_error
+from .csd import csd
 from .functions import Function, Symmetry, check_symmetry, get_function
 
 __all__ = ["PWLPlan", "plan_pwl", "fit_pwl", "BREAKPOINTS", "SLOPE_KINDS", "slope_terms",
@@ -89,20 +90,7 @@ def slope_terms(slope: int) -> tuple[tuple[int, int], ...]:
     (their canonical signed-digit form). A core multiplies by a slope as
     ``sum(sign * (d << exponent))``.
     """
-    slope = int(slope)
-    terms = []
-    sign = 1 if slope > 0 else -1
-    value = abs(slope)
-    exponent = 0
-    while value:
-        if value & 1:
-            # Canonical signed digits: a run of ones ends with -1 and carries upwards.
-            digit = 2 - (value & 3)
-            terms.append((sign * digit, exponent))
-            value -= digit
-        value >>= 1
-        exponent += 1
-    return tuple(sorted(terms, key=lambda term: -term[1]))
+    return tuple(reversed(csd(int(slope))))
 
 
 def slope_allowed(slope: int, kind: str) -> bool:
