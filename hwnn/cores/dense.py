@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal, Value, signed
+from amaranth.hdl import Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..plans.dense import ARITHMETIC, DensePlan, mac_schedule, shift_add_graph
 from ._component import rejects_quietly
+from ._mac import accumulate_lane, select_input
 from ._output import registered_output
 from .requantize import format_shape, requantize
 from .shift_add import graph_datapath, graph_stages
@@ -215,31 +216,8 @@ class Dense(wiring.Component):
             with m.If(advance):
                 m.d.sync += product.eq(operand * weight)
 
-            restart = Signal(name=f"restart{index}")        # a new output's sum begins
-            init = Signal(acc_shape, name=f"init{index}")  # ... from this value
-            with m.If(advance):
-                m.d.sync += [
-                    restart.eq(_any_equal(t_operands, [first for _, first, _ in lane.segments])),
-                    init.eq(self._segment_init(lane, t_operands, acc_shape)),
-                ]
-            acc = Signal(acc_shape, name=f"acc{index}")
-            acc_next = Signal(acc_shape, name=f"acc{index}_next")
-            m.d.comb += acc_next.eq(Mux(restart, init, acc) + product)
-            with m.If(accumulate):
-                m.d.sync += acc.eq(acc_next)
-            for row, _, last_t in lane.segments:
-                if last_t == lane.last_busy_cycle:
-                    # The final segment stays in the accumulator until the next vector's first
-                    # product arrives, which is no earlier than the output stage reads it.
-                    sums[row].append(acc)
-                    continue
-                done = Signal(name=f"done{index}_row{row}")
-                with m.If(advance):
-                    m.d.sync += done.eq(t_operands == last_t)
-                partial = Signal(acc_shape, name=f"partial{index}_row{row}")
-                with m.If(accumulate & done):
-                    m.d.sync += partial.eq(acc_next)
-                sums[row].append(partial)
+            accumulate_lane(m, index, lane, product, t=t_operands, advance=advance,
+                            accumulate=accumulate, acc_shape=acc_shape, bias=plan.bias, sums=sums)
 
         for row, terms in enumerate(sums):
             total = Signal(acc_shape, name=f"sum{row}")
@@ -283,19 +261,6 @@ class Dense(wiring.Component):
                                                       plan.rounding, plan.overflow))
         return m
 
-    def _segment_init(self, lane, t, acc_shape):
-        """What a segment's sum starts from: the row's bias if it holds the row's column 0.
-
-        Every row has exactly one segment that starts with its column 0, so the bias joins each
-        sum exactly once, without an adder of its own.
-        """
-        init = Const(0, acc_shape)
-        for row, first, _ in lane.segments:
-            bias = int(self._plan.bias[row])
-            if lane.column[first] == 0 and bias:
-                init = Mux(t == first, Const(bias, acc_shape), init)
-        return init
-
     def _weight_operand(self, m, index, lane, t, ii, advance):
         """This lane's weight, one cycle after issue: a constant, or a synchronous ROM read."""
         weight_shape = format_shape(self._plan.weight_format)
@@ -311,25 +276,8 @@ class Dense(wiring.Component):
 
     def _input_operand(self, m, index, columns, x, t, ii, advance):
         """The input element this column sequence reads, registered one cycle after issue."""
-        if len(set(columns)) == 1:
-            selected = x[columns[0]]
-        elif list(columns) == list(range(ii)):
-            selected = x[t]  # the cycle counter is the column index: no ROM needed
-        else:
-            rom = Memory(shape=range(self._plan.n_in), depth=ii, init=columns)
-            m.submodules[f"columns{index}"] = rom
-            port = rom.read_port(domain="comb")
-            m.d.comb += port.addr.eq(t)
-            selected = x[port.data]
-        operand = Signal.like(Value.cast(selected), name=f"operand{index}")
+        selected = select_input(m, index, columns, x, self._plan.n_in, t, ii)
+        operand = Signal.like(selected, name=f"operand{index}")
         with m.If(advance):
             m.d.sync += operand.eq(selected)
         return operand
-
-
-def _any_equal(value, constants):
-    """``value`` equals one of ``constants``."""
-    result = Const(0)
-    for constant in constants:
-        result = result | (value == constant)
-    return result

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Array, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -12,6 +12,7 @@ from ..fixed import SQ, Format, Overflow, Rounding
 from ..plans.dense import mac_schedule, signed_bits_for
 from ..plans.shift_mac import ShiftMacPlan
 from ._component import rejects_quietly
+from ._mac import accumulate_lane, select_input
 from ._output import registered_output
 from .requantize import format_shape, requantize
 
@@ -210,32 +211,8 @@ class ShiftMac(wiring.Component):
             with m.If(advance):
                 m.d.sync += product.eq(self._shift_add(operand, negated, word))
 
-            restart = Signal(name=f"restart{index}")
-            init = Signal(acc_shape, name=f"init{index}")
-            with m.If(advance):
-                m.d.sync += [
-                    restart.eq(_any_equal(t_operands, [first for _, first, _ in lane.segments])),
-                    init.eq(self._segment_init(lane, t_operands, acc_shape)),
-                ]
-            acc = Signal(acc_shape, name=f"acc{index}")
-            acc_next = Signal(acc_shape, name=f"acc{index}_next")
-            m.d.comb += acc_next.eq(Mux(restart, init, acc) + product)
-            with m.If(accumulate):
-                m.d.sync += acc.eq(acc_next)
-            for row, _, last_t in lane.segments:
-                if last_t == lane.last_busy_cycle:
-                    # Stays in the accumulator until the next vector's first product arrives,
-                    # which is no earlier than the output stage reads it. The idle cycles after
-                    # it add products of zero words (see _weight_word).
-                    sums[row].append(acc)
-                    continue
-                done = Signal(name=f"done{index}_row{row}")
-                with m.If(advance):
-                    m.d.sync += done.eq(t_operands == last_t)
-                partial = Signal(acc_shape, name=f"partial{index}_row{row}")
-                with m.If(accumulate & done):
-                    m.d.sync += partial.eq(acc_next)
-                sums[row].append(partial)
+            accumulate_lane(m, index, lane, product, t=t_operands, advance=advance,
+                            accumulate=accumulate, acc_shape=acc_shape, bias=plan.bias, sums=sums)
 
         # Rounding to out_format's fraction bits into a format wide enough for every rounded
         # sum is exact, so rounding there and fitting to out_format next is requantize itself.
@@ -314,32 +291,10 @@ class ShiftMac(wiring.Component):
             terms.append(Mux(word[field.zero_offset], 0, base))
         return sum(terms[1:], terms[0])
 
-    def _segment_init(self, lane, t, acc_shape):
-        """What a segment's sum starts from: the row's bias if it holds the row's column 0."""
-        init = Const(0, acc_shape)
-        for row, first, _ in lane.segments:
-            bias = int(self._plan.bias[row])
-            if lane.column[first] == 0 and bias:
-                init = Mux(t == first, Const(bias, acc_shape), init)
-        return init
-
     def _input_operand(self, m, index, columns, x, t, ii, advance):
         """The input element this column sequence reads and its negation, registered one cycle
         after issue (the negation there keeps its carry chain out of the product stage)."""
-        # Indexing the vector view with a signal would scale the index by a `*`; an Array of
-        # its elements is the same multiplexer without one.
-        elements = Array(x[k] for k in range(self._plan.n_in))
-        if len(set(columns)) == 1:
-            selected = x[columns[0]]
-        elif list(columns) == list(range(ii)):
-            selected = elements[t]
-        else:
-            rom = Memory(shape=range(self._plan.n_in), depth=ii, init=columns)
-            m.submodules[f"columns{index}"] = rom
-            port = rom.read_port(domain="comb")
-            m.d.comb += port.addr.eq(t)
-            selected = elements[port.data]
-        selected = Value.cast(selected)
+        selected = select_input(m, index, columns, x, self._plan.n_in, t, ii)
         operand = Signal.like(selected, name=f"operand{index}")
         negated = None
         with m.If(advance):
@@ -360,11 +315,3 @@ def _rounded_format(acc: Format, out: Format) -> Format:
     lo, hi = acc.min_int >> shift, (acc.max_int >> shift) + 1
     width = max(2, signed_bits_for(lo, hi))
     return SQ(width - out.f, out.f)
-
-
-def _any_equal(value, constants):
-    """``value`` equals one of ``constants``."""
-    result = Const(0)
-    for constant in constants:
-        result = result | (value == constant)
-    return result
