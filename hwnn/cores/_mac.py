@@ -12,7 +12,7 @@ from __future__ import annotations
 from amaranth.hdl import Array, Const, Mux, Signal, Value
 from amaranth.lib.memory import Memory
 
-__all__ = ["any_equal", "select_input", "accumulate_lane"]
+__all__ = ["any_equal", "select_input", "accumulate_lane", "mac_sequencer"]
 
 
 def any_equal(value, constants):
@@ -30,8 +30,10 @@ def select_input(m, index, columns, x, n_in, t, ii):
     the lane walks the columns in order, otherwise a small asynchronous ROM.
     """
     # Indexing the vector view with a signal would scale the index by a `*`; an Array of its
-    # elements is the same multiplexer without one.
-    elements = Array(x[k] for k in range(n_in))
+    # elements is the same multiplexer without one. Padding it to a power of two covers every
+    # index pattern (no incomplete `case` in the Verilog).
+    padded = 1 << max(n_in - 1, 0).bit_length()
+    elements = Array(x[k if k < n_in else 0] for k in range(padded))
     if len(set(columns)) == 1:
         return Value.cast(x[columns[0]])
     if list(columns) == list(range(ii)):
@@ -78,3 +80,44 @@ def accumulate_lane(m, index, lane, product, *, t, advance, accumulate, acc_shap
         with m.If(accumulate & done):
             m.d.sync += partial.eq(acc_next)
         sums[row].append(partial)
+
+
+def mac_sequencer(m, ii, *, accepted, advance, finish, partials_valid):
+    """The issue, operand and product stages' control of a folded MAC array.
+
+    A vector accepted (``accepted``) is issued over ``ii`` cycles ``t = 0 … ii − 1`` while
+    ``busy``; the operand and product stages follow one and two cycles later, all moving only
+    when ``advance`` is high. ``partials_valid`` (the caller's register) is set when the last
+    product has been accumulated and cleared on ``finish`` (the output stage took the sums).
+
+    Returns ``(busy, last_issue, t, t_operands, accumulate)``: ``last_issue`` is
+    ``t == ii − 1`` kept in a register, so the input handshake (which enables the wide input
+    register) is one LUT deep rather than a comparator deep; ``t_operands`` is the cycle index
+    of the operand stage, the one the accumulator's controls are decoded from (and registered
+    with the product, so the accumulate stage has a single multiplexer in front of its adder);
+    ``accumulate`` enables the accumulators.
+    """
+    busy = Signal(name="busy")
+    t = Signal(range(ii), name="t")
+    last_issue = Signal(init=ii == 1, name="last_issue")
+    with m.If(busy & advance):
+        m.d.sync += [t.eq(Mux(last_issue, 0, t + 1)),
+                     last_issue.eq(Mux(last_issue, ii == 1, t == ii - 2))]
+        with m.If(last_issue):
+            m.d.sync += busy.eq(0)
+    with m.If(accepted):
+        m.d.sync += [busy.eq(1), t.eq(0), last_issue.eq(ii == 1)]
+
+    valid_operands, valid_product = Signal(name="valid_operands"), Signal(name="valid_product")
+    t_operands = Signal.like(t, name="t_operands")
+    last_product = Signal(name="last_product")
+    with m.If(advance):
+        m.d.sync += [valid_operands.eq(busy), t_operands.eq(t),
+                     valid_product.eq(valid_operands),
+                     last_product.eq(t_operands == ii - 1)]
+    accumulate = valid_product & advance
+    with m.If(finish):
+        m.d.sync += partials_valid.eq(0)
+    with m.If(accumulate & last_product):
+        m.d.sync += partials_valid.eq(1)
+    return busy, last_issue, t, t_operands, accumulate

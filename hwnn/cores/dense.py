@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed
+from amaranth.hdl import Const, Module, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..plans.dense import ARITHMETIC, DensePlan, mac_schedule, shift_add_graph
 from ._component import rejects_quietly
-from ._mac import accumulate_lane, select_input
+from ._mac import accumulate_lane, mac_sequencer, select_input
 from ._output import registered_output
 from .requantize import format_shape, requantize
 from .shift_add import graph_datapath, graph_stages
@@ -161,8 +161,6 @@ class Dense(wiring.Component):
 
         # Issue stage: the input register and the cycle counter `t` of the vector in flight.
         x = Signal.like(self.i.payload, name="x")
-        busy = Signal()
-        t = Signal(range(ii), name="t")
         partials_valid = Signal()  # every partial sum of a vector is complete
 
         # The output stage registers each result; `out_accept` depends on flip-flops only.
@@ -172,37 +170,13 @@ class Dense(wiring.Component):
         # The whole MAC pipeline moves in lock step, and only while the partial sums it would
         # overwrite have been taken by the output stage.
         advance = ~partials_valid | finish
-        # `t == ii - 1`, kept in a register next to `t` so that the input handshake (which
-        # enables the wide input register) is one LUT deep instead of a comparator deep.
-        last_issue = Signal(init=ii == 1)
-
+        accepted = self.i.valid & self.i.ready
+        busy, last_issue, t, t_operands, accumulate = mac_sequencer(
+            m, ii, accepted=accepted, advance=advance, finish=finish,
+            partials_valid=partials_valid)
         m.d.comb += self.i.ready.eq(advance & (~busy | last_issue))
-        with m.If(busy & advance):
-            m.d.sync += [t.eq(Mux(last_issue, 0, t + 1)),
-                         last_issue.eq(Mux(last_issue, ii == 1, t == ii - 2))]
-            with m.If(last_issue):
-                m.d.sync += busy.eq(0)
-        with m.If(self.i.valid & self.i.ready):
-            m.d.sync += [x.eq(self.i.payload), busy.eq(1), t.eq(0), last_issue.eq(ii == 1)]
-
-        # Operand stage (registered weight and input) and product stage (registered product).
-        # The accumulator's controls depend only on the cycle index, so they are decoded from
-        # it in the operand stage and registered with the product: the accumulate stage then
-        # has a single multiplexer in front of its adder.
-        valid_operands, valid_product = Signal(), Signal()
-        t_operands = Signal.like(t)
-        last_product = Signal()
-        with m.If(advance):
-            m.d.sync += [valid_operands.eq(busy), t_operands.eq(t),
-                         valid_product.eq(valid_operands),
-                         last_product.eq(t_operands == ii - 1)]
-
-        # Accumulate stage.
-        accumulate = valid_product & advance
-        with m.If(finish):
-            m.d.sync += partials_valid.eq(0)
-        with m.If(accumulate & last_product):
-            m.d.sync += partials_valid.eq(1)
+        with m.If(accepted):
+            m.d.sync += x.eq(self.i.payload)
 
         sums = [[] for _ in range(plan.n_out)]
         selectors = {}  # lanes that read the inputs in the same order share one register

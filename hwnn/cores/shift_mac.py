@@ -12,7 +12,7 @@ from ..fixed import SQ, Format, Overflow, Rounding
 from ..plans.dense import mac_schedule, signed_bits_for
 from ..plans.shift_mac import ShiftMacPlan
 from ._component import rejects_quietly
-from ._mac import accumulate_lane, select_input
+from ._mac import accumulate_lane, mac_sequencer, select_input
 from ._output import registered_output
 from .requantize import format_shape, requantize
 
@@ -147,8 +147,6 @@ class ShiftMac(wiring.Component):
 
         # Issue stage: the input register and the cycle counter `t` of the vector in flight.
         x = Signal.like(self.i.payload, name="x")
-        busy = Signal()
-        t = Signal(range(ii), name="t")
         partials_valid = Signal()  # every partial sum of a vector is complete
 
         # Output stages: the lanes' sums are added and rounded into `rounded`, then saturated
@@ -165,7 +163,10 @@ class ShiftMac(wiring.Component):
         # The whole MAC pipeline moves in lock step, and only while the partial sums it would
         # overwrite have been taken by the output stage.
         advance = ~partials_valid | finish
-        last_issue = Signal(init=ii == 1)  # `t == ii - 1`, registered (see Dense)
+        accepted = self.i.valid & self.i.ready
+        busy, last_issue, t, t_operands, accumulate = mac_sequencer(
+            m, ii, accepted=accepted, advance=advance, finish=finish,
+            partials_valid=partials_valid)
 
         # Weights are read only in the issue cycles (`busy`): a load accepted while `busy` is
         # low cannot reach a vector in flight. Offered loads go before vectors.
@@ -177,27 +178,8 @@ class ShiftMac(wiring.Component):
             load.eq(self.i_weight.valid & ~busy),
             self.i.ready.eq(advance & (~busy | last_issue) & ~self.i_weight.valid),
         ]
-        with m.If(busy & advance):
-            m.d.sync += [t.eq(Mux(last_issue, 0, t + 1)),
-                         last_issue.eq(Mux(last_issue, ii == 1, t == ii - 2))]
-            with m.If(last_issue):
-                m.d.sync += busy.eq(0)
-        with m.If(self.i.valid & self.i.ready):
-            m.d.sync += [x.eq(self.i.payload), busy.eq(1), t.eq(0), last_issue.eq(ii == 1)]
-
-        valid_operands, valid_product = Signal(), Signal()
-        t_operands = Signal.like(t)
-        last_product = Signal()
-        with m.If(advance):
-            m.d.sync += [valid_operands.eq(busy), t_operands.eq(t),
-                         valid_product.eq(valid_operands),
-                         last_product.eq(t_operands == ii - 1)]
-
-        accumulate = valid_product & advance
-        with m.If(finish):
-            m.d.sync += partials_valid.eq(0)
-        with m.If(accumulate & last_product):
-            m.d.sync += partials_valid.eq(1)
+        with m.If(accepted):
+            m.d.sync += x.eq(self.i.payload)
 
         sums = [[] for _ in range(plan.n_out)]
         selectors = {}
