@@ -131,16 +131,19 @@ _ROUNDINGS = tuple(r.value for r in Rounding)
 _OVERFLOWS = tuple(o.value for o in Overflow)
 
 
+def _layer_formats(params: _Fields):
+    """The input, weight and output formats and the rounding and overflow of a layer."""
+    return (params.format("in_format"), params.format("weight_format"),
+            params.format("out_format"), params.choice("rounding", _ROUNDINGS, "half_up"),
+            params.choice("overflow", _OVERFLOWS, "sat"))
+
+
 def _dense_design(core: dict, params: _Fields, base_dir, source) -> Design:
     from .cores.dense import Dense
     from .plans.dense import plan_dense
     from .ref.dense import dense
 
-    in_format = params.format("in_format")
-    weight_format = params.format("weight_format")
-    out_format = params.format("out_format")
-    rounding = params.choice("rounding", _ROUNDINGS, "half_up")
-    overflow = params.choice("overflow", _OVERFLOWS, "sat")
+    in_format, weight_format, out_format, rounding, overflow = _layer_formats(params)
     path, arrays = _load_arrays(params, "weights", base_dir, {"weight": True, "bias": False})
     weight = arrays["weight"]
     if weight.ndim != 2 or 0 in weight.shape:
@@ -183,11 +186,7 @@ def _shift_mac_design(core: dict, params: _Fields, base_dir, source) -> Design:
     from .plans.shift_mac import plan_shift_mac
     from .ref.shift_mac import shift_mac
 
-    in_format = params.format("in_format")
-    weight_format = params.format("weight_format")
-    out_format = params.format("out_format")
-    rounding = params.choice("rounding", _ROUNDINGS, "half_up")
-    overflow = params.choice("overflow", _OVERFLOWS, "sat")
+    in_format, weight_format, out_format, rounding, overflow = _layer_formats(params)
     terms = params.integer("weight_terms", 1, 1, 2)
     e_min = params.integer("weight_e_min", 0, 0)
     exponent_bits = None
