@@ -101,6 +101,12 @@ class _Fields:
             raise self.error(key, f"must be {bounds}, not {value}")
         return value
 
+    def boolean(self, key, default):
+        value = self.raw(key, default)
+        if not isinstance(value, bool):
+            raise self.error(key, f"must be true or false, not {value!r}")
+        return value
+
     def path(self, key, base_dir):
         value = self.string(key, required=True)
         path = (Path(base_dir) / value).resolve()
@@ -156,6 +162,7 @@ def _dense_design(core: dict, params: _Fields, base_dir, source) -> Design:
                                       f"not {bias.shape}")
     arith = params.choice("arith", ("mult", "csd", "mcm"), "mult")
     weight_quantizer = params.choice("weight_quantizer", ("fixed", "pot", "pot2"), "fixed")
+    saturate_weights = params.boolean("saturate_weights", False)
     options = {}
     if arith == "mult":
         options["parallelism"] = params.integer("parallelism", 1, 1, weight.size)
@@ -170,7 +177,7 @@ def _dense_design(core: dict, params: _Fields, base_dir, source) -> Design:
     try:
         plan = plan_dense(weight, bias, in_format=in_format, weight_format=weight_format,
                           out_format=out_format, rounding=rounding, overflow=overflow,
-                          weight_quantizer=weight_quantizer)
+                          weight_quantizer=weight_quantizer, saturate_weights=saturate_weights)
     except (TypeError, ValueError) as exc:
         raise params.error("weights", str(exc)) from None
     return Design(
@@ -188,6 +195,7 @@ def _shift_mac_design(core: dict, params: _Fields, base_dir, source) -> Design:
 
     in_format, weight_format, out_format, rounding, overflow = _layer_formats(params)
     terms = params.integer("weight_terms", 1, 1, 2)
+    saturate_weights = params.boolean("saturate_weights", False)
     e_min = params.integer("weight_e_min", 0, 0)
     exponent_bits = None
     if "weight_exponent_bits" in params.table:
@@ -221,6 +229,10 @@ def _shift_mac_design(core: dict, params: _Fields, base_dir, source) -> Design:
         codes = np.zeros((plan.n_out, plan.n_in), dtype=np.int64)
         if weight is not None:
             codes, info["saturated_weights"] = plan.code.quantize(weight, return_saturated=True)
+            if info["saturated_weights"] and not saturate_weights:
+                raise params.error("weights", f"{info['saturated_weights']} weights in "
+                                              f"{path.name} do not fit the weights the code can "
+                                              f"express; set saturate_weights = true to clamp them")
     except (TypeError, ValueError) as exc:
         message = str(exc)
         key = next((k for k in ("weight_exponent_bits", "weight_e_min", "weight_terms", "bias")
@@ -278,8 +290,7 @@ def _activation_design(core: dict, params: _Fields, base_dir, source) -> Design:
     if method in ("lut", "pwl"):
         symmetric = params.raw("symmetric")
         if symmetric is not None:
-            if not isinstance(symmetric, bool):
-                raise params.error("symmetric", f"must be true or false, not {symmetric!r}")
+            params.boolean("symmetric", None)
             options["symmetric"] = symmetric
         input_range = _number_pair(params, "input_range")
         if input_range is not None:
@@ -321,14 +332,15 @@ def _activation_design(core: dict, params: _Fields, base_dir, source) -> Design:
 #: Spec kinds: name -> (allowed params fields, builder).
 KINDS = {
     "dense": (("in_format", "weight_format", "out_format", "rounding", "overflow",
-               "parallelism", "weights", "arith", "pipeline", "weight_quantizer"),
+               "parallelism", "weights", "arith", "pipeline", "weight_quantizer",
+               "saturate_weights"),
               _dense_design),
     "activation": (("function", "method", "in_format", "out_format", "lanes", "segments",
                     "breakpoints", "slopes", "table_size", "entries", "input_range",
                     "rounding", "leaky_shift", "max_error", "symmetric"), _activation_design),
     "shift_mac": (("in_format", "weight_format", "out_format", "weight_terms", "weight_e_min",
                    "weight_exponent_bits", "rounding", "overflow", "parallelism", "weights",
-                   "n_in", "n_out"), _shift_mac_design),
+                   "n_in", "n_out", "saturate_weights"), _shift_mac_design),
 }
 
 

@@ -19,6 +19,7 @@ out_format = "SQ(3,5)"
 weight_terms = 2
 parallelism = 4
 weights = "pot_fc.npz"
+saturate_weights = true
 """
 
 
@@ -52,6 +53,14 @@ def test_spec_quantizes_the_initial_weights_to_pot2(spec):
     from hwnn.ref.shift_mac import shift_mac
     np.testing.assert_array_equal(design.reference(x),
                                   shift_mac(design.plan, core.initial_weights, x))
+
+
+def test_weights_that_do_not_fit_are_an_error_unless_saturated(capsys, spec):
+    spec.write_text(SPEC.replace("saturate_weights = true\n", ""))
+    code, _, err = run(capsys, "plan", spec)
+    assert code == 2
+    assert ("params.weights: 1 weights in pot_fc.npz do not fit the weights the code can "
+            "express; set saturate_weights = true to clamp them") in err
 
 
 def test_plan_prints_the_code_timing_and_saturation(capsys, spec):

@@ -15,7 +15,7 @@ def make_plan(n_out, n_in, in_format=SQ(1, 7), weight_format=SQ(1, 7), out_forma
     weight = rng.uniform(-1, 1, (n_out, n_in)) * (rng.random((n_out, n_in)) >= zeros)
     return plan_dense(weight, rng.uniform(-0.5, 0.5, n_out), in_format=in_format,
                       weight_format=weight_format, out_format=out_format, rounding=rounding,
-                      overflow=overflow)
+                      overflow=overflow, saturate_weights=True)
 
 
 CASES = [

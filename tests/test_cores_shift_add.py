@@ -148,7 +148,8 @@ def test_parameter_errors():
 def test_power_of_two_weights_cost_at_most_their_terms(quantizer, terms):
     rng = np.random.default_rng(11)
     plan = plan_dense(rng.uniform(-1, 1, (4, 6)), rng.uniform(-1, 1, 4), in_format=SQ(1, 7),
-                      weight_format=SQ(1, 7), out_format=SQ(3, 5), weight_quantizer=quantizer)
+                      weight_format=SQ(1, 7), out_format=SQ(3, 5), weight_quantizer=quantizer,
+                      saturate_weights=True)
     core = Dense(plan, arith="csd", pipeline=1)
     # A pot weight is a shift (no adder), a pot2 weight one adder; each output sums its terms.
     digits = [sum(len(csd(int(w))) for w in row) for row in plan.weight]

@@ -20,12 +20,24 @@ def test_signed_bits_for():
     assert signed_bits_for(0, 128) == 9
 
 
-def test_plan_quantizes_weights_half_even_saturating():
+def test_plan_quantizes_weights_half_even_saturating_on_request():
     plan = plan_dense([[0.5 / 128, 1.5 / 128, 2.0, -2.0]], in_format=SQ(1, 7),
-                      weight_format=SQ(1, 7), out_format=SQ(4, 8))
+                      weight_format=SQ(1, 7), out_format=SQ(4, 8), saturate_weights=True)
     np.testing.assert_array_equal(plan.weight, [[0, 2, 127, -128]])
     assert plan.saturated_weights == 2
     assert plan.rounding is Rounding.HALF_UP and plan.overflow is Overflow.SAT
+
+
+@pytest.mark.parametrize("quantizer, message", [
+    ("fixed", r"weight\[0, 2\] = 2 does not fit weight_format SQ\(1, 7\) \(-1 … 0.992188\); "
+              r"2 weights do not fit. Widen the weight format, or pass saturate_weights=True"),
+    ("pot", r"weight\[0, 1\] = 0.9 does not fit weight_format SQ\(1, 7\) \(pot values -1 … "
+            r"0.5\); 3 weights do not fit"),
+])
+def test_weights_that_do_not_fit_are_an_error(quantizer, message):
+    with pytest.raises(ValueError, match=message):
+        plan_dense([[0.25, 0.9, 2.0, -2.0]], in_format=SQ(1, 7), weight_format=SQ(1, 7),
+                   out_format=SQ(4, 8), weight_quantizer=quantizer)
 
 
 def test_plan_bias_at_accumulator_scale():
@@ -119,7 +131,7 @@ def test_power_of_two_weight_quantizers(quantizer, terms):
     rng = np.random.default_rng(4)
     weight = rng.uniform(-1, 1, (6, 9))
     plan = plan_dense(weight, in_format=SQ(1, 7), weight_format=SQ(1, 7), out_format=SQ(3, 5),
-                      weight_quantizer=quantizer)
+                      weight_quantizer=quantizer, saturate_weights=True)
     assert plan.weight_quantizer == quantizer and plan.describe()["weight_quantizer"] == quantizer
     assert all(len(csd(int(w))) <= terms for w in plan.weight.ravel())
     # Nearest: no allowed code of the format is closer to a weight than the chosen one.

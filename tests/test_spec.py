@@ -62,12 +62,25 @@ def test_shift_add_spec(spec_dir, arith):
 
 
 def test_weight_quantizer_field(spec_dir):
-    text = SPEC.replace("parallelism = 4", 'weight_quantizer = "pot"\narith = "mcm"')
+    text = SPEC.replace("parallelism = 4",
+                        'weight_quantizer = "pot"\narith = "mcm"\nsaturate_weights = true')
     plan = load_spec(write(spec_dir, text)).plan
     assert plan.weight_quantizer == "pot"
     assert all(w == 0 or abs(int(w)) & (abs(int(w)) - 1) == 0 for w in plan.weight.ravel())
     with pytest.raises(SpecError, match="must be one of fixed | pot | pot2, not 'log'"):
         load_spec(write(spec_dir, SPEC.replace("parallelism = 4", 'weight_quantizer = "log"')))
+
+
+def test_weights_beyond_the_format_need_saturate_weights(spec_dir):
+    weight = np.full((3, 5), 0.5)
+    weight[0, 1] = 3.0
+    np.savez(spec_dir / "fc1.npz", weight=weight)
+    with pytest.raises(SpecError, match="params.weights: weight.0, 1. = 3 does not fit"):
+        load_spec(spec_dir / "fc1.toml")
+    text = SPEC.replace("parallelism = 4", "saturate_weights = true")
+    assert load_spec(write(spec_dir, text)).plan.saturated_weights == 1
+    with pytest.raises(SpecError, match="params.saturate_weights: must be true or false"):
+        load_spec(write(spec_dir, SPEC.replace("parallelism = 4", "saturate_weights = 1")))
 
 
 def test_bias_is_optional(spec_dir):

@@ -108,13 +108,14 @@ WEIGHT_QUANTIZERS = ("fixed", "pot", "pot2")
 
 def plan_dense(weight, bias=None, *, in_format, weight_format, out_format,
                rounding=Rounding.HALF_UP, overflow=Overflow.SAT,
-               weight_quantizer="fixed") -> DensePlan:
+               weight_quantizer="fixed", saturate_weights=False) -> DensePlan:
     """Quantize a dense layer and derive every width it needs.
 
     Parameters
     ----------
     weight : array (n_out, n_in) of float
-        Real weights; quantized to ``weight_format`` with half-even rounding and saturation (the
+        Real weights; quantized to ``weight_format`` with half-even rounding. A weight beyond
+        the format's range is an error unless ``saturate_weights`` (then it is clamped, and the
         count of clamped weights is kept in the plan, so saturation is never silent).
     bias : array (n_out,) of float, optional
         Real bias (default zeros); quantized half-even to the accumulator's fraction bits. Its
@@ -127,14 +128,17 @@ def plan_dense(weight, bias=None, *, in_format, weight_format, out_format,
         ``"pot"``: the nearest code whose value is 0 or ±2^k; ``"pot2"``: also ±2^k ± 2^j
         (:func:`hwnn.plans.pot.quantize_pot`). Shift-add cores then need no adder per weight
         (pot) or at most one (pot2).
+    saturate_weights : bool
+        Clamp weights that do not fit ``weight_format`` instead of raising.
 
     Raises
     ------
     TypeError
         A format or mode has the wrong type, or weights/bias are not numeric.
     ValueError
-        Empty or non-2-D weights, a bias of the wrong length, NaN/inf values, or an accumulator
-        wider than int64 arithmetic allows.
+        Empty or non-2-D weights, a bias of the wrong length, NaN/inf values, a weight that
+        does not fit ``weight_format`` (without ``saturate_weights``), or an accumulator wider
+        than int64 arithmetic allows.
     """
     in_format = _as_format(in_format, "in_format")
     weight_format = _as_format(weight_format, "weight_format")
@@ -172,9 +176,27 @@ def plan_dense(weight, bias=None, *, in_format, weight_format, out_format,
                                          | (unclamped < weight_format.min_int)))
     else:
         from .pot import quantize_pot
-        weight_codes, saturated = quantize_pot(weight, weight_format,
-                                               terms=1 if weight_quantizer == "pot" else 2,
-                                               return_saturated=True)
+
+        def pot_codes(values):
+            return quantize_pot(values, weight_format, terms=1 if weight_quantizer == "pot" else 2,
+                                return_saturated=True)
+        weight_codes, saturated = pot_codes(weight)
+    if saturated and not saturate_weights:
+        first = next(index for index in np.ndindex(weight.shape)
+                     if (weight_quantizer == "fixed"
+                         and not weight_format.min_int <= unclamped[index] <= weight_format.max_int)
+                     or (weight_quantizer != "fixed" and pot_codes(weight[index])[1]))
+        if weight_quantizer == "fixed":
+            lo, hi, what = weight_format.min_int, weight_format.max_int, ""
+        else:
+            from .pot import PotCode
+            allowed = PotCode(weight_format, 1 if weight_quantizer == "pot" else 2).values()
+            lo, hi, what = int(allowed.min()), int(allowed.max()), f"{weight_quantizer} values "
+        raise ValueError(
+            f"weight[{first[0]}, {first[1]}] = {float(weight[first]):g} does not fit "
+            f"weight_format {weight_format} ({what}{to_float(lo, weight_format):g} … "
+            f"{to_float(hi, weight_format):g}); {saturated} weights do not fit. Widen the "
+            f"weight format, or pass saturate_weights=True to clamp them")
 
     acc_f = in_format.f + weight_format.f
     # The bias gets exactly as many integer bits as its largest value needs.
