@@ -26,7 +26,7 @@ def make_design(tmp_path, parallelism, in_format=SQ(1, 7), out_format=SQ(3, 6), 
     rng = np.random.default_rng(parallelism)
     plan = plan_dense(rng.uniform(-1, 1, (3, 5)), rng.uniform(-1, 1, 3), in_format=in_format,
                       weight_format=SQ(1, 7), out_format=out_format, rounding="half_even",
-                      overflow="sat")
+                      overflow="sat", saturate_weights=True)
     core = Dense(plan, parallelism=parallelism)
     export(core, "fc", tmp_path, formats=("verilog",))
     x = make_vectors(plan.in_format, plan.n_in, vectors, seed=3)
