@@ -310,26 +310,19 @@ def _da4ml_wrapper(top: str, in_bits: int, out_bits: int):
     return Da4ml()
 
 
-def _place_and_route(report, target, harness, extra_rtlil: str, dsp: bool):
-    """nextpnr on ``RegisteredHarness(core)``, with the RTLIL of an Instance's module appended.
-
-    Uses hwnn.synth.run's own harness flow (the same yosys script, nextpnr options and report
-    parsing as ``synthesize(..., fmax=True)``); only the harness RTLIL is ours, because
-    ``synthesize`` cannot add a foreign module to it.
-    """
-    from amaranth.back import rtlil
-    from hwnn.synth import get_target
-    from hwnn.synth import run as synth_run
-    with tempfile.TemporaryDirectory(prefix="shift-add-pnr-") as directory:
-        text = rtlil.convert(harness, name=synth_run.HARNESS_TOP) + "\n" + extra_rtlil
-        (Path(directory) / "harness.il").write_text(text)
-        synth_run._place_and_route(report, get_target(target), Path(directory), harness,
-                                   (dsp, True), 1, None)
+def _fmax(report, target, core, extra_rtlil: str, dsp: bool):
+    """Place and route ``RegisteredHarness(core)`` (``core`` may instantiate the modules in
+    ``extra_rtlil``) and copy the timing and fit into ``report``."""
+    from hwnn.synth import synthesize
+    timed = synthesize(core, target, name="bench", fmax=True, dsp=dsp, extra_rtlil=extra_rtlil)
+    report.fmax_mhz, report.fits = timed.fmax_mhz, timed.fits
+    report.pnr_utilization = timed.pnr_utilization
+    report.notes += [n for n in timed.notes if n not in report.notes]
 
 
 def synth_task(task: dict) -> dict:
     """One design on one target: yosys counts, then (if they fit) nextpnr for Fmax."""
-    from hwnn.synth import RegisteredHarness, synthesize, synthesize_rtlil
+    from hwnn.synth import synthesize, synthesize_rtlil
     started = time.monotonic()
     design, target, dsp = task["design"], task["target"], task["dsp"]
     if design["kind"] == "hwnn":
@@ -345,7 +338,7 @@ def synth_task(task: dict) -> dict:
         if harness_core is None:
             harness_core = _da4ml_wrapper(task["top"], task["in_bits"], task["out_bits"])
         report.notes = [n for n in report.notes if not n.startswith("fits is estimated")]
-        _place_and_route(report, target, RegisteredHarness(harness_core), extra, dsp)
+        _fmax(report, target, harness_core, extra, dsp)
         fit_source = "nextpnr (with harness)"
     return {"matrix": task["matrix"], "design": design["label"], "target": target,
             "luts": report.luts, "carries": report.carries, "ffs": report.ffs,

@@ -301,3 +301,36 @@ def test_core_must_be_a_component():
         synthesize("mul", "ice40-up5k")
     with pytest.raises(TypeError, match=r"^RTLIL text must be a string, not bytes$"):
         synthesize_rtlil(b"module", "ice40-up5k", top="t")
+
+
+def test_extra_rtlil_supplies_an_instantiated_module():
+    from amaranth.back import rtlil
+    from amaranth.hdl import Instance, Module, Signal
+    from amaranth.lib import wiring
+    from amaranth.lib.wiring import In, Out
+
+    class Foreign(wiring.Component):         # stands in for Verilog converted by yosys
+        a: In(8)
+        y: Out(8)
+
+        def elaborate(self, platform):
+            m = Module()
+            m.d.comb += self.y.eq(self.a + 1)
+            return m
+
+    class Wrapper(wiring.Component):
+        a: In(8)
+        y: Out(8)
+
+        def elaborate(self, platform):
+            m = Module()
+            a, y = Signal(8), Signal(8)
+            m.d.sync += [a.eq(self.a), self.y.eq(y)]
+            m.submodules.dut = Instance("foreign", i_a=a, o_y=y)
+            return m
+
+    extra = rtlil.convert(Foreign(), name="foreign")
+    report = synthesize(Wrapper(), "ice40-up5k", name="wrap", extra_rtlil=extra, fmax=True)
+    assert report.carries >= 6 and report.ffs == 16 and report.fmax_mhz > 0
+    with pytest.raises(TypeError, match="extra_rtlil must be a string of RTLIL"):
+        synthesize(Wrapper(), "ice40-up5k", extra_rtlil=None)

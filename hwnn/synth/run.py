@@ -41,8 +41,8 @@ Progress = Callable[[str], None] | None
 
 
 def synthesize(core, target, *, name: str = "top", fmax: bool = False, dsp: bool = True,
-               bram: bool = True,
-               workdir=None, seed: int = 1, progress: Progress = None) -> SynthReport:
+               bram: bool = True, extra_rtlil: str = "", workdir=None, seed: int = 1,
+               progress: Progress = None) -> SynthReport:
     """Synthesize an Amaranth component for ``target`` and report its resources (and Fmax).
 
     Parameters
@@ -60,6 +60,9 @@ def synthesize(core, target, *, name: str = "top", fmax: bool = False, dsp: bool
         Let yosys map multipliers to DSP blocks (False adds the script's "no DSP" switch).
     bram : bool
         Let yosys map memories to block RAM (False adds ``-nobram``: tables become LUT logic).
+    extra_rtlil : str
+        RTLIL of modules that ``core`` instantiates with an Amaranth ``Instance`` (for example
+        foreign Verilog converted by yosys ``write_rtlil``), added to every yosys run.
     workdir : path-like, optional
         Directory that keeps every file (RTLIL, yosys scripts, logs, stats, netlist, nextpnr
         report) for inspection; by default a temporary directory, removed afterwards unless a
@@ -89,12 +92,15 @@ def synthesize(core, target, *, name: str = "top", fmax: bool = False, dsp: bool
         raise TypeError(f"Core must be an amaranth.lib.wiring.Component, not {core!r}")
     target = _check_args(target, top=name, dsp=dsp, bram=bram, fmax=fmax, seed=seed)
     with _workdir(workdir) as directory:
-        (directory / "design.il").write_text(rtlil.convert(core, name=name))
+        if not isinstance(extra_rtlil, str):
+            raise TypeError(f"extra_rtlil must be a string of RTLIL, not {extra_rtlil!r}")
+        (directory / "design.il").write_text(rtlil.convert(core, name=name) + "\n" + extra_rtlil)
         report = _resources(target, directory, "read_rtlil design.il", name, (dsp, bram),
                             progress, estimate_fit=not fmax)
         if fmax:
             harness = RegisteredHarness(core)
-            (directory / "harness.il").write_text(rtlil.convert(harness, name=HARNESS_TOP))
+            (directory / "harness.il").write_text(rtlil.convert(harness, name=HARNESS_TOP)
+                                                  + "\n" + extra_rtlil)
             _place_and_route(report, target, directory, harness, (dsp, bram), seed, progress)
     return report
 
