@@ -157,3 +157,26 @@ def test_power_of_two_weights_cost_at_most_their_terms(quantizer, terms):
     assert core.graph.adders <= sum(d - 1 for d in digits if d)
     x = make_vectors(plan.in_format, plan.n_in, 40, seed=2)
     np.testing.assert_array_equal(run_stream(core, x, stall_out=0.3).outputs, dense(plan, x))
+
+
+def _subtracted_bits(graph, p):
+    bits = 0
+    for k in range(graph.n_in, len(graph.nodes)):
+        n = graph.nodes[k]
+        first, second = p[k] * n.sa * p[n.a], p[k] * n.sb * p[n.b]
+        assert first > 0 or second > 0            # never two negative operands
+        if first < 0 or second < 0:
+            bits += graph.nodes[n.a if first < 0 else n.b].width
+    return bits + sum(graph.nodes[o.node].width for o in graph.outputs
+                      if o.node is not None and o.sign * p[o.node] < 0)
+
+
+def test_polarities_subtract_fewer_bits():
+    from hwnn.cores.shift_add import polarities
+    from hwnn.plans.mcm import build
+    weight = np.random.default_rng(101).integers(-128, 128, (16, 16))
+    graph = build(weight, (-128, 127))
+    p = polarities(graph)
+    assert set(p) <= {1, -1} and p[:graph.n_in] == [1] * graph.n_in
+    before, after = _subtracted_bits(graph, [1] * len(p)), _subtracted_bits(graph, p)
+    assert after < 0.75 * before

@@ -12,7 +12,7 @@ from ._component import rejects_quietly
 from ._mac import accumulate_lane, mac_sequencer, select_input
 from ._output import registered_output
 from .requantize import format_shape, requantize
-from .shift_add import graph_datapath, graph_stages
+from .shift_add import graph_datapath, graph_stages, polarities
 
 __all__ = ["Dense"]
 
@@ -100,6 +100,7 @@ class Dense(wiring.Component):
                 raise ValueError(f"pipeline must be at least 0 (0: no registers inside the "
                                  f"adder graph), not {pipeline}")
             self._graph, self._pipeline = shift_add_graph(plan, arith), pipeline
+            self._polarity = polarities(self._graph)
             self._schedule, self._parallelism = None, plan.n_in * plan.n_out
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(format_shape(plan.in_format), plan.n_in))),
@@ -149,7 +150,8 @@ class Dense(wiring.Component):
         if self._graph is None:
             return 0
         return sum(1 for o, b in zip(self._graph.outputs, self._plan.bias)
-                   if o.node is not None and (int(b) != 0 or o.sign < 0))
+                   if o.node is not None
+                   and (int(b) != 0 or o.sign * self._polarity[o.node] < 0))
 
     def elaborate(self, platform):
         if self._graph is not None:
@@ -218,7 +220,8 @@ class Dense(wiring.Component):
             m.d.sync += [x.eq(self.i.payload), valid[0].eq(self.i.valid)]
             m.d.sync += [later.eq(earlier) for earlier, later in zip(valid, valid[1:])]
         outputs, _ = graph_datapath(m, self._graph, [x[i] for i in range(plan.n_in)],
-                                    pipeline=self._pipeline, advance=advance)
+                                    pipeline=self._pipeline, advance=advance,
+                                    polarity=self._polarity)
         acc_shape = format_shape(plan.acc_format)
         for row, output in enumerate(outputs):
             bias = int(plan.bias[row])
