@@ -89,7 +89,9 @@ def simulate_design(design, x, *, stall=0.0, seed=0, vcd=None):
     from .sim import run_stream
     core = design.build()
     show = (lambda done, total: progress(f"  {done}/{total} vectors")) if len(x) >= 1000 else None
-    run = run_stream(core, payload_rows(core, x), stall_in=stall, stall_out=stall, seed=seed,
+    # An always_ready output has no backpressure to exercise.
+    stall_out = 0.0 if core.o.signature.always_ready else stall
+    run = run_stream(core, payload_rows(core, x), stall_in=stall, stall_out=stall_out, seed=seed,
                      vcd=vcd, progress=show)
     want = np.asarray(design.reference(x)).reshape(len(x), design.out_lanes)
     got = run.outputs.reshape(len(x), design.out_lanes)

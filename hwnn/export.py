@@ -16,6 +16,7 @@ from amaranth.hdl import Shape
 from amaranth.lib import data, wiring
 
 from . import __version__
+from .cores._component import ports as component_ports
 
 __all__ = ["port_table", "manifest", "export", "check_module_name"]
 
@@ -53,10 +54,12 @@ def port_table(core: wiring.Component) -> list[dict]:
     """The top-level ports of ``core`` as exported: name, direction, width and layout."""
     ports = [{"name": "clk", "direction": "in", "width": 1},
              {"name": "rst", "direction": "in", "width": 1}]
+    exported = component_ports(core)
     for path, member in core.signature.members.flatten():
-        if not member.is_port:
-            continue
-        entry = {"name": "__".join(str(part) for part in path),
+        name = "__".join(str(part) for part in path)
+        if not member.is_port or name not in exported:
+            continue             # a constant (an always_ready stream's ready) is no port
+        entry = {"name": name,
                  "direction": "in" if member.flow == wiring.In else "out"}
         entry.update(_shape_info(member.shape))
         ports.append(entry)
@@ -98,11 +101,13 @@ def export(core: wiring.Component, name: str, out_dir, *, formats=("verilog", "r
     written = {}
     if "verilog" in formats:
         path = out_dir / f"{name}.v"
-        path.write_text(_VERILOG_PREAMBLE + verilog.convert(core, name=name, emit_src=False))
+        path.write_text(_VERILOG_PREAMBLE + verilog.convert(core, name=name, emit_src=False,
+                                                            ports=component_ports(core)))
         written["verilog"] = path
     if "rtlil" in formats:
         path = out_dir / f"{name}.il"
-        path.write_text(rtlil.convert(core, name=name, emit_src=False))
+        path.write_text(rtlil.convert(core, name=name, emit_src=False,
+                                      ports=component_ports(core)))
         written["rtlil"] = path
     path = out_dir / f"{name}.json"
     path.write_text(json.dumps(info, indent=2) + "\n")

@@ -166,14 +166,16 @@ def _dense_design(core: dict, params: _Fields, base_dir, source) -> Design:
     options = {}
     if arith == "mult":
         options["parallelism"] = params.integer("parallelism", 1, 1, weight.size)
-        if "pipeline" in params.table:
-            raise params.error("pipeline", "applies to arith = \"csd\" or \"mcm\" (shift-add), "
-                                           "not \"mult\"")
+        for key in ("pipeline", "always_ready"):
+            if key in params.table:
+                raise params.error(key, "applies to arith = \"csd\" or \"mcm\" (shift-add), "
+                                        "not \"mult\"")
     else:
         if "parallelism" in params.table:
             raise params.error("parallelism", f"applies to arith = \"mult\"; arith = "
                                               f"\"{arith}\" is fully parallel (one vector per cycle)")
         options["pipeline"] = params.integer("pipeline", 2, 0)
+        options["always_ready"] = params.boolean("always_ready", False)
     try:
         plan = plan_dense(weight, bias, in_format=in_format, weight_format=weight_format,
                           out_format=out_format, rounding=rounding, overflow=overflow,
@@ -333,7 +335,7 @@ def _activation_design(core: dict, params: _Fields, base_dir, source) -> Design:
 KINDS = {
     "dense": (("in_format", "weight_format", "out_format", "rounding", "overflow",
                "parallelism", "weights", "arith", "pipeline", "weight_quantizer",
-               "saturate_weights"),
+               "saturate_weights", "always_ready"),
               _dense_design),
     "activation": (("function", "method", "in_format", "out_format", "lanes", "segments",
                     "breakpoints", "slopes", "table_size", "entries", "input_range",

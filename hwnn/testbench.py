@@ -30,10 +30,10 @@ module {name}_tb;
   reg [OW-1:0] out_mem [0:N-1];
   reg [IW-1:0] i__payload = {{IW{{1'b0}}}};
   reg i__valid = 1'b0;
-  wire i__ready;
+  {i_ready_decl}
   wire [OW-1:0] o__payload;
   wire o__valid;
-  reg o__ready = 1'b0;
+  {o_ready_decl}
   integer sent = 0;
   integer received = 0;
   integer errors = 0;
@@ -42,8 +42,8 @@ module {name}_tb;
 
   {name} dut (
     .clk(clk), .rst(rst),
-    .i__payload(i__payload), .i__valid(i__valid), .i__ready(i__ready),
-    .o__payload(o__payload), .o__valid(o__valid), .o__ready(o__ready)
+    .i__payload(i__payload), .i__valid(i__valid){i_ready_port},
+    .o__payload(o__payload), .o__valid(o__valid){o_ready_port}
   );
 
   always #5 clk = ~clk;
@@ -52,7 +52,7 @@ module {name}_tb;
     $readmemh("{name}_in.hex", in_mem);
     $readmemh("{name}_out.hex", out_mem);
     repeat (3) @(posedge clk);
-    rst <= 1'b0;
+    @(negedge clk) rst = 1'b0;  // between edges: no race with the clocked blocks
   end
 
   always @(posedge clk) begin
@@ -79,8 +79,7 @@ module {name}_tb;
         i__valid <= (sent < N) && (lfsr[1] || lfsr[4]);
         if (sent < N) i__payload <= in_mem[sent];
       end
-      o__ready <= lfsr[2] || lfsr[7];
-      if (cycle > TIMEOUT) begin
+{o_ready_drive}      if (cycle > TIMEOUT) begin
         $display("FAIL timeout after %0d cycles: %0d sent, %0d received", cycle, sent, received);
         $finish;
       end
@@ -93,6 +92,18 @@ endmodule
 def _hex_lines(codec: PayloadCodec, rows) -> str:
     digits = max(1, -(-codec.width * (codec.lanes or 1) // 4))
     return "".join(f"{codec.pack(row):0{digits}x}\n" for row in rows)
+
+
+def _ready_wiring(i_always_ready: bool, o_always_ready: bool) -> dict:
+    """Template pieces for the ``ready`` signals: an ``always_ready`` stream has no ready port
+    (the testbench sees a constant 1 and applies no backpressure to it)."""
+    return {
+        "i_ready_decl": "wire i__ready = 1'b1;" if i_always_ready else "wire i__ready;",
+        "i_ready_port": "" if i_always_ready else ", .i__ready(i__ready)",
+        "o_ready_decl": "wire o__ready = 1'b1;" if o_always_ready else "reg o__ready = 1'b0;",
+        "o_ready_port": "" if o_always_ready else ", .o__ready(o__ready)",
+        "o_ready_drive": "" if o_always_ready else "      o__ready <= lfsr[2] || lfsr[7];\n",
+    }
 
 
 def write_testbench(core, name: str, x_codes, y_codes, out_dir) -> dict:
@@ -124,5 +135,6 @@ def write_testbench(core, name: str, x_codes, y_codes, out_dir) -> dict:
         name=name, count=len(x_rows), in_width=in_codec.width * (in_codec.lanes or 1),
         out_width=out_codec.width * (out_codec.lanes or 1),
         # Random gaps and backpressure each cost at most ~4x; leave generous room.
-        timeout=int(1000 + 8 * (len(x_rows) * ii + latency))))
+        timeout=int(1000 + 8 * (len(x_rows) * ii + latency)),
+        **_ready_wiring(core.i.signature.always_ready, core.o.signature.always_ready)))
     return paths

@@ -75,8 +75,9 @@ def test_latency_and_full_throughput(pipeline):
     plan = make_plan(4, 6, seed=2)
     core = Dense(plan, arith="mcm", pipeline=pipeline)
     assert core.ii == 1 and core.multipliers == 0
-    assert core.latency == 3 + graph_stages(core.graph.depth, pipeline)
-    assert core.latency == (3 if pipeline == 0 else 3 + -(-core.graph.depth // pipeline))
+    # make_plan rounds half-up and saturates: with pipelining the bias sum gets its own stage.
+    assert core.latency == 3 + graph_stages(core.graph.depth, pipeline) + (pipeline > 0)
+    assert core.latency == (3 if pipeline == 0 else 4 + -(-core.graph.depth // pipeline))
     run = run_stream(core, make_vectors(plan.in_format, 6, 20))
     assert set(run.latencies.tolist()) == {core.latency}
     assert set(np.diff(run.in_cycles).tolist()) == {1}
@@ -180,3 +181,44 @@ def test_polarities_subtract_fewer_bits():
     assert set(p) <= {1, -1} and p[:graph.n_in] == [1] * graph.n_in
     before, after = _subtracted_bits(graph, [1] * len(p)), _subtracted_bits(graph, p)
     assert after < 0.75 * before
+
+
+@pytest.mark.parametrize("always_ready", [False, True])
+def test_exact_output_needs_no_requantize_stage(always_ready):
+    plan = make_plan(3, 4, rounding="trunc", overflow="wrap", seed=6)
+    exact = plan_dense(plan.weight_float(), plan.bias_float(), in_format=plan.in_format,
+                       weight_format=plan.weight_format, out_format=plan.acc_format)
+    core = Dense(exact, arith="mcm", pipeline=1, always_ready=always_ready)
+    assert core.latency == 3 + core.graph.depth - always_ready
+    run = run_stream(core, make_vectors(exact.in_format, 4, 30), stall_in=0.3)
+    np.testing.assert_array_equal(run.outputs, dense(exact, make_vectors(exact.in_format, 4, 30)))
+    assert set(run.latencies.tolist()) == {core.latency}
+
+
+def test_always_ready_streams_have_no_ready_port(tmp_path):
+    core = Dense(make_plan(3, 4), arith="csd", pipeline=1, always_ready=True)
+    assert core.i.signature.always_ready and core.o.signature.always_ready
+    paths = export(core, "fc_free", tmp_path)
+    text = paths["verilog"].read_text()
+    assert "o__ready" not in text and "i__ready" not in text and "o__valid" in text
+    names = [p["name"] for p in json.loads(paths["manifest"].read_text())["ports"]]
+    assert "o__ready" not in names and "o__valid" in names
+    with pytest.raises(ValueError, match="stall_out must be 0 for an always_ready output"):
+        run_stream(core, make_vectors(core.plan.in_format, 4, 3), stall_out=0.5)
+    with pytest.raises(ValueError, match="always_ready needs a core that takes a vector every "
+                                         "cycle whatever happens downstream: arith 'csd' or "
+                                         "'mcm', not 'mult'"):
+        Dense(make_plan(3, 4), always_ready=True)
+    with pytest.raises(TypeError, match="always_ready must be a bool, not 1"):
+        Dense(make_plan(3, 4), arith="mcm", always_ready=1)
+
+
+@pytest.mark.synth
+def test_always_ready_saves_the_skid_register():
+    from hwnn.synth import synthesize
+    plan = make_plan(3, 4, seed=2)
+    free = synthesize(Dense(plan, arith="mcm", always_ready=True), "ice40-up5k", name="fc",
+                      fmax=True)
+    stream = synthesize(Dense(plan, arith="mcm"), "ice40-up5k", name="fc")
+    out_bits = plan.n_out * plan.out_format.width
+    assert stream.ffs - free.ffs >= out_bits and free.fmax_mhz > 0

@@ -58,7 +58,10 @@ def test_shift_add_spec(spec_dir, arith):
     core = load_spec(write(spec_dir, text)).build()
     assert core.arith == arith and core.pipeline == 1 and core.ii == 1
     text = SPEC.replace("parallelism = 4", f'arith = "{arith}"')
-    assert load_spec(write(spec_dir, text)).build().pipeline == 2     # the default
+    core = load_spec(write(spec_dir, text)).build()
+    assert core.pipeline == 2 and not core.always_ready     # the defaults
+    text = SPEC.replace("parallelism = 4", f'arith = "{arith}"\nalways_ready = true')
+    assert load_spec(write(spec_dir, text)).build().o.signature.always_ready
 
 
 def test_weight_quantizer_field(spec_dir):
@@ -116,6 +119,10 @@ def test_bias_is_optional(spec_dir):
      'applies to arith = "mult"; arith = "mcm" is fully parallel'),
     (("parallelism = 4", "pipeline = 2"), "params.pipeline",
      'applies to arith = "csd" or "mcm" (shift-add), not "mult"'),
+    (("parallelism = 4", "always_ready = true"), "params.always_ready",
+     'applies to arith = "csd" or "mcm" (shift-add), not "mult"'),
+    (("parallelism = 4", 'arith = "mcm"\nalways_ready = "yes"'), "params.always_ready",
+     "must be true or false, not 'yes'"),
 ])
 def test_spec_errors_name_the_field(spec_dir, edit, field, message):
     old, new = edit

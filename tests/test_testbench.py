@@ -22,12 +22,14 @@ needs_verilator = pytest.mark.skipif(
     reason="needs Verilator, a system tool that pip does not install")
 
 
-def make_design(tmp_path, parallelism, in_format=SQ(1, 7), out_format=SQ(3, 6), vectors=60):
-    rng = np.random.default_rng(parallelism)
+def make_design(tmp_path, parallelism, in_format=SQ(1, 7), out_format=SQ(3, 6), vectors=60,
+                **core_options):
+    rng = np.random.default_rng(parallelism or 0)
     plan = plan_dense(rng.uniform(-1, 1, (3, 5)), rng.uniform(-1, 1, 3), in_format=in_format,
                       weight_format=SQ(1, 7), out_format=out_format, rounding="half_even",
                       overflow="sat", saturate_weights=True)
-    core = Dense(plan, parallelism=parallelism)
+    core = (Dense(plan, **core_options) if core_options
+            else Dense(plan, parallelism=parallelism))
     export(core, "fc", tmp_path, formats=("verilog",))
     x = make_vectors(plan.in_format, plan.n_in, vectors, seed=3)
     write_testbench(core, "fc", x, dense(plan, x), tmp_path)
@@ -90,3 +92,17 @@ def test_testbench_rejects_mismatched_vector_counts(tmp_path):
     with pytest.raises(ValueError, match="same positive number of input and expected output "
                                          "vectors, not 3 and 2"):
         write_testbench(core, "fc", np.zeros((3, 2), int), np.zeros((2, 2), int), tmp_path)
+
+
+@pytest.mark.parametrize("always_ready", [False, True])
+def test_shift_add_testbench_in_icarus_and_verilator(tmp_path, always_ready):
+    """A shift-add core, with and without backpressure, in both simulators."""
+    if shutil.which("iverilog") is None or shutil.which("verilator") is None:
+        pytest.skip("needs Icarus Verilog and Verilator, system tools that pip does not install")
+    directory = make_design(tmp_path, None, arith="mcm", pipeline=1, always_ready=always_ready)
+    assert "PASS 60 vectors" in run_icarus(directory)
+    subprocess.run(["verilator", "--binary", "--top-module", "fc_tb", "fc_tb.v", "fc.v"],
+                   cwd=directory, check=True, capture_output=True)
+    out = subprocess.run(["obj_dir/Vfc_tb"], cwd=directory, check=True, capture_output=True,
+                         text=True).stdout
+    assert "PASS 60 vectors" in out, out

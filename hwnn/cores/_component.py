@@ -2,7 +2,11 @@
 
 import functools
 
-__all__ = ["inspected", "rejects_quietly"]
+from amaranth.hdl import Const, Value
+from amaranth.hdl._ir import PortDirection  # the type convert(ports=) expects (no public name)
+from amaranth.lib import wiring
+
+__all__ = ["inspected", "ports", "rejects_quietly"]
 
 
 def rejects_quietly(init):
@@ -30,3 +34,20 @@ def inspected(core):
     """
     core._MustUse__used = True
     return core
+
+
+def ports(core) -> dict:
+    """The ``ports=`` argument of ``amaranth.back.rtlil/verilog.convert`` for ``core``.
+
+    The same as the default for a Component, except that constant members are left out: an
+    ``always_ready`` stream's ``ready`` is ``Const(1)``, which Amaranth 0.5's default port
+    list passes on and then rejects ("Only signals and IO ports may be added as ports").
+    """
+    result = {}
+    for path, member, value in core.signature.flatten(core):
+        value = Value.cast(value)
+        if isinstance(value, Const):
+            continue
+        direction = PortDirection.Input if member.flow == wiring.In else PortDirection.Output
+        result["__".join(map(str, path))] = (value, direction)
+    return result

@@ -11,7 +11,7 @@ from ..plans.dense import ARITHMETIC, DensePlan, mac_schedule, shift_add_graph
 from ._component import rejects_quietly
 from ._mac import accumulate_lane, mac_sequencer, select_input
 from ._output import registered_output
-from .requantize import format_shape, requantize
+from .requantize import format_shape, requantize, requantize_has_logic
 from .shift_add import graph_datapath, graph_stages, polarities
 
 __all__ = ["Dense"]
@@ -40,9 +40,11 @@ class Dense(wiring.Component):
     (:func:`hwnn.plans.dense.shift_add_graph`: canonical signed digits without sharing, or the
     fewest adders with shared subexpressions) built fully parallel, one adder of exact width
     per graph node, registered every ``pipeline`` adder levels; a last stage adds the bias,
-    requantizes and registers the output. One vector per cycle (``ii = 1``); latency
-    ``3 + ceil(depth / pipeline)`` (``3`` with ``pipeline=0``: the graph is combinational
-    between the input and output registers).
+    requantizes and registers the output. With ``pipeline`` ≥ 1 and a requantize that rounds
+    or saturates, the bias sum is registered first (``sum_stage``). One vector per cycle
+    (``ii = 1``); latency ``3 + ceil(depth / pipeline) + sum_stage`` (``3`` with
+    ``pipeline=0``: the graph is combinational between the input and output registers), one
+    less with ``always_ready``.
 
     Parameters
     ----------
@@ -54,6 +56,11 @@ class Dense(wiring.Component):
         ``"mult"``, ``"csd"`` or ``"mcm"`` (see above).
     pipeline : int
         Shift-add only: register every ``pipeline`` adder levels (default 2; 0 = none).
+    always_ready : bool
+        Shift-add only: both streams are ``always_ready`` (``amaranth.lib.stream``): the core
+        takes a vector in any cycle and its consumer must take every output in the cycle it is
+        valid. The pipeline then never stalls and needs no skid register (one multiplexer and
+        two flip-flops fewer per output bit), like a bare pipelined datapath.
 
     Members
     -------
@@ -68,20 +75,26 @@ class Dense(wiring.Component):
         ``plan`` is not a DensePlan, or ``parallelism`` or ``pipeline`` not an integer.
     ValueError
         ``parallelism`` is outside ``1 … n_in·n_out``, ``arith`` unknown, ``pipeline`` < 0,
-        ``pipeline`` with ``arith="mult"`` or ``parallelism`` with shift-add arithmetic.
+        ``pipeline`` or ``always_ready`` with ``arith="mult"``, or ``parallelism`` with
+        shift-add arithmetic.
     """
 
     @rejects_quietly
     def __init__(self, plan: DensePlan, *, parallelism: int | None = None, arith: str = "mult",
-                 pipeline: int | None = None):
+                 pipeline: int | None = None, always_ready: bool = False):
         if not isinstance(plan, DensePlan):
             raise TypeError(f"plan must be a DensePlan (see hwnn.plans.dense.plan_dense), "
                             f"not {plan!r}")
         if arith not in ARITHMETIC:
             raise ValueError(f"arith must be one of {', '.join(map(repr, ARITHMETIC))}, "
                              f"not {arith!r}")
-        self._plan, self._arith = plan, arith
+        if not isinstance(always_ready, bool):
+            raise TypeError(f"always_ready must be a bool, not {always_ready!r}")
+        self._plan, self._arith, self._always_ready = plan, arith, always_ready
         if arith == "mult":
+            if always_ready:
+                raise ValueError("always_ready needs a core that takes a vector every cycle "
+                                 "whatever happens downstream: arith 'csd' or 'mcm', not 'mult'")
             if pipeline is not None:
                 raise ValueError(f"pipeline applies to shift-add arithmetic (arith 'csd' or "
                                  f"'mcm'), not to arith 'mult'; got pipeline={pipeline!r}")
@@ -101,11 +114,16 @@ class Dense(wiring.Component):
                                  f"adder graph), not {pipeline}")
             self._graph, self._pipeline = shift_add_graph(plan, arith), pipeline
             self._polarity = polarities(self._graph)
+            # With pipelining, a requantize that rounds or saturates gets a stage of its own
+            # after the bias adder: three carry chains in one stage would set the clock.
+            self._sum_stage = int(pipeline > 0 and requantize_has_logic(
+                plan.acc_format, plan.out_format, plan.rounding, plan.overflow))
             self._schedule, self._parallelism = None, plan.n_in * plan.n_out
         super().__init__({
-            "i": In(stream.Signature(data.ArrayLayout(format_shape(plan.in_format), plan.n_in))),
+            "i": In(stream.Signature(data.ArrayLayout(format_shape(plan.in_format), plan.n_in),
+                                     always_ready=always_ready)),
             "o": Out(stream.Signature(data.ArrayLayout(format_shape(plan.out_format),
-                                                       plan.n_out))),
+                                                       plan.n_out), always_ready=always_ready)),
         })
 
     plan = property(lambda self: self._plan, doc="The DensePlan this core implements.")
@@ -116,6 +134,8 @@ class Dense(wiring.Component):
                      doc="The AdderGraph of a shift-add core (None for arith 'mult').")
     pipeline = property(lambda self: self._pipeline,
                         doc="Adder levels per register stage (None for arith 'mult').")
+    always_ready = property(lambda self: self._always_ready,
+                            doc="Streams without backpressure (a free-running pipeline).")
     multipliers = property(lambda self: self._schedule.multipliers if self._graph is None else 0,
                            doc="Multipliers actually instantiated (lanes with work).")
 
@@ -129,7 +149,9 @@ class Dense(wiring.Component):
         """Cycles from an accepted input to its output, without stalls."""
         if self._graph is None:
             return self._schedule.ii + 4
-        return 3 + graph_stages(self._graph.depth, self._pipeline)
+        # Without backpressure the result register is the output register: one cycle less.
+        return (3 + graph_stages(self._graph.depth, self._pipeline) + self._sum_stage
+                - self._always_ready)
     in_format = property(lambda self: self._plan.in_format)
     out_format = property(lambda self: self._plan.out_format)
 
@@ -210,12 +232,18 @@ class Dense(wiring.Component):
         x = Signal.like(self.i.payload, name="x")
         # valid[0] goes with `x`, valid[k] with the graph's k-th register stage, valid[-1] with
         # `result`. One enable moves the whole pipeline; it depends on flip-flops only.
-        stages = graph_stages(self._graph.depth, self._pipeline)
+        stages = graph_stages(self._graph.depth, self._pipeline) + self._sum_stage
         valid = [Signal(name=f"valid{k}") for k in range(stages + 2)]
         result = Signal.like(self.o.payload, name="result")
-        accept = registered_output(m, self.o, valid[-1], result, full_rate=True)
-        advance = ~valid[-1] | accept
-        m.d.comb += self.i.ready.eq(advance)
+        if self._always_ready:
+            # Nothing downstream can stall: every stage moves every cycle and the result
+            # register is the output (no skid register, no multiplexer in front of it).
+            advance = Const(1)
+            m.d.comb += [self.o.payload.eq(result), self.o.valid.eq(valid[-1])]
+        else:
+            accept = registered_output(m, self.o, valid[-1], result, full_rate=True)
+            advance = ~valid[-1] | accept
+            m.d.comb += self.i.ready.eq(advance)
         with m.If(advance):
             m.d.sync += [x.eq(self.i.payload), valid[0].eq(self.i.valid)]
             m.d.sync += [later.eq(earlier) for earlier, later in zip(valid, valid[1:])]
@@ -232,7 +260,11 @@ class Dense(wiring.Component):
                 term = node << shift
                 value = (term + bias if bias else term) if sign > 0 else Const(bias) - term
             total = Signal(acc_shape, name=f"sum{row}")
-            m.d.comb += total.eq(value)
+            if self._sum_stage:
+                with m.If(advance):
+                    m.d.sync += total.eq(value)
+            else:
+                m.d.comb += total.eq(value)
             with m.If(advance):
                 m.d.sync += result[row].eq(requantize(total, plan.acc_format, plan.out_format,
                                                       plan.rounding, plan.overflow))

@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 from ._component import rejects_quietly
 from ..fixed import Format, Overflow, Rounding, _as_format, _enum_arg, requantize_shift
 
-__all__ = ["format_shape", "requantize", "Requantize"]
+__all__ = ["format_shape", "requantize", "requantize_has_logic", "Requantize"]
 
 
 def format_shape(fmt: Format):
@@ -88,6 +88,20 @@ def requantize(value, src, dst, rounding=Rounding.TRUNC, overflow=Overflow.WRAP)
     # slice *is* the wrap-around.
     bits = _extend(scaled, scaled.shape().signed, dst.width)[:dst.width]
     return bits.as_signed() if dst.signed else bits
+
+
+def requantize_has_logic(src, dst, rounding=Rounding.TRUNC, overflow=Overflow.WRAP) -> bool:
+    """Whether :func:`requantize` from ``src`` to ``dst`` builds a rounding incrementer or a
+    saturation comparator, rather than only wiring (shifts, slices, sign extension)."""
+    src, dst = _as_format(src, "src"), _as_format(dst, "dst")
+    rounding = _enum_arg(Rounding, rounding, "rounding")
+    overflow = _enum_arg(Overflow, overflow, "overflow")
+    shift = requantize_shift(src, dst)
+    if shift > 0 and rounding is not Rounding.TRUNC:
+        return True
+    lo, hi = ((src.min_int >> shift, src.max_int >> shift) if shift >= 0
+              else (src.min_int << -shift, src.max_int << -shift))
+    return overflow is Overflow.SAT and (hi > dst.max_int or lo < dst.min_int)
 
 
 class Requantize(wiring.Component):

@@ -83,6 +83,11 @@ def run_stream(core, inputs, *, n_outputs=None, stall_in=0.0, stall_out=0.0, see
             raise ValueError(f"{name} must be a probability in [0, 1), not {p!r}")
     i_stream = getattr(core, i_port)
     o_stream = getattr(core, o_port)
+    # An always_ready output has no ready to hold low: its consumer takes every output.
+    o_always_ready = o_stream.signature.always_ready
+    if o_always_ready and stall_out:
+        raise ValueError(f"stall_out must be 0 for an always_ready output stream, "
+                         f"not {stall_out!r}")
     in_codec = PayloadCodec.for_shape(i_stream.signature.members["payload"].shape)
     out_codec = PayloadCodec.for_shape(o_stream.signature.members["payload"].shape)
     rows = in_codec.rows(inputs)
@@ -127,7 +132,8 @@ def run_stream(core, inputs, *, n_outputs=None, stall_in=0.0, stall_out=0.0, see
         cycle = 0
         while len(outputs) < n_out:
             ready = not hold_out[cycle]
-            ctx.set(o_stream.ready, ready)
+            if not o_always_ready:
+                ctx.set(o_stream.ready, ready)
             _, _, valid, payload = await ctx.tick().sample(o_stream.valid, out_payload)
             if ready and valid:
                 outputs.append(out_codec.unpack(payload))
@@ -138,7 +144,8 @@ def run_stream(core, inputs, *, n_outputs=None, stall_in=0.0, stall_out=0.0, see
             if cycle > max_cycles:
                 raise TimeoutError(f"core produced {len(outputs)} of {n_out} outputs in "
                                    f"{max_cycles} cycles")
-        ctx.set(o_stream.ready, 0)
+        if not o_always_ready:
+            ctx.set(o_stream.ready, 0)
         finished["cycles"] = cycle
 
     sim = Simulator(core)

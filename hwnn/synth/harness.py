@@ -8,7 +8,7 @@ of the core starts and ends at a flip-flop on the same clock, every core output 
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Signal, Value
+from amaranth.hdl import Cat, Const, Module, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -27,8 +27,9 @@ def _ports(core: wiring.Component, flow: wiring.Flow) -> list[Value]:
     # `Signature.flatten(obj)` walks `signature.members.flatten()`, also expands array members
     # element by element, and returns the port objects themselves (Signals or views) with
     # their flow resolved through flipped sub-signatures (In = driven from outside the core).
+    # Constants (an always_ready stream's ready) are neither driven nor observed.
     return [Value.cast(value) for _, member, value in core.signature.flatten(core)
-            if member.flow == flow]
+            if member.flow == flow and not isinstance(Value.cast(value), Const)]
 
 
 class RegisteredHarness(wiring.Component):

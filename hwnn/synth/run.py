@@ -17,6 +17,7 @@ from typing import Callable, Iterator
 from amaranth.back import rtlil
 from amaranth.lib import wiring
 
+from ..cores._component import ports
 from .harness import RegisteredHarness
 from .report import (SynthReport, classification_notes, classify_cells, lut_sites,
                      parse_pnr_report, parse_stat, percentages)
@@ -94,7 +95,8 @@ def synthesize(core, target, *, name: str = "top", fmax: bool = False, dsp: bool
     with _workdir(workdir) as directory:
         if not isinstance(extra_rtlil, str):
             raise TypeError(f"extra_rtlil must be a string of RTLIL, not {extra_rtlil!r}")
-        (directory / "design.il").write_text(rtlil.convert(core, name=name) + "\n" + extra_rtlil)
+        (directory / "design.il").write_text(rtlil.convert(core, name=name, ports=ports(core))
+                                             + "\n" + extra_rtlil)
         report = _resources(target, directory, "read_rtlil design.il", name, (dsp, bram),
                             progress, estimate_fit=not fmax)
         if fmax:
@@ -167,7 +169,7 @@ def coarse_cells(core, *, name: str = "top", workdir=None, progress: Progress = 
         raise ValueError(f"Top module name must be an identifier (letters, digits, _), "
                          f"not {name!r}")
     with _workdir(workdir) as directory:
-        (directory / "design.il").write_text(rtlil.convert(core, name=name))
+        (directory / "design.il").write_text(rtlil.convert(core, name=name, ports=ports(core)))
         return _run_yosys(directory, "coarse", ["read_rtlil design.il", *_prepare(name),
                                                 "opt_clean", "opt_merge"], "coarse cells",
                            progress)
