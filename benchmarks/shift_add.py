@@ -114,14 +114,16 @@ def hwnn_core(name: str, design: dict):
     plan = make_plan(name)
     if design["arith"] == "mult":
         return Dense(plan, arith="mult", parallelism=plan.n_in * plan.n_out)
-    return Dense(plan, arith=design["arith"], pipeline=design["pipeline"])
+    return Dense(plan, arith=design["arith"], pipeline=design["pipeline"],
+                 always_ready=design.get("always_ready", False))
 
 
 def check_hwnn(name: str, design: dict) -> None:
     """Simulate the core on 50 vectors (stalls 0.1) against the reference."""
     plan = make_plan(name)
     x = make_vectors(plan.in_format, plan.n_in, 50, seed=1)
-    run = run_stream(hwnn_core(name, design), x, stall_in=0.1, stall_out=0.1)
+    stall_out = 0.0 if design.get("always_ready") else 0.1   # no backpressure to apply
+    run = run_stream(hwnn_core(name, design), x, stall_in=0.1, stall_out=stall_out)
     if not np.array_equal(run.outputs, dense(plan, x)):
         raise SystemExit(f"{name} {design['label']}: hwnn core is not bit-exact")
 
@@ -360,6 +362,10 @@ def designs(quick: bool, pipelines, with_da4ml: bool) -> list[dict]:
         for p in pipelines:
             out.append({"label": f"{arith} p={p}", "kind": "hwnn", "arith": arith,
                         "pipeline": p, "dsp": False})
+    for p in pipelines:
+        # Without backpressure (always_ready streams): the bare pipeline, as da4ml emits.
+        out.append({"label": f"mcm free p={p}", "kind": "hwnn", "arith": "mcm", "pipeline": p,
+                    "always_ready": True, "dsp": False})
     if with_da4ml:
         for p in pipelines:
             if not quick:
@@ -411,34 +417,41 @@ def _lut_sites(s, target):
     return s["luts"] + (2 * s["carries"] if target.startswith("ecp5") else 0)
 
 
+def _against_da4ml(name, mcm_label, mcm, by, targets, pipeline) -> list[str]:
+    """One line per da4ml variant: adders and LUT4 sites of ``mcm`` against it."""
+    lines = []
+    total = mcm["adders"] + mcm["output_adders"]
+    for label in (f"da4ml p={pipeline}", f"da4ml + keep p={pipeline}"):
+        da = by.get((name, label))
+        if da is None:
+            continue
+        da_total = da["adders"] + da["output_adders"]
+        verdict = "fewer" if total < da_total else ("as many" if total == da_total else "more")
+        parts = [f"{name}: {mcm_label} {total} adders vs {label} {da_total} ({verdict})"]
+        for t in targets:
+            a, b = mcm["synth"].get(t), da["synth"].get(t)
+            if a and b:
+                la, lb = _lut_sites(a, t), _lut_sites(b, t)
+                parts.append(f"{t} LUT4 sites {la} vs {lb} "
+                             f"({'fewer' if la < lb else 'not fewer'})")
+        lines.append("; ".join(parts))
+    return lines
+
+
 def goals(rows, targets, pipeline) -> list[str]:
     """The issue's goals, checked on the measured numbers: mcm needs fewer adders and fewer
     LUT4 sites than da4ml (as emitted, and with keep) on every matrix, and on A at most half the
-    LUT4 sites of the multiplier layer without DSPs, with no DSPs."""
+    LUT4 sites of the multiplier layer without DSPs, with no DSPs. Both hwnn interfaces are
+    compared: the stream core and the one without backpressure ("free", like da4ml's)."""
     by = {(r["matrix"], r["design"]): r for r in rows}
     lines = []
     for name in MATRICES:
-        mcm = by.get((name, f"mcm p={pipeline}"))
-        if mcm is None:
-            continue
-        total = mcm["adders"] + mcm["output_adders"]
-        for label in (f"da4ml p={pipeline}", f"da4ml + keep p={pipeline}"):
-            da = by.get((name, label))
-            if da is None:
-                continue
-            da_total = da["adders"] + da["output_adders"]
-            verdict = "fewer" if total < da_total else ("as many" if total == da_total
-                                                        else "more")
-            parts = [f"{name}: mcm {total} adders vs {label} {da_total} ({verdict})"]
-            for t in targets:
-                a, b = mcm["synth"].get(t), da["synth"].get(t)
-                if a and b:
-                    la, lb = _lut_sites(a, t), _lut_sites(b, t)
-                    parts.append(f"{t} LUT4 sites {la} vs {lb} "
-                                 f"({'fewer' if la < lb else 'not fewer'})")
-            lines.append("; ".join(parts))
-        mult = by.get((name, "mult (no DSP)"))
-        if name == "A" and mult is not None:
+        for mcm_label in (f"mcm p={pipeline}", f"mcm free p={pipeline}"):
+            mcm = by.get((name, mcm_label))
+            if mcm is not None:
+                lines += _against_da4ml(name, mcm_label, mcm, by, targets, pipeline)
+        mcm, mult = by.get((name, f"mcm p={pipeline}")), by.get((name, "mult (no DSP)"))
+        if name == "A" and mcm is not None and mult is not None:
             for t in targets:
                 a, b = mcm["synth"].get(t), mult["synth"].get(t)
                 if a and b:
@@ -455,8 +468,8 @@ def report(table: str, checks, setup: dict) -> str:
     pipelines = ", ".join(map(str, setup["pipelines"]))
     lines = [table, "",
              f"Input {setup['input']}; output {setup['output']}. Adders: two-operand adders "
-             f"of the graph + output adders (hwnn: one subtractor per output whose graph value "
-             f"is negated; da4ml: its `negative` modules). Depth: adder levels. Adder bits: sum "
+             f"of the graph + output adders (hwnn: one subtractor per output whose value is still "
+             f"negated after the node signs are chosen; da4ml: its `negative` modules). Depth: adder levels. Adder bits: sum "
              f"of the adders' exact widths. p = adder levels per register stage ({pipelines}); "
              f"mult is Dense(arith='mult') fully parallel.",
              f"da4ml {setup['da4ml'] or '(not installed)'}: trace API with its default "
@@ -466,9 +479,10 @@ def report(table: str, checks, setup: dict) -> str:
              "LUT4, carry (iCE40 SB_CARRY, ECP5 CCU2C = 2 bits on two LUT4 sites), FF and DSP "
              "are yosys counts of the design alone. Fmax (MHz) is from nextpnr inside "
              "RegisteredHarness, seed 1, run only when yosys's counts fit the device; "
-             "'no (est.)' means the counts alone exceed it. hwnn cores include a valid/ready "
-             "stream interface with a registered output and a skid register (one 2:1 mux and "
-             "two flops per output bit); da4ml's module is a bare pipeline without handshake.",
+             "'no (est.)' means the counts alone exceed it. hwnn's stream cores include a "
+             "valid/ready interface with a registered output and a skid register (one 2:1 mux "
+             "and two flops per output bit); 'mcm free' is the same core with always_ready "
+             "streams (valid, no ready, no skid), the interface of da4ml's bare pipeline.",
              "Single-constant adder counts: see benchmarks/single_constant.py."]
     if checks:
         lines += ["", "Goals (LUT4 sites: iCE40 LUT4; ECP5 LUT4 + 2·CCU2C):", ""]

@@ -113,7 +113,11 @@ class Dense(wiring.Component):
                 raise ValueError(f"pipeline must be at least 0 (0: no registers inside the "
                                  f"adder graph), not {pipeline}")
             self._graph, self._pipeline = shift_add_graph(plan, arith), pipeline
-            self._polarity = polarities(self._graph)
+            # A negated output costs a subtractor in its bias adder, or, with no bias, an
+            # adder of its own (a negation): steer the node signs away from the latter.
+            self._polarity = polarities(self._graph, [
+                (1 if int(b) else 4) * self._graph.nodes[o.node].width if o.node is not None
+                else 0 for o, b in zip(self._graph.outputs, plan.bias)])
             # With pipelining, a requantize that rounds or saturates gets a stage of its own
             # after the bias adder: three carry chains in one stage would set the clock.
             self._sum_stage = int(pipeline > 0 and requantize_has_logic(

@@ -73,19 +73,34 @@ def polarities(graph, negative_outputs_cost=None) -> list:
             return negative_outputs_cost[j]
         return nodes[o.node].width
 
-    def local_cost(k):
-        return (adder_cost(k) + sum(adder_cost(u) for u in users[k])
-                + sum(output_cost(j) for j in readers[k]))
+    def cost_around(group):
+        """The cost of every adder and output whose signs depend on a node of ``group``."""
+        adders = set(group) | {u for k in group for u in users[k]}
+        outputs = {j for k in group for j in readers[k]}
+        return sum(map(adder_cost, adders)) + sum(map(output_cost, outputs))
 
+    def try_flip(group):
+        before = cost_around(group)
+        for k in group:
+            p[k] = -p[k]
+        if cost_around(group) < before:
+            return True
+        for k in group:
+            p[k] = -p[k]
+        return False
+
+    # Single flips, then a node with one of its adder operands: an adder a + b whose value
+    # is wanted negated can only turn into (-a) - b... by also flipping an operand.
     for _ in range(64):
         improved = False
         for k in range(n_in, len(nodes)):
-            before = local_cost(k)
-            p[k] = -p[k]
-            if local_cost(k) < before:
+            if try_flip((k,)):
                 improved = True
-            else:
-                p[k] = -p[k]
+                continue
+            for operand in (nodes[k].a, nodes[k].b):
+                if operand >= n_in and try_flip((k, operand)):
+                    improved = True
+                    break
         if not improved:
             break
     return p
