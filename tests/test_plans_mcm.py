@@ -5,10 +5,12 @@ import pytest
 
 from hwnn.fixed import SQ
 from hwnn.plans.csd import csd, csd_adders
-from hwnn.plans.mcm import (METHODS, build, build_csd, build_cse, build_mcm_columns, mcm,
-                            scm_adders)
+from hwnn.plans import mcm as mcm_module
+from hwnn.plans.mcm import (METHODS, _cse_graph, _msd_forms, build, build_cmvm, build_csd,
+                            build_cse, build_mcm_columns, mcm, scm_adders, transpose)
 
-BUILDERS = {"csd": build_csd, "columns": build_mcm_columns, "cse": build_cse}
+BUILDERS = {"csd": build_csd, "columns": build_mcm_columns, "cse": build_cse,
+            "cmvm": build_cmvm}
 
 
 def matrices():
@@ -43,7 +45,7 @@ def random_inputs(ranges, count, seed=0):
     return x
 
 
-@pytest.mark.parametrize("method", ["csd", "columns", "cse", "best"])
+@pytest.mark.parametrize("method", ["csd", "columns", "cse", "cmvm", "best"])
 @pytest.mark.parametrize("name, weight, ranges", matrices(), ids=[m[0] for m in matrices()])
 def test_graph_is_exact(method, name, weight, ranges):
     g = build(weight, ranges, method)
@@ -56,7 +58,7 @@ def test_graph_is_exact(method, name, weight, ranges):
         assert n.a < len(g.nodes) and n.b < len(g.nodes)
 
 
-@pytest.mark.parametrize("method", ["csd", "columns", "cse"])
+@pytest.mark.parametrize("method", ["csd", "columns", "cse", "cmvm"])
 @pytest.mark.parametrize("name, weight, ranges", matrices()[:4], ids=[m[0] for m in matrices()[:4]])
 def test_widths_are_exact(method, name, weight, ranges):
     # Each node's range is reached: at the input corner picked by the signs of its form.
@@ -166,22 +168,138 @@ def test_cse_shares_a_repeated_pair():
 
 def test_best_picks_the_fewest_adders():
     w = np.random.default_rng(11).integers(-128, 128, (8, 8))
-    graphs = {m: build(w, SQ(1, 7), m) for m in ("csd", "columns", "cse")}
+    graphs = {m: build(w, SQ(1, 7), m) for m in ("csd", "columns", "cse", "cmvm")}
     best = build(w, SQ(1, 7))
     assert best.adders == min(g.adders for g in graphs.values())
     assert best.method in graphs
+    assert graphs["cmvm"].adders <= graphs["cse"].adders
 
 
 def test_builds_are_deterministic():
     w = np.random.default_rng(5).integers(-32, 32, (10, 12))
-    for method in ("csd", "columns", "cse"):
+    w[2] = w[7]
+    w[:, 3] = 0
+    for method in ("csd", "columns", "cse", "cmvm", "best"):
         a, b = build(w, (-8, 7), method), build(w.copy(), (-8, 7), method)
-        assert a.nodes == b.nodes and a.outputs == b.outputs
+        assert a.nodes == b.nodes and a.outputs == b.outputs and a.method == b.method
+
+
+def benchmark_matrix(name):
+    """The matrices of benchmarks/shift_add.py (the same seeds and construction)."""
+    if name == "A":
+        return np.random.default_rng(101).integers(-128, 128, (16, 16))
+    if name == "B":
+        rng = np.random.default_rng(102)
+        w = rng.integers(-8, 8, (32, 32))
+        w[rng.permutation(w.size).reshape(w.shape) < w.size // 2] = 0
+        return w
+    return np.random.default_rng(103).integers(-32, 32, (8, 64))
+
+
+@pytest.mark.parametrize("name, before, da4ml, ours", [("A", 381, 363, 350),
+                                                       ("B", 472, 459, 452),
+                                                       ("C", 582, 567, 552)])
+def test_best_beats_plain_cse_and_da4ml_on_the_benchmark(name, before, da4ml, ours):
+    # Graph adders of the benchmark's matrices: plain CSE alone gave `before`, da4ml 0.6.0 (its
+    # CMVM solver through the trace API, as the benchmark counts it) `da4ml`; `ours` is what
+    # build_cmvm reached when this test was written, within da4ml's adder depths (8, 6, 10).
+    w = benchmark_matrix(name)
+    plain = build_cse(w, (-128, 127))
+    assert plain.adders == before
+    g = build(w, (-128, 127))
+    g.verify(w)
+    assert g.adders <= ours < da4ml < before
+    assert g.depth <= {"A": 8, "B": 6, "C": 10}[name]
+
+
+def some_matrices():
+    """Small matrices with zeros, repeated rows and columns, negated and shifted copies."""
+    rng = np.random.default_rng(21)
+    out = []
+    for shape, bound in (((7, 9), 128), ((9, 5), 8), ((3, 14), 32), ((12, 4), 64)):
+        w = rng.integers(-bound, bound, shape)
+        w[rng.random(shape) < 0.25] = 0
+        w[1] = -2 * w[0]
+        w[:, 2] = w[:, 1]
+        w[-1] = 0
+        out.append(w)
+    out.append(np.array([[3, 6, -12, 5, 7, 0, 96]]))
+    out.append(np.array([[11], [-22], [45], [0], [3]]))
+    return out
+
+
+@pytest.mark.parametrize("k", range(6))
+def test_transpose_is_exact(k):
+    w = some_matrices()[k]
+    n_out, n_in = w.shape
+    ranges = [(-5 - i, 9 + 2 * i) for i in range(n_in)]
+    flipped = build_cse(w.T, (-1, 1))
+    g = transpose(flipped, ranges)
+    g.verify(w)
+    assert g.in_ranges == tuple(ranges) and g.method == "cse"
+    # Reversing the edges: an adder becomes a fan-out, a value used f times a sum of f terms,
+    # so A + n_in - n_out adders when every input and output of the flipped graph is used.
+    used = {o.node for o in flipped.outputs if o.node is not None}
+    if all(not o.is_zero for o in flipped.outputs) and len(used) == flipped.n_out and all(
+            any(n.a == i or n.b == i for n in flipped.nodes[flipped.n_in:]) or i in used
+            for i in range(flipped.n_in)):
+        assert g.adders <= flipped.adders + flipped.n_out - flipped.n_in
+    back = transpose(g, (-1, 1))
+    back.verify(w.T)
+
+
+@pytest.mark.parametrize("k", range(6))
+@pytest.mark.parametrize("msd", [False, True])
+def test_every_cmvm_run_is_exact(k, msd):
+    w = some_matrices()[k]
+    ranges = ((-128, 127),) * w.shape[1]
+    rows = tuple(tuple(int(v) for v in r) for r in w)
+    for budget in (0, 10**6):
+        g, work = _cse_graph(rows, ranges, "x", msd, budget)
+        g.verify(w)
+        assert work <= budget if budget == 0 else work < budget
+        columns = tuple(zip(*rows))
+        h, _ = _cse_graph(columns, ((-1, 1),) * len(rows), "x", msd, budget)
+        transpose(h, ranges).verify(w)
+    assert build_cmvm(w, ranges).adders <= build_cse(w, ranges).adders
+
+
+def test_cmvm_budget():
+    # Without budget cmvm is the plain CSE; small matrices get every run at full strength.
+    w = benchmark_matrix("A")
+    plain = build_cse(w, (-128, 127))
+    saved = mcm_module._BUDGET
+    try:
+        mcm_module._BUDGET = 0
+        g = build_cmvm(w, (-128, 127))
+    finally:
+        mcm_module._BUDGET = saved
+    assert g.method == "cse" and g.nodes == plain.nodes and g.outputs == plain.outputs
+    assert build_cmvm(w, (-128, 127)).adders < plain.adders - 20
+
+
+def test_msd_forms():
+    assert _msd_forms(0) == ((),)
+    assert _msd_forms(3) == (((-1, 0), (1, 2)), ((1, 0), (1, 1)))
+    assert _msd_forms(-6) == (((1, 1), (-1, 3)), ((-1, 1), (-1, 2)))
+    assert _msd_forms(5) == (((1, 0), (1, 2)),)
+    for n in range(-600, 600):
+        forms = _msd_forms(n)
+        assert forms[0] == csd(n) and len(set(forms)) == len(forms)
+        for form in forms:
+            assert sum(g << s for g, s in form) == n and len(form) == len(csd(n))
+            assert [s for _, s in form] == sorted({s for _, s in form})
+    # Long runs of ones have many minimal forms: capped, and wide constants keep their CSD.
+    # 51 = 32+16+2+1 = 32+16+4−1 = 64−16+2+1 = 64−16+4−1 (its CSD) = 64−8−4−1
+    assert len(_msd_forms(0b110011)) == 5
+    many = sum(3 << 4 * k for k in range(5))    # 2**5 minimal forms
+    assert len(_msd_forms(many)) == mcm_module._MSD_FORMS and _msd_forms(many)[0] == csd(many)
+    assert _msd_forms(3 << 30) == (csd(3 << 30),)
 
 
 def test_build_rejects_bad_arguments():
-    with pytest.raises(ValueError, match=r"^method must be one of csd \| columns \| cse \| best, "
-                                         r"not 'fast'$"):
+    with pytest.raises(ValueError, match=r"^method must be one of csd \| columns \| cse \| cmvm "
+                                         r"\| best, not 'fast'$"):
         build([[1]], (0, 1), "fast")
     with pytest.raises(TypeError, match=r"^method must be a string, not 3$"):
         build([[1]], (0, 1), 3)
