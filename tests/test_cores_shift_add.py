@@ -176,7 +176,7 @@ def test_polarities_subtract_fewer_bits():
     from hwnn.cores.shift_add import polarities
     from hwnn.plans.mcm import build
     weight = np.random.default_rng(101).integers(-128, 128, (16, 16))
-    graph = build(weight, (-128, 127))
+    graph = build(weight, (-128, 127), method="cse")
     p = polarities(graph)
     assert set(p) <= {1, -1} and p[:graph.n_in] == [1] * graph.n_in
     before, after = _subtracted_bits(graph, [1] * len(p)), _subtracted_bits(graph, p)
