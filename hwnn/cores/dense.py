@@ -165,8 +165,8 @@ class Dense(wiring.Component):
                 "parallelism": self._parallelism, "multipliers": self.multipliers,
                 "latency": self.latency, "ii": self.ii, **self._plan.describe()}
         if self._graph is not None:
-            info.update(pipeline=self._pipeline, graph=self._graph.describe(),
-                        output_adders=self.output_adders)
+            info.update(pipeline=self._pipeline, always_ready=self._always_ready,
+                        graph=self._graph.describe(), output_adders=self.output_adders)
         return info
 
     @property
