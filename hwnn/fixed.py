@@ -19,7 +19,7 @@ import numpy as np
 
 __all__ = [
     "Format", "SQ", "UQ", "Rounding", "Overflow", "MAX_WIDTH",
-    "parse_format", "quantize", "to_float", "requantize", "requantize_shift",
+    "parse_format", "quantize", "real_array", "to_float", "requantize", "requantize_shift",
 ]
 
 #: The widest format hwnn accepts. Reference models compute in int64; keeping formats to 62
@@ -264,6 +264,26 @@ def requantize(q, src, dst, rounding=Rounding.TRUNC, overflow=Overflow.WRAP) -> 
     return _fit(scaled, dst, overflow)
 
 
+def real_array(values, name: str) -> np.ndarray:
+    """``values`` as float64, checked: real numbers (integers or floats, not bools), finite.
+
+    Raises
+    ------
+    TypeError
+        ``values`` does not hold real numbers (the message names ``name`` and the dtype).
+    ValueError
+        ``values`` holds NaN or infinity.
+    """
+    x = np.asarray(values)
+    if x.dtype == np.bool_ or not (np.issubdtype(x.dtype, np.floating)
+                                   or np.issubdtype(x.dtype, np.integer)):
+        raise TypeError(f"{name} must hold real numbers, not dtype {x.dtype}")
+    x = x.astype(np.float64)
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{name} holds NaN or infinity")
+    return x
+
+
 def quantize(x, fmt, rounding=Rounding.HALF_EVEN, overflow=Overflow.SAT) -> np.ndarray:
     """Quantize real numbers ``x`` to integer codes of ``fmt`` (``round(x * 2**f)``).
 
@@ -280,13 +300,7 @@ def quantize(x, fmt, rounding=Rounding.HALF_EVEN, overflow=Overflow.SAT) -> np.n
     fmt = _as_format(fmt, "fmt")
     rounding = _enum_arg(Rounding, rounding, "rounding")
     overflow = _enum_arg(Overflow, overflow, "overflow")
-    x = np.asarray(x)
-    if x.dtype == np.bool_ or not (np.issubdtype(x.dtype, np.floating)
-                                   or np.issubdtype(x.dtype, np.integer)):
-        raise TypeError(f"x must be real numbers, not dtype {x.dtype}")
-    x = x.astype(np.float64)
-    if not np.all(np.isfinite(x)):
-        raise ValueError("x holds NaN or infinity, which have no fixed-point code")
+    x = real_array(x, "x")
     scaled = np.ldexp(x, fmt.f)
     if not np.all(np.isfinite(scaled)):
         raise ValueError(f"x holds values too large to scale into {fmt}")

@@ -208,9 +208,9 @@ def test_code_parameter_errors(kwargs, error, message):
 
 
 def test_quantize_value_errors():
-    with pytest.raises(ValueError, match="values hold NaN or infinity"):
+    with pytest.raises(ValueError, match="values holds NaN or infinity"):
         quantize_pot([0.5, np.nan], SQ(1, 7))
-    with pytest.raises(TypeError, match="values must be real numbers, not dtype <U1"):
+    with pytest.raises(TypeError, match="values must hold real numbers, not dtype <U1"):
         quantize_pot(["a"], SQ(1, 7))
     with pytest.raises(ValueError, match=r"terms must be 1 \(pot\) or 2 \(pot2\), not 0"):
         quantize_pot([0.5], SQ(1, 7), 0)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..fixed import (MAX_WIDTH, SQ, Format, Overflow, Rounding, _as_format, _enum_arg, quantize,
-                     to_float)
+                     real_array, to_float)
 
 __all__ = ["ARITHMETIC", "WEIGHT_QUANTIZERS", "DensePlan", "LaneSchedule", "MacSchedule", "mac_schedule", "plan_dense",
            "shift_add_graph", "signed_bits_for"]
@@ -84,6 +84,15 @@ class DensePlan:
         }
 
 
+def quantize_bias(bias: np.ndarray, acc_f: int) -> np.ndarray:
+    """A real bias as codes at the accumulator's scale (``acc_f`` fraction bits), rounded
+    half-even. The codes get exactly as many integer bits as the largest value needs, so the
+    bias itself never saturates."""
+    bias_scaled = np.abs(np.ldexp(bias, acc_f)).max(initial=0.0)
+    bias_width = min(MAX_WIDTH, int(np.ceil(np.log2(bias_scaled + 2))) + 2)
+    return quantize(bias, SQ(bias_width - acc_f, acc_f), Rounding.HALF_EVEN, Overflow.SAT)
+
+
 def _accumulator_range(weight: np.ndarray, bias: np.ndarray, in_format: Format):
     """The lowest and highest value any partial or complete sum ``W·x + b`` can take.
 
@@ -151,20 +160,11 @@ def plan_dense(weight, bias=None, *, in_format, weight_format, out_format,
         raise ValueError(f"weight must be a non-empty 2-D array (n_out, n_in), "
                          f"not shape {weight.shape}")
     n_out, n_in = weight.shape
-    if not np.issubdtype(weight.dtype, np.number) or np.issubdtype(weight.dtype, np.complexfloating):
-        raise TypeError(f"weight must hold real numbers, not dtype {weight.dtype}")
-    if not np.all(np.isfinite(weight)):
-        raise ValueError("weight holds NaN or infinity")
-    if bias is None:
-        bias = np.zeros(n_out)
-    bias = np.asarray(bias)
+    weight = real_array(weight, "weight")
+    bias = real_array(np.zeros(n_out) if bias is None else bias, "bias")
     if bias.shape != (n_out,):
         raise ValueError(f"bias must have shape ({n_out},) to match weight {weight.shape}, "
                          f"not {bias.shape}")
-    if not np.issubdtype(bias.dtype, np.number) or np.issubdtype(bias.dtype, np.complexfloating):
-        raise TypeError(f"bias must hold real numbers, not dtype {bias.dtype}")
-    if not np.all(np.isfinite(bias)):
-        raise ValueError("bias holds NaN or infinity")
 
     if weight_quantizer not in WEIGHT_QUANTIZERS:
         raise ValueError(f"weight_quantizer must be one of "
@@ -199,11 +199,7 @@ def plan_dense(weight, bias=None, *, in_format, weight_format, out_format,
             f"weight format, or pass saturate_weights=True to clamp them")
 
     acc_f = in_format.f + weight_format.f
-    # The bias gets exactly as many integer bits as its largest value needs.
-    bias_scaled = np.abs(np.ldexp(bias.astype(np.float64), acc_f)).max(initial=0.0)
-    bias_width = min(MAX_WIDTH, int(np.ceil(np.log2(bias_scaled + 2))) + 2)
-    bias_codes = quantize(bias, SQ(bias_width - acc_f, acc_f), Rounding.HALF_EVEN, Overflow.SAT)
-
+    bias_codes = quantize_bias(bias, acc_f)
     lo, hi = _accumulator_range(weight_codes, bias_codes, in_format)
     acc_width = max(2, signed_bits_for(lo, hi))
     if acc_width > MAX_WIDTH:

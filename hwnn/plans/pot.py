@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..fixed import Format, _as_format
+from ..fixed import Format, _as_format, real_array
 
 __all__ = ["MAX_EXPONENT_BITS", "PotCode", "PotField", "quantize_pot"]
 
@@ -365,13 +365,7 @@ class PotCode:
         ValueError
             ``values`` holds NaN or infinity.
         """
-        x = np.asarray(values)
-        if x.dtype == np.bool_ or not (np.issubdtype(x.dtype, np.floating)
-                                       or np.issubdtype(x.dtype, np.integer)):
-            raise TypeError(f"values must be real numbers, not dtype {x.dtype}")
-        x = x.astype(np.float64)
-        if not np.all(np.isfinite(x)):
-            raise ValueError("values hold NaN or infinity")
+        x = real_array(values, "values")
         scaled = np.ldexp(x, self.fmt.f)  # exact (or ±inf, which saturates like any large value)
         codes = [int(v) for v in self.values()]
         lowest, highest = codes[0], codes[-1]

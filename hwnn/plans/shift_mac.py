@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..fixed import (MAX_WIDTH, SQ, Format, Overflow, Rounding, _as_format, _enum_arg, quantize,
+from ..fixed import (MAX_WIDTH, SQ, Format, Overflow, Rounding, _as_format, _enum_arg, real_array,
                      to_float)
-from .dense import DensePlan, _readonly, signed_bits_for
+from .dense import DensePlan, _readonly, quantize_bias, signed_bits_for
 from .pot import PotCode, check_code_params
 
 __all__ = ["ShiftMacPlan", "plan_shift_mac"]
@@ -154,21 +154,12 @@ def plan_shift_mac(n_in, n_out, *, in_format, weight_format, out_format, weight_
                                       "weight_exponent_bits"))
     code = PotCode(*params)
 
-    if bias is None:
-        bias = np.zeros(n_out)
-    bias = np.asarray(bias)
-    if not np.issubdtype(bias.dtype, np.number) or np.issubdtype(bias.dtype, np.complexfloating) \
-            or bias.dtype == np.bool_:
-        raise TypeError(f"bias must hold real numbers, not dtype {bias.dtype}")
+    bias = real_array(np.zeros(n_out) if bias is None else bias, "bias")
     if bias.shape != (n_out,):
         raise ValueError(f"bias must have shape (n_out,) = ({n_out},), not {bias.shape}")
-    if not np.all(np.isfinite(bias)):
-        raise ValueError("bias holds NaN or infinity")
 
     acc_f = in_format.f + weight_format.f
-    bias_scaled = np.abs(np.ldexp(bias.astype(np.float64), acc_f)).max(initial=0.0)
-    bias_width = min(MAX_WIDTH, int(np.ceil(np.log2(bias_scaled + 2))) + 2)
-    bias_codes = quantize(bias, SQ(bias_width - acc_f, acc_f), Rounding.HALF_EVEN, Overflow.SAT)
+    bias_codes = quantize_bias(bias, acc_f)
 
     # Every product of any word with any input code, on Python integers; every partial sum of
     # a row lies between n_in times the extreme products, and the bias joins the full sum.
