@@ -47,14 +47,9 @@ def polarities(graph, negative_outputs_cost=None) -> list:
     nodes = graph.nodes
     n_in = graph.n_in
     p = [1] * len(nodes)
-    users = [[] for _ in nodes]            # adder nodes reading node k
-    readers = [[] for _ in nodes]          # outputs reading node k
-    for k in range(n_in, len(nodes)):
-        users[nodes[k].a].append(k)
-        users[nodes[k].b].append(k)
-    for j, o in enumerate(graph.outputs):
-        if o.node is not None:
-            readers[o.node].append(j)
+    fanout = graph.fanout()
+    users = [f.nodes for f in fanout]      # adder nodes reading node k
+    readers = [f.outputs for f in fanout]  # outputs reading node k
 
     def adder_cost(k):
         n = nodes[k]
