@@ -75,7 +75,7 @@ class PWLActivation(_Activation):
                 m.d.sync += register.eq(value)
             return register
 
-        def rom(values, label):
+        def rom(values):
             values = list(values)
             shape = signed(signed_bits_for(min(values + [0]), max(values + [0])))
             return Array(Const(v, shape) for v in values), shape
@@ -100,7 +100,7 @@ class PWLActivation(_Activation):
         negative1 = stage(negative0, 1, "negative1")
 
         # Stage 2: offset into the piece, slope and intercept of the piece.
-        offset_starts, _ = rom((s % (1 << offset_width) for s in starts), "start")
+        offset_starts, _ = rom(s % (1 << offset_width) for s in starts)
         offset2 = stage((c1 - offset_starts[piece1])[:offset_width], unsigned(offset_width),
                         "offset2")
         negative2 = stage(negative1, 1, "negative2")
@@ -109,8 +109,8 @@ class PWLActivation(_Activation):
         # Stage 3: the product slope × offset, and the intercept. Shift-add slopes negate a
         # term as its ones' complement; the missing +1 is folded into the intercept.
         if plan.slope_kind == "any":
-            slope_rom, slope_shape = rom(slopes, "slope")
-            intercept_rom, intercept_shape = rom(intercepts, "intercept")
+            slope_rom, slope_shape = rom(slopes)
+            intercept_rom, intercept_shape = rom(intercepts)
             slope2 = stage(slope_rom[piece1], slope_shape, "slope2")
             product = slope2 * offset2
             product_shape = signed(slope_shape.width + offset_width + 1)
@@ -118,8 +118,7 @@ class PWLActivation(_Activation):
         else:
             product, product_shape, corrections = self._shift_add_product(
                 m, slopes, piece1, offset2, offset_width, stage, name)
-            intercept_rom, intercept_shape = rom(
-                (b + k for b, k in zip(intercepts, corrections)), "intercept")
+            intercept_rom, intercept_shape = rom(b + k for b, k in zip(intercepts, corrections))
             intercept3 = stage(intercept_rom[piece2], intercept_shape, "intercept3")
         product3 = stage(product, product_shape, "product3")
         negative3 = stage(negative2, 1, "negative3")
