@@ -111,7 +111,7 @@ def test_quantize_rejects_bad_arguments():
     with pytest.raises(ValueError, match="rounding must be one of trunc | half_up | half_even, "
                                          "not 'nearest'"):
         quantize(1.0, SQ(4, 4), rounding="nearest")
-    with pytest.raises(TypeError, match="overflow must be a Overflow or its name, not 3"):
+    with pytest.raises(TypeError, match=r"overflow must be one of wrap \| sat \(or a member of Overflow\), not 3"):
         quantize(1.0, SQ(4, 4), overflow=3)
     with pytest.raises(TypeError, match="fmt must be a Format"):
         quantize(1.0, 16)
