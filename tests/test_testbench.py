@@ -36,11 +36,12 @@ def make_design(tmp_path, parallelism, in_format=SQ(1, 7), out_format=SQ(3, 6), 
     return tmp_path
 
 
-def run_icarus(directory):
+def run_icarus(directory, check=True):
     subprocess.run(["iverilog", "-g2005", "-o", "tb.vvp", "fc.v", "fc_tb.v"], cwd=directory,
                    check=True, capture_output=True)
-    return subprocess.run(["vvp", "-n", "tb.vvp"], cwd=directory, check=True,
-                          capture_output=True, text=True).stdout
+    result = subprocess.run(["vvp", "-n", "tb.vvp"], cwd=directory, check=check,
+                            capture_output=True, text=True)
+    return result.stdout if check else result
 
 
 @needs_iverilog
@@ -62,8 +63,53 @@ def test_testbench_detects_a_wrong_expected_value(tmp_path):
     lines = (directory / "fc_out.hex").read_text().splitlines()
     lines[7] = format(int(lines[7], 16) ^ 1, f"0{len(lines[7])}x")
     (directory / "fc_out.hex").write_text("\n".join(lines) + "\n")
-    out = run_icarus(directory)
-    assert "MISMATCH vector 7" in out and "FAIL 1 of 60 vectors mismatched" in out
+    result = run_icarus(directory, check=False)
+    assert result.returncode == 1, result.stdout  # it was 0 (after printing FAIL)
+    assert "MISMATCH vector 7" in result.stdout
+    assert "FAIL 1 of 60 vectors mismatched" in result.stdout + result.stderr
+    assert "PASS" not in result.stdout
+
+
+@needs_iverilog
+def test_testbench_fails_when_its_vectors_are_missing(tmp_path):
+    directory = make_design(tmp_path, 3)
+    (directory / "fc_out.hex").unlink()
+    result = run_icarus(directory, check=False)
+    assert result.returncode == 1 and "PASS" not in result.stdout  # it printed PASS
+    assert (f"cannot open fc_out.hex beside fc_tb.v, in {directory.resolve()}/ or in the working "
+            f"directory") in result.stdout + result.stderr
+
+
+@needs_iverilog
+def test_testbench_runs_from_another_directory(tmp_path):
+    directory = make_design(tmp_path / "out", 3)
+    subprocess.run(["iverilog", "-g2005", "-o", str(tmp_path / "tb.vvp"), "out/fc.v",
+                    "out/fc_tb.v"], cwd=tmp_path, check=True, capture_output=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for cwd in (tmp_path, directory, elsewhere):
+        result = subprocess.run(["vvp", "-n", str(tmp_path / "tb.vvp")], cwd=cwd,
+                                capture_output=True, text=True)
+        assert result.returncode == 0 and "PASS 60 vectors" in result.stdout, result.stdout
+
+
+def test_testbench_holds_other_inputs_idle(tmp_path):
+    # A shift_mac's weight port is held at zero: the core runs with its initial weights.
+    from hwnn.cores.shift_mac import ShiftMac
+    from hwnn.plans.shift_mac import plan_shift_mac
+    plan = plan_shift_mac(2, 2, in_format=SQ(1, 7), weight_format=SQ(1, 7),
+                          out_format=SQ(3, 5))
+    core = ShiftMac(plan)
+    text = write_testbench(core, "sm", np.zeros((1, 2), int), np.zeros((1, 2), int),
+                           tmp_path)["testbench"].read_text()
+    width = core.weight_layout.size
+    assert f"  wire [{width - 1}:0] i_weight__payload = 0;\n" in text
+    assert ("  wire [0:0] i_weight__valid = 0;\n"
+            "  /* verilator lint_off UNUSEDSIGNAL */  // not checked by this testbench\n"
+            "  wire [0:0] i_weight__ready;\n"
+            "  /* verilator lint_on UNUSEDSIGNAL */\n") in text
+    assert (".i_weight__payload(i_weight__payload),\n    .i_weight__valid(i_weight__valid),\n"
+            "    .i_weight__ready(i_weight__ready)\n  );") in text
 
 
 @needs_verilator

@@ -14,10 +14,9 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
 
-from amaranth.back import rtlil
 from amaranth.lib import wiring
 
-from ..cores._component import ports
+from ..export import core_rtlil, safe_names
 from .harness import RegisteredHarness
 from .report import (SynthReport, classification_notes, classify_cells, lut_sites,
                      parse_pnr_report, parse_stat, percentages)
@@ -95,14 +94,14 @@ def synthesize(core, target, *, name: str = "top", fmax: bool = False, dsp: bool
     with _workdir(workdir) as directory:
         if not isinstance(extra_rtlil, str):
             raise TypeError(f"extra_rtlil must be a string of RTLIL, not {extra_rtlil!r}")
-        (directory / "design.il").write_text(rtlil.convert(core, name=name, ports=ports(core))
-                                             + "\n" + extra_rtlil)
+        (directory / "design.il").write_text(core_rtlil(core, name) + "\n"
+                                             + safe_names(extra_rtlil))
         report = _resources(target, directory, "read_rtlil design.il", name, (dsp, bram),
                             progress, estimate_fit=not fmax)
         if fmax:
             harness = RegisteredHarness(core)
-            (directory / "harness.il").write_text(rtlil.convert(harness, name=HARNESS_TOP)
-                                                  + "\n" + extra_rtlil)
+            (directory / "harness.il").write_text(core_rtlil(harness, HARNESS_TOP) + "\n"
+                                                  + safe_names(extra_rtlil))
             _place_and_route(report, target, directory, harness, (dsp, bram), seed, progress)
     return report
 
@@ -140,7 +139,7 @@ def synthesize_rtlil(rtlil_text: str, target, *, top: str, dsp: bool = True, bra
         raise TypeError(f"RTLIL text must be a string, not {type(rtlil_text).__name__}")
     target = _check_args(target, top=top, dsp=dsp, bram=bram, fmax=False, seed=1)
     with _workdir(workdir) as directory:
-        (directory / "design.il").write_text(rtlil_text)
+        (directory / "design.il").write_text(safe_names(rtlil_text))
         return _resources(target, directory, "read_rtlil design.il", top, (dsp, bram),
                           progress)
 
@@ -169,7 +168,7 @@ def coarse_cells(core, *, name: str = "top", workdir=None, progress: Progress = 
         raise ValueError(f"Top module name must be an identifier (letters, digits, _), "
                          f"not {name!r}")
     with _workdir(workdir) as directory:
-        (directory / "design.il").write_text(rtlil.convert(core, name=name, ports=ports(core)))
+        (directory / "design.il").write_text(core_rtlil(core, name))
         return _run_yosys(directory, "coarse", ["read_rtlil design.il", *_prepare(name),
                                                 "opt_clean", "opt_merge"], "coarse cells",
                            progress)
@@ -216,15 +215,12 @@ def _workdir(workdir) -> Iterator[Path]:
 
 
 def _prepare(top: str) -> list[str]:
-    """yosys commands that flatten ``top`` and hide every internal name before synthesis.
+    """yosys commands that flatten ``top`` before synthesis.
 
-    abc9's netlist reader rebuilds wide wires from bit names and asserts
-    (``count_id(wire->name) == 0``) when a port ``\\o__payload`` meets an internal wire
-    ``\\o__payload[0]``, which Amaranth emits for every element of an ``ArrayLayout`` view
-    (yosys issues #4349 and #4451, still present in 0.70). With only ports and private
-    ``$``-names left, no two names can collide; the logic is unchanged.
+    The designs come through :func:`hwnn.export.safe_names`, so abc9 meets no wire named like
+    a bit of another (``o__payload[0]`` beside the port ``o__payload``), on which it asserts.
     """
-    return [f"hierarchy -top {top}", "proc", "flatten", "rename -hide w:* x:* %d c:*"]
+    return [f"hierarchy -top {top}", "proc", "flatten"]
 
 
 def _run_yosys(directory: Path, stem: str, commands: list[str], what: str, progress) -> dict:

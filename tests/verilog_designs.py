@@ -1,0 +1,83 @@
+"""Small designs of every core kind hwnn exports, with vectors from their references.
+
+Shared by the tests that take exported Verilog through other tools (Icarus Verilog, Verilator,
+stock yosys scripts). Every design is built as a user builds it, from a spec (except
+``requantize``, which has no spec kind), and kept small so the tools run in seconds.
+"""
+
+import shutil
+
+import numpy as np
+import pytest
+from amaranth.lib import data
+
+from hwnn.cores.requantize import Requantize
+from hwnn.export import export
+from hwnn.fixed import SQ, Overflow, Rounding, requantize
+from hwnn.sim import make_vectors
+from hwnn.spec import design_from_dict
+from hwnn.testbench import write_testbench
+
+_LAYER = {"in_format": "SQ(1,7)", "weight_format": "SQ(1,7)", "out_format": "SQ(3,6)",
+          "weights": "w.npz", "saturate_weights": True}
+
+#: Spec ``params`` of each kind (``None``: built without a spec).
+PARAMS = {
+    "dense_mult": {"kind": "dense", **_LAYER, "arith": "mult", "parallelism": 2},
+    "dense_csd": {"kind": "dense", **_LAYER, "arith": "csd", "pipeline": 1},
+    "dense_mcm": {"kind": "dense", **_LAYER, "arith": "mcm", "always_ready": True},
+    "shift_mac": {"kind": "shift_mac", **_LAYER, "weight_terms": 2, "parallelism": 3},
+    "lut": {"kind": "activation", "function": "sigmoid", "method": "lut",
+            "in_format": "SQ(3,4)", "out_format": "UQ(0,6)", "lanes": 2},
+    "pwl": {"kind": "activation", "function": "tanh", "method": "pwl", "segments": 6,
+            "in_format": "SQ(3,5)", "out_format": "SQ(1,6)", "lanes": 2},
+    "exact": {"kind": "activation", "function": "hard_sigmoid", "in_format": "SQ(4,3)",
+              "out_format": "UQ(1,5)"},
+    "requantize": None,
+}
+
+KINDS = tuple(PARAMS)
+
+
+def _rows(stream, codes):
+    """Codes ``(n, lanes)`` as ``stream``'s payload takes them (1-D for a scalar payload)."""
+    vector = isinstance(stream.signature.members["payload"].shape, data.ArrayLayout)
+    return codes if vector else codes[:, 0]
+
+
+def build(kind, directory, vectors=40):
+    """``(core, x_rows, y_rows)`` for ``kind``: a fresh core and payload rows from its reference
+    (``directory`` receives the weights file a spec reads)."""
+    params = PARAMS[kind]
+    if params is None:
+        core = Requantize(SQ(4, 4), SQ(2, 2), Rounding.HALF_EVEN, Overflow.SAT)
+        x = make_vectors(SQ(4, 4), 1, vectors, seed=5)[:, 0]
+        return core, x, requantize(x, SQ(4, 4), SQ(2, 2), Rounding.HALF_EVEN, Overflow.SAT)
+    params = dict(params)
+    directory.mkdir(parents=True, exist_ok=True)
+    kind_name = params.pop("kind")
+    if "weights" in params:
+        rng = np.random.default_rng(len(kind))
+        np.savez(directory / "w.npz", weight=rng.uniform(-1, 1, (3, 4)),
+                 bias=rng.uniform(-0.5, 0.5, 3))
+    design = design_from_dict({"core": {"kind": kind_name, "name": kind}, "params": params},
+                              base_dir=directory)
+    core = design.build()
+    x = make_vectors(design.in_format, design.in_lanes, vectors, seed=5)
+    y = np.asarray(design.reference(x)).reshape(len(x), design.out_lanes)
+    return core, _rows(core.i, x), _rows(core.o, y)
+
+
+def write(kind, directory, name="dut_core", vectors=40):
+    """Export ``kind`` as module ``name`` with its testbench into ``directory``; the core."""
+    core, x, y = build(kind, directory, vectors)
+    export(core, name, directory)
+    write_testbench(core, name, x, y, directory)
+    return core
+
+
+def needs(*tools):
+    """Skip unless every one of ``tools`` (system programs pip does not install) is on PATH."""
+    missing = [tool for tool in tools if shutil.which(tool) is None]
+    return pytest.mark.skipif(bool(missing), reason=f"needs {', '.join(missing)} (a system "
+                                                    f"tool that pip does not install)")
