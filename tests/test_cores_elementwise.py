@@ -1,6 +1,8 @@
 import itertools
 import json
 import re
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -357,6 +359,17 @@ def test_exports_verilog_and_manifest(tmp_path, constant):
     assert manifest["core"]["constant"] == constant
 
 
+@pytest.mark.skipif(shutil.which("verilator") is None, reason="needs verilator on PATH")
+@pytest.mark.parametrize("op, constant", [("mul", None), ("sub", [3, -3])])
+def test_exported_verilog_lints_clean_in_verilator(tmp_path, op, constant):
+    plan = plan_elementwise(op, UQ(2, 2), SQ(1, 3), SQ(2, 1), lanes=2, constant=constant,
+                            rounding="half_even")
+    export(Elementwise(plan), "ew", tmp_path)
+    result = subprocess.run(["verilator", "--lint-only", "ew.v"], cwd=tmp_path,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
 @pytest.mark.synth
 def test_synthesizes_one_multiplier_per_lane():
     from hwnn.synth import synthesize
@@ -365,3 +378,11 @@ def test_synthesizes_one_multiplier_per_lane():
     assert with_dsp.dsps == 2
     without = synthesize(Elementwise(plan), "ice40-up5k", name="ew", dsp=False)
     assert without.dsps == 0 and without.luts > with_dsp.luts
+
+
+def test_run_stream_needs_as_many_rows_on_every_port():
+    core = Elementwise(plan_elementwise("add", SQ(2, 2), SQ(2, 2), SQ(2, 2)))
+    with pytest.raises(ValueError, match=re.escape(
+            "inputs must have the same number of rows on every port, not {'i_a': 3, 'i_b': 2}")
+            + "$"):
+        run_stream(inspected(core), {"i_a": [1, 2, 3], "i_b": [1, 2]})

@@ -30,15 +30,16 @@ class Elementwise(wiring.Component):
 
     With two input streams the unit is a join: a transfer takes one vector from ``i_a`` and one
     from ``i_b`` in the same cycle, so ``i_a.ready`` follows ``i_b.valid`` and the other way
-    round (a receiver may look at ``valid``; ``valid`` never looks at ``ready``). With a
-    constant ``b`` (``plan.constant``) there is one input stream, ``i``.
+    round (rule 4 of ``amaranth.lib.stream`` lets a consumer's ``ready`` depend on ``valid``;
+    no ``valid`` here depends on a ``ready``). With a constant ``b`` (``plan.constant``) there
+    is one input stream, ``i``, and lane ``k`` uses ``plan.constant[k]``.
 
     Pipeline: an input register, the exact result in a register of its own when the requantize
     rounds or saturates (so that the operation and the rounding incrementer or saturation
     comparators are not one combinational path), and a registered output whose readiness
-    towards the pipeline depends on flip-flops only. Throughput one transfer per cycle
-    (``ii = 1``) under any backpressure that lets it through; latency 2 cycles, 3 when the
-    requantize has logic (:func:`hwnn.cores.requantize.requantize_has_logic`).
+    towards the pipeline depends on flip-flops only. Throughput: one transfer per cycle
+    (``ii = 1``) while both operands are offered and the output is taken. Latency: 2 cycles,
+    3 when the requantize has logic (:func:`hwnn.cores.requantize.requantize_has_logic`).
 
     Parameters
     ----------
