@@ -154,8 +154,11 @@ GOOD = ("mul", SQ(2, 2), SQ(2, 2), SQ(2, 2))
     (ParameterValueError, "constant", "constant must be a sequence of 2 integer codes of "
      "b_format SQ(2, 2) (one per lane), not 3 codes: [1, 2, 3]", GOOD,
      {"lanes": 2, "constant": [1, 2, 3]}),
-    (ParameterTypeError, "constant", "constant[1] must be an integer between -8 and 7, not 0.5",
+    (ParameterTypeError, "constant", "constant[1] must be a code of b_format SQ(2, 2) (an "
+     "integer between -8 and 7), not 0.5",
      GOOD, {"lanes": 2, "constant": [1, 0.5]}),
+    (ParameterTypeError, "constant", "constant[0] must be a code of b_format SQ(2, 2) (an "
+     "integer between -8 and 7), not True", GOOD, {"constant": [True]}),
     (ParameterValueError, "constant", "constant[0] must be a code of b_format SQ(2, 2) (an "
      "integer between -8 and 7), not 8", GOOD, {"lanes": 2, "constant": [8, 0]}),
 ])

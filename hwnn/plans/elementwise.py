@@ -1,4 +1,4 @@
-"""The plan of an elementwise unit: ``y = requantize(a ⊙ b)`` per lane, for ⊙ in ``*``, ``+``, ``-``.
+"""The plan of an elementwise unit: ``y = requantize(a ⊙ b)`` per lane, ⊙ one of *, +, -.
 
 The operation is exact first: products and aligned sums land in an intermediate format wide
 enough for every pair of operand codes (:func:`exact_format`), and the only narrowing is one
@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..checks import ParameterTypeError, ParameterValueError, check_choice, check_enum, check_integer
+from ..checks import (ParameterError, ParameterTypeError, ParameterValueError, check_choice,
+                      check_enum, check_integer)
 from ..fixed import MAX_WIDTH, Format, Overflow, Rounding, check_format, requantize_shift
 
 __all__ = ["OPS", "ElementwisePlan", "exact_format", "plan_elementwise"]
@@ -49,7 +50,8 @@ def exact_format(op: str, a_format, b_format) -> Format:
         lo, hi = (a.min_int << sa) + b_lo, (a.max_int << sa) + b_hi
     # Every format holds 0, so lo <= 0 <= hi; a negative lo needs a sign bit.
     signed = lo < 0
-    width = (1 + max((~lo).bit_length(), hi.bit_length(), 1)) if signed else max(hi.bit_length(), 1)
+    # A signed format holds -2**k in k + 1 bits: the bits of ~lo = -lo - 1, plus the sign.
+    width = 1 + max((~lo).bit_length(), hi.bit_length()) if signed else max(hi.bit_length(), 1)
     if width > MAX_WIDTH:
         raise ParameterValueError(
             "b_format", f"b_format must keep the exact {op} with a_format {a} within "
@@ -136,15 +138,12 @@ class ElementwisePlan:
         codes = []
         for k, value in enumerate(constant):
             try:
-                code = check_integer(value, f"constant[{k}]", minimum=b.min_int,
-                                     maximum=b.max_int)
-            except ParameterTypeError as exc:
-                raise ParameterTypeError("constant", str(exc)) from None
-            except ParameterValueError:
-                raise ParameterValueError(
-                    "constant", f"constant[{k}] must be a code of b_format {b} (an integer "
-                                f"between {b.min_int} and {b.max_int}), not {value!r}") from None
-            codes.append(code)
+                codes.append(check_integer(value, "constant", minimum=b.min_int,
+                                           maximum=b.max_int))
+            except ParameterError as exc:  # the same error, naming the element
+                raise type(exc)("constant", f"constant[{k}] must be a code of b_format {b} (an "
+                                            f"integer between {b.min_int} and {b.max_int}), "
+                                            f"not {value!r}") from None
         return tuple(codes)
 
     @property
