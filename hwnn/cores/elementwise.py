@@ -4,21 +4,17 @@ stream and a constant vector), requantized with stated modes."""
 from __future__ import annotations
 
 from amaranth.hdl import Const, Module, Signal
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..checks import ParameterTypeError
 from ..plans.elementwise import ElementwisePlan
+from ._activation import _payload_shape
 from ._component import rejects_quietly
 from ._output import registered_output
 from .requantize import format_shape, requantize, requantize_has_logic
 
 __all__ = ["Elementwise"]
-
-
-def _payload_shape(fmt, lanes):
-    """A scalar shape for one lane, an ``ArrayLayout`` of ``lanes`` elements for more."""
-    return format_shape(fmt) if lanes == 1 else data.ArrayLayout(format_shape(fmt), lanes)
 
 
 class Elementwise(wiring.Component):
