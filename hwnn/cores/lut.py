@@ -55,7 +55,13 @@ class LUTActivation(_Activation):
             code, negative = _magnitude(m, x, plan.in_format, name)
         else:
             code, negative = x, None
-        clamped = Mux(code < plan.lo, plan.lo, Mux(code > plan.hi, plan.hi, code))
+        # Clamp only at a bound inside the code's range: one at its end can never fire (and a
+        # constant comparison is what Verilator's lint rejects: UNSIGNED, CMPCONST).
+        shape, clamped = code.shape(), code
+        if plan.hi < (1 << shape.width - shape.signed) - 1:
+            clamped = Mux(code > plan.hi, plan.hi, clamped)
+        if plan.lo > (-(1 << shape.width - 1) if shape.signed else 0):
+            clamped = Mux(code < plan.lo, plan.lo, clamped)
         port = self._table.read_port(domain="sync")
         m.d.comb += [port.addr.eq((clamped - plan.lo) >> plan.shift), port.en.eq(advance)]
         if not plan.symmetric:
