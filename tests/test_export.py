@@ -17,7 +17,7 @@ from hwnn.spec import design_from_dict
 from hwnn.testbench import write_testbench
 
 sys.path.insert(0, str(Path(__file__).parent))
-from verilog_designs import KINDS, build  # noqa: E402
+from verilog_designs import ALL_KINDS, build  # noqa: E402
 
 
 def make_core(parallelism=2):
@@ -150,7 +150,7 @@ def test_safe_names_renames_bit_like_names_and_every_use():
 _BIT_LIKE_NAME = re.compile(r"\\\S*[\[\]]")
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", ALL_KINDS)
 def test_exported_files_have_no_bit_like_names(tmp_path, kind):
     core = build(kind, tmp_path)[0]
     written = export(core, "m", tmp_path)

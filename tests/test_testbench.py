@@ -91,6 +91,14 @@ def test_testbench_runs_from_another_directory(tmp_path):
         result = subprocess.run(["vvp", "-n", str(tmp_path / "tb.vvp")], cwd=cwd,
                                 capture_output=True, text=True)
         assert result.returncode == 0 and "PASS 60 vectors" in result.stdout, result.stdout
+    # The vectors really are read: a wrong one fails from everywhere. (Before, a testbench run
+    # outside its directory compared x with x and printed PASS.)
+    expected = directory / "fc_out.hex"
+    expected.write_text(expected.read_text().replace("0", "1", 1))
+    for cwd in (tmp_path, directory, elsewhere):
+        result = subprocess.run(["vvp", "-n", str(tmp_path / "tb.vvp")], cwd=cwd,
+                                capture_output=True, text=True)
+        assert result.returncode == 1 and "MISMATCH vector " in result.stdout, result.stdout
 
 
 def test_testbench_holds_other_inputs_idle(tmp_path):

@@ -2,7 +2,7 @@
 
 Shared by the tests that take exported Verilog through other tools (Icarus Verilog, Verilator,
 stock yosys scripts). Every design is built as a user builds it, from a spec (except
-``requantize``, which has no spec kind), and kept small so the tools run in seconds.
+``requantize`` and ``elementwise``, which have no spec kind), and kept small so the tools run in seconds.
 """
 
 import shutil
@@ -11,9 +11,12 @@ import numpy as np
 import pytest
 from amaranth.lib import data
 
+from hwnn.cores.elementwise import Elementwise
 from hwnn.cores.requantize import Requantize
 from hwnn.export import export
 from hwnn.fixed import SQ, Overflow, Rounding, requantize
+from hwnn.plans.elementwise import plan_elementwise
+from hwnn.ref.elementwise import elementwise
 from hwnn.sim import make_vectors
 from hwnn.spec import design_from_dict
 from hwnn.testbench import write_testbench
@@ -34,9 +37,13 @@ PARAMS = {
     "exact": {"kind": "activation", "function": "hard_sigmoid", "in_format": "SQ(4,3)",
               "out_format": "UQ(1,5)"},
     "requantize": None,
+    "elementwise": None,
 }
 
+#: Kinds whose testbench runs (it drives ``i`` and ``o``), and all exported kinds: the
+#: elementwise join has two input streams, ``i_a`` and ``i_b``.
 KINDS = tuple(PARAMS)
+ALL_KINDS = KINDS + ("elementwise_join",)
 
 
 def _rows(stream, codes):
@@ -47,12 +54,17 @@ def _rows(stream, codes):
 
 def build(kind, directory, vectors=40):
     """``(core, x_rows, y_rows)`` for ``kind``: a fresh core and payload rows from its reference
-    (``directory`` receives the weights file a spec reads)."""
-    params = PARAMS[kind]
-    if params is None:
+    (``directory`` receives the weights file a spec reads; no rows for the elementwise join)."""
+    params = PARAMS.get(kind)
+    if kind == "requantize":
         core = Requantize(SQ(4, 4), SQ(2, 2), Rounding.HALF_EVEN, Overflow.SAT)
         x = make_vectors(SQ(4, 4), 1, vectors, seed=5)[:, 0]
         return core, x, requantize(x, SQ(4, 4), SQ(2, 2), Rounding.HALF_EVEN, Overflow.SAT)
+    if kind.startswith("elementwise"):
+        constant = [-100, 77] if kind == "elementwise" else None
+        plan = plan_elementwise("mul", SQ(1, 7), SQ(1, 7), SQ(2, 6), lanes=2, constant=constant)
+        x = make_vectors(SQ(1, 7), 2, vectors, seed=5)
+        return Elementwise(plan), x, (elementwise(plan, x) if constant else None)
     params = dict(params)
     directory.mkdir(parents=True, exist_ok=True)
     kind_name = params.pop("kind")
