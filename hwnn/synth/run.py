@@ -215,12 +215,15 @@ def _workdir(workdir) -> Iterator[Path]:
 
 
 def _prepare(top: str) -> list[str]:
-    """yosys commands that flatten ``top`` before synthesis.
+    """yosys commands that flatten ``top`` and make every internal name private.
 
     The designs come through :func:`hwnn.export.safe_names`, so abc9 meets no wire named like
-    a bit of another (``o__payload[0]`` beside the port ``o__payload``), on which it asserts.
+    a bit of another (``o__payload[0]`` beside the port ``o__payload``, on which it asserts).
+    Hiding the names is for the counts: yosys keeps public wires through its optimizations,
+    which then find less to share (a 4x6 multiplier Dense on iCE40: 356 LUT4 with the names,
+    333 without), and hwnn reports the logic alone, as it always has.
     """
-    return [f"hierarchy -top {top}", "proc", "flatten"]
+    return [f"hierarchy -top {top}", "proc", "flatten", "rename -hide w:* x:* %d c:*"]
 
 
 def _run_yosys(directory: Path, stem: str, commands: list[str], what: str, progress) -> dict:
