@@ -393,7 +393,9 @@ class PotCode:
             ``values`` holds NaN or infinity.
         """
         x = real_array(values, "values")
-        scaled = np.ldexp(x, self.fmt.f)  # exact (or ±inf, which saturates like any large value)
+        with np.errstate(over="ignore"):
+            # exact (or ±inf, which saturates like any large value)
+            scaled = np.ldexp(x, self.fmt.f)
         codes = [int(v) for v in self.values()]
         lowest, highest = codes[0], codes[-1]
         above = self._next_beyond(highest)          # highest >= 0: 0 is always a code
