@@ -276,6 +276,13 @@ def test_bias_up_to_the_widest_accumulator_is_exact():
                             **args), [1, 1]).tolist() == [0]
     high = plan_dense([[0.0, 0.0]], [2.0 ** 61 - 2 ** 9], out_format="SQ(62,0)", **args)
     assert dense(high, [1, 1]).tolist() == [2 ** 61 - 2 ** 9]
+    # The cores add the same 62-bit constant: near the limit, with weights that move the sum.
+    edge = plan_dense([[1.0, -1.0]], [-2.0 ** 61 + 2 ** 10], out_format="SQ(62,0)", **args)
+    x = corner_vectors(edge.in_format, 2)
+    want = [[-2 ** 61 + 2 ** 10 + a - b] for a, b in x.tolist()]
+    np.testing.assert_array_equal(dense(edge, x), want)
+    for arith in ("mult", "csd"):
+        np.testing.assert_array_equal(run_stream(Dense(edge, arith=arith), x).outputs, want)
     # Rounding half-even to the accumulator's fraction bits is the bias's only change.
     ties = plan_dense(np.zeros((6, 1)), [0.5, 1.5, 2.5, -0.5, -1.5, 2.0 ** 51 + 0.5],
                       out_format="SQ(8,0)", **args)
