@@ -204,9 +204,12 @@ def plan_dense(weight, bias=None, *, in_format, weight_format, out_format,
         the format's range is an error unless ``saturate_weights`` (then it is clamped, and the
         count of clamped weights is kept in the plan, so saturation is never silent).
     bias : array (n_out,) of float, optional
-        Real bias (default zeros); quantized half-even to the accumulator's fraction bits. Its
-        integer bits grow to hold it, so the bias itself never saturates.
+        Real bias (default zeros); quantized half-even to the accumulator's fraction bits (its
+        only change; :func:`quantize_bias`). Its integer bits grow to hold it, so the bias
+        itself never saturates; a bias beyond :data:`~hwnn.fixed.MAX_WIDTH` bits is an error.
     in_format, weight_format, out_format : Format or str
+        ``out_format`` may have at most ``MAX_WIDTH - acc_format.i`` fraction bits
+        (:func:`check_out_format`).
     rounding, overflow : Rounding, Overflow or their names
         How the accumulator is narrowed to ``out_format``.
     weight_quantizer : str

@@ -114,8 +114,11 @@ def plan_shift_mac(n_in, n_out, *, in_format, weight_format, out_format, weight_
     Parameters
     ----------
     n_in, n_out : int
-        Inputs and outputs of the layer.
+        Inputs and outputs of the layer; at most :data:`~hwnn.plans.dense.MAX_WEIGHTS` weights
+        ``n_in·n_out``.
     in_format, weight_format, out_format : Format or str
+        ``out_format`` may have at most ``MAX_WIDTH - acc_format.i`` fraction bits
+        (:func:`~hwnn.plans.dense.check_out_format`).
     weight_terms : 1 or 2
         Power-of-two terms per weight (pot or pot2); see :class:`~hwnn.plans.pot.PotCode`.
     weight_e_min, weight_exponent_bits : int
@@ -123,7 +126,8 @@ def plan_shift_mac(n_in, n_out, *, in_format, weight_format, out_format, weight_
         field width (default: enough for every power of two of ``weight_format``).
     bias : array (n_out,) of float, optional
         A constant real bias (default zeros), quantized half-even to the accumulator's fraction
-        bits; its integer bits grow to hold it, so it never saturates.
+        bits; its integer bits grow to hold it, so it never saturates (a bias beyond
+        :data:`~hwnn.fixed.MAX_WIDTH` bits is an error).
     rounding, overflow : Rounding, Overflow or their names
         How the accumulator is narrowed to ``out_format``.
 
