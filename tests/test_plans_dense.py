@@ -331,3 +331,24 @@ def test_huge_weights_are_beyond_the_format_not_an_overflow(quantizer):
                           saturate_weights=True)
     highest = 64 if quantizer == "pot" else 127  # SQ(2, 6): 1.0 (pot) or 2 - 2**-6
     assert plan.weight.tolist() == [[highest, -128]] and plan.saturated_weights == 2
+
+
+@pytest.mark.parametrize("n_in", [8, 16, 64])
+def test_accumulator_of_wide_formats_is_exact(n_in):
+    # One weight 2**29 in a row of zeros over SQ(31, 0) inputs: sums from -2**59 to
+    # 2**29·(2**30 - 1), 60 bits, whatever n_in. (With 16 and more inputs the size bound
+    # n_in·2**29·2**30 no longer fits int64 and the range is summed on Python integers.)
+    weight = np.zeros((2, n_in))
+    weight[1, n_in // 2] = 2.0 ** 29
+    plan = plan_dense(weight, in_format="SQ(31,0)", weight_format="SQ(31,0)",
+                      out_format="SQ(31,0)")
+    assert plan.acc_format == SQ(60, 0)
+    # Every weight of the first row -2**29: sums from n_in·-2**29·(2**30 - 1) to n_in·2**59.
+    weight[0, :] = -(2.0 ** 29)
+    needed = signed_bits_for(-n_in * 2 ** 29 * (2 ** 30 - 1), n_in * 2 ** 59)
+    assert needed == 60 + n_in.bit_length()
+    with pytest.raises(ValueError, match=re.escape(
+            f"the accumulator needs {needed} bits, more than the 62 that exact int64 reference "
+            f"arithmetic allows; use narrower formats") + "$"):
+        plan_dense(weight, in_format="SQ(31,0)", weight_format="SQ(31,0)",
+                   out_format="SQ(31,0)")

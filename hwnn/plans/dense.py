@@ -126,18 +126,18 @@ def _accumulator_range(weight: np.ndarray, bias: np.ndarray, in_format: Format):
     """The lowest and highest value any partial or complete sum ``W·x + b`` can take.
 
     Every partial sum of an output's terms lies between the sum of its negative term extremes
-    and the sum of its positive ones; the bias joins the complete sum. Computed on Python
-    integers, because the point is to find out whether int64 is wide enough.
+    and the sum of its positive ones; the bias joins the complete sum. The point is to find out
+    whether int64 is wide enough, so the sums are computed in int64 only when a bound on Python
+    integers shows that every one of them fits, and on Python integers (object arrays) else.
     """
-    lo = hi = 0
-    for row, b in zip(weight.tolist(), bias.tolist()):
-        row_lo = row_hi = 0
-        for w in row:
-            a, c = w * in_format.min_int, w * in_format.max_int
-            row_lo += min(a, c, 0)
-            row_hi += max(a, c, 0)
-        lo, hi = min(lo, row_lo + min(b, 0)), max(hi, row_hi + max(b, 0))
-    return lo, hi
+    x_max = max(-in_format.min_int, in_format.max_int)
+    bound = weight.shape[1] * int(np.abs(weight).max()) * x_max + int(np.abs(bias).max())
+    codes = weight.astype(np.int64 if bound < 1 << 63 else object)
+    low, high = codes * in_format.min_int, codes * in_format.max_int
+    zero = np.zeros_like(codes)
+    row_lo = np.minimum(np.minimum(low, high), zero).sum(axis=1) + np.minimum(bias, 0)
+    row_hi = np.maximum(np.maximum(low, high), zero).sum(axis=1) + np.maximum(bias, 0)
+    return min(0, int(row_lo.min())), max(0, int(row_hi.max()))
 
 
 #: Weight quantizers of :func:`plan_dense`.
