@@ -12,6 +12,7 @@ wherever float64 can be.
 from __future__ import annotations
 
 import enum
+import operator
 import re
 from dataclasses import dataclass
 
@@ -21,7 +22,8 @@ from .checks import ParameterTypeError, ParameterValueError, check_enum
 
 __all__ = [
     "Format", "SQ", "UQ", "Rounding", "Overflow", "MAX_WIDTH",
-    "parse_format", "check_format", "quantize", "real_array", "to_float", "requantize", "requantize_shift",
+    "parse_format", "check_format", "signed_bits_for", "quantize", "real_array", "to_float",
+    "requantize", "requantize_shift",
 ]
 
 #: The widest format hwnn accepts. Reference models compute in int64; keeping formats to 62
@@ -134,6 +136,17 @@ def SQ(i: int, f: int) -> Format:
 def UQ(i: int, f: int) -> Format:
     """Unsigned format with ``i`` integer bits and ``f`` fraction bits."""
     return Format(False, i, f)
+
+
+def signed_bits_for(lo: int, hi: int) -> int:
+    """Fewest bits of a two's-complement integer that holds every value in ``[lo, hi]``.
+
+    A non-negative ``v`` needs ``v.bit_length()`` bits plus a sign bit; a negative one needs as
+    many as its complement ``~v = -v - 1`` (``-2**k`` fits in ``k + 1`` bits). ``signed_bits_for(0,
+    0) == 1``.
+    """
+    lo, hi = operator.index(lo), operator.index(hi)
+    return 1 + max((lo if lo >= 0 else ~lo).bit_length(), (hi if hi >= 0 else ~hi).bit_length())
 
 
 _FORMAT_RE = re.compile(r"^\s*([SU])Q\s*\(\s*(-?\d+)\s*,\s*(-?\d+)\s*\)\s*$", re.IGNORECASE)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from hwnn.fixed import (MAX_WIDTH, SQ, UQ, Format, Overflow, Rounding, parse_format, quantize,
-                        requantize, to_float)
+                        requantize, signed_bits_for, to_float)
 from oracle import REQUANT_PAIRS, quantize_one, requantize_one
 
 MODES = list(itertools.product(Rounding, Overflow))
@@ -189,3 +189,20 @@ def test_requantize_rejects_shift_beyond_int64():
 def test_requantize_rejects_float_codes():
     with pytest.raises(TypeError, match="q must hold integer codes, not dtype float64"):
         requantize([1.0], SQ(4, 0), SQ(4, 0))
+
+
+def test_signed_bits_for():
+    assert signed_bits_for(0, 0) == 1
+    assert signed_bits_for(-1, 0) == 1
+    assert signed_bits_for(-128, 127) == 8
+    assert signed_bits_for(-129, 0) == 9
+    assert signed_bits_for(0, 128) == 9
+    assert signed_bits_for(np.int64(-2), np.int64(1)) == 2
+    # Against the definition, on every range of a small box and at big-int extremes.
+    for lo in range(-20, 21):
+        for hi in range(lo, 21):
+            bits = next(b for b in itertools.count(1)
+                        if -(1 << (b - 1)) <= lo and hi < (1 << (b - 1)))
+            assert signed_bits_for(lo, hi) == bits, (lo, hi)
+    assert signed_bits_for(-(1 << 100), (1 << 100) - 1) == 101
+    assert signed_bits_for(0, 1 << 100) == 102

@@ -3,8 +3,8 @@ import itertools
 import numpy as np
 import pytest
 
-from hwnn.fixed import SQ, UQ, Overflow, Rounding
-from hwnn.plans.dense import DensePlan, plan_dense, signed_bits_for
+from hwnn.fixed import SQ, UQ, Overflow, Rounding, signed_bits_for
+from hwnn.plans.dense import DensePlan, plan_dense
 from hwnn.plans.pot import PotCode
 from hwnn.plans.shift_mac import ShiftMacPlan, plan_shift_mac
 

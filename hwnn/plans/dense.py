@@ -7,23 +7,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..fixed import (MAX_WIDTH, SQ, Format, Overflow, Rounding, _as_format, _enum_arg, quantize,
-                     real_array, to_float)
+                     real_array, signed_bits_for, to_float)
+from .shift_add import build, format_ranges
 
 __all__ = ["ARITHMETIC", "WEIGHT_QUANTIZERS", "DensePlan", "LaneSchedule", "MacSchedule", "mac_schedule", "plan_dense",
-           "shift_add_graph", "signed_bits_for"]
+           "shift_add_graph"]
 
 #: How a dense layer multiplies: "mult" (a folded multiplier MAC array), "csd" (shift-add, each
 #: weight in canonical signed digits, no sharing) or "mcm" (shift-add with shared
-#: subexpressions: the fewest adders of hwnn.plans.mcm's builders).
+#: subexpressions: the fewest adders of hwnn.plans.shift_add's builders).
 ARITHMETIC = ("mult", "csd", "mcm")
-
-
-def signed_bits_for(lo: int, hi: int) -> int:
-    """Fewest bits of a two's-complement integer that holds every value in ``[lo, hi]``."""
-    bits = 1
-    while not (-(1 << (bits - 1)) <= lo and hi <= (1 << (bits - 1)) - 1):
-        bits += 1
-    return bits
 
 
 def _readonly(array: np.ndarray) -> np.ndarray:
@@ -287,10 +280,8 @@ def mac_schedule(plan: DensePlan, parallelism: int) -> MacSchedule:
 
 
 def shift_add_graph(plan: DensePlan, arith: str):
-    """The :class:`~hwnn.plans.adder_graph.AdderGraph` that computes ``plan.weight @ x`` for
+    """The :class:`~hwnn.plans.shift_add.AdderGraph` that computes ``plan.weight @ x`` for
     ``arith`` ``"csd"`` or ``"mcm"``, over the input format's range (deterministic)."""
-    from .adder_graph import format_ranges
-    from .mcm import build
     if arith not in ARITHMETIC[1:]:
         raise ValueError(f"arith must be 'csd' or 'mcm' for a shift-add graph, not {arith!r}")
     return build(plan.weight, format_ranges(plan.in_format, plan.n_in),

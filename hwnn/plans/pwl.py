@@ -47,7 +47,7 @@ import numpy as np
 
 from ..fixed import Format, _as_format, to_float
 from .accuracy import ErrorBound, check_exhaustive, check_output_range, measure_error
-from .csd import csd
+from .shift_add.csd import csd
 from .functions import Function, Symmetry, check_symmetry, get_function
 
 __all__ = ["PWLPlan", "plan_pwl", "fit_pwl", "BREAKPOINTS", "SLOPE_KINDS", "slope_terms",

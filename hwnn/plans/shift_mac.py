@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..fixed import (MAX_WIDTH, SQ, Format, Overflow, Rounding, _as_format, _enum_arg, real_array,
-                     to_float)
-from .dense import DensePlan, _readonly, quantize_bias, signed_bits_for
+                     signed_bits_for, to_float)
+from .dense import DensePlan, _readonly, quantize_bias
 from .pot import PotCode, check_code_params
 
 __all__ = ["ShiftMacPlan", "plan_shift_mac"]

@@ -12,7 +12,7 @@ An :class:`AdderGraph` is the plan a shift-add core builds (pure Python, no Amar
 
 Every node carries its exact linear form over the inputs (Python ints), hence its exact value
 range, its exact two's-complement width and its adder depth. Node ids are a topological order
-and the same weights always give the same graph. Build graphs with :mod:`hwnn.plans.mcm`; this
+and the same weights always give the same graph. Build graphs with :mod:`hwnn.plans.shift_add`; this
 module holds the representation, the exact checks (:meth:`AdderGraph.verify`,
 :meth:`AdderGraph.evaluate`) and the :class:`GraphBuilder` the builders share.
 
@@ -41,11 +41,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..fixed import Format, _as_format
-from .dense import signed_bits_for
+from ...fixed import Format, check_format, signed_bits_for
 
 __all__ = ["AdderGraph", "Fanout", "GraphBuilder", "Node", "Output", "as_ranges", "as_weight",
-           "format_ranges"]
+           "format_ranges", "weight_and_ranges"]
 
 #: A signed, shifted reference to a node: ``sign·(node << shift)``.
 Term = tuple  # (node: int, sign: int, shift: int)
@@ -97,7 +96,7 @@ def as_weight(weight) -> tuple[tuple[int, ...], ...]:
 
 def format_ranges(fmt, n_in: int) -> tuple[tuple[int, int], ...]:
     """The input ranges of ``n_in`` inputs that are all codes of ``fmt`` (a Format or string)."""
-    fmt = _as_format(fmt, "fmt")
+    fmt = check_format(fmt, "fmt")
     return ((fmt.min_int, fmt.max_int),) * n_in
 
 
@@ -136,6 +135,13 @@ def as_ranges(in_ranges, n_in: int) -> tuple[tuple[int, int], ...]:
             raise ValueError(f"in_ranges[{i}] must have lo <= hi, not ({lo}, {hi})")
         ranges.append((int(lo), int(hi)))
     return tuple(ranges)
+
+
+def weight_and_ranges(weight, in_ranges):
+    """``(rows, ranges)``: :func:`as_weight` of ``weight`` and :func:`as_ranges` of
+    ``in_ranges`` for its inputs, the checked arguments every builder starts from."""
+    rows = as_weight(weight)
+    return rows, as_ranges(in_ranges, len(rows[0]))
 
 
 @dataclass(frozen=True)
@@ -205,7 +211,7 @@ class Fanout(NamedTuple):
 class AdderGraph:
     """A shift-add computation of ``y = W·x`` (see the module docstring for the rules).
 
-    Build one with :func:`hwnn.plans.mcm.build` (or a named builder); :meth:`verify` checks it
+    Build one with :func:`hwnn.plans.shift_add.build` (or a named builder); :meth:`verify` checks it
     against a matrix exactly.
     """
     n_in: int

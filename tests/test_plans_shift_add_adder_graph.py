@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from hwnn.fixed import SQ, UQ
-from hwnn.plans.adder_graph import GraphBuilder, as_ranges, as_weight, format_ranges
+from hwnn.plans.shift_add.adder_graph import GraphBuilder, as_ranges, as_weight, format_ranges
 
 RANGES = [(-8, 7), (0, 15)]
 WEIGHT = [[4, -1], [0, 0], [-24, 0], [-4, 4]]
