@@ -7,7 +7,10 @@
 from __future__ import annotations
 
 from ..fixed import _as_format
+from .exact import plan_exact
 from .functions import get_function
+from .lut import plan_lut
+from .pwl import fit_pwl, plan_pwl
 
 __all__ = ["METHODS", "plan_activation", "fit_activation"]
 
@@ -38,12 +41,9 @@ def plan_activation(function, in_format, out_format, *, method=None, **options):
     function = get_function(function)
     method = _method(function, method)
     if method == "exact":
-        from .exact import plan_exact
         return plan_exact(function, in_format, out_format, **options)
     if method == "lut":
-        from .lut import plan_lut
         return plan_lut(function, in_format, out_format, **options)
-    from .pwl import plan_pwl
     return plan_pwl(function, in_format, out_format, **options)
 
 
@@ -64,7 +64,6 @@ def fit_activation(function, in_format, out_format, max_error, *, method="pwl", 
             or not max_error > 0:
         raise ValueError(f"max_error must be a positive number, not {max_error!r}")
     if method == "pwl":
-        from .pwl import fit_pwl
         return fit_pwl(function, in_format, out_format, max_error, **options)
     if method == "exact":
         plan = plan_activation(function, in_format, out_format, method="exact", **options)
@@ -73,7 +72,6 @@ def fit_activation(function, in_format, out_format, max_error, *, method="pwl", 
                              f"{plan.error.max_abs:.3g} > max_error {max_error:g}: the output "
                              f"format's rounding alone exceeds it")
         return plan
-    from .lut import plan_lut
     in_format = _as_format(in_format, "in_format")
     best = None
     size = 2

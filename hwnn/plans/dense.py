@@ -8,6 +8,7 @@ import numpy as np
 
 from ..fixed import (MAX_WIDTH, SQ, Format, Overflow, Rounding, _as_format, _enum_arg, quantize,
                      real_array, signed_bits_for, to_float)
+from .pot import PotCode, quantize_pot
 from .shift_add import build, format_ranges
 
 __all__ = ["ARITHMETIC", "WEIGHT_QUANTIZERS", "DensePlan", "LaneSchedule", "MacSchedule", "mac_schedule", "plan_dense",
@@ -168,8 +169,6 @@ def plan_dense(weight, bias=None, *, in_format, weight_format, out_format,
         saturated = int(np.count_nonzero((unclamped > weight_format.max_int)
                                          | (unclamped < weight_format.min_int)))
     else:
-        from .pot import quantize_pot
-
         def pot_codes(values):
             return quantize_pot(values, weight_format, terms=1 if weight_quantizer == "pot" else 2,
                                 return_saturated=True)
@@ -182,7 +181,6 @@ def plan_dense(weight, bias=None, *, in_format, weight_format, out_format,
         if weight_quantizer == "fixed":
             lo, hi, what = weight_format.min_int, weight_format.max_int, ""
         else:
-            from .pot import PotCode
             allowed = PotCode(weight_format, 1 if weight_quantizer == "pot" else 2).values()
             lo, hi, what = int(allowed.min()), int(allowed.max()), f"{weight_quantizer} values "
         raise ValueError(

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..fixed import SQ, Format, Rounding, _as_format, _enum_arg
+from ..ref.exact import exact
 from .accuracy import ErrorBound, check_exhaustive, measure_error
 from .functions import LEAKY_SHIFT, Function, get_function, leaky_relu
 
-__all__ = ["ExactPlan", "plan_exact", "EXACT_FUNCTIONS", "divide_rounded", "reciprocal_of_three"]
+__all__ = ["ExactPlan", "plan_exact", "EXACT_FUNCTIONS", "reciprocal_of_three"]
 
 EXACT_FUNCTIONS = ("relu", "relu6", "leaky_relu", "hard_tanh", "hard_sigmoid")
 
@@ -62,18 +63,6 @@ class ExactPlan:
         if self.error is not None:
             info["error"] = self.error.describe()
         return info
-
-
-def divide_rounded(n, d: int, rounding: Rounding) -> np.ndarray:
-    """``n / d`` rounded to an integer (exact int64; ``d > 0``)."""
-    n = np.asarray(n, dtype=np.int64)
-    floor = n // d
-    if rounding is Rounding.TRUNC:
-        return floor
-    remainder2 = 2 * (n - floor * d)  # twice the remainder, compared with d
-    if rounding is Rounding.HALF_UP:
-        return floor + (remainder2 >= d)
-    return floor + ((remainder2 > d) | ((remainder2 == d) & (floor % 2 == 1)))
 
 
 def reciprocal_of_three(max_n: int) -> tuple[int, int]:
@@ -125,6 +114,5 @@ def plan_exact(function, in_format, out_format, *, rounding=Rounding.HALF_EVEN,
     function = leaky_relu(int(leaky_shift)) if name == "leaky_relu" else get_function(name)
     plan = ExactPlan(function=function, in_format=in_format, out_format=out_format,
                      rounding=rounding, leaky_shift=int(leaky_shift))
-    from ..ref.exact import exact
     error = measure_error(function, in_format, out_format, exact(plan, in_format.codes()))
     return ExactPlan(**{**plan.__dict__, "error": error})

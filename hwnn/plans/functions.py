@@ -11,22 +11,18 @@ Adding a smooth function is one call::
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
 from ..fixed import Format
+from ..ref.integers import Symmetry
 
+# Symmetry lives with the fold/unfold primitives in hwnn.ref.integers; it is re-exported here
+# because a Function carries one.
 __all__ = ["Symmetry", "Function", "FUNCTIONS", "LEAKY_SHIFT", "register", "get_function",
-           "leaky_relu", "fold", "unfold", "check_symmetry"]
-
-
-class Symmetry(enum.Enum):
-    """A symmetry that lets a plan store only the non-negative half of the input range."""
-    ODD = "odd"                #: f(-x) = -f(x), e.g. tanh
-    COMPLEMENT = "complement"  #: f(-x) = 1 - f(x), e.g. sigmoid
+           "leaky_relu", "check_symmetry"]
 
 
 @dataclass(frozen=True)
@@ -104,34 +100,6 @@ def get_function(name) -> Function:
         raise ValueError(f"Unknown function {name!r}; known functions: "
                          f"{', '.join(sorted(FUNCTIONS))}")
     return FUNCTIONS[name]
-
-
-def fold(q: np.ndarray, in_format: Format) -> tuple[np.ndarray, np.ndarray]:
-    """Split input codes into magnitudes and signs: ``q = where(negative, -magnitude, magnitude)``.
-
-    Magnitudes lie in ``[0, 2**(width-1)]`` for a signed format (the most negative code folds to
-    one past the largest positive code) and are the codes themselves for an unsigned format.
-    """
-    q = np.asarray(q, dtype=np.int64)
-    negative = q < 0
-    return np.where(negative, -q, q), negative
-
-
-def unfold(y: np.ndarray, negative: np.ndarray, symmetry: Symmetry, out_format: Format):
-    """Output codes for the original inputs, from the codes ``y`` computed on magnitudes.
-
-    ``ODD``: ``-y`` where the input was negative. ``COMPLEMENT``: ``one - y`` there, with ``one``
-    the code of 1.0 in ``out_format``. Results outside ``out_format`` saturate (the error
-    measurement that every plan carries includes the effect).
-    """
-    y = np.asarray(y, dtype=np.int64)
-    if symmetry is Symmetry.ODD:
-        mirrored = -y
-    elif symmetry is Symmetry.COMPLEMENT:
-        mirrored = (np.int64(1) << np.int64(out_format.f)) - y
-    else:
-        raise ValueError(f"symmetry must be a Symmetry, not {symmetry!r}")
-    return np.clip(np.where(negative, mirrored, y), out_format.min_int, out_format.max_int)
 
 
 def check_symmetry(function: Function, in_format: Format, out_format: Format, symmetric) -> bool:

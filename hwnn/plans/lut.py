@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..fixed import Format, Rounding, _as_format, quantize, to_float
+from ..ref.lut import lut
 from .accuracy import ErrorBound, check_exhaustive, check_output_range, measure_error
 from .functions import Function, check_symmetry, get_function
 
@@ -163,7 +164,6 @@ def plan_lut(function, in_format, out_format, *, table_size=None, input_range=No
     plan = LUTPlan(function=function, in_format=in_format, out_format=out_format,
                    symmetric=symmetric, lo=lo, hi=hi, shift=shift,
                    table=tuple(int(v) for v in table), entries=entries)
-    from ..ref.lut import lut
     error = measure_error(function, in_format, out_format, lut(plan, in_format.codes()))
     return LUTPlan(**{**plan.__dict__, "error": error})
 

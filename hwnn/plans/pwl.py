@@ -46,6 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..fixed import Format, _as_format, to_float
+from ..ref.pwl import pwl
 from .accuracy import ErrorBound, check_exhaustive, check_output_range, measure_error
 from .shift_add.csd import csd
 from .functions import Function, Symmetry, check_symmetry, get_function
@@ -930,7 +931,6 @@ def _build(problem: _Problem, ends, shift, kind, uniform_bits):
 
 
 def _measured(plan: PWLPlan) -> PWLPlan:
-    from ..ref.pwl import pwl
     codes = plan.in_format.codes()
     error = measure_error(plan.function, plan.in_format, plan.out_format, pwl(plan, codes))
     return PWLPlan(**{**plan.__dict__, "error": error})

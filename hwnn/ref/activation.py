@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from .exact import exact
+from .lut import lut
+from .pwl import pwl
+
 __all__ = ["activation"]
 
 
@@ -17,12 +21,9 @@ def activation(plan, q):
     """
     method = getattr(plan, "method", None)
     if method == "lut":
-        from .lut import lut
         return lut(plan, q)
     if method == "pwl":
-        from .pwl import pwl
         return pwl(plan, q)
     if method == "exact":
-        from .exact import exact
         return exact(plan, q)
     raise TypeError(f"plan must be an activation plan (lut, pwl or exact), not {plan!r}")
