@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..checks import ParameterTypeError, ParameterValueError
 from ..fixed import (MAX_WIDTH, SQ, Format, Overflow, Rounding, _as_format, _enum_arg, quantize,
                      real_array, signed_bits_for, to_float)
 from .pot import PotCode, quantize_pot
@@ -252,10 +253,11 @@ def mac_schedule(plan: DensePlan, parallelism: int) -> MacSchedule:
     """
     products = plan.n_in * plan.n_out
     if not isinstance(parallelism, (int, np.integer)) or isinstance(parallelism, bool):
-        raise TypeError(f"Parallelism must be an integer, not {parallelism!r}")
+        raise ParameterTypeError("parallelism", f"Parallelism must be an integer, not "
+                                                f"{parallelism!r}")
     if not 1 <= parallelism <= products:
-        raise ValueError(f"Parallelism must be between 1 and n_in·n_out = {products}, "
-                         f"not {parallelism}")
+        raise ParameterValueError("parallelism", f"Parallelism must be between 1 and "
+                                                 f"n_in·n_out = {products}, not {parallelism}")
     ii = -(-products // int(parallelism))
     lanes = []
     for first in range(0, products, ii):
@@ -281,6 +283,7 @@ def shift_add_graph(plan: DensePlan, arith: str):
     """The :class:`~hwnn.plans.shift_add.AdderGraph` that computes ``plan.weight @ x`` for
     ``arith`` ``"csd"`` or ``"mcm"``, over the input format's range (deterministic)."""
     if arith not in ARITHMETIC[1:]:
-        raise ValueError(f"arith must be 'csd' or 'mcm' for a shift-add graph, not {arith!r}")
+        raise ParameterValueError("arith", f"arith must be 'csd' or 'mcm' for a shift-add "
+                                           f"graph, not {arith!r}")
     return build(plan.weight, format_ranges(plan.in_format, plan.n_in),
                  method="csd" if arith == "csd" else "best")

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..fixed import SQ, Format, Rounding, _as_format, _enum_arg
+from ..checks import ParameterValueError, check_enum, check_integer
+from ..fixed import SQ, Format, Rounding, check_format
 from ..ref.exact import exact
 from .accuracy import ErrorBound, check_exhaustive, measure_error
 from .functions import LEAKY_SHIFT, Function, get_function, leaky_relu
@@ -93,24 +94,21 @@ def plan_exact(function, in_format, out_format, *, rounding=Rounding.HALF_EVEN,
         format too wide to check on every code.
     """
     name = get_function(function).name
-    in_format = _as_format(in_format, "in_format")
-    out_format = _as_format(out_format, "out_format")
-    rounding = _enum_arg(Rounding, rounding, "rounding")
+    in_format = check_format(in_format, "in_format")
+    out_format = check_format(out_format, "out_format")
+    rounding = check_enum(Rounding, rounding, "rounding")
     check_exhaustive(in_format)
     if name not in EXACT_FUNCTIONS:
-        raise ValueError(f"{name} is approximated (method 'lut' or 'pwl'); exact plans cover "
-                         f"{', '.join(EXACT_FUNCTIONS)}")
+        raise ParameterValueError("function", f"{name} is approximated (method 'lut' or 'pwl'); "
+                                              f"exact plans cover {', '.join(EXACT_FUNCTIONS)}")
     if in_format.f < 0:
-        raise ValueError(f"exact activations need in_format with fraction bits >= 0, not "
-                         f"{in_format}")
-    if not isinstance(leaky_shift, (int, np.integer)) or isinstance(leaky_shift, bool):
-        raise TypeError(f"leaky_shift must be an integer, not {leaky_shift!r}")
-    if not 1 <= leaky_shift <= 16:
-        raise ValueError(f"leaky_shift must be between 1 and 16 (slope 2**-k), not "
-                         f"{leaky_shift}")
+        raise ParameterValueError("in_format", f"in_format must have fraction bits >= 0 for an "
+                                               f"exact activation, not {in_format}")
+    # The negative slope is 2**-leaky_shift.
+    leaky_shift = check_integer(leaky_shift, "leaky_shift", minimum=1, maximum=16)
     if name in ("leaky_relu", "hard_tanh") and in_format.signed and not out_format.signed:
-        raise ValueError(f"{name} has negative values, so out_format must be signed, not "
-                         f"{out_format}")
+        raise ParameterValueError("out_format", f"{name} has negative values, so out_format "
+                                                f"must be signed, not {out_format}")
     function = leaky_relu(int(leaky_shift)) if name == "leaky_relu" else get_function(name)
     plan = ExactPlan(function=function, in_format=in_format, out_format=out_format,
                      rounding=rounding, leaky_shift=int(leaky_shift))

@@ -16,6 +16,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..checks import ParameterTypeError, ParameterValueError, check_bool
 from ..fixed import Format
 from ..ref.integers import Symmetry
 
@@ -54,7 +55,7 @@ FUNCTIONS: dict[str, Function] = {}
 def register(function: Function) -> Function:
     """Add ``function`` to :data:`FUNCTIONS` (replacing one of the same name)."""
     if not isinstance(function, Function):
-        raise TypeError(f"function must be a Function, not {function!r}")
+        raise ParameterTypeError("function", f"function must be a Function, not {function!r}")
     FUNCTIONS[function.name] = function
     return function
 
@@ -91,14 +92,17 @@ def get_function(name) -> Function:
         ``name`` is neither a string nor a Function.
     ValueError
         No function of that name is registered.
+
+    Both are :mod:`hwnn.checks` errors with ``parameter == "function"``.
     """
     if isinstance(name, Function):
         return name
     if not isinstance(name, str):
-        raise TypeError(f"Function must be a name or a Function, not {name!r}")
+        raise ParameterTypeError("function", f"function must be a name or a Function, not "
+                                             f"{name!r}")
     if name not in FUNCTIONS:
-        raise ValueError(f"Unknown function {name!r}; known functions: "
-                         f"{', '.join(sorted(FUNCTIONS))}")
+        raise ParameterValueError("function", f"function must be one of "
+                                              f"{' | '.join(sorted(FUNCTIONS))}, not {name!r}")
     return FUNCTIONS[name]
 
 
@@ -116,14 +120,15 @@ def check_symmetry(function: Function, in_format: Format, out_format: Format, sy
         function without symmetry or an unsigned input.
     """
     if function.symmetry is Symmetry.ODD and in_format.signed and not out_format.signed:
-        raise ValueError(f"{function.name} is odd, so out_format must be signed, not "
-                         f"{out_format}")
+        raise ParameterValueError("out_format", f"{function.name} is odd, so out_format must be "
+                                                f"signed, not {out_format}")
+    symmetric = check_bool(symmetric, "symmetric", none=True)
     if symmetric is None:
         return function.symmetry is not None and in_format.signed
-    if not isinstance(symmetric, bool):
-        raise TypeError(f"symmetric must be a bool or None, not {symmetric!r}")
     if symmetric and function.symmetry is None:
-        raise ValueError(f"symmetric=True, but {function.name} has no symmetry to exploit")
+        raise ParameterValueError("symmetric", f"symmetric=True, but {function.name} has no "
+                                               f"symmetry to exploit")
     if symmetric and not in_format.signed:
-        raise ValueError(f"symmetric=True needs a signed in_format, not {in_format}")
+        raise ParameterValueError("symmetric", f"symmetric=True needs a signed in_format, not "
+                                               f"{in_format}")
     return symmetric

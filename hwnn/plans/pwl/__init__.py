@@ -43,13 +43,12 @@ entry points :func:`plan_pwl` and :func:`fit_pwl`.
 
 from __future__ import annotations
 
-import numpy as np
-
-from ...fixed import _as_format
+from ...checks import (ParameterValueError, check_choice, check_integer, check_number)
+from ...fixed import check_format
 from ..accuracy import check_exhaustive
 from ..functions import Function, check_symmetry, get_function
 from .fit import Problem
-from .plan import SLOPE_KINDS, PWLPlan, _is_int, slope_allowed, slope_terms
+from .plan import SLOPE_KINDS, PWLPlan, slope_allowed, slope_terms
 from .ranges import check_range, range_codes
 from .select import QUANTIZED_SEARCH_ULPS, plan_for, quantized_error
 
@@ -63,25 +62,18 @@ BREAKPOINTS = ("uniform", "optimal")
 def _check_function(function) -> Function:
     function = get_function(function)
     if not function.smooth:
-        raise ValueError(f"{function.name} is computed exactly (method 'exact'); pwl plans are "
-                         f"for smooth functions")
+        raise ParameterValueError("function", f"{function.name} is computed exactly (method "
+                                              f"'exact'); pwl plans are for smooth functions")
     return function
-
-
-def _check_kinds(breakpoints, slopes):
-    if breakpoints not in BREAKPOINTS:
-        raise ValueError(f"breakpoints must be one of {' | '.join(BREAKPOINTS)}, "
-                         f"not {breakpoints!r}")
-    if slopes not in SLOPE_KINDS:
-        raise ValueError(f"slopes must be one of {' | '.join(SLOPE_KINDS)}, not {slopes!r}")
 
 
 def _prepare(function, in_format, out_format, breakpoints, slopes, symmetric, input_range):
     function = _check_function(function)
-    in_format = _as_format(in_format, "in_format")
-    out_format = _as_format(out_format, "out_format")
+    in_format = check_format(in_format, "in_format")
+    out_format = check_format(out_format, "out_format")
     check_exhaustive(in_format)
-    _check_kinds(breakpoints, slopes)
+    check_choice(breakpoints, "breakpoints", BREAKPOINTS)
+    check_choice(slopes, "slopes", SLOPE_KINDS)
     symmetric_given = symmetric
     symmetric = check_symmetry(function, in_format, out_format, symmetric)
     if symmetric and symmetric_given is None and input_range is not None:
@@ -105,20 +97,18 @@ def _real_range(problem: Problem) -> str:
 
 
 def _stored_pieces(problem: Problem, segments) -> int:
-    if not _is_int(segments):
-        raise TypeError(f"segments must be an integer, not {segments!r}")
-    segments = int(segments)
+    segments = check_integer(segments, "segments", minimum=1)
     span = problem.r1 - problem.r0 + 1
     factor = 2 if problem.symmetric else 1
-    if segments < 1:
-        raise ValueError(f"segments must be at least 1, not {segments}")
     if problem.symmetric and segments % 2:
-        raise ValueError(f"a symmetric plan has an even number of segments (each stored piece "
-                         f"serves both signs), not {segments}; pass symmetric=False for an odd "
-                         f"count")
+        raise ParameterValueError(
+            "segments", f"a symmetric plan has an even number of segments (each stored piece "
+                        f"serves both signs), not {segments}; pass symmetric=False for an odd "
+                        f"count")
     if segments > factor * span:
-        raise ValueError(f"segments must be at most {factor * span} (one per input code of the "
-                         f"range), not {segments}")
+        raise ParameterValueError(
+            "segments", f"segments must be an integer between 1 and {factor * span} (one per "
+                        f"input code of the range), not {segments}")
     return segments // factor
 
 
@@ -202,22 +192,16 @@ def fit_pwl(function, in_format, out_format, max_error, *, breakpoints="optimal"
         with up to ``max_segments`` segments meets ``max_error`` (the message gives the best
         error reached).
     """
-    if not isinstance(max_error, (int, float, np.floating)) or isinstance(max_error, bool):
-        raise TypeError(f"max_error must be a number, not {max_error!r}")
-    if not max_error > 0:
-        raise ValueError(f"max_error must be positive, not {max_error!r}")
-    if not _is_int(max_segments):
-        raise TypeError(f"max_segments must be an integer, not {max_segments!r}")
-    if max_segments < 1:
-        raise ValueError(f"max_segments must be at least 1, not {max_segments}")
+    max_error = check_number(max_error, "max_error", positive=True, finite=False)
+    max_segments = check_integer(max_segments, "max_segments", minimum=1)
     problem = _prepare(function, in_format, out_format, breakpoints, slopes, symmetric,
                        input_range)
     factor = 2 if problem.symmetric else 1
     span = problem.r1 - problem.r0 + 1
     most = min(max_segments // factor, span)
     if most < 1:
-        raise ValueError(f"max_segments must be at least 2 for a symmetric plan, "
-                         f"not {max_segments}")
+        raise ParameterValueError("max_segments", f"max_segments must be at least 2 for a "
+                                                  f"symmetric plan, not {max_segments}")
     best = None
 
     def better(plan):
@@ -240,7 +224,10 @@ def fit_pwl(function, in_format, out_format, max_error, *, breakpoints="optimal"
         saturation = max([problem.constant(a, b, problem.shift0)[2] for a, b in outside],
                          default=0.0)
         if saturation > target:
-            raise ValueError(
+            # Only a wider range helps; when the range is automatic, the error target is what
+            # the user chose.
+            raise ParameterValueError(
+                "max_error" if input_range is None else "input_range",
                 f"no pwl plan for {problem.function.name} from {problem.in_format} to "
                 f"{problem.out_format} meets max_error {max_error:g}: the constants outside "
                 f"the input range {_real_range(problem)} alone have error "
@@ -275,6 +262,7 @@ def fit_pwl(function, in_format, out_format, max_error, *, breakpoints="optimal"
             return plan
     reached = (f"the best reached {best.error.max_abs:.3g} with {best.segments} segments"
                if best is not None else "no plan fits")
-    raise ValueError(f"no pwl plan for {problem.function.name} from {problem.in_format} to "
+    raise ParameterValueError(
+        "max_error", f"no pwl plan for {problem.function.name} from {problem.in_format} to "
                      f"{problem.out_format} with up to {max_segments} segments meets max_error "
                      f"{max_error:g}; {reached}")

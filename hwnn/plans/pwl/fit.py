@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 
+from ...checks import ParameterValueError
 from ...fixed import to_float
 from .plan import INT_LIMIT_BITS, domain_of
 
@@ -114,10 +115,11 @@ class Problem:
         room = INT_LIMIT_BITS - 2 - max(slope_bits + offset_bits, out_bits)
         shift = min(offset_bits + GUARD_BITS, room)
         if shift < 0:
-            raise ValueError(f"{self.function.name} from {self.in_format} to "
-                             f"{self.out_format} needs more than {INT_LIMIT_BITS} bits for "
-                             f"slope * offset + intercept: the formats are too wide (or the "
-                             f"function too steep) for int64 arithmetic")
+            raise ParameterValueError(
+                "out_format", f"{self.function.name} from {self.in_format} to {self.out_format} "
+                              f"needs more than {INT_LIMIT_BITS} bits for slope * offset + "
+                              f"intercept: the formats are too wide (or the function too steep) "
+                              f"for int64 arithmetic")
         return shift
 
     # -- continuous (real-valued) errors ------------------------------------------------------

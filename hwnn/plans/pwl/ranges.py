@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from ...checks import ParameterTypeError, ParameterValueError
 from ...fixed import to_float
 from ..accuracy import check_output_range
 from .plan import domain_of
@@ -65,22 +66,26 @@ def range_codes(function, in_format, out_format, symmetric, input_range) -> tupl
         try:
             r_lo, r_hi = (float(v) for v in input_range)
         except (TypeError, ValueError):
-            raise TypeError(f"input_range must be a pair of numbers (low, high), not "
-                            f"{input_range!r}") from None
+            raise ParameterTypeError("input_range", f"input_range must be a pair of numbers "
+                                                    f"(low, high), not {input_range!r}") from None
         if not (math.isfinite(r_lo) and math.isfinite(r_hi)) or not r_lo < r_hi:
-            raise ValueError(f"input_range must be an interval (low, high) with low < high, "
-                             f"not {input_range!r}")
+            raise ParameterValueError("input_range", f"input_range must be an interval (low, "
+                                                     f"high) with low < high, not {input_range!r}")
         if r_lo < in_format.min or r_hi > in_format.max + in_format.resolution:
-            raise ValueError(f"input_range {input_range!r} lies outside in_format {in_format} "
-                             f"[{in_format.min}, {in_format.max + in_format.resolution})")
+            raise ParameterValueError(
+                "input_range", f"input_range must lie within in_format {in_format} "
+                               f"[{in_format.min}, {in_format.max + in_format.resolution}), "
+                               f"not {input_range!r}")
         code_lo = math.ceil(r_lo * 2.0 ** in_format.f)
         code_hi = math.ceil(r_hi * 2.0 ** in_format.f)  # half-open [low, high)
         if code_hi <= code_lo:
-            raise ValueError(f"input_range {input_range!r} holds no code of {in_format}")
+            raise ParameterValueError("input_range", f"input_range must hold a code of "
+                                                     f"{in_format}, not {input_range!r}")
         if symmetric:
             if r_lo != -r_hi:
-                raise ValueError(f"a symmetric plan needs input_range symmetric about 0, not "
-                                 f"{input_range!r} (pass symmetric=False)")
+                raise ParameterValueError(
+                    "input_range", f"input_range must be symmetric about 0 for a symmetric plan, "
+                                   f"not {input_range!r} (pass symmetric=False)")
             stop_k, start = code_hi, 0
         else:
             stop_k, start = code_hi, max(low, code_lo)
