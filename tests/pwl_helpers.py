@@ -4,6 +4,8 @@ of a plan's pieces in numpy, and a set of plans of every kind."""
 import numpy as np
 
 from hwnn.fixed import SQ, UQ, to_float
+from hwnn.plans.functions import get_function
+from hwnn.plans.pwl import PWLPlan
 from hwnn.ref.pwl import pwl
 
 TANH_IN, TANH_OUT = SQ(6, 10), SQ(1, 15)
@@ -51,3 +53,17 @@ PLANS = [
     ("tanh", SQ(4, 6), SQ(2, 10), dict(segments=6, slopes="pot", input_range=(-3, 3))),
     ("tanh", TANH_IN, TANH_OUT, dict(segments=16, input_range=(-4, 4))),
 ]
+
+
+# A hand-built plan, independent of the planner. in SQ(3,2): codes -16..15; out SQ(2,2):
+# codes -8..7.
+TANH = get_function("tanh")
+
+
+def hand_plan(**changes):
+    fields = dict(function=TANH, in_format=SQ(3, 2), out_format=SQ(2, 2), symmetric=False,
+                  starts=(-16, -4, 4), slopes=(0, 3, 0), intercepts=(-8, -11, 6), shift=1,
+                  slope_kind="any", uniform=False, segment_bits=None, range_start=-4,
+                  range_stop=4)
+    fields.update(changes)
+    return PWLPlan(**fields)

@@ -14,12 +14,15 @@ def test_measure_error_finds_the_worst_code():
     assert isinstance(bound, ErrorBound)
     assert bound.max_abs == 1.0 and bound.max_ulp == 16.0 and bound.at_input == -4.0
     assert bound.codes == 32 and not bound.faithful
-    with pytest.raises(ValueError, match=r"need one output per input code \(32\)"):
+    with pytest.raises(ValueError) as info:
         measure_error(get_function("relu"), fmt_in, fmt_out, outputs[:3])
+    assert str(info.value) == "need one output per input code (32), not (3,)"
 
 
 def test_exhaustive_limit():
     check_exhaustive(SQ(10, 10))
-    with pytest.raises(ValueError, match=r"in_format SQ\(11, 10\) has 21 bits; activation plans "
-                                         r"measure their error on every input code, up to 20"):
+    with pytest.raises(ValueError) as info:
         check_exhaustive(SQ(11, 10))
+    assert info.value.parameter == "in_format" and str(info.value) == (
+        "in_format SQ(11, 10) has 21 bits; activation plans measure their error on every input "
+        "code, up to 20 bits")

@@ -1,6 +1,7 @@
 from fractions import Fraction
 
 import numpy as np
+import pytest
 
 from hwnn.fixed import SQ, UQ, Rounding
 from hwnn.ref.integers import Symmetry, divide_rounded, fold, unfold
@@ -23,3 +24,12 @@ def test_fold_and_unfold():
     y = unfold(np.array([200, 0, 10]), np.array([True, True, False]), Symmetry.COMPLEMENT,
                UQ(0, 8))
     np.testing.assert_array_equal(y, [56, 255, 10])  # 256 - 0 saturates at 255
+
+
+def test_unfold_checks_the_symmetry():
+    y, negative = np.array([3]), np.array([True])
+    np.testing.assert_array_equal(unfold(y, negative, "odd", SQ(3, 0)), [-3])
+    with pytest.raises(TypeError) as info:
+        unfold(y, negative, 3, SQ(3, 0))
+    assert info.value.parameter == "symmetry" and str(info.value) == (
+        "symmetry must be one of odd | complement (or a member of Symmetry), not 3")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..checks import ParameterTypeError
 from .exact import exact
 from .lut import lut
 from .pwl import pwl
@@ -26,4 +27,5 @@ def activation(plan, q):
         return pwl(plan, q)
     if method == "exact":
         return exact(plan, q)
-    raise TypeError(f"plan must be an activation plan (lut, pwl or exact), not {plan!r}")
+    raise ParameterTypeError("plan", f"plan must be an activation plan (lut, pwl or exact), "
+                                     f"not {plan!r}")

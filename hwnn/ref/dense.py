@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..checks import ParameterTypeError, ParameterValueError
 from ..fixed import requantize
 
 __all__ = ["dense", "dense_accumulator"]
@@ -12,11 +13,13 @@ __all__ = ["dense", "dense_accumulator"]
 def _check_inputs(plan, x) -> np.ndarray:
     x = np.asarray(x)
     if not np.issubdtype(x.dtype, np.integer) or x.dtype == np.bool_:
-        raise TypeError(f"x must hold integer codes of {plan.in_format}, not dtype {x.dtype}")
+        raise ParameterTypeError("x", f"x must hold integer codes of {plan.in_format}, not "
+                                      f"dtype {x.dtype}")
     if x.shape[-1:] != (plan.n_in,) or x.ndim > 2:
-        raise ValueError(f"x must have shape ({plan.n_in},) or (n, {plan.n_in}), not {x.shape}")
+        raise ParameterValueError("x", f"x must have shape ({plan.n_in},) or (n, {plan.n_in}), "
+                                       f"not {x.shape}")
     if x.size and not plan.in_format.contains(x).all():
-        raise ValueError(f"x holds codes outside {plan.in_format} "
+        raise ParameterValueError("x", f"x holds codes outside {plan.in_format} "
                          f"[{plan.in_format.min_int}, {plan.in_format.max_int}]")
     return x.astype(np.int64)
 

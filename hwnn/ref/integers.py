@@ -10,6 +10,7 @@ import enum
 
 import numpy as np
 
+from ..checks import check_enum
 from ..fixed import Format, Rounding
 
 __all__ = ["Symmetry", "divide_rounded", "fold", "unfold"]
@@ -51,11 +52,10 @@ def unfold(y: np.ndarray, negative: np.ndarray, symmetry: Symmetry, out_format: 
     the code of 1.0 in ``out_format``. Results outside ``out_format`` saturate (the error
     measurement that every plan carries includes the effect).
     """
+    symmetry = check_enum(Symmetry, symmetry, "symmetry")
     y = np.asarray(y, dtype=np.int64)
     if symmetry is Symmetry.ODD:
         mirrored = -y
-    elif symmetry is Symmetry.COMPLEMENT:
-        mirrored = (np.int64(1) << np.int64(out_format.f)) - y
     else:
-        raise ValueError(f"symmetry must be a Symmetry, not {symmetry!r}")
+        mirrored = (np.int64(1) << np.int64(out_format.f)) - y
     return np.clip(np.where(negative, mirrored, y), out_format.min_int, out_format.max_int)

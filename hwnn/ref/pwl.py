@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..checks import ParameterTypeError
 from ._inputs import check_codes
 from .integers import fold, unfold
 
@@ -42,7 +43,8 @@ def pwl(plan, q) -> np.ndarray:
         ``q`` holds codes outside the input format.
     """
     if getattr(plan, "method", None) != "pwl":
-        raise TypeError(f"plan must be a pwl plan (hwnn.plans.pwl.PWLPlan), not {plan!r}")
+        raise ParameterTypeError("plan", f"plan must be a pwl plan (hwnn.plans.pwl.PWLPlan), "
+                                         f"not {plan!r}")
     q = check_codes(plan.in_format, q)
     if plan.symmetric:
         c, negative = fold(q, plan.in_format)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..checks import ParameterTypeError
 from .dense import dense, dense_accumulator
 
 __all__ = ["shift_mac", "shift_mac_accumulator"]
@@ -17,8 +18,8 @@ __all__ = ["shift_mac", "shift_mac_accumulator"]
 def _check_plan(plan):
     # Duck typing: a reference reads a plan's attributes and never imports the plans package.
     if not callable(getattr(plan, "dense_plan", None)):
-        raise TypeError(f"plan must be a ShiftMacPlan (see hwnn.plans.shift_mac.plan_shift_mac), "
-                        f"not {plan!r}")
+        raise ParameterTypeError("plan", f"plan must be a ShiftMacPlan (see "
+                                         f"hwnn.plans.shift_mac.plan_shift_mac), not {plan!r}")
 
 
 def shift_mac_accumulator(plan, weight, x) -> np.ndarray:

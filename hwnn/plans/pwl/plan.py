@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...checks import (ParameterTypeError, ParameterValueError, check_bool, check_choice,
+                       check_integer)
 from ...fixed import Format, signed_bits_for, to_float
 from ..accuracy import ErrorBound
 from ..functions import Function, Symmetry
@@ -107,75 +109,86 @@ class PWLPlan:
 
     def __post_init__(self):
         if not isinstance(self.function, Function):
-            raise TypeError(f"function must be a Function, not {self.function!r}")
+            raise ParameterTypeError("function", f"function must be a Function, not "
+                                                 f"{self.function!r}")
         for name in ("in_format", "out_format"):
             if not isinstance(getattr(self, name), Format):
-                raise TypeError(f"{name} must be a Format, not {getattr(self, name)!r}")
-        if not isinstance(self.symmetric, bool):
-            raise TypeError(f"symmetric must be a bool, not {self.symmetric!r}")
+                raise ParameterTypeError(name, f"{name} must be a Format, not "
+                                               f"{getattr(self, name)!r}")
+        object.__setattr__(self, "symmetric", check_bool(self.symmetric, "symmetric"))
         if self.symmetric and (self.function.symmetry is None or not self.in_format.signed):
-            raise ValueError(f"symmetric=True needs a function with a symmetry and a signed "
+            raise ParameterValueError(
+                "symmetric", f"symmetric=True needs a function with a symmetry and a signed "
                              f"in_format, not {self.function.name} on {self.in_format}")
         for name in ("starts", "slopes", "intercepts"):
             values = getattr(self, name)
             try:
                 items = list(values)
             except TypeError:
-                raise TypeError(f"{name} must be a sequence of integers, not {values!r}") from None
+                raise ParameterTypeError(name, f"{name} must be a non-empty sequence of "
+                                               f"integers, not {values!r}") from None
             if not items or not all(_is_int(v) for v in items):
-                raise TypeError(f"{name} must be a non-empty sequence of integers, not {values!r}")
+                raise ParameterTypeError(name, f"{name} must be a non-empty sequence of "
+                                               f"integers, not {values!r}")
             object.__setattr__(self, name, tuple(int(v) for v in items))
         if not len(self.starts) == len(self.slopes) == len(self.intercepts):
-            raise ValueError(f"starts, slopes and intercepts must have one entry per piece, not "
-                             f"{len(self.starts)}, {len(self.slopes)}, {len(self.intercepts)}")
+            raise ParameterValueError(
+                "slopes", f"starts, slopes and intercepts must have one entry per piece, not "
+                          f"{len(self.starts)}, {len(self.slopes)}, {len(self.intercepts)}")
         low, high = domain_of(self.in_format, self.symmetric)
         if self.starts[0] != low:
-            raise ValueError(f"starts[0] must be the domain's low end {low}, not {self.starts[0]}")
+            raise ParameterValueError("starts", f"starts[0] must be the domain's low end {low}, "
+                                                f"not {self.starts[0]}")
         if any(b <= a for a, b in zip(self.starts, self.starts[1:])) or self.starts[-1] > high:
-            raise ValueError(f"starts must be strictly ascending codes within [{low}, {high}]")
-        if not _is_int(self.shift) or not 0 <= self.shift <= INT_LIMIT_BITS:
-            raise ValueError(f"shift must be an integer in [0, {INT_LIMIT_BITS}], "
-                             f"not {self.shift!r}")
-        if self.slope_kind not in SLOPE_KINDS:
-            raise ValueError(f"slope_kind must be one of {' | '.join(SLOPE_KINDS)}, "
-                             f"not {self.slope_kind!r}")
+            raise ParameterValueError("starts", f"starts must be strictly ascending codes within "
+                                                f"[{low}, {high}], not {self.starts!r}")
+        object.__setattr__(self, "shift", check_integer(self.shift, "shift", minimum=0,
+                                                        maximum=INT_LIMIT_BITS))
+        check_choice(self.slope_kind, "slope_kind", SLOPE_KINDS)
         bad = [s for s in self.slopes if not slope_allowed(s, self.slope_kind)]
         if bad:
-            raise ValueError(f"slope {bad[0]} is not of kind {self.slope_kind!r}")
+            raise ParameterValueError("slopes", f"slope {bad[0]} is not of kind "
+                                                f"{self.slope_kind!r}")
         if not (_is_int(self.range_start) and _is_int(self.range_stop)
                 and low <= self.range_start < self.range_stop <= high + 1):
-            raise ValueError(f"range [{self.range_start}, {self.range_stop}) must be a non-empty "
-                             f"part of the domain [{low}, {high + 1})")
+            raise ParameterValueError(
+                "range_start", f"range [{self.range_start}, {self.range_stop}) must be a "
+                               f"non-empty part of the domain [{low}, {high + 1})")
         if self.range_start not in self.starts or (self.range_stop <= high
                                                    and self.range_stop not in self.starts):
-            raise ValueError("range_start and range_stop must be piece starts")
+            raise ParameterValueError("range_start", "range_start and range_stop must be piece "
+                                                     "starts")
         outside = [j for j, c in enumerate(self.starts)
                    if not self.range_start <= c < self.range_stop and self.slopes[j] != 0]
         if outside:
-            raise ValueError(f"piece {outside[0]} lies outside the range, so its slope must be 0")
-        if not isinstance(self.uniform, bool):
-            raise TypeError(f"uniform must be a bool, not {self.uniform!r}")
+            raise ParameterValueError("slopes", f"piece {outside[0]} lies outside the range, so "
+                                                f"its slope must be 0")
+        object.__setattr__(self, "uniform", check_bool(self.uniform, "uniform"))
         if self.uniform:
-            if not _is_int(self.segment_bits) or self.segment_bits < 0:
-                raise ValueError(f"a uniform plan needs segment_bits >= 0, "
-                                 f"not {self.segment_bits!r}")
+            object.__setattr__(self, "segment_bits",
+                               check_integer(self.segment_bits, "segment_bits", minimum=0))
             width = 1 << self.segment_bits
             starts = [self.starts[j] for j in self._range_indices()]
             # The last may be shorter, or one code longer for the lone folded code 2**(w-1).
             lone = self.symmetric and self.range_stop == high + 1
             if starts != list(range(self.range_start, self.range_start + width * len(starts),
                                     width)) or self.range_stop - starts[-1] > width + lone:
-                raise ValueError(f"a uniform plan's range pieces must start every "
-                                 f"2**{self.segment_bits} codes from {self.range_start}")
+                raise ParameterValueError(
+                    "starts", f"a uniform plan's range pieces must start every "
+                              f"2**{self.segment_bits} codes from {self.range_start}")
         elif self.segment_bits is not None:
-            raise ValueError("segment_bits is only for uniform plans")
+            raise ParameterValueError("segment_bits", f"segment_bits must be None for a "
+                                                      f"non-uniform plan, not "
+                                                      f"{self.segment_bits!r}")
         limit = 1 << INT_LIMIT_BITS
         for j, (s, c, last) in enumerate(zip(self.slopes, self.intercepts, self._offsets())):
             if max(abs(c), abs(s * last + c)) >= limit:
-                raise ValueError(f"piece {j}: slope * offset + intercept can reach 2**62; "
-                                 f"int64 arithmetic is not safe")
+                raise ParameterValueError(
+                    "intercepts", f"piece {j}: slope * offset + intercept can reach 2**62; "
+                                  f"int64 arithmetic is not safe")
         if self.error is not None and not isinstance(self.error, ErrorBound):
-            raise TypeError(f"error must be an ErrorBound or None, not {self.error!r}")
+            raise ParameterTypeError("error", f"error must be an ErrorBound or None, not "
+                                              f"{self.error!r}")
 
     def _range_indices(self) -> range:
         first = self.starts.index(self.range_start)

@@ -4,14 +4,15 @@ Every integer ``n`` has exactly one representation ``n = Σ sign·2**shift`` wit
 two nonzero digits in adjacent positions; among all signed-binary representations it has the
 fewest nonzero digits. Multiplying by ``n`` with shifts and adders therefore costs
 ``csd_adders(n)`` = (nonzero digits − 1) two-operand adders/subtractors without any sharing, the
-baseline that the other builders of :mod:`hwnn.plans.shift_add` improve on. :func:`build_csd` is that
-baseline as an :class:`~hwnn.plans.shift_add.adder_graph.AdderGraph`.
+baseline that the other builders of :mod:`hwnn.plans.shift_add` improve on. :func:`build_csd`
+is that baseline as an :class:`~hwnn.plans.shift_add.adder_graph.AdderGraph`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ...checks import ParameterTypeError
 from .adder_graph import AdderGraph, GraphBuilder, weight_and_ranges
 
 __all__ = ["build_csd", "csd", "csd_adders", "odd_part"]
@@ -19,7 +20,7 @@ __all__ = ["build_csd", "csd", "csd_adders", "odd_part"]
 
 def _as_int(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, not {value!r}")
+        raise ParameterTypeError(name, f"{name} must be an integer, not {value!r}")
     return int(value)
 
 

@@ -343,7 +343,8 @@ class _Cse:
 
 
 def _cse_graph(rows, ranges, method, msd=False, budget=0):
-    """``(graph, work)``: the CSE graph of ``rows`` and the work spent (see :data:`.cmvm._BUDGET`)."""
+    """``(graph, work)``: the CSE graph of ``rows`` and the work spent (see
+    :data:`.cmvm._BUDGET`)."""
     builder = GraphBuilder(len(rows[0]), ranges)
     cse = _Cse(builder, rows, msd=msd)
     cse.run(budget)

@@ -27,7 +27,8 @@ _MAX_TABLE_BITS = 20
 
 
 def _astar(u: int, v: int, limit: int) -> set:
-    """Odd fundamentals below ``limit`` that one adder makes from ``u`` and ``v`` (no right shift)."""
+    """Odd fundamentals below ``limit`` that one adder makes from ``u`` and ``v`` (no right
+    shift)."""
     out = set()
     i = 1
     while True:
