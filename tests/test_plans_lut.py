@@ -57,6 +57,11 @@ def test_symmetry_halves_the_table_at_equal_error():
      "(pass symmetric=False)"),
     (dict(input_range="wide"), TypeError, "input_range",
      "input_range must be a pair of numbers (low, high), not 'wide'"),
+    # Holding no input code used to end in an IndexError inside the entry search.
+    (dict(input_range=(0.001, 0.002), symmetric=False), ValueError, "input_range",
+     "input_range must hold a code of SQ(4, 6), not (0.001, 0.002)"),
+    (dict(input_range=(-1, float("inf"))), ValueError, "input_range",
+     "input_range must be an interval (low, high) with low < high, not (-1, inf)"),
     (dict(entries="middle"), ValueError, "entries",
      "entries must be one of minimax | left, not 'middle'"),
     (dict(symmetric="yes"), TypeError, "symmetric",

@@ -11,6 +11,7 @@ Adding a smooth function is one call::
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -23,7 +24,7 @@ from ..ref.integers import Symmetry
 # Symmetry lives with the fold/unfold primitives in hwnn.ref.integers; it is re-exported here
 # because a Function carries one.
 __all__ = ["Symmetry", "Function", "FUNCTIONS", "LEAKY_SHIFT", "register", "get_function",
-           "leaky_relu", "check_symmetry"]
+           "leaky_relu", "check_symmetry", "check_input_range"]
 
 
 @dataclass(frozen=True)
@@ -132,3 +133,42 @@ def check_symmetry(function: Function, in_format: Format, out_format: Format, sy
         raise ParameterValueError("symmetric", f"symmetric=True needs a signed in_format, not "
                                                f"{in_format}")
     return symmetric
+
+
+def check_input_range(input_range, in_format: Format, symmetric: bool, plan: str):
+    """``(code_lo, code_hi)``: the input codes ``code_lo <= q < code_hi`` of the real interval
+    ``input_range = (low, high)`` (half-open), checked for a ``plan`` ("plan", "table").
+
+    Raises
+    ------
+    TypeError
+        ``input_range`` is not a pair of numbers.
+    ValueError
+        Not finite, ``low >= high``, outside ``in_format``, holding no code, or (``symmetric``)
+        not symmetric about 0.
+
+    Both with ``parameter == "input_range"``.
+    """
+    try:
+        r_lo, r_hi = (float(v) for v in input_range)
+    except (TypeError, ValueError):
+        raise ParameterTypeError("input_range", f"input_range must be a pair of numbers "
+                                                f"(low, high), not {input_range!r}") from None
+    if not (math.isfinite(r_lo) and math.isfinite(r_hi)) or not r_lo < r_hi:
+        raise ParameterValueError("input_range", f"input_range must be an interval (low, high) "
+                                                 f"with low < high, not {input_range!r}")
+    if r_lo < in_format.min or r_hi > in_format.max + in_format.resolution:
+        raise ParameterValueError(
+            "input_range", f"input_range must lie within in_format {in_format} "
+                           f"[{in_format.min}, {in_format.max + in_format.resolution}), "
+                           f"not {input_range!r}")
+    code_lo = math.ceil(r_lo * 2.0 ** in_format.f)
+    code_hi = math.ceil(r_hi * 2.0 ** in_format.f)
+    if code_hi <= code_lo:
+        raise ParameterValueError("input_range", f"input_range must hold a code of {in_format}, "
+                                                 f"not {input_range!r}")
+    if symmetric and r_lo != -r_hi:
+        raise ParameterValueError(
+            "input_range", f"input_range must be symmetric about 0 for a symmetric {plan}, "
+                           f"not {input_range!r} (pass symmetric=False)")
+    return code_lo, code_hi

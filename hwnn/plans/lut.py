@@ -18,11 +18,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..checks import ParameterTypeError, ParameterValueError, check_choice, check_integer
+from ..checks import ParameterValueError, check_choice, check_integer
 from ..fixed import Format, Rounding, check_format, quantize, to_float
 from ..ref.lut import lut
 from .accuracy import ErrorBound, check_exhaustive, check_output_range, measure_error
-from .functions import Function, check_symmetry, get_function
+from .functions import Function, check_input_range, check_symmetry, get_function
 
 __all__ = ["LUTPlan", "plan_lut", "ENTRIES"]
 
@@ -174,25 +174,7 @@ def _range_codes(in_format, symmetric, input_range) -> tuple[int, int]:
     lo, hi = _domain(in_format, symmetric)
     if input_range is None:
         return lo, hi
-    try:
-        r_lo, r_hi = (float(v) for v in input_range)
-    except (TypeError, ValueError):
-        raise ParameterTypeError("input_range", f"input_range must be a pair of numbers (low, "
-                                                f"high), not {input_range!r}") from None
-    if not r_lo < r_hi:
-        raise ParameterValueError("input_range", f"input_range must be an interval (low, high) "
-                                                 f"with low < high, not {input_range!r}")
-    if r_lo < in_format.min or r_hi > in_format.max + in_format.resolution:
-        raise ParameterValueError(
-            "input_range", f"input_range must lie within in_format {in_format} "
-                           f"[{in_format.min}, {in_format.max + in_format.resolution}), "
-                           f"not {input_range!r}")
-    code_lo = int(np.ceil(r_lo * 2 ** in_format.f))
-    code_hi = int(np.ceil(r_hi * 2 ** in_format.f)) - 1   # half-open [low, high)
+    code_lo, code_stop = check_input_range(input_range, in_format, symmetric, "table")
     if symmetric:
-        if r_lo != -r_hi:
-            raise ParameterValueError(
-                "input_range", f"input_range must be symmetric about 0 for a symmetric table, "
-                               f"not {input_range!r} (pass symmetric=False)")
-        return 0, min(hi, code_hi)
-    return max(lo, code_lo), min(hi, code_hi)
+        return 0, min(hi, code_stop - 1)
+    return max(lo, code_lo), min(hi, code_stop - 1)

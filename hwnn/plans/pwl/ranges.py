@@ -7,13 +7,12 @@ the function is within half an output ulp of its asymptotes.
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
-from ...checks import ParameterTypeError, ParameterValueError
 from ...fixed import to_float
 from ..accuracy import check_output_range
+from ..functions import check_input_range
 from .plan import domain_of
 
 __all__ = ["range_codes", "check_range"]
@@ -63,32 +62,8 @@ def range_codes(function, in_format, out_format, symmetric, input_range) -> tupl
         stop_k = _auto_stop(function, in_format, out_format)
         start = max(low, -stop_k) if not symmetric else 0
     else:
-        try:
-            r_lo, r_hi = (float(v) for v in input_range)
-        except (TypeError, ValueError):
-            raise ParameterTypeError("input_range", f"input_range must be a pair of numbers "
-                                                    f"(low, high), not {input_range!r}") from None
-        if not (math.isfinite(r_lo) and math.isfinite(r_hi)) or not r_lo < r_hi:
-            raise ParameterValueError("input_range", f"input_range must be an interval (low, "
-                                                     f"high) with low < high, not {input_range!r}")
-        if r_lo < in_format.min or r_hi > in_format.max + in_format.resolution:
-            raise ParameterValueError(
-                "input_range", f"input_range must lie within in_format {in_format} "
-                               f"[{in_format.min}, {in_format.max + in_format.resolution}), "
-                               f"not {input_range!r}")
-        code_lo = math.ceil(r_lo * 2.0 ** in_format.f)
-        code_hi = math.ceil(r_hi * 2.0 ** in_format.f)  # half-open [low, high)
-        if code_hi <= code_lo:
-            raise ParameterValueError("input_range", f"input_range must hold a code of "
-                                                     f"{in_format}, not {input_range!r}")
-        if symmetric:
-            if r_lo != -r_hi:
-                raise ParameterValueError(
-                    "input_range", f"input_range must be symmetric about 0 for a symmetric plan, "
-                                   f"not {input_range!r} (pass symmetric=False)")
-            stop_k, start = code_hi, 0
-        else:
-            stop_k, start = code_hi, max(low, code_lo)
+        code_lo, stop_k = check_input_range(input_range, in_format, symmetric, "plan")
+        start = 0 if symmetric else max(low, code_lo)
     if symmetric and stop_k >= high:
         # The folded domain's top code is the most negative input alone: keep it in the range
         # rather than spend a stored constant on it.
