@@ -197,7 +197,7 @@ T = ("tanh", SQ(4, 6), SQ(1, 7))
      "not 7; pass symmetric=False for an odd count"),
     (("tanh", SQ(3, 2), SQ(1, 7)), dict(segments=34, input_range=(-2, 2)), ValueError,
      "segments", "segments must be an integer between 1 and 16 (one per input code of the "
-                 "range), not 34"),
+                 "range [-2, 2)), not 34"),
     (T, dict(segments=4, breakpoints="even"), ValueError, "breakpoints",
      "breakpoints must be one of uniform | optimal, not 'even'"),
     (T, dict(segments=4, slopes="csd"), ValueError, "slopes",

@@ -108,7 +108,7 @@ def _stored_pieces(problem: Problem, segments) -> int:
     if segments > factor * span:
         raise ParameterValueError(
             "segments", f"segments must be an integer between 1 and {factor * span} (one per "
-                        f"input code of the range), not {segments}")
+                        f"input code of the range {_real_range(problem)}), not {segments}")
     return segments // factor
 
 
