@@ -9,7 +9,7 @@ from hwnn.cores.dense import Dense
 from hwnn.cores.shift_add import graph_stages
 from hwnn.export import export
 from hwnn.fixed import SQ, UQ, Rounding
-from hwnn.plans.csd import csd
+from hwnn.plans.shift_add.csd import csd
 from hwnn.plans.dense import plan_dense
 from hwnn.ref.dense import dense
 from hwnn.sim import make_vectors, run_stream
@@ -174,7 +174,7 @@ def _subtracted_bits(graph, p):
 
 def test_polarities_subtract_fewer_bits():
     from hwnn.cores.shift_add import polarities
-    from hwnn.plans.mcm import build
+    from hwnn.plans.shift_add import build
     weight = np.random.default_rng(101).integers(-128, 128, (16, 16))
     graph = build(weight, (-128, 127), method="cse")
     p = polarities(graph)

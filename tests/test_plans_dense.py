@@ -6,9 +6,8 @@ import pytest
 
 from hwnn.checks import ParameterTypeError, ParameterValueError
 from hwnn.cores.dense import Dense
-from hwnn.fixed import SQ, Overflow, Rounding, quantize
-from hwnn.plans.dense import (MAX_WEIGHTS, check_weight_count, mac_schedule, plan_dense,
-                              signed_bits_for)
+from hwnn.fixed import SQ, Overflow, Rounding, quantize, signed_bits_for
+from hwnn.plans.dense import MAX_WEIGHTS, check_weight_count, mac_schedule, plan_dense
 from hwnn.ref.dense import dense
 from hwnn.sim import corner_vectors, make_vectors, run_stream
 
@@ -18,14 +17,6 @@ def make_plan(n_out=3, n_in=4, seed=0, **kw):
     args = dict(in_format=SQ(1, 7), weight_format=SQ(1, 7), out_format=SQ(4, 8))
     args.update(kw)
     return plan_dense(rng.uniform(-1, 1, (n_out, n_in)), rng.uniform(-1, 1, n_out), **args)
-
-
-def test_signed_bits_for():
-    assert signed_bits_for(0, 0) == 1
-    assert signed_bits_for(-1, 0) == 1
-    assert signed_bits_for(-128, 127) == 8
-    assert signed_bits_for(-129, 0) == 9
-    assert signed_bits_for(0, 128) == 9
 
 
 def test_plan_quantizes_weights_half_even_saturating_on_request():
@@ -135,7 +126,7 @@ def test_schedule_rejects_bad_parallelism():
 
 @pytest.mark.parametrize("quantizer, terms", [("pot", 1), ("pot2", 2)])
 def test_power_of_two_weight_quantizers(quantizer, terms):
-    from hwnn.plans.csd import csd
+    from hwnn.plans.shift_add.csd import csd
     rng = np.random.default_rng(4)
     weight = rng.uniform(-1, 1, (6, 9))
     plan = plan_dense(weight, in_format=SQ(1, 7), weight_format=SQ(1, 7), out_format=SQ(3, 5),

@@ -6,8 +6,8 @@ import pytest
 
 from hwnn.checks import ParameterValueError
 from hwnn.cores.shift_mac import ShiftMac
-from hwnn.fixed import SQ, UQ, Overflow, Rounding
-from hwnn.plans.dense import DensePlan, plan_dense, signed_bits_for
+from hwnn.fixed import SQ, UQ, Overflow, Rounding, signed_bits_for
+from hwnn.plans.dense import DensePlan, plan_dense
 from hwnn.plans.pot import PotCode
 from hwnn.plans.shift_mac import ShiftMacPlan, plan_shift_mac
 from hwnn.ref.shift_mac import shift_mac

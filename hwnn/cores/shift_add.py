@@ -1,4 +1,4 @@
-"""Shift-add datapaths: an :class:`~hwnn.plans.adder_graph.AdderGraph` as pipelined adders.
+"""Shift-add datapaths: an :class:`~hwnn.plans.shift_add.AdderGraph` as pipelined adders.
 
 This is the multiplierless arithmetic behind ``Dense(plan, arith="csd" | "mcm")``: every node
 of the graph becomes one adder/subtractor of exactly the node's width, constant shifts are
@@ -19,7 +19,7 @@ import math
 
 from amaranth.hdl import Signal, Value, signed
 
-from ..plans.dense import signed_bits_for
+from ..fixed import signed_bits_for
 
 __all__ = ["graph_stages", "graph_datapath", "polarities"]
 

@@ -8,8 +8,8 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..fixed import SQ, Format, Overflow, Rounding
-from ..plans.dense import mac_schedule, signed_bits_for
+from ..fixed import SQ, Format, Overflow, Rounding, signed_bits_for
+from ..plans.dense import mac_schedule
 from ..plans.shift_mac import ShiftMacPlan
 from ._component import rejects_quietly
 from ._mac import accumulate_lane, mac_sequencer, select_input

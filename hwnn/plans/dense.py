@@ -7,27 +7,20 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..checks import ParameterValueError, check_bool, check_choice, check_enum
+from ..checks import ParameterTypeError, ParameterValueError, check_bool, check_choice, check_enum
 from ..fixed import (MAX_WIDTH, SQ, Format, Overflow, Rounding, check_format, quantize,
-                     real_array, to_float)
+                     real_array, signed_bits_for, to_float)
 from .pot import PotCode
+from .shift_add import build, format_ranges
 
 __all__ = ["ARITHMETIC", "MAX_WEIGHTS", "WEIGHT_QUANTIZERS", "DensePlan", "LaneSchedule",
            "MacSchedule", "check_out_format", "check_weight_count", "mac_schedule", "plan_dense",
-           "shift_add_graph", "signed_bits_for"]
+           "shift_add_graph"]
 
 #: How a dense layer multiplies: "mult" (a folded multiplier MAC array), "csd" (shift-add, each
 #: weight in canonical signed digits, no sharing) or "mcm" (shift-add with shared
-#: subexpressions: the fewest adders of hwnn.plans.mcm's builders).
+#: subexpressions: the fewest adders of hwnn.plans.shift_add's builders).
 ARITHMETIC = ("mult", "csd", "mcm")
-
-
-def signed_bits_for(lo: int, hi: int) -> int:
-    """Fewest bits of a two's-complement integer that holds every value in ``[lo, hi]``."""
-    bits = 1
-    while not (-(1 << (bits - 1)) <= lo and hi <= (1 << (bits - 1)) - 1):
-        bits += 1
-    return bits
 
 
 def _readonly(array: np.ndarray) -> np.ndarray:
@@ -348,10 +341,11 @@ def mac_schedule(plan: DensePlan, parallelism: int) -> MacSchedule:
     """
     products = plan.n_in * plan.n_out
     if not isinstance(parallelism, (int, np.integer)) or isinstance(parallelism, bool):
-        raise TypeError(f"Parallelism must be an integer, not {parallelism!r}")
+        raise ParameterTypeError("parallelism", f"Parallelism must be an integer, not "
+                                                f"{parallelism!r}")
     if not 1 <= parallelism <= products:
-        raise ValueError(f"Parallelism must be between 1 and n_in·n_out = {products}, "
-                         f"not {parallelism}")
+        raise ParameterValueError("parallelism", f"Parallelism must be between 1 and "
+                                                 f"n_in·n_out = {products}, not {parallelism}")
     ii = -(-products // int(parallelism))
     lanes = []
     for first in range(0, products, ii):
@@ -374,11 +368,10 @@ def mac_schedule(plan: DensePlan, parallelism: int) -> MacSchedule:
 
 
 def shift_add_graph(plan: DensePlan, arith: str):
-    """The :class:`~hwnn.plans.adder_graph.AdderGraph` that computes ``plan.weight @ x`` for
+    """The :class:`~hwnn.plans.shift_add.AdderGraph` that computes ``plan.weight @ x`` for
     ``arith`` ``"csd"`` or ``"mcm"``, over the input format's range (deterministic)."""
-    from .adder_graph import format_ranges
-    from .mcm import build
     if arith not in ARITHMETIC[1:]:
-        raise ValueError(f"arith must be 'csd' or 'mcm' for a shift-add graph, not {arith!r}")
+        raise ParameterValueError("arith", f"arith must be 'csd' or 'mcm' for a shift-add "
+                                           f"graph, not {arith!r}")
     return build(plan.weight, format_ranges(plan.in_format, plan.n_in),
                  method="csd" if arith == "csd" else "best")

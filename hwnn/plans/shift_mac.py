@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..checks import ParameterValueError, check_enum, check_integer
-from ..fixed import MAX_WIDTH, SQ, Format, Overflow, Rounding, check_format, real_array, to_float
-from .dense import DensePlan, _readonly, quantize_bias, signed_bits_for
-from .dense import check_out_format, check_weight_count
+from ..fixed import (MAX_WIDTH, SQ, Format, Overflow, Rounding, check_format, real_array,
+                     signed_bits_for, to_float)
+from .dense import DensePlan, _readonly, check_out_format, check_weight_count, quantize_bias
 from .pot import PotCode, check_code_params
 
 __all__ = ["ShiftMacPlan", "plan_shift_mac"]
