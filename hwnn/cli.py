@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from . import __version__
 from .demo import run_demo
-from .flow import (FlowError, check_output_path, check_values_exact, design_notes, generate,
+from .flow import (FlowError, check_output_path, check_values_exact, generate,
                    input_codes, plan_info, save_codes, save_values, simulate, synth_reports, synth_targets,
                    table_notes)
 from .spec import SpecError, load_spec
@@ -50,7 +50,7 @@ def cmd_sim(args):
         check_values_exact(design)
     x = input_codes(design, vectors=args.vectors, inputs=args.inputs,
                     exhaustive=args.exhaustive, seed=args.seed, note=progress)
-    for line in design_notes(design):
+    for line in design.notes:
         progress(line)
     progress(f"simulating {len(x)} vectors through {design.name} (Amaranth simulator)...")
     result = simulate(design, x, stall=args.stall, seed=args.seed, vcd=args.vcd)
@@ -103,7 +103,7 @@ def cmd_plan(args):
     if saturated:
         print(f"note: {saturated} weights were outside {info['weight_format']} and were "
               f"saturated")
-    for line in design_notes(design):
+    for line in design.notes:
         print(line)
     return EXIT_OK
 

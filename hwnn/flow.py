@@ -29,7 +29,7 @@ from .synth import TARGETS, synthesize
 from .testbench import write_testbench
 
 __all__ = ["FlowError", "Simulation", "BAR_DELAY", "EXHAUSTIVE_MAX_BITS", "FLOAT64_EXACT_BITS",
-           "input_codes", "read_inputs", "check_output_path", "check_values_exact", "simulate", "design_notes",
+           "input_codes", "read_inputs", "check_output_path", "check_values_exact", "simulate",
            "save_values", "save_codes", "generate", "plan_info", "synth_targets",
            "synth_reports", "table_notes", "progress_bar"]
 
@@ -215,14 +215,6 @@ def simulate(design: Design, x: np.ndarray, *, stall: float = 0.0, seed: int = 0
     want = np.asarray(design.reference(x)).reshape(len(x), design.out_lanes)
     got = run.outputs.reshape(len(x), design.out_lanes)
     return Simulation(design, core, x, got, want, run.cycles)
-
-
-def design_notes(design: Design) -> list[str]:
-    """Lines a user should read before trusting a check of ``design`` (e.g. all-zero weights)."""
-    if design.info.get("zero_weights"):
-        return [f"note: {design.name} has no weights file, so its weights are all zero and "
-                f"only the bias path is checked; set weights = \"FILE.npz\" to check products"]
-    return []
 
 
 def check_values_exact(design: Design) -> None:

