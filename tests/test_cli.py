@@ -5,7 +5,7 @@ import sys
 import numpy as np
 import pytest
 
-from hwnn import cli, flow
+from hwnn import cli
 from hwnn.demo import write_demo_spec
 from hwnn.fixed import SQ, to_float
 
@@ -228,15 +228,6 @@ def test_shift_mac_without_weights_says_so(capsys, tmp_path):
     assert err.splitlines()[0] == ("hwnn: note: s has no weights file, so its weights and bias "
                                    "are all zero and every output is 0; set weights = "
                                    "\"FILE.npz\" to check real products")
-
-
-def test_synth_targets_are_deduplicated_and_estimates_say_why_they_have_no_fmax():
-    notes = []
-    assert flow.synth_targets(["xc7", "ice40-up5k", "xc7", "gowin", "ice40-up5k"], fmax=True,
-                              note=notes.append) == ["xc7", "ice40-up5k", "gowin"]
-    assert notes == [f"note: {t} is estimate-only (yosys, no place-and-route), so it has no "
-                     f"Fmax" for t in ("xc7", "gowin")]
-    assert flow.synth_targets(["xc7"], note=notes.append) == ["xc7"] and len(notes) == 2
 
 
 def test_bad_shape_inputs(capsys, spec, tmp_path):
