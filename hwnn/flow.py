@@ -12,10 +12,13 @@ logs stay quiet.
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 from tqdm import tqdm
@@ -50,10 +53,43 @@ class FlowError(ValueError):
     """A bad argument of a flow step (reported by ``hwnn`` as one line, exit code 2)."""
 
 
-def progress_bar(total, what: str, unit: str, *, delay: float = BAR_DELAY) -> tqdm:
-    """A tqdm bar on stderr: rate and ETA, shown only on a terminal and after ``delay`` s."""
-    return tqdm(total=total, desc=what, unit=unit, file=sys.stderr, delay=delay,
-                mininterval=0.5, disable=None, leave=False, dynamic_ncols=True)
+class _QuietBar(tqdm):
+    """A tqdm bar that stays hidden during its ``delay`` even when a note is written.
+
+    ``tqdm.write`` redraws every bar after the line it prints, including a bar still in its
+    delay, so a short step that prints a note would flash an empty bar.
+    """
+
+    def refresh(self, *args, **kwargs):
+        if self.delay and time.time() - self.start_t < self.delay:
+            return None
+        return super().refresh(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def progress_bar(total, what: str, unit: str, *, delay: float = BAR_DELAY) -> Iterator[tqdm]:
+    """A tqdm bar on stderr: rate and ETA, shown only on a terminal and after ``delay`` s.
+
+    A thread redraws it every second, so the elapsed time moves during one long step (a
+    yosys run) that updates the count only when it ends.
+    """
+    bar = _QuietBar(total=total, desc=what, unit=unit, file=sys.stderr, delay=delay,
+                    mininterval=0.5, disable=None, leave=False, dynamic_ncols=True)
+    stop = threading.Event()
+
+    def tick():
+        while not stop.wait(1.0):
+            bar.refresh()
+    ticker = threading.Thread(target=tick, daemon=True)
+    if not bar.disable:
+        ticker.start()
+    try:
+        yield bar
+    finally:
+        stop.set()
+        if ticker.is_alive():
+            ticker.join()
+        bar.close()
 
 
 # --- inputs --------------------------------------------------------------------------------
@@ -335,11 +371,13 @@ def synth_reports(build, name: str, targets, *, fmax: bool, dsp: bool = True,
                      + (" with place-and-route for Fmax" if can_time else "") + "...")
             started = []
 
-            def tool_step(message, started=started):
+            def tool_step(message, started=started, target=target):
                 if started:  # the previous tool run of this target has finished
                     bar.update(1)
                 started.append(message)
-                bar.set_description_str(message.rstrip("…"))
+                tool = message.split(" ", 1)[0]
+                bar.set_description_str(f"synthesizing {name} for {target}: {tool}",
+                                        refresh=False)
                 if note is not None:
                     note(message)
             workdir = Path(keep) / target if keep else None

@@ -134,3 +134,17 @@ def test_table_notes_say_when_fits_is_an_estimate():
         "fits: estimated from yosys cell counts, no place-and-route (--fmax checks it with "
         "nextpnr)"]
     assert flow.table_notes([report("xc7")]) == []
+
+
+def test_progress_bars_stay_quiet_off_a_terminal_and_during_their_delay():
+    import io
+
+    from tqdm import tqdm
+    with flow.progress_bar(10, "work", "step") as bar:   # pytest's stderr is no terminal
+        assert bar.disable
+    out = io.StringIO()
+    bar = flow._QuietBar(total=3, desc="work", file=out, delay=100, disable=False)
+    tqdm.write("note", file=out)                         # tqdm redraws bars after a write
+    bar.update(1)
+    bar.close()
+    assert out.getvalue() == "note\n"
