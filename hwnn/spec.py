@@ -7,6 +7,7 @@ the kind. Paths inside a spec are relative to the spec file. Every problem is a
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,6 +169,24 @@ _SET_INSTEAD = {"segments": ("input_range",), "table_size": ("input_range",),
                 "n_in": ("weights",), "n_out": ("weights",)}
 
 
+# Python keyword syntax in a plan's message ("pass symmetric=False"), as a spec writes it.
+_PYTHON_ARGUMENT = re.compile(r"\b(?:pass (?=\w+=(?:True|False)\b))?(\w+)=(True|False)\b")
+
+
+def _as_toml(message: str, fields) -> str:
+    """``message`` with Python keyword arguments of spec ``fields`` written as TOML settings.
+
+    Plans speak to Python callers ("pass saturate_weights=True"); a spec user sets a field
+    ("set saturate_weights = true").
+    """
+    def setting(match):
+        name, value = match.group(1), match.group(2).lower()
+        if name not in fields:
+            return match.group(0)
+        return ("set " if match.group(0).startswith("pass ") else "") + f"{name} = {value}"
+    return _PYTHON_ARGUMENT.sub(setting, message)
+
+
 def _plan_error(params: _Fields, exc: Exception, fallback: str) -> SpecError:
     """The :class:`SpecError` for a plan's ``exc``, at the field of its ``exc.parameter``.
 
@@ -180,7 +199,7 @@ def _plan_error(params: _Fields, exc: Exception, fallback: str) -> SpecError:
         key = fallback
     elif key not in params.table:
         key = next((k for k in _SET_INSTEAD.get(key, ()) if k in params.table), key)
-    return params.error(key, str(exc))
+    return params.error(key, _as_toml(str(exc), params.allowed))
 
 
 def _saturation_error(params: _Fields, count: int, path: Path, what: str) -> SpecError:

@@ -244,8 +244,12 @@ def test_activation_spec_errors(tmp_path, edit, field, message):
 def test_activation_symmetric_field(tmp_path):
     text = ACTIVATION.replace('method = "lut"\ntable_size = 64', 'method = "pwl"\nsegments = 7')
     (tmp_path / "act.toml").write_text(text)
-    with pytest.raises(SpecError, match="even number of segments"):
+    with pytest.raises(SpecError) as info:
         load_spec(tmp_path / "act.toml")
+    # The plan's hint, written as a spec sets it (the plan says "pass symmetric=False").
+    assert info.value.message == ("a symmetric plan has an even number of segments (each stored "
+                                  "piece serves both signs), not 7; set symmetric = false for an "
+                                  "odd count")
     (tmp_path / "act.toml").write_text(text + "symmetric = false\n")
     assert load_spec(tmp_path / "act.toml").plan.symmetric is False
     (tmp_path / "act.toml").write_text(text + "symmetric = 1\n")
@@ -369,3 +373,13 @@ def test_weight_parameters_are_the_weights_field(spec_dir, monkeypatch):
     error = error_of(spec_dir / "fc1.toml")
     assert (error.field, error.message) == ("params.weights", "bias must hold real numbers, "
                                                               "not dtype complex128")
+
+
+def test_python_hints_become_spec_settings():
+    from hwnn.spec import _as_toml
+    fields = ("symmetric", "saturate_weights")
+    assert _as_toml("clamped (pass saturate_weights=True)", fields) == \
+        "clamped (set saturate_weights = true)"
+    assert _as_toml("symmetric=True, but relu has none", fields) == \
+        "symmetric = true, but relu has none"
+    assert _as_toml("pass other=False", fields) == "pass other=False"   # not a spec field
