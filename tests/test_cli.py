@@ -48,7 +48,8 @@ def test_sim_reports_rounded_inputs(capsys, spec, tmp_path):
     np.save(tmp_path / "x.npy", np.full((3, 16), 0.3))
     code, _, err = run(capsys, "sim", spec, "--inputs", tmp_path / "x.npy")
     assert code == 0
-    assert "48 of 48 input values are not codes of SQ(1, 7)" in err
+    assert err.splitlines()[0] == ("hwnn: note: 48 of 48 input values are not codes of SQ(1, 7); "
+                                   "they were rounded half-even and saturated")
 
 
 def test_sim_fails_with_the_first_mismatch(capsys, spec, monkeypatch):
@@ -235,7 +236,9 @@ def test_shift_mac_without_weights_says_so(capsys, tmp_path):
 def test_bad_shape_inputs(capsys, spec, tmp_path):
     np.save(tmp_path / "x.npy", np.zeros((4, 3)))
     code, _, err = run(capsys, "sim", spec, "--inputs", tmp_path / "x.npy")
-    assert code == 2 and "need shape (n, 16) with one row per vector, not (4, 3)" in err
+    assert code == 2
+    assert err == (f"hwnn: error: --inputs {tmp_path / 'x.npy'}: need shape (n, 16) with one row "
+                   f"per vector, not (4, 3)\n")
 
 
 def test_console_script_entry_point_exit_code(spec):
