@@ -16,8 +16,8 @@ from tqdm import tqdm
 
 from . import __version__
 from .demo import run_demo
-from .flow import (FlowError, check_output_path, check_values_exact, generate,
-                   input_codes, plan_info, save_codes, save_values, simulate, synth_reports, synth_targets,
+from .flow import (FlowError, check_output_path, check_values_exact, generate, input_codes,
+                   plan_info, save_codes, save_values, simulate, synth_reports, synth_targets,
                    table_notes)
 from .spec import SpecError, load_spec
 from .synth import ToolError, format_table
