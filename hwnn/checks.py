@@ -8,7 +8,7 @@ parsing the message. Messages follow one pattern::
 
     <name> must be <what is allowed>, not <the value, repr'd>
 
-This module is the bottom of the package: it imports nothing from hwnn. The one check that
+This module is the bottom of the package: it imports nothing from hwnn (only numpy). The one check that
 needs a hwnn type, :func:`hwnn.fixed.check_format`, lives with the formats and raises these
 same errors.
 """
@@ -16,6 +16,8 @@ same errors.
 from __future__ import annotations
 
 import numbers
+
+import numpy as np
 
 __all__ = [
     "ParameterError", "ParameterTypeError", "ParameterValueError",
@@ -92,7 +94,7 @@ def check_bool(value, name: str, *, none: bool = False):
     """``value`` if it is a ``bool`` (numpy bools included); ``None`` too with ``none=True``."""
     if none and value is None:
         return None
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
+    if isinstance(value, (bool, np.bool_)):
         return bool(value)
     allowed = "True or False" + (" or None" if none else "")
     raise ParameterTypeError(name, f"{name} must be {allowed}, not {value!r}")

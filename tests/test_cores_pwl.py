@@ -1,9 +1,13 @@
+import re
+
 import numpy as np
 import pytest
+from amaranth.back import verilog
 
-from hwnn.cores.activation import activation_core
+from hwnn.checks import ParameterTypeError
 from hwnn.cores.pwl import PWLActivation, uniform_run
 from hwnn.fixed import SQ, UQ
+from hwnn.plans.lut import plan_lut
 from hwnn.plans.pwl import plan_pwl
 from hwnn.ref.pwl import pwl
 from hwnn.sim import run_stream
@@ -33,10 +37,10 @@ def test_lanes_and_timing():
     plan = plan_pwl("tanh", SQ(4, 6), SQ(1, 9), segments=8)
     codes = SQ(4, 6).codes()
     lanes = np.stack([codes, codes[::-1]], axis=1)
-    core = activation_core(plan, lanes=2)
+    core = PWLActivation(plan, lanes=2)
     run = run_stream(core, lanes, stall_out=0.4, seed=1)
     np.testing.assert_array_equal(run.outputs, pwl(plan, lanes))
-    timing = run_stream(activation_core(plan), codes[:30])
+    timing = run_stream(PWLActivation(plan), codes[:30])
     assert core.latency == 8 and core.ii == 1
     assert set(timing.latencies.tolist()) == {8}
     assert set(np.diff(timing.in_cycles).tolist()) == {1}
@@ -50,18 +54,23 @@ def test_uniform_run():
 
 
 def test_pwl_core_rejects_other_plans():
-    from hwnn.plans.lut import plan_lut
-    with pytest.raises(TypeError, match="plan must be a PWLPlan"):
-        PWLActivation(plan_lut("tanh", SQ(3, 3), SQ(1, 7)))
+    plan = plan_lut("tanh", SQ(3, 3), SQ(1, 7))
+    message = (f"plan must be a PWLPlan (see hwnn.plans.activation.plan_activation), "
+               f"not {plan!r}")
+    with pytest.raises(ParameterTypeError, match=re.escape(message) + "$") as info:
+        PWLActivation(plan)
+    assert info.value.parameter == "plan"
 
 
-@pytest.mark.parametrize("method, options", [("pwl", dict(segments=16)),
-                                             ("lut", dict(table_size=1024, input_range=(-8, 8)))])
-def test_sixteen_bit_units_on_all_65536_codes(method, options):
-    """The benchmark's 16-bit designs, every input code (about 6 s each in pysim)."""
-    from hwnn.plans.activation import plan_activation
-    from hwnn.ref.activation import activation
-    plan = plan_activation("tanh", SQ(6, 10), SQ(1, 15), method=method, **options)
+def test_sixteen_bit_unit_on_all_65536_codes():
+    """The benchmark's 16-bit design, every input code (about 6 s in pysim)."""
+    plan = plan_pwl("tanh", SQ(6, 10), SQ(1, 15), segments=16)
     codes = SQ(6, 10).codes()
-    run = run_stream(activation_core(plan), codes)
-    np.testing.assert_array_equal(run.outputs, activation(plan, codes))
+    run = run_stream(PWLActivation(plan), codes)
+    np.testing.assert_array_equal(run.outputs, pwl(plan, codes))
+
+
+def test_exports_verilog():
+    plan = plan_pwl("sigmoid", SQ(4, 6), UQ(0, 10), segments=8, slopes="pot2")
+    text = verilog.convert(PWLActivation(plan, lanes=2), name="act")
+    assert "module act" in text and "i__payload" in text

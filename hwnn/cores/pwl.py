@@ -5,9 +5,8 @@ from __future__ import annotations
 from amaranth.hdl import Array, Cat, Const, Mux, Signal, signed, unsigned
 
 from ..plans.dense import signed_bits_for
-from ..plans.pwl import slope_terms
-from ._component import rejects_quietly
-from .activation import _Activation, _magnitude, _unfold
+from ..plans.pwl import PWLPlan, slope_terms
+from ._activation import _Activation, _magnitude, _unfold
 from .requantize import format_shape
 
 __all__ = ["PWLActivation", "uniform_run"]
@@ -45,20 +44,12 @@ class PWLActivation(_Activation):
     one), one or two shifts and an add for ``"pot"``/``"pot2"``; (4) add the intercept, floor by
     ``2**shift`` and clamp; (5) unfold. Latency 8, ``ii`` 1.
 
-    Parameters, members and errors as :class:`~hwnn.cores.activation.LUTActivation`, with a
+    Parameters, members and errors as :class:`~hwnn.cores.lut.LUTActivation`, with a
     :class:`~hwnn.plans.pwl.PWLPlan`.
     """
 
+    _plan_type = PWLPlan
     _stages = 6
-
-    @property
-    def _plan_type(self):
-        from ..plans.pwl import PWLPlan
-        return PWLPlan
-
-    @rejects_quietly
-    def __init__(self, plan, *, lanes=1):
-        super().__init__(plan, lanes=lanes)
 
     def _compute(self, m, x, result, advance, index):
         plan = self._plan

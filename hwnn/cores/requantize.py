@@ -80,10 +80,13 @@ def requantize(value, src, dst, rounding=Rounding.TRUNC, overflow=Overflow.WRAP)
         scaled = value
 
     if overflow is Overflow.SAT:
-        if hi > dst.max_int:
-            scaled = Mux(scaled > dst.max_int, dst.max_int, scaled)
-        if lo < dst.min_int:
-            scaled = Mux(scaled < dst.min_int, dst.min_int, scaled)
+        # Both comparisons read the rounded value, side by side: chaining the second after the
+        # first clamp put two comparators in series behind the rounding incrementer (a 2-lane
+        # 8x8 product on iCE40 UP5K: 33.8 MHz chained, 53.6 MHz side by side, 49 -> 36 carries).
+        # At most one of them holds, so the order of the multiplexers does not matter.
+        above = scaled > dst.max_int if hi > dst.max_int else Const(0, 1)
+        below = scaled < dst.min_int if lo < dst.min_int else Const(0, 1)
+        scaled = Mux(above, dst.max_int, Mux(below, dst.min_int, scaled))
     # After saturation the value is in range, so keeping the low bits is exact; with WRAP this
     # slice *is* the wrap-around.
     bits = _extend(scaled, scaled.shape().signed, dst.width)[:dst.width]
