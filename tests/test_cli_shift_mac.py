@@ -20,13 +20,6 @@ def refusal(**kwargs):
     raise AssertionError("plan_shift_mac accepted parameters the test expects it to reject")
 
 
-def converted(**kwargs):
-    """Whether plan_shift_mac's check of ``kwargs`` carries ``.parameter`` (numbers helper)."""
-    return hasattr(refusal(**kwargs), "parameter")
-
-
-PENDING = "the PotCode check does not carry .parameter yet"
-
 SPEC = """\
 [core]
 kind = "shift_mac"
@@ -137,14 +130,10 @@ def test_spec_without_weights_takes_the_shape(capsys, tmp_path):
     ("n_in = 8", "params.n_out: missing (required when no weights file gives the shape)"),
     ('weights = "pot_fc.npz"\nparallelism = 33', "params.parallelism: must be between 1 and 32, "
                                                  "not 33"),
-    pytest.param('weights = "pot_fc.npz"\nweight_e_min = 9',
-                 f"params.weight_e_min: {refusal(weight_e_min=9)}",
-                 marks=pytest.mark.skipif(not converted(weight_terms=2, weight_e_min=9),
-                                          reason=PENDING)),
-    pytest.param('weights = "pot_fc.npz"\nweight_exponent_bits = 7',
-                 f"params.weight_exponent_bits: {refusal(weight_exponent_bits=7)}",
-                 marks=pytest.mark.skipif(not converted(weight_exponent_bits=7),
-                                          reason=PENDING)),
+    ('weights = "pot_fc.npz"\nweight_e_min = 9',
+     f"params.weight_e_min: {refusal(weight_e_min=9)}"),
+    ('weights = "pot_fc.npz"\nweight_exponent_bits = 7',
+     f"params.weight_exponent_bits: {refusal(weight_exponent_bits=7)}"),
     ('weights = "pot_fc.npz"\nslopes = "pot"',
      "params.slopes: unknown field; params takes in_format, n_in, n_out, out_format, overflow, "
      "parallelism, rounding, saturate_weights, weight_e_min, weight_exponent_bits, "

@@ -20,15 +20,6 @@ def plan_error(plan, *args, **kwargs):
     raise AssertionError("the plan accepted parameters the test expects it to reject")
 
 
-def carries_parameter(plan, *args, **kwargs):
-    """Whether the plan's check raises a hwnn.checks error (with ``parameter``).
-
-    The spec maps such errors to their field; plan checks are being converted to hwnn.checks
-    (plans-ref, numbers). A case whose check is not converted yet cannot name its field.
-    """
-    return hasattr(plan_error(plan, *args, **kwargs), "parameter")
-
-
 SPEC = """\
 [core]
 kind = "dense"
@@ -227,25 +218,16 @@ def test_activation_fit_to_target(tmp_path):
      "'swish'"),
     (("method = \"lut\"", "method = \"cordic\""), "params.method",
      "must be one of exact | lut | pwl, not 'cordic'"),
-    pytest.param(("table_size = 64", "table_size = 100"), "params.table_size",
-                 str(plan_error(plan_activation, "tanh", SQ(3, 5), SQ(1, 7), method="lut",
-                                table_size=100)),
-                 marks=pytest.mark.skipif(not carries_parameter(
-                     plan_activation, "tanh", SQ(3, 5), SQ(1, 7), method="lut", table_size=100),
-                     reason="plan_lut's table_size check does not carry .parameter yet")),
+    (("table_size = 64", "table_size = 100"), "params.table_size",
+     str(plan_error(plan_activation, "tanh", SQ(3, 5), SQ(1, 7), method="lut", table_size=100))),
     (("table_size = 64", "segments = 8"), "params.segments", "applies to method pwl, not 'lut'"),
     (("table_size = 64", "table_size = 64\nmax_error = 0.1"), "params.max_error",
      "give either max_error (fit the cheapest plan) or segments/table_size, not both"),
     (("lanes = 2", "lanes = 0"), "params.lanes", "must be between 1 and 4096, not 0"),
     (("table_size = 64", "input_range = [4]"), "params.input_range",
      "must be a pair of numbers [low, high], not [4]"),
-    pytest.param(("out_format = \"SQ(1,7)\"", "out_format = \"UQ(0,4)\""), "params.out_format",
-                 str(plan_error(plan_activation, "tanh", SQ(3, 5), UQ(0, 4), method="lut",
-                                table_size=64)),
-                 marks=pytest.mark.skipif(not carries_parameter(
-                     plan_activation, "tanh", SQ(3, 5), UQ(0, 4), method="lut", table_size=64),
-                     reason="the activation plan's out_format check does not carry .parameter "
-                            "yet")),
+    (("out_format = \"SQ(1,7)\"", "out_format = \"UQ(0,4)\""), "params.out_format",
+     str(plan_error(plan_activation, "tanh", SQ(3, 5), UQ(0, 4), method="lut", table_size=64))),
 ])
 def test_activation_spec_errors(tmp_path, edit, field, message):
     old, new = edit
@@ -348,8 +330,6 @@ def test_a_missing_function_is_missing(tmp_path):
 NARROW = dict(method="pwl", segments=16, input_range=(-0.001, 0.001))   # 16: the spec's default
 
 
-@pytest.mark.skipif(not carries_parameter(plan_activation, "tanh", SQ(6, 10), SQ(1, 15), **NARROW),
-                    reason="plan_pwl's segments check does not carry .parameter yet")
 def test_a_narrow_input_range_is_blamed_not_the_default_segments(tmp_path):
     text = ACTIVATION.replace('method = "lut"\ntable_size = 64', 'method = "pwl"').replace(
         "SQ(3,5)", "SQ(6,10)") + "input_range = [-0.001, 0.001]\n"
