@@ -6,6 +6,7 @@ import re
 
 import numpy as np
 import pytest
+from amaranth.back import verilog
 from amaranth.hdl import Signal, unsigned
 
 from hwnn.checks import ParameterTypeError, ParameterValueError
@@ -14,6 +15,7 @@ from hwnn.fixed import SQ, UQ
 from hwnn.plans.dense import plan_dense
 from hwnn.ref.dense import dense
 from hwnn.sim import make_vectors, run_stream
+from hwnn.synth import synthesize
 from test_cores_shift_mac import simulate
 
 
@@ -130,3 +132,22 @@ def test_parameter_errors():
         with pytest.raises(error, match=re.escape(message) + "$") as info:
             FoldedMac(*args, **kwargs)
         assert info.value.parameter == parameter
+
+
+def test_exports_verilog_with_and_without_the_weight_port():
+    plan = make_plan(2, 3)
+    product = Multiply(plan.in_format, plan.weight_format)
+    plain = verilog.convert(FoldedMac(plan, product, parallelism=2), name="mac")
+    loaded = verilog.convert(FoldedMac(plan, product, parallelism=2, weight_port=True),
+                             name="mac")
+    for text in (plain, loaded):
+        assert "module mac" in text and "i__payload" in text and "o__payload" in text
+    assert "i_weight__payload" not in plain and "i_weight__payload" in loaded
+
+
+@pytest.mark.synth
+def test_synthesizes_one_dsp_per_lane():
+    plan = make_plan(4, 6)
+    core = FoldedMac(plan, Multiply(plan.in_format, plan.weight_format), parallelism=3)
+    report = synthesize(core, "ice40-up5k", name="mac")
+    assert report.dsps == core.lanes == 3

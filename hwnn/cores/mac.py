@@ -39,7 +39,8 @@ class Product:
     stage the lane has the registered result of :meth:`operand` and its weight word (a
     synchronous memory read); :meth:`product` turns them into the product through
     ``depth - 1`` register stages of its own, and the array registers that value once more (the
-    product register, of ``shape``).
+    product register, of ``shape``). Both methods get the module ``m`` to add logic to,
+    ``name`` (the lane's index) to suffix the names of the signals they make, and ``advance``.
 
     Attributes
     ----------
@@ -71,12 +72,14 @@ class Product:
         return operand
 
     def product(self, m, name, operand, word, advance):
-        """The product of ``operand`` (from :meth:`operand`) and the weight ``word``."""
+        """The product of ``operand`` (from :meth:`operand`) and the weight ``word``, after
+        ``depth - 1`` register stages of its own (enabled by ``advance``)."""
         raise NotImplementedError
 
 
 class Multiply(Product):
-    """``element × weight`` on a multiplier; weights are codes of ``weight_format``.
+    """``element × weight`` on a multiplier (a DSP block where the target has one); weights are
+    stored as codes of ``weight_format``. ``depth`` 1.
 
     Parameters
     ----------
