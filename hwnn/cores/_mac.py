@@ -87,8 +87,9 @@ def mac_sequencer(m, ii, *, accepted, advance, finish, partials_valid, depth=1):
 
     A vector accepted (``accepted``) is issued over ``ii`` cycles ``t = 0 … ii − 1`` while
     ``busy``; the operand stage follows one cycle later and the product register ``depth``
-    cycles after that, all moving only when ``advance`` is high. ``partials_valid`` (the caller's register) is set when the last
-    product has been accumulated and cleared on ``finish`` (the output stage took the sums).
+    cycles after that, all moving only when ``advance`` is high. ``partials_valid`` (the
+    caller's register) is set when the last product has been accumulated and cleared on
+    ``finish`` (the output stage took the sums).
 
     Returns ``(busy, last_issue, t, t_late, accumulate)``: ``last_issue`` is
     ``t == ii − 1`` kept in a register, so the input handshake (which enables the wide input

@@ -25,8 +25,8 @@ class ShiftMac(wiring.Component):
 
     Structure: a :class:`~hwnn.cores.mac.FoldedMac` with a :class:`PotProduct`, a weight port
     and a two-stage requantize. As in :class:`hwnn.cores.dense.Dense`, the input vector is
-    registered and each of the ``lanes`` lanes walks a fixed slice of the output-major product list
-    (:func:`hwnn.plans.dense.mac_schedule`). A lane keeps its slice of the weights as packed
+    registered and each of the ``lanes`` lanes walks a fixed slice of the output-major product
+    list (:func:`hwnn.plans.dense.mac_schedule`). A lane keeps its slice of the weights as packed
     :class:`~hwnn.plans.pot.PotCode` words in an ``amaranth.lib.memory.Memory`` of depth ``ii``
     with a synchronous read port. Its product is built without a multiplier: the selected input
     or its negation (by the sign bit) goes through a barrel shifter by the exponent field, a
