@@ -38,9 +38,9 @@ def polarities(graph, negative_outputs_cost=None) -> list:
     Node ``k`` holds ``p[k]·value[k]``; an adder then combines its operands with the signs
     ``p[k]·sa·p[a]`` and ``p[k]·sb·p[b]``. Both positive is an adder; one negative a
     subtractor, which costs the subtrahend's width in inverters on iCE40; both negative would
-    need a second adder and is never chosen. An output that reads its node with a negative overall sign costs the node's
-    width (``negative_outputs_cost`` overrides that per output, e.g. 0 where a following adder
-    can subtract for free). Inputs are +1. A deterministic local search flips single nodes
+    need a second adder and is never chosen. An output that reads its node with a negative
+    overall sign costs the node's width (``negative_outputs_cost`` overrides that per output,
+    e.g. 0 where a following adder can subtract for free). Inputs are +1. A deterministic local search flips single nodes
     while the total cost falls, starting from all +1 (the graph's own orientation, which never
     has two negative operands).
     """
