@@ -48,7 +48,7 @@ def test_spec_blocks_plan_and_simulate(capsys, tmp_path, spec):
 # The tour synthesizes with place-and-route (about 20 s): it runs with the synth tests.
 @pytest.mark.parametrize("code", [pytest.param(code, marks=pytest.mark.synth)
                                   if "synthesize(" in code else code for code in PYTHON],
-                         ids=["tour", "activation"])
+                         ids=[f"python{k}" for k in range(len(PYTHON))])
 def test_python_blocks_run(tmp_path, monkeypatch, code):
     monkeypatch.chdir(tmp_path)  # the tour exports into build/
     exec(compile(code, "README.md", "exec"), {})
