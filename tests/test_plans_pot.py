@@ -1,3 +1,4 @@
+import re
 from fractions import Fraction
 
 import numpy as np
@@ -171,14 +172,14 @@ def test_encode_and_decode_name_the_first_bad_value():
     with pytest.raises(ValueError, match=r"^codes: 3 at index \(1, 0\) is not a pot code of "
                                          r"SQ\(1, 7\) \(0 or ±2\*\*k, k in 0\.\.7\)$"):
         code.encode([[0, 1], [3, 5]])
-    with pytest.raises(ValueError, match=r"codes: 200 at index 1 is not a pot2 code of "
+    with pytest.raises(ValueError, match=r"^codes: 200 at index 1 is not a pot2 code of "
                                          r"SQ\(1, 7\) \(0, ±2\*\*k or ±2\*\*k ± 2\*\*j, "
-                                         r"k in 0\.\.7, j <= k\)"):
+                                         r"k in 0\.\.7, j <= k\)$"):
         PotCode(SQ(1, 7), 2).encode([3, 200])
-    with pytest.raises(ValueError, match=r"not a pot code of UQ\(1, 3\) "
-                                         r"\(0 or 2\*\*k, k in 0\.\.3\)"):
+    with pytest.raises(ValueError, match=r"^codes: 3 at index 0 is not a pot code of UQ\(1, 3\) "
+                                         r"\(0 or 2\*\*k, k in 0\.\.3\)$"):
         PotCode(UQ(1, 3)).encode([3])
-    with pytest.raises(TypeError, match="codes must hold integers, not dtype float64"):
+    with pytest.raises(TypeError, match=r"^codes must hold integers, not dtype float64$"):
         code.encode([1.0])
     with pytest.raises(ValueError, match=r"^words: 32 at index 2 is outside the 5-bit word range "
                                          r"\[0, 31\]$"):
@@ -191,30 +192,38 @@ def test_encode_and_decode_name_the_first_bad_value():
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
-    (dict(fmt="SQ(1,7)", terms=3), ValueError, r"terms must be 1 \(pot\) or 2 \(pot2\), not 3"),
-    (dict(fmt="SQ(1,7)", terms="2"), TypeError, r"terms must be 1 \(pot\) or 2 \(pot2\), not '2'"),
-    (dict(fmt="SQ(1,7)", e_min=8), ValueError,
-     r"e_min must be between 0 and 7 \(the largest exponent of SQ\(1, 7\)\), not 8"),
-    (dict(fmt="SQ(1,7)", e_min=-1), ValueError, r"e_min must be between 0 and 7"),
-    (dict(fmt="SQ(1,7)", e_min=1.0), TypeError, r"e_min must be an integer, not 1\.0"),
-    (dict(fmt="SQ(1,7)", exponent_bits=7), ValueError,
-     r"exponent_bits must be between 0 and 6, not 7"),
-    (dict(fmt="SQ(1,7)", exponent_bits="3"), TypeError,
-     r"exponent_bits must be an integer or None, not '3'"),
-    (dict(fmt=8), TypeError, r"fmt must be a Format \(SQ/UQ\) or a format string, not 8"),
+    (dict(fmt="SQ(1,7)", terms=3), ParameterValueError,
+     "terms must be 1 (pot) or 2 (pot2), not 3"),
+    (dict(fmt="SQ(1,7)", terms="2"), ParameterTypeError,
+     "terms must be 1 (pot) or 2 (pot2), not '2'"),
+    (dict(fmt="SQ(1,7)", e_min=8), ParameterValueError,
+     "e_min must be between 0 and 7 (the largest exponent of SQ(1, 7)), not 8"),
+    (dict(fmt="SQ(1,7)", e_min=-1), ParameterValueError,
+     "e_min must be between 0 and 7 (the largest exponent of SQ(1, 7)), not -1"),
+    (dict(fmt="SQ(1,7)", e_min=1.0), ParameterTypeError, "e_min must be an integer, not 1.0"),
+    (dict(fmt="SQ(1,7)", exponent_bits=7), ParameterValueError,
+     "exponent_bits must be between 0 and 6, not 7"),
+    (dict(fmt="SQ(1,7)", exponent_bits="3"), ParameterTypeError,
+     "exponent_bits must be an integer or None, not '3'"),
+    (dict(fmt=8), ParameterTypeError, "fmt must be a Format (SQ/UQ) or a format string, not 8"),
 ])
 def test_code_parameter_errors(kwargs, error, message):
-    with pytest.raises(error, match=message):
+    with pytest.raises(error, match="^" + re.escape(message) + "$") as info:
         PotCode(**kwargs)
+    assert info.value.parameter == message.split(" ")[0]
 
 
-def test_quantize_value_errors():
-    with pytest.raises(ValueError, match="values holds NaN or infinity"):
-        quantize_pot([0.5, np.nan], SQ(1, 7))
-    with pytest.raises(TypeError, match="values must hold real numbers, not dtype <U1"):
-        quantize_pot(["a"], SQ(1, 7))
-    with pytest.raises(ValueError, match=r"terms must be 1 \(pot\) or 2 \(pot2\), not 0"):
-        quantize_pot([0.5], SQ(1, 7), 0)
+@pytest.mark.parametrize("args, error, parameter, message", [
+    (([0.5, np.nan], SQ(1, 7)), ParameterValueError, "values", "values holds NaN or infinity"),
+    ((["a"], SQ(1, 7)), ParameterTypeError, "values",
+     "values must hold real numbers, not dtype <U1"),
+    (([0.5], SQ(1, 7), 0), ParameterValueError, "terms",
+     "terms must be 1 (pot) or 2 (pot2), not 0"),
+])
+def test_quantize_value_errors(args, error, parameter, message):
+    with pytest.raises(error, match="^" + re.escape(message) + "$") as info:
+        quantize_pot(*args)
+    assert info.value.parameter == parameter
 
 
 def test_large_formats_stay_exact():
@@ -231,9 +240,10 @@ def test_large_formats_stay_exact():
     words = code.encode(want)
     assert code.decode(words).tolist() == want
     top = code.fields[0].exponent_bits  # exponent 63 in term 0, term 1 zero
-    with pytest.raises(ValueError, match=r"words: \d+ at index 1 stands for 9223372036854775808, "
-                                         r"beyond int64"):
-        code.word_values([0, 63 | 1 << (2 * top + 3)])
+    word = 63 | 1 << (2 * top + 3)
+    with pytest.raises(ValueError, match=f"^words: {word} at index 1 stands for "
+                                         f"9223372036854775808, beyond int64$"):
+        code.word_values([0, word])
 
 
 def brute_force_codes(fmt, terms, e_min, e_max):

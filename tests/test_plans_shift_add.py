@@ -82,20 +82,28 @@ def test_best_beats_plain_cse_and_da4ml_on_the_benchmark(name, before, da4ml, ou
 
 def test_build_rejects_bad_arguments():
     with pytest.raises(ValueError, match=r"^method must be one of csd \| columns \| cse \| cmvm "
-                                         r"\| best, not 'fast'$"):
+                                         r"\| best, not 'fast'$") as info:
         build([[1]], (0, 1), "fast")
+    assert info.value.parameter == "method"
     with pytest.raises(TypeError, match=r"^method must be one of csd \| columns \| cse \| cmvm "
-                                        r"\| best, not 3$"):
+                                        r"\| best, not 3$") as info:
         build([[1]], (0, 1), 3)
-    with pytest.raises(TypeError, match=r"^weight must hold integers, not dtype float64$"):
+    assert info.value.parameter == "method"
+    with pytest.raises(TypeError, match=r"^weight must hold integers, not dtype float64$") as info:
         build([[1.5]], (0, 1))
+    assert info.value.parameter == "weight"
     with pytest.raises(ValueError, match=r"^weight must be a non-empty 2-D integer matrix "
-                                         r"\(n_out, n_in\), not shape \(2,\)$"):
+                                         r"\(n_out, n_in\), not shape \(2,\)$") as info:
         build_cse([1, 2], (0, 1))
+    assert info.value.parameter == "weight"
     with pytest.raises(ValueError, match=r"^in_ranges must give one \(lo, hi\) pair per input "
-                                         r"\(2\), not 1$"):
+                                         r"\(2\), not 1$") as info:
         build_mcm_columns([[1, 2]], [(0, 1)])
-    with pytest.raises(ValueError, match=r"^in_ranges\[0\] must have lo <= hi, not \(1, 0\)$"):
+    assert info.value.parameter == "in_ranges"
+    with pytest.raises(ValueError,
+                       match=r"^in_ranges\[0\] must have lo <= hi, not \(1, 0\)$") as info:
         build_csd([[1]], [(1, 0)])
-    with pytest.raises(TypeError, match=r"^n must be an integer, not 1\.5$"):
+    assert info.value.parameter == "in_ranges"
+    with pytest.raises(TypeError, match=r"^n must be an integer, not 1\.5$") as info:
         mcm([1.5])
+    assert info.value.parameter == "n"

@@ -134,13 +134,17 @@ def test_check_catches_tampering():
 
 def test_evaluate_rejects_bad_inputs():
     g = example()
-    with pytest.raises(ValueError, match=r"^x\[1\] = 16 is outside the input range \[0, 15\]$"):
+    with pytest.raises(ValueError,
+                       match=r"^x\[1\] = 16 is outside the input range \[0, 15\]$") as info:
         g.evaluate([0, 16])
+    assert info.value.parameter == "x"
     with pytest.raises(ValueError, match=r"^x must have shape \(2,\) or \(batch, 2\), "
-                                         r"not \(3,\)$"):
+                                         r"not \(3,\)$") as info:
         g.evaluate([0, 1, 2])
-    with pytest.raises(TypeError, match=r"^x must hold integers, not dtype float64$"):
+    assert info.value.parameter == "x"
+    with pytest.raises(TypeError, match=r"^x must hold integers, not dtype float64$") as info:
         g.evaluate([0.0, 1.0])
+    assert info.value.parameter == "x"
 
 
 def test_evaluate_is_exact_beyond_int64():

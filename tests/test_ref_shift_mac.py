@@ -96,12 +96,18 @@ def test_reference_errors():
         f"plan must be a ShiftMacPlan (see hwnn.plans.shift_mac.plan_shift_mac), "
         f"not {dense_plan!r}")
     with pytest.raises(ValueError, match=r"^weight: 37 at index \(0, 1\) is not a pot2 code of "
-                                         r"SQ\(1, 7\)"):
+                                         r"SQ\(1, 7\) \(0, ±2\*\*k or ±2\*\*k ± 2\*\*j, "
+                                         r"k in 0\.\.7, j <= k\)$"):
         shift_mac(plan, [[3, 37, 11], [0, 0, 0]], [0, 0, 0])
-    with pytest.raises(TypeError, match=r"weight must hold integer codes of SQ\(1, 7\)"):
+    with pytest.raises(TypeError, match=r"^weight must hold integer codes of SQ\(1, 7\), "
+                                        r"not dtype float64$"):
         shift_mac(plan, good * 1.0, [0, 0, 0])
-    with pytest.raises(ValueError, match=r"^x must have shape \(3,\) or \(n, 3\), not \(2,\)$"):
+    with pytest.raises(ValueError,
+                       match=r"^x must have shape \(3,\) or \(n, 3\), not \(2,\)$") as info:
         shift_mac(plan, good, [0, 0])
-    with pytest.raises(ValueError, match=r"^x holds codes outside SQ\(1, 7\) \[-128, 127\]$"):
+    assert info.value.parameter == "x"
+    with pytest.raises(ValueError,
+                       match=r"^x holds codes outside SQ\(1, 7\) \[-128, 127\]$") as info:
         shift_mac(plan, good, [0, 128, 0])
+    assert info.value.parameter == "x"
     assert shift_mac(plan, good, [1, 1, 1]).shape == (2,)
