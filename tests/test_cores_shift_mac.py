@@ -332,8 +332,8 @@ def test_shift_mac_parameter_errors():
     with pytest.raises(ValueError, match=r"^weights: 3 at index \(1, 2\) is not a pot code of "
                                          r"SQ\(1, 7\) \(0 or ±2\*\*k, k in 0\.\.7\)$"):
         ShiftMac(plan, weights=[[1, 2, 4], [8, 16, 3]])
-    with pytest.raises(ValueError, match=r"weights must have shape \(n_out, n_in\) = \(2, 3\), "
-                                         r"not \(3,\)"):
+    with pytest.raises(ValueError, match=r"^weights must have shape \(n_out, n_in\) = \(2, 3\), "
+                                         r"not \(3,\)$"):
         ShiftMac(plan, weights=[1, 2, 4])
 
 

@@ -305,16 +305,22 @@ def test_unsigned_pot2_reaches_differences_below_the_top():
         assert PotCode(UQ(0, width), 2).contains(differences).all(), width
 
 
-@pytest.mark.parametrize("kwargs, error, parameter", [
-    (dict(terms=3), ParameterValueError, "terms"), (dict(terms="2"), ParameterTypeError, "terms"),
-    (dict(e_min=9), ParameterValueError, "e_min"), (dict(e_min=1.0), ParameterTypeError, "e_min"),
-    (dict(exponent_bits=7), ParameterValueError, "exponent_bits"),
-    (dict(exponent_bits=2.0), ParameterTypeError, "exponent_bits"),
-    (dict(fmt="SQ(1)"), ParameterValueError, "fmt"),
+@pytest.mark.parametrize("kwargs, error, parameter, message", [
+    (dict(terms=3), ParameterValueError, "terms", "terms must be 1 (pot) or 2 (pot2), not 3"),
+    (dict(terms="2"), ParameterTypeError, "terms", "terms must be 1 (pot) or 2 (pot2), not '2'"),
+    (dict(e_min=9), ParameterValueError, "e_min",
+     "e_min must be between 0 and 7 (the largest exponent of SQ(1, 7)), not 9"),
+    (dict(e_min=1.0), ParameterTypeError, "e_min", "e_min must be an integer, not 1.0"),
+    (dict(exponent_bits=7), ParameterValueError, "exponent_bits",
+     "exponent_bits must be between 0 and 6, not 7"),
+    (dict(exponent_bits=2.0), ParameterTypeError, "exponent_bits",
+     "exponent_bits must be an integer or None, not 2.0"),
+    (dict(fmt="SQ(1)"), ParameterValueError, "fmt",
+     "fmt: Format must look like 'SQ(4,12)' or 'UQ(0,8)', not 'SQ(1)'"),
 ])
-def test_code_parameter_errors_carry_the_parameter(kwargs, error, parameter):
+def test_code_parameter_errors_carry_the_parameter(kwargs, error, parameter, message):
     args = dict(fmt=SQ(1, 7), terms=2)
     args.update(kwargs)
-    with pytest.raises(error) as info:
+    with pytest.raises(error, match="^" + re.escape(message) + "$") as info:
         PotCode(**args)
     assert info.value.parameter == parameter
