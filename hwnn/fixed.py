@@ -194,8 +194,9 @@ def check_format(fmt, name: str) -> Format:
     if isinstance(fmt, str):
         try:
             return parse_format(fmt)
-        except ValueError as exc:
-            raise ParameterValueError(name, f"{name}: {exc}") from None
+        except ValueError:
+            raise ParameterValueError(name, f"{name} must be a format like 'SQ(4,12)' or "
+                                            f"'UQ(0,8)', not {fmt!r}") from None
     raise ParameterTypeError(name, f"{name} must be a Format (SQ/UQ) or a format string, "
                                    f"not {fmt!r}")
 

@@ -138,7 +138,12 @@ def _load_arrays(fields, key, base_dir, names):
     try:
         loaded = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
-        raise fields.error(key, f"{path.name} is not a readable .npz file ({exc})") from None
+        # numpy takes any file that is neither a zip nor a .npy for a pickle and advises
+        # allow_pickle, which a spec cannot set and which would not help.
+        reason = ("neither an .npz archive nor a .npy array" if "allow_pickle" in str(exc)
+                  else str(exc))
+        raise fields.error(key, f"{path.name} is not a readable .npz file ({reason}); write "
+                                f"it with numpy.savez") from None
     if not isinstance(loaded, np.lib.npyio.NpzFile):  # a .npy file holds one bare array
         required = " and ".join(repr(n) for n, needed in names.items() if needed)
         optional = " and ".join(repr(n) for n, needed in names.items() if not needed)

@@ -84,7 +84,7 @@ def test_plan_describe_and_float_views():
     (dict(weight=[["a", "b", "c"]] * 2), ParameterTypeError, "weight",
      "weight must hold real numbers, not dtype <U1"),
     (dict(in_format="SQ(1)"), ParameterValueError, "in_format",
-     "in_format: Format must look like 'SQ(4,12)' or 'UQ(0,8)', not 'SQ(1)'"),
+     "in_format must be a format like 'SQ(4,12)' or 'UQ(0,8)', not 'SQ(1)'"),
     (dict(out_format=3), ParameterTypeError, "out_format",
      "out_format must be a Format (SQ/UQ) or a format string, not 3"),
     (dict(rounding="round"), ParameterValueError, "rounding",
@@ -129,9 +129,9 @@ def test_schedule_covers_every_product_once(n_out, n_in, parallelism):
 def test_schedule_rejects_bad_parallelism():
     plan = make_plan(2, 3)
     for parallelism, error, message in [
-            (7, ParameterValueError, "Parallelism must be between 1 and n_in·n_out = 6, not 7"),
-            (0, ParameterValueError, "Parallelism must be between 1 and n_in·n_out = 6, not 0"),
-            (2.0, ParameterTypeError, "Parallelism must be an integer, not 2.0")]:
+            (7, ParameterValueError, "parallelism must be an integer between 1 and 6, not 7"),
+            (0, ParameterValueError, "parallelism must be an integer between 1 and 6, not 0"),
+            (2.0, ParameterTypeError, "parallelism must be an integer between 1 and 6, not 2.0")]:
         with pytest.raises(error, match="^" + re.escape(message) + "$") as info:
             mac_schedule(plan, parallelism)
         assert info.value.parameter == "parallelism"

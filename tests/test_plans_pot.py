@@ -316,7 +316,7 @@ def test_unsigned_pot2_reaches_differences_below_the_top():
     (dict(exponent_bits=2.0), ParameterTypeError, "exponent_bits",
      "exponent_bits must be an integer or None, not 2.0"),
     (dict(fmt="SQ(1)"), ParameterValueError, "fmt",
-     "fmt: Format must look like 'SQ(4,12)' or 'UQ(0,8)', not 'SQ(1)'"),
+     "fmt must be a format like 'SQ(4,12)' or 'UQ(0,8)', not 'SQ(1)'"),
 ])
 def test_code_parameter_errors_carry_the_parameter(kwargs, error, parameter, message):
     args = dict(fmt=SQ(1, 7), terms=2)

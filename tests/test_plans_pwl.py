@@ -233,7 +233,7 @@ T = ("tanh", SQ(4, 6), SQ(1, 7))
     (("tanh", SQ(4, 6), UQ(1, 7)), dict(segments=4), ValueError, "out_format",
      "tanh is odd, so out_format must be signed, not UQ(1, 7)"),
     (("tanh", SQ(4, 6), "Q(1,7)"), dict(segments=4), ValueError, "out_format",
-     "out_format: Format must look like 'SQ(4,12)' or 'UQ(0,8)', not 'Q(1,7)'"),
+     "out_format must be a format like 'SQ(4,12)' or 'UQ(0,8)', not 'Q(1,7)'"),
     (("tanh", SQ(4, 6), SQ(2, 59)), dict(segments=4), ValueError, "out_format",
      "tanh from SQ(4, 6) to SQ(2, 59) needs more than 62 bits for slope * offset + intercept: "
      "the formats are too wide (or the function too steep) for int64 arithmetic"),

@@ -100,7 +100,7 @@ def test_check_weights_errors(weight, error, message):
     (dict(in_format=7), ParameterTypeError, "in_format",
      "in_format must be a Format (SQ/UQ) or a format string, not 7"),
     (dict(weight_format="SQ(1)"), ParameterValueError, "weight_format",
-     "weight_format: Format must look like 'SQ(4,12)' or 'UQ(0,8)', not 'SQ(1)'"),
+     "weight_format must be a format like 'SQ(4,12)' or 'UQ(0,8)', not 'SQ(1)'"),
     (dict(out_format=None), ParameterTypeError, "out_format",
      "out_format must be a Format (SQ/UQ) or a format string, not None"),
     (dict(weight_terms=3), ParameterValueError, "weight_terms",

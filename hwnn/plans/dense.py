@@ -7,7 +7,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..checks import ParameterTypeError, ParameterValueError, check_bool, check_choice, check_enum
+from ..checks import (ParameterTypeError, ParameterValueError, check_bool, check_choice, check_enum,
+                      check_integer)
 from ..fixed import (MAX_WIDTH, SQ, Format, Overflow, Rounding, check_format, quantize,
                      real_array, signed_bits_for, to_float)
 from .pot import PotCode
@@ -340,12 +341,7 @@ def mac_schedule(plan: DensePlan, parallelism: int) -> MacSchedule:
         ``parallelism`` is outside ``1 … n_in·n_out``.
     """
     products = plan.n_in * plan.n_out
-    if not isinstance(parallelism, (int, np.integer)) or isinstance(parallelism, bool):
-        raise ParameterTypeError("parallelism", f"Parallelism must be an integer, not "
-                                                f"{parallelism!r}")
-    if not 1 <= parallelism <= products:
-        raise ParameterValueError("parallelism", f"Parallelism must be between 1 and "
-                                                 f"n_in·n_out = {products}, not {parallelism}")
+    parallelism = check_integer(parallelism, "parallelism", minimum=1, maximum=products)
     ii = -(-products // int(parallelism))
     lanes = []
     for first in range(0, products, ii):
