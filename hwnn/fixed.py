@@ -201,14 +201,6 @@ def check_format(fmt, name: str) -> Format:
                                    f"not {fmt!r}")
 
 
-# The names every module used before checks.py; they stay as aliases of the public checks.
-_as_format = check_format
-
-
-def _enum_arg(cls, value, name):
-    return check_enum(cls, value, name)
-
-
 def _as_int_array(q, name) -> np.ndarray:
     array = np.asarray(q)
     if array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.integer):
@@ -272,10 +264,10 @@ def requantize(q, src, dst, rounding=Rounding.TRUNC, overflow=Overflow.WRAP) -> 
     ValueError
         ``q`` holds codes outside ``src``, or the left shift would leave int64 range.
     """
-    src = _as_format(src, "src")
-    dst = _as_format(dst, "dst")
-    rounding = _enum_arg(Rounding, rounding, "rounding")
-    overflow = _enum_arg(Overflow, overflow, "overflow")
+    src = check_format(src, "src")
+    dst = check_format(dst, "dst")
+    rounding = check_enum(Rounding, rounding, "rounding")
+    overflow = check_enum(Overflow, overflow, "overflow")
     q = _as_int_array(q, "q")
     if q.size and not np.all(src.contains(q)):
         bad = q[~src.contains(q)].ravel()[0]
@@ -327,9 +319,9 @@ def quantize(x, fmt, rounding=Rounding.HALF_EVEN, overflow=Overflow.SAT) -> np.n
     ValueError
         ``x`` holds NaN or infinity.
     """
-    fmt = _as_format(fmt, "fmt")
-    rounding = _enum_arg(Rounding, rounding, "rounding")
-    overflow = _enum_arg(Overflow, overflow, "overflow")
+    fmt = check_format(fmt, "fmt")
+    rounding = check_enum(Rounding, rounding, "rounding")
+    overflow = check_enum(Overflow, overflow, "overflow")
     x = real_array(x, "x")
     with np.errstate(over="ignore"):    # an overflow to inf is reported just below
         scaled = np.ldexp(x, fmt.f)
@@ -361,6 +353,6 @@ def quantize(x, fmt, rounding=Rounding.HALF_EVEN, overflow=Overflow.SAT) -> np.n
 
 def to_float(q, fmt) -> np.ndarray:
     """Real value of integer codes ``q`` in ``fmt``, as float64 (exact up to 53 bits)."""
-    fmt = _as_format(fmt, "fmt")
+    fmt = check_format(fmt, "fmt")
     q = _as_int_array(q, "q")
     return np.ldexp(q.astype(np.float64), -fmt.f)
