@@ -2,7 +2,7 @@
 """Single-constant multipliers: hwnn's adder counts against CSD and the optimum.
 
 For every constant c = 1 … 2^b − 1 (one input, one output), builds the shift-add graph of
-``y = c·x`` with :func:`hwnn.plans.mcm.build_mcm_columns` and counts its adders. The averages are
+``y = c·x`` with :func:`hwnn.plans.shift_add.build_mcm_columns` and counts its adders. The averages are
 over all those constants, even ones included (an even constant costs what its odd part costs):
 that is the population of the literature's figures (Gustafsson, Dempster and Macleod; Voronenko
 and Püschel), under which CSD averages 2.12 adders at 8 bits and 3.45 at 12, and optimal graphs
@@ -26,8 +26,7 @@ import json
 import time
 from pathlib import Path
 
-from hwnn.plans.csd import csd_adders
-from hwnn.plans.mcm import build_mcm_columns, scm_adders
+from hwnn.plans.shift_add import build_mcm_columns, csd_adders, scm_adders
 
 #: Published optimal averages over 1 … 2^b − 1 (quoted in DESIGN.md, section 7).
 LITERATURE = {8: 2.00, 12: 2.90}

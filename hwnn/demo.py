@@ -10,6 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .flow import generate, simulate, synth_reports, table_notes
+from .sim import make_vectors
+from .spec import load_spec
+from .synth import format_table
+
 __all__ = ["DEMO_SPEC", "write_demo_spec", "run_demo"]
 
 DEMO_SPEC = """\
@@ -46,34 +51,29 @@ def write_demo_spec(out_dir: Path) -> Path:
 
 def run_demo(out_dir: Path, *, fmax=True, progress=print) -> int:
     """Run the demo; print a short report; return the exit code (0 when all checks pass)."""
-    from .cli import simulate_design, synth_reports
-    from .export import export
-    from .spec import load_spec
-    from .synth import format_table
-
     spec = write_demo_spec(out_dir)
     design = load_spec(spec)
     progress(f"[1/3] generating Verilog for {design.name} into {out_dir}/")
-    written = export(design.build(), design.name, out_dir)
-
-    from .sim import make_vectors
+    written = generate(design, out_dir, testbench=0)
     x = make_vectors(design.in_format, design.in_lanes, 300, seed=1)
     progress(f"[2/3] simulating {len(x)} vectors with random stalls against the reference...")
-    got, want, run, core = simulate_design(design, x, stall=0.2, seed=1)
-    exact = np.array_equal(got, want)
+    result = simulate(design, x, stall=0.2, seed=1)
 
     progress(f"[3/3] synthesizing for {', '.join(DEMO_TARGETS)}"
              + (" (place-and-route for Fmax)" if fmax else "") + "...")
-    reports = synth_reports(design.build, design.name, DEMO_TARGETS, fmax=fmax)
+    reports = synth_reports(design.build, design.name, DEMO_TARGETS, fmax=fmax, note=progress)
 
     print(f"hwnn demo: {design.name}, dense {design.in_lanes} -> {design.out_lanes}, "
           f"{design.in_format} x {design.plan.weight_format} -> {design.out_format}, "
-          f"{core.multipliers} multipliers, ii {core.ii} cycles, latency {core.latency} cycles")
+          f"{result.core.multipliers} multipliers, ii {result.core.ii} cycles, latency "
+          f"{result.core.latency} cycles")
     print(f"  spec     {spec}")
     print(f"  verilog  {written['verilog']}")
-    print(f"  sim      {len(x)} vectors, {run.cycles} cycles: "
-          + ("bit-exact (core == reference)" if exact else "MISMATCH"))
+    print(f"  sim      {len(x)} vectors, {result.cycles} cycles: "
+          + ("bit-exact (core == reference)" if result.exact else result.mismatch()))
     print()
     print(format_table(reports))
+    for line in table_notes(reports):
+        print(line)
     fits = all(r.fits is not False for r in reports)
-    return 0 if exact and fits else 1
+    return 0 if result.exact and fits else 1

@@ -12,6 +12,7 @@ wherever float64 can be.
 from __future__ import annotations
 
 import enum
+import operator
 import re
 from dataclasses import dataclass
 
@@ -21,7 +22,8 @@ from .checks import ParameterTypeError, ParameterValueError, check_enum
 
 __all__ = [
     "Format", "SQ", "UQ", "Rounding", "Overflow", "MAX_WIDTH",
-    "parse_format", "check_format", "quantize", "real_array", "to_float", "requantize", "requantize_shift",
+    "parse_format", "check_format", "signed_bits_for", "quantize", "real_array", "to_float",
+    "requantize", "requantize_shift",
 ]
 
 #: The widest format hwnn accepts. Reference models compute in int64; keeping formats to 62
@@ -65,13 +67,15 @@ class Format:
         for name in ("i", "f"):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
-                raise TypeError(f"Format {name} must be an integer, not {value!r}")
+                raise ParameterTypeError(name, f"Format {name} must be an integer, not {value!r}")
             object.__setattr__(self, name, int(value))
         min_width = 2 if self.signed else 1
         if not min_width <= self.width <= MAX_WIDTH:
-            raise ValueError(
-                f"Format {self._name()} has width {self.width}; the width i + f must be between "
-                f"{min_width} and {MAX_WIDTH}")
+            # The width is i + f: the fraction bits are where a too-wide format is usually
+            # fixed, so f names the parameter.
+            raise ParameterValueError(
+                "f", f"Format {self._name()} has width {self.width}; the width i + f must be between "
+                     f"{min_width} and {MAX_WIDTH}")
 
     def _name(self):
         return f"{'SQ' if self.signed else 'UQ'}({self.i}, {self.f})"
@@ -136,6 +140,17 @@ def UQ(i: int, f: int) -> Format:
     return Format(False, i, f)
 
 
+def signed_bits_for(lo: int, hi: int) -> int:
+    """Fewest bits of a two's-complement integer that holds every value in ``[lo, hi]``.
+
+    A non-negative ``v`` needs ``v.bit_length()`` bits plus a sign bit; a negative one needs as
+    many as its complement ``~v = -v - 1`` (``-2**k`` fits in ``k + 1`` bits). ``signed_bits_for(0,
+    0) == 1``.
+    """
+    lo, hi = operator.index(lo), operator.index(hi)
+    return 1 + max((lo if lo >= 0 else ~lo).bit_length(), (hi if hi >= 0 else ~hi).bit_length())
+
+
 _FORMAT_RE = re.compile(r"^\s*([SU])Q\s*\(\s*(-?\d+)\s*,\s*(-?\d+)\s*\)\s*$", re.IGNORECASE)
 
 
@@ -154,10 +169,12 @@ def parse_format(text) -> Format:
     if isinstance(text, Format):
         return text
     if not isinstance(text, str):
-        raise TypeError(f"Format must be a string like 'SQ(4,12)' or a Format, not {text!r}")
+        raise ParameterTypeError("text", f"Format must be a string like 'SQ(4,12)' or a Format, "
+                                         f"not {text!r}")
     match = _FORMAT_RE.match(text)
     if match is None:
-        raise ValueError(f"Format must look like 'SQ(4,12)' or 'UQ(0,8)', not {text!r}")
+        raise ParameterValueError("text", f"Format must look like 'SQ(4,12)' or 'UQ(0,8)', not "
+                                          f"{text!r}")
     kind, i, f = match.groups()
     return Format(kind.upper() == "S", int(i), int(f))
 
@@ -177,18 +194,11 @@ def check_format(fmt, name: str) -> Format:
     if isinstance(fmt, str):
         try:
             return parse_format(fmt)
-        except ValueError as exc:
-            raise ParameterValueError(name, f"{name}: {exc}") from None
+        except ValueError:
+            raise ParameterValueError(name, f"{name} must be a format like 'SQ(4,12)' or "
+                                            f"'UQ(0,8)', not {fmt!r}") from None
     raise ParameterTypeError(name, f"{name} must be a Format (SQ/UQ) or a format string, "
                                    f"not {fmt!r}")
-
-
-# The names every module used before checks.py; they stay as aliases of the public checks.
-_as_format = check_format
-
-
-def _enum_arg(cls, value, name):
-    return check_enum(cls, value, name)
 
 
 def _as_int_array(q, name) -> np.ndarray:
@@ -196,12 +206,14 @@ def _as_int_array(q, name) -> np.ndarray:
     if array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.integer):
         if array.dtype == object:
             try:
-                return np.asarray([int(v) for v in array.ravel()], dtype=np.int64).reshape(array.shape)
+                codes = [int(v) for v in array.ravel()]
+                return np.asarray(codes, dtype=np.int64).reshape(array.shape)
             except (TypeError, ValueError, OverflowError):
                 pass
-        raise TypeError(f"{name} must hold integer codes, not dtype {array.dtype}")
+        raise ParameterTypeError(name, f"{name} must hold integer codes, not dtype "
+                                       f"{array.dtype}")
     if array.dtype == np.uint64 and array.size and array.max() > np.iinfo(np.int64).max:
-        raise ValueError(f"{name} holds values too large for int64 arithmetic")
+        raise ParameterValueError(name, f"{name} holds values too large for int64 arithmetic")
     return array.astype(np.int64)
 
 
@@ -252,22 +264,22 @@ def requantize(q, src, dst, rounding=Rounding.TRUNC, overflow=Overflow.WRAP) -> 
     ValueError
         ``q`` holds codes outside ``src``, or the left shift would leave int64 range.
     """
-    src = _as_format(src, "src")
-    dst = _as_format(dst, "dst")
-    rounding = _enum_arg(Rounding, rounding, "rounding")
-    overflow = _enum_arg(Overflow, overflow, "overflow")
+    src = check_format(src, "src")
+    dst = check_format(dst, "dst")
+    rounding = check_enum(Rounding, rounding, "rounding")
+    overflow = check_enum(Overflow, overflow, "overflow")
     q = _as_int_array(q, "q")
     if q.size and not np.all(src.contains(q)):
         bad = q[~src.contains(q)].ravel()[0]
-        raise ValueError(f"q holds the code {int(bad)}, which is outside {src} "
-                         f"[{src.min_int}, {src.max_int}]")
+        raise ParameterValueError("q", f"q holds the code {int(bad)}, which is outside {src} "
+                                       f"[{src.min_int}, {src.max_int}]")
     shift = requantize_shift(src, dst)
     if shift > 0:
         scaled = _round_shift(q, shift, rounding)
     elif shift < 0:
         if src.width - shift > 63:
-            raise ValueError(f"requantize from {src} to {dst} shifts left by {-shift} bits, "
-                             f"beyond int64 range")
+            raise ParameterValueError("dst", f"requantize from {src} to {dst} shifts left by "
+                                             f"{-shift} bits, beyond int64 range")
         scaled = q << np.int64(-shift)
     else:
         scaled = q.copy()
@@ -287,10 +299,10 @@ def real_array(values, name: str) -> np.ndarray:
     x = np.asarray(values)
     if x.dtype == np.bool_ or not (np.issubdtype(x.dtype, np.floating)
                                    or np.issubdtype(x.dtype, np.integer)):
-        raise TypeError(f"{name} must hold real numbers, not dtype {x.dtype}")
+        raise ParameterTypeError(name, f"{name} must hold real numbers, not dtype {x.dtype}")
     x = x.astype(np.float64)
     if not np.all(np.isfinite(x)):
-        raise ValueError(f"{name} holds NaN or infinity")
+        raise ParameterValueError(name, f"{name} holds NaN or infinity")
     return x
 
 
@@ -307,13 +319,14 @@ def quantize(x, fmt, rounding=Rounding.HALF_EVEN, overflow=Overflow.SAT) -> np.n
     ValueError
         ``x`` holds NaN or infinity.
     """
-    fmt = _as_format(fmt, "fmt")
-    rounding = _enum_arg(Rounding, rounding, "rounding")
-    overflow = _enum_arg(Overflow, overflow, "overflow")
+    fmt = check_format(fmt, "fmt")
+    rounding = check_enum(Rounding, rounding, "rounding")
+    overflow = check_enum(Overflow, overflow, "overflow")
     x = real_array(x, "x")
-    scaled = np.ldexp(x, fmt.f)
+    with np.errstate(over="ignore"):    # an overflow to inf is reported just below
+        scaled = np.ldexp(x, fmt.f)
     if not np.all(np.isfinite(scaled)):
-        raise ValueError(f"x holds values too large to scale into {fmt}")
+        raise ParameterValueError("x", f"x holds values too large to scale into {fmt}")
     floor = np.floor(scaled)
     frac = scaled - floor  # exact: both are floats within one unit of each other
     if rounding is Rounding.TRUNC:
@@ -340,6 +353,6 @@ def quantize(x, fmt, rounding=Rounding.HALF_EVEN, overflow=Overflow.SAT) -> np.n
 
 def to_float(q, fmt) -> np.ndarray:
     """Real value of integer codes ``q`` in ``fmt``, as float64 (exact up to 53 bits)."""
-    fmt = _as_format(fmt, "fmt")
+    fmt = check_format(fmt, "fmt")
     q = _as_int_array(q, "q")
     return np.ldexp(q.astype(np.float64), -fmt.f)

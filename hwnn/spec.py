@@ -7,6 +7,7 @@ the kind. Paths inside a spec are relative to the spec file. Every problem is a
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,10 +15,24 @@ from typing import Callable
 
 import numpy as np
 
+from .cores.activation import activation_core
+from .cores.dense import Dense
+from .cores.shift_mac import ShiftMac
 from .export import check_module_name
-from .fixed import Format, Overflow, Rounding, parse_format
+from .fixed import Format, Overflow, Rounding, parse_format, requantize
+from .plans.activation import METHODS, fit_activation, plan_activation
+from .plans.dense import plan_dense
+from .plans.functions import FUNCTIONS
+from .plans.shift_mac import plan_shift_mac
+from .ref.activation import activation
+from .ref.dense import dense
+from .ref.shift_mac import shift_mac
 
-__all__ = ["SpecError", "Design", "load_spec", "design_from_dict", "KINDS"]
+__all__ = ["SpecError", "Design", "load_spec", "design_from_dict", "KINDS", "MAX_WEIGHTS"]
+
+#: The most weights a spec may ask for (n_in × n_out): the reference and the simulator hold
+#: them as int64 arrays, so the limit keeps a typo from asking for gigabytes.
+MAX_WEIGHTS = 1 << 24
 
 
 class SpecError(ValueError):
@@ -35,7 +50,8 @@ class Design:
     ``build()`` returns a fresh core (Amaranth elaborates a core once per simulation or export);
     ``reference(x)`` maps input codes ``(n, in_lanes)`` to output codes ``(n, out_lanes)``;
     ``info`` holds facts about the spec that the core cannot know (e.g. ``saturated_weights``
-    of weights quantized for it), shown by ``hwnn plan``.
+    of weights quantized for it), shown by ``hwnn plan``; ``notes`` are lines a user should
+    read before trusting a check of the design (e.g. that its weights are all zero).
     """
     kind: str
     name: str
@@ -48,6 +64,7 @@ class Design:
     build: Callable
     reference: Callable
     info: dict = field(default_factory=dict)
+    notes: tuple = ()
 
 
 class _Fields:
@@ -56,7 +73,7 @@ class _Fields:
     def __init__(self, table, prefix, source, allowed):
         if not isinstance(table, dict):
             raise SpecError(source, prefix, f"must be a table, not {table!r}")
-        self.table, self.prefix, self.source = table, prefix, source
+        self.table, self.prefix, self.source, self.allowed = table, prefix, source, allowed
         unknown = sorted(set(table) - set(allowed))
         if unknown:
             raise SpecError(source, f"{prefix}.{unknown[0]}",
@@ -85,8 +102,8 @@ class _Fields:
         except (TypeError, ValueError) as exc:
             raise self.error(key, str(exc)) from None
 
-    def choice(self, key, choices, default):
-        value = self.string(key, default)
+    def choice(self, key, choices, default, required=False):
+        value = self.string(key, default, required)
         if value not in choices:
             raise self.error(key, f"must be one of {' | '.join(choices)}, not {value!r}")
         return value
@@ -119,16 +136,95 @@ def _load_arrays(fields, key, base_dir, names):
     """The named arrays from an ``.npz`` file; ``names`` maps array name to required-ness."""
     path = fields.path(key, base_dir)
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        loaded = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        # numpy takes any file that is neither a zip nor a .npy for a pickle and advises
+        # allow_pickle, which a spec cannot set and which would not help.
+        reason = ("neither an .npz archive nor a .npy array" if "allow_pickle" in str(exc)
+                  else str(exc))
+        raise fields.error(key, f"{path.name} is not a readable .npz file ({reason}); write "
+                                f"it with numpy.savez") from None
+    if not isinstance(loaded, np.lib.npyio.NpzFile):  # a .npy file holds one bare array
+        required = " and ".join(repr(n) for n, needed in names.items() if needed)
+        optional = " and ".join(repr(n) for n, needed in names.items() if not needed)
+        raise fields.error(key, f"{path.name} is a single .npy array; {key} must be an .npz "
+                                f"archive (np.savez) with array {required}"
+                                + (f" (and optionally {optional})" if optional else ""))
+    try:
+        with loaded as archive:
             present = set(archive.files)
             arrays = {name: np.asarray(archive[name]) for name in names if name in present}
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, EOFError) as exc:
         raise fields.error(key, f"{path.name} is not a readable .npz file ({exc})") from None
     for name, required in names.items():
         if required and name not in arrays:
             raise fields.error(key, f"{path.name} has no array '{name}' (it has: "
                                     f"{', '.join(sorted(present)) or 'nothing'})")
     return path, arrays
+
+
+# --- errors of plans -----------------------------------------------------------------------
+
+# Plan parameters whose spec field has another name; every other parameter is its own field.
+_FIELD_OF_PARAMETER = {"weight": "weights", "bias": "weights"}
+
+# A default the user never set can clash with a field they did set; blame the one they set.
+# (16 default segments over a narrow input_range is the range's problem, not segments'.)
+_SET_INSTEAD = {"segments": ("input_range",), "table_size": ("input_range",),
+                "n_in": ("weights",), "n_out": ("weights",)}
+
+
+# Python keyword syntax in a plan's message ("pass symmetric=False"), as a spec writes it.
+_PYTHON_ARGUMENT = re.compile(r"\b(?:pass (?=\w+=(?:True|False)\b))?(\w+)=(True|False)\b")
+
+
+def _as_toml(message: str, fields) -> str:
+    """``message`` with Python keyword arguments of spec ``fields`` written as TOML settings.
+
+    Plans speak to Python callers ("pass saturate_weights=True"); a spec user sets a field
+    ("set saturate_weights = true").
+    """
+    def setting(match):
+        name, value = match.group(1), match.group(2).lower()
+        if name not in fields:
+            return match.group(0)
+        return ("set " if match.group(0).startswith("pass ") else "") + f"{name} = {value}"
+    return _PYTHON_ARGUMENT.sub(setting, message)
+
+
+def _plan_error(params: _Fields, exc: Exception, fallback: str) -> SpecError:
+    """The :class:`SpecError` for a plan's ``exc``, at the field of its ``exc.parameter``.
+
+    Plans raise :mod:`hwnn.checks` errors that carry the parameter's name; an error without
+    one (or naming an internal parameter) goes to ``fallback``.
+    """
+    parameter = getattr(exc, "parameter", None)
+    key = _FIELD_OF_PARAMETER.get(parameter, parameter)
+    if key not in params.allowed:
+        key = fallback
+    elif key not in params.table:
+        key = next((k for k in _SET_INSTEAD.get(key, ()) if k in params.table), key)
+    return params.error(key, _as_toml(str(exc), params.allowed))
+
+
+def _saturation_error(params: _Fields, count: int, path: Path, what: str) -> SpecError:
+    """Weights beyond what the weight format expresses, with the spec's (TOML) way out."""
+    return params.error("weights", f"{count} weights in {path.name} do not fit {what}; widen "
+                                   f"weight_format, or set saturate_weights = true to clamp them")
+
+
+def _check_output_format(params: _Fields, plan) -> None:
+    """Refuse an output format that the reference's final requantize cannot reach in int64.
+
+    The reference narrows ``plan.acc_format`` to ``plan.out_format`` in int64; an output with
+    far more fraction bits than the accumulator would need a left shift beyond 63 bits. Trying
+    the step on one code finds that when the spec loads, not in the middle of a simulation.
+    """
+    try:
+        requantize(np.zeros(1, dtype=np.int64), plan.acc_format, plan.out_format,
+                   plan.rounding, plan.overflow)
+    except ValueError as exc:
+        raise params.error("out_format", str(exc)) from None
 
 
 # --- kinds ---------------------------------------------------------------------------------
@@ -145,10 +241,6 @@ def _layer_formats(params: _Fields):
 
 
 def _dense_design(core: dict, params: _Fields, base_dir, source) -> Design:
-    from .cores.dense import Dense
-    from .plans.dense import plan_dense
-    from .ref.dense import dense
-
     in_format, weight_format, out_format, rounding, overflow = _layer_formats(params)
     path, arrays = _load_arrays(params, "weights", base_dir, {"weight": True, "bias": False})
     weight = arrays["weight"]
@@ -177,11 +269,18 @@ def _dense_design(core: dict, params: _Fields, base_dir, source) -> Design:
         options["pipeline"] = params.integer("pipeline", 2, 0)
         options["always_ready"] = params.boolean("always_ready", False)
     try:
+        # Planned with saturation on, so that weights beyond the format come back as a count
+        # and the error below can give the spec's own remedy.
         plan = plan_dense(weight, bias, in_format=in_format, weight_format=weight_format,
                           out_format=out_format, rounding=rounding, overflow=overflow,
-                          weight_quantizer=weight_quantizer, saturate_weights=saturate_weights)
+                          weight_quantizer=weight_quantizer, saturate_weights=True)
     except (TypeError, ValueError) as exc:
-        raise params.error("weights", str(exc)) from None
+        raise _plan_error(params, exc, "weights") from None
+    if plan.saturated_weights and not saturate_weights:
+        what = f"weight_format {weight_format}" + \
+            ("" if weight_quantizer == "fixed" else f" as {weight_quantizer} values")
+        raise _saturation_error(params, plan.saturated_weights, path, what)
+    _check_output_format(params, plan)
     return Design(
         kind="dense", name=core["name"], source=str(source), plan=plan,
         in_format=in_format, out_format=out_format, in_lanes=plan.n_in, out_lanes=plan.n_out,
@@ -191,10 +290,6 @@ def _dense_design(core: dict, params: _Fields, base_dir, source) -> Design:
 
 
 def _shift_mac_design(core: dict, params: _Fields, base_dir, source) -> Design:
-    from .cores.shift_mac import ShiftMac
-    from .plans.shift_mac import plan_shift_mac
-    from .ref.shift_mac import shift_mac
-
     in_format, weight_format, out_format, rounding, overflow = _layer_formats(params)
     terms = params.integer("weight_terms", 1, 1, 2)
     saturate_weights = params.boolean("saturate_weights", False)
@@ -220,31 +315,38 @@ def _shift_mac_design(core: dict, params: _Fields, base_dir, source) -> Design:
             shape[key] = weight.shape[axis]
         else:
             raise params.error(key, "missing (required when no weights file gives the shape)")
-    parallelism = params.integer("parallelism", 1, 1, shape["n_in"] * shape["n_out"])
+    size = shape["n_in"] * shape["n_out"]
+    if size > MAX_WEIGHTS:
+        raise params.error("n_in" if "n_in" in params.table else "weights",
+                           f"n_in × n_out = {shape['n_in']} × {shape['n_out']} = {size} "
+                           f"weights; a layer may have at most {MAX_WEIGHTS}")
+    parallelism = params.integer("parallelism", 1, 1, size)
     try:
         plan = plan_shift_mac(shape["n_in"], shape["n_out"], in_format=in_format,
                               weight_format=weight_format, out_format=out_format,
                               weight_terms=terms, weight_e_min=e_min,
                               weight_exponent_bits=exponent_bits, bias=bias, rounding=rounding,
                               overflow=overflow)
-        info = {}
-        codes = np.zeros((plan.n_out, plan.n_in), dtype=np.int64)
+        info, notes = {}, ()
         if weight is not None:
             codes, info["saturated_weights"] = plan.code.quantize(weight, return_saturated=True)
-            if info["saturated_weights"] and not saturate_weights:
-                raise params.error("weights", f"{info['saturated_weights']} weights in "
-                                              f"{path.name} do not fit the weights the code can "
-                                              f"express; set saturate_weights = true to clamp them")
+        else:
+            codes = np.zeros((plan.n_out, plan.n_in), dtype=np.int64)
+            notes = (f"note: {core['name']} has no weights file, so its weights and bias are "
+                     f"all zero and every output is 0; set weights = \"FILE.npz\" to check "
+                     f"real products",)
     except (TypeError, ValueError) as exc:
-        message = str(exc)
-        key = next((k for k in ("weight_exponent_bits", "weight_e_min", "weight_terms", "bias")
-                    if message.startswith(k)), "weights" if weight is not None else "in_format")
-        raise params.error(key if key != "bias" else "weights", message) from None
+        raise _plan_error(params, exc, "weights" if weight is not None else "in_format") \
+            from None
+    if info.get("saturated_weights") and not saturate_weights:
+        raise _saturation_error(params, info["saturated_weights"], path,
+                                "the weights the code can express")
+    _check_output_format(params, plan)
     return Design(
         kind="shift_mac", name=core["name"], source=str(source), plan=plan,
         in_format=in_format, out_format=out_format, in_lanes=plan.n_in, out_lanes=plan.n_out,
         build=lambda: ShiftMac(plan, parallelism=parallelism, weights=codes),
-        reference=lambda x: shift_mac(plan, codes, x), info=info,
+        reference=lambda x: shift_mac(plan, codes, x), info=info, notes=notes,
     )
 
 
@@ -258,22 +360,8 @@ def _number_pair(params, key):
     return tuple(float(v) for v in value)
 
 
-def _field_named(message, table, max_error):
-    """The spec field a plan's error message is about (the plan names its parameters)."""
-    for key in ("table_size", "segments", "input_range", "out_format", "in_format", "entries",
-                "breakpoints", "slopes", "leaky_shift", "symmetric"):
-        if key in message and (key in table or key.endswith("format")):
-            return key
-    return "max_error" if max_error is not None else "function"
-
-
 def _activation_design(core: dict, params: _Fields, base_dir, source) -> Design:
-    from .cores.activation import activation_core
-    from .plans.activation import METHODS, fit_activation, plan_activation
-    from .plans.functions import FUNCTIONS
-    from .ref.activation import activation
-
-    function = params.choice("function", tuple(sorted(FUNCTIONS)), None)
+    function = params.choice("function", tuple(sorted(FUNCTIONS)), None, required=True)
     smooth = FUNCTIONS[function].smooth
     method = params.choice("method", METHODS, "pwl" if smooth else "exact")
     in_format = params.format("in_format")
@@ -322,7 +410,8 @@ def _activation_design(core: dict, params: _Fields, base_dir, source) -> Design:
     except SpecError:
         raise
     except (TypeError, ValueError) as exc:
-        raise params.error(_field_named(str(exc), params.table, max_error), str(exc)) from None
+        raise _plan_error(params, exc, "max_error" if max_error is not None else "function") \
+            from None
     return Design(
         kind="activation", name=core["name"], source=str(source), plan=plan,
         in_format=in_format, out_format=out_format, in_lanes=lanes, out_lanes=lanes,

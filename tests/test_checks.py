@@ -112,5 +112,5 @@ def test_check_format():
                 "in_format must be a Format (SQ/UQ) or a format string, not 8"):
         check_format(8, "in_format")
     with raises(ParameterValueError, "in_format",
-                "in_format: Format must look like 'SQ(4,12)' or 'UQ(0,8)', not 'Q8'"):
+                "in_format must be a format like 'SQ(4,12)' or 'UQ(0,8)', not 'Q8'"):
         check_format("Q8", "in_format")

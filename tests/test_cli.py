@@ -7,7 +7,8 @@ import pytest
 
 from hwnn import cli
 from hwnn.demo import write_demo_spec
-from hwnn.fixed import to_float
+from hwnn.fixed import SQ, to_float
+from test_spec import refusal
 
 
 @pytest.fixture
@@ -47,11 +48,12 @@ def test_sim_reports_rounded_inputs(capsys, spec, tmp_path):
     np.save(tmp_path / "x.npy", np.full((3, 16), 0.3))
     code, _, err = run(capsys, "sim", spec, "--inputs", tmp_path / "x.npy")
     assert code == 0
-    assert "48 of 48 input values are not codes of SQ(1, 7)" in err
+    assert err.splitlines()[0] == ("hwnn: note: 48 of 48 input values are not codes of SQ(1, 7); "
+                                   "they were rounded half-even and saturated")
 
 
 def test_sim_fails_with_the_first_mismatch(capsys, spec, monkeypatch):
-    import hwnn.ref.dense as ref
+    import hwnn.spec as ref
 
     real = ref.dense
 
@@ -88,21 +90,155 @@ def test_plan_prints_formats_and_schedule(capsys, spec):
     (["sim", "missing.toml"], "missing.toml: spec: file not found"),
     (["sim", "{spec}", "--vectors", "0"], "--vectors must be at least 1, not 0"),
     (["sim", "{spec}", "--stall", "1"], "--stall must be a probability in [0, 1), not 1.0"),
-    (["sim", "{spec}", "--inputs", "{spec}"], "cannot read a .npy array"),
-    (["synth", "{spec}", "--target", "ice99"], "--target: unknown target 'ice99'; known targets"),
-    (["generate", "{spec}", "--testbench", "-1"], "--testbench must be 0 (none)"),
+    (["synth", "{spec}", "--target", "ice99"],
+     "--target: unknown target 'ice99'; known targets: ice40-up5k, ice40-hx8k, ecp5-25f, "
+     "ecp5-45f, ecp5-85f, xc7, gowin"),
+    (["generate", "{spec}", "--testbench", "-1"],
+     "--testbench must be 0 (none) or a number of vectors, not -1"),
+    (["sim", "{spec}", "--inputs", "{tmp}/x.npz"],
+     "--inputs {tmp}/x.npz: is an .npz archive; give one array saved with np.save (.npy)"),
+    (["sim", "{spec}", "--inputs", "{tmp}/complex.npy"],
+     "--inputs {tmp}/complex.npy: values must be real numbers (integer or float), not dtype "
+     "complex128"),
+    (["sim", "{spec}", "--inputs", "{tmp}/text.npy"],
+     "--inputs {tmp}/text.npy: values must be real numbers (integer or float), not dtype <U1"),
+    (["sim", "{spec}", "--inputs", "{tmp}/nan.npy"],
+     "--inputs {tmp}/nan.npy: values must be finite real numbers (found inf or nan)"),
+    (["sim", "{spec}", "--output", "{tmp}"], "--output {tmp}: is a directory; give a file name"),
+    (["sim", "{spec}", "--codes", "{tmp}"], "--codes {tmp}: is a directory; give a file name"),
+    (["sim", "{spec}", "--vcd", "{tmp}"], "--vcd {tmp}: is a directory; give a file name"),
+    (["sim", "{spec}", "--output", "{tmp}/d"],
+     "--output {tmp}/d: {tmp}/d.npy is a directory; give a file name"),
+    (["synth", "{spec}", "--json", "{tmp}/no/r.json"],
+     "--json {tmp}/no/r.json: directory {tmp}/no does not exist"),
 ])
-def test_errors_are_one_line_with_exit_2(capsys, spec, argv, message):
-    code, out, err = run(capsys, *[a.format(spec=spec) for a in argv])
-    assert code == 2
-    assert err.count("\n") == 1 and err.startswith("hwnn: error: ") and message in err
-    assert "Traceback" not in err
+def test_errors_are_one_line_with_exit_2(capsys, spec, tmp_path, argv, message):
+    np.savez(tmp_path / "x.npz", x=np.zeros((3, 16)))
+    np.save(tmp_path / "complex.npy", np.full((3, 16), 1 + 1j))
+    np.save(tmp_path / "text.npy", np.full((3, 16), "a"))
+    np.save(tmp_path / "nan.npy", np.full((3, 16), np.nan))
+    (tmp_path / "d.npy").mkdir()
+    code, out, err = run(capsys, *[a.format(spec=spec, tmp=tmp_path) for a in argv])
+    assert (code, out) == (2, "")
+    assert err == f"hwnn: error: {message.format(tmp=tmp_path)}\n"
+
+
+def test_a_vcd_directory_gives_no_warnings(spec, tmp_path):
+    """The error used to be followed by four 'coroutine was never awaited' RuntimeWarnings."""
+    result = subprocess.run([sys.executable, "-m", "hwnn.cli", "sim", str(spec), "--vectors",
+                             "2", "--vcd", str(tmp_path)], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr == f"hwnn: error: --vcd {tmp_path}: is a directory; give a file name\n"
+
+
+def test_huge_inputs_saturate_with_a_note(capsys, spec, tmp_path):
+    """Values of ±1e308 overflowed the scaling to codes and ended in a traceback."""
+    np.save(tmp_path / "x.npy", np.full((2, 16), 1e308) * np.where(np.arange(16) % 2, 1, -1))
+    code, out, err = run(capsys, "sim", spec, "--inputs", tmp_path / "x.npy", "--codes",
+                         tmp_path / "y.npy")
+    assert code == 0 and out.startswith("demo_fc: 2 vectors bit-exact")
+    assert err.splitlines()[0] == ("hwnn: note: 32 of 32 input values are not codes of "
+                                   "SQ(1, 7); they were rounded half-even and saturated")
+    from hwnn.spec import load_spec
+    x = np.tile(np.where(np.arange(16) % 2, 127, -128), (2, 1))
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), load_spec(spec).reference(x))
+
+
+def test_output_names_the_file_it_wrote(capsys, spec, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "sim", spec, "--vectors", 3, "--output", "y")
+    assert code == 0 and (tmp_path / "y.npy").is_file()
+    assert err.splitlines()[-1] == "hwnn: wrote y.npy"
+
+
+WIDE = """\
+[core]
+kind = "dense"
+name = "wide"
+[params]
+in_format = "SQ(8,0)"
+weight_format = "SQ(8,0)"
+out_format = "SQ(22,40)"
+weights = "w.npz"
+"""
+
+
+def test_outputs_wider_than_float64_need_codes(capsys, tmp_path):
+    np.savez(tmp_path / "w.npz", weight=np.array([[127.0, -128.0, 100.0]]))
+    (tmp_path / "wide.toml").write_text(WIDE)
+    code, out, err = run(capsys, "sim", tmp_path / "wide.toml", "--vectors", 5, "--output",
+                         tmp_path / "y.npy")
+    assert (code, out) == (2, "")
+    assert err == ("hwnn: error: --output: SQ(22, 40) outputs have 62 bits, more than float64 "
+                   "holds exactly (53); use --codes FILE.npy for the integer output codes "
+                   "(value = code * 2**-40)\n")
+    assert not (tmp_path / "y.npy").exists()
+    code, out, err = run(capsys, "sim", tmp_path / "wide.toml", "--vectors", 5, "--codes",
+                         tmp_path / "c.npy")
+    assert code == 0 and err.splitlines()[-1] == f"hwnn: wrote {tmp_path / 'c.npy'}"
+    from hwnn.sim import make_vectors
+    from hwnn.spec import load_spec
+    design = load_spec(tmp_path / "wide.toml")
+    codes = np.load(tmp_path / "c.npy")
+    assert codes.dtype == np.int64
+    np.testing.assert_array_equal(codes, design.reference(make_vectors(SQ(8, 0), 3, 5)))
+    assert np.abs(codes).max() > 2 ** 53  # beyond what float64 holds exactly
+
+
+@pytest.mark.parametrize("name, field, message", [
+    ("npy", "params.weights", "w.npy is a single .npy array; weights must be an .npz archive "
+                              "(np.savez) with array 'weight' (and optionally 'bias')"),
+    ("huge", "params.n_in", "n_in × n_out = 100000 × 100000 = 10000000000 weights; a layer "
+                            "may have at most 16777216"),
+    ("wide", "params.out_format", None),
+])
+def test_spec_errors_are_one_line(capsys, tmp_path, name, field, message):
+    np.save(tmp_path / "w.npy", np.ones((2, 3)))
+    np.savez(tmp_path / "w.npz", weight=np.full((2, 3), 3.0))
+    text = {"npy": WIDE.replace("w.npz", "w.npy"),
+            "huge": '[core]\nkind = "shift_mac"\nname = "s"\n[params]\nin_format = "SQ(1,7)"\n'
+                    'weight_format = "SQ(2,6)"\nout_format = "SQ(4,8)"\nn_in = 100000\n'
+                    'n_out = 100000\n',
+            "wide": WIDE.replace("SQ(22,40)", "SQ(-55,60)")}[name]
+    (tmp_path / "s.toml").write_text(text)
+    if message is None:  # the plan's own refusal once it has one, else the reference's
+        message = refusal("dense")
+    for command in ("plan", "sim", "generate"):
+        code, out, err = run(capsys, command, tmp_path / "s.toml")
+        assert (code, out) == (2, "")
+        assert err == f"hwnn: error: {tmp_path / 's.toml'}: {field}: {message}\n"
+
+
+def test_a_stalled_simulation_is_a_failed_check(capsys, spec, monkeypatch):
+    """TimeoutError is an OSError: it was reported as a bad path with exit 2."""
+    from hwnn import flow
+
+    def stuck(*args, **kwargs):
+        raise TimeoutError("core accepted 0 of 3 inputs in 10 cycles")
+    monkeypatch.setattr(flow, "run_stream", stuck)
+    code, _, err = run(capsys, "sim", spec, "--vectors", 3)
+    assert code == 1
+    assert err.splitlines()[-1] == ("hwnn: error: simulation stalled: core accepted 0 of 3 "
+                                    "inputs in 10 cycles")
+
+
+def test_shift_mac_without_weights_says_so(capsys, tmp_path):
+    (tmp_path / "s.toml").write_text(
+        '[core]\nkind = "shift_mac"\nname = "s"\n[params]\nin_format = "SQ(1,7)"\n'
+        'weight_format = "SQ(2,6)"\nout_format = "SQ(4,8)"\nn_in = 3\nn_out = 2\n')
+    code, out, err = run(capsys, "sim", tmp_path / "s.toml", "--vectors", 3)
+    assert code == 0 and out.startswith("s: 3 vectors bit-exact")
+    assert err.splitlines()[0] == ("hwnn: note: s has no weights file, so its weights and bias "
+                                   "are all zero and every output is 0; set weights = "
+                                   "\"FILE.npz\" to check real products")
 
 
 def test_bad_shape_inputs(capsys, spec, tmp_path):
     np.save(tmp_path / "x.npy", np.zeros((4, 3)))
     code, _, err = run(capsys, "sim", spec, "--inputs", tmp_path / "x.npy")
-    assert code == 2 and "need shape (n, 16) with one row per vector, not (4, 3)" in err
+    assert code == 2
+    assert err == (f"hwnn: error: --inputs {tmp_path / 'x.npy'}: need shape (n, 16) with one row "
+                   f"per vector, not (4, 3)\n")
 
 
 def test_console_script_entry_point_exit_code(spec):
@@ -153,12 +289,6 @@ def test_unwritable_paths_are_one_line_errors(capsys, spec, tmp_path, argv):
     code, _, err = run(capsys, *[a.format(**values) for a in argv])
     assert code == 2
     assert err.count("\n") == 1 and err.startswith("hwnn: error: ") and "Traceback" not in err
-
-
-def test_synth_checks_its_json_path_before_synthesizing(capsys, spec, tmp_path):
-    code, _, err = run(capsys, "synth", spec, "--target", "xc7", "--json",
-                       tmp_path / "no" / "r.json")
-    assert code == 2 and "--json" in err and "does not exist" in err and "synthesizing" not in err
 
 
 @pytest.mark.synth

@@ -5,7 +5,20 @@ import numpy as np
 import pytest
 
 from hwnn import cli
+from hwnn.fixed import SQ
+from hwnn.plans.shift_mac import plan_shift_mac
 from hwnn.spec import load_spec
+
+
+def refusal(**kwargs):
+    """plan_shift_mac's error for ``kwargs`` (the spec passes it on at its field)."""
+    try:
+        plan_shift_mac(8, 4, in_format=SQ(1, 7), weight_format=SQ(1, 7), out_format=SQ(3, 5),
+                       **kwargs)
+    except ValueError as exc:
+        return exc
+    raise AssertionError("plan_shift_mac accepted parameters the test expects it to reject")
+
 
 SPEC = """\
 [core]
@@ -59,8 +72,9 @@ def test_weights_that_do_not_fit_are_an_error_unless_saturated(capsys, spec):
     spec.write_text(SPEC.replace("saturate_weights = true\n", ""))
     code, _, err = run(capsys, "plan", spec)
     assert code == 2
-    assert ("params.weights: 1 weights in pot_fc.npz do not fit the weights the code can "
-            "express; set saturate_weights = true to clamp them") in err
+    assert err == (f"hwnn: error: {spec}: params.weights: 1 weights in pot_fc.npz do not fit "
+                   f"the weights the code can express; widen weight_format, or set "
+                   f"saturate_weights = true to clamp them\n")
 
 
 def test_plan_prints_the_code_timing_and_saturation(capsys, spec):
@@ -116,13 +130,15 @@ def test_spec_without_weights_takes_the_shape(capsys, tmp_path):
     ("n_in = 8", "params.n_out: missing (required when no weights file gives the shape)"),
     ('weights = "pot_fc.npz"\nparallelism = 33', "params.parallelism: must be between 1 and 32, "
                                                  "not 33"),
-    ('weights = "pot_fc.npz"\nweight_e_min = 9', "params.weight_e_min: weight_e_min must be "
-                                                 "between 0 and 7"),
-    ('weights = "pot_fc.npz"\nweight_exponent_bits = 7', "params.weight_exponent_bits: "
-                                                         "weight_exponent_bits must be between 0 "
-                                                         "and 6, not 7"),
-    ('weights = "pot_fc.npz"\nslopes = "pot"', "params.slopes: unknown field; params takes"),
-    ('weights = "missing.npz"', "params.weights: file not found"),
+    ('weights = "pot_fc.npz"\nweight_e_min = 9',
+     f"params.weight_e_min: {refusal(weight_e_min=9)}"),
+    ('weights = "pot_fc.npz"\nweight_exponent_bits = 7',
+     f"params.weight_exponent_bits: {refusal(weight_exponent_bits=7)}"),
+    ('weights = "pot_fc.npz"\nslopes = "pot"',
+     "params.slopes: unknown field; params takes in_format, n_in, n_out, out_format, overflow, "
+     "parallelism, rounding, saturate_weights, weight_e_min, weight_exponent_bits, "
+     "weight_format, weight_terms, weights"),
+    ('weights = "missing.npz"', "params.weights: file not found: {dir}/missing.npz"),
 ])
 def test_spec_errors_are_one_line_and_name_the_field(capsys, spec, params, message):
     text = SPEC.split("[params]")[0] + "[params]\n" + \
@@ -130,7 +146,7 @@ def test_spec_errors_are_one_line_and_name_the_field(capsys, spec, params, messa
     spec.write_text(text)
     code, _, err = run(capsys, "plan", spec)
     assert code == 2
-    assert err.count("\n") == 1 and err.startswith("hwnn: error: ") and message in err
+    assert err == f"hwnn: error: {spec}: {message.format(dir=spec.parent)}\n"
 
 
 @pytest.mark.synth

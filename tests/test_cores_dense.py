@@ -1,7 +1,11 @@
+# amaranth: UnusedElaboratable=no
+import re
+
 import numpy as np
 import pytest
 from amaranth.back import verilog
 
+from hwnn.checks import ParameterTypeError, ParameterValueError
 from hwnn.cores.dense import Dense
 from hwnn.fixed import SQ, UQ
 from hwnn.plans.dense import plan_dense
@@ -81,13 +85,20 @@ def test_properties():
 
 def test_dense_parameter_errors():
     plan = make_plan(2, 3)
-    with pytest.raises(TypeError, match="plan must be a DensePlan"):
-        Dense("weights.npz")
-    with pytest.raises(ValueError, match=r"Parallelism must be between 1 and n_in·n_out = 6, "
-                                         r"not 0"):
-        Dense(plan, parallelism=0)
-    with pytest.raises(TypeError, match="Parallelism must be an integer, not '2'"):
-        Dense(plan, parallelism="2")
+    cases = [
+        (dict(plan="weights.npz"), ParameterTypeError, "plan",
+         "plan must be a DensePlan (see hwnn.plans.dense.plan_dense), not 'weights.npz'"),
+        (dict(plan=plan, parallelism=0), ParameterValueError, "parallelism",
+         "parallelism must be an integer between 1 and 6, not 0"),
+        (dict(plan=plan, parallelism=7), ParameterValueError, "parallelism",
+         "parallelism must be an integer between 1 and 6, not 7"),
+        (dict(plan=plan, parallelism="2"), ParameterTypeError, "parallelism",
+         "parallelism must be an integer between 1 and 6, not '2'"),
+    ]
+    for kwargs, error, parameter, message in cases:
+        with pytest.raises(error, match=re.escape(message) + "$") as info:
+            Dense(**kwargs)
+        assert info.value.parameter == parameter
 
 
 def test_dense_exports_verilog_with_stream_port_names():

@@ -1,10 +1,14 @@
 import itertools
+import re
 
 import numpy as np
 import pytest
 from amaranth.back import verilog
+from amaranth.hdl import Signal
 
+from hwnn.checks import ParameterTypeError, ParameterValueError
 from hwnn.cores.requantize import Requantize, format_shape
+from hwnn.cores.requantize import requantize as hardware_requantize
 from hwnn.fixed import SQ, UQ, Overflow, Rounding, requantize
 from hwnn.sim import run_stream
 from oracle import REQUANT_PAIRS
@@ -42,11 +46,21 @@ def test_format_shape():
     assert not format_shape(UQ(0, 8)).signed
 
 
-def test_requantize_rejects_bad_modes():
-    with pytest.raises(ValueError, match="rounding must be one of"):
-        Requantize(SQ(4, 4), SQ(2, 2), rounding="up")
-    with pytest.raises(TypeError, match="src must be a Format"):
-        Requantize(8, SQ(2, 2))
+def test_requantize_rejects_bad_parameters():
+    cases = [
+        (lambda: Requantize(SQ(4, 4), SQ(2, 2), rounding="up"), ParameterValueError, "rounding",
+         "rounding must be one of trunc | half_up | half_even, not 'up'"),
+        (lambda: Requantize(8, SQ(2, 2)), ParameterTypeError, "src",
+         "src must be a Format (SQ/UQ) or a format string, not 8"),
+        (lambda: Requantize(SQ(4, 4), SQ(2, 2), overflow=3), ParameterTypeError, "overflow",
+         "overflow must be one of wrap | sat (or a member of Overflow), not 3"),
+        (lambda: hardware_requantize(Signal(5), SQ(4, 4), SQ(2, 2)), ParameterValueError,
+         "value", "value must be 8 bits wide (the width of src SQ(4, 4)), not 5"),
+    ]
+    for call, error, parameter, message in cases:
+        with pytest.raises(error, match=re.escape(message) + "$") as info:
+            call()
+        assert info.value.parameter == parameter
 
 
 def test_requantize_exports_verilog():

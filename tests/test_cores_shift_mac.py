@@ -1,4 +1,6 @@
+# amaranth: UnusedElaboratable=no
 import json
+import re
 
 import numpy as np
 import pytest
@@ -6,6 +8,7 @@ from amaranth.back import rtlil
 from amaranth.hdl import Value
 from amaranth.sim import Simulator
 
+from hwnn.checks import ParameterTypeError, ParameterValueError
 from hwnn.cores.shift_mac import ShiftMac
 from hwnn.export import export
 from hwnn.fixed import SQ, UQ
@@ -314,19 +317,23 @@ def test_properties_and_describe():
 
 def test_shift_mac_parameter_errors():
     plan = make_plan(3, 2)
-    with pytest.raises(TypeError, match=r"plan must be a ShiftMacPlan \(see "
-                                        r"hwnn.plans.shift_mac.plan_shift_mac\), not 'x'"):
-        ShiftMac("x")
-    with pytest.raises(ValueError, match=r"Parallelism must be between 1 and n_in·n_out = 6, "
-                                         r"not 7"):
-        ShiftMac(plan, parallelism=7)
-    with pytest.raises(TypeError, match="Parallelism must be an integer, not 1.5"):
-        ShiftMac(plan, parallelism=1.5)
+    cases = [
+        ("x", {}, ParameterTypeError, "plan",
+         "plan must be a ShiftMacPlan (see hwnn.plans.shift_mac.plan_shift_mac), not 'x'"),
+        (plan, dict(parallelism=7), ParameterValueError, "parallelism",
+         "parallelism must be an integer between 1 and 6, not 7"),
+        (plan, dict(parallelism=1.5), ParameterTypeError, "parallelism",
+         "parallelism must be an integer between 1 and 6, not 1.5"),
+    ]
+    for argument, kwargs, error, parameter, message in cases:
+        with pytest.raises(error, match=re.escape(message) + "$") as info:
+            ShiftMac(argument, **kwargs)
+        assert info.value.parameter == parameter
     with pytest.raises(ValueError, match=r"^weights: 3 at index \(1, 2\) is not a pot code of "
                                          r"SQ\(1, 7\) \(0 or ±2\*\*k, k in 0\.\.7\)$"):
         ShiftMac(plan, weights=[[1, 2, 4], [8, 16, 3]])
-    with pytest.raises(ValueError, match=r"weights must have shape \(n_out, n_in\) = \(2, 3\), "
-                                         r"not \(3,\)"):
+    with pytest.raises(ValueError, match=r"^weights must have shape \(n_out, n_in\) = \(2, 3\), "
+                                         r"not \(3,\)$"):
         ShiftMac(plan, weights=[1, 2, 4])
 
 

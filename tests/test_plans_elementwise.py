@@ -124,7 +124,7 @@ GOOD = ("mul", SQ(2, 2), SQ(2, 2), SQ(2, 2))
     (ParameterTypeError, "op", "op must be one of mul | add | sub, not 3", (3,) + GOOD[1:], {}),
     (ParameterTypeError, "a_format", "a_format must be a Format (SQ/UQ) or a format string, "
      "not 8", ("mul", 8, SQ(2, 2), SQ(2, 2)), {}),
-    (ParameterValueError, "b_format", "b_format: Format must look like 'SQ(4,12)' or "
+    (ParameterValueError, "b_format", "b_format must be a format like 'SQ(4,12)' or "
      "'UQ(0,8)', not 'SQ(x)'", ("mul", SQ(2, 2), "SQ(x)", SQ(2, 2)), {}),
     (ParameterTypeError, "out_format", "out_format must be a Format (SQ/UQ) or a format "
      "string, not None", ("mul", SQ(2, 2), SQ(2, 2), None), {}),

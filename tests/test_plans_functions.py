@@ -1,10 +1,7 @@
 import numpy as np
 import pytest
 
-from hwnn.fixed import SQ, UQ
-from hwnn.plans.accuracy import ErrorBound, check_exhaustive, measure_error
-from hwnn.plans.functions import (FUNCTIONS, Function, Symmetry, fold, get_function, leaky_relu,
-                                  register, unfold)
+from hwnn.plans.functions import FUNCTIONS, Function, Symmetry, get_function, leaky_relu, register
 
 
 def test_registry_has_the_issue_functions():
@@ -44,37 +41,12 @@ def test_adding_a_smooth_function_is_one_call():
 
 
 def test_unknown_function():
-    with pytest.raises(ValueError, match="Unknown function 'gelu2'; known functions: "):
+    with pytest.raises(ValueError) as info:
         get_function("gelu2")
-    with pytest.raises(TypeError, match="Function must be a name or a Function, not 3"):
+    assert info.value.parameter == "function" and str(info.value) == (
+        "function must be one of hard_sigmoid | hard_tanh | leaky_relu | relu | relu6 | sigmoid "
+        "| tanh, not 'gelu2'")
+    with pytest.raises(TypeError) as info:
         get_function(3)
-
-
-def test_fold_and_unfold():
-    fmt = SQ(3, 0)
-    magnitude, negative = fold(fmt.codes(), fmt)
-    np.testing.assert_array_equal(magnitude, [4, 3, 2, 1, 0, 1, 2, 3])
-    y = unfold(np.array([3, 2]), np.array([True, False]), Symmetry.ODD, SQ(3, 0))
-    np.testing.assert_array_equal(y, [-3, 2])
-    y = unfold(np.array([200, 0, 10]), np.array([True, True, False]), Symmetry.COMPLEMENT,
-               UQ(0, 8))
-    np.testing.assert_array_equal(y, [56, 255, 10])  # 256 - 0 saturates at 255
-
-
-def test_measure_error_finds_the_worst_code():
-    fmt_in, fmt_out = SQ(3, 2), SQ(2, 4)
-    codes = fmt_in.codes()
-    outputs = np.zeros_like(codes)
-    bound = measure_error(get_function("hard_tanh"), fmt_in, fmt_out, outputs)
-    assert isinstance(bound, ErrorBound)
-    assert bound.max_abs == 1.0 and bound.max_ulp == 16.0 and bound.at_input == -4.0
-    assert bound.codes == 32 and not bound.faithful
-    with pytest.raises(ValueError, match=r"need one output per input code \(32\)"):
-        measure_error(get_function("relu"), fmt_in, fmt_out, outputs[:3])
-
-
-def test_exhaustive_limit():
-    check_exhaustive(SQ(10, 10))
-    with pytest.raises(ValueError, match=r"in_format SQ\(11, 10\) has 21 bits; activation plans "
-                                         r"measure their error on every input code, up to 20"):
-        check_exhaustive(SQ(11, 10))
+    assert info.value.parameter == "function"
+    assert str(info.value) == "function must be a name or a Function, not 3"

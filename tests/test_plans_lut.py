@@ -2,44 +2,10 @@ import numpy as np
 import pytest
 
 from hwnn.fixed import SQ, UQ, Rounding, quantize, to_float
-from hwnn.plans.activation import fit_activation, plan_activation
 from hwnn.plans.functions import get_function
 from hwnn.plans.lut import plan_lut
 from hwnn.ref.lut import lut
-
-
-def independent_lut(plan, q):
-    """The documented semantics, one code at a time with Python ints."""
-    out = []
-    for code in q.tolist():
-        negative = plan.symmetric and code < 0
-        c = -code if negative else code
-        index = (min(max(c, plan.lo), plan.hi) - plan.lo) >> plan.shift
-        y = plan.table[index]
-        if negative:
-            if plan.function.name == "tanh":
-                y = -y
-            else:
-                y = (1 << plan.out_format.f) - y
-            y = min(max(y, plan.out_format.min_int), plan.out_format.max_int)
-        out.append(y)
-    return np.array(out)
-
-
-PLANS = [
-    ("sigmoid", SQ(4, 6), UQ(0, 8), {}),
-    ("tanh", SQ(4, 6), SQ(1, 7), dict(table_size=128)),
-    ("tanh", SQ(4, 6), SQ(1, 9), dict(table_size=256, input_range=(-4, 4))),
-    ("sigmoid", SQ(4, 6), UQ(0, 10), dict(table_size=64, symmetric=False, entries="left")),
-    ("sigmoid", UQ(3, 5), UQ(0, 8), dict(table_size=32)),
-]
-
-
-@pytest.mark.parametrize("function, fin, fout, options", PLANS)
-def test_reference_follows_the_documented_semantics(function, fin, fout, options):
-    plan = plan_lut(function, fin, fout, **options)
-    codes = fin.codes()
-    np.testing.assert_array_equal(lut(plan, codes), independent_lut(plan, codes))
+from lut_helpers import PLANS
 
 
 @pytest.mark.parametrize("function, fin, fout, options", PLANS)
@@ -76,42 +42,48 @@ def test_symmetry_halves_the_table_at_equal_error():
     assert half.error.max_abs <= full.error.max_abs + 2 ** -10
 
 
-def test_fit_returns_the_smallest_table_meeting_the_target():
-    plan = fit_activation("sigmoid", SQ(4, 8), UQ(0, 12), 2e-3, method="lut")
-    assert plan.error.max_abs <= 2e-3
-    smaller = plan_lut("sigmoid", SQ(4, 8), UQ(0, 12), table_size=plan.table_size // 2)
-    assert smaller.error.max_abs > 2e-3
-
-
-def test_fit_reports_the_best_error_when_impossible():
-    with pytest.raises(ValueError, match=r"no lookup table for tanh from SQ\(3, 5\) to "
-                                         r"SQ\(1, 7\) meets max_error 1e-05; the best reached"):
-        fit_activation("tanh", SQ(3, 5), SQ(1, 7), 1e-5, method="lut")
-
-
-@pytest.mark.parametrize("options, error, message", [
-    (dict(table_size=100), ValueError, "table_size must be a power of two, not 100"),
-    (dict(table_size=2048), ValueError, r"table_size must be between 2 and 1024 \(one entry per"),
-    (dict(table_size=2.0), TypeError, "table_size must be an integer, not 2.0"),
-    (dict(input_range=(2, 1)), ValueError, r"input_range must be an interval \(low, high\)"),
-    (dict(input_range=(-40, 40)), ValueError, r"input_range \(-40, 40\) lies outside in_format"),
-    (dict(input_range=(-1, 2)), ValueError, "a symmetric table needs input_range symmetric"),
-    (dict(entries="middle"), ValueError, "entries must be one of minimax | left, not 'middle'"),
-    (dict(symmetric="yes"), TypeError, "symmetric must be a bool or None, not 'yes'"),
+@pytest.mark.parametrize("options, error, parameter, message", [
+    (dict(table_size=100), ValueError, "table_size", "table_size must be a power of two, not 100"),
+    (dict(table_size=2048), ValueError, "table_size",
+     "table_size must be between 2 and 1024 (one entry per input code of the range), not 2048"),
+    (dict(table_size=2.0), TypeError, "table_size",
+     "table_size must be a positive integer or None, not 2.0"),
+    (dict(input_range=(2, 1)), ValueError, "input_range",
+     "input_range must be an interval (low, high) with low < high, not (2, 1)"),
+    (dict(input_range=(-40, 40)), ValueError, "input_range",
+     "input_range must lie within in_format SQ(4, 6) [-8.0, 8.0), not (-40, 40)"),
+    (dict(input_range=(-1, 2)), ValueError, "input_range",
+     "input_range must be symmetric about 0 for a symmetric table, not (-1, 2) "
+     "(pass symmetric=False)"),
+    (dict(input_range="wide"), TypeError, "input_range",
+     "input_range must be a pair of numbers (low, high), not 'wide'"),
+    # Holding no input code used to end in an IndexError inside the entry search.
+    (dict(input_range=(0.001, 0.002), symmetric=False), ValueError, "input_range",
+     "input_range must hold a code of SQ(4, 6), not (0.001, 0.002)"),
+    (dict(input_range=(-1, float("inf"))), ValueError, "input_range",
+     "input_range must be an interval (low, high) with low < high, not (-1, inf)"),
+    (dict(entries="middle"), ValueError, "entries",
+     "entries must be one of minimax | left, not 'middle'"),
+    (dict(symmetric="yes"), TypeError, "symmetric",
+     "symmetric must be True or False or None, not 'yes'"),
 ])
-def test_lut_parameter_errors(options, error, message):
-    with pytest.raises(error, match=message):
+def test_lut_parameter_errors(options, error, parameter, message):
+    with pytest.raises(error) as info:
         plan_lut("tanh", SQ(4, 6), SQ(1, 7), **options)
+    assert str(info.value) == message and info.value.parameter == parameter
 
 
 def test_lut_function_and_format_errors():
-    with pytest.raises(ValueError, match="relu is computed exactly"):
+    with pytest.raises(ValueError) as info:
         plan_lut("relu", SQ(4, 6), SQ(4, 6))
-    with pytest.raises(ValueError, match=r"out_format SQ\(-1, 6\) .* cannot hold sigmoid's "
-                                         r"range"):
+    assert info.value.parameter == "function" and str(info.value) == (
+        "relu is computed exactly (method 'exact'); lookup tables are for smooth functions")
+    with pytest.raises(ValueError) as info:
         plan_lut("sigmoid", SQ(4, 6), SQ(-1, 6))
-    with pytest.raises(ValueError, match=r"tanh is odd, so out_format must be signed"):
+    assert info.value.parameter == "out_format" and str(info.value) == (
+        "out_format SQ(-1, 6) [-0.25, 0.234375] cannot hold sigmoid's range [0.00033535, "
+        "0.999659] over the input range [-8, 8)")
+    with pytest.raises(ValueError) as info:
         plan_lut("tanh", SQ(4, 6), UQ(1, 4), symmetric=False)
-    with pytest.raises(ValueError, match="relu6 is computed exactly; use method 'exact', not "
-                                         "'lut'"):
-        plan_activation("relu6", SQ(4, 6), SQ(4, 2), method="lut")
+    assert info.value.parameter == "out_format" and str(info.value) == (
+        "tanh is odd, so out_format must be signed, not UQ(1, 4)")

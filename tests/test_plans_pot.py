@@ -1,8 +1,10 @@
+import re
 from fractions import Fraction
 
 import numpy as np
 import pytest
 
+from hwnn.checks import ParameterTypeError, ParameterValueError
 from hwnn.fixed import SQ, UQ, to_float
 from hwnn.plans.pot import PotCode, quantize_pot
 
@@ -170,14 +172,14 @@ def test_encode_and_decode_name_the_first_bad_value():
     with pytest.raises(ValueError, match=r"^codes: 3 at index \(1, 0\) is not a pot code of "
                                          r"SQ\(1, 7\) \(0 or ±2\*\*k, k in 0\.\.7\)$"):
         code.encode([[0, 1], [3, 5]])
-    with pytest.raises(ValueError, match=r"codes: 200 at index 1 is not a pot2 code of "
+    with pytest.raises(ValueError, match=r"^codes: 200 at index 1 is not a pot2 code of "
                                          r"SQ\(1, 7\) \(0, ±2\*\*k or ±2\*\*k ± 2\*\*j, "
-                                         r"k in 0\.\.7, j <= k\)"):
+                                         r"k in 0\.\.7, j <= k\)$"):
         PotCode(SQ(1, 7), 2).encode([3, 200])
-    with pytest.raises(ValueError, match=r"not a pot code of UQ\(1, 3\) "
-                                         r"\(0 or 2\*\*k, k in 0\.\.3\)"):
+    with pytest.raises(ValueError, match=r"^codes: 3 at index 0 is not a pot code of UQ\(1, 3\) "
+                                         r"\(0 or 2\*\*k, k in 0\.\.3\)$"):
         PotCode(UQ(1, 3)).encode([3])
-    with pytest.raises(TypeError, match="codes must hold integers, not dtype float64"):
+    with pytest.raises(TypeError, match=r"^codes must hold integers, not dtype float64$"):
         code.encode([1.0])
     with pytest.raises(ValueError, match=r"^words: 32 at index 2 is outside the 5-bit word range "
                                          r"\[0, 31\]$"):
@@ -190,30 +192,38 @@ def test_encode_and_decode_name_the_first_bad_value():
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
-    (dict(fmt="SQ(1,7)", terms=3), ValueError, r"terms must be 1 \(pot\) or 2 \(pot2\), not 3"),
-    (dict(fmt="SQ(1,7)", terms="2"), TypeError, r"terms must be 1 \(pot\) or 2 \(pot2\), not '2'"),
-    (dict(fmt="SQ(1,7)", e_min=8), ValueError,
-     r"e_min must be between 0 and 7 \(the largest exponent of SQ\(1, 7\)\), not 8"),
-    (dict(fmt="SQ(1,7)", e_min=-1), ValueError, r"e_min must be between 0 and 7"),
-    (dict(fmt="SQ(1,7)", e_min=1.0), TypeError, r"e_min must be an integer, not 1\.0"),
-    (dict(fmt="SQ(1,7)", exponent_bits=7), ValueError,
-     r"exponent_bits must be between 0 and 6, not 7"),
-    (dict(fmt="SQ(1,7)", exponent_bits="3"), TypeError,
-     r"exponent_bits must be an integer or None, not '3'"),
-    (dict(fmt=8), TypeError, r"fmt must be a Format \(SQ/UQ\) or a format string, not 8"),
+    (dict(fmt="SQ(1,7)", terms=3), ParameterValueError,
+     "terms must be 1 (pot) or 2 (pot2), not 3"),
+    (dict(fmt="SQ(1,7)", terms="2"), ParameterTypeError,
+     "terms must be 1 (pot) or 2 (pot2), not '2'"),
+    (dict(fmt="SQ(1,7)", e_min=8), ParameterValueError,
+     "e_min must be between 0 and 7 (the largest exponent of SQ(1, 7)), not 8"),
+    (dict(fmt="SQ(1,7)", e_min=-1), ParameterValueError,
+     "e_min must be between 0 and 7 (the largest exponent of SQ(1, 7)), not -1"),
+    (dict(fmt="SQ(1,7)", e_min=1.0), ParameterTypeError, "e_min must be an integer, not 1.0"),
+    (dict(fmt="SQ(1,7)", exponent_bits=7), ParameterValueError,
+     "exponent_bits must be between 0 and 6, not 7"),
+    (dict(fmt="SQ(1,7)", exponent_bits="3"), ParameterTypeError,
+     "exponent_bits must be an integer or None, not '3'"),
+    (dict(fmt=8), ParameterTypeError, "fmt must be a Format (SQ/UQ) or a format string, not 8"),
 ])
 def test_code_parameter_errors(kwargs, error, message):
-    with pytest.raises(error, match=message):
+    with pytest.raises(error, match="^" + re.escape(message) + "$") as info:
         PotCode(**kwargs)
+    assert info.value.parameter == message.split(" ")[0]
 
 
-def test_quantize_value_errors():
-    with pytest.raises(ValueError, match="values holds NaN or infinity"):
-        quantize_pot([0.5, np.nan], SQ(1, 7))
-    with pytest.raises(TypeError, match="values must hold real numbers, not dtype <U1"):
-        quantize_pot(["a"], SQ(1, 7))
-    with pytest.raises(ValueError, match=r"terms must be 1 \(pot\) or 2 \(pot2\), not 0"):
-        quantize_pot([0.5], SQ(1, 7), 0)
+@pytest.mark.parametrize("args, error, parameter, message", [
+    (([0.5, np.nan], SQ(1, 7)), ParameterValueError, "values", "values holds NaN or infinity"),
+    ((["a"], SQ(1, 7)), ParameterTypeError, "values",
+     "values must hold real numbers, not dtype <U1"),
+    (([0.5], SQ(1, 7), 0), ParameterValueError, "terms",
+     "terms must be 1 (pot) or 2 (pot2), not 0"),
+])
+def test_quantize_value_errors(args, error, parameter, message):
+    with pytest.raises(error, match="^" + re.escape(message) + "$") as info:
+        quantize_pot(*args)
+    assert info.value.parameter == parameter
 
 
 def test_large_formats_stay_exact():
@@ -230,6 +240,87 @@ def test_large_formats_stay_exact():
     words = code.encode(want)
     assert code.decode(words).tolist() == want
     top = code.fields[0].exponent_bits  # exponent 63 in term 0, term 1 zero
-    with pytest.raises(ValueError, match=r"words: \d+ at index 1 stands for 9223372036854775808, "
-                                         r"beyond int64"):
-        code.word_values([0, 63 | 1 << (2 * top + 3)])
+    word = 63 | 1 << (2 * top + 3)
+    with pytest.raises(ValueError, match=f"^words: {word} at index 1 stands for "
+                                         f"9223372036854775808, beyond int64$"):
+        code.word_values([0, word])
+
+
+def brute_force_codes(fmt, terms, e_min, e_max):
+    """Codes of ``fmt`` that are 0, ±2**k or (pot2) ±2**k ± 2**j with ``e_min <= j, k <= e_max``:
+    every code of the format tried against every such sum."""
+    powers = [1 << k for k in range(e_min, e_max + 1)]
+    found = []
+    for q in range(fmt.min_int, fmt.max_int + 1):
+        if q == 0 or abs(q) in powers or (terms == 2 and any(
+                abs(q) in (a + b, a - b) for a in powers for b in powers)):
+            found.append(q)
+    return found
+
+
+# Every signed and unsigned width up to 8 (the code of a format depends only on its width and
+# signedness: it counts lsb units).
+SMALL_FORMATS = [SQ(1, w - 1) for w in range(2, 9)] + [UQ(0, w) for w in range(1, 9)]
+
+
+@pytest.mark.parametrize("fmt", SMALL_FORMATS, ids=str)
+@pytest.mark.parametrize("terms", [1, 2])
+def test_default_code_reaches_every_power_of_two_code_of_the_format(fmt, terms):
+    # Exponents unbounded above (beyond width + 1 no sum is a code again): the default exponent
+    # field must hold every code. It is the narrowest that does for pot and for unsigned pot2
+    # (signed pot2 keeps the field that reaches the format's top power of two, which in a few
+    # narrow formats the sum of two equal terms could also reach).
+    for e_min in sorted({0, 1, 2, fmt.width - 1} & set(range(fmt.width))):
+        code = PotCode(fmt, terms, e_min)
+        everything = brute_force_codes(fmt, terms, e_min, fmt.width + 2)
+        assert code.values().tolist() == everything, (e_min, code.e_max)
+        if code.exponent_bits and (terms == 1 or not fmt.signed):
+            narrower = PotCode(fmt, terms, e_min, code.exponent_bits - 1)
+            assert len(narrower.values()) < len(everything)
+
+
+@pytest.mark.parametrize("fmt", SMALL_FORMATS, ids=str)
+@pytest.mark.parametrize("terms", [1, 2])
+def test_every_exponent_field_holds_exactly_the_codes_of_its_exponents(fmt, terms):
+    for e_min in sorted({0, 1, fmt.width - 1} & set(range(fmt.width))):
+        for bits in range(4):
+            code = PotCode(fmt, terms, e_min, bits)
+            want = brute_force_codes(fmt, terms, e_min, e_min + (1 << bits) - 1)
+            assert code.values().tolist() == want, (e_min, bits)
+            np.testing.assert_array_equal(code.decode(code.encode(want)), want)
+
+
+def test_unsigned_pot2_reaches_differences_below_the_top():
+    # UQ(2, 2) holds 3.5 = 14 lsb = 2**4 - 2**1: its leading exponent 4 lies beyond the format.
+    code = PotCode(UQ(2, 2), 2)
+    assert (code.e_max, code.exponent_bits) == (7, 3)
+    assert code.quantize([3.5, 3.75, 3.4]).tolist() == [14, 15, 14]
+    assert code.word_values(code.encode([14, 15])).tolist() == [14, 15]
+    # Unsigned pot (one term) and signed pot2 need no exponent beyond the format's top.
+    assert PotCode(UQ(2, 2), 1).exponent_bits == 2
+    assert PotCode(SQ(2, 2), 2).exponent_bits == 2
+    assert PotCode(UQ(0, 62), 2).exponent_bits == 6
+    for width in (2, 4, 8, 16, 32):
+        differences = [(1 << width) - (1 << j) for j in range(width)]
+        assert PotCode(UQ(0, width), 2).contains(differences).all(), width
+
+
+@pytest.mark.parametrize("kwargs, error, parameter, message", [
+    (dict(terms=3), ParameterValueError, "terms", "terms must be 1 (pot) or 2 (pot2), not 3"),
+    (dict(terms="2"), ParameterTypeError, "terms", "terms must be 1 (pot) or 2 (pot2), not '2'"),
+    (dict(e_min=9), ParameterValueError, "e_min",
+     "e_min must be between 0 and 7 (the largest exponent of SQ(1, 7)), not 9"),
+    (dict(e_min=1.0), ParameterTypeError, "e_min", "e_min must be an integer, not 1.0"),
+    (dict(exponent_bits=7), ParameterValueError, "exponent_bits",
+     "exponent_bits must be between 0 and 6, not 7"),
+    (dict(exponent_bits=2.0), ParameterTypeError, "exponent_bits",
+     "exponent_bits must be an integer or None, not 2.0"),
+    (dict(fmt="SQ(1)"), ParameterValueError, "fmt",
+     "fmt must be a format like 'SQ(4,12)' or 'UQ(0,8)', not 'SQ(1)'"),
+])
+def test_code_parameter_errors_carry_the_parameter(kwargs, error, parameter, message):
+    args = dict(fmt=SQ(1, 7), terms=2)
+    args.update(kwargs)
+    with pytest.raises(error, match="^" + re.escape(message) + "$") as info:
+        PotCode(**args)
+    assert info.value.parameter == parameter

@@ -1,12 +1,17 @@
 import itertools
+import re
 
 import numpy as np
 import pytest
 
-from hwnn.fixed import SQ, UQ, Overflow, Rounding
-from hwnn.plans.dense import DensePlan, plan_dense, signed_bits_for
+from hwnn.checks import ParameterTypeError, ParameterValueError
+from hwnn.cores.shift_mac import ShiftMac
+from hwnn.fixed import SQ, UQ, Overflow, Rounding, signed_bits_for
+from hwnn.plans.dense import DensePlan, plan_dense
 from hwnn.plans.pot import PotCode
 from hwnn.plans.shift_mac import ShiftMacPlan, plan_shift_mac
+from hwnn.ref.shift_mac import shift_mac
+from hwnn.sim import corner_vectors, make_vectors, run_stream
 
 
 def make(n_in=4, n_out=3, **kwargs):
@@ -72,52 +77,60 @@ def test_dense_plan_fixes_the_weights():
     assert dense.weight.dtype == np.int64
 
 
+# check_weights raises plain ValueError/TypeError (no ``parameter``): the weights it checks are
+# an argument of the core or reference that calls it, not of the plan.
 @pytest.mark.parametrize("weight, error, message", [
     (np.zeros((3, 2), dtype=int), ValueError,
-     r"weight must have shape \(n_out, n_in\) = \(2, 3\), not \(3, 2\)"),
-    (np.zeros((2, 3)), TypeError,
-     r"weight must hold integer codes of SQ\(1, 7\), not dtype float64"),
+     "weight must have shape (n_out, n_in) = (2, 3), not (3, 2)"),
+    (np.zeros((2, 3)), TypeError, "weight must hold integer codes of SQ(1, 7), not dtype float64"),
     ([[0, 1, 2], [4, 5, 8]], ValueError,
-     r"^weight: 5 at index \(1, 1\) is not a pot code of SQ\(1, 7\) "
-     r"\(0 or ±2\*\*k, k in 0\.\.7\)$"),
+     "weight: 5 at index (1, 1) is not a pot code of SQ(1, 7) (0 or ±2**k, k in 0..7)"),
 ])
 def test_check_weights_errors(weight, error, message):
     plan = make(3, 2)
-    with pytest.raises(error, match=message):
+    with pytest.raises(error, match="^" + re.escape(message) + "$"):
         plan.check_weights(weight)
 
 
-@pytest.mark.parametrize("kwargs, error, message", [
-    (dict(n_in=0), ValueError, "n_in must be a positive integer, not 0"),
-    (dict(n_in=2.0), TypeError, r"n_in must be a positive integer, not 2\.0"),
-    (dict(n_out=-1), ValueError, "n_out must be a positive integer, not -1"),
-    (dict(n_out=True), TypeError, "n_out must be a positive integer, not True"),
-    (dict(in_format=7), TypeError, r"in_format must be a Format \(SQ/UQ\) or a format string, "
-                                   r"not 7"),
-    (dict(weight_format="SQ(1)"), ValueError, r"Format must look like 'SQ\(4,12\)'"),
-    (dict(out_format=None), TypeError, "out_format must be a Format"),
-    (dict(weight_terms=3), ValueError, r"weight_terms must be 1 \(pot\) or 2 \(pot2\), not 3"),
-    (dict(weight_terms="pot"), TypeError, r"weight_terms must be 1 \(pot\) or 2 \(pot2\), "
-                                          r"not 'pot'"),
-    (dict(weight_e_min=9), ValueError, r"weight_e_min must be between 0 and 7 \(the largest "
-                                       r"exponent of SQ\(1, 7\)\), not 9"),
-    (dict(weight_exponent_bits=8), ValueError,
+@pytest.mark.parametrize("kwargs, error, parameter, message", [
+    (dict(n_in=0), ParameterValueError, "n_in", "n_in must be a positive integer, not 0"),
+    (dict(n_in=2.0), ParameterTypeError, "n_in", "n_in must be a positive integer, not 2.0"),
+    (dict(n_out=-1), ParameterValueError, "n_out", "n_out must be a positive integer, not -1"),
+    (dict(n_out=True), ParameterTypeError, "n_out", "n_out must be a positive integer, not True"),
+    (dict(in_format=7), ParameterTypeError, "in_format",
+     "in_format must be a Format (SQ/UQ) or a format string, not 7"),
+    (dict(weight_format="SQ(1)"), ParameterValueError, "weight_format",
+     "weight_format must be a format like 'SQ(4,12)' or 'UQ(0,8)', not 'SQ(1)'"),
+    (dict(out_format=None), ParameterTypeError, "out_format",
+     "out_format must be a Format (SQ/UQ) or a format string, not None"),
+    (dict(weight_terms=3), ParameterValueError, "weight_terms",
+     "weight_terms must be 1 (pot) or 2 (pot2), not 3"),
+    (dict(weight_terms="pot"), ParameterTypeError, "weight_terms",
+     "weight_terms must be 1 (pot) or 2 (pot2), not 'pot'"),
+    (dict(weight_e_min=9), ParameterValueError, "weight_e_min",
+     "weight_e_min must be between 0 and 7 (the largest exponent of SQ(1, 7)), not 9"),
+    (dict(weight_exponent_bits=8), ParameterValueError, "weight_exponent_bits",
      "weight_exponent_bits must be between 0 and 6, not 8"),
-    (dict(rounding="nearest"), ValueError,
+    (dict(rounding="nearest"), ParameterValueError, "rounding",
      "rounding must be one of trunc | half_up | half_even, not 'nearest'"),
-    (dict(overflow=1), TypeError, "overflow must be a Overflow or its name, not 1"),
-    (dict(bias=[0.5]), ValueError, r"bias must have shape \(n_out,\) = \(3,\), not \(1,\)"),
-    (dict(bias=["a", "b", "c"]), TypeError, "bias must hold real numbers, not dtype <U1"),
-    (dict(bias=[0, np.inf, 0]), ValueError, "bias holds NaN or infinity"),
-    (dict(in_format="SQ(1,40)", weight_format="SQ(1,20)"), ValueError,
+    (dict(overflow=1), ParameterTypeError, "overflow",
+     "overflow must be one of wrap | sat (or a member of Overflow), not 1"),
+    (dict(bias=[0.5]), ParameterValueError, "bias",
+     "bias must have shape (n_out,) = (3,), not (1,)"),
+    (dict(bias=["a", "b", "c"]), ParameterTypeError, "bias",
+     "bias must hold real numbers, not dtype <U1"),
+    (dict(bias=[0, np.inf, 0]), ParameterValueError, "bias", "bias holds NaN or infinity"),
+    # Not a ParameterError: the formats and sizes together are too wide, no one parameter is.
+    (dict(in_format="SQ(1,40)", weight_format="SQ(1,20)"), ValueError, None,
      "the accumulator needs 75 bits, more than the 62 that exact int64 reference arithmetic "
-     "allows"),
+     "allows; use narrower formats, fewer inputs or fewer exponent bits"),
 ])
-def test_plan_parameter_errors(kwargs, error, message):
+def test_plan_parameter_errors(kwargs, error, parameter, message):
     options = dict(n_in=4, n_out=3)
     options.update(kwargs)
-    with pytest.raises(error, match=message):
+    with pytest.raises(error, match="^" + re.escape(message) + "$") as info:
         make(**options)
+    assert getattr(info.value, "parameter", None) == parameter
 
 
 def test_unsigned_formats_and_narrow_exponent_fields():
@@ -130,3 +143,77 @@ def test_unsigned_formats_and_narrow_exponent_fields():
     assert plan.acc_format.width == signed_bits_for(-120, 240)
     for row in itertools.product([0, 2, 6], repeat=2):
         plan.check_weights(np.array([row, row]))
+
+
+@pytest.mark.parametrize("kwargs, parameter, message", [
+    # Checked before anything of the layer's size exists (this one would take 74 GiB).
+    (dict(n_in=100000, n_out=100000), "n_in",
+     "n_out·n_in must be at most 8388608 weights (MAX_WEIGHTS = 2**23: more than any supported "
+     "device holds), not 100000·100000 = 10000000000"),
+    (dict(n_in=2 ** 12 + 1, n_out=2 ** 11), "n_in",
+     "n_out·n_in must be at most 8388608 weights (MAX_WEIGHTS = 2**23: more than any supported "
+     "device holds), not 2048·4097 = 8390656"),
+    # SQ(8, 0) inputs times pot2 words up to ±2**8 over 2 inputs: an 18-bit accumulator.
+    (dict(in_format="SQ(8,0)", weight_format="SQ(8,0)", out_format="SQ(-55,60)"), "out_format",
+     "out_format must have at most 44 fraction bits with the accumulator SQ(18, 0) (requantize "
+     "shifts the accumulator left to the output's fraction bits, and SQ(18, f) must fit "
+     "MAX_WIDTH = 62 bits of exact int64 arithmetic), not SQ(-55, 60)"),
+    (dict(in_format="SQ(8,0)", weight_format="SQ(8,0)", out_format="SQ(17,45)"), "out_format",
+     "out_format must have at most 44 fraction bits with the accumulator SQ(18, 0) (requantize "
+     "shifts the accumulator left to the output's fraction bits, and SQ(18, f) must fit "
+     "MAX_WIDTH = 62 bits of exact int64 arithmetic), not SQ(17, 45)"),
+    (dict(in_format="SQ(8,0)", weight_format="SQ(8,0)", bias=[0, 2.0 ** 70]), "bias",
+     "bias must fit the widest accumulator SQ(62, 0) (MAX_WIDTH = 62 bits, the most exact int64 "
+     "arithmetic allows: -2**61 … 2**61 - 1 units of 2**0), "
+     "not bias[1] = 1.1805916207174113e+21"),
+    (dict(bias=[0.5]), "bias", "bias must have shape (n_out,) = (2,), not (1,)"),
+    (dict(n_in=0), "n_in", "n_in must be a positive integer, not 0"),
+    (dict(weight_e_min=9), "weight_e_min",
+     "weight_e_min must be between 0 and 7 (the largest exponent of SQ(1, 7)), not 9"),
+])
+def test_plan_refuses_what_it_cannot_compute_exactly(kwargs, parameter, message):
+    options = dict(n_in=2, n_out=2, weight_terms=2)
+    options.update(kwargs)
+    with pytest.raises(ParameterValueError, match=re.escape(message) + "$") as info:
+        make(**options)
+    assert info.value.parameter == parameter
+
+
+@pytest.mark.parametrize("out_format", [SQ(18, 44), SQ(-40, 44), SQ(62, -60)], ids=str)
+@pytest.mark.parametrize("rounding, overflow", [("half_up", "sat"), ("trunc", "wrap")])
+def test_largest_accepted_shifts_compute_exactly_in_reference_and_core(out_format, rounding,
+                                                                       overflow):
+    plan = make(2, 2, in_format="SQ(8,0)", weight_format="SQ(8,0)", out_format=out_format,
+                weight_terms=2, bias=[5, -7], rounding=rounding, overflow=overflow)
+    assert plan.acc_format == SQ(18, 0)
+    weight = np.array([[1, -6], [96, 0]])
+    x = np.concatenate([corner_vectors(plan.in_format, 2),
+                        make_vectors(plan.in_format, 2, 10, seed=3)])
+    # The definition on Python integers: W·x + b, shifted to out_format, rounded, then fitted.
+    shift = -out_format.f
+    lo, hi = -(1 << (out_format.width - 1)), (1 << (out_format.width - 1)) - 1
+    want = []
+    for vector in x.tolist():
+        row = []
+        for weights, b in zip(weight.tolist(), [5, -7]):
+            acc = sum(w * v for w, v in zip(weights, vector)) + b
+            if shift <= 0:
+                value = acc << -shift
+            else:
+                value = acc >> shift
+                if rounding == "half_up":
+                    value += (acc >> (shift - 1)) & 1
+            row.append(min(max(value, lo), hi) if overflow == "sat"
+                       else (value - lo) % (1 << out_format.width) + lo)
+        want.append(row)
+    np.testing.assert_array_equal(shift_mac(plan, weight, x), want)
+    run = run_stream(ShiftMac(plan, parallelism=2, weights=weight), x, stall_in=0.3,
+                     stall_out=0.3, seed=2)
+    np.testing.assert_array_equal(run.outputs, want)
+
+
+def test_unsigned_pot2_code_reaches_every_difference():
+    # UQ(2, 2) holds 14 = 2**4 - 2**1 (3.5): the exponent field now reaches 2**4.
+    plan = make(2, 2, weight_format="UQ(2,2)", weight_terms=2)
+    assert plan.code.e_max == 7
+    plan.check_weights(np.array([[14, 15], [12, 7]]))

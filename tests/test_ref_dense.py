@@ -36,12 +36,16 @@ def test_reference_within_derived_bound_of_float_math(rounding):
         assert np.abs(error).max() <= ulp / 2
 
 
+def python_accumulator(plan, x):
+    """W·x + b on Python integers, one product at a time (no numpy arithmetic)."""
+    return [[sum(int(w) * int(v) for w, v in zip(row, vec)) + int(b)
+             for row, b in zip(plan.weight, plan.bias)] for vec in x]
+
+
 def test_accumulator_is_integer_matrix_product():
     plan = make_plan()
     x = make_vectors(plan.in_format, plan.n_in, 50)
-    want = np.array([[sum(int(w) * int(v) for w, v in zip(row, vec)) + int(b)
-                      for row, b in zip(plan.weight, plan.bias)] for vec in x])
-    np.testing.assert_array_equal(dense_accumulator(plan, x), want)
+    np.testing.assert_array_equal(dense_accumulator(plan, x), python_accumulator(plan, x))
 
 
 def test_saturation_and_wrap_at_output():
@@ -61,17 +65,31 @@ def test_single_vector_shape():
 
 
 def test_unsigned_input():
+    # By hand: weights 0.5, -0.25, 0.75, 0.125 are SQ(1, 7) codes 64, -32, 96, 16; the bias
+    # 0.5 and -1 at the accumulator's 4 + 7 fraction bits are 1024 and -2048. UQ(2, 4) input
+    # codes run 0 … 63: the top code 63 is 3.9375, not -1 (no sign bit).
+    plan = plan_dense([[0.5, -0.25], [0.75, 0.125]], [0.5, -1.0], in_format=UQ(2, 4),
+                      weight_format=SQ(1, 7), out_format=SQ(5, 6))
+    assert plan.weight.tolist() == [[64, -32], [96, 16]] and plan.bias.tolist() == [1024, -2048]
+    x = np.array([[63, 0], [1, 63], [16, 32], [0, 0]])
+    want = [[64 * 63 + 1024, 96 * 63 - 2048],                  # [5056, 4000]
+            [64 - 32 * 63 + 1024, 96 + 16 * 63 - 2048],         # [-928, -944]
+            [64 * 16 - 32 * 32 + 1024, 96 * 16 + 16 * 32 - 2048],  # [1024, 0]
+            [1024, -2048]]
+    np.testing.assert_array_equal(dense_accumulator(plan, x), want)
+    # Random unsigned inputs against the Python-integer sums.
     plan = make_plan(in_format=UQ(2, 4))
     x = make_vectors(plan.in_format, plan.n_in, 20)
-    assert x.min() >= 0
-    np.testing.assert_array_equal(dense_accumulator(plan, x), x @ plan.weight.T + plan.bias)
+    assert x.min() >= 0 and x.max() > 32
+    np.testing.assert_array_equal(dense_accumulator(plan, x), python_accumulator(plan, x))
 
 
 @pytest.mark.parametrize("x, error, message", [
-    (np.zeros((2, 6), dtype=int), ValueError, r"x must have shape \(7,\) or \(n, 7\)"),
-    (np.full(7, 1000), ValueError, r"x holds codes outside SQ\(2, 6\)"),
-    (np.zeros(7), TypeError, "x must hold integer codes"),
+    (np.zeros((2, 6), dtype=int), ValueError, "x must have shape (7,) or (n, 7), not (2, 6)"),
+    (np.full(7, 1000), ValueError, "x holds codes outside SQ(2, 6) [-128, 127]"),
+    (np.zeros(7), TypeError, "x must hold integer codes of SQ(2, 6), not dtype float64"),
 ])
 def test_reference_rejects_bad_inputs(x, error, message):
-    with pytest.raises(error, match=message):
+    with pytest.raises(error) as info:
         dense(make_plan(), x)
+    assert str(info.value) == message and info.value.parameter == "x"

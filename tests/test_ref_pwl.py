@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 
 from hwnn.fixed import SQ, UQ
-from hwnn.plans.functions import Function, Symmetry, get_function
-from hwnn.plans.pwl import PWLPlan, plan_pwl
+from hwnn.plans.functions import Symmetry, get_function
+from pwl_helpers import hand_plan
+from hwnn.plans.pwl import plan_pwl
 from hwnn.ref.activation import activation
 from hwnn.ref.pwl import pwl
 
@@ -69,18 +70,8 @@ def test_dispatch_through_activation(plan):
     np.testing.assert_array_equal(activation(plan, codes), pwl(plan, codes))
 
 
-# A hand-built plan: the reference against values worked out by hand, independent of the
-# planner. in SQ(3,2): codes -16..15; out SQ(2,2): codes -8..7.
-TANH = get_function("tanh")
-
-
-def hand_plan(**changes):
-    fields = dict(function=TANH, in_format=SQ(3, 2), out_format=SQ(2, 2), symmetric=False,
-                  starts=(-16, -4, 4), slopes=(0, 3, 0), intercepts=(-8, -11, 6), shift=1,
-                  slope_kind="any", uniform=False, segment_bits=None, range_start=-4,
-                  range_stop=4)
-    fields.update(changes)
-    return PWLPlan(**fields)
+# Hand-built plans (pwl_helpers.hand_plan): the reference against values worked out by hand,
+# independent of the planner. in SQ(3,2): codes -16..15; out SQ(2,2): codes -8..7.
 
 
 def test_hand_built_plan():
@@ -112,65 +103,18 @@ def test_hand_built_symmetric_plans():
     assert comp.segments == 2 and not comp.centre_piece
 
 
-def test_centre_piece_counts_once():
-    # Odd symmetry: intercept 2**(shift-1) puts the rounded line through 0, so the piece and
-    # its mirror are one line y = round(c / 2) across 0.
-    plan = hand_plan(symmetric=True, starts=(0, 8), slopes=(1, 0), intercepts=(1, 4),
-                     range_start=0, range_stop=8)
-    assert plan.centre_piece and plan.segments == 1
-    q = np.arange(-7, 8)
-    np.testing.assert_array_equal(pwl(plan, q), np.sign(q) * ((np.abs(q) + 1) // 2))
-    off = hand_plan(symmetric=True, starts=(0, 8), slopes=(1, 0), intercepts=(2, 4),
-                    range_start=0, range_stop=8)
-    assert not off.centre_piece and off.segments == 2
-
-
 def test_reference_rejects_bad_inputs():
     plan = hand_plan()
-    with pytest.raises(TypeError, match=r"inputs must be integer codes of SQ\(3, 2\), not "
-                                        r"dtype float64"):
-        pwl(plan, np.array([0.5]))
-    with pytest.raises(TypeError, match=r"inputs must be integer codes of SQ\(3, 2\), not "
-                                        r"dtype bool"):
-        pwl(plan, np.array([True]))
-    with pytest.raises(ValueError, match=r"inputs hold the code 16, outside SQ\(3, 2\) "
-                                         r"\[-16, 15\]"):
-        pwl(plan, np.array([0, 16]))
-    with pytest.raises(TypeError, match="plan must be a PWLPlan, not 'tanh'"):
+    for q, error, message in [
+            ([0.5], TypeError, "inputs must be integer codes of SQ(3, 2), not dtype float64"),
+            ([True], TypeError, "inputs must be integer codes of SQ(3, 2), not dtype bool"),
+            ([0, 16], ValueError, "inputs hold the code 16, outside SQ(3, 2) [-16, 15]"),
+            (np.array([2 ** 63], dtype=np.uint64), ValueError,
+             "inputs hold codes outside SQ(3, 2) [-16, 15]")]:
+        with pytest.raises(error) as info:
+            pwl(plan, np.array(q))
+        assert str(info.value) == message and info.value.parameter == "q"
+    with pytest.raises(TypeError) as info:
         pwl("tanh", np.array([0]))
-
-
-@pytest.mark.parametrize("changes, error, message", [
-    (dict(starts=(-15, -4, 4)), ValueError, r"starts\[0\] must be the domain's low end -16, "
-                                            r"not -15"),
-    (dict(starts=(-16, 4, -4)), ValueError, r"starts must be strictly ascending codes within "
-                                            r"\[-16, 15\]"),
-    (dict(slopes=(0, 3)), ValueError, "one entry per piece, not 3, 2, 3"),
-    (dict(slopes=(0, 1.5, 0)), TypeError, "slopes must be a non-empty sequence of integers"),
-    (dict(slope_kind="pot"), ValueError, "slope 3 is not of kind 'pot'"),
-    (dict(slope_kind="csd"), ValueError, "slope_kind must be one of any | pot | pot2, not 'csd'"),
-    (dict(shift=-1), ValueError, r"shift must be an integer in \[0, 62\], not -1"),
-    (dict(slopes=(1, 3, 0)), ValueError, "piece 0 lies outside the range, so its slope must be 0"),
-    (dict(range_stop=5), ValueError, "range_start and range_stop must be piece starts"),
-    (dict(starts=(-16, -4, -1, 4), slopes=(0, 3, 3, 0), intercepts=(0, 0, 0, 0), uniform=True,
-          segment_bits=2), ValueError,
-     r"a uniform plan's range pieces must start every 2\*\*2 codes from -4"),
-    (dict(starts=(-16, -4, 0, 8), slopes=(0, 3, 3, 0), intercepts=(0, 0, 0, 0),
-          range_stop=8, uniform=True, segment_bits=2), ValueError,
-     r"a uniform plan's range pieces must start every 2\*\*2 codes from -4"),
-    (dict(segment_bits=3), ValueError, "segment_bits is only for uniform plans"),
-    (dict(slopes=(0, 2 ** 60, 0)), ValueError,
-     r"piece 1: slope \* offset \+ intercept can reach 2\*\*62"),
-    (dict(function=Function("softplus", lambda x: np.log1p(np.exp(x)), smooth=True),
-          symmetric=True, starts=(0,), slopes=(0,), intercepts=(0,), range_start=0,
-          range_stop=17), ValueError, "symmetric=True needs a function with a symmetry"),
-])
-def test_plan_fields_are_checked(changes, error, message):
-    with pytest.raises(error, match=message):
-        hand_plan(**changes)
-
-
-def test_uniform_hand_plan_is_accepted():
-    plan = hand_plan(starts=(-16, -4, 0, 4), slopes=(0, 1, 1, 0), intercepts=(0, 0, 0, 0),
-                     uniform=True, segment_bits=2)
-    assert plan.uniform and plan.segment_bits == 2 and plan.range_pieces == 2
+    assert str(info.value) == "plan must be a pwl plan (hwnn.plans.pwl.PWLPlan), not 'tanh'"
+    assert info.value.parameter == "plan"

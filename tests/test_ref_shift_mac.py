@@ -88,16 +88,26 @@ def test_reference_errors():
     plan = plan_shift_mac(3, 2, in_format="SQ(1,7)", weight_format="SQ(1,7)",
                           out_format="SQ(3,5)", weight_terms=2)
     good = np.array([[3, 0, -128], [1, 2, 4]])
-    with pytest.raises(TypeError, match="plan must be a ShiftMacPlan"):
-        shift_mac(plan_dense(np.zeros((2, 3)), in_format="SQ(1,7)", weight_format="SQ(1,7)",
-                             out_format="SQ(3,5)"), good, [0, 0, 0])
+    dense_plan = plan_dense(np.zeros((2, 3)), in_format="SQ(1,7)", weight_format="SQ(1,7)",
+                            out_format="SQ(3,5)")
+    with pytest.raises(TypeError) as info:
+        shift_mac(dense_plan, good, [0, 0, 0])
+    assert info.value.parameter == "plan" and str(info.value) == (
+        f"plan must be a ShiftMacPlan (see hwnn.plans.shift_mac.plan_shift_mac), "
+        f"not {dense_plan!r}")
     with pytest.raises(ValueError, match=r"^weight: 37 at index \(0, 1\) is not a pot2 code of "
-                                         r"SQ\(1, 7\)"):
+                                         r"SQ\(1, 7\) \(0, ±2\*\*k or ±2\*\*k ± 2\*\*j, "
+                                         r"k in 0\.\.7, j <= k\)$"):
         shift_mac(plan, [[3, 37, 11], [0, 0, 0]], [0, 0, 0])
-    with pytest.raises(TypeError, match=r"weight must hold integer codes of SQ\(1, 7\)"):
+    with pytest.raises(TypeError, match=r"^weight must hold integer codes of SQ\(1, 7\), "
+                                        r"not dtype float64$"):
         shift_mac(plan, good * 1.0, [0, 0, 0])
-    with pytest.raises(ValueError, match=r"x must have shape \(3,\) or \(n, 3\), not \(2,\)"):
+    with pytest.raises(ValueError,
+                       match=r"^x must have shape \(3,\) or \(n, 3\), not \(2,\)$") as info:
         shift_mac(plan, good, [0, 0])
-    with pytest.raises(ValueError, match=r"x holds codes outside SQ\(1, 7\)"):
+    assert info.value.parameter == "x"
+    with pytest.raises(ValueError,
+                       match=r"^x holds codes outside SQ\(1, 7\) \[-128, 127\]$") as info:
         shift_mac(plan, good, [0, 128, 0])
+    assert info.value.parameter == "x"
     assert shift_mac(plan, good, [1, 1, 1]).shape == (2,)

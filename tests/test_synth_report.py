@@ -75,7 +75,8 @@ def test_parse_stat_single_module_without_summary():
 
 
 def test_parse_stat_errors():
-    with pytest.raises(ValueError, match=r"^yosys stat output is not JSON"):
+    with pytest.raises(ValueError, match=r"^yosys stat output is not JSON: Expecting value: "
+                                         r"line 1 column 1 \(char 0\)$"):
         parse_stat("Printing statistics.")
     two = json.dumps({"modules": {"\\a": {}, "\\b": {}}})
     with pytest.raises(ValueError, match=r"^yosys stat output has no design summary and 2 "

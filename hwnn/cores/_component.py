@@ -6,7 +6,7 @@ from amaranth.hdl import Const, Value
 from amaranth.hdl._ir import PortDirection  # the type convert(ports=) expects (no public name)
 from amaranth.lib import wiring
 
-__all__ = ["inspected", "ports", "rejects_quietly"]
+__all__ = ["inspected", "owned", "ports", "rejects_quietly"]
 
 
 def rejects_quietly(init):
@@ -34,6 +34,17 @@ def inspected(core):
     """
     core._MustUse__used = True
     return core
+
+
+def owned(part):
+    """Mark ``part``, built by a wrapper core's constructor, as the wrapper's business.
+
+    The wrapper elaborates ``part`` as its submodule; if the wrapper itself is never used,
+    Amaranth's unused-core warning names the wrapper (where the caller can act on it), not the
+    part inside it.
+    """
+    part._MustUse__used = True
+    return part
 
 
 def ports(core) -> dict:

@@ -1,10 +1,10 @@
-"""The folded MAC lane shared by Dense (multipliers) and ShiftMac (barrel shifters).
+"""Parts of a folded MAC lane (see :class:`hwnn.cores.mac.FoldedMac`).
 
 A lane follows a :class:`~hwnn.plans.dense.LaneSchedule`: in cycle ``t`` of a vector it reads
-one input element and one weight, forms their product (the caller's business) and adds it to
-the running sum of the output that cycle belongs to. This module holds what does not depend on
-how the product is made: which input element a lane reads, and the accumulator with its
-segment restarts and partial sums.
+one input element and one weight, forms their product (a :class:`~hwnn.cores.mac.Product`'s
+business) and adds it to the running sum of the output that cycle belongs to. This module
+holds what does not depend on how the product is made: which input element a lane reads, the
+accumulator with its segment restarts and partial sums, and the issue sequencing.
 """
 
 from __future__ import annotations
@@ -82,20 +82,22 @@ def accumulate_lane(m, index, lane, product, *, t, advance, accumulate, acc_shap
         sums[row].append(partial)
 
 
-def mac_sequencer(m, ii, *, accepted, advance, finish, partials_valid):
+def mac_sequencer(m, ii, *, accepted, advance, finish, partials_valid, depth=1):
     """The issue, operand and product stages' control of a folded MAC array.
 
     A vector accepted (``accepted``) is issued over ``ii`` cycles ``t = 0 … ii − 1`` while
-    ``busy``; the operand and product stages follow one and two cycles later, all moving only
-    when ``advance`` is high. ``partials_valid`` (the caller's register) is set when the last
-    product has been accumulated and cleared on ``finish`` (the output stage took the sums).
+    ``busy``; the operand stage follows one cycle later and the product register ``depth``
+    cycles after that, all moving only when ``advance`` is high. ``partials_valid`` (the
+    caller's register) is set when the last product has been accumulated and cleared on
+    ``finish`` (the output stage took the sums).
 
-    Returns ``(busy, last_issue, t, t_operands, accumulate)``: ``last_issue`` is
+    Returns ``(busy, last_issue, t, t_late, accumulate)``: ``last_issue`` is
     ``t == ii − 1`` kept in a register, so the input handshake (which enables the wide input
-    register) is one LUT deep rather than a comparator deep; ``t_operands`` is the cycle index
-    of the operand stage, the one the accumulator's controls are decoded from (and registered
-    with the product, so the accumulate stage has a single multiplexer in front of its adder);
-    ``accumulate`` enables the accumulators.
+    register) is one LUT deep rather than a comparator deep; ``t_late`` is the cycle index of
+    the stage just before the product register (the operand stage for ``depth == 1``), the
+    one the accumulator's controls are decoded from (and registered with the product, so the
+    accumulate stage has a single multiplexer in front of its adder); ``accumulate`` enables
+    the accumulators.
     """
     busy = Signal(name="busy")
     t = Signal(range(ii), name="t")
@@ -111,13 +113,19 @@ def mac_sequencer(m, ii, *, accepted, advance, finish, partials_valid):
     valid_operands, valid_product = Signal(name="valid_operands"), Signal(name="valid_product")
     t_operands = Signal.like(t, name="t_operands")
     last_product = Signal(name="last_product")
+    stages = [valid_operands.eq(busy), t_operands.eq(t)]
+    # The product's own register stages, beyond the one every product has.
+    valid_late, t_late = valid_operands, t_operands
+    for stage in range(1, depth):
+        valid_stage = Signal(name=f"valid_product_stage{stage}")
+        t_stage = Signal.like(t, name=f"t_product_stage{stage}")
+        stages += [valid_stage.eq(valid_late), t_stage.eq(t_late)]
+        valid_late, t_late = valid_stage, t_stage
     with m.If(advance):
-        m.d.sync += [valid_operands.eq(busy), t_operands.eq(t),
-                     valid_product.eq(valid_operands),
-                     last_product.eq(t_operands == ii - 1)]
+        m.d.sync += stages + [valid_product.eq(valid_late), last_product.eq(t_late == ii - 1)]
     accumulate = valid_product & advance
     with m.If(finish):
         m.d.sync += partials_valid.eq(0)
     with m.If(accumulate & last_product):
         m.d.sync += partials_valid.eq(1)
-    return busy, last_issue, t, t_operands, accumulate
+    return busy, last_issue, t, t_late, accumulate

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Signal, signed
+from amaranth.hdl import Const, Module, Signal
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..plans.dense import ARITHMETIC, DensePlan, mac_schedule, shift_add_graph
-from ._component import rejects_quietly
-from ._mac import accumulate_lane, mac_sequencer, select_input
+from ..checks import ParameterTypeError, ParameterValueError, check_bool, check_choice, \
+    check_integer
+from ..plans.dense import ARITHMETIC, DensePlan, shift_add_graph
+from ._component import owned, rejects_quietly
 from ._output import registered_output
+from .mac import FoldedMac, Multiply
 from .requantize import format_shape, requantize, requantize_has_logic
 from .shift_add import graph_datapath, graph_stages, polarities
 
@@ -24,13 +25,14 @@ class Dense(wiring.Component):
     ``plan.acc_format`` and narrowed once, to ``plan.out_format``, with the plan's rounding and
     overflow modes.
 
-    ``arith="mult"`` (the default): the input vector is registered; each multiplier (lane) walks
-    a fixed slice of the
-    output-major product list (see :func:`hwnn.plans.dense.mac_schedule`). A lane's pipeline
-    has three registered stages: operands (weight from a synchronous ROM in
-    ``amaranth.lib.memory``, or a constant when fully parallel; the selected input element),
-    product, and accumulator (which starts each output's sum at its bias). A final stage adds
-    each output's lane partial sums, requantizes and registers the output vector.
+    ``arith="mult"`` (the default): a :class:`~hwnn.cores.mac.FoldedMac` with a
+    :class:`~hwnn.cores.mac.Multiply` product: the input vector is registered; each multiplier
+    (lane) walks a fixed slice of the output-major product list (see
+    :func:`hwnn.plans.dense.mac_schedule`). A lane's pipeline has three registered stages:
+    operands (weight from a synchronous ROM in ``amaranth.lib.memory``, or a constant when
+    fully parallel; the selected input element), product, and accumulator (which starts each
+    output's sum at its bias). A final stage adds each output's lane partial sums,
+    requantizes and registers the output vector.
 
     Throughput: one vector every ``ii = ceil(n_in·n_out / parallelism)`` cycles.
     Latency: ``ii + 4`` cycles from the cycle an input is accepted to the cycle its output is
@@ -72,46 +74,45 @@ class Dense(wiring.Component):
     Raises
     ------
     TypeError
-        ``plan`` is not a DensePlan, or ``parallelism`` or ``pipeline`` not an integer.
+        ``plan`` is not a DensePlan, ``arith`` not a string, ``parallelism`` or ``pipeline``
+        not an integer, ``always_ready`` not a bool (``ParameterTypeError``; ``exc.parameter``
+        names the parameter).
     ValueError
         ``parallelism`` is outside ``1 … n_in·n_out``, ``arith`` unknown, ``pipeline`` < 0,
         ``pipeline`` or ``always_ready`` with ``arith="mult"``, or ``parallelism`` with
-        shift-add arithmetic.
+        shift-add arithmetic (``ParameterValueError``).
     """
 
     @rejects_quietly
     def __init__(self, plan: DensePlan, *, parallelism: int | None = None, arith: str = "mult",
                  pipeline: int | None = None, always_ready: bool = False):
         if not isinstance(plan, DensePlan):
-            raise TypeError(f"plan must be a DensePlan (see hwnn.plans.dense.plan_dense), "
-                            f"not {plan!r}")
-        if arith not in ARITHMETIC:
-            raise ValueError(f"arith must be one of {', '.join(map(repr, ARITHMETIC))}, "
-                             f"not {arith!r}")
-        if not isinstance(always_ready, bool):
-            raise TypeError(f"always_ready must be a bool, not {always_ready!r}")
+            raise ParameterTypeError("plan", f"plan must be a DensePlan (see "
+                                             f"hwnn.plans.dense.plan_dense), not {plan!r}")
+        arith = check_choice(arith, "arith", ARITHMETIC)
+        always_ready = check_bool(always_ready, "always_ready")
         self._plan, self._arith, self._always_ready = plan, arith, always_ready
         if arith == "mult":
             if always_ready:
-                raise ValueError("always_ready needs a core that takes a vector every cycle "
-                                 "whatever happens downstream: arith 'csd' or 'mcm', not 'mult'")
+                raise ParameterValueError(
+                    "always_ready", "always_ready needs a core that takes a vector every cycle "
+                    "whatever happens downstream: arith 'csd' or 'mcm', not 'mult'")
             if pipeline is not None:
-                raise ValueError(f"pipeline applies to shift-add arithmetic (arith 'csd' or "
-                                 f"'mcm'), not to arith 'mult'; got pipeline={pipeline!r}")
+                raise ParameterValueError(
+                    "pipeline", f"pipeline applies to shift-add arithmetic (arith 'csd' or "
+                    f"'mcm'), not to arith 'mult'; got pipeline={pipeline!r}")
             parallelism = 1 if parallelism is None else parallelism
-            self._schedule = mac_schedule(plan, parallelism)
-            self._parallelism, self._graph, self._pipeline = int(parallelism), None, None
+            self._mac = owned(FoldedMac(plan, Multiply(plan.in_format, plan.weight_format),
+                                        parallelism=parallelism))
+            self._parallelism, self._graph, self._pipeline = self._mac.parallelism, None, None
         else:
             if parallelism is not None:
-                raise ValueError(f"arith {arith!r} is fully parallel (one vector per cycle); "
-                                 f"parallelism applies to arith 'mult' only, got "
-                                 f"parallelism={parallelism!r}")
-            pipeline = 2 if pipeline is None else pipeline
-            if isinstance(pipeline, bool) or not isinstance(pipeline, int):
-                raise TypeError(f"pipeline must be an integer, not {pipeline!r}")
-            if pipeline < 0:
-                raise ValueError(f"pipeline must be at least 0 (0: no registers inside the "
-                                 f"adder graph), not {pipeline}")
+                raise ParameterValueError(
+                    "parallelism", f"arith {arith!r} is fully parallel (one vector per "
+                    f"cycle); parallelism applies to arith 'mult' only, got "
+                    f"parallelism={parallelism!r}")
+            pipeline = check_integer(2 if pipeline is None else pipeline, "pipeline",
+                                     minimum=0)
             self._graph, self._pipeline = shift_add_graph(plan, arith), pipeline
             # A negated output costs a subtractor in its bias adder, or, with no bias, an
             # adder of its own (a negation): steer the node signs away from the latter.
@@ -122,7 +123,7 @@ class Dense(wiring.Component):
             # after the bias adder: three carry chains in one stage would set the clock.
             self._sum_stage = int(pipeline > 0 and requantize_has_logic(
                 plan.acc_format, plan.out_format, plan.rounding, plan.overflow))
-            self._schedule, self._parallelism = None, plan.n_in * plan.n_out
+            self._mac, self._parallelism = None, plan.n_in * plan.n_out
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(format_shape(plan.in_format), plan.n_in),
                                      always_ready=always_ready)),
@@ -140,19 +141,19 @@ class Dense(wiring.Component):
                         doc="Adder levels per register stage (None for arith 'mult').")
     always_ready = property(lambda self: self._always_ready,
                             doc="Streams without backpressure (a free-running pipeline).")
-    multipliers = property(lambda self: self._schedule.multipliers if self._graph is None else 0,
+    multipliers = property(lambda self: self._mac.lanes if self._graph is None else 0,
                            doc="Multipliers actually instantiated (lanes with work).")
 
     @property
     def ii(self) -> int:
         """Cycles between accepted inputs at full rate."""
-        return self._schedule.ii if self._graph is None else 1
+        return self._mac.ii if self._graph is None else 1
 
     @property
     def latency(self) -> int:
         """Cycles from an accepted input to its output, without stalls."""
         if self._graph is None:
-            return self._schedule.ii + 4
+            return self._mac.latency
         # Without backpressure the result register is the output register: one cycle less.
         return (3 + graph_stages(self._graph.depth, self._pipeline) + self._sum_stage
                 - self._always_ready)
@@ -183,51 +184,9 @@ class Dense(wiring.Component):
         if self._graph is not None:
             return self._elaborate_shift_add()
         m = Module()
-        plan, schedule = self._plan, self._schedule
-        ii = schedule.ii
-        acc_shape = signed(plan.acc_format.width)
-
-        # Issue stage: the input register and the cycle counter `t` of the vector in flight.
-        x = Signal.like(self.i.payload, name="x")
-        partials_valid = Signal()  # every partial sum of a vector is complete
-
-        # The output stage registers each result; `out_accept` depends on flip-flops only.
-        result = Signal.like(self.o.payload, name="result")
-        out_accept = registered_output(m, self.o, partials_valid, result, full_rate=ii == 1)
-        finish = partials_valid & out_accept
-        # The whole MAC pipeline moves in lock step, and only while the partial sums it would
-        # overwrite have been taken by the output stage.
-        advance = ~partials_valid | finish
-        accepted = self.i.valid & self.i.ready
-        busy, last_issue, t, t_operands, accumulate = mac_sequencer(
-            m, ii, accepted=accepted, advance=advance, finish=finish,
-            partials_valid=partials_valid)
-        m.d.comb += self.i.ready.eq(advance & (~busy | last_issue))
-        with m.If(accepted):
-            m.d.sync += x.eq(self.i.payload)
-
-        sums = [[] for _ in range(plan.n_out)]
-        selectors = {}  # lanes that read the inputs in the same order share one register
-        for index, lane in enumerate(schedule.lanes):
-            weight = self._weight_operand(m, index, lane, t, ii, advance)
-            if lane.column not in selectors:
-                selectors[lane.column] = self._input_operand(m, index, lane.column, x, t, ii,
-                                                             advance)
-            operand = selectors[lane.column]
-            product = Signal(signed(len(operand) + len(weight) + 1), name=f"product{index}")
-            with m.If(advance):
-                m.d.sync += product.eq(operand * weight)
-
-            accumulate_lane(m, index, lane, product, t=t_operands, advance=advance,
-                            accumulate=accumulate, acc_shape=acc_shape, bias=plan.bias, sums=sums)
-
-        for row, terms in enumerate(sums):
-            total = Signal(acc_shape, name=f"sum{row}")
-            m.d.comb += [
-                total.eq(sum(terms[1:], terms[0])),
-                result[row].eq(requantize(total, plan.acc_format, plan.out_format,
-                                          plan.rounding, plan.overflow)),
-            ]
+        m.submodules.mac = self._mac
+        wiring.connect(m, wiring.flipped(self.i), self._mac.i)
+        wiring.connect(m, self._mac.o, wiring.flipped(self.o))
         return m
 
     def _elaborate_shift_add(self):
@@ -273,24 +232,3 @@ class Dense(wiring.Component):
                 m.d.sync += result[row].eq(requantize(total, plan.acc_format, plan.out_format,
                                                       plan.rounding, plan.overflow))
         return m
-
-    def _weight_operand(self, m, index, lane, t, ii, advance):
-        """This lane's weight, one cycle after issue: a constant, or a synchronous ROM read."""
-        weight_shape = format_shape(self._plan.weight_format)
-        if ii == 1:
-            return Const(lane.weight[0], weight_shape)
-        # A synchronous read port is the operand register, and lets yosys use block RAM for
-        # deep weight memories.
-        rom = Memory(shape=weight_shape, depth=ii, init=lane.weight)
-        m.submodules[f"weights{index}"] = rom
-        port = rom.read_port(domain="sync")
-        m.d.comb += [port.addr.eq(t), port.en.eq(advance)]
-        return port.data
-
-    def _input_operand(self, m, index, columns, x, t, ii, advance):
-        """The input element this column sequence reads, registered one cycle after issue."""
-        selected = select_input(m, index, columns, x, self._plan.n_in, t, ii)
-        operand = Signal.like(selected, name=f"operand{index}")
-        with m.If(advance):
-            m.d.sync += operand.eq(selected)
-        return operand

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Array, Cat, Const, Mux, Signal, signed, unsigned
 
-from ..plans.dense import signed_bits_for
+from ..fixed import signed_bits_for
 from ..plans.pwl import PWLPlan, slope_terms
 from ._activation import _Activation, _magnitude, _unfold
 from .requantize import format_shape

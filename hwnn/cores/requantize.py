@@ -6,8 +6,9 @@ from amaranth.hdl import Cat, Const, Module, Mux, Value, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..checks import ParameterValueError, check_enum
+from ..fixed import Format, Overflow, Rounding, check_format, requantize_shift
 from ._component import rejects_quietly
-from ..fixed import Format, Overflow, Rounding, _as_format, _enum_arg, requantize_shift
 
 __all__ = ["format_shape", "requantize", "requantize_has_logic", "Requantize"]
 
@@ -40,17 +41,20 @@ def requantize(value, src, dst, rounding=Rounding.TRUNC, overflow=Overflow.WRAP)
     Raises
     ------
     TypeError
-        A format or mode has the wrong type.
+        A format or mode has the wrong type (``ParameterTypeError``, ``exc.parameter`` names
+        it: ``src``, ``dst``, ``rounding`` or ``overflow``).
     ValueError
-        ``value`` is not ``src.width`` bits wide.
+        A format or mode has a bad value, or ``value`` is not ``src.width`` bits wide
+        (``ParameterValueError``).
     """
-    src = _as_format(src, "src")
-    dst = _as_format(dst, "dst")
-    rounding = _enum_arg(Rounding, rounding, "rounding")
-    overflow = _enum_arg(Overflow, overflow, "overflow")
+    src = check_format(src, "src")
+    dst = check_format(dst, "dst")
+    rounding = check_enum(Rounding, rounding, "rounding")
+    overflow = check_enum(Overflow, overflow, "overflow")
     value = Value.cast(value)
     if len(value) != src.width:
-        raise ValueError(f"value is {len(value)} bits wide but src {src} has width {src.width}")
+        raise ParameterValueError("value", f"value must be {src.width} bits wide (the width of "
+                                           f"src {src}), not {len(value)}")
     value = value.as_signed() if src.signed else value.as_unsigned()
     # Track the integer range of the expression so saturation only builds the comparators
     # that can ever fire.
@@ -96,9 +100,9 @@ def requantize(value, src, dst, rounding=Rounding.TRUNC, overflow=Overflow.WRAP)
 def requantize_has_logic(src, dst, rounding=Rounding.TRUNC, overflow=Overflow.WRAP) -> bool:
     """Whether :func:`requantize` from ``src`` to ``dst`` builds a rounding incrementer or a
     saturation comparator, rather than only wiring (shifts, slices, sign extension)."""
-    src, dst = _as_format(src, "src"), _as_format(dst, "dst")
-    rounding = _enum_arg(Rounding, rounding, "rounding")
-    overflow = _enum_arg(Overflow, overflow, "overflow")
+    src, dst = check_format(src, "src"), check_format(dst, "dst")
+    rounding = check_enum(Rounding, rounding, "rounding")
+    overflow = check_enum(Overflow, overflow, "overflow")
     shift = requantize_shift(src, dst)
     if shift > 0 and rounding is not Rounding.TRUNC:
         return True
@@ -124,14 +128,20 @@ class Requantize(wiring.Component):
     -------
     i : In(stream.Signature(format_shape(src)))
     o : Out(stream.Signature(format_shape(dst)))
+
+    Raises
+    ------
+    TypeError, ValueError
+        A format or mode is rejected (``ParameterTypeError``/``ParameterValueError``,
+        ``exc.parameter`` names it).
     """
 
     @rejects_quietly
     def __init__(self, src, dst, rounding=Rounding.TRUNC, overflow=Overflow.WRAP):
-        self._src = _as_format(src, "src")
-        self._dst = _as_format(dst, "dst")
-        self._rounding = _enum_arg(Rounding, rounding, "rounding")
-        self._overflow = _enum_arg(Overflow, overflow, "overflow")
+        self._src = check_format(src, "src")
+        self._dst = check_format(dst, "dst")
+        self._rounding = check_enum(Rounding, rounding, "rounding")
+        self._overflow = check_enum(Overflow, overflow, "overflow")
         super().__init__({
             "i": In(stream.Signature(format_shape(self._src))),
             "o": Out(stream.Signature(format_shape(self._dst))),

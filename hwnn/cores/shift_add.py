@@ -1,4 +1,4 @@
-"""Shift-add datapaths: an :class:`~hwnn.plans.adder_graph.AdderGraph` as pipelined adders.
+"""Shift-add datapaths: an :class:`~hwnn.plans.shift_add.AdderGraph` as pipelined adders.
 
 This is the multiplierless arithmetic behind ``Dense(plan, arith="csd" | "mcm")``: every node
 of the graph becomes one adder/subtractor of exactly the node's width, constant shifts are
@@ -19,7 +19,7 @@ import math
 
 from amaranth.hdl import Signal, Value, signed
 
-from ..plans.dense import signed_bits_for
+from ..fixed import signed_bits_for
 
 __all__ = ["graph_stages", "graph_datapath", "polarities"]
 
@@ -38,9 +38,9 @@ def polarities(graph, negative_outputs_cost=None) -> list:
     Node ``k`` holds ``p[k]·value[k]``; an adder then combines its operands with the signs
     ``p[k]·sa·p[a]`` and ``p[k]·sb·p[b]``. Both positive is an adder; one negative a
     subtractor, which costs the subtrahend's width in inverters on iCE40; both negative would
-    need a second adder and is never chosen. An output that reads its node with a negative overall sign costs the node's
-    width (``negative_outputs_cost`` overrides that per output, e.g. 0 where a following adder
-    can subtract for free). Inputs are +1. A deterministic local search flips single nodes
+    need a second adder and is never chosen. An output that reads its node with a negative
+    overall sign costs the node's width (``negative_outputs_cost`` overrides that per output,
+    e.g. 0 where a following adder can subtract for free). Inputs are +1. A deterministic local search flips single nodes
     while the total cost falls, starting from all +1 (the graph's own orientation, which never
     has two negative operands).
     """

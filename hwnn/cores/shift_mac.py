@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
-from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In, Out
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import wiring
 
-from ..fixed import SQ, Format, Overflow, Rounding
-from ..plans.dense import mac_schedule, signed_bits_for
+from ..checks import ParameterTypeError
+from ..fixed import signed_bits_for
 from ..plans.shift_mac import ShiftMacPlan
-from ._component import rejects_quietly
-from ._mac import accumulate_lane, mac_sequencer, select_input
-from ._output import registered_output
-from .requantize import format_shape, requantize
+from ._component import owned, rejects_quietly
+from .mac import FoldedMac, Product
 
-__all__ = ["ShiftMac"]
+__all__ = ["ShiftMac", "PotProduct"]
 
 
 class ShiftMac(wiring.Component):
@@ -27,9 +23,10 @@ class ShiftMac(wiring.Component):
     which holds every sum for every word the weight port can carry, and narrowed once to
     ``plan.out_format`` with the plan's rounding and overflow modes.
 
-    Structure: as in :class:`hwnn.cores.dense.Dense`, the input vector is registered and each
-    of the ``lanes`` lanes walks a fixed slice of the output-major product list
-    (:func:`hwnn.plans.dense.mac_schedule`). A lane keeps its slice of the weights as packed
+    Structure: a :class:`~hwnn.cores.mac.FoldedMac` with a :class:`PotProduct`, a weight port
+    and a two-stage requantize. As in :class:`hwnn.cores.dense.Dense`, the input vector is
+    registered and each of the ``lanes`` lanes walks a fixed slice of the output-major product
+    list (:func:`hwnn.plans.dense.mac_schedule`). A lane keeps its slice of the weights as packed
     :class:`~hwnn.plans.pot.PotCode` words in an ``amaranth.lib.memory.Memory`` of depth ``ii``
     with a synchronous read port. Its product is built without a multiplier: the selected input
     or its negation (by the sign bit) goes through a barrel shifter by the exponent field, a
@@ -86,7 +83,7 @@ class ShiftMac(wiring.Component):
     ------
     TypeError
         ``plan`` is not a ShiftMacPlan, ``parallelism`` not an integer or ``weights`` not
-        integer.
+        integer (``ParameterTypeError``; ``exc.parameter`` names the parameter).
     ValueError
         ``parallelism`` is outside ``1 … n_in·n_out``, or ``weights`` has the wrong shape or
         holds a code that is not pot/pot2.
@@ -95,171 +92,91 @@ class ShiftMac(wiring.Component):
     @rejects_quietly
     def __init__(self, plan: ShiftMacPlan, *, parallelism: int = 1, weights=None):
         if not isinstance(plan, ShiftMacPlan):
-            raise TypeError(f"plan must be a ShiftMacPlan (see "
-                            f"hwnn.plans.shift_mac.plan_shift_mac), not {plan!r}")
+            raise ParameterTypeError("plan", f"plan must be a ShiftMacPlan (see "
+                                             f"hwnn.plans.shift_mac.plan_shift_mac), not "
+                                             f"{plan!r}")
         self._plan = plan
         zeros = np.zeros((plan.n_out, plan.n_in), dtype=np.int64)
-        # The schedule depends only on the shape; the weights it carries are unused here.
-        self._schedule = mac_schedule(plan.dense_plan(zeros), parallelism)
-        self._parallelism = int(parallelism)
         initial = zeros if weights is None else plan.check_weights(weights, "weights")
         initial.setflags(write=False)
         self._weights = initial
-        self._weight_layout = data.StructLayout({
-            "addr": unsigned(max(1, (plan.products - 1).bit_length())),
-            "code": unsigned(plan.code.width),
-        })
-        super().__init__({
-            "i": In(stream.Signature(data.ArrayLayout(format_shape(plan.in_format), plan.n_in))),
-            "i_weight": In(stream.Signature(self._weight_layout)),
-            "o": Out(stream.Signature(data.ArrayLayout(format_shape(plan.out_format),
-                                                       plan.n_out))),
-        })
+        self._mac = owned(FoldedMac(plan.dense_plan(initial), PotProduct(plan),
+                                    parallelism=parallelism, weight_port=True,
+                                    requantize_stages=2))
+        super().__init__(self._mac.signature)
 
     plan = property(lambda self: self._plan, doc="The ShiftMacPlan this core implements.")
-    parallelism = property(lambda self: self._parallelism, doc="Requested lanes.")
-    lanes = property(lambda self: self._schedule.multipliers,
+    parallelism = property(lambda self: self._mac.parallelism, doc="Requested lanes.")
+    lanes = property(lambda self: self._mac.lanes,
                      doc="Shift-add lanes actually instantiated (lanes with work).")
-    ii = property(lambda self: self._schedule.ii,
+    ii = property(lambda self: self._mac.ii,
                   doc="Cycles between accepted inputs at full rate.")
-    latency = property(lambda self: self._schedule.ii + 5,
+    latency = property(lambda self: self._mac.latency,
                        doc="Cycles from an accepted input to its output, without stalls.")
     in_format = property(lambda self: self._plan.in_format)
     out_format = property(lambda self: self._plan.out_format)
-    weight_layout = property(lambda self: self._weight_layout,
+    weight_layout = property(lambda self: self._mac.weight_layout,
                              doc="Payload layout of ``i_weight``: ``addr``, then ``code``.")
     initial_weights = property(lambda self: self._weights,
                                doc="Weight codes held at configuration (read-only).")
 
     def describe(self) -> dict:
         """Parameters and formats for manifests and reports (JSON-serializable)."""
-        return {"kind": "shift_mac", "class": "ShiftMac", "parallelism": self._parallelism,
+        return {"kind": "shift_mac", "class": "ShiftMac", "parallelism": self.parallelism,
                 "lanes": self.lanes, "latency": self.latency, "ii": self.ii,
                 **self._plan.describe(),
-                "weight_addr_bits": self._weight_layout.members["addr"].width,
+                "weight_addr_bits": self.weight_layout.members["addr"].width,
                 "initial_weights": "zeros" if not self._weights.any() else "given"}
 
     def elaborate(self, platform):
         m = Module()
-        plan, schedule = self._plan, self._schedule
-        ii = schedule.ii
-        acc_shape = signed(plan.acc_format.width)
-
-        # Issue stage: the input register and the cycle counter `t` of the vector in flight.
-        x = Signal.like(self.i.payload, name="x")
-        partials_valid = Signal()  # every partial sum of a vector is complete
-
-        # Output stages: the lanes' sums are added and rounded into `rounded`, then saturated
-        # (or wrapped) into the registered output. Splitting requantize there keeps its rounding
-        # adder and its saturation comparators out of one clock period.
-        rounded_valid = Signal()
-        result = Signal.like(self.o.payload, name="result")
-        out_accept = registered_output(m, self.o, rounded_valid, result, full_rate=ii == 1)
-        with m.If(rounded_valid & out_accept):
-            m.d.sync += rounded_valid.eq(0)
-        finish = partials_valid & (~rounded_valid | out_accept)
-        with m.If(finish):
-            m.d.sync += rounded_valid.eq(1)
-        # The whole MAC pipeline moves in lock step, and only while the partial sums it would
-        # overwrite have been taken by the output stage.
-        advance = ~partials_valid | finish
-        accepted = self.i.valid & self.i.ready
-        busy, last_issue, t, t_operands, accumulate = mac_sequencer(
-            m, ii, accepted=accepted, advance=advance, finish=finish,
-            partials_valid=partials_valid)
-
-        # Weights are read only in the issue cycles (`busy`): a load accepted while `busy` is
-        # low cannot reach a vector in flight. Offered loads go before vectors.
-        load = Signal()
-        write_code = Signal(self._weight_layout.members["code"], name="write_code")
-        m.d.sync += write_code.eq(self.i_weight.payload.code)
-        m.d.comb += [
-            self.i_weight.ready.eq(~busy),
-            load.eq(self.i_weight.valid & ~busy),
-            self.i.ready.eq(advance & (~busy | last_issue) & ~self.i_weight.valid),
-        ]
-        with m.If(accepted):
-            m.d.sync += x.eq(self.i.payload)
-
-        sums = [[] for _ in range(plan.n_out)]
-        selectors = {}
-        for index, lane in enumerate(schedule.lanes):
-            word = self._weight_word(m, index, t, ii, advance, load, write_code)
-            if lane.column not in selectors:
-                selectors[lane.column] = self._input_operand(m, index, lane.column, x, t, ii,
-                                                             advance)
-            operand, negated = selectors[lane.column]
-            product = Signal(self._product_shape(), name=f"product{index}")
-            with m.If(advance):
-                m.d.sync += product.eq(self._shift_add(operand, negated, word))
-
-            accumulate_lane(m, index, lane, product, t=t_operands, advance=advance,
-                            accumulate=accumulate, acc_shape=acc_shape, bias=plan.bias, sums=sums)
-
-        # Rounding to out_format's fraction bits into a format wide enough for every rounded
-        # sum is exact, so rounding there and fitting to out_format next is requantize itself.
-        mid_format = _rounded_format(plan.acc_format, plan.out_format)
-        for row, terms in enumerate(sums):
-            total = Signal(acc_shape, name=f"sum{row}")
-            rounded = Signal(signed(mid_format.width), name=f"rounded{row}")
-            m.d.comb += total.eq(sum(terms[1:], terms[0]))
-            with m.If(finish):
-                m.d.sync += rounded.eq(requantize(total, plan.acc_format, mid_format,
-                                                  plan.rounding, Overflow.WRAP))
-            m.d.comb += result[row].eq(requantize(rounded, mid_format, plan.out_format,
-                                                  Rounding.TRUNC, plan.overflow))
+        m.submodules.mac = self._mac
+        for name in ("i", "i_weight"):
+            wiring.connect(m, wiring.flipped(getattr(self, name)), getattr(self._mac, name))
+        wiring.connect(m, self._mac.o, wiring.flipped(self.o))
         return m
 
-    def _product_shape(self):
-        """The exact shape of any product of an input code and a weight word."""
-        w_lo, w_hi = self._plan.code.value_range
-        fmt = self._plan.in_format
+
+class PotProduct(Product):
+    """``element × weight`` for a pot/pot2 weight word, without a multiplier.
+
+    The selected input or its negation (by the word's sign bit) goes through a barrel shifter
+    by the exponent field, a set zero flag forces the term to 0, and pot2 adds the two terms.
+    The negation is registered with the operand, which keeps its carry chain out of the
+    product stage. ``depth`` 1.
+
+    Parameters
+    ----------
+    plan : ShiftMacPlan
+        Its input format and weight code (:class:`~hwnn.plans.pot.PotCode`); words are the
+        code's packed words.
+    """
+
+    def __init__(self, plan: ShiftMacPlan):
+        self._code = plan.code
+        self.word_shape = unsigned(plan.code.width)
+        w_lo, w_hi = plan.code.value_range
+        fmt = plan.in_format
         ends = [w_lo * fmt.min_int, w_lo * fmt.max_int, w_hi * fmt.min_int, w_hi * fmt.max_int]
-        return signed(signed_bits_for(min(ends), max(ends)))
+        self.shape = signed(signed_bits_for(min(ends), max(ends)))
 
-    def _weight_word(self, m, index, t, ii, advance, load, write_code):
-        """This lane's weight word, one cycle after issue: a synchronous read of its memory.
+    def encode(self, codes):
+        return [int(w) for w in self._code.encode(codes)]
 
-        Lane ``index`` holds weights ``first … first + ii - 1`` (``first = index·ii``); slots
-        beyond ``n_in·n_out`` in the last lane are idle and hold the zero word forever, since a
-        load there is ignored.
-        """
-        plan, code = self._plan, self._plan.code
-        first = index * ii
-        stop = min(first + ii, plan.products)
-        codes = np.zeros(ii, dtype=np.int64)
-        codes[:stop - first] = self._weights.reshape(-1)[first:stop]
-        memory = Memory(shape=unsigned(code.width), depth=ii,
-                        init=[int(w) for w in code.encode(codes)])
-        m.submodules[f"weights{index}"] = memory
+    def operand(self, m, name, element, advance):
+        """The element's register and, if any weight can be negative, its negation's."""
+        operand = super().operand(m, name, element, advance)
+        negated = None
+        if any(field.sign_bits for field in self._code.fields):
+            negated = Signal(signed(len(element) + 1), name=f"negated{name}")
+            with m.If(advance):
+                m.d.sync += negated.eq(-element)
+        return operand, negated
 
-        # The write is registered: the address compare and subtraction run in the cycle the
-        # load is accepted, the memory's word decode in the next.
-        addr = self.i_weight.payload.addr
-        select = Const(1)
-        if first > 0:
-            select = select & (addr >= first)
-        if stop < 1 << len(addr):
-            select = select & (addr < stop)
-        write = memory.write_port()
-        enable = Signal(name=f"write{index}")
-        local = Signal.like(write.addr, name=f"write{index}_addr")
-        offset = addr if first % (1 << len(local)) == 0 else addr - first
-        m.d.sync += [enable.eq(load & select), local.eq(offset[:len(local)])]
-        m.d.comb += [write.en.eq(enable), write.addr.eq(local), write.data.eq(write_code)]
-
-        # Reads are not transparent: loads never coincide with the reads of a vector.
-        read = memory.read_port(domain="sync")
-        m.d.comb += [read.addr.eq(t), read.en.eq(advance)]
-        return read.data
-
-    def _shift_add(self, operand, negated, word):
-        """``operand`` times the weight of ``word``, from shifters, negations and one adder.
-
-        Each term is ``±operand << (e + e_min)``, or 0 when its zero flag is set; the sign
-        picks the (registered) negated operand before the shift.
-        """
-        code = self._plan.code
+    def product(self, m, name, operand, word, advance):
+        """Each term is ``±operand << (e + e_min)``, or 0 when its zero flag is set."""
+        operand, negated = operand
+        code = self._code
         terms = []
         for field in code.fields:
             base = operand
@@ -272,28 +189,3 @@ class ShiftMac(wiring.Component):
                 base = base << code.e_min
             terms.append(Mux(word[field.zero_offset], 0, base))
         return sum(terms[1:], terms[0])
-
-    def _input_operand(self, m, index, columns, x, t, ii, advance):
-        """The input element this column sequence reads and its negation, registered one cycle
-        after issue (the negation there keeps its carry chain out of the product stage)."""
-        selected = select_input(m, index, columns, x, self._plan.n_in, t, ii)
-        operand = Signal.like(selected, name=f"operand{index}")
-        negated = None
-        with m.If(advance):
-            m.d.sync += operand.eq(selected)
-        if any(field.sign_bits for field in self._plan.code.fields):
-            negated = Signal(signed(len(selected) + 1), name=f"negated{index}")
-            with m.If(advance):
-                m.d.sync += negated.eq(-selected)
-        return operand, negated
-
-
-def _rounded_format(acc: Format, out: Format) -> Format:
-    """The narrowest signed format with ``out``'s fraction bits that holds every code of ``acc``
-    rounded to them, with any rounding mode; ``acc`` itself when nothing is rounded off."""
-    shift = acc.f - out.f
-    if shift <= 0:
-        return acc
-    lo, hi = acc.min_int >> shift, (acc.max_int >> shift) + 1
-    width = max(2, signed_bits_for(lo, hi))
-    return SQ(width - out.f, out.f)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..checks import ParameterValueError
 from ..fixed import Format, to_float
 
 __all__ = ["ErrorBound", "measure_error", "MAX_EXHAUSTIVE_WIDTH", "check_exhaustive",
@@ -55,7 +56,8 @@ def check_exhaustive(in_format: Format) -> None:
         ``in_format`` is wider than :data:`MAX_EXHAUSTIVE_WIDTH` bits.
     """
     if in_format.width > MAX_EXHAUSTIVE_WIDTH:
-        raise ValueError(f"in_format {in_format} has {in_format.width} bits; activation plans "
+        raise ParameterValueError(
+            "in_format", f"in_format {in_format} has {in_format.width} bits; activation plans "
                          f"measure their error on every input code, up to "
                          f"{MAX_EXHAUSTIVE_WIDTH} bits")
 
@@ -89,12 +91,14 @@ def check_output_range(function, in_format: Format, out_format: Format, codes) -
     with np.errstate(all="ignore"):
         values = function(to_float(codes, in_format))
     if not np.all(np.isfinite(values)):
-        raise ValueError(f"{function.name} is not finite on the input range")
+        raise ParameterValueError("function", f"{function.name} is not finite on the input "
+                                              f"range")
     low, high = float(values.min()), float(values.max())
     ulp = out_format.resolution
     if high > out_format.max + ulp or low < out_format.min - ulp:
         start = float(codes[0]) * in_format.resolution
         stop = float(codes[-1] + 1) * in_format.resolution
-        raise ValueError(f"out_format {out_format} [{out_format.min}, {out_format.max}] cannot "
+        raise ParameterValueError(
+            "out_format", f"out_format {out_format} [{out_format.min}, {out_format.max}] cannot "
                          f"hold {function.name}'s range [{low:.6g}, {high:.6g}] over the input "
                          f"range [{start:g}, {stop:g})")

@@ -6,8 +6,12 @@
 
 from __future__ import annotations
 
-from ..fixed import _as_format
+from ..checks import ParameterValueError, check_choice, check_number
+from ..fixed import check_format
+from .exact import plan_exact
 from .functions import get_function
+from .lut import plan_lut
+from .pwl import fit_pwl, plan_pwl
 
 __all__ = ["METHODS", "plan_activation", "fit_activation"]
 
@@ -17,14 +21,13 @@ METHODS = ("exact", "lut", "pwl")
 def _method(function, method):
     if method is None:
         return "pwl" if function.smooth else "exact"
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {' | '.join(METHODS)}, not {method!r}")
+    check_choice(method, "method", METHODS)
     if method == "exact" and function.smooth:
-        raise ValueError(f"{function.name} cannot be computed exactly; use method 'lut' or "
-                         f"'pwl'")
+        raise ParameterValueError("method", f"{function.name} cannot be computed exactly; use "
+                                            f"method 'lut' or 'pwl'")
     if method != "exact" and not function.smooth:
-        raise ValueError(f"{function.name} is computed exactly; use method 'exact', not "
-                         f"{method!r}")
+        raise ParameterValueError("method", f"{function.name} is computed exactly; use method "
+                                            f"'exact', not {method!r}")
     return method
 
 
@@ -38,12 +41,9 @@ def plan_activation(function, in_format, out_format, *, method=None, **options):
     function = get_function(function)
     method = _method(function, method)
     if method == "exact":
-        from .exact import plan_exact
         return plan_exact(function, in_format, out_format, **options)
     if method == "lut":
-        from .lut import plan_lut
         return plan_lut(function, in_format, out_format, **options)
-    from .pwl import plan_pwl
     return plan_pwl(function, in_format, out_format, **options)
 
 
@@ -60,28 +60,26 @@ def fit_activation(function, in_format, out_format, max_error, *, method="pwl", 
     """
     function = get_function(function)
     method = _method(function, method)
-    if not isinstance(max_error, (int, float)) or isinstance(max_error, bool) \
-            or not max_error > 0:
-        raise ValueError(f"max_error must be a positive number, not {max_error!r}")
+    max_error = check_number(max_error, "max_error", positive=True, finite=False)
     if method == "pwl":
-        from .pwl import fit_pwl
         return fit_pwl(function, in_format, out_format, max_error, **options)
     if method == "exact":
         plan = plan_activation(function, in_format, out_format, method="exact", **options)
         if plan.error.max_abs > max_error:
-            raise ValueError(f"the exact {function.name} plan has error "
+            raise ParameterValueError(
+                "max_error", f"the exact {function.name} plan has error "
                              f"{plan.error.max_abs:.3g} > max_error {max_error:g}: the output "
                              f"format's rounding alone exceeds it")
         return plan
-    from .lut import plan_lut
-    in_format = _as_format(in_format, "in_format")
+    in_format = check_format(in_format, "in_format")
     best = None
     size = 2
     while size <= 2 * (1 << in_format.width):
         try:
             plan = plan_lut(function, in_format, out_format, table_size=size, **options)
-        except ValueError as exc:
-            if "table_size must be between" in str(exc):
+        except ParameterValueError as exc:
+            # Past the largest table the range allows (sizes here are powers of two).
+            if exc.parameter == "table_size":
                 break
             raise
         if plan.error.max_abs <= max_error:
@@ -89,5 +87,6 @@ def fit_activation(function, in_format, out_format, max_error, *, method="pwl", 
         best = plan if best is None or plan.error.max_abs < best.error.max_abs else best
         size *= 2
     reached = f"{best.error.max_abs:.3g}" if best else "nothing"
-    raise ValueError(f"no lookup table for {function.name} from {in_format} to {out_format} "
+    raise ParameterValueError(
+        "max_error", f"no lookup table for {function.name} from {in_format} to {out_format} "
                      f"meets max_error {max_error:g}; the best reached {reached}")

@@ -3,27 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
-from ..fixed import (MAX_WIDTH, SQ, Format, Overflow, Rounding, _as_format, _enum_arg, quantize,
-                     real_array, to_float)
+from ..checks import (ParameterTypeError, ParameterValueError, check_bool, check_choice, check_enum,
+                      check_integer)
+from ..fixed import (MAX_WIDTH, SQ, Format, Overflow, Rounding, check_format, quantize,
+                     real_array, signed_bits_for, to_float)
+from .pot import PotCode
+from .shift_add import build, format_ranges
 
-__all__ = ["ARITHMETIC", "WEIGHT_QUANTIZERS", "DensePlan", "LaneSchedule", "MacSchedule", "mac_schedule", "plan_dense",
-           "shift_add_graph", "signed_bits_for"]
+__all__ = ["ARITHMETIC", "MAX_WEIGHTS", "WEIGHT_QUANTIZERS", "DensePlan", "LaneSchedule",
+           "MacSchedule", "check_out_format", "check_weight_count", "mac_schedule", "plan_dense",
+           "shift_add_graph"]
 
 #: How a dense layer multiplies: "mult" (a folded multiplier MAC array), "csd" (shift-add, each
 #: weight in canonical signed digits, no sharing) or "mcm" (shift-add with shared
-#: subexpressions: the fewest adders of hwnn.plans.mcm's builders).
+#: subexpressions: the fewest adders of hwnn.plans.shift_add's builders).
 ARITHMETIC = ("mult", "csd", "mcm")
-
-
-def signed_bits_for(lo: int, hi: int) -> int:
-    """Fewest bits of a two's-complement integer that holds every value in ``[lo, hi]``."""
-    bits = 1
-    while not (-(1 << (bits - 1)) <= lo and hi <= (1 << (bits - 1)) - 1):
-        bits += 1
-    return bits
 
 
 def _readonly(array: np.ndarray) -> np.ndarray:
@@ -85,34 +83,107 @@ class DensePlan:
 
 
 def quantize_bias(bias: np.ndarray, acc_f: int) -> np.ndarray:
-    """A real bias as codes at the accumulator's scale (``acc_f`` fraction bits), rounded
-    half-even. The codes get exactly as many integer bits as the largest value needs, so the
-    bias itself never saturates."""
-    bias_scaled = np.abs(np.ldexp(bias, acc_f)).max(initial=0.0)
-    bias_width = min(MAX_WIDTH, int(np.ceil(np.log2(bias_scaled + 2))) + 2)
-    return quantize(bias, SQ(bias_width - acc_f, acc_f), Rounding.HALF_EVEN, Overflow.SAT)
+    """A real bias as codes at the accumulator's scale (``acc_f`` fraction bits): each value
+    rounded half-even to a multiple of ``2**-acc_f``, the rounding being its only change.
+
+    The codes get exactly as many integer bits as the largest value needs, so the bias never
+    saturates; a value whose code needs more than :data:`~hwnn.fixed.MAX_WIDTH` bits (the widest
+    accumulator exact int64 arithmetic allows) is refused.
+
+    Raises
+    ------
+    ParameterValueError
+        A value beyond the widest accumulator (``parameter`` is ``"bias"``; the message names
+        the value and the limit).
+    """
+    widest = SQ(MAX_WIDTH - acc_f, acc_f)
+    with np.errstate(over="ignore"):
+        scaled = np.ldexp(bias, acc_f)  # exact, or ±inf beyond float64's range
+    lo = hi = 0
+    # Rounding is monotonic, so the extreme values have the extreme codes. Python rounds a
+    # Fraction (here exactly the float) half to even, on integers of any size.
+    for index in sorted({int(np.argmax(scaled)), int(np.argmin(scaled))}):
+        value = float(scaled[index])
+        code = round(Fraction(value)) if np.isfinite(value) else None
+        if code is None or not widest.min_int <= code <= widest.max_int:
+            raise ParameterValueError(
+                "bias", f"bias must fit the widest accumulator {widest} (MAX_WIDTH = {MAX_WIDTH} "
+                        f"bits, the most exact int64 arithmetic allows: -2**{MAX_WIDTH - 1} … "
+                        f"2**{MAX_WIDTH - 1} - 1 units of 2**{-acc_f}), "
+                        f"not bias[{index}] = {float(bias[index])!r}")
+        lo, hi = min(lo, code), max(hi, code)
+    width = max(2, signed_bits_for(lo, hi))
+    return quantize(bias, SQ(width - acc_f, acc_f), Rounding.HALF_EVEN, Overflow.SAT)
 
 
 def _accumulator_range(weight: np.ndarray, bias: np.ndarray, in_format: Format):
     """The lowest and highest value any partial or complete sum ``W·x + b`` can take.
 
     Every partial sum of an output's terms lies between the sum of its negative term extremes
-    and the sum of its positive ones; the bias joins the complete sum. Computed on Python
-    integers, because the point is to find out whether int64 is wide enough.
+    and the sum of its positive ones; the bias joins the complete sum. The point is to find out
+    whether int64 is wide enough, so the sums are computed in int64 only when a bound on Python
+    integers shows that every one of them fits, and on Python integers (object arrays) else.
     """
-    lo = hi = 0
-    for row, b in zip(weight.tolist(), bias.tolist()):
-        row_lo = row_hi = 0
-        for w in row:
-            a, c = w * in_format.min_int, w * in_format.max_int
-            row_lo += min(a, c, 0)
-            row_hi += max(a, c, 0)
-        lo, hi = min(lo, row_lo + min(b, 0)), max(hi, row_hi + max(b, 0))
-    return lo, hi
+    x_max = max(-in_format.min_int, in_format.max_int)
+    bound = weight.shape[1] * int(np.abs(weight).max()) * x_max + int(np.abs(bias).max())
+    codes = weight.astype(np.int64 if bound < 1 << 63 else object)
+    low, high = codes * in_format.min_int, codes * in_format.max_int
+    zero = np.zeros_like(codes)
+    row_lo = np.minimum(np.minimum(low, high), zero).sum(axis=1) + np.minimum(bias, 0)
+    row_hi = np.maximum(np.maximum(low, high), zero).sum(axis=1) + np.maximum(bias, 0)
+    return min(0, int(row_lo.min())), max(0, int(row_hi.max()))
 
 
 #: Weight quantizers of :func:`plan_dense`.
 WEIGHT_QUANTIZERS = ("fixed", "pot", "pot2")
+
+#: The most weights (``n_out·n_in``) a layer plan accepts: 2**23 = 8,388,608. No supported
+#: device holds more: a weight takes at least one bit, and the largest place-and-route target,
+#: the ECP5 LFE5U-85F, has 208 block RAMs of 18 Kbit plus 669 Kbit of LUT RAM, about 4.5 million
+#: bits (the iCE40 UP5K: 1 Mbit of SPRAM and 120 Kbit of block RAM). The limit is checked before
+#: anything of the layer's size is allocated, so a mistyped shape is an error, not an attempt to
+#: allocate gigabytes; at the limit a plan's arrays take 64 MiB each and planning a few seconds.
+MAX_WEIGHTS = 1 << 23
+
+
+def check_weight_count(n_out: int, n_in: int, name: str, what: str) -> None:
+    """Refuse a layer of more than :data:`MAX_WEIGHTS` weights.
+
+    Raises
+    ------
+    ParameterValueError
+        ``n_out·n_in > MAX_WEIGHTS``; ``parameter`` is ``name``, the message names ``what`` (how
+        the caller spells the shape) and the limit.
+    """
+    if n_out * n_in > MAX_WEIGHTS:
+        raise ParameterValueError(
+            name, f"{what} must be at most {MAX_WEIGHTS} weights (MAX_WEIGHTS = 2**"
+                  f"{MAX_WEIGHTS.bit_length() - 1}: more than any supported device holds), "
+                  f"not {n_out}·{n_in} = {n_out * n_in}")
+
+
+def check_out_format(acc_format: Format, out_format: Format, name: str = "out_format") -> None:
+    """Refuse an output format that requantizing ``acc_format`` to cannot compute exactly.
+
+    Requantize aligns the accumulator to the output's fraction bits before rounding or fitting
+    it: an output with more fraction bits than the accumulator shifts it left into
+    ``SQ(acc_format.i, out_format.f)``. That value must be a format hwnn computes exactly
+    (at most :data:`~hwnn.fixed.MAX_WIDTH` bits in int64), so ``out_format.f`` may be at most
+    ``MAX_WIDTH - acc_format.i``. Any output with fewer fraction bits than the accumulator
+    passes (the shift is to the right).
+
+    Raises
+    ------
+    ParameterValueError
+        ``out_format`` has too many fraction bits (``parameter`` is ``name``).
+    """
+    most = MAX_WIDTH - acc_format.i
+    if out_format.f > most:
+        raise ParameterValueError(
+            name, f"{name} must have at most {most} fraction bits with the accumulator "
+                  f"{acc_format} (requantize shifts the accumulator left to the output's fraction "
+                  f"bits, and SQ({acc_format.i}, f) must fit MAX_WIDTH = {MAX_WIDTH} bits of exact "
+                  f"int64 arithmetic), not {out_format}")
 
 
 def plan_dense(weight, bias=None, *, in_format, weight_format, out_format,
@@ -127,9 +198,12 @@ def plan_dense(weight, bias=None, *, in_format, weight_format, out_format,
         the format's range is an error unless ``saturate_weights`` (then it is clamped, and the
         count of clamped weights is kept in the plan, so saturation is never silent).
     bias : array (n_out,) of float, optional
-        Real bias (default zeros); quantized half-even to the accumulator's fraction bits. Its
-        integer bits grow to hold it, so the bias itself never saturates.
+        Real bias (default zeros); quantized half-even to the accumulator's fraction bits (its
+        only change; :func:`quantize_bias`). Its integer bits grow to hold it, so the bias
+        itself never saturates; a bias beyond :data:`~hwnn.fixed.MAX_WIDTH` bits is an error.
     in_format, weight_format, out_format : Format or str
+        ``out_format`` may have at most ``MAX_WIDTH - acc_format.i`` fraction bits
+        (:func:`check_out_format`).
     rounding, overflow : Rounding, Overflow or their names
         How the accumulator is narrowed to ``out_format``.
     weight_quantizer : str
@@ -145,54 +219,60 @@ def plan_dense(weight, bias=None, *, in_format, weight_format, out_format,
     TypeError
         A format or mode has the wrong type, or weights/bias are not numeric.
     ValueError
-        Empty or non-2-D weights, a bias of the wrong length, NaN/inf values, a weight that
-        does not fit ``weight_format`` (without ``saturate_weights``), or an accumulator wider
-        than int64 arithmetic allows.
+        Empty or non-2-D weights, more than :data:`MAX_WEIGHTS` of them (checked before any
+        array of the layer's size is made), a bias of the wrong length, NaN/inf values, a
+        weight that does not fit ``weight_format`` (without ``saturate_weights``), a bias or an
+        accumulator wider than the :data:`~hwnn.fixed.MAX_WIDTH` bits of exact int64
+        arithmetic, or an ``out_format`` with so many more fraction bits than the accumulator
+        that requantize would shift it beyond them (:func:`check_out_format`). The errors of
+        checked parameters are :mod:`hwnn.checks` errors carrying ``parameter``.
     """
-    in_format = _as_format(in_format, "in_format")
-    weight_format = _as_format(weight_format, "weight_format")
-    out_format = _as_format(out_format, "out_format")
-    rounding = _enum_arg(Rounding, rounding, "rounding")
-    overflow = _enum_arg(Overflow, overflow, "overflow")
+    in_format = check_format(in_format, "in_format")
+    weight_format = check_format(weight_format, "weight_format")
+    out_format = check_format(out_format, "out_format")
+    rounding = check_enum(Rounding, rounding, "rounding")
+    overflow = check_enum(Overflow, overflow, "overflow")
+    weight_quantizer = check_choice(weight_quantizer, "weight_quantizer", WEIGHT_QUANTIZERS)
+    saturate_weights = check_bool(saturate_weights, "saturate_weights")
 
     weight = np.asarray(weight)
     if weight.ndim != 2 or 0 in weight.shape:
-        raise ValueError(f"weight must be a non-empty 2-D array (n_out, n_in), "
-                         f"not shape {weight.shape}")
+        raise ParameterValueError("weight", f"weight must be a non-empty 2-D array (n_out, n_in), "
+                                            f"not shape {weight.shape}")
     n_out, n_in = weight.shape
+    check_weight_count(n_out, n_in, "weight", "weight's n_out·n_in")
     weight = real_array(weight, "weight")
     bias = real_array(np.zeros(n_out) if bias is None else bias, "bias")
     if bias.shape != (n_out,):
-        raise ValueError(f"bias must have shape ({n_out},) to match weight {weight.shape}, "
-                         f"not {bias.shape}")
+        raise ParameterValueError("bias", f"bias must have shape ({n_out},) to match weight "
+                                          f"{weight.shape}, not {bias.shape}")
 
-    if weight_quantizer not in WEIGHT_QUANTIZERS:
-        raise ValueError(f"weight_quantizer must be one of "
-                         f"{', '.join(map(repr, WEIGHT_QUANTIZERS))}, not {weight_quantizer!r}")
     if weight_quantizer == "fixed":
-        weight_codes = quantize(weight, weight_format, Rounding.HALF_EVEN, Overflow.SAT)
-        unclamped = np.floor(np.ldexp(weight.astype(np.float64), weight_format.f) + 0.5)
+        # A weight of magnitude 2**(i + 1) or more is beyond the format either way; clipping it
+        # there keeps whether (and how many) weights fit, and keeps the scaling by 2**f finite
+        # (1e308 would overflow float64 in a wide format).
+        bound = 2.0 ** (weight_format.i + 1)
+        clipped = np.clip(weight, -bound, bound)
+        weight_codes = quantize(clipped, weight_format, Rounding.HALF_EVEN, Overflow.SAT)
+        unclamped = np.floor(np.ldexp(clipped, weight_format.f) + 0.5)
         saturated = int(np.count_nonzero((unclamped > weight_format.max_int)
                                          | (unclamped < weight_format.min_int)))
     else:
-        from .pot import quantize_pot
-
-        def pot_codes(values):
-            return quantize_pot(values, weight_format, terms=1 if weight_quantizer == "pot" else 2,
-                                return_saturated=True)
-        weight_codes, saturated = pot_codes(weight)
+        code = PotCode(weight_format, 1 if weight_quantizer == "pot" else 2)
+        weight_codes, saturated = code.quantize(weight, return_saturated=True)
     if saturated and not saturate_weights:
         first = next(index for index in np.ndindex(weight.shape)
                      if (weight_quantizer == "fixed"
                          and not weight_format.min_int <= unclamped[index] <= weight_format.max_int)
-                     or (weight_quantizer != "fixed" and pot_codes(weight[index])[1]))
+                     or (weight_quantizer != "fixed"
+                         and code.quantize(weight[index], return_saturated=True)[1]))
         if weight_quantizer == "fixed":
             lo, hi, what = weight_format.min_int, weight_format.max_int, ""
         else:
-            from .pot import PotCode
-            allowed = PotCode(weight_format, 1 if weight_quantizer == "pot" else 2).values()
+            allowed = code.values()
             lo, hi, what = int(allowed.min()), int(allowed.max()), f"{weight_quantizer} values "
-        raise ValueError(
+        raise ParameterValueError(
+            "weight",
             f"weight[{first[0]}, {first[1]}] = {float(weight[first]):g} does not fit "
             f"weight_format {weight_format} ({what}{to_float(lo, weight_format):g} … "
             f"{to_float(hi, weight_format):g}); {saturated} weights do not fit. Widen the "
@@ -206,6 +286,7 @@ def plan_dense(weight, bias=None, *, in_format, weight_format, out_format,
         raise ValueError(f"the accumulator needs {acc_width} bits, more than the {MAX_WIDTH} "
                          f"that exact int64 reference arithmetic allows; use narrower formats")
     acc_format = SQ(acc_width - acc_f, acc_f)
+    check_out_format(acc_format, out_format)
 
     return DensePlan(in_format=in_format, weight_format=weight_format, out_format=out_format,
                      acc_format=acc_format, rounding=rounding, overflow=overflow,
@@ -260,11 +341,7 @@ def mac_schedule(plan: DensePlan, parallelism: int) -> MacSchedule:
         ``parallelism`` is outside ``1 … n_in·n_out``.
     """
     products = plan.n_in * plan.n_out
-    if not isinstance(parallelism, (int, np.integer)) or isinstance(parallelism, bool):
-        raise TypeError(f"Parallelism must be an integer, not {parallelism!r}")
-    if not 1 <= parallelism <= products:
-        raise ValueError(f"Parallelism must be between 1 and n_in·n_out = {products}, "
-                         f"not {parallelism}")
+    parallelism = check_integer(parallelism, "parallelism", minimum=1, maximum=products)
     ii = -(-products // int(parallelism))
     lanes = []
     for first in range(0, products, ii):
@@ -287,11 +364,10 @@ def mac_schedule(plan: DensePlan, parallelism: int) -> MacSchedule:
 
 
 def shift_add_graph(plan: DensePlan, arith: str):
-    """The :class:`~hwnn.plans.adder_graph.AdderGraph` that computes ``plan.weight @ x`` for
+    """The :class:`~hwnn.plans.shift_add.AdderGraph` that computes ``plan.weight @ x`` for
     ``arith`` ``"csd"`` or ``"mcm"``, over the input format's range (deterministic)."""
-    from .adder_graph import format_ranges
-    from .mcm import build
     if arith not in ARITHMETIC[1:]:
-        raise ValueError(f"arith must be 'csd' or 'mcm' for a shift-add graph, not {arith!r}")
+        raise ParameterValueError("arith", f"arith must be 'csd' or 'mcm' for a shift-add "
+                                           f"graph, not {arith!r}")
     return build(plan.weight, format_ranges(plan.in_format, plan.n_in),
                  method="csd" if arith == "csd" else "best")

@@ -19,11 +19,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..fixed import SQ, Format, Rounding, _as_format, _enum_arg
+from ..checks import ParameterValueError, check_enum, check_integer
+from ..fixed import SQ, Format, Rounding, check_format
+from ..ref.exact import exact
 from .accuracy import ErrorBound, check_exhaustive, measure_error
 from .functions import LEAKY_SHIFT, Function, get_function, leaky_relu
 
-__all__ = ["ExactPlan", "plan_exact", "EXACT_FUNCTIONS", "divide_rounded", "reciprocal_of_three"]
+__all__ = ["ExactPlan", "plan_exact", "EXACT_FUNCTIONS", "reciprocal_of_three"]
 
 EXACT_FUNCTIONS = ("relu", "relu6", "leaky_relu", "hard_tanh", "hard_sigmoid")
 
@@ -64,18 +66,6 @@ class ExactPlan:
         return info
 
 
-def divide_rounded(n, d: int, rounding: Rounding) -> np.ndarray:
-    """``n / d`` rounded to an integer (exact int64; ``d > 0``)."""
-    n = np.asarray(n, dtype=np.int64)
-    floor = n // d
-    if rounding is Rounding.TRUNC:
-        return floor
-    remainder2 = 2 * (n - floor * d)  # twice the remainder, compared with d
-    if rounding is Rounding.HALF_UP:
-        return floor + (remainder2 >= d)
-    return floor + ((remainder2 > d) | ((remainder2 == d) & (floor % 2 == 1)))
-
-
 def reciprocal_of_three(max_n: int) -> tuple[int, int]:
     """``(m, s)`` with ``(n * m) >> s == n // 3`` for every ``0 <= n <= max_n``.
 
@@ -104,27 +94,23 @@ def plan_exact(function, in_format, out_format, *, rounding=Rounding.HALF_EVEN,
         format too wide to check on every code.
     """
     name = get_function(function).name
-    in_format = _as_format(in_format, "in_format")
-    out_format = _as_format(out_format, "out_format")
-    rounding = _enum_arg(Rounding, rounding, "rounding")
+    in_format = check_format(in_format, "in_format")
+    out_format = check_format(out_format, "out_format")
+    rounding = check_enum(Rounding, rounding, "rounding")
     check_exhaustive(in_format)
     if name not in EXACT_FUNCTIONS:
-        raise ValueError(f"{name} is approximated (method 'lut' or 'pwl'); exact plans cover "
-                         f"{', '.join(EXACT_FUNCTIONS)}")
+        raise ParameterValueError("function", f"{name} is approximated (method 'lut' or 'pwl'); "
+                                              f"exact plans cover {', '.join(EXACT_FUNCTIONS)}")
     if in_format.f < 0:
-        raise ValueError(f"exact activations need in_format with fraction bits >= 0, not "
-                         f"{in_format}")
-    if not isinstance(leaky_shift, (int, np.integer)) or isinstance(leaky_shift, bool):
-        raise TypeError(f"leaky_shift must be an integer, not {leaky_shift!r}")
-    if not 1 <= leaky_shift <= 16:
-        raise ValueError(f"leaky_shift must be between 1 and 16 (slope 2**-k), not "
-                         f"{leaky_shift}")
+        raise ParameterValueError("in_format", f"in_format must have fraction bits >= 0 for an "
+                                               f"exact activation, not {in_format}")
+    # The negative slope is 2**-leaky_shift.
+    leaky_shift = check_integer(leaky_shift, "leaky_shift", minimum=1, maximum=16)
     if name in ("leaky_relu", "hard_tanh") and in_format.signed and not out_format.signed:
-        raise ValueError(f"{name} has negative values, so out_format must be signed, not "
-                         f"{out_format}")
+        raise ParameterValueError("out_format", f"{name} has negative values, so out_format "
+                                                f"must be signed, not {out_format}")
     function = leaky_relu(int(leaky_shift)) if name == "leaky_relu" else get_function(name)
     plan = ExactPlan(function=function, in_format=in_format, out_format=out_format,
                      rounding=rounding, leaky_shift=int(leaky_shift))
-    from ..ref.exact import exact
     error = measure_error(function, in_format, out_format, exact(plan, in_format.codes()))
     return ExactPlan(**{**plan.__dict__, "error": error})

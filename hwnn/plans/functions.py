@@ -11,22 +11,20 @@ Adding a smooth function is one call::
 
 from __future__ import annotations
 
-import enum
+import math
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
+from ..checks import ParameterTypeError, ParameterValueError, check_bool
 from ..fixed import Format
+from ..ref.integers import Symmetry
 
+# Symmetry lives with the fold/unfold primitives in hwnn.ref.integers; it is re-exported here
+# because a Function carries one.
 __all__ = ["Symmetry", "Function", "FUNCTIONS", "LEAKY_SHIFT", "register", "get_function",
-           "leaky_relu", "fold", "unfold", "check_symmetry"]
-
-
-class Symmetry(enum.Enum):
-    """A symmetry that lets a plan store only the non-negative half of the input range."""
-    ODD = "odd"                #: f(-x) = -f(x), e.g. tanh
-    COMPLEMENT = "complement"  #: f(-x) = 1 - f(x), e.g. sigmoid
+           "leaky_relu", "check_symmetry", "check_input_range"]
 
 
 @dataclass(frozen=True)
@@ -58,7 +56,7 @@ FUNCTIONS: dict[str, Function] = {}
 def register(function: Function) -> Function:
     """Add ``function`` to :data:`FUNCTIONS` (replacing one of the same name)."""
     if not isinstance(function, Function):
-        raise TypeError(f"function must be a Function, not {function!r}")
+        raise ParameterTypeError("function", f"function must be a Function, not {function!r}")
     FUNCTIONS[function.name] = function
     return function
 
@@ -95,43 +93,18 @@ def get_function(name) -> Function:
         ``name`` is neither a string nor a Function.
     ValueError
         No function of that name is registered.
+
+    Both are :mod:`hwnn.checks` errors with ``parameter == "function"``.
     """
     if isinstance(name, Function):
         return name
     if not isinstance(name, str):
-        raise TypeError(f"Function must be a name or a Function, not {name!r}")
+        raise ParameterTypeError("function", f"function must be a name or a Function, not "
+                                             f"{name!r}")
     if name not in FUNCTIONS:
-        raise ValueError(f"Unknown function {name!r}; known functions: "
-                         f"{', '.join(sorted(FUNCTIONS))}")
+        raise ParameterValueError("function", f"function must be one of "
+                                              f"{' | '.join(sorted(FUNCTIONS))}, not {name!r}")
     return FUNCTIONS[name]
-
-
-def fold(q: np.ndarray, in_format: Format) -> tuple[np.ndarray, np.ndarray]:
-    """Split input codes into magnitudes and signs: ``q = where(negative, -magnitude, magnitude)``.
-
-    Magnitudes lie in ``[0, 2**(width-1)]`` for a signed format (the most negative code folds to
-    one past the largest positive code) and are the codes themselves for an unsigned format.
-    """
-    q = np.asarray(q, dtype=np.int64)
-    negative = q < 0
-    return np.where(negative, -q, q), negative
-
-
-def unfold(y: np.ndarray, negative: np.ndarray, symmetry: Symmetry, out_format: Format):
-    """Output codes for the original inputs, from the codes ``y`` computed on magnitudes.
-
-    ``ODD``: ``-y`` where the input was negative. ``COMPLEMENT``: ``one - y`` there, with ``one``
-    the code of 1.0 in ``out_format``. Results outside ``out_format`` saturate (the error
-    measurement that every plan carries includes the effect).
-    """
-    y = np.asarray(y, dtype=np.int64)
-    if symmetry is Symmetry.ODD:
-        mirrored = -y
-    elif symmetry is Symmetry.COMPLEMENT:
-        mirrored = (np.int64(1) << np.int64(out_format.f)) - y
-    else:
-        raise ValueError(f"symmetry must be a Symmetry, not {symmetry!r}")
-    return np.clip(np.where(negative, mirrored, y), out_format.min_int, out_format.max_int)
 
 
 def check_symmetry(function: Function, in_format: Format, out_format: Format, symmetric) -> bool:
@@ -148,14 +121,54 @@ def check_symmetry(function: Function, in_format: Format, out_format: Format, sy
         function without symmetry or an unsigned input.
     """
     if function.symmetry is Symmetry.ODD and in_format.signed and not out_format.signed:
-        raise ValueError(f"{function.name} is odd, so out_format must be signed, not "
-                         f"{out_format}")
+        raise ParameterValueError("out_format", f"{function.name} is odd, so out_format must be "
+                                                f"signed, not {out_format}")
+    symmetric = check_bool(symmetric, "symmetric", none=True)
     if symmetric is None:
         return function.symmetry is not None and in_format.signed
-    if not isinstance(symmetric, bool):
-        raise TypeError(f"symmetric must be a bool or None, not {symmetric!r}")
     if symmetric and function.symmetry is None:
-        raise ValueError(f"symmetric=True, but {function.name} has no symmetry to exploit")
+        raise ParameterValueError("symmetric", f"symmetric=True, but {function.name} has no "
+                                               f"symmetry to exploit")
     if symmetric and not in_format.signed:
-        raise ValueError(f"symmetric=True needs a signed in_format, not {in_format}")
+        raise ParameterValueError("symmetric", f"symmetric=True needs a signed in_format, not "
+                                               f"{in_format}")
     return symmetric
+
+
+def check_input_range(input_range, in_format: Format, symmetric: bool, plan: str):
+    """``(code_lo, code_hi)``: the input codes ``code_lo <= q < code_hi`` of the real interval
+    ``input_range = (low, high)`` (half-open), checked for a ``plan`` ("plan", "table").
+
+    Raises
+    ------
+    TypeError
+        ``input_range`` is not a pair of numbers.
+    ValueError
+        Not finite, ``low >= high``, outside ``in_format``, holding no code, or (``symmetric``)
+        not symmetric about 0.
+
+    Both with ``parameter == "input_range"``.
+    """
+    try:
+        r_lo, r_hi = (float(v) for v in input_range)
+    except (TypeError, ValueError):
+        raise ParameterTypeError("input_range", f"input_range must be a pair of numbers "
+                                                f"(low, high), not {input_range!r}") from None
+    if not (math.isfinite(r_lo) and math.isfinite(r_hi)) or not r_lo < r_hi:
+        raise ParameterValueError("input_range", f"input_range must be an interval (low, high) "
+                                                 f"with low < high, not {input_range!r}")
+    if r_lo < in_format.min or r_hi > in_format.max + in_format.resolution:
+        raise ParameterValueError(
+            "input_range", f"input_range must lie within in_format {in_format} "
+                           f"[{in_format.min}, {in_format.max + in_format.resolution}), "
+                           f"not {input_range!r}")
+    code_lo = math.ceil(r_lo * 2.0 ** in_format.f)
+    code_hi = math.ceil(r_hi * 2.0 ** in_format.f)
+    if code_hi <= code_lo:
+        raise ParameterValueError("input_range", f"input_range must hold a code of {in_format}, "
+                                                 f"not {input_range!r}")
+    if symmetric and r_lo != -r_hi:
+        raise ParameterValueError(
+            "input_range", f"input_range must be symmetric about 0 for a symmetric {plan}, "
+                           f"not {input_range!r} (pass symmetric=False)")
+    return code_lo, code_hi

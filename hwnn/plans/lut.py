@@ -18,9 +18,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..fixed import Format, Rounding, _as_format, quantize, to_float
+from ..checks import ParameterValueError, check_choice, check_integer
+from ..fixed import Format, Rounding, check_format, quantize, to_float
+from ..ref.lut import lut
 from .accuracy import ErrorBound, check_exhaustive, check_output_range, measure_error
-from .functions import Function, check_symmetry, get_function
+from .functions import Function, check_input_range, check_symmetry, get_function
 
 __all__ = ["LUTPlan", "plan_lut", "ENTRIES"]
 
@@ -133,29 +135,29 @@ def plan_lut(function, in_format, out_format, *, table_size=None, input_range=No
         out_format that cannot hold the function's range, or an input format too wide.
     """
     function = get_function(function)
-    in_format = _as_format(in_format, "in_format")
-    out_format = _as_format(out_format, "out_format")
+    in_format = check_format(in_format, "in_format")
+    out_format = check_format(out_format, "out_format")
     check_exhaustive(in_format)
     if not function.smooth:
-        raise ValueError(f"{function.name} is computed exactly (method 'exact'); lookup tables "
-                         f"are for smooth functions")
-    if entries not in ENTRIES:
-        raise ValueError(f"entries must be one of {' | '.join(ENTRIES)}, not {entries!r}")
+        raise ParameterValueError("function", f"{function.name} is computed exactly (method "
+                                              f"'exact'); lookup tables are for smooth functions")
+    check_choice(entries, "entries", ENTRIES)
     symmetric = check_symmetry(function, in_format, out_format, symmetric)
     lo, hi = _range_codes(in_format, symmetric, input_range)
     span = hi - lo + 1
     if table_size is None:
         stored, shift = span, 0
     else:
-        if not isinstance(table_size, (int, np.integer)) or isinstance(table_size, bool):
-            raise TypeError(f"table_size must be an integer, not {table_size!r}")
-        if table_size < 1 or table_size & (table_size - 1):
-            raise ValueError(f"table_size must be a power of two, not {table_size}")
+        table_size = check_integer(table_size, "table_size", minimum=1, none=True)
+        if table_size & (table_size - 1):
+            raise ParameterValueError("table_size", f"table_size must be a power of two, not "
+                                                    f"{table_size}")
         stored = table_size // 2 if symmetric else table_size
         if stored < 1 or stored > span:
-            raise ValueError(f"table_size must be between {2 if symmetric else 1} and "
-                             f"{span * (2 if symmetric else 1)} (one entry per input code of "
-                             f"the range), not {table_size}")
+            raise ParameterValueError(
+                "table_size", f"table_size must be between {2 if symmetric else 1} and "
+                              f"{span * (2 if symmetric else 1)} (one entry per input code of "
+                              f"the range), not {table_size}")
         shift = max(0, int(np.ceil(np.log2(span / stored))))
         stored = -(-span // (1 << shift))
     check_output_range(function, in_format, out_format, in_format.codes())
@@ -163,7 +165,6 @@ def plan_lut(function, in_format, out_format, *, table_size=None, input_range=No
     plan = LUTPlan(function=function, in_format=in_format, out_format=out_format,
                    symmetric=symmetric, lo=lo, hi=hi, shift=shift,
                    table=tuple(int(v) for v in table), entries=entries)
-    from ..ref.lut import lut
     error = measure_error(function, in_format, out_format, lut(plan, in_format.codes()))
     return LUTPlan(**{**plan.__dict__, "error": error})
 
@@ -173,21 +174,7 @@ def _range_codes(in_format, symmetric, input_range) -> tuple[int, int]:
     lo, hi = _domain(in_format, symmetric)
     if input_range is None:
         return lo, hi
-    try:
-        r_lo, r_hi = (float(v) for v in input_range)
-    except (TypeError, ValueError):
-        raise TypeError(f"input_range must be a pair of numbers, not {input_range!r}") from None
-    if not r_lo < r_hi:
-        raise ValueError(f"input_range must be an interval (low, high) with low < high, not "
-                         f"{input_range!r}")
-    if r_lo < in_format.min or r_hi > in_format.max + in_format.resolution:
-        raise ValueError(f"input_range {input_range!r} lies outside in_format {in_format} "
-                         f"[{in_format.min}, {in_format.max}]")
-    code_lo = int(np.ceil(r_lo * 2 ** in_format.f))
-    code_hi = int(np.ceil(r_hi * 2 ** in_format.f)) - 1   # half-open [low, high)
+    code_lo, code_stop = check_input_range(input_range, in_format, symmetric, "table")
     if symmetric:
-        if r_lo != -r_hi:
-            raise ValueError(f"a symmetric table needs input_range symmetric about 0, not "
-                             f"{input_range!r}")
-        return 0, min(hi, code_hi)
-    return max(lo, code_lo), min(hi, code_hi)
+        return 0, min(hi, code_stop - 1)
+    return max(lo, code_lo), min(hi, code_stop - 1)

@@ -19,42 +19,67 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..fixed import Format, _as_format, real_array
+from ..checks import ParameterTypeError, ParameterValueError
+from ..fixed import MAX_WIDTH, Format, check_format, real_array
 
 __all__ = ["MAX_EXPONENT_BITS", "PotCode", "PotField", "quantize_pot"]
 
-#: Widest exponent field: 64 exponents cover every power of two of every hwnn format.
-MAX_EXPONENT_BITS = 6
+#: Widest exponent field: exponents 0 … 63 cover every exponent a code of any hwnn format needs
+#: (at most the width, :data:`~hwnn.fixed.MAX_WIDTH`).
+MAX_EXPONENT_BITS = MAX_WIDTH.bit_length()
 
 
 def _is_int(value) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
+def _largest_exponent(fmt: Format, terms: int, e_min: int) -> int:
+    """The exponent the default exponent field reaches up to, in lsb units.
+
+    Every power of two of ``fmt``, up to ``2**(width-1)``. pot2 codes of an unsigned format
+    reach further: ``2**width - 2**j`` (at most ``max_int = 2**width - 1``) is a difference
+    whose leading term lies beyond the format, and no other pair of terms sums to it when
+    ``j <= width - 3`` (``2**width - 2**(width-2)`` is ``2**(width-1) + 2**(width-2)``).
+    A signed format's ``2**(width-1) - 2**j`` needs no more than ``width - 1``.
+    """
+    top = fmt.width - 1
+    return top + 1 if terms == 2 and not fmt.signed and e_min <= top - 2 else top
+
+
 def check_code_params(fmt, terms, e_min, exponent_bits, names=("fmt", "terms", "e_min",
                                                                 "exponent_bits")):
     """Validate the parameters of a :class:`PotCode`; return them normalized.
 
-    ``names`` are the parameter names used in error messages (a plan passes its own).
+    ``names`` are the parameter names used in error messages and in the errors' ``parameter``
+    (a plan passes its own).
+
+    Raises
+    ------
+    ParameterTypeError, ParameterValueError
+        As :class:`PotCode` describes.
     """
-    fmt = _as_format(fmt, names[0])
+    fmt = check_format(fmt, names[0])
+    terms_name, e_min_name, bits_name = names[1:]
     if not _is_int(terms):
-        raise TypeError(f"{names[1]} must be 1 (pot) or 2 (pot2), not {terms!r}")
+        raise ParameterTypeError(terms_name, f"{terms_name} must be 1 (pot) or 2 (pot2), "
+                                             f"not {terms!r}")
     if terms not in (1, 2):
-        raise ValueError(f"{names[1]} must be 1 (pot) or 2 (pot2), not {terms}")
+        raise ParameterValueError(terms_name, f"{terms_name} must be 1 (pot) or 2 (pot2), "
+                                              f"not {terms}")
     if not _is_int(e_min):
-        raise TypeError(f"{names[2]} must be an integer, not {e_min!r}")
+        raise ParameterTypeError(e_min_name, f"{e_min_name} must be an integer, not {e_min!r}")
     top = fmt.width - 1  # the largest power of two of any format: 2**(width-1) in lsb units
     if not 0 <= e_min <= top:
-        raise ValueError(f"{names[2]} must be between 0 and {top} (the largest exponent of "
-                         f"{fmt}), not {e_min}")
+        raise ParameterValueError(e_min_name, f"{e_min_name} must be between 0 and {top} (the "
+                                              f"largest exponent of {fmt}), not {e_min}")
     if exponent_bits is None:
-        exponent_bits = (top - int(e_min)).bit_length()
+        exponent_bits = (_largest_exponent(fmt, terms, e_min) - int(e_min)).bit_length()
     if not _is_int(exponent_bits):
-        raise TypeError(f"{names[3]} must be an integer or None, not {exponent_bits!r}")
+        raise ParameterTypeError(bits_name, f"{bits_name} must be an integer or None, "
+                                            f"not {exponent_bits!r}")
     if not 0 <= exponent_bits <= MAX_EXPONENT_BITS:
-        raise ValueError(f"{names[3]} must be between 0 and {MAX_EXPONENT_BITS}, "
-                         f"not {exponent_bits}")
+        raise ParameterValueError(bits_name, f"{bits_name} must be between 0 and "
+                                             f"{MAX_EXPONENT_BITS}, not {exponent_bits}")
     return fmt, int(terms), int(e_min), int(exponent_bits)
 
 
@@ -98,8 +123,10 @@ class PotCode:
     e_min : int
         Exponent of the smallest nonzero magnitude, in lsb units (default 0: one lsb).
     exponent_bits : int, optional
-        Width of each exponent field; by default just enough for every power of two of ``fmt``
-        from ``2**e_min`` up.
+        Width of each exponent field; by default just enough for every pot/pot2 code of
+        ``fmt`` with exponents from ``e_min`` up: every power of two of ``fmt``, and for pot2 in
+        an unsigned format also ``2**width``, the leading term of its largest codes
+        ``2**width - 2**j`` (``j <= width - 3``: no other pair of terms sums to them).
 
     Raises
     ------
@@ -366,7 +393,9 @@ class PotCode:
             ``values`` holds NaN or infinity.
         """
         x = real_array(values, "values")
-        scaled = np.ldexp(x, self.fmt.f)  # exact (or ±inf, which saturates like any large value)
+        with np.errstate(over="ignore"):
+            # exact (or ±inf, which saturates like any large value)
+            scaled = np.ldexp(x, self.fmt.f)
         codes = [int(v) for v in self.values()]
         lowest, highest = codes[0], codes[-1]
         above = self._next_beyond(highest)          # highest >= 0: 0 is always a code

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..fixed import (MAX_WIDTH, SQ, Format, Overflow, Rounding, _as_format, _enum_arg, real_array,
-                     to_float)
-from .dense import DensePlan, _readonly, quantize_bias, signed_bits_for
+from ..checks import ParameterValueError, check_enum, check_integer
+from ..fixed import (MAX_WIDTH, SQ, Format, Overflow, Rounding, check_format, real_array,
+                     signed_bits_for, to_float)
+from .dense import DensePlan, _readonly, check_out_format, check_weight_count, quantize_bias
 from .pot import PotCode, check_code_params
 
 __all__ = ["ShiftMacPlan", "plan_shift_mac"]
@@ -105,14 +106,6 @@ class ShiftMacPlan:
         }
 
 
-def _positive(value, name):
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
-        raise TypeError(f"{name} must be a positive integer, not {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive integer, not {value}")
-    return int(value)
-
-
 def plan_shift_mac(n_in, n_out, *, in_format, weight_format, out_format, weight_terms=1,
                    weight_e_min=0, weight_exponent_bits=None, bias=None,
                    rounding=Rounding.HALF_UP, overflow=Overflow.SAT) -> ShiftMacPlan:
@@ -121,8 +114,11 @@ def plan_shift_mac(n_in, n_out, *, in_format, weight_format, out_format, weight_
     Parameters
     ----------
     n_in, n_out : int
-        Inputs and outputs of the layer.
+        Inputs and outputs of the layer; at most :data:`~hwnn.plans.dense.MAX_WEIGHTS` weights
+        ``n_in·n_out``.
     in_format, weight_format, out_format : Format or str
+        ``out_format`` may have at most ``MAX_WIDTH - acc_format.i`` fraction bits
+        (:func:`~hwnn.plans.dense.check_out_format`).
     weight_terms : 1 or 2
         Power-of-two terms per weight (pot or pot2); see :class:`~hwnn.plans.pot.PotCode`.
     weight_e_min, weight_exponent_bits : int
@@ -130,7 +126,8 @@ def plan_shift_mac(n_in, n_out, *, in_format, weight_format, out_format, weight_
         field width (default: enough for every power of two of ``weight_format``).
     bias : array (n_out,) of float, optional
         A constant real bias (default zeros), quantized half-even to the accumulator's fraction
-        bits; its integer bits grow to hold it, so it never saturates.
+        bits; its integer bits grow to hold it, so it never saturates (a bias beyond
+        :data:`~hwnn.fixed.MAX_WIDTH` bits is an error).
     rounding, overflow : Rounding, Overflow or their names
         How the accumulator is narrowed to ``out_format``.
 
@@ -139,16 +136,22 @@ def plan_shift_mac(n_in, n_out, *, in_format, weight_format, out_format, weight_
     TypeError
         A parameter has the wrong type.
     ValueError
-        A parameter has a bad value, or the accumulator would be wider than int64 reference
-        arithmetic allows.
+        A parameter has a bad value; ``n_in·n_out`` beyond
+        :data:`~hwnn.plans.dense.MAX_WEIGHTS` (checked first, before anything of the layer's
+        size exists); a bias or an accumulator wider than the
+        :data:`~hwnn.fixed.MAX_WIDTH` bits of exact int64 arithmetic; or an ``out_format`` with
+        so many more fraction bits than the accumulator that requantize would shift it beyond
+        them (:func:`~hwnn.plans.dense.check_out_format`). Checked parameters raise
+        :mod:`hwnn.checks` errors carrying ``parameter``.
     """
-    n_in = _positive(n_in, "n_in")
-    n_out = _positive(n_out, "n_out")
-    in_format = _as_format(in_format, "in_format")
-    weight_format = _as_format(weight_format, "weight_format")
-    out_format = _as_format(out_format, "out_format")
-    rounding = _enum_arg(Rounding, rounding, "rounding")
-    overflow = _enum_arg(Overflow, overflow, "overflow")
+    n_in = check_integer(n_in, "n_in", minimum=1)
+    n_out = check_integer(n_out, "n_out", minimum=1)
+    check_weight_count(n_out, n_in, "n_in", "n_out·n_in")
+    in_format = check_format(in_format, "in_format")
+    weight_format = check_format(weight_format, "weight_format")
+    out_format = check_format(out_format, "out_format")
+    rounding = check_enum(Rounding, rounding, "rounding")
+    overflow = check_enum(Overflow, overflow, "overflow")
     params = check_code_params(weight_format, weight_terms, weight_e_min, weight_exponent_bits,
                                names=("weight_format", "weight_terms", "weight_e_min",
                                       "weight_exponent_bits"))
@@ -156,7 +159,8 @@ def plan_shift_mac(n_in, n_out, *, in_format, weight_format, out_format, weight_
 
     bias = real_array(np.zeros(n_out) if bias is None else bias, "bias")
     if bias.shape != (n_out,):
-        raise ValueError(f"bias must have shape (n_out,) = ({n_out},), not {bias.shape}")
+        raise ParameterValueError("bias", f"bias must have shape (n_out,) = ({n_out},), "
+                                          f"not {bias.shape}")
 
     acc_f = in_format.f + weight_format.f
     bias_codes = quantize_bias(bias, acc_f)
@@ -174,6 +178,7 @@ def plan_shift_mac(n_in, n_out, *, in_format, weight_format, out_format, weight_
                          f"that exact int64 reference arithmetic allows; use narrower formats, "
                          f"fewer inputs or fewer exponent bits")
     acc_format = SQ(acc_width - acc_f, acc_f)
+    check_out_format(acc_format, out_format)
 
     return ShiftMacPlan(n_in=n_in, n_out=n_out, in_format=in_format,
                         weight_format=weight_format, out_format=out_format,

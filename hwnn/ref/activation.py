@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from ..checks import ParameterTypeError
+from .exact import exact
+from .lut import lut
+from .pwl import pwl
+
 __all__ = ["activation"]
 
 
@@ -17,12 +22,10 @@ def activation(plan, q):
     """
     method = getattr(plan, "method", None)
     if method == "lut":
-        from .lut import lut
         return lut(plan, q)
     if method == "pwl":
-        from .pwl import pwl
         return pwl(plan, q)
     if method == "exact":
-        from .exact import exact
         return exact(plan, q)
-    raise TypeError(f"plan must be an activation plan (lut, pwl or exact), not {plan!r}")
+    raise ParameterTypeError("plan", f"plan must be an activation plan (lut, pwl or exact), "
+                                     f"not {plan!r}")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..fixed import Overflow, requantize
-from ..plans.exact import divide_rounded
 from ._inputs import check_codes
+from .integers import divide_rounded
 
 __all__ = ["exact", "exact_value"]
 

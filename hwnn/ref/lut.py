@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..plans.functions import fold, unfold
 from ._inputs import check_codes
+from .integers import fold, unfold
 
 __all__ = ["lut"]
 

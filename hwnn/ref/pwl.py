@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..plans.functions import fold, unfold
+from ..checks import ParameterTypeError
 from ._inputs import check_codes
+from .integers import fold, unfold
 
 __all__ = ["pwl"]
 
@@ -25,7 +26,8 @@ def pwl(plan, q) -> np.ndarray:
 
     Parameters
     ----------
-    plan : PWLPlan
+    plan : :class:`~hwnn.plans.pwl.PWLPlan` (any object with its attributes and
+        ``method == "pwl"``)
     q : array_like of int
         Input codes, any shape.
 
@@ -36,13 +38,13 @@ def pwl(plan, q) -> np.ndarray:
     Raises
     ------
     TypeError
-        ``plan`` is not a PWLPlan, or ``q`` is not integer.
+        ``plan`` is not a pwl plan, or ``q`` is not integer.
     ValueError
         ``q`` holds codes outside the input format.
     """
-    from ..plans.pwl import PWLPlan
-    if not isinstance(plan, PWLPlan):
-        raise TypeError(f"plan must be a PWLPlan, not {plan!r}")
+    if getattr(plan, "method", None) != "pwl":
+        raise ParameterTypeError("plan", f"plan must be a pwl plan (hwnn.plans.pwl.PWLPlan), "
+                                         f"not {plan!r}")
     q = check_codes(plan.in_format, q)
     if plan.symmetric:
         c, negative = fold(q, plan.in_format)

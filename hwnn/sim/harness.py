@@ -73,7 +73,8 @@ def run_stream(core, inputs, *, n_outputs=None, stall_in=0.0, stall_out=0.0, see
     max_cycles : int
         Give up with ``TimeoutError`` after this many cycles (default: generous for the size).
     progress : callable(done, total), optional
-        Called as outputs arrive, about every tenth of the run (for long simulations).
+        Called after every output transfer with the outputs taken so far and the number
+        expected (a progress bar throttles its own display).
 
     Raises
     ------
@@ -138,8 +139,6 @@ def run_stream(core, inputs, *, n_outputs=None, stall_in=0.0, stall_out=0.0, see
             if cycle > max_cycles:
                 raise TimeoutError(f"core accepted {index} of {n_in} inputs in {max_cycles} cycles")
 
-    report_every = max(1, n_out // 10)
-
     async def consumer(ctx):
         cycle = 0
         while len(outputs) < n_out:
@@ -150,7 +149,7 @@ def run_stream(core, inputs, *, n_outputs=None, stall_in=0.0, stall_out=0.0, see
             if ready and valid:
                 outputs.append(out_codec.unpack(payload))
                 out_cycles.append(cycle)
-                if progress is not None and len(outputs) % report_every == 0:
+                if progress is not None:
                     progress(len(outputs), n_out)
             cycle += 1
             if cycle > max_cycles:
@@ -162,10 +161,12 @@ def run_stream(core, inputs, *, n_outputs=None, stall_in=0.0, stall_out=0.0, see
 
     sim = Simulator(core)
     sim.add_clock(1e-8)
-    for port in feeds:
-        sim.add_testbench(functools.partial(producer, port=port))
-    sim.add_testbench(consumer)
+    # Open the waveform before adding the testbenches: if it cannot be written, nothing has
+    # created their coroutines yet (which Python would report as never awaited).
     with sim.write_vcd(str(vcd)) if vcd else contextlib.nullcontext():
+        for port in feeds:
+            sim.add_testbench(functools.partial(producer, port=port))
+        sim.add_testbench(consumer)
         sim.run()
 
     shape = (len(outputs),) if out_codec.lanes is None else (len(outputs), out_codec.lanes)

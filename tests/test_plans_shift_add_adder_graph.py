@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from hwnn.fixed import SQ, UQ
-from hwnn.plans.adder_graph import GraphBuilder, as_ranges, as_weight, format_ranges
+from hwnn.plans.shift_add.adder_graph import GraphBuilder, as_ranges, as_weight, format_ranges
 
 RANGES = [(-8, 7), (0, 15)]
 WEIGHT = [[4, -1], [0, 0], [-24, 0], [-4, 4]]
@@ -116,27 +116,35 @@ def test_check_catches_tampering():
         dataclasses.replace(g, nodes=tuple(bad)).check()
     bad = list(g.nodes)
     bad[3] = dataclasses.replace(bad[3], lo=-24)
-    with pytest.raises(ValueError, match=r"^node 3 has range \[-24, 7\], but its form gives"):
+    with pytest.raises(ValueError, match=r"^node 3 has range \[-24, 7\], but its form gives "
+                                         r"\[-23, 7\]$"):
         dataclasses.replace(g, nodes=tuple(bad)).verify(WEIGHT)
     bad = list(g.nodes)
     bad[4] = dataclasses.replace(bad[4], sa=-1, sb=-1)
-    with pytest.raises(ValueError, match=r"^node 4 breaks the adder-node rules"):
+    with pytest.raises(ValueError, match=r"^node 4 breaks the adder-node rules: Node\(a=2, "
+                                         r"sa=-1, s=0, b=3, sb=-1, t=0, form=\(4, -1\), "
+                                         r"lo=-47, hi=28, depth=2\)$"):
         dataclasses.replace(g, nodes=tuple(bad)).check()
     outs = list(g.outputs)
     outs[2] = dataclasses.replace(outs[2], shift=2)
-    with pytest.raises(ValueError, match=r"^output 2 stores form"):
+    with pytest.raises(ValueError, match=r"^output 2 stores form \(-24, 0\) and range "
+                                         r"\[-168, 192\], but its node gives \(-12, 0\)$"):
         dataclasses.replace(g, outputs=tuple(outs)).check()
 
 
 def test_evaluate_rejects_bad_inputs():
     g = example()
-    with pytest.raises(ValueError, match=r"^x\[1\] = 16 is outside the input range \[0, 15\]$"):
+    with pytest.raises(ValueError,
+                       match=r"^x\[1\] = 16 is outside the input range \[0, 15\]$") as info:
         g.evaluate([0, 16])
+    assert info.value.parameter == "x"
     with pytest.raises(ValueError, match=r"^x must have shape \(2,\) or \(batch, 2\), "
-                                         r"not \(3,\)$"):
+                                         r"not \(3,\)$") as info:
         g.evaluate([0, 1, 2])
-    with pytest.raises(TypeError, match=r"^x must hold integers, not dtype float64$"):
+    assert info.value.parameter == "x"
+    with pytest.raises(TypeError, match=r"^x must hold integers, not dtype float64$") as info:
         g.evaluate([0.0, 1.0])
+    assert info.value.parameter == "x"
 
 
 def test_evaluate_is_exact_beyond_int64():
@@ -156,16 +164,19 @@ def test_as_weight():
 
 
 @pytest.mark.parametrize("weight, message", [
-    ([1, 2, 3], r"^weight must be a non-empty 2-D integer matrix \(n_out, n_in\), not shape \(3,\)$"),
-    (np.zeros((0, 3), dtype=int), r"^weight must be a non-empty 2-D integer matrix \(n_out, n_in\), "
-                                  r"not shape \(0, 3\)$"),
-    (np.zeros((2, 2, 2), dtype=int), r"not shape \(2, 2, 2\)$"),
+    ([1, 2, 3], r"^weight must be a non-empty 2-D integer matrix \(n_out, n_in\), "
+                r"not shape \(3,\)$"),
+    (np.zeros((0, 3), dtype=int), r"^weight must be a non-empty 2-D integer matrix "
+                                  r"\(n_out, n_in\), not shape \(0, 3\)$"),
+    (np.zeros((2, 2, 2), dtype=int), r"^weight must be a non-empty 2-D integer matrix "
+                                     r"\(n_out, n_in\), not shape \(2, 2, 2\)$"),
     ([[1, 2], [3]], r"^weight must be a non-empty 2-D integer matrix \(n_out, n_in\), "
                     r"not a ragged sequence$"),
 ])
 def test_as_weight_rejects_shapes(weight, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=message) as info:
         as_weight(weight)
+    assert info.value.parameter == "weight"
 
 
 @pytest.mark.parametrize("weight, message", [
@@ -174,8 +185,9 @@ def test_as_weight_rejects_shapes(weight, message):
     (np.array([[1, 2.5]], dtype=object), r"^weight must hold integers, not 2\.5$"),
 ])
 def test_as_weight_rejects_types(weight, message):
-    with pytest.raises(TypeError, match=message):
+    with pytest.raises(TypeError, match=message) as info:
         as_weight(weight)
+    assert info.value.parameter == "weight"
 
 
 def test_as_ranges():
@@ -197,5 +209,6 @@ def test_as_ranges():
                    r"Format, not 3$"),
 ])
 def test_as_ranges_rejects(ranges, exc, message):
-    with pytest.raises(exc, match=message):
+    with pytest.raises(exc, match=message) as info:
         as_ranges(ranges, 2)
+    assert info.value.parameter == "in_ranges"

@@ -12,7 +12,7 @@ An :class:`AdderGraph` is the plan a shift-add core builds (pure Python, no Amar
 
 Every node carries its exact linear form over the inputs (Python ints), hence its exact value
 range, its exact two's-complement width and its adder depth. Node ids are a topological order
-and the same weights always give the same graph. Build graphs with :mod:`hwnn.plans.mcm`; this
+and the same weights always give the same graph. Build graphs with :mod:`hwnn.plans.shift_add`; this
 module holds the representation, the exact checks (:meth:`AdderGraph.verify`,
 :meth:`AdderGraph.evaluate`) and the :class:`GraphBuilder` the builders share.
 
@@ -41,11 +41,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..fixed import Format, _as_format
-from .dense import signed_bits_for
+from ...checks import ParameterTypeError, ParameterValueError
+from ...fixed import Format, check_format, signed_bits_for
 
 __all__ = ["AdderGraph", "Fanout", "GraphBuilder", "Node", "Output", "as_ranges", "as_weight",
-           "format_ranges"]
+           "format_ranges", "weight_and_ranges"]
 
 #: A signed, shifted reference to a node: ``sign·(node << shift)``.
 Term = tuple  # (node: int, sign: int, shift: int)
@@ -81,23 +81,25 @@ def as_weight(weight) -> tuple[tuple[int, ...], ...]:
     try:
         array = np.asarray(weight)
     except ValueError:
-        raise ValueError("weight must be a non-empty 2-D integer matrix (n_out, n_in), "
-                         "not a ragged sequence") from None
+        raise ParameterValueError(
+            "weight", "weight must be a non-empty 2-D integer matrix (n_out, n_in), not a ragged "
+                      "sequence") from None
     if array.ndim != 2 or 0 in array.shape:
-        raise ValueError(f"weight must be a non-empty 2-D integer matrix (n_out, n_in), "
-                         f"not shape {array.shape}")
+        raise ParameterValueError(
+            "weight", "weight must be a non-empty 2-D integer matrix (n_out, n_in), not shape "
+                      f"{array.shape}")
     if array.dtype == object:
         for value in array.ravel():
             if not _is_int(value):
-                raise TypeError(f"weight must hold integers, not {value!r}")
+                raise ParameterTypeError("weight", f"weight must hold integers, not {value!r}")
     elif array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.integer):
-        raise TypeError(f"weight must hold integers, not dtype {array.dtype}")
+        raise ParameterTypeError("weight", f"weight must hold integers, not dtype {array.dtype}")
     return tuple(tuple(int(v) for v in row) for row in array.tolist())
 
 
 def format_ranges(fmt, n_in: int) -> tuple[tuple[int, int], ...]:
     """The input ranges of ``n_in`` inputs that are all codes of ``fmt`` (a Format or string)."""
-    fmt = _as_format(fmt, "fmt")
+    fmt = check_format(fmt, "fmt")
     return ((fmt.min_int, fmt.max_int),) * n_in
 
 
@@ -116,26 +118,38 @@ def as_ranges(in_ranges, n_in: int) -> tuple[tuple[int, int], ...]:
     try:
         items = list(in_ranges)
     except TypeError:
-        raise TypeError(f"in_ranges must be a list of (lo, hi) pairs, one (lo, hi) pair or a "
-                        f"Format, not {in_ranges!r}") from None
+        raise ParameterTypeError(
+            "in_ranges", "in_ranges must be a list of (lo, hi) pairs, one (lo, hi) pair or a "
+                         f"Format, not {in_ranges!r}") from None
     if len(items) == 2 and all(_is_int(v) for v in items):
         items = [tuple(items)] * n_in
     if len(items) != n_in:
-        raise ValueError(f"in_ranges must give one (lo, hi) pair per input ({n_in}), "
-                         f"not {len(items)}")
+        raise ParameterValueError(
+            "in_ranges", f"in_ranges must give one (lo, hi) pair per input ({n_in}), not "
+                         f"{len(items)}")
     ranges = []
     for i, pair in enumerate(items):
         try:
             lo, hi = pair
         except (TypeError, ValueError):
-            raise TypeError(f"in_ranges[{i}] must be a (lo, hi) pair of integers, "
-                            f"not {pair!r}") from None
+            raise ParameterTypeError(
+                "in_ranges", f"in_ranges[{i}] must be a (lo, hi) pair of integers, "
+                             f"not {pair!r}") from None
         if not (_is_int(lo) and _is_int(hi)):
-            raise TypeError(f"in_ranges[{i}] must be a (lo, hi) pair of integers, not {pair!r}")
+            raise ParameterTypeError(
+                "in_ranges", f"in_ranges[{i}] must be a (lo, hi) pair of integers, not {pair!r}")
         if lo > hi:
-            raise ValueError(f"in_ranges[{i}] must have lo <= hi, not ({lo}, {hi})")
+            raise ParameterValueError(
+                "in_ranges", f"in_ranges[{i}] must have lo <= hi, not ({lo}, {hi})")
         ranges.append((int(lo), int(hi)))
     return tuple(ranges)
+
+
+def weight_and_ranges(weight, in_ranges):
+    """``(rows, ranges)``: :func:`as_weight` of ``weight`` and :func:`as_ranges` of
+    ``in_ranges`` for its inputs, the checked arguments every builder starts from."""
+    rows = as_weight(weight)
+    return rows, as_ranges(in_ranges, len(rows[0]))
 
 
 @dataclass(frozen=True)
@@ -205,7 +219,7 @@ class Fanout(NamedTuple):
 class AdderGraph:
     """A shift-add computation of ``y = W·x`` (see the module docstring for the rules).
 
-    Build one with :func:`hwnn.plans.mcm.build` (or a named builder); :meth:`verify` checks it
+    Build one with :func:`hwnn.plans.shift_add.build` (or a named builder); :meth:`verify` checks it
     against a matrix exactly.
     """
     n_in: int
@@ -293,12 +307,13 @@ class AdderGraph:
         array = np.asarray(x)
         if array.dtype == object:
             if not all(_is_int(v) for v in array.ravel()):
-                raise TypeError("x must hold integers")
+                raise ParameterTypeError("x", "x must hold integers")
         elif array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.integer):
-            raise TypeError(f"x must hold integers, not dtype {array.dtype}")
+            raise ParameterTypeError("x", f"x must hold integers, not dtype {array.dtype}")
         if array.ndim not in (1, 2) or array.shape[-1] != self.n_in:
-            raise ValueError(f"x must have shape ({self.n_in},) or (batch, {self.n_in}), "
-                             f"not {array.shape}")
+            raise ParameterValueError(
+                "x", f"x must have shape ({self.n_in},) or (batch, {self.n_in}), not "
+                     f"{array.shape}")
         single = array.ndim == 1
         array = array.reshape(-1, self.n_in).astype(object)
         values = []
@@ -306,8 +321,8 @@ class AdderGraph:
             column = array[:, i]
             bad = [v for v in column if not lo <= v <= hi]
             if bad:
-                raise ValueError(f"x[{i}] = {int(bad[0])} is outside the input range "
-                                 f"[{lo}, {hi}]")
+                raise ParameterValueError("x", f"x[{i}] = {int(bad[0])} is outside the input "
+                                               f"range [{lo}, {hi}]")
             values.append(column)
         for n in self.nodes[self.n_in:]:
             a = values[n.a] << n.s

@@ -1,22 +1,26 @@
-"""Canonical signed digits (CSD, the non-adjacent form) of integers (pure Python, no Amaranth).
+"""Canonical signed digits (CSD, the non-adjacent form) of integers, and the CSD adder graph.
 
 Every integer ``n`` has exactly one representation ``n = Σ sign·2**shift`` with signs ±1 and no
 two nonzero digits in adjacent positions; among all signed-binary representations it has the
 fewest nonzero digits. Multiplying by ``n`` with shifts and adders therefore costs
 ``csd_adders(n)`` = (nonzero digits − 1) two-operand adders/subtractors without any sharing, the
-baseline that the adder graphs in :mod:`hwnn.plans.mcm` improve on.
+baseline that the other builders of :mod:`hwnn.plans.shift_add` improve on. :func:`build_csd`
+is that baseline as an :class:`~hwnn.plans.shift_add.adder_graph.AdderGraph`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["csd", "csd_adders", "odd_part"]
+from ...checks import ParameterTypeError
+from .adder_graph import AdderGraph, GraphBuilder, weight_and_ranges
+
+__all__ = ["build_csd", "csd", "csd_adders", "odd_part"]
 
 
 def _as_int(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, not {value!r}")
+        raise ParameterTypeError(name, f"{name} must be an integer, not {value!r}")
     return int(value)
 
 
@@ -73,3 +77,21 @@ def odd_part(n) -> tuple[int, int]:
         return 0, 0
     s = (n & -n).bit_length() - 1
     return n >> s, s
+
+
+def build_csd(weight, in_ranges) -> AdderGraph:
+    """No sharing: output ``j`` sums ``±(x_i << k)`` over the CSD digits of its weights.
+
+    At most (nonzero digits of the row − 1) adders per output, as a balanced tree; zero
+    weights cost nothing. The textbook baseline: no subexpression is searched for, and a
+    partial sum that another tree reaches by other operands is built again; only an adder
+    identical to an earlier one (same operands and shifts) is not, as synthesis would merge
+    the two anyway.
+    """
+    rows, ranges = weight_and_ranges(weight, in_ranges)
+    builder = GraphBuilder(len(rows[0]), ranges, share=False)
+    outputs = []
+    for row in rows:
+        terms = [(i, sign, shift) for i, w in enumerate(row) for sign, shift in csd(w)]
+        outputs.append(builder.sum(terms))
+    return builder.finish(outputs, "csd")

@@ -1,0 +1,395 @@
+"""Run a loaded spec: input vectors, simulation, generation and synthesis.
+
+This is what the ``hwnn`` command and its demo both call: :mod:`hwnn.cli` parses arguments and
+prints, :mod:`hwnn.demo` chains the steps. A problem with an argument (an input file that is not
+a real-valued array, an output path that is a directory) is a :class:`FlowError`, whose message
+is one line naming the command-line option it came from.
+
+Long work shows a progress bar with rate and ETA on stderr (``tqdm``): the bar appears only
+after :data:`BAR_DELAY` seconds and only when stderr is a terminal, so short runs, pipes and
+logs stay quiet.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+from tqdm import tqdm
+
+from .cores._component import inspected
+from .export import export
+from .fixed import Format, Overflow, Rounding, quantize, to_float
+from .sim import PayloadCodec, make_vectors, run_stream
+from .spec import Design
+from .synth import TARGETS, synthesize
+from .testbench import write_testbench
+
+__all__ = ["FlowError", "Simulation", "BAR_DELAY", "EXHAUSTIVE_MAX_BITS", "FLOAT64_EXACT_BITS",
+           "input_codes", "read_inputs", "check_output_path", "check_values_exact", "simulate",
+           "save_values", "save_codes", "generate", "plan_info", "synth_targets",
+           "synth_reports", "table_notes", "progress_bar"]
+
+#: Seconds of work before a progress bar appears ("more than a few seconds").
+BAR_DELAY = 3.0
+
+#: ``--exhaustive`` simulates every input code only up to this input width.
+EXHAUSTIVE_MAX_BITS = 20
+
+#: A float64 holds every integer of up to 53 bits (its significand), so real output values
+#: ``code * 2**-f`` are exact for output formats up to this width.
+FLOAT64_EXACT_BITS = 53
+
+Note = Callable[[str], None]
+
+
+class FlowError(ValueError):
+    """A bad argument of a flow step (reported by ``hwnn`` as one line, exit code 2)."""
+
+
+class _QuietBar(tqdm):
+    """A tqdm bar that stays hidden during its ``delay`` even when a note is written.
+
+    ``tqdm.write`` redraws every bar after the line it prints, including a bar still in its
+    delay, so a short step that prints a note would flash an empty bar.
+    """
+
+    def refresh(self, *args, **kwargs):
+        if self.delay and time.time() - self.start_t < self.delay:
+            return None
+        return super().refresh(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def progress_bar(total, what: str, unit: str, *, delay: float = BAR_DELAY) -> Iterator[tqdm]:
+    """A tqdm bar on stderr: rate and ETA, shown only on a terminal and after ``delay`` s.
+
+    A thread redraws it every second, so the elapsed time moves during one long step (a
+    yosys run) that updates the count only when it ends.
+    """
+    bar = _QuietBar(total=total, desc=what, unit=unit, file=sys.stderr, delay=delay,
+                    mininterval=0.5, disable=None, leave=False, dynamic_ncols=True)
+    stop = threading.Event()
+
+    def tick():
+        while not stop.wait(1.0):
+            bar.refresh()
+    ticker = threading.Thread(target=tick, daemon=True)
+    if not bar.disable:
+        ticker.start()
+    try:
+        yield bar
+    finally:
+        stop.set()
+        if ticker.is_alive():
+            ticker.join()
+        bar.close()
+
+
+# --- inputs --------------------------------------------------------------------------------
+
+def input_codes(design: Design, *, vectors: int = 200, inputs=None, exhaustive: bool = False,
+                seed: int = 0, note: Note | None = None) -> np.ndarray:
+    """Input codes ``(n, in_lanes)`` for a simulation of ``design``.
+
+    ``exhaustive``: every input code once, ascending, the same in all lanes; ``inputs``: real
+    values read by :func:`read_inputs`; otherwise ``vectors`` corner and random vectors.
+
+    Raises
+    ------
+    FlowError
+        Too wide a format for ``exhaustive``, ``vectors`` below 1, or a bad ``inputs`` file.
+    """
+    if exhaustive:
+        if design.in_format.width > EXHAUSTIVE_MAX_BITS:
+            raise FlowError(f"--exhaustive: {design.in_format} has {design.in_format.width} bits; "
+                            f"every code is only simulated up to {EXHAUSTIVE_MAX_BITS} bits")
+        codes = design.in_format.codes()
+        return np.repeat(codes[:, None], design.in_lanes, axis=1)
+    if inputs is not None:
+        return read_inputs(design, inputs, note=note)
+    if vectors < 1:
+        raise FlowError(f"--vectors must be at least 1, not {vectors}")
+    return make_vectors(design.in_format, design.in_lanes, vectors, seed=seed)
+
+
+def _saturated_codes(values: np.ndarray, fmt: Format) -> np.ndarray:
+    """``quantize(values, fmt, HALF_EVEN, SAT)`` for any finite float, however large.
+
+    Values beyond the format saturate anyway; clipping them first to one step outside the
+    range keeps the scaling by ``2**f`` finite (1e308 · 2^7 would overflow float64).
+    """
+    step = 2.0 ** -fmt.f
+    low, high = fmt.min_int * step - step, fmt.max_int * step + step
+    return quantize(np.clip(values, low, high), fmt, Rounding.HALF_EVEN, Overflow.SAT)
+
+
+def read_inputs(design: Design, path, *, note: Note | None = None) -> np.ndarray:
+    """Input codes from a ``.npy`` file of real values, one row per vector, one column per lane.
+
+    Values that are not codes of the input format are rounded half-even and saturated, and
+    ``note`` is told how many.
+
+    Raises
+    ------
+    FlowError
+        The file is not a ``.npy`` array, has the wrong shape, or holds something other than
+        finite real numbers.
+    """
+    option = f"--inputs {path}"
+    try:
+        values = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise FlowError(f"{option}: cannot read a .npy array ({exc})") from None
+    if not isinstance(values, np.ndarray):  # np.load opens an .npz archive as an NpzFile
+        values.close()
+        raise FlowError(f"{option}: is an .npz archive; give one array saved with np.save "
+                        f"(.npy)")
+    if values.ndim == 1 and design.in_lanes == 1:
+        values = values[:, None]
+    if values.ndim != 2 or values.shape[1] != design.in_lanes or len(values) == 0:
+        raise FlowError(f"{option}: need shape (n, {design.in_lanes}) with one row per vector, "
+                        f"not {values.shape}")
+    if values.dtype.kind not in "iuf":
+        raise FlowError(f"{option}: values must be real numbers (integer or float), not dtype "
+                        f"{values.dtype}")
+    values = values.astype(np.float64)
+    if not np.all(np.isfinite(values)):
+        raise FlowError(f"{option}: values must be finite real numbers (found inf or nan)")
+    codes = _saturated_codes(values, design.in_format)
+    changed = int(np.count_nonzero(to_float(codes, design.in_format) != values))
+    if changed and note is not None:
+        note(f"note: {changed} of {values.size} input values are not codes of "
+             f"{design.in_format}; they were rounded half-even and saturated")
+    return codes
+
+
+def check_output_path(option: str, path, *, suffix: str = "") -> Path | None:
+    """The file that ``path`` names once ``suffix`` is added (as ``np.save`` adds ``.npy``).
+
+    Checked before long work starts, so a simulation never ends in a failed write.
+
+    Raises
+    ------
+    FlowError
+        ``path`` is a directory, or its directory does not exist.
+    """
+    if path is None:
+        return None
+    given = Path(path)
+    if given.is_dir():
+        raise FlowError(f"{option} {path}: is a directory; give a file name")
+    real = given if not suffix or given.name.endswith(suffix) else \
+        given.with_name(given.name + suffix)
+    if real.is_dir():
+        raise FlowError(f"{option} {path}: {real} is a directory; give a file name")
+    if not real.resolve().parent.is_dir():
+        raise FlowError(f"{option} {path}: directory {real.resolve().parent} does not exist")
+    return real
+
+
+# --- simulation ----------------------------------------------------------------------------
+
+def _payload_rows(core, x: np.ndarray) -> np.ndarray:
+    """Rows ``(n, lanes)`` of codes as the core's input payload wants them (1-D for scalars)."""
+    codec = PayloadCodec.for_shape(core.i.signature.members["payload"].shape)
+    return x[:, 0] if codec.lanes is None else x
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """One simulation of a design: its input codes, the core's outputs and the reference's.
+
+    ``core`` is the simulated core (for its ``latency``, ``ii`` and other properties);
+    ``cycles`` is how long the run took.
+    """
+    design: Design
+    core: object
+    inputs: np.ndarray
+    outputs: np.ndarray
+    reference: np.ndarray
+    cycles: int
+
+    @property
+    def exact(self) -> bool:
+        """The core's outputs equal the reference's, code for code."""
+        return bool(np.array_equal(self.outputs, self.reference))
+
+    def mismatch(self) -> str:
+        """One line describing the first differing output (for a simulation that is not exact)."""
+        design, got, want = self.design, self.outputs, self.reference
+        vector, lane = np.argwhere(got != want)[0]
+        count = int(np.count_nonzero(np.any(got != want, axis=1)))
+        return (f"{design.name}: MISMATCH in {count} of {len(self.inputs)} vectors; first at "
+                f"vector {vector}, output {lane}: core {got[vector, lane]} "
+                f"({to_float(got[vector, lane], design.out_format):g}) != reference "
+                f"{want[vector, lane]} ({to_float(want[vector, lane], design.out_format):g}); "
+                f"input codes {self.inputs[vector].tolist()}")
+
+
+def simulate(design: Design, x: np.ndarray, *, stall: float = 0.0, seed: int = 0,
+             vcd=None) -> Simulation:
+    """Run a fresh core of ``design`` on input codes ``x`` and its reference beside it.
+
+    Raises
+    ------
+    TimeoutError
+        The core stopped moving.
+    """
+    core = design.build()
+    # An always_ready output has no backpressure to exercise.
+    stall_out = 0.0 if core.o.signature.always_ready else stall
+    with progress_bar(len(x), f"simulating {design.name}", "vector") as bar:
+        run = run_stream(core, _payload_rows(core, x), stall_in=stall, stall_out=stall_out,
+                         seed=seed, vcd=vcd, progress=lambda done, total: bar.update(done - bar.n))
+    want = np.asarray(design.reference(x)).reshape(len(x), design.out_lanes)
+    got = run.outputs.reshape(len(x), design.out_lanes)
+    return Simulation(design, core, x, got, want, run.cycles)
+
+
+def check_values_exact(design: Design) -> None:
+    """Refuse real-valued outputs for an output format wider than float64 holds exactly.
+
+    Raises
+    ------
+    FlowError
+        The output format has more than :data:`FLOAT64_EXACT_BITS` bits.
+    """
+    if design.out_format.width > FLOAT64_EXACT_BITS:
+        raise FlowError(f"--output: {design.out_format} outputs have {design.out_format.width} "
+                        f"bits, more than float64 holds exactly ({FLOAT64_EXACT_BITS}); use "
+                        f"--codes FILE.npy for the integer output codes (value = code * "
+                        f"2**-{design.out_format.f})")
+
+
+def save_values(path, design: Design, codes: np.ndarray) -> Path:
+    """Save the real values of output ``codes`` as float64 with ``np.save``; return the file.
+
+    Raises
+    ------
+    FlowError
+        The output format is wider than float64 holds exactly (use :func:`save_codes`), or
+        ``path`` is not a writable file name.
+    """
+    check_values_exact(design)
+    real = check_output_path("--output", path, suffix=".npy")
+    np.save(real, to_float(codes, design.out_format))
+    return real
+
+
+def save_codes(path, codes: np.ndarray) -> Path:
+    """Save integer output ``codes`` (int64, exact at any width) with ``np.save``."""
+    real = check_output_path("--codes", path, suffix=".npy")
+    np.save(real, np.asarray(codes, dtype=np.int64))
+    return real
+
+
+# --- generate / plan -----------------------------------------------------------------------
+
+def generate(design: Design, out_dir, *, testbench: int = 100, seed: int = 0,
+             note: Note | None = None) -> dict:
+    """Write Verilog, RTLIL, a manifest and (with ``testbench`` vectors) a testbench.
+
+    Returns a dict from what was written (``"verilog"``, ``"testbench"``...) to its path.
+
+    Raises
+    ------
+    FlowError
+        ``testbench`` is negative.
+    """
+    if testbench < 0:
+        raise FlowError(f"--testbench must be 0 (none) or a number of vectors, not {testbench}")
+    core = design.build()
+    written = export(core, design.name, out_dir)
+    # The Verilog testbench drives `i` and `o` only; other inputs (a weight port) would float.
+    others = [name for name in core.signature.members if name not in ("i", "o")]
+    if testbench and others:
+        if note is not None:
+            note(f"note: no testbench written: it drives only i and o, and {design.name} also "
+                 f"has {', '.join(others)} (see the manifest)")
+    elif testbench:
+        x = make_vectors(design.in_format, design.in_lanes, testbench, seed=seed)
+        y = np.asarray(design.reference(x)).reshape(len(x), design.out_lanes)
+        written.update(write_testbench(core, design.name, _payload_rows(core, x),
+                                       _payload_rows(core, y), out_dir))
+    return written
+
+
+def plan_info(design: Design) -> dict:
+    """What ``hwnn plan`` shows: the core's ``describe()`` plus facts of the spec."""
+    return {**inspected(design.build()).describe(), **design.info}
+
+
+# --- synth ---------------------------------------------------------------------------------
+
+def synth_targets(names, *, fmax: bool = False, note: Note | None = None) -> list[str]:
+    """``names`` checked and without repeats (first occurrence kept), noting which cannot time.
+
+    Raises
+    ------
+    FlowError
+        An unknown target.
+    """
+    for name in names:
+        if name not in TARGETS:
+            raise FlowError(f"--target: unknown target {name!r}; known targets: "
+                            f"{', '.join(TARGETS)}")
+    unique = list(dict.fromkeys(names))
+    if fmax and note is not None:
+        for name in unique:
+            if not TARGETS[name].place_and_route:
+                note(f"note: {name} is estimate-only (yosys, no place-and-route), so it has no "
+                     f"Fmax")
+    return unique
+
+
+def _steps(target: str, fmax: bool) -> int:
+    """Tool runs of one synthesis: yosys; with Fmax also the harness's yosys and nextpnr."""
+    return 3 if fmax and TARGETS[target].place_and_route else 1
+
+
+def synth_reports(build, name: str, targets, *, fmax: bool, dsp: bool = True,
+                  bram: bool = True, keep=None, note: Note | None = None) -> list:
+    """Synthesize a fresh core from ``build()`` for every target; return the reports.
+
+    ``fmax`` places and routes on the targets that can; ``keep`` keeps each target's tool
+    files in ``keep/<target>``. ``note`` is told each step before it runs.
+    """
+    reports = []
+    with progress_bar(sum(_steps(t, fmax) for t in targets), f"synthesizing {name}",
+                      "step") as bar:
+        for target in targets:
+            can_time = fmax and TARGETS[target].place_and_route
+            if note is not None:
+                note(f"synthesizing {name} for {target}"
+                     + (" with place-and-route for Fmax" if can_time else "") + "...")
+            started = []
+
+            def tool_step(message, started=started, target=target):
+                if started:  # the previous tool run of this target has finished
+                    bar.update(1)
+                started.append(message)
+                tool = message.split(" ", 1)[0]
+                bar.set_description_str(f"synthesizing {name} for {target}: {tool}",
+                                        refresh=False)
+                if note is not None:
+                    note(message)
+            workdir = Path(keep) / target if keep else None
+            reports.append(synthesize(build(), target, name=name, fmax=can_time, dsp=dsp,
+                                      bram=bram, workdir=workdir, progress=tool_step))
+            bar.update(1)
+    return reports
+
+
+def table_notes(reports) -> list[str]:
+    """Lines to print under a synthesis table: how its "fits" row was judged."""
+    if any(r.fits is not None and r.pnr_utilization is None for r in reports):
+        return ["fits: estimated from yosys cell counts, no place-and-route (--fmax checks it "
+                "with nextpnr)"]
+    return []
