@@ -2,7 +2,8 @@
 
 Shared by the tests that take exported Verilog through other tools (Icarus Verilog, Verilator,
 stock yosys scripts). Every design is built as a user builds it, from a spec (except
-``requantize`` and ``elementwise``, which have no spec kind), and kept small so the tools run in seconds.
+``requantize``, ``elementwise`` and ``folded_mac``, which have no spec kind), and kept small so the tools run
+in seconds.
 """
 
 import shutil
@@ -12,10 +13,13 @@ import pytest
 from amaranth.lib import data
 
 from hwnn.cores.elementwise import Elementwise
+from hwnn.cores.mac import FoldedMac, Multiply
 from hwnn.cores.requantize import Requantize
 from hwnn.export import export
 from hwnn.fixed import SQ, Overflow, Rounding, requantize
+from hwnn.plans.dense import plan_dense
 from hwnn.plans.elementwise import plan_elementwise
+from hwnn.ref.dense import dense
 from hwnn.ref.elementwise import elementwise
 from hwnn.sim import make_vectors
 from hwnn.spec import design_from_dict
@@ -38,6 +42,7 @@ PARAMS = {
               "out_format": "UQ(1,5)"},
     "requantize": None,
     "elementwise": None,
+    "folded_mac": None,
 }
 
 #: Kinds whose testbench runs (it drives ``i`` and ``o``), and all exported kinds: the
@@ -60,6 +65,15 @@ def build(kind, directory, vectors=40):
         core = Requantize(SQ(4, 4), SQ(2, 2), Rounding.HALF_EVEN, Overflow.SAT)
         x = make_vectors(SQ(4, 4), 1, vectors, seed=5)[:, 0]
         return core, x, requantize(x, SQ(4, 4), SQ(2, 2), Rounding.HALF_EVEN, Overflow.SAT)
+    if kind == "folded_mac":
+        # With a weight port, which the testbench holds idle: the plan's weights stay.
+        rng = np.random.default_rng(3)
+        plan = plan_dense(rng.uniform(-1, 1, (3, 4)), rng.uniform(-0.5, 0.5, 3),
+                          in_format=SQ(1, 7), weight_format=SQ(1, 7), out_format=SQ(3, 6))
+        x = make_vectors(SQ(1, 7), 4, vectors, seed=5)
+        core = FoldedMac(plan, Multiply(plan.in_format, plan.weight_format), parallelism=2,
+                         weight_port=True)
+        return core, x, dense(plan, x)
     if kind.startswith("elementwise"):
         constant = [-100, 77] if kind == "elementwise" else None
         plan = plan_elementwise("mul", SQ(1, 7), SQ(1, 7), SQ(2, 6), lanes=2, constant=constant)
