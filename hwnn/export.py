@@ -35,10 +35,11 @@ __all__ = ["port_table", "manifest", "export", "check_module_name", "VERILOG_KEY
 #: hardware, switched off for the exported module and on again after it (so they stay on for
 #: files read after it, such as a testbench): WIDTH (operands narrower than their context, relying
 #: on Verilog's well-defined context extension), CASEINCOMPLETE (a ``case`` without ``default``
-#: after a full assignment of the default value, the way yosys writes a switch or a ROM) and
+#: after a full assignment of the default value, the way yosys writes a switch or a ROM),
 #: UNUSEDSIGNAL (named wires Amaranth keeps for debugging, such as the elements of a vector view,
-#: and the unused top bits of yosys's widened intermediate results).
-GENERATOR_LINT_WARNINGS = ("WIDTH", "CASEINCOMPLETE", "UNUSEDSIGNAL")
+#: and the unused top bits of yosys's widened intermediate results) and DECLFILENAME (a
+#: submodule is a module ``<name>.<submodule>`` in the same file).
+GENERATOR_LINT_WARNINGS = ("WIDTH", "CASEINCOMPLETE", "UNUSEDSIGNAL", "DECLFILENAME")
 
 _VERILOG_PREAMBLE = ("// Verilog written by hwnn from Amaranth; widths follow Verilog context "
                      "rules on purpose.\n"
