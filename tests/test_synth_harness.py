@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 import random
 from functools import reduce
 from operator import xor
