@@ -305,6 +305,9 @@ def generate(design: Design, out_dir, *, testbench: int = 100, seed: int = 0,
     """
     if testbench < 0:
         raise FlowError(f"--testbench must be 0 (none) or a number of vectors, not {testbench}")
+    # An output path that cannot be a directory fails here, before a core exists that would
+    # then be dropped unused (and reported so by Amaranth).
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
     core = design.build()
     written = export(core, design.name, out_dir)
     # The Verilog testbench drives `i` and `o` only; other inputs (a weight port) would float.

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from hwnn import cli
+from hwnn.cores._component import inspected
 from hwnn.demo import write_demo_spec
 from hwnn.fixed import SQ, to_float
 from test_spec import refusal
@@ -213,7 +214,8 @@ def test_a_stalled_simulation_is_a_failed_check(capsys, spec, monkeypatch):
     """TimeoutError is an OSError: it was reported as a bad path with exit 2."""
     from hwnn import flow
 
-    def stuck(*args, **kwargs):
+    def stuck(core, *args, **kwargs):
+        inspected(core)  # the real run_stream would have simulated it
         raise TimeoutError("core accepted 0 of 3 inputs in 10 cycles")
     monkeypatch.setattr(flow, "run_stream", stuck)
     code, _, err = run(capsys, "sim", spec, "--vectors", 3)
@@ -311,7 +313,7 @@ def test_plan_prints_the_shift_add_graph(capsys, spec):
     spec.write_text(text.replace("parallelism = 8", 'arith = "mcm"\npipeline = 1'))
     code, out, _ = run(capsys, "plan", spec)
     from hwnn.spec import load_spec
-    graph = load_spec(spec).build().graph
+    graph = inspected(load_spec(spec).build()).graph
     assert code == 0
     assert (f"{graph.adders} adders, adder depth {graph.depth}, {graph.shifts} shifts, "
             f"NABS {graph.nabs}") in out

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from hwnn import flow
+from hwnn.cores._component import inspected
 from hwnn.demo import write_demo_spec
 from hwnn.fixed import SQ
 from hwnn.flow import FlowError
@@ -109,6 +110,7 @@ def test_synth_reports_runs_each_target_once_and_relays_its_steps(design, monkey
     calls = []
 
     def fake(core, target, *, name, fmax, dsp, bram, workdir, progress):
+        inspected(core)  # the real synthesize would have elaborated it
         steps = 3 if fmax else 1
         for step in range(steps):
             progress(f"step {step} for {target}…")

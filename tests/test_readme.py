@@ -5,8 +5,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from amaranth.hdl import Elaboratable
 
 from hwnn import cli
+from hwnn.cores._component import inspected
 from hwnn.spec import load_spec
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
@@ -53,6 +55,10 @@ def test_spec_blocks_plan_and_simulate(capsys, tmp_path, spec):
                          ids=[f"python{k}" for k in range(len(PYTHON))])
 def test_python_blocks_run(tmp_path, monkeypatch, code):
     monkeypatch.chdir(tmp_path)  # the tour exports into build/
-    exec(compile(code, "README.md", "exec"), {})
+    namespace = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    for value in namespace.values():  # a reader goes on to use the cores a block shows built
+        if isinstance(value, Elaboratable):
+            inspected(value)
     if "export(" in code:
         assert (tmp_path / "build" / "fc1.v").is_file()

@@ -4,6 +4,7 @@ import tomllib
 import numpy as np
 import pytest
 
+from hwnn.cores._component import inspected
 from hwnn.fixed import SQ, UQ
 from hwnn.fixed import requantize
 from hwnn.plans.activation import plan_activation
@@ -60,7 +61,7 @@ def test_load_dense_spec(spec_dir):
     assert design.kind == "dense" and design.name == "fc1"
     assert design.in_format == SQ(1, 7) and design.out_format == SQ(4, 8)
     assert (design.in_lanes, design.out_lanes) == (5, 3)
-    core = design.build()
+    core = inspected(design.build())
     assert core.parallelism == 4 and core.ii == 4
     x = np.zeros((2, 5), dtype=np.int64)
     assert design.reference(x).shape == (2, 3)
@@ -71,19 +72,19 @@ def test_defaults(spec_dir):
     text = text.replace("parallelism = 4\n", "")
     design = load_spec(write(spec_dir, text))
     assert design.plan.rounding.value == "half_up" and design.plan.overflow.value == "sat"
-    assert design.build().parallelism == 1
+    assert inspected(design.build()).parallelism == 1
 
 
 @pytest.mark.parametrize("arith", ["csd", "mcm"])
 def test_shift_add_spec(spec_dir, arith):
     text = SPEC.replace("parallelism = 4", f'arith = "{arith}"\npipeline = 1')
-    core = load_spec(write(spec_dir, text)).build()
+    core = inspected(load_spec(write(spec_dir, text)).build())
     assert core.arith == arith and core.pipeline == 1 and core.ii == 1
     text = SPEC.replace("parallelism = 4", f'arith = "{arith}"')
-    core = load_spec(write(spec_dir, text)).build()
+    core = inspected(load_spec(write(spec_dir, text)).build())
     assert core.pipeline == 2 and not core.always_ready     # the defaults
     text = SPEC.replace("parallelism = 4", f'arith = "{arith}"\nalways_ready = true')
-    assert load_spec(write(spec_dir, text)).build().o.signature.always_ready
+    assert inspected(load_spec(write(spec_dir, text)).build()).o.signature.always_ready
 
 
 def test_weight_quantizer_field(spec_dir):
@@ -222,7 +223,7 @@ def test_load_activation_spec(tmp_path):
     (tmp_path / "act.toml").write_text(ACTIVATION)
     design = load_spec(tmp_path / "act.toml")
     assert design.kind == "activation" and (design.in_lanes, design.out_lanes) == (2, 2)
-    assert design.plan.table_size == 64 and design.build().lanes == 2
+    assert design.plan.table_size == 64 and inspected(design.build()).lanes == 2
 
 
 def test_activation_fit_to_target(tmp_path):
