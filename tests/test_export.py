@@ -1,13 +1,12 @@
 import json
 import re
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from amaranth.back import rtlil
 
 from hwnn.checks import ParameterTypeError, ParameterValueError
+from hwnn.cores._component import inspected
 from hwnn.cores.dense import Dense
 from hwnn.export import (VERILOG_KEYWORDS, check_module_name, core_rtlil, core_verilog, export,
                          manifest, port_table, safe_names)
@@ -15,9 +14,7 @@ from hwnn.fixed import SQ, UQ
 from hwnn.plans.dense import plan_dense
 from hwnn.spec import design_from_dict
 from hwnn.testbench import write_testbench
-
-sys.path.insert(0, str(Path(__file__).parent))
-from verilog_designs import ALL_KINDS, build  # noqa: E402
+from verilog_designs import ALL_KINDS, build
 
 
 def make_core(parallelism=2):
@@ -28,7 +25,7 @@ def make_core(parallelism=2):
 
 
 def test_port_table_uses_stream_names_and_packed_widths():
-    ports = {p["name"]: p for p in port_table(make_core())}
+    ports = {p["name"]: p for p in port_table(inspected(make_core()))}
     assert list(ports) == ["clk", "rst", "i__payload", "i__valid", "i__ready", "o__payload",
                            "o__valid", "o__ready"]
     assert ports["i__payload"] == {"name": "i__payload", "direction": "in", "width": 32,
@@ -38,7 +35,7 @@ def test_port_table_uses_stream_names_and_packed_widths():
 
 
 def test_manifest_has_timing_formats_and_parameters():
-    core = make_core(parallelism=3)
+    core = inspected(make_core(parallelism=3))
     info = manifest(core, "fc1")
     assert info["module"] == "fc1" and info["latency"] == core.latency and info["ii"] == 4
     assert info["core"]["in_format"] == "UQ(1, 7)" and info["core"]["parallelism"] == 3
@@ -91,10 +88,10 @@ def test_module_name_must_not_be_a_keyword(tmp_path, name):
         check_module_name(name)
     assert info.value.parameter == "name"
     with pytest.raises(ParameterValueError, match=re.escape(message) + "$"):
-        export(make_core(), name, tmp_path)
+        export(inspected(make_core()), name, tmp_path)
     with pytest.raises(ParameterValueError, match=re.escape(message) + "$"):
-        write_testbench(make_core(), name, np.zeros((1, 4), int), np.zeros((1, 3), int),
-                        tmp_path)
+        write_testbench(inspected(make_core()), name, np.zeros((1, 4), int),
+                        np.zeros((1, 3), int), tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -109,7 +106,7 @@ def test_keywords_are_the_whole_systemverilog_list():
 
 def test_export_rejects_unknown_formats(tmp_path):
     with pytest.raises(ValueError, match=r"formats may contain 'verilog' and 'rtlil', not \['vhdl'\]"):
-        export(make_core(), "fc1", tmp_path, formats=("vhdl",))
+        export(inspected(make_core()), "fc1", tmp_path, formats=("vhdl",))
 
 
 def test_safe_names_renames_bit_like_names_and_every_use():

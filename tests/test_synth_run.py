@@ -8,6 +8,7 @@ from amaranth.hdl import Module, signed
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from hwnn.cores._component import inspected
 from hwnn.synth import RegisteredHarness, ToolError, format_table, synthesize, synthesize_rtlil
 from hwnn.synth.report import parse_stat
 
@@ -272,7 +273,7 @@ def test_tool_error_keeps_the_temporary_log(tmp_path, monkeypatch):
 def test_unknown_target():
     with pytest.raises(ValueError, match=r"^Unknown target 'ice41-up5k'; valid targets are: "
                                          r"ice40-up5k, ice40-hx8k, ecp5-25f"):
-        synthesize(Mul(), "ice41-up5k")
+        synthesize(inspected(Mul()), "ice41-up5k")
 
 
 def test_fmax_needs_place_and_route():
@@ -280,7 +281,7 @@ def test_fmax_needs_place_and_route():
                                          r"no place-and-route \(yosys estimate only\); targets "
                                          r"with place-and-route: ice40-up5k, ice40-hx8k, "
                                          r"ecp5-25f, ecp5-45f, ecp5-85f$"):
-        synthesize(Mul(), "xc7", fmax=True)
+        synthesize(inspected(Mul()), "xc7", fmax=True)
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
@@ -292,7 +293,7 @@ def test_fmax_needs_place_and_route():
 ])
 def test_bad_arguments(kwargs, error, message):
     with pytest.raises(error, match=message):
-        synthesize(Mul(), "ice40-up5k", **kwargs)
+        synthesize(inspected(Mul()), "ice40-up5k", **kwargs)
 
 
 def test_core_must_be_a_component():
@@ -333,4 +334,4 @@ def test_extra_rtlil_supplies_an_instantiated_module():
     report = synthesize(Wrapper(), "ice40-up5k", name="wrap", extra_rtlil=extra, fmax=True)
     assert report.carries >= 6 and report.ffs == 16 and report.fmax_mhz > 0
     with pytest.raises(TypeError, match="extra_rtlil must be a string of RTLIL"):
-        synthesize(Wrapper(), "ice40-up5k", extra_rtlil=None)
+        synthesize(inspected(Wrapper()), "ice40-up5k", extra_rtlil=None)

@@ -7,15 +7,11 @@ simulators, from any working directory. The exported Verilog lints clean with ``
 
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from hwnn.export import export
-
-sys.path.insert(0, str(Path(__file__).parent))
-from verilog_designs import ALL_KINDS, KINDS, build, needs, write  # noqa: E402
+from verilog_designs import ALL_KINDS, KINDS, build, needs, write
 
 NAME = "dut_core"
 FILES = [f"{NAME}.v", f"{NAME}_tb.v"]

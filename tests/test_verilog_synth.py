@@ -10,8 +10,6 @@ message) on every core with a vector payload.
 import json
 import re
 import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,9 +19,7 @@ from hwnn.export import export
 from hwnn.fixed import SQ
 from hwnn.plans.dense import plan_dense
 from hwnn.synth.toolchain import tool_path
-
-sys.path.insert(0, str(Path(__file__).parent))
-from verilog_designs import ALL_KINDS, build  # noqa: E402
+from verilog_designs import ALL_KINDS, build
 
 pytestmark = pytest.mark.synth
 
