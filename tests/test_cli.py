@@ -189,8 +189,9 @@ def test_outputs_wider_than_float64_need_codes(capsys, tmp_path):
 @pytest.mark.parametrize("name, field, message", [
     ("npy", "params.weights", "w.npy is a single .npy array; weights must be an .npz archive "
                               "(np.savez) with array 'weight' (and optionally 'bias')"),
-    ("huge", "params.n_in", "n_in × n_out = 100000 × 100000 = 10000000000 weights; a layer "
-                            "may have at most 16777216"),
+    ("huge", "params.n_in", "n_out·n_in must be at most 8388608 weights (MAX_WEIGHTS = 2**23: "
+                            "more than any supported device holds), not 100000·100000 = "
+                            "10000000000"),
     ("wide", "params.out_format", None),
 ])
 def test_spec_errors_are_one_line(capsys, tmp_path, name, field, message):
