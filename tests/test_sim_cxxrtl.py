@@ -14,7 +14,7 @@ from hwnn.plans.elementwise import plan_elementwise
 from hwnn.plans.pwl import plan_pwl
 from hwnn.plans.shift_mac import plan_shift_mac
 from hwnn.ref.dense import dense
-from hwnn.sim import cxxrtl, make_vectors, run_stream
+from hwnn.sim import PayloadCodec, cxxrtl, make_vectors, run_stream
 
 needs_compiler = pytest.mark.skipif(
     not any(cxxrtl.shutil.which(c) for c in ("c++", "g++", "clang++")),
@@ -157,3 +157,18 @@ def test_failed_compile_shows_the_compiler_output(monkeypatch, tmp_path):
     assert str(info.value).startswith("compiling the CXXRTL model failed with exit status ")
     assert "no_such.h" in str(info.value)
     assert not list(tmp_path.glob("*/sim"))
+
+
+@pytest.mark.parametrize("width, signed, lanes", [(1, False, None), (7, True, 5), (32, True, 3),
+                                                  (13, False, 9), (33, True, 2), (40, False, None)])
+def test_payload_chunks_are_the_packed_integers(width, signed, lanes):
+    codec = PayloadCodec(width, signed, lanes)
+    lo = -(1 << (width - 1)) if signed else 0
+    rng = np.random.default_rng(width)
+    rows = rng.integers(lo, lo + (1 << width), (50,) if lanes is None else (50, lanes),
+                        dtype=np.int64)
+    count = (width * (lanes or 1) + 31) // 32
+    chunks = cxxrtl._to_chunks(rows, codec)
+    assert chunks.tobytes() == b"".join(codec.pack(row).to_bytes(4 * count, "little")
+                                        for row in rows)
+    np.testing.assert_array_equal(cxxrtl._from_chunks(chunks.tobytes(), codec), rows)

@@ -269,10 +269,46 @@ def build(core, plan) -> Path:
     return target / "sim"
 
 
-def _to_chunks(values: list[int], width: int) -> np.ndarray:
-    """Packed payload integers as little-endian uint32 chunks, ``_chunks(width)`` per value."""
-    size = 4 * _chunks(width)
-    return np.frombuffer(b"".join(v.to_bytes(size, "little") for v in values), dtype="<u4")
+def _lane_bits(codec):
+    """``(lanes, [(chunk, shift) of each lane])`` of ``codec``'s packed payload in uint32 chunks."""
+    lanes = 1 if codec.lanes is None else codec.lanes
+    return lanes, [divmod(k * codec.width, 32) for k in range(lanes)]
+
+
+def _to_chunks(rows: np.ndarray, codec) -> np.ndarray:
+    """Rows of codes as their packed payloads in little-endian uint32 chunks, row after row."""
+    lanes, places = _lane_bits(codec)
+    count = _chunks(codec.width * lanes)
+    if codec.width > 32:  # a lane may span three chunks: go through Python integers
+        return np.frombuffer(b"".join(codec.pack(row).to_bytes(4 * count, "little")
+                                      for row in rows), dtype="<u4")
+    bits = np.ascontiguousarray(rows.reshape(len(rows), lanes)).view(np.uint64) & np.uint64((1 << codec.width) - 1)
+    words = np.zeros((len(rows), count + 1), dtype=np.uint64)
+    for k, (chunk, shift) in enumerate(places):
+        lane = bits[:, k] << np.uint64(shift)
+        words[:, chunk] |= lane & np.uint64(0xFFFFFFFF)
+        words[:, chunk + 1] |= lane >> np.uint64(32)
+    return words[:, :count].astype("<u4").reshape(-1)
+
+
+def _from_chunks(raw: bytes, codec) -> np.ndarray:
+    """Packed payloads in uint32 chunks back to rows of codes (int64), as ``codec.unpack``."""
+    lanes, places = _lane_bits(codec)
+    count = _chunks(codec.width * lanes)
+    words = np.frombuffer(raw, dtype="<u4").reshape(-1, count)
+    shape = (len(words),) if codec.lanes is None else (len(words), lanes)
+    if codec.width > 32:
+        return np.array([codec.unpack(int.from_bytes(row.tobytes(), "little")) for row in words],
+                        dtype=np.int64).reshape(shape)
+    wide = np.zeros((len(words), count + 1), dtype=np.uint64)
+    wide[:, :count] = words
+    rows = np.empty((len(words), lanes), dtype=np.int64)
+    for k, (chunk, shift) in enumerate(places):
+        lane = ((wide[:, chunk] | (wide[:, chunk + 1] << np.uint64(32))) >> np.uint64(shift))
+        rows[:, k] = (lane & np.uint64((1 << codec.width) - 1)).astype(np.int64)
+    if codec.signed:
+        rows -= (rows >> (codec.width - 1)) << codec.width
+    return rows.reshape(shape)
 
 
 def run_cxxrtl(core, plan):
@@ -293,8 +329,7 @@ def run_cxxrtl(core, plan):
         with open(tmp / "in.bin", "wb") as f:
             f.write(np.array([plan.n_in, plan.n_out, plan.max_cycles], dtype="<i8").tobytes())
             for port in plan.ports:
-                width = _width(core, port)
-                f.write(_to_chunks(plan.packed[port], width).tobytes())
+                f.write(_to_chunks(plan.rows[port], plan.codecs[port]).tobytes())
                 f.write(plan.idle_in[port].astype(np.uint8).tobytes())
             f.write(plan.hold_out.astype(np.uint8).tobytes())
         done = subprocess.run([str(executable), "in.bin", "out.bin"], cwd=tmp,
@@ -315,9 +350,6 @@ def run_cxxrtl(core, plan):
         raise plan.out_timeout(int(count))
     out_cycles = np.frombuffer(raw, dtype="<i8", count=plan.n_out, offset=offset)[:taken]
     offset += 8 * plan.n_out
-    out_width = _width(core, plan.o_port)
-    size = 4 * _chunks(out_width)
-    words = raw[offset:offset + size * int(taken)]
-    outputs = [plan.out_codec.unpack(int.from_bytes(words[i:i + size], "little"))
-               for i in range(0, len(words), size)]
+    size = 4 * _chunks(_width(core, plan.o_port))
+    outputs = _from_chunks(raw[offset:offset + size * int(taken)], plan.out_codec)
     return outputs, in_cycles, out_cycles, cycles

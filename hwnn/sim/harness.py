@@ -57,14 +57,16 @@ ENGINES = ("pysim", "cxxrtl")
 class StreamPlan:
     """Everything both engines need for one run, checked and computed once.
 
-    ``packed[port]`` holds the packed payload integers of every row; ``idle_in[port]`` and
+    ``rows[port]`` holds the checked int64 codes of every row and ``codecs[port]`` their
+    :class:`PayloadCodec` (each engine packs them its own way); ``idle_in[port]`` and
     ``hold_out`` are the stall patterns (``max_cycles + 1`` bools each, drawn from one
     ``numpy.random.default_rng(seed)``): in cycle ``c`` a producer without a pending transfer
     stays idle when ``idle_in[port][c]``, and the consumer holds ``ready`` low when
     ``hold_out[c]``.
     """
     ports: tuple
-    packed: MappingProxyType
+    rows: MappingProxyType
+    codecs: MappingProxyType
     out_codec: PayloadCodec
     o_port: str
     o_always_ready: bool
@@ -115,13 +117,13 @@ def plan_stream(core, inputs, *, n_outputs=None, stall_in=0.0, stall_out=0.0, se
     if o_always_ready and stall_out:
         raise ValueError(f"stall_out must be 0 for an always_ready output stream, "
                          f"not {stall_out!r}")
-    packed = {}
+    codecs, rows = {}, {}
     for port, values in feeds.items():
         shape = getattr(core, port).signature.members["payload"].shape
-        codec = PayloadCodec.for_shape(shape)
-        packed[port] = [codec.pack(row) for row in codec.rows(values)]
-    lengths = {port: len(rows) for port, rows in packed.items()}
-    n_in = len(next(iter(packed.values())))
+        codecs[port] = PayloadCodec.for_shape(shape)
+        rows[port] = codecs[port].rows(values)
+    lengths = {port: len(values) for port, values in rows.items()}
+    n_in = len(next(iter(rows.values())))
     if set(lengths.values()) != {n_in}:
         raise ValueError(f"inputs must have the same number of rows on every port, not {lengths}")
     out_codec = PayloadCodec.for_shape(o_stream.signature.members["payload"].shape)
@@ -134,7 +136,8 @@ def plan_stream(core, inputs, *, n_outputs=None, stall_in=0.0, stall_out=0.0, se
     rng = np.random.default_rng(seed)
     idle_in = {port: _stall_pattern(rng, stall_in, max_cycles + 1) for port in feeds}
     hold_out = _stall_pattern(rng, stall_out, max_cycles + 1)
-    return StreamPlan(ports=tuple(feeds), packed=MappingProxyType(packed), out_codec=out_codec,
+    return StreamPlan(ports=tuple(feeds), rows=MappingProxyType(rows),
+                      codecs=MappingProxyType(codecs), out_codec=out_codec,
                       o_port=o_port, o_always_ready=o_always_ready, n_in=n_in, n_out=n_out,
                       max_cycles=max_cycles, idle_in=MappingProxyType(idle_in),
                       hold_out=hold_out)
@@ -216,12 +219,13 @@ def _run_pysim(core, plan: StreamPlan, vcd, progress) -> StreamRun:
     out_payload = Value.cast(o_stream.payload)
 
     async def producer(ctx, port):
-        i_stream, rows, idle = getattr(core, port), plan.packed[port], plan.idle_in[port]
+        i_stream, rows, idle = getattr(core, port), plan.rows[port], plan.idle_in[port]
+        pack = plan.codecs[port].pack
         in_payload = Value.cast(i_stream.payload)
         index, cycle, pending = 0, 0, False
         while index < n_in:
             if not pending and not idle[cycle]:
-                ctx.set(in_payload, rows[index])
+                ctx.set(in_payload, pack(rows[index]))
                 ctx.set(i_stream.valid, 1)
                 pending = True
             _, _, ready = await ctx.tick().sample(i_stream.ready)
