@@ -19,12 +19,16 @@ from .demo import run_demo
 from .flow import (FlowError, check_output_path, check_values_exact, generate, input_codes,
                    plan_info, save_codes, save_values, simulate, synth_reports, synth_targets,
                    table_notes)
+from .sim import ENGINES, EngineError
 from .spec import SpecError, load_spec
 from .synth import ToolError, format_table
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+#: How `hwnn sim` names each engine while it runs.
+ENGINE_NAMES = {"pysim": "Amaranth simulator", "cxxrtl": "compiled CXXRTL model"}
 
 
 class UsageError(Exception):
@@ -52,8 +56,16 @@ def cmd_sim(args):
                     exhaustive=args.exhaustive, seed=args.seed, note=progress)
     for line in design.notes:
         progress(line)
-    progress(f"simulating {len(x)} vectors through {design.name} (Amaranth simulator)...")
-    result = simulate(design, x, stall=args.stall, seed=args.seed, vcd=args.vcd)
+    if args.vcd and args.engine != "pysim":
+        raise UsageError(f"--vcd is written by --engine pysim only, not {args.engine}")
+    progress(f"simulating {len(x)} vectors through {design.name} ({ENGINE_NAMES[args.engine]})...")
+    result = simulate(design, x, stall=args.stall, seed=args.seed, vcd=args.vcd,
+                      engine=args.engine)
+    if result.seconds > 0:
+        progress(f"{result.cycles} cycles in {result.seconds:.2f} s: "
+                 f"{result.cycles / result.seconds:,.0f} cycles/s ({args.engine}"
+                 + (", the time includes building the model unless it was cached)"
+                    if args.engine == "cxxrtl" else ")"))
     if output is not None:
         progress(f"wrote {save_values(output, design, result.outputs)}")
     if codes is not None:
@@ -172,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stall", type=float, default=0.2,
                    help="probability of a stall cycle on each side (default: 0.2)")
     p.add_argument("--seed", type=int, default=0, help="seed of vectors and stalls")
+    p.add_argument("--engine", choices=ENGINES, default="pysim",
+                   help="pysim: Amaranth's simulator (default); cxxrtl: a compiled CXXRTL model "
+                        "(needs a C++ compiler; same cycles for the same seed)")
     p.set_defaults(func=cmd_sim)
 
     p = sub.add_parser("plan", help="print the plan: formats, widths, schedule")
@@ -224,6 +239,10 @@ def main(argv=None) -> int:
         return EXIT_USAGE
     except ToolError as exc:  # a tool failure: the log path is in the message
         print(f"hwnn: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except EngineError as exc:  # no C++ compiler, or the model did not build
+        lines = str(exc).splitlines() or [""]
+        print(f"hwnn: error: {lines[0]}", file=sys.stderr)
         return EXIT_FAILED
 
 

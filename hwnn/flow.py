@@ -207,7 +207,7 @@ class Simulation:
     """One simulation of a design: its input codes, the core's outputs and the reference's.
 
     ``core`` is the simulated core (for its ``latency``, ``ii`` and other properties);
-    ``cycles`` is how long the run took.
+    ``cycles`` is how long the run took, ``seconds`` how long it took to simulate.
     """
     design: Design
     core: object
@@ -215,6 +215,7 @@ class Simulation:
     outputs: np.ndarray
     reference: np.ndarray
     cycles: int
+    seconds: float = 0.0   # wall-clock time of the run (a compiled engine's build included)
 
     @property
     def exact(self) -> bool:
@@ -234,23 +235,31 @@ class Simulation:
 
 
 def simulate(design: Design, x: np.ndarray, *, stall: float = 0.0, seed: int = 0,
-             vcd=None) -> Simulation:
+             vcd=None, engine: str = "pysim") -> Simulation:
     """Run a fresh core of ``design`` on input codes ``x`` and its reference beside it.
+
+    ``engine`` is that of :func:`hwnn.sim.run_stream`: ``"pysim"`` (Amaranth's simulator) or
+    ``"cxxrtl"`` (a compiled model, the same cycles for the same seed).
 
     Raises
     ------
     TimeoutError
         The core stopped moving.
+    EngineError
+        ``engine="cxxrtl"`` without a C++ compiler, or the model did not build.
     """
     core = design.build()
     # An always_ready output has no backpressure to exercise.
     stall_out = 0.0 if core.o.signature.always_ready else stall
+    start = time.monotonic()
     with progress_bar(len(x), f"simulating {design.name}", "vector") as bar:
         run = run_stream(core, _payload_rows(core, x), stall_in=stall, stall_out=stall_out,
-                         seed=seed, vcd=vcd, progress=lambda done, total: bar.update(done - bar.n))
+                         seed=seed, vcd=vcd, engine=engine,
+                         progress=lambda done, total: bar.update(done - bar.n))
+    seconds = time.monotonic() - start
     want = np.asarray(design.reference(x)).reshape(len(x), design.out_lanes)
     got = run.outputs.reshape(len(x), design.out_lanes)
-    return Simulation(design, core, x, got, want, run.cycles)
+    return Simulation(design, core, x, got, want, run.cycles, seconds)
 
 
 def check_values_exact(design: Design) -> None:

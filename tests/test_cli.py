@@ -1,4 +1,5 @@
 import json
+import shutil
 import subprocess
 import sys
 
@@ -9,6 +10,7 @@ from hwnn import cli
 from hwnn.cores._component import inspected
 from hwnn.demo import write_demo_spec
 from hwnn.fixed import SQ, to_float
+from hwnn.sim import cxxrtl
 from test_spec import refusal
 
 
@@ -320,3 +322,24 @@ def test_plan_prints_the_shift_add_graph(capsys, spec):
             f"NABS {graph.nabs}") in out
     code, out, _ = run(capsys, "sim", spec, "--vectors", 40)
     assert code == 0 and "40 vectors bit-exact" in out and "ii 1" in out
+
+
+@pytest.mark.skipif(not any(shutil.which(c) for c in ("c++", "g++", "clang++")),
+                    reason="the cxxrtl engine needs a C++ compiler (c++, g++ or clang++ on PATH)")
+def test_sim_engines_agree_cycle_for_cycle(capsys, spec, tmp_path, monkeypatch):
+    monkeypatch.setattr(cxxrtl, "cache_dir", lambda: tmp_path / "cache")
+    reports = {}
+    for engine in ("pysim", "cxxrtl"):
+        code, out, err = run(capsys, "sim", spec, "--vectors", 60, "--stall", 0.3,
+                             "--engine", engine)
+        assert code == 0
+        reports[engine] = out
+        assert f" cycles/s ({engine}" in err
+    assert reports["pysim"] == reports["cxxrtl"]   # same vectors, same cycle count, bit-exact
+    assert "demo_fc: 60 vectors bit-exact (core == reference)" in reports["cxxrtl"]
+
+
+def test_vcd_needs_the_python_simulator(capsys, spec, tmp_path):
+    code, out, err = run(capsys, "sim", spec, "--engine", "cxxrtl", "--vcd", tmp_path / "w.vcd")
+    assert (code, out) == (2, "")
+    assert err == "hwnn: error: --vcd is written by --engine pysim only, not cxxrtl\n"
