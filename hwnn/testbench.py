@@ -162,7 +162,7 @@ def _written_to(out_dir: Path, paths: dict) -> str:
 
 
 def _hex_lines(codec: PayloadCodec, rows) -> str:
-    digits = max(1, -(-codec.width * (codec.lanes or 1) // 4))
+    digits = max(1, -(-codec.bits // 4))
     return "".join(f"{codec.pack(row):0{digits}x}\n" for row in rows)
 
 

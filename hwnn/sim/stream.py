@@ -1,7 +1,8 @@
 """Stream transfers for hand-written Amaranth testbenches (``sim.add_testbench``).
 
-Payloads are integer codes (a scalar, or a list for ``ArrayLayout`` vectors, element 0
-first), packed and unpacked as the exported Verilog sees them.
+Payloads are integer codes (a scalar, a list for ``ArrayLayout`` vectors, element 0 first, or
+a dict ``{field: code or list}`` for ``StructLayout`` framed payloads), packed and unpacked as
+the exported Verilog sees them.
 """
 
 from __future__ import annotations
