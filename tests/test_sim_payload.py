@@ -89,6 +89,7 @@ def test_struct_codec_uses_the_layout_offsets():
     assert codec.bits == 14 and codec.chunks == 1
     assert codec.pack({"data": [1, -1, -8], "last": True, "first": 0}) == 0x18F1
     assert codec.unpack(0x28F1) == {"data": [1, -1, -8], "last": 0, "first": 1}
+    assert codec.unpack(0x28F1 - (1 << 14)) == codec.unpack(0x28F1)  # a signed reading
     hash(codec)
 
 
@@ -179,6 +180,10 @@ def test_words_agree_with_pack_for_frames(width, is_signed, lanes):
     data.ArrayLayout(signed(70), 2), data.ArrayLayout(unsigned(48), 5),
     data.StructLayout({"data": data.ArrayLayout(unsigned(64), 2), "last": 1, "x": signed(67)}),
     data.StructLayout({"last": 1, "data": data.ArrayLayout(signed(64), 2)}),
+    # byte-aligned parts after other fields: read and written through the record view
+    data.StructLayout({"first": unsigned(8), "data": data.ArrayLayout(signed(8), 5), "last": 1}),
+    data.StructLayout({"last": 16, "data": data.ArrayLayout(unsigned(64), 2), "x": signed(32)}),
+    data.StructLayout({"first": 1, "last": 7, "data": signed(16), "y": data.ArrayLayout(5, 3)}),
 ])
 def test_wide_lanes_are_exact(shape):
     codec = PayloadCodec.for_shape(shape)
@@ -194,6 +199,19 @@ def test_wide_lanes_use_python_ints_beyond_int64():
     signed_codec = PayloadCodec.for_shape(signed(66))
     assert signed_codec.from_words(np.array([0, 0, 2], dtype="<u4")).tolist() == [-(2 ** 65)]
     assert signed_codec.rows([-1, 2 ** 65 - 1]).tolist() == [-1, 2 ** 65 - 1]
+
+
+@pytest.mark.parametrize("shape", [
+    unsigned(0), data.ArrayLayout(signed(8), 0), data.ArrayLayout(unsigned(0), 3),
+    data.StructLayout({"data": data.ArrayLayout(signed(5), 0), "last": 1}),
+])
+def test_empty_payloads_round_trip(shape):
+    codec = PayloadCodec.for_shape(shape)
+    rows = random_rows(codec, np.random.default_rng(1), 4)
+    # only a frame's ``last`` bit (at bit 0, after the empty data) is ever set
+    expected = [int(row["last"]) for row in rows] if codec.fields else [0] * 4
+    assert codec.words(rows).tolist() == expected
+    check_words(codec, rows)
 
 
 def test_words_of_byte_lanes_are_the_bytes():
@@ -260,8 +278,8 @@ def test_pack_refuses_codes_it_would_truncate(shape, row, message):
 
 
 @pytest.mark.parametrize("packed, message", [
-    (-1, "packed payload must lie in [0, 2**14), found -1"),
-    (1 << 14, "packed payload must lie in [0, 2**14), found 16384"),
+    (-(1 << 13) - 1, "packed payload must fit in 14 bits, found -8193"),
+    (1 << 14, "packed payload must fit in 14 bits, found 16384"),
 ])
 def test_unpack_refuses_other_widths(packed, message):
     with pytest.raises(ValueError, match=re.escape(message) + "$"):

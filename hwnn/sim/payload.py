@@ -89,11 +89,7 @@ class PayloadCodec:
             if not fields:
                 raise TypeError(f"Struct payload {shape!r} has no fields")
             return cls(None, None, None, tuple(fields))
-        if isinstance(shape, data.ArrayLayout) or not isinstance(shape, ShapeCastable) \
-                or isinstance(shape, Shape):
-            return cls._leaf(shape)
-        raise TypeError(f"Payload shape {shape!r} is neither a scalar, an ArrayLayout nor a "
-                        f"StructLayout")
+        return cls._leaf(shape)
 
     @classmethod
     def _leaf(cls, shape) -> "PayloadCodec":
@@ -127,7 +123,8 @@ class PayloadCodec:
         if self.fields:
             return [(offset + at, width, signed) for _, offset, codec in self.fields
                     for at, width, signed in codec._slots]
-        return [(k * self.width, self.width, self.signed) for k in range(self.lanes or 1)]
+        count = 1 if self.lanes is None else self.lanes
+        return [(k * self.width, self.width, self.signed) for k in range(count)]
 
     @property
     def _range(self) -> tuple[int, int]:
@@ -258,11 +255,13 @@ class PayloadCodec:
         Raises
         ------
         ValueError
-            ``packed`` is negative or wider than :attr:`bits`.
+            ``packed`` fits in :attr:`bits` bits neither unsigned nor two's complement.
         """
         packed = int(packed)
-        if not 0 <= packed < 1 << self.bits:
-            raise ValueError(f"packed payload must lie in [0, 2**{self.bits}), found {packed}")
+        # Amaranth reads a signed scalar payload as a negative integer: take both readings.
+        if not -(1 << max(0, self.bits - 1)) <= packed < 1 << self.bits:
+            raise ValueError(f"packed payload must fit in {self.bits} bits, found {packed}")
+        packed &= (1 << self.bits) - 1
         if self.fields:
             return {name: codec.unpack((packed >> offset) & ((1 << codec.bits) - 1))
                     for name, offset, codec in self.fields}
