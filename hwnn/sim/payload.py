@@ -310,30 +310,24 @@ class PayloadCodec:
         # Whole aligned bytes are plain numpy stores into a record (a cast that wraps to two's
         # complement, the codes being in range); only the other parts need shifts and masks.
         packed = np.zeros(n, dtype=record)
-        out = None
+        words = packed.view("<u4").reshape(n, self.chunks)
+        lines = {}  # word index -> uint64 bits of the other parts (low 32 bits used)
         for k, (name, offset, codec) in enumerate(self._leaves):
             part = rows if name is None else rows[name]
             if f"p{k}" in record.names:
                 packed[f"p{k}"] = part
                 continue
-            if out is None:  # a line per word and a spare one that a straddling piece spills to
-                out = np.zeros((self.chunks + 1, n), dtype=np.uint64)
             columns = [part] if codec.lanes is None else [part[:, j] for j in range(codec.lanes)]
             for (at, width, _), column in zip(codec._slots, columns):
                 for low, size, piece in _pieces(column, offset + at, width):
                     word, shift = divmod(low, 32)
-                    if shift == 0:
-                        out[word] |= piece
-                        continue
-                    piece = piece << np.uint64(shift)
-                    if shift + size <= 32:
-                        out[word] |= piece
-                    else:
-                        out[word] |= piece & np.uint64(_WORD)
-                        out[word + 1] |= piece >> np.uint64(32)
-        words = packed.view("<u4").reshape(n, self.chunks)
-        if out is not None:
-            words |= out[:self.chunks].T.astype("<u4")
+                    piece = piece << np.uint64(shift) if shift else piece
+                    if shift + size > 32:  # straddles into the next word
+                        _merge(lines, word + 1, piece >> np.uint64(32))
+                        piece = piece & np.uint64(_WORD)
+                    _merge(lines, word, piece)
+        for word, line in lines.items():
+            words[:, word] |= line.astype("<u4")
         return words.reshape(-1)
 
     def from_words(self, words) -> np.ndarray:
@@ -362,15 +356,14 @@ class PayloadCodec:
                              f"found {len(words)}")
         n, record = len(words) // self.chunks, self._record
         words = np.ascontiguousarray(words, dtype="<u4")
-        packed, wide, parts = words.view(record), None, {}
+        packed, parts = words.view(record), {}
+        words = words.reshape(n, self.chunks)
+        lines = {}  # word index -> that word of every payload as uint64, read on demand
         for k, (name, offset, codec) in enumerate(self._leaves):
             if f"p{k}" in record.names:
                 parts[name] = packed[f"p{k}"].astype(codec._dtype.base)
                 continue
-            if wide is None:
-                wide = np.zeros((self.chunks + 1, n), dtype=np.uint64)
-                wide[:self.chunks] = words.reshape(n, self.chunks).T
-            columns = [_join(_read(wide, offset + at, width), width, signed, n)
+            columns = [_join(_read(words, lines, offset + at, width), width, signed, n)
                        for at, width, signed in codec._slots]
             if codec.lanes is None:
                 parts[name] = columns[0]
@@ -386,17 +379,30 @@ class PayloadCodec:
         return rows
 
 
-def _read(wide: np.ndarray, offset: int, width: int) -> list[np.ndarray]:
-    """The 32-bit pieces (uint64, low first) of the lane at bit ``offset`` of ``wide``'s
-    payloads (one uint64 line per 32-bit word, plus a spare zero line)."""
+def _merge(lines: dict, word: int, bits: np.ndarray) -> None:
+    """OR ``bits`` into ``lines[word]`` (created on first use)."""
+    if word in lines:
+        lines[word] |= bits
+    else:
+        lines[word] = bits.copy()
+
+
+def _read(words: np.ndarray, lines: dict, offset: int, width: int) -> list[np.ndarray]:
+    """The 32-bit pieces (uint64, low first) of the lane at bit ``offset`` of the payloads in
+    ``words`` (shape ``(n, chunks)``); ``lines`` caches the words taken as uint64."""
+    def line(word):
+        if word not in lines:
+            lines[word] = words[:, word].astype(np.uint64)
+        return lines[word]
+
     pieces = []
     for low in range(offset, offset + width, 32):
         size = min(32, offset + width - low)
         word, shift = divmod(low, 32)
-        piece = wide[word] >> np.uint64(shift) if shift else wide[word]
+        piece = line(word) >> np.uint64(shift) if shift else line(word)
         straddles = shift + size > 32
         if straddles:
-            piece = piece | (wide[word + 1] << np.uint64(32 - shift))
+            piece = piece | (line(word + 1) << np.uint64(32 - shift))
         if size < 32 - shift + 32 * straddles:  # drop the neighbouring lanes' bits
             piece = piece & np.uint64((1 << size) - 1)
         pieces.append(piece)
