@@ -20,7 +20,6 @@ from amaranth.lib import data
 
 __all__ = ["PayloadCodec"]
 
-_WORD = 0xFFFFFFFF
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 
 
@@ -311,7 +310,7 @@ class PayloadCodec:
         # complement, the codes being in range); only the other parts need shifts and masks.
         packed = np.zeros(n, dtype=record)
         words = packed.view("<u4").reshape(n, self.chunks)
-        lines = {}  # word index -> uint64 bits of the other parts (low 32 bits used)
+        lines = {}  # word index -> uint64 bits of the other parts (low 32 bits count)
         for k, (name, offset, codec) in enumerate(self._leaves):
             part = rows if name is None else rows[name]
             if f"p{k}" in record.names:
@@ -324,8 +323,7 @@ class PayloadCodec:
                     piece = piece << np.uint64(shift) if shift else piece
                     if shift + size > 32:  # straddles into the next word
                         _merge(lines, word + 1, piece >> np.uint64(32))
-                        piece = piece & np.uint64(_WORD)
-                    _merge(lines, word, piece)
+                    _merge(lines, word, piece)  # bits above 32 go at the cast to uint32
         for word, line in lines.items():
             words[:, word] |= line.astype("<u4")
         return words.reshape(-1)
