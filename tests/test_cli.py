@@ -1,5 +1,4 @@
 import json
-import shutil
 import subprocess
 import sys
 
@@ -10,7 +9,9 @@ from hwnn import cli
 from hwnn.cores._component import inspected
 from hwnn.demo import write_demo_spec
 from hwnn.fixed import SQ, to_float
-from hwnn.sim import cxxrtl
+from hwnn.sim import EngineError, compiled, harness
+from hwnn.sim.compiled import find_compiler
+from hwnn.sim.verilator import find_verilator
 from test_spec import refusal
 
 
@@ -324,22 +325,40 @@ def test_plan_prints_the_shift_add_graph(capsys, spec):
     assert code == 0 and "40 vectors bit-exact" in out and "ii 1" in out
 
 
-@pytest.mark.skipif(not any(shutil.which(c) for c in ("c++", "g++", "clang++")),
-                    reason="the cxxrtl engine needs a C++ compiler (c++, g++ or clang++ on PATH)")
+def _engines():
+    """The engines this machine runs: pysim, and the compiled ones that build."""
+    try:
+        find_compiler("test")
+    except EngineError:
+        return ["pysim"]
+    try:
+        find_verilator()
+    except EngineError:
+        return ["pysim", "cxxrtl"]
+    return ["pysim", "cxxrtl", "verilator"]
+
+
 def test_sim_engines_agree_cycle_for_cycle(capsys, spec, tmp_path, monkeypatch):
-    monkeypatch.setattr(cxxrtl, "cache_dir", lambda: tmp_path / "cache")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     reports = {}
-    for engine in ("pysim", "cxxrtl"):
+    for engine in _engines():
         code, out, err = run(capsys, "sim", spec, "--vectors", 60, "--stall", 0.3,
-                             "--engine", engine)
+                             "--engine", engine, "--vcd", tmp_path / f"{engine}.vcd")
         assert code == 0
         reports[engine] = out
         assert f" cycles/s ({engine}" in err
-    assert reports["pysim"] == reports["cxxrtl"]   # same vectors, same cycle count, bit-exact
-    assert "demo_fc: 60 vectors bit-exact (core == reference)" in reports["cxxrtl"]
+        assert "$enddefinitions" in (tmp_path / f"{engine}.vcd").read_text()
+    # Same vectors, same cycle count, bit-exact.
+    assert all(report == reports["pysim"] for report in reports.values())
+    assert "demo_fc: 60 vectors bit-exact (core == reference)" in reports["pysim"]
 
 
-def test_vcd_needs_the_python_simulator(capsys, spec, tmp_path):
-    code, out, err = run(capsys, "sim", spec, "--engine", "cxxrtl", "--vcd", tmp_path / "w.vcd")
-    assert (code, out) == (2, "")
-    assert err == "hwnn: error: --vcd is written by --engine pysim only, not cxxrtl\n"
+def test_sim_auto_without_a_compiler_notes_the_fallback(capsys, spec, monkeypatch):
+    monkeypatch.delenv("CXX", raising=False)
+    monkeypatch.setattr(compiled.shutil, "which", lambda name: None)
+    monkeypatch.setattr(harness, "AUTO_MIN_CYCLES", 10)
+    code, out, err = run(capsys, "sim", spec, "--vectors", 20)
+    assert code == 0 and "20 vectors bit-exact" in out
+    assert ("hwnn: engine 'auto' runs pysim: engine='auto' needs a C++ compiler: none of c++, "
+            "g++, clang++ is on PATH") in err
+    assert " cycles/s (pysim)" in err

