@@ -29,6 +29,7 @@ STALL_IN, STALL_OUT = 0.25, 0.3
 
 
 def _compiler_missing():
+    """Why the compiled engine cannot build models here (EngineError's message), or None."""
     try:
         cxxrtl.find_compiler()
     except EngineError as error:
