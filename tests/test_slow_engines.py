@@ -19,7 +19,7 @@ from hwnn.plans.shift_mac import plan_shift_mac
 from hwnn.ref.activation import activation
 from hwnn.ref.dense import dense
 from hwnn.ref.shift_mac import shift_mac
-from hwnn.sim import EngineError, cxxrtl, make_vectors, run_stream
+from hwnn.sim import EngineError, compiled, make_vectors, run_stream
 from shift_add_matrices import benchmark_matrix
 
 #: The compiled engine these runs use.
@@ -31,7 +31,7 @@ STALL_IN, STALL_OUT = 0.25, 0.3
 def _compiler_missing():
     """Why the compiled engine cannot build models here (EngineError's message), or None."""
     try:
-        cxxrtl.find_compiler()
+        compiled.find_compiler(ENGINE)
     except EngineError as error:
         return str(error)
     return None
