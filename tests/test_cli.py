@@ -338,8 +338,7 @@ def _engines():
     return ["pysim", "cxxrtl", "verilator"]
 
 
-def test_sim_engines_agree_cycle_for_cycle(capsys, spec, tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+def test_sim_engines_agree_cycle_for_cycle(capsys, spec, tmp_path):
     reports = {}
     for engine in _engines():
         code, out, err = run(capsys, "sim", spec, "--vectors", 60, "--stall", 0.3,
@@ -362,3 +361,13 @@ def test_sim_auto_without_a_compiler_notes_the_fallback(capsys, spec, monkeypatc
     assert ("hwnn: engine 'auto' runs pysim: engine='auto' needs a C++ compiler: none of c++, "
             "g++, clang++ is on PATH") in err
     assert " cycles/s (pysim)" in err
+
+
+@pytest.mark.parametrize("command", ["sim", "generate"])
+@pytest.mark.parametrize("value", ["-1", str(2**64), "x"])
+def test_bad_seed_is_a_usage_error(capsys, spec, command, value):
+    with pytest.raises(SystemExit) as info:
+        cli.main([command, str(spec), "--seed", value])
+    assert info.value.code == 2
+    assert (f"error: argument --seed: must be an integer from 0 to 2**64 - 1, not '{value}'"
+            in capsys.readouterr().err)

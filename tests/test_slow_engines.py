@@ -3,7 +3,7 @@
 10⁶ random input vectors through each multiply-accumulate core, and every one of the 65536
 codes of 16-bit activation units, with random stalls on both sides, bit-exact against the numpy
 reference. Marked ``slow``: they run by default (CI included); ``-m "not slow"`` deselects them.
-Models are built in the user's cache (``~/.cache/hwnn``), so a second run skips the compiles.
+Models are built in the test session's cache (``HWNN_CACHE_DIR``, see conftest.py).
 """
 
 import numpy as np

@@ -9,8 +9,8 @@ stamps back; it prints the number of outputs taken now and then, for a progress 
 a VCD waveform when built for one. The engines differ only in an :class:`Access` (how the
 driver declares the model, reaches a port and settles the logic) and in how they build.
 
-Builds are cached under ``$XDG_CACHE_HOME/hwnn/<engine>`` (``~/.cache/hwnn/<engine>``), keyed by
-a hash of everything that goes into them.
+Builds are cached under ``$XDG_CACHE_HOME/hwnn/<engine>`` (``~/.cache/hwnn/<engine>``, or
+``$HWNN_CACHE_DIR/<engine>``), keyed by a hash of everything that goes into them.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import hashlib
 import os
 import shlex
 import shutil
+import string
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ import numpy as np
 from amaranth.hdl import Value
 
 from ..export import port_table
+from .stalls import STALL_CPP
 
 __all__ = ["Access", "EngineError", "cache_dir", "cached_build", "driver_source", "find_compiler",
            "run_model"]
@@ -43,8 +45,14 @@ class EngineError(RuntimeError):
 
 
 def cache_dir(engine: str) -> Path:
-    """Where ``engine``'s models are kept: ``$XDG_CACHE_HOME/hwnn/<engine>`` or
-    ``~/.cache/hwnn/<engine>``."""
+    """Where ``engine``'s models are kept: ``$HWNN_CACHE_DIR/<engine>`` if that is set, else
+    ``$XDG_CACHE_HOME/hwnn/<engine>`` or ``~/.cache/hwnn/<engine>``.
+
+    ``HWNN_CACHE_DIR`` moves hwnn's models alone (a test suite or a benchmark that wants a
+    fresh cache would make YoWASP compile its tools again if it moved ``XDG_CACHE_HOME``).
+    """
+    if os.environ.get("HWNN_CACHE_DIR"):
+        return Path(os.environ["HWNN_CACHE_DIR"]) / engine
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "hwnn" / engine
 
@@ -97,6 +105,7 @@ _DRIVER_HEAD = r"""
 #include <cstdio>
 #include <vector>
 
+${STALL}
 template<class T> static void put_bit(T &x, bool b) { uint32_t c[2] = {b, 0}; put(x, c); }
 template<class T> static bool get_bit(T &x) { uint32_t c[2]; get(x, c); return c[0] & 1; }
 template<class T> static void load(FILE *f, std::vector<T> &v) {
@@ -113,75 +122,75 @@ int main(int argc, char **argv) {
   std::vector<int64_t> header(4);
   load(in, header);
   const int64_t n_in = header[0], n_out = header[1], max_cycles = header[2], every = header[3];
-  DECLARE
+  ${DECLARE}
 #ifdef HWNN_VCD
   if (argc < 4) return 2;
   const char *path = argv[3];
   uint64_t time = 0;
-  VCD_OPEN
+  ${VCD_OPEN}
 #endif
 """
 
 # Per input port K: the payload words, the idle pattern, the producer state.
 _DRIVER_PORT_LOAD = r"""
-  std::vector<uint32_t> pay_K(n_in * CH); load(in, pay_K);
-  std::vector<uint8_t> idle_K(max_cycles + 1); load(in, idle_K);
-  std::vector<int64_t> inc_K; inc_K.reserve(n_in);
-  int64_t index_K = 0; bool pending_K = false, ready_K = false, active_K = false;
+  std::vector<uint32_t> pay_${K}(n_in * ${CH}); load(in, pay_${K});
+  std::vector<uint64_t> idle_${K}(2); load(in, idle_${K});  // the stall pattern's key, threshold
+  std::vector<int64_t> inc_${K}; inc_${K}.reserve(n_in);
+  int64_t index_${K} = 0; bool pending_${K} = false, ready_${K} = false, active_${K} = false;
 """
 
 _DRIVER_LOOP = r"""
-  std::vector<uint8_t> hold(max_cycles + 1); load(in, hold);
+  std::vector<uint64_t> hold(2); load(in, hold);
   fclose(in);
-  std::vector<uint32_t> outs(n_out * OCH);
+  std::vector<uint32_t> outs(n_out * ${OCH});
   std::vector<int64_t> outc(n_out);
   int64_t taken = 0, cycles = 0, cycle = 0, status = 0, status_count = 0;
   // Amaranth's simulator starts with every register at its init value and no reset pulse; so
   // do the models. Every input port starts at 0: an input stream that is not fed stays idle.
-ZERO
+${ZERO}
   for (;;) {
     bool any = false;
-PRODUCE
+${PRODUCE}
     bool consuming = taken < n_out, ready = false;
     if (consuming) {
       any = true;
-      ready = !hold[cycle];
-      SET_READY
+      ready = !stalled(hold[0], hold[1], cycle);
+      ${SET_READY}
     }
     if (!any) break;
-    SETTLE  // settle the combinational logic before the edge, as the testbenches sample
+    ${SETTLE}  // settle the combinational logic before the edge, as the testbenches sample
 #ifdef HWNN_VCD
-    time = (uint64_t)cycle * PERIOD; VCD_SAMPLE
+    time = (uint64_t)cycle * ${PERIOD}; ${VCD_SAMPLE}
 #endif
-SAMPLE
-    bool valid = get_bit(VALID);
-    if (consuming && ready && valid) get(PAYLOAD, &outs[taken * OCH]);
-    put_bit(CLK, true);
-    SETTLE
+${SAMPLE}
+    bool valid = get_bit(${VALID});
+    if (consuming && ready && valid) get(${PAYLOAD}, &outs[taken * ${OCH}]);
+    put_bit(${CLK}, true);
+    ${SETTLE}
 #ifdef HWNN_VCD
-    time = (uint64_t)cycle * PERIOD + PERIOD / 2; VCD_SAMPLE
+    time = (uint64_t)cycle * ${PERIOD} + ${PERIOD} / 2; ${VCD_SAMPLE}
 #endif
-ACCEPT
+${ACCEPT}
     if (consuming && ready && valid) {
       outc[taken++] = cycle;
       if (every && taken % every == 0) { printf("%lld\n", (long long)taken); fflush(stdout); }
     }
     cycle++;
-    if (consuming && taken == n_out) { cycles = cycle; CLEAR_READY }
-TIMEOUT
+    if (consuming && taken == n_out) { cycles = cycle; ${CLEAR_READY} }
+${TIMEOUT}
     if (consuming && cycle > max_cycles) { status = 2; status_count = taken; break; }
-    put_bit(CLK, false);
+    put_bit(${CLK}, false);
   }
 #ifdef HWNN_VCD
-  SETTLE
-  time = (uint64_t)cycle * PERIOD; VCD_SAMPLE
-  VCD_CLOSE
+  ${SETTLE}
+  time = (uint64_t)cycle * ${PERIOD}; ${VCD_SAMPLE}
+  ${VCD_CLOSE}
 #endif
   FILE *out = fopen(argv[2], "wb");
   if (!out) return 3;
   std::vector<int64_t> result = {status, status_count, cycles, taken};
   save(out, result);
-SAVE
+${SAVE}
   save(out, outc);
   save(out, outs);
   fclose(out);
@@ -190,7 +199,7 @@ SAVE
 """
 
 #: Every template the driver is made of, for the build keys.
-DRIVER_TEMPLATES = (_DRIVER_HEAD, _DRIVER_PORT_LOAD, _DRIVER_LOOP)
+DRIVER_TEMPLATES = (STALL_CPP, _DRIVER_HEAD, _DRIVER_PORT_LOAD, _DRIVER_LOOP)
 
 
 def payload_width(core, port: str) -> int:
@@ -213,10 +222,10 @@ def driver_source(core, plan, access: Access) -> str:
         words = chunks(payload_width(core, name))
         # An always_ready input has a constant ready, which is no port of the model.
         always = getattr(core, name).signature.always_ready
-        body += _DRIVER_PORT_LOAD.replace("_K", f"_{k}").replace("CH", str(words))
+        body += string.Template(_DRIVER_PORT_LOAD).substitute(K=k, CH=words)
         produce.append(
             f"    active_{k} = index_{k} < n_in;\n"
-            f"    if (active_{k}) {{ any = true; if (!pending_{k} && !idle_{k}[cycle]) {{\n"
+            f"    if (active_{k}) {{ any = true; if (!pending_{k} && !stalled(idle_{k}[0], idle_{k}[1], cycle)) {{\n"
             f"      put({payload}, &pay_{k}[index_{k} * {words}]);\n"
             f"      put_bit({valid}, true); pending_{k} = true; }} }}")
         sample.append(f"    ready_{k} = true;" if always else
@@ -232,7 +241,7 @@ def driver_source(core, plan, access: Access) -> str:
             for p in port_table(core) if p["direction"] == "in"]
     o_ready = None if plan.o_always_ready else port(f"{plan.o_port}__ready")
     replacements = {
-        "DECLARE": access.declare, "VCD_OPEN": access.vcd_open,
+        "STALL": STALL_CPP, "DECLARE": access.declare, "VCD_OPEN": access.vcd_open,
         "VCD_SAMPLE": access.vcd_sample, "VCD_CLOSE": access.vcd_close,
         "PERIOD": str(VCD_PERIOD_NS), "SETTLE": access.settle, "ZERO": "\n".join(zero),
         "OCH": str(chunks(payload_width(core, plan.o_port))), "PRODUCE": "\n".join(produce),
@@ -242,10 +251,7 @@ def driver_source(core, plan, access: Access) -> str:
         "PAYLOAD": port(f"{plan.o_port}__payload"), "CLK": port("clk"),
         "ACCEPT": "\n".join(accept), "TIMEOUT": "\n".join(timeout), "SAVE": "\n".join(save),
     }
-    text = body + _DRIVER_LOOP
-    for key, value in replacements.items():
-        text = text.replace(key, value)
-    return access.prelude + text
+    return access.prelude + string.Template(body + _DRIVER_LOOP).substitute(replacements)
 
 
 def cached_build(engine: str, key_parts, make: Callable[[Path], None]) -> Path:
@@ -275,6 +281,10 @@ def cached_build(engine: str, key_parts, make: Callable[[Path], None]) -> Path:
     return target / "sim"
 
 
+def _pattern_words(pattern) -> bytes:
+    return np.array([pattern.key, pattern.threshold], dtype="<u8").tobytes()
+
+
 def run_model(engine: str, executable: Path, core, plan, progress=None, vcd=None):
     """Run ``plan`` on a compiled model; ``progress(done, total)`` as outputs are taken.
 
@@ -295,8 +305,8 @@ def run_model(engine: str, executable: Path, core, plan, progress=None, vcd=None
                              dtype="<i8").tobytes())
             for port in plan.ports:
                 f.write(plan.codecs[port].words(plan.rows[port]).tobytes())
-                f.write(plan.idle_in[port].astype(np.uint8).tobytes())
-            f.write(plan.hold_out.astype(np.uint8).tobytes())
+                f.write(_pattern_words(plan.idle_in[port]))
+            f.write(_pattern_words(plan.hold_out))
         command = [str(executable), "in.bin", "out.bin"]
         if vcd is not None:
             command.append(str(Path(vcd).resolve()))

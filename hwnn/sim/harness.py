@@ -23,6 +23,7 @@ from amaranth.sim import Simulator
 from . import cxxrtl, verilator
 from .compiled import EngineError, find_compiler
 from .payload import PayloadCodec
+from .stalls import StallPattern, stall_patterns
 
 __all__ = ["AUTO_MIN_CYCLES", "ENGINES", "EngineFallback", "StreamPlan", "StreamRun",
            "plan_stream", "run_stream"]
@@ -51,12 +52,6 @@ class StreamRun:
         return self.out_cycles[:n] - self.in_cycles[:n]
 
 
-def _stall_pattern(rng, probability, count):
-    if probability <= 0:
-        return np.zeros(count, dtype=bool)
-    return rng.random(count) < probability
-
-
 #: The simulation engines, slowest first; ``"auto"`` chooses among them.
 ENGINES = ("pysim", "cxxrtl", "verilator")
 _COMPILED = {"verilator": verilator.run_verilator, "cxxrtl": cxxrtl.run_cxxrtl}
@@ -72,14 +67,13 @@ class EngineFallback(UserWarning):
 
 @dataclass(frozen=True)
 class StreamPlan:
-    """Everything both engines need for one run, checked and computed once.
+    """Everything the engines need for one run, checked and computed once.
 
-    ``rows[port]`` holds the checked int64 codes of every row and ``codecs[port]`` their
+    ``rows[port]`` holds the checked codes of every row and ``codecs[port]`` their
     :class:`PayloadCodec` (each engine packs them its own way); ``idle_in[port]`` and
-    ``hold_out`` are the stall patterns (``max_cycles + 1`` bools each, drawn from one
-    ``numpy.random.default_rng(seed)``): in cycle ``c`` a producer without a pending transfer
-    stays idle when ``idle_in[port][c]``, and the consumer holds ``ready`` low when
-    ``hold_out[c]``.
+    ``hold_out`` are the :class:`~hwnn.sim.stalls.StallPattern` of each stream, all from the
+    seed: in cycle ``c`` a producer without a pending transfer stays idle when
+    ``idle_in[port][c]``, and the consumer holds ``ready`` low when ``hold_out[c]``.
     """
     ports: tuple
     rows: MappingProxyType
@@ -91,7 +85,7 @@ class StreamPlan:
     n_out: int
     max_cycles: int
     idle_in: MappingProxyType
-    hold_out: np.ndarray
+    hold_out: StallPattern
 
     def in_timeout(self, index):
         return TimeoutError(f"core accepted {index} of {self.n_in} inputs in {self.max_cycles} cycles")
@@ -159,9 +153,8 @@ def plan_stream(core, inputs, *, n_outputs=None, stall_in=0.0, stall_out=0.0, se
         ii = getattr(core, "ii", 1) or 1
         slack = 1 / (1 - max(stall_in, stall_out))
         max_cycles = int(1000 + (latency + (n_in + n_out) * ii * 2) * slack * 4)
-    rng = np.random.default_rng(seed)
-    idle_in = {port: _stall_pattern(rng, stall_in, max_cycles + 1) for port in feeds}
-    hold_out = _stall_pattern(rng, stall_out, max_cycles + 1)
+    *patterns, hold_out = stall_patterns(seed, [stall_in] * len(feeds) + [stall_out])
+    idle_in = dict(zip(feeds, patterns))
     return StreamPlan(ports=tuple(feeds), rows=MappingProxyType(rows),
                       codecs=MappingProxyType(codecs), out_codec=out_codec,
                       o_port=o_port, o_always_ready=o_always_ready, n_in=n_in, n_out=n_out,
