@@ -28,7 +28,7 @@ from .checks import ParameterTypeError, ParameterValueError
 from .cores._component import ports as component_ports
 
 __all__ = ["GENERATOR_LINT_WARNINGS", "VERILOG_KEYWORDS", "check_module_name", "core_rtlil",
-           "core_verilog", "export", "manifest", "port_table", "rtlil_verilog", "safe_names"]
+           "core_verilog", "export", "manifest", "initial_statements", "port_table", "rtlil_verilog", "safe_names"]
 
 #: Verilator warnings that flag how yosys's Verilog backend writes Amaranth's design, not the
 #: hardware, switched off for the exported module and on again after it (so they stay on for
@@ -187,7 +187,29 @@ def core_verilog(core: wiring.Component, name: str) -> str:
 def rtlil_verilog(rtlil: str) -> str:
     """The Verilog :func:`core_verilog` makes of a core's :func:`core_rtlil` text (the caller
     that already has the RTLIL, to hash it, saves an export)."""
-    return _VERILOG_PREAMBLE + _convert_rtlil_text(rtlil) + _VERILOG_POSTSCRIPT
+    return (_VERILOG_PREAMBLE + initial_statements(_convert_rtlil_text(rtlil))
+            + _VERILOG_POSTSCRIPT)
+
+
+# A variable declared with a value: `reg [3:0] x = 4'h0;` (yosys's way to write an init value).
+_DECLARED_WITH_VALUE = re.compile(
+    r"^(?P<indent>[ \t]*)(?P<kind>(?:reg|integer)\b(?: signed)?(?: \[[^\]]*\])?) "
+    r"(?P<name>\\\S+ |[A-Za-z_][\w$]*) ?= (?P<value>[^;]+);$", re.M)
+
+
+def initial_statements(verilog: str) -> str:
+    """``verilog`` with every ``reg x = v;`` declaration written as ``reg x; initial x = v;``.
+
+    The same start value in every simulator and in synthesis, but Verilator 5.2x and later
+    warn (PROCASSINIT) about a declaration's value on a variable that an ``always`` block
+    assigns, and older Verilators reject that warning's name in a ``lint_off``, so the value is
+    moved instead of the warning switched off.
+    """
+    # An escaped name (\\$26 ) keeps the space that ends it; the initial statement's " = "
+    # supplies one.
+    return _DECLARED_WITH_VALUE.sub(
+        lambda m: (f"{m['indent']}{m['kind']} {m['name']};\n"
+                   f"{m['indent']}initial {m['name'].rstrip()} = {m['value']};"), verilog)
 
 
 def _shape_info(shape) -> dict:

