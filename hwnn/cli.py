@@ -16,9 +16,9 @@ from tqdm import tqdm
 
 from . import __version__
 from .demo import run_demo
-from .flow import (FlowError, check_output_path, check_values_exact, generate, input_codes,
-                   plan_info, save_codes, save_values, simulate, synth_reports, synth_targets,
-                   table_notes)
+from .flow import (FlowError, check_output_path, check_values_exact, composition_notes,
+                   generate, input_codes, plan_info, save_codes, save_values, simulate,
+                   synth_parts, synth_reports, synth_targets, table_notes)
 from .sim import AUTO_MIN_CYCLES, ENGINES, EngineError
 from .spec import SpecError, load_spec
 from .synth import ToolError, format_table
@@ -101,6 +101,26 @@ def cmd_generate(args):
     return EXIT_OK
 
 
+def format_layers(layers) -> str:
+    """The layers of a network as a table: what each is, its timing and its cost."""
+    rows = [("layer", "kind", "in -> out", "values", "ii", "latency", "mult", "RM", "BoP",
+             "NABS")]
+    for layer in layers:
+        what = layer["kind"] + (f" {layer['arith']}" if "arith" in layer else
+                                f" {layer['method']} {layer['function']}")
+        values = (f"{layer['n_in']} -> {layer['n_out']}" if "n_in" in layer
+                  else f"{layer['lanes']} -> {layer['lanes']}")
+        m = layer["metrics"]
+        rows.append((layer["name"], what, f"{layer['in_format']} -> {layer['out_format']}",
+                     values, str(layer["ii"]), str(layer["latency"]),
+                     str(layer.get("multipliers", 0)), str(m["rm"]), f"{m['bop']:,.0f}",
+                     str(m["nabs"])))
+    widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) if k < 4 else cell.rjust(w)
+                               for k, (cell, w) in enumerate(zip(row, widths))).rstrip()
+                     for row in rows)
+
+
 def cmd_plan(args):
     design = load_spec(args.spec)
     info = plan_info(design)
@@ -109,6 +129,8 @@ def cmd_plan(args):
         return EXIT_OK
     error = info.pop("error", None)
     graph = info.pop("graph", None)
+    layers = info.pop("layers", None)
+    metrics = info.pop("metrics", None)
     width = max(len(key) for key in info)
     for key, value in info.items():
         print(f"{key:{width}}  {value}")
@@ -122,6 +144,12 @@ def cmd_plan(args):
               f"{graph['depth']}, {graph['shifts']} shifts, NABS {graph['nabs']}, "
               f"{graph['adder_bits']} adder bits; plus {info['output_adders']} bias/sign "
               f"adders after the graph")
+    if layers:
+        print(format_layers(layers))
+    if metrics:
+        print(f"complexity per input vector: RM {metrics['rm']}, BoP {metrics['bop']:,.0f}, "
+              f"NABS {metrics['nabs']} ({metrics['additions']} additions, {metrics['shifts']} "
+              f"shifts), {metrics['comparisons']} comparisons")
     saturated = info.get("saturated_weights")
     if saturated:
         print(f"note: {saturated} weights were outside {info['weight_format']} and were "
@@ -137,11 +165,13 @@ def cmd_synth(args):
     targets = synth_targets(args.target or ["ice40-up5k"], fmax=args.fmax, note=progress)
     json_path = check_output_path("--json", args.json)
     design = load_spec(args.spec)
-    reports = synth_reports(design.build, design.name, targets, fmax=args.fmax,
-                            dsp=not args.no_dsp, bram=not args.no_bram, keep=args.keep,
-                            note=progress)
+    reports = []
+    for name, build in synth_parts(design):
+        keep = Path(args.keep) / name if args.keep and name != design.name else args.keep
+        reports += synth_reports(build, name, targets, fmax=args.fmax, dsp=not args.no_dsp,
+                                 bram=not args.no_bram, keep=keep, note=progress)
     print(format_table(reports))
-    for line in table_notes(reports):
+    for line in table_notes(reports) + composition_notes(design, reports):
         print(line)
     if json_path is not None:
         json_path.write_text(json.dumps([r.to_dict() for r in reports], indent=2) + "\n")

@@ -13,6 +13,7 @@ logs stay quiet.
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 import threading
 import time
@@ -27,6 +28,8 @@ from tqdm import tqdm
 from .cores._component import inspected
 from .export import export
 from .fixed import Format, Overflow, Rounding, quantize, to_float
+from .cores.network import layer_core
+from .metrics import layer_metrics, network_metrics
 from .sim import EngineFallback, PayloadCodec, make_vectors, run_stream
 from .spec import Design
 from .synth import TARGETS, synthesize
@@ -350,11 +353,49 @@ def generate(design: Design, out_dir, *, testbench: int = 100, seed: int = 0,
 
 
 def plan_info(design: Design) -> dict:
-    """What ``hwnn plan`` shows: the core's ``describe()`` plus facts of the spec."""
-    return {**inspected(design.build()).describe(), **design.info}
+    """What ``hwnn plan`` shows: the core's ``describe()``, facts of the spec, and the
+    complexity metrics (:mod:`hwnn.metrics`) of a dense layer, an activation unit or each
+    layer of a network and their total."""
+    core = inspected(design.build())
+    info = {**core.describe(), **design.info}
+    if design.kind == "network":
+        metrics = network_metrics([(layer.name, layer_core)
+                                   for layer, layer_core in zip(design.plan.layers, core.cores)])
+        for entry, (_, layer) in zip(info["layers"], metrics.layers):
+            entry["metrics"] = layer.describe()
+        info["metrics"] = metrics.total.describe()
+    elif design.kind in ("dense", "activation"):
+        info["metrics"] = layer_metrics(core).describe()
+    return info
 
 
 # --- synth ---------------------------------------------------------------------------------
+
+def synth_parts(design: Design) -> list[tuple[str, Callable]]:
+    """What ``hwnn synth`` synthesizes, as ``(top name, build)``: the design; for a network,
+    first each layer alone (``<network>_<layer>``), so the cost of composing shows."""
+    if design.kind != "network":
+        return [(design.name, design.build)]
+    plan = design.plan
+    return [(f"{design.name}_{layer.name}", functools.partial(layer_core, layer, lanes[0]))
+            for layer, lanes in zip(plan.layers, plan.lanes)] + [(design.name, design.build)]
+
+
+def composition_notes(design: Design, reports) -> list[str]:
+    """For a network: per target, its LUTs and FFs against the sum of its layers alone."""
+    if design.kind != "network":
+        return []
+    notes = []
+    for target in dict.fromkeys(r.target for r in reports):
+        on_target = [r for r in reports if r.target == target]
+        whole = next(r for r in on_target if r.top == design.name)
+        parts = [r for r in on_target if r is not whole]
+        luts, ffs = sum(r.luts for r in parts), sum(r.ffs for r in parts)
+        notes.append(f"{target}: the network uses {whole.luts} LUTs and {whole.ffs} FFs; its "
+                     f"{len(parts)} layers alone {luts} and {ffs} (composition "
+                     f"{whole.luts - luts:+d} LUTs, {whole.ffs - ffs:+d} FFs)")
+    return notes
+
 
 def synth_targets(names, *, fmax: bool = False, note: Note | None = None) -> list[str]:
     """``names`` checked and without repeats (first occurrence kept), noting which cannot time.

@@ -57,7 +57,7 @@ def test_sim_reports_rounded_inputs(capsys, spec, tmp_path):
 
 
 def test_sim_fails_with_the_first_mismatch(capsys, spec, monkeypatch):
-    import hwnn.spec as ref
+    import hwnn.spec.layers as ref
 
     real = ref.dense
 

@@ -122,7 +122,7 @@ def test_bias_is_optional(spec_dir):
 
 
 @pytest.mark.parametrize("edit, field, message", [
-    (("kind = \"dense\"", "kind = \"conv\""), "core.kind", "unknown kind 'conv'; known kinds: dense, activation, shift_mac"),
+    (("kind = \"dense\"", "kind = \"conv\""), "core.kind", "unknown kind 'conv'; known kinds: dense, activation, shift_mac, network"),
     (("name = \"fc1\"\n", ""), "core.name", "missing (required)"),
     (("name = \"fc1\"", "name = \"1fc\""), "core.name",
      "Module name must be a Verilog identifier (letters, digits, _; not starting with a digit), "
@@ -375,7 +375,7 @@ def test_a_narrow_input_range_is_blamed_not_the_default_segments(tmp_path):
 ])
 def test_plan_errors_go_to_the_field_of_their_parameter(tmp_path, monkeypatch, parameter,
                                                         extra, field):
-    from hwnn import spec
+    from hwnn.spec import layers as spec
     from hwnn.checks import ParameterValueError
 
     def refuse(*args, **kwargs):
@@ -390,7 +390,7 @@ def test_plan_errors_go_to_the_field_of_their_parameter(tmp_path, monkeypatch, p
 
 
 def test_weight_parameters_are_the_weights_field(spec_dir, monkeypatch):
-    from hwnn import spec
+    from hwnn.spec import layers as spec
     from hwnn.checks import ParameterTypeError
 
     def refuse(*args, **kwargs):

@@ -1,0 +1,39 @@
+"""Reference model of a network: the chain of its layers' references."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..checks import ParameterValueError
+from .activation import activation
+from .dense import dense
+
+__all__ = ["network", "network_layers"]
+
+_REFERENCES = {"dense": dense, "activation": activation}
+
+
+def network_layers(plan, x) -> list[np.ndarray]:
+    """The output codes of every layer of ``plan`` for input codes ``x``, in order.
+
+    ``x`` has shape ``(n_in,)`` or ``(n, n_in)``.
+
+    Raises
+    ------
+    ValueError
+        ``x`` has the wrong shape or holds codes outside the network's input format.
+    """
+    x = np.asarray(x)
+    if x.shape[-1:] != (plan.n_in,) or x.ndim > 2:
+        raise ParameterValueError("x", f"x must have shape ({plan.n_in},) or (n, {plan.n_in}), "
+                                       f"not {x.shape}")
+    outputs = []
+    for layer in plan.layers:
+        x = _REFERENCES[layer.kind](layer.plan, x)
+        outputs.append(x)
+    return outputs
+
+
+def network(plan, x) -> np.ndarray:
+    """Output codes of the network ``plan`` for input codes ``x`` (its last layer's output)."""
+    return network_layers(plan, x)[-1]

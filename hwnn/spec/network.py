@@ -1,0 +1,134 @@
+"""The ``network`` spec kind: layers in a chain, weights from one ``.npz`` keyed by layer name.
+
+::
+
+    [core]
+    kind = "network"
+    name = "mlp"
+
+    [params]
+    in_format = "SQ(1,7)"        # the network's input
+    weights = "mlp.npz"          # arrays "<layer>.weight" and "<layer>.bias" (PyTorch's names)
+    weight_format = "SQ(1,7)"    # any layer field here is a default for every layer that takes it
+    target_ii = 16               # optional: each folded dense layer's parallelism for this ii
+
+    [[params.layers]]
+    kind = "dense"
+    name = "fc1"
+    out_format = "SQ(4,4)"
+    parallelism = 8
+
+    [[params.layers]]
+    kind = "activation"
+    name = "act1"
+    function = "tanh"
+    out_format = "SQ(1,7)"
+
+Each layer takes the fields of its kind's own spec, except ``in_format`` (the previous layer's
+``out_format``; the network's ``in_format`` for the first), ``weights`` (the network's file) and
+``lanes`` (an activation has as many lanes as the layer before has outputs).
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+import numpy as np
+
+from ..cores.network import Network
+from ..plans.network import Layer, balance, plan_network
+from ..ref.network import network
+from .fields import Design, SpecError, _Fields, _load_arrays, _plan_error
+from .layers import _activation_design, _dense_design
+
+__all__ = ["NETWORK_FIELDS", "network_design"]
+
+_LAYER_KINDS = {"dense": _dense_design, "activation": _activation_design}
+# Fields a layer table may not set: the network decides them.
+_SET_BY_NETWORK = {"in_format": "the previous layer's out_format (the network's in_format for "
+                                "the first layer)",
+                   "weights": "the network's weights file, keyed by layer name",
+                   "lanes": "the number of outputs of the layer before",
+                   "always_ready": "a network's inner streams, which always have ready"}
+
+
+def _npz_arrays(params: _Fields, base_dir) -> tuple:
+    """``(path, {name: array})`` of the network's weights file, or ``(None, {})``."""
+    if "weights" not in params.table:
+        return None, {}
+    path, _ = _load_arrays(params, "weights", base_dir, {})
+    with np.load(path, allow_pickle=False) as archive:
+        return path, {name: np.asarray(archive[name]) for name in archive.files}
+
+
+def _layer_params(params: _Fields, table, index: int, allowed_of_kind, in_format) -> _Fields:
+    prefix = f"params.layers[{index}]"
+    for key, why in _SET_BY_NETWORK.items():
+        if key in table:
+            raise SpecError(params.source, f"{prefix}.{key}", f"is set by the network: {why}")
+    _Fields(table, prefix, params.source, ("kind", "name", *allowed_of_kind))  # unknown fields
+    defaults = {key: value for key, value in params.table.items()
+                if key in allowed_of_kind and key not in _SET_BY_NETWORK}
+    merged = {**defaults, **{k: v for k, v in table.items() if k not in ("kind", "name")},
+              "in_format": str(in_format)}
+    return _Fields(merged, prefix, params.source, allowed_of_kind)
+
+
+def network_design(core: dict, params: _Fields, base_dir, source, kinds) -> Design:
+    """A ``network`` spec (``kinds`` maps each layer kind to its allowed fields)."""
+    tables = params.raw("layers", required=True)
+    if not isinstance(tables, list) or not tables:
+        raise params.error("layers", f"must be a non-empty array of tables ([[params.layers]]), "
+                                     f"not {tables!r}")
+    path, arrays = _npz_arrays(params, base_dir)
+    in_format = params.format("in_format")
+    layers, designs, used = [], [], set()
+    width = None
+    for index, table in enumerate(tables):
+        if not isinstance(table, dict):
+            raise params.error(f"layers[{index}]", f"must be a table, not {table!r}")
+        head = _Fields(table, f"params.layers[{index}]", source, tuple(table))
+        kind = head.choice("kind", tuple(_LAYER_KINDS), None, required=True)
+        name = head.string("name", required=True)
+        layer_params = _layer_params(params, table, index, kinds[kind], in_format)
+        if kind == "dense":
+            keys = {"weight": f"{name}.weight", "bias": f"{name}.bias"}
+            if path is None:
+                raise params.error("weights", f"missing: dense layer {name!r} needs arrays "
+                                              f"'{keys['weight']}' (and '{keys['bias']}')")
+            if keys["weight"] not in arrays:
+                raise params.error("weights", f"{path.name} has no array '{keys['weight']}' for "
+                                              f"layer {name!r} (it has: "
+                                              f"{', '.join(sorted(arrays)) or 'nothing'})")
+            used.update(k for k in keys.values() if k in arrays)
+            layer_arrays = (path, {role: arrays[key] for role, key in keys.items()
+                                   if key in arrays})
+            design = _dense_design({"kind": kind, "name": name}, layer_params, base_dir, source,
+                                   arrays=layer_arrays)
+            options = {k: v for k, v in design.options.items() if k != "always_ready"}
+        else:
+            layer_params.table["lanes"] = width or 1
+            design = _activation_design({"kind": kind, "name": name}, layer_params, base_dir,
+                                        source)
+            options = {}
+        layers.append(Layer(name, kind, design.plan, MappingProxyType(options)))
+        designs.append(design)
+        in_format, width = design.out_format, design.out_lanes
+    unused = sorted(set(arrays) - used)
+    if unused:
+        raise params.error("weights", f"{path.name} has arrays no layer uses: "
+                                      f"{', '.join(unused)} (dense layers read '<name>.weight' "
+                                      f"and '<name>.bias')")
+    target_ii = params.integer("target_ii", None, 1) if "target_ii" in params.table else None
+    try:
+        plan = plan_network(layers, n_in=designs[0].in_lanes)
+        if target_ii is not None:
+            plan = balance(plan, target_ii)
+    except (TypeError, ValueError) as exc:
+        raise _plan_error(params, exc, "layers") from None
+    return Design(
+        kind="network", name=core["name"], source=str(source), plan=plan,
+        in_format=plan.in_format, out_format=plan.out_format, in_lanes=plan.n_in,
+        out_lanes=plan.n_out, build=lambda: Network(plan), reference=lambda x: network(plan, x),
+        notes=tuple(note for design in designs for note in design.notes),
+    )

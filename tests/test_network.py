@@ -1,0 +1,262 @@
+# amaranth: UnusedElaboratable=no
+"""Networks: the plan (chaining, balancing), the reference, the core, the spec kind and the CLI."""
+
+import re
+from types import MappingProxyType
+
+import numpy as np
+import pytest
+
+from hwnn import SQ, UQ
+from hwnn.cores._component import inspected
+from hwnn.cores.activation import activation_core
+from hwnn.cores.dense import Dense
+from hwnn.cores.network import Network
+from hwnn.plans.activation import plan_activation
+from hwnn.plans.dense import plan_dense
+from hwnn.plans.network import Layer, balance, plan_network
+from hwnn.ref.activation import activation
+from hwnn.ref.dense import dense
+from hwnn.ref.network import network, network_layers
+from hwnn.sim import make_vectors, run_stream
+from hwnn.spec import SpecError, load_spec
+
+
+def dense_plan(n_out, n_in, seed, in_format=SQ(1, 7), out_format=SQ(3, 5), bias=True):
+    rng = np.random.default_rng(seed)
+    return plan_dense(rng.uniform(-1, 1, (n_out, n_in)),
+                      rng.uniform(-0.5, 0.5, n_out) if bias else None,
+                      in_format=in_format, weight_format=SQ(1, 7), out_format=out_format)
+
+
+def mlp(fc1=MappingProxyType({}), fc2=MappingProxyType({}), n_out=3):
+    """8 -> dense 6 -> tanh (PWL) -> dense n_out -> sigmoid (LUT)."""
+    return plan_network([
+        Layer("fc1", "dense", dense_plan(6, 8, 0), MappingProxyType(fc1)),
+        Layer("act1", "activation", plan_activation("tanh", SQ(3, 5), SQ(1, 7), method="pwl",
+                                                    segments=8)),
+        Layer("fc2", "dense", dense_plan(n_out, 6, 1), MappingProxyType(fc2)),
+        Layer("act2", "activation", plan_activation("sigmoid", SQ(3, 5), UQ(0, 8),
+                                                    method="lut")),
+    ])
+
+
+# --- plan ----------------------------------------------------------------------------------
+
+def test_plan_chains_formats_and_widths():
+    plan = mlp({"parallelism": 4}, {"arith": "mcm"})
+    assert (plan.n_in, plan.n_out) == (8, 3)
+    assert plan.lanes == ((8, 6), (6, 6), (6, 3), (3, 3))
+    assert (plan.in_format, plan.out_format) == (SQ(1, 7), UQ(0, 8))
+    assert [layer.ii for layer in plan.layers] == [12, 1, 1, 1] and plan.ii == 12
+
+
+def test_balance_picks_the_fewest_multipliers_for_the_target():
+    plan = mlp()
+    for target in (1, 2, 5, 7, 13, 48, 100):
+        balanced = balance(plan, target)
+        p1 = balanced.layer("fc1").options["parallelism"]
+        p2 = balanced.layer("fc2").options["parallelism"]
+        assert balanced.ii <= target
+        # One multiplier fewer would miss the target (or there is only one).
+        for p, products in ((p1, 48), (p2, 18)):
+            assert p == 1 or -(-products // (p - 1)) > target
+    assert balance(plan, 48).layer("fc1").options["parallelism"] == 1
+
+
+@pytest.mark.parametrize("layers, message", [
+    ([], "layers must hold at least one layer, not none"),
+    ([Layer("fc1", "dense", dense_plan(6, 8, 0)),
+      Layer("fc2", "dense", dense_plan(3, 6, 1, in_format=SQ(2, 6)))],
+     "layer 'fc2' takes SQ(2, 6) but layer 'fc1' gives SQ(3, 5)"),
+    ([Layer("fc1", "dense", dense_plan(6, 8, 0)),
+      Layer("fc2", "dense", dense_plan(3, 5, 1, in_format=SQ(3, 5)))],
+     "layer 'fc2' takes 5 values but layer 'fc1' gives 6"),
+    ([Layer("fc1", "dense", dense_plan(6, 8, 0)), Layer("fc1", "activation",
+                                                        plan_activation("relu", SQ(3, 5),
+                                                                        SQ(3, 5)))],
+     "layer names must differ; 'fc1' is used 2 times"),
+    ([Layer("fc 1", "dense", dense_plan(6, 8, 0))],
+     "layers[0].name must be an identifier (letters, digits, _), not 'fc 1'"),
+    ([Layer("c", "conv2d", dense_plan(6, 8, 0))],
+     "layers[0].kind must be one of 'dense', 'activation', not 'conv2d'"),
+    ([Layer("fc1", "dense", dense_plan(6, 8, 0), MappingProxyType({"lanes": 2}))],
+     "layers[0] (fc1): option 'lanes' does not apply to a dense layer"),
+    ([Layer("fc1", "dense", dense_plan(6, 8, 0), MappingProxyType({"arith": "mcm",
+                                                                   "parallelism": 2}))],
+     "layers[0] (fc1): parallelism applies to arith 'mult', not 'mcm'"),
+    ([Layer("fc1", "dense", dense_plan(6, 8, 0), MappingProxyType({"parallelism": 49}))],
+     "parallelism must be an integer between 1 and 48, not 49"),
+])
+def test_plan_errors_name_the_layer(layers, message):
+    with pytest.raises(ValueError, match=re.escape(message) + "$"):
+        plan_network(layers)
+
+
+def test_an_activation_first_needs_n_in():
+    act = Layer("a", "activation", plan_activation("relu", SQ(3, 5), SQ(3, 5)))
+    with pytest.raises(ValueError, match="n_in is needed when the first layer is activation"):
+        plan_network([act])
+    assert plan_network([act], n_in=4).lanes == ((4, 4),)
+
+
+def test_a_dense_layer_needs_a_dense_plan():
+    with pytest.raises(TypeError, match=re.escape(
+            "layers[0] (fc1): a dense layer needs a DensePlan, not LUTPlan")):
+        plan_network([Layer("fc1", "dense", plan_activation("tanh", SQ(3, 5), SQ(1, 7),
+                                                            method="lut"))])
+
+
+# --- reference -----------------------------------------------------------------------------
+
+def test_reference_is_the_chain_of_layer_references():
+    plan = mlp()
+    x = make_vectors(SQ(1, 7), 8, 300, seed=4)
+    y1 = dense(plan.layers[0].plan, x)
+    y2 = activation(plan.layers[1].plan, y1)
+    y3 = dense(plan.layers[2].plan, y2)
+    y4 = activation(plan.layers[3].plan, y3)
+    outputs = network_layers(plan, x)
+    for got, want in zip(outputs, (y1, y2, y3, y4)):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(network(plan, x), y4)
+    with pytest.raises(ValueError, match=re.escape("x must have shape (8,) or (n, 8), not (3, 7)")):
+        network(plan, np.zeros((3, 7), dtype=np.int64))
+
+
+# --- core ----------------------------------------------------------------------------------
+
+CORES = {
+    "folded-then-shift-add": ({"parallelism": 4}, {"arith": "mcm"}),
+    "fast-first-layer": ({"parallelism": 48}, {"parallelism": 2}),
+    "one-multiplier-each": ({}, {}),
+    "all-shift-add": ({"arith": "csd", "pipeline": 1}, {"arith": "mcm", "pipeline": 0}),
+}
+
+
+@pytest.mark.parametrize("name", CORES)
+def test_core_is_bit_exact_with_exact_ii_and_latency(name):
+    plan = mlp(*CORES[name])
+    core = Network(plan)
+    assert core.ii == plan.ii
+    assert core.latency == sum(inspected(c).latency for c in core.cores)
+    x = make_vectors(SQ(1, 7), 8, 120, seed=5)
+    steady = run_stream(core, x)
+    np.testing.assert_array_equal(steady.outputs, network(plan, x))
+    # At full rate: every vector takes exactly the latency, one enters every ii cycles.
+    assert set(steady.latencies.tolist()) == {core.latency}
+    assert set(np.diff(steady.in_cycles).tolist()) == {core.ii}
+    stalled = run_stream(core, x, stall_in=0.3, stall_out=0.4, seed=2)
+    np.testing.assert_array_equal(stalled.outputs, network(plan, x))
+
+
+def test_one_output_network_joins_a_vector_to_a_scalar_unit():
+    # fc2 has one output (a 1-element vector); act2 with one lane takes a scalar.
+    plan = mlp({"parallelism": 6}, {}, n_out=1)
+    core = Network(plan)
+    x = make_vectors(SQ(1, 7), 8, 60, seed=6)
+    run = run_stream(core, x, stall_in=0.2, stall_out=0.2, seed=3)
+    np.testing.assert_array_equal(run.outputs, network(plan, x)[:, 0])
+
+
+def test_network_describes_its_layers():
+    core = Network(mlp({"parallelism": 4}, {"arith": "mcm"}))
+    info = core.describe()
+    assert [layer["name"] for layer in info["layers"]] == ["fc1", "act1", "fc2", "act2"]
+    assert info["bottleneck"] == "fc1" and info["ii"] == 12
+    assert info["multipliers"] == 4 and info["layers"][2]["multipliers"] == 0
+
+
+def test_network_needs_a_network_plan():
+    with pytest.raises(TypeError, match="plan must be a NetworkPlan, not DensePlan"):
+        Network(dense_plan(2, 2, 0))
+
+
+# --- spec and CLI --------------------------------------------------------------------------
+
+SPEC = '''[core]
+kind = "network"
+name = "mlp"
+
+[params]
+in_format = "SQ(1,7)"
+weights = "mlp.npz"
+weight_format = "SQ(1,7)"
+{extra}
+[[params.layers]]
+kind = "dense"
+name = "fc1"
+out_format = "SQ(3,5)"
+{fc1}
+[[params.layers]]
+kind = "activation"
+name = "act1"
+function = "tanh"
+out_format = "SQ(1,7)"
+
+[[params.layers]]
+kind = "dense"
+name = "fc2"
+arith = "mcm"
+out_format = "SQ(3,5)"
+'''
+
+
+def write_spec(tmp_path, extra="", fc1="", arrays=None):
+    rng = np.random.default_rng(0)
+    if arrays is None:
+        arrays = {"fc1.weight": rng.uniform(-1, 1, (6, 8)), "fc1.bias": rng.uniform(-.5, .5, 6),
+                  "fc2.weight": rng.uniform(-1, 1, (3, 6))}
+    np.savez(tmp_path / "mlp.npz", **arrays)
+    path = tmp_path / "mlp.toml"
+    path.write_text(SPEC.format(extra=extra, fc1=fc1))
+    return path
+
+
+def test_spec_loads_the_chain_with_shared_defaults(tmp_path):
+    design = load_spec(write_spec(tmp_path, extra="target_ii = 8", fc1="rounding = \"trunc\""))
+    plan = design.plan
+    assert [layer.name for layer in plan.layers] == ["fc1", "act1", "fc2"]
+    assert plan.layer("fc1").plan.weight_format == SQ(1, 7)      # the shared default
+    assert plan.layer("fc1").plan.rounding.value == "trunc"      # the layer's own
+    assert plan.layer("fc1").options["parallelism"] == 6 and plan.ii == 8
+    assert plan.layer("fc2").options["arith"] == "mcm"
+    x = make_vectors(SQ(1, 7), 8, 50, seed=1)
+    np.testing.assert_array_equal(design.reference(x), network(plan, x))
+    core = design.build()
+    np.testing.assert_array_equal(run_stream(core, x).outputs, network(plan, x))
+
+
+@pytest.mark.parametrize("extra, fc1, arrays, field, message", [
+    ("", "in_format = \"SQ(1,7)\"", None, "params.layers[0].in_format",
+     "is set by the network: the previous layer's out_format"),
+    ("", "lanes = 2", None, "params.layers[0].lanes", "is set by the network"),
+    ("", "", {"fc1.weight": np.ones((6, 8)) / 4}, "params.weights",
+     "mlp.npz has no array 'fc2.weight' for layer 'fc2' (it has: fc1.weight)"),
+    ("", "", {"fc1.weight": np.ones((6, 8)) / 4, "fc2.weight": np.ones((3, 6)) / 4,
+              "fc3.weight": np.ones(2)}, "params.weights",
+     "mlp.npz has arrays no layer uses: fc3.weight"),
+    ("", "", {"fc1.weight": np.ones((6, 8)) / 4, "fc2.weight": np.ones((3, 5)) / 4},
+     "params.layers", "layer 'fc2' takes 5 values but layer 'act1' gives 6"),
+    ("target_ii = 0", "", None, "params.target_ii", "must be at least 1, not 0"),
+    ("", "parallelism = 99", None, "params.layers[0].parallelism",
+     "must be between 1 and 48, not 99"),
+])
+def test_spec_errors_name_the_field(tmp_path, extra, fc1, arrays, field, message):
+    with pytest.raises(SpecError) as info:
+        load_spec(write_spec(tmp_path, extra, fc1, arrays))
+    assert info.value.field == field
+    assert message in info.value.message
+
+
+def test_cli_plan_sim_and_generate_a_network(tmp_path, capsys):
+    from hwnn import cli
+    spec = write_spec(tmp_path, extra="target_ii = 8")
+    assert cli.main(["plan", str(spec)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"fc1\s+dense mult\s+SQ\(1, 7\) -> SQ\(3, 5\)\s+8 -> 6\s+8\s+12\s+6\s+48", out)
+    assert "bottleneck   fc1" in out and "complexity per input vector: RM 72" in out
+    assert cli.main(["sim", str(spec), "--vectors", "80", "--engine", "pysim"]) == 0
+    assert "mlp: 80 vectors bit-exact (core == reference)" in capsys.readouterr().out
+    assert cli.main(["generate", str(spec), "-o", str(tmp_path / "out"), "--testbench", "20"]) == 0
+    assert (tmp_path / "out" / "mlp_tb.v").is_file()
