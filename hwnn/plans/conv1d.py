@@ -34,7 +34,7 @@ import numpy as np
 from ..checks import ParameterError, ParameterValueError, check_integer
 from ..fixed import SQ, Format, real_array
 from ..ref.windows import Window, conv1d_window, weight_kernel_size
-from .dense import DensePlan, check_out_format, check_weight_count, plan_dense
+from .dense import DensePlan, check_weight_count, plan_dense
 
 __all__ = ["Conv1dPlan", "plan_conv1d"]
 
@@ -180,8 +180,7 @@ def plan_conv1d(weight, bias=None, *, in_format, weight_format, out_format, stri
         Weight not a non-empty 3-D array, more than
         :data:`~hwnn.plans.dense.MAX_WEIGHTS` weights, ``groups`` not dividing
         ``out_channels``, a bias of the wrong shape, a bad window parameter
-        (:func:`hwnn.ref.windows.conv1d_window`), an ``out_format`` the shared accumulator
-        cannot requantize to exactly, and every error of :func:`~hwnn.plans.dense.plan_dense` (a weight that does not
+        (:func:`hwnn.ref.windows.conv1d_window`), and every error of :func:`~hwnn.plans.dense.plan_dense` (a weight that does not
         fit names its group and how the index maps to PyTorch's layout). All are
         :mod:`hwnn.checks` errors carrying ``parameter``, except plan_dense's too-wide
         accumulator.
@@ -206,8 +205,8 @@ def plan_conv1d(weight, bias=None, *, in_format, weight_format, out_format, stri
     plans = [_group_plan(weight, bias, g, group_out=out_channels // groups, group_in=group_in,
                          kernel=kernel, **options) for g in range(groups)]
     acc_i = max(plan.acc_format.i for plan in plans)
+    # The widest accumulator is some group's own, so plan_dense has checked out_format with it.
     acc_format = SQ(acc_i, plans[0].acc_format.f)
-    check_out_format(acc_format, plans[0].out_format)
     plans = tuple(dataclasses.replace(plan, acc_format=acc_format) for plan in plans)
     return Conv1dPlan(window=window, in_channels=group_in * groups, out_channels=out_channels,
                       groups=plans)
