@@ -79,7 +79,8 @@ def test_balance_picks_the_fewest_multipliers_for_the_target():
     ([Layer("fc 1", "dense", dense_plan(6, 8, 0))],
      "layers[0].name must be an identifier (letters, digits, _), not 'fc 1'"),
     ([Layer("c", "conv2d", dense_plan(6, 8, 0))],
-     "layers[0].kind must be one of 'dense', 'activation', not 'conv2d'"),
+     "layers[0].kind must be one of 'dense', 'activation', 'conv1d', 'pool', 'flatten', not "
+     "'conv2d'"),
     ([Layer("fc1", "dense", dense_plan(6, 8, 0), MappingProxyType({"lanes": 2}))],
      "layers[0] (fc1): option 'lanes' does not apply to a dense layer"),
     ([Layer("fc1", "dense", dense_plan(6, 8, 0), MappingProxyType({"arith": "mcm",
@@ -314,3 +315,66 @@ def test_cli_sim_float_prints_each_layer(tmp_path, capsys):
     assert cli.main(["sim", str(tmp_path / "d.toml"), "--float"]) == 2
     assert "--float compares a network with its float model; d is a dense spec" in \
         capsys.readouterr().err
+
+
+# --- sequence layers -----------------------------------------------------------------------
+
+def cnn_plan():
+    """A small 1-D CNN: conv1d 2->4 (k 3, same) -> relu -> max pool 2 -> flatten -> dense 3."""
+    from hwnn.plans.conv1d import plan_conv1d
+    from hwnn.plans.pool import plan_flatten, plan_pool1d
+    rng = np.random.default_rng(7)
+    conv = plan_conv1d(rng.uniform(-1, 1, (4, 2, 3)), rng.uniform(-.3, .3, 4), in_format=SQ(1, 7),
+                       weight_format=SQ(1, 7), out_format=SQ(3, 5), padding="same")
+    relu = plan_activation("relu", SQ(3, 5), SQ(3, 5))
+    pool = plan_pool1d("max", 2, channels=4, in_format=SQ(3, 5))
+    flat = plan_flatten(4, 4)
+    fc = plan_dense(rng.uniform(-1, 1, (3, 16)), None, in_format=SQ(3, 5), weight_format=SQ(1, 7),
+                    out_format=SQ(4, 4))
+    layers = [Layer("conv1", "conv1d", conv), Layer("act", "activation", relu),
+              Layer("pool", "pool", pool), Layer("flat", "flatten", flat),
+              Layer("fc", "dense", fc)]
+    return plan_network(layers), layers
+
+
+def test_sequence_chain_plan_and_reference():
+    from hwnn.ref.conv1d import conv1d
+    from hwnn.ref.pool import pool1d
+    plan, layers = cnn_plan()
+    assert plan.sequences == (True, False) and plan.n_in == 2 and plan.n_out == 3
+    assert plan.lanes == ((2, 4), (4, 4), (4, 4), (4, 16), (16, 3))
+    assert (plan.in_format, plan.out_format) == (SQ(1, 7), SQ(4, 4))
+    x = np.random.default_rng(1).integers(-128, 128, (5, 8, 2))
+    h = pool1d(layers[2].plan, activation(layers[1].plan, conv1d(layers[0].plan, x)))
+    want = dense(layers[4].plan, h.reshape(5, 16))          # time-major: index t·4 + c
+    np.testing.assert_array_equal(network(plan, x), want)
+    with pytest.raises(ValueError, match=re.escape(
+            "x must have shape (steps, 2) or (sequences, steps, 2), not (5, 8)")):
+        network(plan, x[..., 0])
+
+
+@pytest.mark.parametrize("order, message", [
+    ([0, 4], "layer 'fc' (dense) takes vectors but layer 'conv1' gives sequences (put a flatten "
+             "between)"),
+    ([3, 4], "the first layer must give the network its input format; a flatten has none"),
+    ([0, 1, 2, 4], "layer 'fc' (dense) takes vectors but layer 'pool' gives sequences"),
+])
+def test_sequence_chain_errors(order, message):
+    _, layers = cnn_plan()
+    with pytest.raises(ValueError, match=re.escape(message)):
+        plan_network([layers[k] for k in order])
+
+
+def test_sequence_float_model_matches_pytorch_semantics():
+    from hwnn.ref.conv1d import conv1d_float
+    from hwnn.ref.network import network_float
+    plan, layers = cnn_plan()
+    rng = np.random.default_rng(2)
+    w_conv, b_conv = rng.uniform(-1, 1, (4, 2, 3)), rng.uniform(-.3, .3, 4)
+    w_fc = rng.uniform(-1, 1, (3, 16))
+    x = rng.uniform(-1, 1, (3, 8, 2))
+    outs = network_float(plan, {"conv1": (w_conv, b_conv), "fc": (w_fc, None)}, x)
+    h = np.maximum(conv1d_float(w_conv, b_conv, x, padding="same"), 0)
+    pooled = np.maximum(h[:, 0::2], h[:, 1::2])
+    np.testing.assert_allclose(outs[2], pooled, rtol=0, atol=0)
+    np.testing.assert_allclose(outs[4], pooled.reshape(3, 16) @ w_fc.T, rtol=0, atol=1e-12)

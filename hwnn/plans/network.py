@@ -1,10 +1,15 @@
 """A network: an ordered chain of layer plans whose formats and widths meet exactly.
 
 Each :class:`Layer` holds a layer's plan and the options of its core (``arith`` and
-``parallelism`` of a dense layer; the lanes of an activation unit follow from the layer before).
-:func:`plan_network` checks that every layer's input is the previous layer's output, format for
-format and lane for lane; :func:`balance` chooses the parallelism of each folded dense layer for a
-target initiation interval with the fewest multipliers.
+``parallelism`` of a dense or conv1d layer; the lanes of an activation unit follow from the layer
+before). :func:`plan_network` checks that every layer's input is the previous layer's output,
+format for format, lane for lane, and sequence or vector: ``conv1d`` and ``pool`` layers run over
+sequences (one time step of all channels per transfer, framed by ``last``), ``flatten`` turns a
+sequence of a fixed length into one vector in time-major order (index ``t·channels + c``; the
+dense layer after it takes its weights in that order, see
+:meth:`~hwnn.plans.pool.FlattenPlan.stream_weight`), ``dense`` layers take vectors, and an
+activation takes whichever comes. :func:`balance` chooses the parallelism of each folded dense
+layer for a target initiation interval with the fewest multipliers.
 """
 
 from __future__ import annotations
@@ -14,12 +19,20 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from ..checks import ParameterTypeError, ParameterValueError, check_integer
+from .conv1d import Conv1dPlan
 from .dense import ARITHMETIC, DensePlan, mac_schedule
+from .pool import FlattenPlan, Pool1dPlan
 
 __all__ = ["KINDS", "Layer", "NetworkPlan", "balance", "plan_network"]
 
 #: Layer kinds a network chains, with the core options each takes.
-KINDS = {"dense": ("arith", "parallelism", "pipeline"), "activation": ()}
+KINDS = {"dense": ("arith", "parallelism", "pipeline"), "activation": (),
+         "conv1d": ("arith", "parallelism", "pipeline"), "pool": (), "flatten": ()}
+# The plan class each kind needs (activations: any activation plan).
+_PLANS = {"dense": DensePlan, "conv1d": Conv1dPlan, "pool": Pool1dPlan, "flatten": FlattenPlan}
+# Whether a kind takes / gives sequences (None: whatever comes, an activation).
+_SEQUENCES = {"dense": (False, False), "conv1d": (True, True), "pool": (True, True),
+              "flatten": (True, False), "activation": (None, None)}
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -35,17 +48,30 @@ class Layer:
 
     @property
     def in_format(self):
-        return self.plan.in_format
+        """The input format (None for a flatten, which passes any format through)."""
+        return getattr(self.plan, "in_format", None)
 
     @property
     def out_format(self):
-        return self.plan.out_format
+        return getattr(self.plan, "out_format", None)
 
     def lanes(self, n_in: int) -> tuple[int, int]:
-        """``(input lanes, output lanes)`` of the layer when ``n_in`` values arrive."""
+        """``(input lanes, output lanes)`` of the layer when ``n_in`` values arrive per
+        transfer (a sequence layer's lanes are its channels)."""
         if self.kind == "dense":
             return self.plan.n_in, self.plan.n_out
+        if self.kind == "conv1d":
+            return self.plan.in_channels, self.plan.out_channels
+        if self.kind == "pool":
+            return self.plan.channels, self.plan.channels
+        if self.kind == "flatten":
+            return self.plan.channels, self.plan.n_out
         return n_in, n_in
+
+    def sequences(self, before: bool) -> tuple[bool, bool]:
+        """``(takes sequences, gives sequences)``, after a layer that gives ``before``."""
+        takes, gives = _SEQUENCES[self.kind]
+        return (before, before) if takes is None else (takes, gives)
 
     @property
     def ii(self) -> int:
@@ -60,6 +86,7 @@ class NetworkPlan:
     """An ordered chain of :class:`Layer` s; ``n_in`` values enter, ``n_out`` leave."""
     layers: tuple
     n_in: int
+    sequence_input: bool = False   # an activation first: does it take sequences?
 
     @property
     def in_format(self):
@@ -67,7 +94,17 @@ class NetworkPlan:
 
     @property
     def out_format(self):
-        return self.layers[-1].out_format
+        """The last layer's output format (a flatten passes on the one before it)."""
+        return next(layer.out_format for layer in reversed(self.layers)
+                    if layer.out_format is not None)
+
+    @property
+    def sequences(self) -> tuple[bool, bool]:
+        """``(takes sequences, gives sequences)``: framed streams in and out."""
+        first = current = self.layers[0].sequences(self.sequence_input)[0]
+        for layer in self.layers:
+            current = layer.sequences(current)[1]
+        return first, current
 
     @property
     def lanes(self) -> tuple:
@@ -109,28 +146,34 @@ def _check_layer(layer, index) -> Layer:
     if unknown:
         raise ParameterValueError("layers", f"{where} ({layer.name}): option {unknown[0]!r} "
                                             f"does not apply to a {layer.kind} layer")
-    if layer.kind == "dense":
-        if not isinstance(layer.plan, DensePlan):
-            raise ParameterTypeError("layers", f"{where} ({layer.name}): a dense layer needs a "
-                                               f"DensePlan, not {type(layer.plan).__name__}")
+    wanted = _PLANS.get(layer.kind)
+    if wanted is not None and not isinstance(layer.plan, wanted):
+        raise ParameterTypeError("layers", f"{where} ({layer.name}): a {layer.kind} layer needs "
+                                           f"a {wanted.__name__}, not "
+                                           f"{type(layer.plan).__name__}")
+    if layer.kind in ("dense", "conv1d"):
         arith = layer.options.get("arith", "mult")
         if arith not in ARITHMETIC:
             raise ParameterValueError("layers", f"{where} ({layer.name}): arith must be one of "
                                                 f"{', '.join(map(repr, ARITHMETIC))}, not "
                                                 f"{arith!r}")
         if arith == "mult":
-            mac_schedule(layer.plan, layer.options.get("parallelism", 1))  # checks it
+            for plan in (layer.plan,) if layer.kind == "dense" else layer.plan.groups:
+                mac_schedule(plan, layer.options.get("parallelism", 1))  # checks it
         elif "parallelism" in layer.options:
             raise ParameterValueError("layers", f"{where} ({layer.name}): parallelism applies "
                                                 f"to arith 'mult', not {arith!r}")
     return layer
 
 
-def plan_network(layers, n_in: int | None = None) -> NetworkPlan:
+def plan_network(layers, n_in: int | None = None, *,
+                 sequence_input: bool = False) -> NetworkPlan:
     """Chain ``layers`` (a sequence of :class:`Layer`) into a :class:`NetworkPlan`.
 
-    ``n_in`` is the number of input values; it defaults to the first dense layer's ``n_in``
-    and is required when the network starts with an activation.
+    ``n_in`` is the number of input values per transfer; it defaults to the first layer's own
+    (a dense layer's ``n_in``, a conv1d's ``in_channels``, a pool's ``channels``) and is
+    required when the network starts with an activation, which takes sequences when
+    ``sequence_input``.
 
     Raises
     ------
@@ -151,24 +194,35 @@ def plan_network(layers, n_in: int | None = None) -> NetworkPlan:
         raise ParameterValueError("layers", f"layer names must differ; {repeated[0]!r} is "
                                             f"used {names.count(repeated[0])} times")
     if n_in is None:
-        if layers[0].kind != "dense":
+        if layers[0].kind == "activation":
             raise ParameterValueError("n_in", f"n_in is needed when the first layer is "
                                               f"{layers[0].kind}, not None")
-        n_in = layers[0].plan.n_in
+        n_in = layers[0].lanes(0)[0]
     n_in = check_integer(n_in, "n_in", minimum=1)
-    width = n_in
+    if layers[0].kind == "flatten":
+        raise ParameterValueError("layers", "the first layer must give the network its input "
+                                            "format; a flatten has none (put it after a layer)")
+    width, fmt = n_in, layers[0].in_format
+    sequence = layers[0].sequences(sequence_input)[0]
     for index, layer in enumerate(layers):
-        if index and layer.in_format != layers[index - 1].out_format:
+        before = f"layer {layers[index - 1].name!r} gives" if index else "the network has"
+        if layer.in_format is not None and layer.in_format != fmt:
             raise ParameterValueError(
-                "layers", f"layer {layer.name!r} takes {layer.in_format} but layer "
-                          f"{layers[index - 1].name!r} gives {layers[index - 1].out_format}")
+                "layers", f"layer {layer.name!r} takes {layer.in_format} but {before} {fmt}")
+        wants, sequence_out = layer.sequences(sequence)
+        if wants != sequence:
+            what = {True: "sequences", False: "vectors"}
+            hint = " (put a flatten between)" if sequence else ""
+            raise ParameterValueError("layers", f"layer {layer.name!r} ({layer.kind}) takes "
+                                                f"{what[wants]} but {before} {what[sequence]}"
+                                                f"{hint}")
         takes, gives = layer.lanes(width)
         if takes != width:
-            before = f"layer {layers[index - 1].name!r} gives" if index else "the network has"
             raise ParameterValueError("layers", f"layer {layer.name!r} takes {takes} values "
                                                 f"but {before} {width}")
-        width = gives
-    return NetworkPlan(layers=layers, n_in=n_in)
+        width, sequence = gives, sequence_out
+        fmt = layer.out_format if layer.out_format is not None else fmt
+    return NetworkPlan(layers=layers, n_in=n_in, sequence_input=sequence_input)
 
 
 def balance(plan: NetworkPlan, target_ii: int) -> NetworkPlan:

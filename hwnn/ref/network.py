@@ -1,4 +1,11 @@
-"""Reference model of a network: the chain of its layers' references."""
+"""Reference model of a network: the chain of its layers' references.
+
+A network over sequences takes ``(steps, channels)`` or ``(sequences, steps, channels)`` codes.
+Its flatten is in stream (time-major) order, ``t·channels + c``: the order the core delivers,
+for which the dense layer after it holds its weights (PyTorch's channel-major flatten followed
+by its dense layer is the same function once the weights are permuted with
+:meth:`~hwnn.plans.pool.FlattenPlan.stream_weight`).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +13,24 @@ import numpy as np
 
 from ..checks import ParameterValueError
 from .activation import activation
+from .conv1d import conv1d, conv1d_float
 from .dense import dense
+from .pool import pool1d
+from .windows import gather_windows
 
 __all__ = ["network", "network_float", "network_layers"]
 
-_REFERENCES = {"dense": dense, "activation": activation}
+def _stream_flatten(plan, x):
+    """Time-major flatten of ``(…, steps, channels)``: what the Flatten core delivers."""
+    x = np.asarray(x)
+    if x.ndim not in (2, 3) or x.shape[-2:] != (plan.steps, plan.channels):
+        raise ParameterValueError("x", f"flatten takes sequences of shape ({plan.steps}, "
+                                       f"{plan.channels}), not {x.shape[-2:]}")
+    return x.reshape(x.shape[:-2] + (plan.steps * plan.channels,))
+
+
+_REFERENCES = {"dense": dense, "activation": activation, "conv1d": conv1d, "pool": pool1d,
+               "flatten": _stream_flatten}
 
 
 def network_layers(plan, x) -> list[np.ndarray]:
@@ -24,7 +44,11 @@ def network_layers(plan, x) -> list[np.ndarray]:
         ``x`` has the wrong shape or holds codes outside the network's input format.
     """
     x = np.asarray(x)
-    if x.shape[-1:] != (plan.n_in,) or x.ndim > 2:
+    if plan.sequences[0]:
+        if x.ndim not in (2, 3) or x.shape[-1] != plan.n_in:
+            raise ParameterValueError("x", f"x must have shape (steps, {plan.n_in}) or "
+                                           f"(sequences, steps, {plan.n_in}), not {x.shape}")
+    elif x.shape[-1:] != (plan.n_in,) or x.ndim > 2:
         raise ParameterValueError("x", f"x must have shape ({plan.n_in},) or (n, {plan.n_in}), "
                                        f"not {x.shape}")
     outputs = []
@@ -39,12 +63,24 @@ def network(plan, x) -> np.ndarray:
     return network_layers(plan, x)[-1]
 
 
+def _pool_float(plan, x):
+    """PyTorch's MaxPool1d / AvgPool1d of real ``x`` in float64."""
+    single = x.ndim == 2
+    windows = gather_windows(x[None] if single else x, plan.window,
+                             fill=-np.inf if plan.kind == "max" else 0.0)
+    y = windows.max(axis=-2) if plan.kind == "max" else windows.mean(axis=-2)
+    return y[0] if single else y
+
+
 def network_float(plan, weights, x) -> list[np.ndarray]:
     """The float64 model of ``plan``'s network: every layer's output for real inputs ``x``.
 
-    Dense layers compute ``x @ W.T + b`` with the unquantized ``weights[name] = (W, b)`` (``b``
-    may be None); activations evaluate their function in float64. No rounding, no saturation:
-    the model the quantized network approximates.
+    Dense layers compute ``x @ W.T + b`` and conv1d layers PyTorch's convolution with the
+    unquantized ``weights[name] = (W, b)`` (``b`` may be None; a dense after a flatten holds its
+    weights in stream order); activations evaluate their function in float64. No rounding, no
+    saturation: the model the quantized network approximates.
+    Pooling takes the maximum (padding never wins) or the mean over the kernel (padding counts
+    as zero, as PyTorch's ``count_include_pad``).
     """
     x = np.asarray(x, dtype=np.float64)
     outputs = []
@@ -54,6 +90,15 @@ def network_float(plan, weights, x) -> list[np.ndarray]:
             x = x @ np.asarray(weight, dtype=np.float64).T
             if bias is not None:
                 x = x + np.asarray(bias, dtype=np.float64)
+        elif layer.kind == "conv1d":
+            weight, bias = weights[layer.name]
+            c = layer.plan
+            x = conv1d_float(weight, bias, x, stride=c.stride, dilation=c.dilation,
+                             padding=c.padding, groups=c.n_groups)
+        elif layer.kind == "flatten":
+            x = _stream_flatten(layer.plan, x)
+        elif layer.kind == "pool":
+            x = _pool_float(layer.plan, x)
         else:
             x = np.asarray(layer.plan.function(x), dtype=np.float64)
         outputs.append(x)
