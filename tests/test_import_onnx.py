@@ -311,6 +311,10 @@ def test_sequence_layers_are_not_chained_yet(tmp_path):
                                                r"chain sequence layers \(conv1d, pooling\) yet"):
         read_onnx(path)
     assert issubclass(UnsupportedLayer, NotImplementedError)
+    for op in ("MaxPool", "AveragePool"):
+        message = refused(tmp_path, [act(op, "x", "y", "pool", kernel_shape=[2])],
+                          in_dims=["N", 1, 4], error=UnsupportedLayer)
+        assert message.startswith(f"node 'pool' ({op}): hwnn's network does not chain")
 
 
 def test_not_a_chain_and_bad_files(tmp_path):
