@@ -17,8 +17,8 @@ from tqdm import tqdm
 from . import __version__
 from .demo import run_demo
 from .flow import (FlowError, check_output_path, check_values_exact, composition_notes,
-                   generate, input_codes, plan_info, save_codes, save_values, simulate,
-                   synth_parts, synth_reports, synth_targets, table_notes)
+                   float_errors, generate, input_codes, plan_info, save_codes, save_values,
+                   simulate, synth_parts, synth_reports, synth_targets, table_notes)
 from .importers import ModelError, import_model
 from .sim import AUTO_MIN_CYCLES, ENGINES, EngineError
 from .spec import SpecError, load_spec
@@ -64,6 +64,9 @@ def cmd_sim(args):
     output = check_output_path("--output", args.output, suffix=".npy")
     codes = check_output_path("--codes", args.codes, suffix=".npy")
     check_output_path("--vcd", args.vcd)
+    if args.float and design.float_model is None:
+        raise UsageError(f"--float compares a network with its float model; {design.name} is a "
+                         f"{design.kind} spec")
     if output is not None:  # refuse a format float64 cannot hold before simulating
         check_values_exact(design)
     x = input_codes(design, vectors=args.vectors, inputs=args.inputs,
@@ -78,6 +81,8 @@ def cmd_sim(args):
                  f"{result.cycles / result.seconds:,.0f} cycles/s ({result.engine}"
                  + (", the time includes building the model unless it was cached)"
                     if result.engine != "pysim" else ")"))
+    if args.float:
+        print(format_float_errors(float_errors(design, x, args.inputs)))
     if output is not None:
         progress(f"wrote {save_values(output, design, result.outputs)}")
     if codes is not None:
@@ -100,6 +105,16 @@ def cmd_generate(args):
     for kind, path in written.items():
         print(f"{kind:9} {path}")
     return EXIT_OK
+
+
+def format_float_errors(rows) -> str:
+    """Per layer: the quantized outputs' error against the float model."""
+    lines = ["quantized vs float model (float64, unquantized weights and inputs):",
+             f"  {'layer':12} {'out_format':12} {'max |error|':>12} {'rms error':>12} "
+             f"{'max |float|':>12}"]
+    lines += [f"  {r['name']:12} {r['out_format']:12} {r['max_abs']:12.6g} {r['rms']:12.6g} "
+              f"{r['float_max']:12.6g}" for r in rows]
+    return "\n".join(lines)
 
 
 def format_layers(layers) -> str:
@@ -234,6 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="save the core's output codes (int64 integers, exact at any width; "
                         "value = code * 2**-f of the output format)")
     p.add_argument("--vcd", metavar="FILE", help="write a waveform")
+    p.add_argument("--float", action="store_true",
+                   help="network specs: also run the float model (unquantized weights) and "
+                        "print each layer's max and RMS error against it")
     p.add_argument("--stall", type=float, default=0.2,
                    help="probability of a stall cycle on each side (default: 0.2)")
     p.add_argument("--seed", type=seed, default=0, help="seed of vectors and stalls")

@@ -30,6 +30,7 @@ from .export import export
 from .fixed import Format, Overflow, Rounding, quantize, to_float
 from .cores.network import layer_core
 from .metrics import layer_metrics, network_metrics
+from .ref.network import network_layers
 from .sim import EngineFallback, PayloadCodec, make_vectors, run_stream
 from .spec import Design
 from .synth import TARGETS, synthesize
@@ -274,6 +275,37 @@ def simulate(design: Design, x: np.ndarray, *, stall: float = 0.0, seed: int = 0
     want = np.asarray(design.reference(x)).reshape(len(x), design.out_lanes)
     got = run.outputs.reshape(len(x), design.out_lanes)
     return Simulation(design, core, x, got, want, run.cycles, seconds, run.engine)
+
+
+def float_errors(design: Design, codes: np.ndarray, inputs=None) -> list[dict]:
+    """Per layer of a network: how far its quantized outputs are from the float model's.
+
+    ``codes`` are the input codes the bit-exact reference runs on; the float model runs on the
+    real values of ``inputs`` (the ``.npy`` file the codes were read from) when given, else on
+    the values of the codes, so input quantization shows in the first layer. Each entry has
+    the layer's ``name`` and ``out_format``, ``max_abs`` and ``rms`` of (quantized − float),
+    and ``float_max`` (the largest float output, for scale).
+
+    Raises
+    ------
+    FlowError
+        ``design`` has no float model (only network specs keep their unquantized weights).
+    """
+    if design.float_model is None:
+        raise FlowError(f"--float compares a network with its float model; {design.name} is a "
+                        f"{design.kind} spec (use kind = \"network\", one layer is enough)")
+    real = (np.load(inputs).astype(np.float64).reshape(len(codes), -1) if inputs is not None
+            else to_float(codes, design.in_format))
+    floats = design.float_model(real)
+    rows = []
+    for layer, ints, want in zip(design.plan.layers, network_layers(design.plan, codes),
+                                 floats):
+        error = to_float(ints, layer.out_format) - want
+        rows.append({"name": layer.name, "out_format": str(layer.out_format),
+                     "max_abs": float(np.max(np.abs(error))),
+                     "rms": float(np.sqrt(np.mean(error ** 2))),
+                     "float_max": float(np.max(np.abs(want)))})
+    return rows
 
 
 def check_values_exact(design: Design) -> None:

@@ -260,3 +260,57 @@ def test_cli_plan_sim_and_generate_a_network(tmp_path, capsys):
     assert "mlp: 80 vectors bit-exact (core == reference)" in capsys.readouterr().out
     assert cli.main(["generate", str(spec), "-o", str(tmp_path / "out"), "--testbench", "20"]) == 0
     assert (tmp_path / "out" / "mlp_tb.v").is_file()
+
+
+def test_float_model_is_the_unquantized_network(tmp_path):
+    design = load_spec(write_spec(tmp_path))
+    arrays = np.load(tmp_path / "mlp.npz")
+    x = np.random.default_rng(3).uniform(-1, 1, (40, 8))
+    h = np.tanh(x @ arrays["fc1.weight"].T + arrays["fc1.bias"])
+    want = h @ arrays["fc2.weight"].T
+    outputs = design.float_model(x)
+    assert len(outputs) == 3
+    np.testing.assert_array_equal(outputs[1], h)
+    np.testing.assert_array_equal(outputs[2], want)
+
+
+def test_float_errors_are_within_the_quantization_bound(tmp_path):
+    from hwnn.flow import FlowError, float_errors
+    # Fine formats: inputs SQ(1,11), weights SQ(1,11), outputs SQ(4,10).
+    spec = write_spec(tmp_path, extra='out_format = "SQ(4,10)"')
+    text = spec.read_text().replace('in_format = "SQ(1,7)"', 'in_format = "SQ(1,11)"')
+    text = text.replace('weight_format = "SQ(1,7)"', 'weight_format = "SQ(1,11)"')
+    text = text.replace('out_format = "SQ(3,5)"\n', '').replace('out_format = "SQ(1,7)"\n', '')
+    spec.write_text(text)
+    design = load_spec(spec)
+    codes = make_vectors(SQ(1, 11), 8, 500, seed=1)
+    rows = float_errors(design, codes)
+    assert [r["name"] for r in rows] == ["fc1", "act1", "fc2"]
+    # fc1 sees exact input codes, |x| ≤ 1, and no saturation (Σ|w| < 8 for these weights):
+    # |error| ≤ 8 weights · 2^-12 (half a weight ulp) + 2^-23 (the bias on the accumulator's
+    # 22 fraction bits) + 2^-11 (half an output ulp) < 9·2^-12 + 2^-11.
+    assert 0 < rows[0]["max_abs"] <= 9 * 2.0 ** -12 + 2.0 ** -11
+    assert rows[0]["rms"] <= rows[0]["max_abs"]
+    with pytest.raises(FlowError, match="--float compares a network with its float model"):
+        float_errors(dense_design(tmp_path), codes)
+
+
+def dense_design(tmp_path):
+    np.savez(tmp_path / "d.npz", weight=np.ones((2, 3)) / 4)
+    (tmp_path / "d.toml").write_text(
+        '[core]\nkind = "dense"\nname = "d"\n[params]\nin_format = "SQ(1,7)"\n'
+        'weight_format = "SQ(1,7)"\nout_format = "SQ(3,5)"\nweights = "d.npz"\n')
+    return load_spec(tmp_path / "d.toml")
+
+
+def test_cli_sim_float_prints_each_layer(tmp_path, capsys):
+    from hwnn import cli
+    spec = write_spec(tmp_path)
+    assert cli.main(["sim", str(spec), "--vectors", "30", "--engine", "pysim", "--float"]) == 0
+    out = capsys.readouterr().out
+    assert "quantized vs float model" in out
+    assert re.search(r"fc1\s+SQ\(3, 5\)\s+[0-9.e-]+\s+[0-9.e-]+\s+[0-9.e-]+", out)
+    dense_design(tmp_path)
+    assert cli.main(["sim", str(tmp_path / "d.toml"), "--float"]) == 2
+    assert "--float compares a network with its float model; d is a dense spec" in \
+        capsys.readouterr().err

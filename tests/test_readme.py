@@ -28,12 +28,20 @@ def name_of(text):
 
 
 def weights_for(spec, directory):
-    """A weights file for a spec that names one: random weights inside its weight format."""
-    match = re.search(r'^weights = "([\w.]+)"', spec, re.MULTILINE)
+    """A weights file for a spec that names one: random weights inside its weight format. A
+    network spec's comment gives its arrays' shapes: ``fc1.weight (16 x 8), fc1.bias``."""
+    match = re.search(r'^weights = "([\w.]+)"(.*)$', spec, re.MULTILINE)
     if match:
         rng = np.random.default_rng(0)
-        np.savez(directory / match.group(1), weight=rng.uniform(-0.9, 0.9, (4, 8)),
-                 bias=rng.uniform(-0.5, 0.5, 4))
+        shapes = re.findall(r"(\w+)\.weight \((\d+) x (\d+)\)", match.group(2))
+        arrays = {f"{name}.weight": rng.uniform(-0.25, 0.25, (int(n_out), int(n_in)))
+                  for name, n_out, n_in in shapes}
+        arrays.update({f"{name}.bias": rng.uniform(-0.5, 0.5, int(n_out))
+                       for name, n_out, _ in shapes if f"{name}.bias" in match.group(2)})
+        if not shapes:
+            arrays = {"weight": rng.uniform(-0.9, 0.9, (4, 8)),
+                      "bias": rng.uniform(-0.5, 0.5, 4)}
+        np.savez(directory / match.group(1), **arrays)
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=[name_of(text) for text in SPECS])

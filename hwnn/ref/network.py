@@ -8,7 +8,7 @@ from ..checks import ParameterValueError
 from .activation import activation
 from .dense import dense
 
-__all__ = ["network", "network_layers"]
+__all__ = ["network", "network_float", "network_layers"]
 
 _REFERENCES = {"dense": dense, "activation": activation}
 
@@ -37,3 +37,24 @@ def network_layers(plan, x) -> list[np.ndarray]:
 def network(plan, x) -> np.ndarray:
     """Output codes of the network ``plan`` for input codes ``x`` (its last layer's output)."""
     return network_layers(plan, x)[-1]
+
+
+def network_float(plan, weights, x) -> list[np.ndarray]:
+    """The float64 model of ``plan``'s network: every layer's output for real inputs ``x``.
+
+    Dense layers compute ``x @ W.T + b`` with the unquantized ``weights[name] = (W, b)`` (``b``
+    may be None); activations evaluate their function in float64. No rounding, no saturation:
+    the model the quantized network approximates.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    outputs = []
+    for layer in plan.layers:
+        if layer.kind == "dense":
+            weight, bias = weights[layer.name]
+            x = x @ np.asarray(weight, dtype=np.float64).T
+            if bias is not None:
+                x = x + np.asarray(bias, dtype=np.float64)
+        else:
+            x = np.asarray(layer.plan.function(x), dtype=np.float64)
+        outputs.append(x)
+    return outputs

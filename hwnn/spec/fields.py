@@ -46,6 +46,8 @@ class Design:
     info: dict = field(default_factory=dict)
     notes: tuple = ()
     options: dict = field(default_factory=dict)   # the core's options, beside its plan
+    # Real inputs (n, in_lanes) -> each layer's float64 output, from the unquantized weights.
+    float_model: Callable | None = None
 
 
 class _Fields:

@@ -37,7 +37,7 @@ import numpy as np
 
 from ..cores.network import Network
 from ..plans.network import Layer, balance, plan_network
-from ..ref.network import network
+from ..ref.network import network, network_float
 from .fields import Design, SpecError, _Fields, _load_arrays, _plan_error
 from .layers import _activation_design, _dense_design
 
@@ -82,7 +82,7 @@ def network_design(core: dict, params: _Fields, base_dir, source, kinds) -> Desi
                                      f"not {tables!r}")
     path, arrays = _npz_arrays(params, base_dir)
     in_format = params.format("in_format")
-    layers, designs, used = [], [], set()
+    layers, designs, used, floats = [], [], set(), {}
     width = None
     for index, table in enumerate(tables):
         if not isinstance(table, dict):
@@ -106,6 +106,7 @@ def network_design(core: dict, params: _Fields, base_dir, source, kinds) -> Desi
             design = _dense_design({"kind": kind, "name": name}, layer_params, base_dir, source,
                                    arrays=layer_arrays)
             options = {k: v for k, v in design.options.items() if k != "always_ready"}
+            floats[name] = (layer_arrays[1]["weight"], layer_arrays[1].get("bias"))
         else:
             layer_params.table["lanes"] = width or 1
             design = _activation_design({"kind": kind, "name": name}, layer_params, base_dir,
@@ -131,4 +132,5 @@ def network_design(core: dict, params: _Fields, base_dir, source, kinds) -> Desi
         in_format=plan.in_format, out_format=plan.out_format, in_lanes=plan.n_in,
         out_lanes=plan.n_out, build=lambda: Network(plan), reference=lambda x: network(plan, x),
         notes=tuple(note for design in designs for note in design.notes),
+        float_model=lambda x: network_float(plan, floats, x),
     )
