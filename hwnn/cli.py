@@ -19,6 +19,7 @@ from .demo import run_demo
 from .flow import (FlowError, check_output_path, check_values_exact, composition_notes,
                    float_errors, generate, input_codes, plan_info, save_codes, save_values,
                    simulate, synth_parts, synth_reports, synth_targets, table_notes)
+from .importers import ModelError, import_model
 from .sim import AUTO_MIN_CYCLES, ENGINES, EngineError
 from .spec import SpecError, load_spec
 from .synth import ToolError, format_table
@@ -194,6 +195,17 @@ def cmd_synth(args):
     return EXIT_OK if all(r.fits is not False for r in reports) else EXIT_FAILED
 
 
+def cmd_import(args):
+    output = check_output_path("-o", args.output)
+    try:
+        spec, weights = import_model(args.model, output, bits=args.bits, name=args.name,
+                                     calibration=args.calibration, layers=args.layers)
+    except ModelError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"wrote {spec} and {weights}")
+    return EXIT_OK
+
+
 def cmd_demo(args):
     return run_demo(Path(args.out), fmax=not args.no_fmax, progress=progress)
 
@@ -269,6 +281,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="FILE", help="also write the reports as JSON")
     p.add_argument("--keep", metavar="DIR", help="keep the tool files (logs, netlists) here")
     p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("import", help="network spec + weights from an ONNX model or a "
+                                      "PyTorch state_dict .npz (hwnn/importers)")
+    p.add_argument("model", help="model.onnx, or a state_dict saved with np.savez")
+    p.add_argument("-o", "--output", required=True, metavar="SPEC.toml",
+                   help="spec to write; the float weights go to NAME.npz beside it")
+    p.add_argument("--bits", type=int, default=8,
+                   help="bits of every weight and activation (default: 8)")
+    p.add_argument("--calibration", metavar="X.npy",
+                   help="inputs (one row each) that set the ranges (default: [-1, 1))")
+    p.add_argument("--name", help="network name (default: the graph's or file's name)")
+    p.add_argument("--layers", metavar="LIST",
+                   help="a state_dict's chain, e.g. dense,relu,dense,sigmoid")
+    p.set_defaults(func=cmd_import)
     return parser
 
 

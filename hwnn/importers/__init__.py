@@ -1,0 +1,142 @@
+"""Import trained models as ``network`` specs: ONNX graphs and PyTorch state_dicts (``.npz``).
+
+:func:`import_model` reads a model into float layers (:mod:`.onnx`, :mod:`.torch_npz`), chooses
+every format within a bit budget (:mod:`.quantize`, whose docstring states the rule) and writes
+``spec.toml`` and ``<name>.npz`` (the float weights, ``<layer>.weight`` and ``<layer>.bias``)
+beside it. Each choice is a line of the spec with a comment saying why; edit and re-run.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from ..export import check_module_name
+from .model import FloatDense, ModelError, UnsupportedLayer
+from .onnx import read_onnx
+from .quantize import choose_formats
+from .torch_npz import read_state_dict
+
+__all__ = ["ModelError", "UnsupportedLayer", "import_model", "read_model", "write_spec"]
+
+
+def read_model(path, layers=None) -> tuple[list, str]:
+    """``(float layers, default name)`` of the model at ``path``: ``.onnx`` or a state_dict
+    ``.npz`` (which needs ``layers``, see :mod:`hwnn.importers.torch_npz`).
+
+    Raises
+    ------
+    ModelError
+        An unknown suffix, ``layers`` given for ONNX or missing for ``.npz``, or what the
+        readers raise.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".onnx":
+        if layers is not None:
+            raise ModelError("layers applies to a state_dict .npz; an ONNX graph has its own")
+        model, graph_name = read_onnx(path)
+        return model, graph_name or path.stem
+    if suffix == ".npz":
+        if layers is None:
+            raise ModelError(f"{path}: a state_dict has no activations; describe the chain "
+                             f"with layers, e.g. --layers dense,relu,dense,sigmoid")
+        return read_state_dict(path, layers), path.stem
+    raise ModelError(f"{path}: the model must be an .onnx file or a state_dict .npz, not "
+                     f"{suffix or 'a file without suffix'!r}")
+
+
+def _toml_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _comment(text: str) -> str:
+    return "# " + " ".join(text.split())  # one line: no newline may end the comment early
+
+
+def write_spec(layers, in_choice, choices, spec_path, name: str, bits: int, source: str):
+    """Write the network spec at ``spec_path`` and its weights ``<name>.npz`` beside it.
+
+    Returns ``(spec_path, npz_path)``.
+    """
+    spec_path = Path(spec_path)
+    npz_path = spec_path.with_name(f"{name}.npz")
+    lines = [_comment(f"Imported by `hwnn import` from {source} with a budget of {bits} bits per "
+                      f"weight and activation."),
+             _comment("Formats: weights get the fewest integer bits that hold every rounded "
+                      "weight; activations the fewest that hold their value range (see "
+                      "hwnn/importers/quantize.py). Every line below can be edited."),
+             "", "[core]", 'kind = "network"', f"name = {_toml_string(name)}", "", "[params]",
+             _comment(in_choice.why), f'in_format = "{in_choice.format}"',
+             f"weights = {_toml_string(npz_path.name)}",
+             _comment('dense outputs are narrowed with the defaults rounding = "half_up" and '
+                      'overflow = "sat" (set them per layer to change them); set target_ii = N '
+                      'to fold the dense layers for N cycles per vector')]
+    arrays = {}
+    for layer, choice in zip(layers, choices):
+        lines += ["", "[[params.layers]]", _comment(f"from {layer.source}")]
+        if isinstance(layer, FloatDense):
+            lines += ['kind = "dense"', f"name = {_toml_string(layer.name)}"]
+            arrays[f"{layer.name}.weight"] = layer.weight
+            arrays[f"{layer.name}.bias"] = layer.bias
+        else:
+            lines += ['kind = "activation"', f"name = {_toml_string(layer.name)}",
+                      f'function = "{layer.function}"']
+            if layer.leaky_shift is not None:
+                lines.append(f"leaky_shift = {layer.leaky_shift}  "
+                             f"# negative slope 2**-{layer.leaky_shift}")
+        for key, made in choice.items():
+            lines += [_comment(made.why), f'{key} = "{made.format}"']
+    spec_path.write_text("\n".join(lines) + "\n")
+    with npz_path.open("wb") as file:
+        np.savez(file, **arrays)
+    return spec_path, npz_path
+
+
+def import_model(model, output, *, bits: int = 8, calibration=None, name=None, layers=None):
+    """Import ``model`` (``.onnx`` or state_dict ``.npz``) as the network spec ``output``.
+
+    Parameters
+    ----------
+    model : path
+    output : path of the spec to write (``.toml``); the weights go to ``<name>.npz`` beside it
+    bits : int
+        Bit budget of every weight and activation (2 to 24).
+    calibration : path of an ``.npy`` array (n, n_in), optional
+        Inputs whose float outputs set the activation ranges (default: inputs in [-1, 1)).
+    name : str, optional
+        The network's name (a Verilog identifier); default: the graph's or file's name.
+    layers : str, optional
+        The chain of a state_dict (:mod:`hwnn.importers.torch_npz`).
+
+    Returns ``(spec_path, npz_path)``.
+
+    Raises
+    ------
+    ModelError
+        Anything the model, ``bits``, the calibration data or ``name`` make impossible; the
+        message names the node, array or value.
+    OSError
+        A file cannot be read or written.
+    """
+    float_layers, default = read_model(model, layers)
+    if name is None:
+        name = re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9_]", "_", default)).strip("_") or "model"
+        name = name if not name[0].isdigit() else f"model_{name}"
+    try:
+        check_module_name(name)
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"name: {exc}") from None
+    if Path(output).with_name(f"{name}.npz").resolve() == Path(model).resolve():
+        raise ModelError(f"the weights {name}.npz would overwrite the model {model}; give "
+                         f"another name")
+    x = None
+    if calibration is not None:
+        try:
+            x = np.load(calibration, allow_pickle=False)
+        except ValueError as exc:
+            raise ModelError(f"calibration {calibration}: not an .npy array ({exc})") from None
+    in_choice, choices = choose_formats(float_layers, bits, x)
+    return write_spec(float_layers, in_choice, choices, output, name, bits, Path(model).name)

@@ -1,0 +1,148 @@
+"""Formats for an imported float model within a bit budget of ``bits`` per value.
+
+The rule (every choice is written into the spec with a comment saying why, and can be edited):
+
+- **Weights**, per dense layer: ``SQ(i, bits - i)`` with the smallest ``i`` (integer bits, sign
+  included; it may be zero or negative for small weights) for which every weight, rounded half to
+  even to ``bits - i`` fraction bits, is a code of the format: no weight saturates.
+- **Activations** (the network input, each dense output and each activation output): ``bits``
+  bits with the fewest integer bits whose range holds the layer's value range ``[lo, hi]``:
+  ``UQ(i, bits - i)`` with ``hi < 2**i`` when ``lo >= 0``, else ``SQ(i, bits - i)`` with
+  ``-2**(i-1) <= lo`` and ``hi < 2**(i-1)``. A value that rounds up past the top code saturates
+  (every layer uses ``overflow = "sat"``), an error of at most one unit in the last place.
+- **Ranges**: with calibration data (``X.npy``, one row per input vector) the input range and
+  every layer's range are the minimum and maximum that the float model (float64, the original
+  weights) produces on it. Without, inputs are assumed in ``[-1, 1)`` and interval bounds are
+  propagated per value: a dense layer maps the box ``c ± r`` to ``W c + b ± |W| r`` (so
+  ``|W x + b| <= |W| |x| + |b|``), and an activation (all are non-decreasing) maps ``[lo, hi]``
+  to ``[f(lo), f(hi)]``. tanh and sigmoid never reach their bounds ``±1``/``0, 1``, so their
+  range is open there and they get ``SQ(1, bits - 1)`` and ``UQ(0, bits)`` at most.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..fixed import SQ, UQ, Format
+from .model import FloatDense, ModelError, forward
+
+__all__ = ["Choice", "MIN_BITS", "MAX_BITS", "weight_format", "range_format", "choose_formats"]
+
+#: The bit budgets ``choose_formats`` takes (products of two 24-bit values and their sums stay
+#: far inside the 62 bits of exact int64 arithmetic).
+MIN_BITS, MAX_BITS = 2, 24
+#: Functions whose outputs never reach the top of their range (open intervals).
+_OPEN_TOP = {"tanh": 1.0, "sigmoid": 1.0}
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A chosen ``format`` and ``why`` (one line, written above it in the spec)."""
+    format: Format
+    why: str
+
+
+def _check_bits(bits) -> int:
+    if not isinstance(bits, int) or isinstance(bits, bool) or not MIN_BITS <= bits <= MAX_BITS:
+        raise ModelError(f"bits must be an integer from {MIN_BITS} to {MAX_BITS}, not {bits!r}")
+    return bits
+
+
+def weight_format(weight, bits: int) -> Format:
+    """``SQ(i, bits - i)`` with the smallest ``i >= 1 - bits`` holding every weight rounded."""
+    weight = np.asarray(weight, dtype=np.float64)
+    top = 1 << (bits - 1)
+    for i in range(1 - bits, 64):
+        codes = np.rint(np.ldexp(weight, bits - i))  # rint: half to even, exact here
+        if codes.size == 0 or (codes.max() < top and codes.min() >= -top):
+            return SQ(i, bits - i)
+    raise ModelError(f"weights up to {np.max(np.abs(weight)):.4g} need more than 63 integer bits")
+
+
+def range_format(lo: float, hi: float, bits: int) -> Format:
+    """The ``bits``-bit format with the fewest integer bits (at least ``1 - bits``) whose
+    range holds ``[lo, hi]`` (unsigned when ``lo >= 0``; see the module docstring)."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ModelError(f"a layer's value range [{lo}, {hi}] is not finite")
+    for i in range(1 - bits, 64):
+        if lo >= 0 and hi < math.ldexp(1, i):
+            return UQ(i, bits - i)
+        if lo < 0 and -math.ldexp(1, i - 1) <= lo and hi < math.ldexp(1, i - 1):
+            return SQ(i, bits - i)
+    raise ModelError(f"a layer's value range [{lo:.4g}, {hi:.4g}] needs more than 63 integer "
+                     f"bits")
+
+
+def _range_choice(lo, hi, bits, what) -> Choice:
+    fmt = range_format(lo, hi, bits)
+    return Choice(fmt, f"{what} in [{lo:.6g}, {hi:.6g}] -> {fmt}: the fewest integer bits "
+                       f"of {bits} that hold it")
+
+
+def choose_formats(layers, bits: int = 8, calibration=None) -> tuple[Choice, list[dict]]:
+    """Formats of a float model: ``(input choice, [per-layer {field: Choice}])``.
+
+    Parameters
+    ----------
+    layers : list of FloatDense / FloatActivation
+    bits : int
+        Width of every weight and activation, 2 to 24.
+    calibration : array (n, n_in), optional
+        Inputs whose float outputs give the ranges; default: inputs in ``[-1, 1)`` and interval
+        bounds.
+
+    Raises
+    ------
+    ModelError
+        ``bits`` out of range, calibration data of the wrong shape or not finite.
+    """
+    bits = _check_bits(bits)
+    n_in = layers[0].weight.shape[1]
+    if calibration is not None:
+        x = np.asarray(calibration)
+        if x.ndim != 2 or x.shape[1] != n_in or x.shape[0] == 0 or \
+                not np.issubdtype(x.dtype, np.number):
+            raise ModelError(f"calibration data must be a numeric array of shape (n, {n_in}) "
+                             f"(one row per input vector), not {x.dtype} {x.shape}")
+        x = x.astype(np.float64)
+        if not np.all(np.isfinite(x)):
+            raise ModelError("calibration data must be finite (it holds NaN or inf)")
+        how = f"measured on {len(x)} calibration vectors"
+        ranges = [(float(y.min()), float(y.max())) for y in forward(layers, x)]
+        in_choice = _range_choice(float(x.min()), float(x.max()), bits,
+                                  f"calibration inputs ({how})")
+    else:
+        how = "interval bound for inputs in [-1, 1)"
+        lo, hi = np.full(n_in, -1.0), np.full(n_in, 1.0)
+        ranges = []
+        for layer in layers:
+            if isinstance(layer, FloatDense):
+                center = layer.weight @ ((lo + hi) / 2) + layer.bias
+                radius = np.abs(layer.weight) @ ((hi - lo) / 2)
+                lo, hi = center - radius, center + radius
+            else:
+                lo, hi = layer.evaluate(lo), layer.evaluate(hi)
+            ranges.append((float(lo.min()), float(hi.max())))
+        in_choice = Choice(SQ(1, bits - 1), f"inputs assumed in [-1, 1) (no calibration data) "
+                                            f"-> SQ(1, {bits - 1})")
+    choices = []
+    for layer, (lo, hi) in zip(layers, ranges):
+        if isinstance(layer, FloatDense):
+            w = weight_format(layer.weight, bits)
+            biggest = float(np.max(np.abs(layer.weight)))
+            choices.append({
+                "weight_format": Choice(w, f"max|w| = {biggest:.6g} -> {w}: the fewest integer "
+                                           f"bits of {bits} that hold every rounded weight"),
+                "out_format": _range_choice(lo, hi, bits, f"outputs ({how})"),
+            })
+        else:
+            what = f"{layer.function} outputs ({how})"
+            top = _OPEN_TOP.get(layer.function)
+            if top is not None and hi >= top:
+                hi = math.nextafter(top, 0.0)
+                what = f"{layer.function} outputs ({how}; it never reaches {top:g})"
+            choices.append({"out_format": _range_choice(lo, hi, bits, what)})
+    return in_choice, choices
