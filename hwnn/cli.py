@@ -19,7 +19,7 @@ from .demo import run_demo
 from .flow import (FlowError, check_output_path, check_values_exact, composition_notes,
                    float_errors, generate, input_codes, plan_info, save_codes, save_values,
                    simulate, synth_parts, synth_reports, synth_targets, table_notes)
-from .importers import ModelError, import_model
+from .io import ModelError, import_model
 from .sim import AUTO_MIN_CYCLES, ENGINES, EngineError
 from .spec import SpecError, load_spec
 from .synth import ToolError, format_table
@@ -283,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("import", help="network spec + weights from an ONNX model or a "
-                                      "PyTorch state_dict .npz (hwnn/importers)")
+                                      "PyTorch state_dict .npz (hwnn/io)")
     p.add_argument("model", help="model.onnx, or a state_dict saved with np.savez")
     p.add_argument("-o", "--output", required=True, metavar="SPEC.toml",
                    help="spec to write; the float weights go to NAME.npz beside it")

@@ -8,9 +8,9 @@ import pytest
 from hwnn import SQ, UQ
 from hwnn.cli import main
 from hwnn.fixed import quantize, to_float
-from hwnn.importers import ModelError, UnsupportedLayer, import_model
-from hwnn.importers.model import forward
-from hwnn.importers.onnx import read_onnx
+from hwnn.io import ModelError, UnsupportedLayer, import_model
+from hwnn.io.model import forward
+from hwnn.io.onnx import read_onnx
 from hwnn.spec import load_spec
 
 onnx = pytest.importorskip("onnx")

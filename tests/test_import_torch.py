@@ -5,10 +5,10 @@ import pytest
 
 from hwnn.cli import main
 from hwnn.fixed import quantize, to_float
-from hwnn.importers import ModelError, UnsupportedLayer, import_model
-from hwnn.importers.model import forward
-from hwnn.importers.quantize import choose_formats
-from hwnn.importers.torch_npz import BATCHNORM_EPS, read_state_dict
+from hwnn.io import ModelError, UnsupportedLayer, import_model
+from hwnn.io.model import forward
+from hwnn.io.quantize import choose_formats
+from hwnn.io.torch_npz import BATCHNORM_EPS, read_state_dict
 from hwnn.spec import load_spec
 
 
@@ -36,7 +36,7 @@ def test_sequential_mlp_becomes_a_network(tmp_path):
         for k in (0, 2, 4):
             np.testing.assert_array_equal(archive[f"layer_{k}.weight"], state[f"{k}.weight"])
             np.testing.assert_array_equal(archive[f"layer_{k}.bias"], state[f"{k}.bias"])
-    # Formats: the rule of hwnn.importers.quantize, applied to the same float layers.
+    # Formats: the rule of hwnn.io.quantize, applied to the same float layers.
     layers = read_state_dict(tmp_path / "model.npz", "dense,relu,dense,tanh,dense")
     in_choice, choices = choose_formats(layers, 8)
     assert design.in_format == in_choice.format

@@ -1,8 +1,8 @@
 """The float model an importer reads: a chain of dense layers and activations, in float64.
 
 Both importers (ONNX, PyTorch state_dict) produce a list of :class:`FloatDense` and
-:class:`FloatActivation`; :mod:`hwnn.importers.quantize` chooses their formats and
-:mod:`hwnn.importers.spec` writes them as a ``network`` spec. :func:`forward` is the float
+:class:`FloatActivation`; :mod:`hwnn.io.quantize` chooses their formats and
+:func:`hwnn.io.import_model` writes them as a ``network`` spec. :func:`forward` is the float
 network (the original, unquantized weights) used for calibration and by tests.
 """
 

@@ -24,7 +24,7 @@ __all__ = ["ModelError", "UnsupportedLayer", "import_model", "read_model", "writ
 
 def read_model(path, layers=None) -> tuple[list, str]:
     """``(float layers, default name)`` of the model at ``path``: ``.onnx`` or a state_dict
-    ``.npz`` (which needs ``layers``, see :mod:`hwnn.importers.torch_npz`).
+    ``.npz`` (which needs ``layers``, see :mod:`hwnn.io.torch_npz`).
 
     Raises
     ------
@@ -67,7 +67,7 @@ def write_spec(layers, in_choice, choices, spec_path, name: str, bits: int, sour
                       f"weight and activation."),
              _comment("Formats: weights get the fewest integer bits that hold every rounded "
                       "weight; activations the fewest that hold their value range (see "
-                      "hwnn/importers/quantize.py). Every line below can be edited."),
+                      "hwnn/io/quantize.py). Every line below can be edited."),
              "", "[core]", 'kind = "network"', f"name = {_toml_string(name)}", "", "[params]",
              _comment(in_choice.why), f'in_format = "{in_choice.format}"',
              f"weights = {_toml_string(npz_path.name)}",
@@ -109,7 +109,7 @@ def import_model(model, output, *, bits: int = 8, calibration=None, name=None, l
     name : str, optional
         The network's name (a Verilog identifier); default: the graph's or file's name.
     layers : str, optional
-        The chain of a state_dict (:mod:`hwnn.importers.torch_npz`).
+        The chain of a state_dict (:mod:`hwnn.io.torch_npz`).
 
     Returns ``(spec_path, npz_path)``.
 
