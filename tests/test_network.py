@@ -378,3 +378,83 @@ def test_sequence_float_model_matches_pytorch_semantics():
     pooled = np.maximum(h[:, 0::2], h[:, 1::2])
     np.testing.assert_allclose(outs[2], pooled, rtol=0, atol=0)
     np.testing.assert_allclose(outs[4], pooled.reshape(3, 16) @ w_fc.T, rtol=0, atol=1e-12)
+
+
+CNN_SPEC = '''[core]
+kind = "network"
+name = "cnn"
+[params]
+in_format = "SQ(1,7)"
+weights = "cnn.npz"
+weight_format = "SQ(1,7)"
+sequence_length = 8
+[[params.layers]]
+kind = "conv1d"
+name = "conv1"
+out_format = "SQ(3,5)"
+padding = "same"
+[[params.layers]]
+kind = "activation"
+name = "act"
+function = "relu"
+out_format = "SQ(3,5)"
+[[params.layers]]
+kind = "pool"
+name = "pool"
+pool = "max"
+kernel_size = 2
+[[params.layers]]
+kind = "flatten"
+name = "flat"
+[[params.layers]]
+kind = "dense"
+name = "fc"
+out_format = "SQ(4,4)"
+'''
+
+
+def test_cnn_spec_follows_pytorch_layouts(tmp_path):
+    from hwnn.ref.conv1d import conv1d, conv1d_float
+    from hwnn.ref.pool import pool1d
+    rng = np.random.default_rng(0)
+    arrays = {"conv1.weight": rng.uniform(-.5, .5, (4, 2, 3)), "conv1.bias": rng.uniform(-.2, .2, 4),
+              "fc.weight": rng.uniform(-.5, .5, (3, 16)), "fc.bias": rng.uniform(-.2, .2, 3)}
+    np.savez(tmp_path / "cnn.npz", **arrays)
+    (tmp_path / "cnn.toml").write_text(CNN_SPEC)
+    design = load_spec(tmp_path / "cnn.toml")
+    plan = design.plan
+    assert plan.lanes == ((2, 4), (4, 4), (4, 4), (4, 16), (16, 3)) and plan.sequences == (True, False)
+    # The float model is PyTorch's: conv, relu, pool, channel-major flatten, linear.
+    x = rng.uniform(-1, 1, (5, 8, 2))
+    h = np.maximum(conv1d_float(arrays["conv1.weight"], arrays["conv1.bias"], x, padding="same"), 0)
+    pooled = np.maximum(h[:, 0::2], h[:, 1::2])
+    torch = pooled.transpose(0, 2, 1).reshape(5, 16) @ arrays["fc.weight"].T + arrays["fc.bias"]
+    np.testing.assert_allclose(design.float_model(x)[-1], torch, rtol=0, atol=1e-12)
+    # The quantized reference: the dense weights were permuted to the stream's (time-major)
+    # order, so the integer chain with a time-major flatten is PyTorch's layer order too.
+    codes = rng.integers(-128, 128, (5, 8, 2))
+    layers = plan.layers
+    h = pool1d(layers[2].plan, activation(layers[1].plan, conv1d(layers[0].plan, codes)))
+    np.testing.assert_array_equal(design.reference(codes), dense(layers[4].plan, h.reshape(5, 16)))
+    stream_columns = layers[4].plan.weight
+    torch_columns = plan_dense(arrays["fc.weight"], arrays["fc.bias"], in_format=SQ(3, 5),
+                               weight_format=SQ(1, 7), out_format=SQ(4, 4)).weight
+    np.testing.assert_array_equal(stream_columns, torch_columns.reshape(3, 4, 4)
+                                  .transpose(0, 2, 1).reshape(3, 16))
+
+
+@pytest.mark.parametrize("edit, field, message", [
+    (("sequence_length = 8\n", ""), "params.sequence_length",
+     "missing: a flatten needs the length of the network's input sequences"),
+    (('padding = "same"', 'padding = "full"'), "params.layers[0].padding",
+     'must be "valid", "same" or an integer >= 0, not \'full\''),
+    (('pool = "max"', 'pool = "min"'), "params.layers[2].pool", "must be one of max | avg"),
+])
+def test_cnn_spec_errors(tmp_path, edit, field, message):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "cnn.npz", **{"conv1.weight": rng.uniform(-.5, .5, (4, 2, 3)),
+                                      "fc.weight": rng.uniform(-.5, .5, (3, 16))})
+    (tmp_path / "cnn.toml").write_text(CNN_SPEC.replace(*edit))
+    with pytest.raises(SpecError) as info:
+        load_spec(tmp_path / "cnn.toml")
+    assert info.value.field == field and message in info.value.message

@@ -21,7 +21,10 @@ def layer_core(layer, lanes_in: int):
     values per transfer."""
     if layer.kind == "dense":
         return Dense(layer.plan, **layer.options)
-    return activation_core(layer.plan, lanes=lanes_in)
+    if layer.kind == "activation":
+        return activation_core(layer.plan, lanes=lanes_in)
+    raise NotImplementedError(f"the network core does not build {layer.kind} layers yet "
+                              f"({layer.name}); their plans and references exist")
 
 
 def _connect(m, source, sink, gate=None) -> None:

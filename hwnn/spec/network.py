@@ -40,10 +40,11 @@ from ..plans.network import Layer, balance, plan_network
 from ..ref.network import network, network_float
 from .fields import Design, SpecError, _Fields, _load_arrays, _plan_error
 from .layers import _activation_design, _dense_design
+from .sequence import conv1d_layer, flatten_layer, pool_layer
 
 __all__ = ["NETWORK_FIELDS", "network_design"]
 
-_LAYER_KINDS = {"dense": _dense_design, "activation": _activation_design}
+_LAYER_KINDS = ("dense", "activation", "conv1d", "pool", "flatten")
 # Fields a layer table may not set: the network decides them.
 _SET_BY_NETWORK = {"in_format": "the previous layer's out_format (the network's in_format for "
                                 "the first layer)",
@@ -83,35 +84,58 @@ def network_design(core: dict, params: _Fields, base_dir, source, kinds) -> Desi
     path, arrays = _npz_arrays(params, base_dir)
     in_format = params.format("in_format")
     layers, designs, used, floats = [], [], set(), {}
-    width = None
+    width, flattened = None, None
+    steps = (params.integer("sequence_length", None, 1) if "sequence_length" in params.table
+             else None)
     for index, table in enumerate(tables):
         if not isinstance(table, dict):
             raise params.error(f"layers[{index}]", f"must be a table, not {table!r}")
         head = _Fields(table, f"params.layers[{index}]", source, tuple(table))
-        kind = head.choice("kind", tuple(_LAYER_KINDS), None, required=True)
+        kind = head.choice("kind", _LAYER_KINDS, None, required=True)
         name = head.string("name", required=True)
         layer_params = _layer_params(params, table, index, kinds[kind], in_format)
-        if kind == "dense":
+        if kind in ("dense", "conv1d"):
             keys = {"weight": f"{name}.weight", "bias": f"{name}.bias"}
             if path is None:
-                raise params.error("weights", f"missing: dense layer {name!r} needs arrays "
+                raise params.error("weights", f"missing: {kind} layer {name!r} needs arrays "
                                               f"'{keys['weight']}' (and '{keys['bias']}')")
             if keys["weight"] not in arrays:
                 raise params.error("weights", f"{path.name} has no array '{keys['weight']}' for "
                                               f"layer {name!r} (it has: "
                                               f"{', '.join(sorted(arrays)) or 'nothing'})")
             used.update(k for k in keys.values() if k in arrays)
-            layer_arrays = (path, {role: arrays[key] for role, key in keys.items()
-                                   if key in arrays})
+            weight, bias = arrays[keys["weight"]], arrays.get(keys["bias"])
+        if kind == "conv1d":
+            layer, floats[name] = conv1d_layer(name, layer_params, path, weight, bias)
+            steps = layer.plan.out_length(steps) if steps is not None else None
+        elif kind == "pool":
+            layer = pool_layer(name, layer_params, width)
+            steps = layer.plan.out_length(steps) if steps is not None else None
+        elif kind == "flatten":
+            if steps is None:
+                raise params.error("sequence_length", "missing: a flatten needs the length of "
+                                                      "the network's input sequences")
+            layer = flatten_layer(name, layer_params, steps, width)
+        if kind in ("conv1d", "pool", "flatten"):
+            layers.append(layer)
+            fmt = layer.out_format if layer.out_format is not None else in_format
+            in_format, width = fmt, layer.lanes(width)[1]
+            flattened = layer.plan if kind == "flatten" else None
+            continue
+        if kind == "dense":
+            if flattened is not None:  # PyTorch's channel-major columns, in stream order
+                weight = flattened.stream_weight(weight)
+            layer_arrays = (path, {"weight": weight, **({} if bias is None else {"bias": bias})})
             design = _dense_design({"kind": kind, "name": name}, layer_params, base_dir, source,
                                    arrays=layer_arrays)
             options = {k: v for k, v in design.options.items() if k != "always_ready"}
-            floats[name] = (layer_arrays[1]["weight"], layer_arrays[1].get("bias"))
+            floats[name] = (weight, bias)
         else:
             layer_params.table["lanes"] = width or 1
             design = _activation_design({"kind": kind, "name": name}, layer_params, base_dir,
                                         source)
             options = {}
+        flattened = None
         layers.append(Layer(name, kind, design.plan, MappingProxyType(options)))
         designs.append(design)
         in_format, width = design.out_format, design.out_lanes
@@ -122,7 +146,8 @@ def network_design(core: dict, params: _Fields, base_dir, source, kinds) -> Desi
                                       f"and '<name>.bias')")
     target_ii = params.integer("target_ii", None, 1) if "target_ii" in params.table else None
     try:
-        plan = plan_network(layers, n_in=designs[0].in_lanes)
+        plan = plan_network(layers, n_in=designs[0].in_lanes
+                            if layers[0].kind == "activation" else None)
         if target_ii is not None:
             plan = balance(plan, target_ii)
     except (TypeError, ValueError) as exc:
