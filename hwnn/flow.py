@@ -32,6 +32,7 @@ from .cores.network import layer_core
 from .metrics import layer_metrics, network_metrics
 from .ref.network import network_layers
 from .sim import EngineFallback, PayloadCodec, make_vectors, run_stream
+from .sim.frames import frame, unframe
 from .spec import Design
 from .synth import TARGETS, synthesize
 from .testbench import write_testbench
@@ -111,6 +112,17 @@ def input_codes(design: Design, *, vectors: int = 200, inputs=None, exhaustive: 
     FlowError
         Too wide a format for ``exhaustive``, ``vectors`` below 1, or a bad ``inputs`` file.
     """
+    steps = design.sequence_length
+    if steps is not None:  # a network over sequences: n sequences of `steps` steps
+        if exhaustive:
+            raise FlowError(f"--exhaustive: {design.name} runs over sequences; give --vectors "
+                            f"(sequences) or --inputs")
+        if inputs is not None:
+            return read_inputs(design, inputs, note=note)
+        if vectors < 1:
+            raise FlowError(f"--vectors must be at least 1, not {vectors}")
+        return make_vectors(design.in_format, design.in_lanes, vectors * steps,
+                            seed=seed).reshape(vectors, steps, design.in_lanes)
     if exhaustive:
         if design.in_format.width > EXHAUSTIVE_MAX_BITS:
             raise FlowError(f"--exhaustive: {design.in_format} has {design.in_format.width} bits; "
@@ -156,11 +168,18 @@ def read_inputs(design: Design, path, *, note: Note | None = None) -> np.ndarray
         values.close()
         raise FlowError(f"{option}: is an .npz archive; give one array saved with np.save "
                         f"(.npy)")
-    if values.ndim == 1 and design.in_lanes == 1:
-        values = values[:, None]
-    if values.ndim != 2 or values.shape[1] != design.in_lanes or len(values) == 0:
-        raise FlowError(f"{option}: need shape (n, {design.in_lanes}) with one row per vector, "
-                        f"not {values.shape}")
+    if design.sequence_length is not None:
+        shape = (design.sequence_length, design.in_lanes)
+        if values.ndim != 3 or values.shape[1:] != shape or len(values) == 0:
+            raise FlowError(f"{option}: need shape (sequences, {shape[0]}, {shape[1]}): "
+                            f"sequences of {shape[0]} steps of {shape[1]} channels, not "
+                            f"{values.shape}")
+    else:
+        if values.ndim == 1 and design.in_lanes == 1:
+            values = values[:, None]
+        if values.ndim != 2 or values.shape[1] != design.in_lanes or len(values) == 0:
+            raise FlowError(f"{option}: need shape (n, {design.in_lanes}) with one row per "
+                            f"vector, not {values.shape}")
     if values.dtype.kind not in "iuf":
         raise FlowError(f"{option}: values must be real numbers (integer or float), not dtype "
                         f"{values.dtype}")
@@ -222,22 +241,30 @@ class Simulation:
     cycles: int
     seconds: float = 0.0   # wall-clock time of the run (a compiled engine's build included)
     engine: str = "pysim"  # the engine that ran it
+    framing: str | None = None  # a framed output whose last flags are wrong: what is wrong
 
     @property
     def exact(self) -> bool:
-        """The core's outputs equal the reference's, code for code."""
-        return bool(np.array_equal(self.outputs, self.reference))
+        """The core's outputs equal the reference's, code for code (and, over sequences, the
+        outputs end each sequence where the reference's do)."""
+        return self.framing is None and bool(np.array_equal(self.outputs, self.reference))
 
     def mismatch(self) -> str:
         """One line describing the first differing output (for a simulation that is not exact)."""
+        if self.framing is not None:
+            return f"{self.framing}: MISMATCH in the framing of the output sequences"
         design, got, want = self.design, self.outputs, self.reference
-        vector, lane = np.argwhere(got != want)[0]
-        count = int(np.count_nonzero(np.any(got != want, axis=1)))
-        return (f"{design.name}: MISMATCH in {count} of {len(self.inputs)} vectors; first at "
-                f"vector {vector}, output {lane}: core {got[vector, lane]} "
-                f"({to_float(got[vector, lane], design.out_format):g}) != reference "
-                f"{want[vector, lane]} ({to_float(want[vector, lane], design.out_format):g}); "
-                f"input codes {self.inputs[vector].tolist()}")
+        where = tuple(np.argwhere(got != want)[0])
+        vector, lane = where[0], where[-1]
+        count = int(np.count_nonzero(np.any((got != want).reshape(len(got), -1), axis=1)))
+        what = "sequences" if got.ndim == 3 else "vectors"
+        at = (f"sequence {vector}, step {where[1]}, output {lane}" if got.ndim == 3
+              else f"vector {vector}, output {lane}")
+        inputs = "" if self.inputs.ndim == 3 else f"; input codes {self.inputs[vector].tolist()}"
+        return (f"{design.name}: MISMATCH in {count} of {len(self.inputs)} {what}; first at "
+                f"{at}: core {got[where]} ({to_float(got[where], design.out_format):g}) != "
+                f"reference {want[where]} ({to_float(want[where], design.out_format):g})"
+                + inputs)
 
 
 def simulate(design: Design, x: np.ndarray, *, stall: float = 0.0, seed: int = 0,
@@ -258,11 +285,16 @@ def simulate(design: Design, x: np.ndarray, *, stall: float = 0.0, seed: int = 0
     core = design.build()
     # An always_ready output has no backpressure to exercise.
     stall_out = 0.0 if core.o.signature.always_ready else stall
+    want = np.asarray(design.reference(x))
+    framed_in, framed_out = (design.plan.sequences if design.sequence_length is not None
+                             else (False, False))
+    feed = (frame(x, scalar=_scalar_data(core)) if framed_in else _payload_rows(core, x))
+    n_out = want.shape[0] * want.shape[1] if framed_out else len(x)
     start = time.monotonic()
-    with progress_bar(len(x), f"simulating {design.name}", "vector") as bar, \
+    with progress_bar(n_out, f"simulating {design.name}", "output") as bar, \
             warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", EngineFallback)
-        run = run_stream(core, _payload_rows(core, x), stall_in=stall, stall_out=stall_out,
+        run = run_stream(core, feed, n_outputs=n_out, stall_in=stall, stall_out=stall_out,
                          seed=seed, vcd=vcd, engine=engine,
                          progress=lambda done, total: bar.update(done - bar.n))
     for warning in caught:
@@ -272,9 +304,22 @@ def simulate(design: Design, x: np.ndarray, *, stall: float = 0.0, seed: int = 0
             warnings.warn_explicit(warning.message, warning.category, warning.filename,
                                    warning.lineno)
     seconds = time.monotonic() - start
-    want = np.asarray(design.reference(x)).reshape(len(x), design.out_lanes)
-    got = run.outputs.reshape(len(x), design.out_lanes)
-    return Simulation(design, core, x, got, want, run.cycles, seconds, run.engine)
+    framing = None
+    if framed_out:
+        try:
+            got = unframe(run.outputs, want.shape[0], want.shape[1])
+        except ValueError as exc:  # last misplaced: the core is wrong, as with a bad code
+            got, framing = np.zeros_like(want), f"{design.name}: {exc}"
+    else:
+        want = want.reshape(len(x), design.out_lanes)
+        got = np.asarray(run.outputs).reshape(want.shape)
+    return Simulation(design, core, x, got, want, run.cycles, seconds, run.engine, framing)
+
+
+def _scalar_data(core) -> bool:
+    """Whether a framed input's ``data`` is a scalar (one channel) rather than a vector."""
+    codec = PayloadCodec.for_shape(core.i.signature.members["payload"].shape)
+    return dict((name, field) for name, _, field in codec.fields)["data"].lanes is None
 
 
 def float_errors(design: Design, codes: np.ndarray, inputs=None) -> list[dict]:
@@ -294,7 +339,7 @@ def float_errors(design: Design, codes: np.ndarray, inputs=None) -> list[dict]:
     if design.float_model is None:
         raise FlowError(f"--float compares a network with its float model; {design.name} is a "
                         f"{design.kind} spec (use kind = \"network\", one layer is enough)")
-    real = (np.load(inputs).astype(np.float64).reshape(len(codes), -1) if inputs is not None
+    real = (np.load(inputs).astype(np.float64).reshape(codes.shape) if inputs is not None
             else to_float(codes, design.in_format))
     floats = design.float_model(real)
     rows = []

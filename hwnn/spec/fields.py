@@ -48,6 +48,8 @@ class Design:
     options: dict = field(default_factory=dict)   # the core's options, beside its plan
     # Real inputs (n, in_lanes) -> each layer's float64 output, from the unquantized weights.
     float_model: Callable | None = None
+    # A design over sequences: the input sequences' length (inputs are (n, steps, in_lanes)).
+    sequence_length: int | None = None
 
 
 class _Fields:

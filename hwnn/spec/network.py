@@ -85,8 +85,8 @@ def network_design(core: dict, params: _Fields, base_dir, source, kinds) -> Desi
     in_format = params.format("in_format")
     layers, designs, used, floats = [], [], set(), {}
     width, flattened = None, None
-    steps = (params.integer("sequence_length", None, 1) if "sequence_length" in params.table
-             else None)
+    steps = steps_in = (params.integer("sequence_length", None, 1)
+                        if "sequence_length" in params.table else None)
     for index, table in enumerate(tables):
         if not isinstance(table, dict):
             raise params.error(f"layers[{index}]", f"must be a table, not {table!r}")
@@ -145,6 +145,9 @@ def network_design(core: dict, params: _Fields, base_dir, source, kinds) -> Desi
                                       f"{', '.join(unused)} (dense layers read '<name>.weight' "
                                       f"and '<name>.bias')")
     target_ii = params.integer("target_ii", None, 1) if "target_ii" in params.table else None
+    if steps_in is None and layers[0].kind in ("conv1d", "pool"):
+        raise params.error("sequence_length", "missing: the network runs over sequences; give "
+                                              "their length (time steps)")
     try:
         plan = plan_network(layers, n_in=designs[0].in_lanes
                             if layers[0].kind == "activation" else None)
@@ -158,4 +161,5 @@ def network_design(core: dict, params: _Fields, base_dir, source, kinds) -> Desi
         out_lanes=plan.n_out, build=lambda: Network(plan), reference=lambda x: network(plan, x),
         notes=tuple(note for design in designs for note in design.notes),
         float_model=lambda x: network_float(plan, floats, x),
+        sequence_length=steps_in if plan.sequences[0] else None,
     )
