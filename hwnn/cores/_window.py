@@ -52,7 +52,7 @@ def window_schedule(window: Window, lengths, *, window_ii: int, latency: int):
     makes it pending from the next cycle; the core takes it in the first cycle allowed
     (``window_ii`` after the previous one), and the next shift happens in that cycle. The
     result is output ``latency`` cycles after the take, but not before its ``last`` flag is
-    known (a cycle after the shift that decides it) nor in the same cycle as the previous one.
+    known (two cycles after the shift that decides it) nor in the same cycle as the previous one.
 
     Returns ``(in_cycles, out_cycles)``: the cycle each input step is accepted (steps of all
     sequences, in order, the first offered in cycle 0) and the cycle each output is taken.
@@ -86,7 +86,7 @@ def window_schedule(window: Window, lengths, *, window_ii: int, latency: int):
                 cycle += 1
     outs = []
     for take, known in zip(takes, decided):
-        outs.append(max(take + latency, known + 1, outs[-1] + 1 if outs else 0))
+        outs.append(max(take + latency, known + 2, outs[-1] + 1 if outs else 0))
     return np.asarray(ins, dtype=np.int64), np.asarray(outs, dtype=np.int64)
 
 
@@ -110,7 +110,8 @@ class WindowBuffer(wiring.Component):
     its sequence. A flag is known once enough later steps are in to tell: at once when the
     window is completed by padding or by the ``last`` step, or when ``stride ≤ pad_right + 1``;
     otherwise after ``stride − 1 − pad_right`` more steps of its sequence, or its ``last``.
-    Flags wait in a FIFO of ``last_depth`` entries; while it is full nothing shifts.
+    Flags enter a FIFO of ``last_depth`` entries the cycle after their decision and can be read
+    the cycle after that; while it has fewer than two free entries nothing shifts.
 
     Parameters
     ----------
@@ -119,7 +120,8 @@ class WindowBuffer(wiring.Component):
         One channel's value.
     channels : int
     last_depth : int
-        Entries of the ``o_last`` FIFO (windows between their flag's decision and its read).
+        Entries of the ``o_last`` FIFO (windows between their flag's decision and its read),
+        at least 2.
 
     Members
     -------
@@ -132,7 +134,7 @@ class WindowBuffer(wiring.Component):
     def __init__(self, window: Window, shape, channels: int, *, last_depth: int):
         self._window = window
         self._channels = check_integer(channels, "channels", minimum=1)
-        self._last_depth = check_integer(last_depth, "last_depth", minimum=1)
+        self._last_depth = check_integer(last_depth, "last_depth", minimum=2)
         self._step = data.ArrayLayout(shape, channels)
         super().__init__({
             "i": In(stream.Signature(data.StructLayout({"data": self._step, "last": 1}))),
@@ -162,7 +164,8 @@ class WindowBuffer(wiring.Component):
                      fifo.r_en.eq(self.o_last.ready)]
 
         # Shift when the pending window (if any) leaves now and a flag would have room.
-        room = (~pending | self.o.ready) & fifo.w_rdy
+        room_for_flags = Signal()
+        room = (~pending | self.o.ready) & room_for_flags
         in_data = phase == data_
         shift = Signal()
         m.d.comb += [self.i.ready.eq(in_data & room), shift.eq(room & (~in_data | self.i.valid))]
@@ -189,18 +192,30 @@ class WindowBuffer(wiring.Component):
         # Whether the window completed now (or the undecided one) is its sequence's last: it is
         # iff fewer than `after` steps follow in the sequence. Before `last` is seen only a
         # lower bound on them is known, which may already be enough to say "not last".
-        following, exact = Signal(range(max(explicit, 1) + pad_right + 2)), Signal()
+        # `after` is `stride` or `wait − 1`: each comparison with it is made on `wait` and a
+        # constant instead, so no subtractor sits in front of the comparators.
+        def after_at_most(bound, constant_bound=None):
+            """``after ≤ bound``."""
+            if constant_bound is not None:
+                return Mux(created, int(stride <= constant_bound), wait <= constant_bound + 1)
+            return Mux(created, stride <= bound, wait <= bound + 1)
+
+        decided, value = Signal(), Signal()
         with m.Switch(phase):
-            with m.Case(left):
-                m.d.comb += following.eq(pads + pad_right)
-            with m.Case(data_):
-                m.d.comb += [following.eq(Mux(last, pad_right, 1 + pad_right)), exact.eq(last)]
-            with m.Case(right):
-                m.d.comb += [following.eq(pads - 1), exact.eq(1)]
+            with m.Case(left):      # the sequence's data and right padding follow
+                m.d.comb += decided.eq(after_at_most(pads + pad_right))
+            with m.Case(data_):     # at least one more data step, or exactly pad_right
+                m.d.comb += [decided.eq(last | after_at_most(None, 1 + pad_right)),
+                             value.eq(last & ~after_at_most(None, pad_right))]
+            with m.Case(right):     # exactly pads − 1 steps follow
+                m.d.comb += [decided.eq(1), value.eq(~after_at_most(pads - 1))]
         subject = created | undecided
-        decided = exact | (after <= following)
-        m.d.comb += [fifo.w_en.eq(shift & subject & decided),
-                     fifo.w_data.eq(exact & (after > following))]
+        # The flag is written a cycle later, so the FIFO's controls are no part of the shift's
+        # logic; a flag may be on its way, hence the room for two.
+        write, flag = Signal(), Signal()
+        m.d.sync += [write.eq(shift & subject & decided), flag.eq(value)]
+        m.d.comb += [fifo.w_en.eq(write), fifo.w_data.eq(flag), room_for_flags.eq(
+            fifo.level < self._last_depth - 1)]
         with m.If(shift):
             m.d.sync += undecided.eq(subject & ~decided)
 

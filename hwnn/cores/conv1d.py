@@ -37,28 +37,30 @@ class Conv1d(wiring.Component):
     ``plan.out_length(L)`` outputs; one too short for a window gives **no output at all** (so
     no beat carries its ``last``), and the next sequence is computed as if it were the first.
 
-    Timing. ``ii_d`` and ``L_d`` are the group cores' ii and latency (the largest of the
-    groups' latencies). One step (input step or padding step) shifts into the buffer per cycle
-    while the previous window is not pending or is taken in that cycle; each group takes a
-    window at most every ``ii_d`` cycles. A sequence of ``L`` steps is ``E + L + pad_right``
-    shifts, ``E = max(0, pad_left − receptive_field + 1)``: left padding that fits in the
-    buffer costs no cycle, right padding costs one cycle per step, after the step with
-    ``last``. Windows are taken ``max(ii_d, s)`` cycles apart, where ``s`` is the number of
-    shifts between them: ``stride`` inside a sequence; between the last window of one
-    sequence and the first of the next, the leftover shifts of the first
-    (``(E + L + pad_right − receptive_field + pad_left − E) mod stride``... see
-    :meth:`schedule`) plus ``receptive_field − min(pad_left, receptive_field − 1)``.
-    Without stalls, back-to-back sequences of ``L`` steps (``N = out_length(L) ≥ 1``) take
-    ``(N − 1)·max(ii_d, stride) + max(ii_d, E + L + pad_right − (N − 1)·stride)`` cycles
-    each; that is ``E + L + pad_right`` when ``ii_d = 1``.
-    :meth:`schedule` gives the exact cycle of every input and output of an unstalled run.
+    Timing. ``ii_d`` is the group cores' ii and ``L_d`` the largest of their latencies. One
+    step (an input step or a padding step) shifts into the buffer per cycle, as long as the
+    window the previous shift completed (if any) is taken by the groups in that cycle or
+    before; the groups take a window at most every ``ii_d`` cycles. A sequence of ``L`` steps
+    is ``S = E + L + pad_right`` shifts (:meth:`sequence_cycles`), where
+    ``E = max(0, pad_left − receptive_field + 1)`` (:attr:`explicit_padding`): left padding
+    that fits in the buffer costs no cycle, and each right padding step costs one, after the
+    step with ``last`` (the input is not ready then). So windows are taken ``max(ii_d, g)``
+    cycles apart, ``g`` the shifts between them: ``stride`` inside a sequence; from the last
+    window of a sequence of ``L`` steps to the first of the next, ``((pad_left + L +
+    pad_right − receptive_field) mod stride) + receptive_field − min(pad_left,
+    receptive_field − 1)``. Without stalls, back-to-back sequences of ``L`` steps
+    (``N = out_length(L) ≥ 1`` outputs each) repeat every
+    ``(N − 1)·max(ii_d, stride) + max(ii_d, S − (N − 1)·stride)`` cycles: ``S`` when
+    ``ii_d = 1``. :meth:`schedule` gives the cycle of every input and output of an unstalled
+    run of any lengths (the tests assert it).
 
     Latency (``latency``): ``L_d + 1`` cycles from the shift that completes a window (the
     cycle its last input step is accepted, or the cycle its last padding step shifts) to its
     output, except that an output waits for its ``last`` flag: when ``stride > pad_right + 1``
     a window completed by a step other than the sequence's ``last`` could be the last one, and
-    its flag is known only ``stride − 1 − pad_right`` steps later (or at ``last``). That wait
-    adds nothing while ``stride − pad_right ≤ L_d + 1`` (always for ``stride ≤ 4``).
+    its flag is decided only ``stride − 1 − pad_right`` steps later (or at ``last``) and can be
+    read two cycles after that. The wait adds nothing while ``stride − pad_right ≤ L_d``
+    (always for ``stride ≤ 3``: ``L_d ≥ 3``).
 
     Parameters
     ----------
@@ -99,8 +101,9 @@ class Conv1d(wiring.Component):
         self._dense_ii = self._dense[0].ii
         self._dense_latency = max(core.latency for core in self._dense)
         # Windows between their `last` decision and their output: the pending one, those in
-        # a group core (about one per ii_d cycles of its latency) and its output registers.
-        last_depth = _ceil_div(self._dense_latency + 1, self._dense_ii) + 3
+        # a group core (about one per ii_d cycles of its latency), its output registers, and
+        # the flag on its way to the FIFO.
+        last_depth = _ceil_div(self._dense_latency + 1, self._dense_ii) + 4
         in_shape, out_shape = format_shape(plan.in_format), format_shape(plan.out_format)
         self._buffer = owned(WindowBuffer(plan.window, in_shape, plan.in_channels,
                                           last_depth=last_depth))
