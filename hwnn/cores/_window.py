@@ -194,19 +194,18 @@ class WindowBuffer(wiring.Component):
         # lower bound on them is known, which may already be enough to say "not last".
         # `after` is `stride` or `wait − 1`: each comparison with it is made on `wait` and a
         # constant instead, so no subtractor sits in front of the comparators.
-        def after_at_most(bound, constant_bound=None):
-            """``after ≤ bound``."""
-            if constant_bound is not None:
-                return Mux(created, int(stride <= constant_bound), wait <= constant_bound + 1)
-            return Mux(created, stride <= bound, wait <= bound + 1)
+        def after_at_most(bound):
+            """``after ≤ bound`` (an int or a small Value)."""
+            when_created = int(stride <= bound) if isinstance(bound, int) else stride <= bound
+            return Mux(created, when_created, wait <= bound + 1)
 
         decided, value = Signal(), Signal()
         with m.Switch(phase):
             with m.Case(left):      # the sequence's data and right padding follow
                 m.d.comb += decided.eq(after_at_most(pads + pad_right))
             with m.Case(data_):     # at least one more data step, or exactly pad_right
-                m.d.comb += [decided.eq(last | after_at_most(None, 1 + pad_right)),
-                             value.eq(last & ~after_at_most(None, pad_right))]
+                m.d.comb += [decided.eq(last | after_at_most(1 + pad_right)),
+                             value.eq(last & ~after_at_most(pad_right))]
             with m.Case(right):     # exactly pads − 1 steps follow
                 m.d.comb += [decided.eq(1), value.eq(~after_at_most(pads - 1))]
         subject = created | undecided

@@ -136,9 +136,10 @@ class Conv1d(wiring.Component):
     @property
     def ii(self) -> int:
         """Cycles per input step at full rate inside a sequence, rounded up:
-        ``ceil(window_ii / stride)``. A producer offering a step every ``ii`` cycles is never
-        stalled inside a sequence; each sequence also takes its padding cycles (see the class
-        docstring and :meth:`schedule`)."""
+        ``ceil(window_ii / stride)``. Input steps offered every ``ii`` cycles complete
+        windows at least ``window_ii`` cycles apart, so no such window holds up the input;
+        padding steps shift one per cycle and their windows may (the extra cycles at each
+        sequence's ends are in the class docstring and :meth:`schedule`)."""
         return _ceil_div(self.window_ii, self._plan.stride)
 
     @property
