@@ -7,6 +7,7 @@ import pytest
 from amaranth.back import verilog
 
 from hwnn.checks import ParameterTypeError, ParameterValueError
+from hwnn.export import core_verilog
 from hwnn.cores.conv1d import Conv1d
 from hwnn.fixed import SQ, UQ
 from hwnn.plans.conv1d import plan_conv1d
@@ -14,6 +15,9 @@ from hwnn.plans.dense import plan_dense
 from hwnn.ref.conv1d import conv1d
 from hwnn.sim import run_stream
 from hwnn.synth import synthesize
+from verilator_tool import needs_verilator
+from verilator_tool import run as run_verilator
+from verilator_tool import verilator
 
 
 def make_plan(in_channels, out_channels, kernel_size, *, groups=1, stride=1, dilation=1,
@@ -266,6 +270,18 @@ def test_conv1d_exports_verilog_with_framed_stream_ports():
     # Framed payloads: 2 channels of 6 bits plus last in, 4 of 7 bits plus last out.
     assert re.search(r"input \[12:0\] i__payload;", text)
     assert re.search(r"output \[28:0\] o__payload;", text)
+
+
+@needs_verilator
+def test_exported_verilog_lints_clean(tmp_path):
+    # Shift-add groups of unequal latency (a FIFO on the fast one), left padding beyond the
+    # buffer (explicit padding steps) and right padding.
+    rng = np.random.default_rng(9)
+    weight = np.concatenate([rng.uniform(-1, 1, (2, 2, 3)), np.full((2, 2, 3), 0.25)])
+    core = Conv1d(make_plan(4, 4, 3, groups=2, padding=(4, 2), weight=weight), arith="mcm")
+    (tmp_path / "conv.v").write_text(core_verilog(core, "conv"))
+    result = run_verilator(verilator("--lint-only", "-Wall", "conv.v"), tmp_path)
+    assert (result.returncode, result.stderr) == (0, ""), result.stderr
 
 
 @pytest.mark.synth

@@ -196,8 +196,10 @@ class WindowBuffer(wiring.Component):
         # constant instead, so no subtractor sits in front of the comparators.
         def after_at_most(bound):
             """``after ≤ bound`` (an int or a small Value)."""
-            when_created = int(stride <= bound) if isinstance(bound, int) else stride <= bound
-            return Mux(created, when_created, wait <= bound + 1)
+            if isinstance(bound, int):   # constant comparisons are decided here
+                later = 1 if bound + 1 >= max(start, stride) else wait <= bound + 1
+                return Mux(created, int(stride <= bound), later)
+            return Mux(created, stride <= bound, wait <= bound + 1)
 
         decided, value = Signal(), Signal()
         with m.Switch(phase):
