@@ -73,7 +73,7 @@ def random_case(seed):
                                 int(rng.integers(1, 3)))
     groups = int(rng.choice([g for g in range(1, channels + 1) if channels % g == 0]))
     out_channels = groups * int(rng.integers(1, 3))
-    padding = [("valid"), "same" if stride == 1 else 1, int(rng.integers(0, 4)),
+    padding = ["valid", "same" if stride == 1 else 1, int(rng.integers(0, 4)),
                (int(rng.integers(0, 5)), int(rng.integers(0, 3)))][seed % 4]
     plan = make_plan(channels, out_channels, kernel, groups=groups, stride=stride,
                      dilation=dilation, padding=padding, seed=seed)

@@ -203,13 +203,15 @@ class WindowBuffer(wiring.Component):
 
         decided, value = Signal(), Signal()
         with m.Switch(phase):
-            with m.Case(left):      # the sequence's data and right padding follow
-                m.d.comb += decided.eq(after_at_most(pads + pad_right))
+            if explicit:            # (phases a layer never has get no logic)
+                with m.Case(left):  # the sequence's data and right padding follow
+                    m.d.comb += decided.eq(after_at_most(pads + pad_right))
             with m.Case(data_):     # at least one more data step, or exactly pad_right
                 m.d.comb += [decided.eq(last | after_at_most(1 + pad_right)),
                              value.eq(last & ~after_at_most(pad_right))]
-            with m.Case(right):     # exactly pads − 1 steps follow
-                m.d.comb += [decided.eq(1), value.eq(~after_at_most(pads - 1))]
+            if pad_right:
+                with m.Case(right):  # exactly pads − 1 steps follow
+                    m.d.comb += [decided.eq(1), value.eq(~after_at_most(pads - 1))]
         subject = created | undecided
         # The flag is written a cycle later, so the FIFO's controls are no part of the shift's
         # logic; a flag may be on its way, hence the room for two.
@@ -231,15 +233,17 @@ class WindowBuffer(wiring.Component):
         left, data_, right = phases
         first = left if explicit else data_
         with m.Switch(phase):
-            with m.Case(left):
-                m.d.sync += pads.eq(pads - 1)
-                with m.If(pads == 1):
-                    m.d.sync += phase.eq(data_)
+            if explicit:
+                with m.Case(left):
+                    m.d.sync += pads.eq(pads - 1)
+                    with m.If(pads == 1):
+                        m.d.sync += phase.eq(data_)
             with m.Case(data_):
                 with m.If(last):
                     m.d.sync += [phase.eq(right if pad_right else first),
                                  pads.eq(pad_right if pad_right else explicit)]
-            with m.Case(right):
-                m.d.sync += pads.eq(pads - 1)
-                with m.If(pads == 1):
-                    m.d.sync += [phase.eq(first), pads.eq(explicit)]
+            if pad_right:
+                with m.Case(right):
+                    m.d.sync += pads.eq(pads - 1)
+                    with m.If(pads == 1):
+                        m.d.sync += [phase.eq(first), pads.eq(explicit)]
