@@ -90,9 +90,11 @@ def cmd_sim(args):
     if not result.exact:
         print(result.mismatch())
         return EXIT_FAILED
-    print(f"{design.name}: {len(x)} vectors bit-exact (core == reference), {result.cycles} "
-          f"cycles with {args.stall:g} stall probability; latency {result.core.latency} cycles, "
-          f"ii {result.core.ii}")
+    what = "sequences" if design.sequence_length is not None else "vectors"
+    timing = ("" if result.core.latency is None else
+              f"; latency {result.core.latency} cycles, ii {result.core.ii}")
+    print(f"{design.name}: {len(x)} {what} bit-exact (core == reference), {result.cycles} "
+          f"cycles with {args.stall:g} stall probability{timing}")
     return EXIT_OK
 
 

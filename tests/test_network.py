@@ -458,3 +458,24 @@ def test_cnn_spec_errors(tmp_path, edit, field, message):
     with pytest.raises(SpecError) as info:
         load_spec(tmp_path / "cnn.toml")
     assert info.value.field == field and message in info.value.message
+
+
+def test_conv_activation_conv_core_is_bit_exact_over_sequences():
+    from hwnn.plans.conv1d import plan_conv1d
+    from hwnn.sim.frames import frame, unframe
+    rng = np.random.default_rng(0)
+    c1 = plan_conv1d(rng.uniform(-.5, .5, (4, 2, 3)), rng.uniform(-.2, .2, 4), in_format=SQ(1, 7),
+                     weight_format=SQ(1, 7), out_format=SQ(3, 5), padding="same")
+    act = plan_activation("tanh", SQ(3, 5), SQ(1, 7), method="lut")
+    c2 = plan_conv1d(rng.uniform(-.5, .5, (3, 4, 2)), None, in_format=SQ(1, 7),
+                     weight_format=SQ(1, 7), out_format=SQ(3, 5), stride=2)
+    plan = plan_network([Layer("c1", "conv1d", c1, MappingProxyType({"parallelism": 6})),
+                         Layer("a", "activation", act),
+                         Layer("c2", "conv1d", c2, MappingProxyType({"arith": "mcm"}))])
+    core = Network(plan)
+    assert core.ii is None and core.latency is None   # not stated over sequences yet
+    x = rng.integers(-128, 128, (6, 9, 2))
+    want = network(plan, x)
+    run = run_stream(core, frame(x), n_outputs=want.shape[0] * want.shape[1], stall_in=0.3,
+                     stall_out=0.3, seed=1)
+    np.testing.assert_array_equal(unframe(run.outputs, *want.shape[:2]), want)

@@ -11,18 +11,24 @@ from ..checks import ParameterTypeError
 from ..plans.network import NetworkPlan
 from ._component import owned
 from .activation import activation_core
+from .conv1d import Conv1d
+from .framed import Framed
 from .dense import Dense
 
 __all__ = ["Network", "layer_core"]
 
 
-def layer_core(layer, lanes_in: int):
+def layer_core(layer, lanes_in: int, sequence: bool = False):
     """A fresh core for ``layer`` (a :class:`~hwnn.plans.network.Layer`) fed ``lanes_in``
-    values per transfer."""
+    values per transfer; an activation over a ``sequence`` carries ``last`` beside its data
+    (:class:`~hwnn.cores.framed.Framed`)."""
     if layer.kind == "dense":
         return Dense(layer.plan, **layer.options)
+    if layer.kind == "conv1d":
+        return Conv1d(layer.plan, **layer.options)
     if layer.kind == "activation":
-        return activation_core(layer.plan, lanes=lanes_in)
+        unit = activation_core(layer.plan, lanes=lanes_in)
+        return Framed(unit) if sequence else unit
     raise NotImplementedError(f"the network core does not build {layer.kind} layers yet "
                               f"({layer.name}); their plans and references exist")
 
@@ -56,6 +62,11 @@ class Network(wiring.Component):
     Latency: the sum of the layers' latencies (every layer keeps up with that rate, so a vector
     never waits between layers).
 
+    Over sequences (a first layer that is a conv1d or pool), the input is a framed stream and
+    every layer keeps its own timing (:meth:`~hwnn.cores.conv1d.Conv1d.schedule`); the
+    network's ``ii`` and ``latency`` are not stated yet (None), and results are exact under
+    any stall pattern.
+
     Members
     -------
     i : In(stream.Signature(...))
@@ -74,8 +85,11 @@ class Network(wiring.Component):
             raise ParameterTypeError("plan", f"plan must be a NetworkPlan, not "
                                              f"{type(plan).__name__}")
         self._plan = plan
-        self._cores = tuple(owned(layer_core(layer, lanes[0]))
-                            for layer, lanes in zip(plan.layers, plan.lanes))
+        cores, sequence = [], plan.sequences[0]
+        for layer, lanes in zip(plan.layers, plan.lanes):
+            cores.append(owned(layer_core(layer, lanes[0], sequence)))
+            sequence = layer.sequences(sequence)[1]
+        self._cores = tuple(cores)
         first, last = self._cores[0], self._cores[-1]
         super().__init__({
             "i": In(stream.Signature(first.i.signature.members["payload"].shape)),
@@ -86,11 +100,18 @@ class Network(wiring.Component):
     cores = property(lambda self: self._cores, doc="The layer cores, in order.")
 
     @property
-    def ii(self) -> int:
+    def ii(self) -> int | None:
+        """Cycles between input vectors at full rate; None over sequences (not stated yet)."""
+        if self._plan.sequences[0]:
+            return None
         return max(core.ii for core in self._cores)
 
     @property
-    def latency(self) -> int:
+    def latency(self) -> int | None:
+        """Cycles from an input vector to its output; None over sequences (not stated yet:
+        each sequence layer states its own per-sequence timing)."""
+        if self._plan.sequences[0]:
+            return None
         return sum(core.latency for core in self._cores)
 
     @property
@@ -100,7 +121,7 @@ class Network(wiring.Component):
 
     def describe(self) -> dict:
         """The network and every layer's own description (JSON-serializable)."""
-        bottleneck = max(range(len(self._cores)), key=lambda k: self._cores[k].ii)
+        bottleneck = max(range(len(self._cores)), key=lambda k: self._cores[k].ii)  # per transfer
         return {"kind": "network", "class": "Network", "ii": self.ii, "latency": self.latency,
                 "multipliers": self.multipliers, "n_in": self._plan.n_in,
                 "n_out": self._plan.n_out, "in_format": str(self._plan.in_format),
@@ -114,7 +135,7 @@ class Network(wiring.Component):
         for layer, core in zip(self._plan.layers, self._cores):
             m.submodules[layer.name] = core
         gate = None
-        if self.ii > self._cores[0].ii:
+        if self.ii is not None and self.ii > self._cores[0].ii:
             wait = Signal(range(self.ii), init=0)   # cycles before the next vector may enter
             gate = wait == 0
             with m.If(self.i.valid & self.i.ready):
