@@ -1,0 +1,268 @@
+"""Pooling over time in hardware: the Amaranth twin of :func:`hwnn.ref.pool.pool1d`."""
+
+from __future__ import annotations
+
+import numpy as np
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..checks import ParameterTypeError, ParameterValueError, check_enum, check_integer
+from ..fixed import Format, Overflow, Rounding, signed_bits_for
+from ..ref.integers import divide_rounded
+from ..plans.pool import Pool1dPlan
+from ._component import rejects_quietly
+from .requantize import format_shape, requantize
+
+__all__ = ["Pool1d", "constant_divide", "frame_layout", "reciprocal"]
+
+
+def frame_layout(fmt: Format, lanes: int) -> data.StructLayout:
+    """The payload of a framed stream of ``lanes`` codes of ``fmt`` per step:
+    ``{"data": ArrayLayout(format_shape(fmt), lanes), "last": 1}``."""
+    return data.StructLayout({"data": data.ArrayLayout(format_shape(fmt), lanes), "last": 1})
+
+
+def reciprocal(divisor: int, bits: int) -> tuple[int, int]:
+    """``(multiplier, shift)`` with ``(n·multiplier) >> shift == n // divisor`` for every
+    ``0 <= n < 2**bits``.
+
+    ``shift = bits + ceil(log2(divisor))`` and ``multiplier = ceil(2**shift / divisor)``. Proof:
+    with ``e = multiplier·divisor − 2**shift`` (``0 <= e < divisor <= 2**ceil(log2 divisor)``),
+    ``n·multiplier / 2**shift = n/divisor + n·e/(divisor·2**shift)`` and the second term is
+    below ``2**bits·2**ceil(log2 divisor)/(divisor·2**shift) = 1/divisor``, while the fraction
+    of ``n/divisor`` is at most ``(divisor − 1)/divisor``: the floor cannot move.
+
+    Raises
+    ------
+    TypeError, ValueError
+        ``divisor`` or ``bits`` not a positive integer.
+    """
+    divisor = check_integer(divisor, "divisor", minimum=1)
+    bits = check_integer(bits, "bits", minimum=1)
+    shift = bits + (divisor - 1).bit_length()
+    return -(-(1 << shift) // divisor), shift
+
+
+def constant_divide(m: Module, value, lo: int, hi: int, divisor: int, rounding) -> Signal:
+    """Drive (in ``m.d.comb``) and return a signal holding ``divide_rounded(value, divisor,
+    rounding)`` (:mod:`hwnn.ref.integers`) for a signed ``value`` whose codes lie in
+    ``[lo, hi]``; the result is signed, just wide enough for the quotients of that range.
+
+    A power-of-two divisor is an arithmetic shift with the rounding of
+    :func:`~hwnn.cores.requantize.requantize` (no multiplier). Any other divisor: the range is
+    moved to non-negative numbers by adding ``c·divisor`` (``c`` the smallest integer that
+    does it), the floor quotient comes from a multiply by the constant of :func:`reciprocal`
+    (exact on that range), the remainder ``n − q·divisor`` decides the rounding exactly as
+    ``divide_rounded`` does, and ``c`` is subtracted again.
+
+    Raises
+    ------
+    TypeError, ValueError
+        ``divisor`` not a positive integer, ``lo > hi``, or ``rounding`` not a Rounding.
+    """
+    divisor = check_integer(divisor, "divisor", minimum=1)
+    rounding = check_enum(Rounding, rounding, "rounding")
+    lo, hi = int(lo), int(hi)
+    if lo > hi:
+        raise ParameterValueError("lo", f"lo must be at most hi ({hi}), not {lo}")
+    value = Value.cast(value)
+    if not value.shape().signed:
+        value = Cat(value, Const(0, 1)).as_signed()
+    q_lo, q_hi = (int(q) for q in divide_rounded(np.array([lo, hi]), divisor, rounding))
+    quotient = Signal(signed(max(2, signed_bits_for(q_lo, q_hi))), name="quotient")
+    exponent = divisor.bit_length() - 1
+    if divisor == 1 << exponent:
+        # value as a code with `exponent` fraction bits, requantized to an integer.
+        width = max(len(value), exponent + 2)
+        dividend = Signal(signed(width), name="dividend")
+        m.d.comb += [dividend.eq(value),
+                     quotient.eq(requantize(dividend, Format(True, width - exponent, exponent),
+                                            Format(True, len(quotient), 0), rounding,
+                                            Overflow.WRAP))]
+        return quotient
+    offset = -(lo // divisor) if lo < 0 else 0  # the smallest c with lo + c·divisor >= 0
+    bits = max(1, (hi + offset * divisor).bit_length())
+    multiplier, shift = reciprocal(divisor, bits)
+    moved = Signal(bits, name="dividend")
+    floor = Signal(range(((1 << bits) - 1) // divisor + 1), name="floor")
+    m.d.comb += [moved.eq(value + offset * divisor), floor.eq((moved * multiplier) >> shift)]
+    remainder2 = (moved - floor * divisor) << 1  # twice the remainder, compared with divisor
+    if rounding is Rounding.TRUNC:
+        round_up = Const(0, 1)
+    elif rounding is Rounding.HALF_UP:
+        round_up = remainder2 >= divisor
+    else:
+        odd = floor[0] ^ (offset & 1)  # the parity of floor − offset, the true floor
+        round_up = (remainder2 > divisor) | ((remainder2 == divisor) & odd)
+    m.d.comb += quotient.eq(floor + round_up - offset)
+    return quotient
+
+
+class Pool1d(wiring.Component):
+    """Max or average pooling over time, per channel: computes :func:`hwnn.ref.pool.pool1d`.
+
+    Each input transfer is one time step of all ``channels`` codes with ``last`` on a
+    sequence's final step; each output transfer is one pooled step with ``last`` on the
+    sequence's final output. Sequences of any length follow each other without a gap; the
+    state resets after ``last``. A sequence too short for one window (``plan.out_length`` is 0)
+    produces no output at all, so its ``last`` is not seen downstream.
+
+    Non-overlapping windows only (``stride >= kernel_size``, the common ``stride =
+    kernel_size``): one accumulator per channel (a running maximum, padding ``min_int`` that
+    never wins, or an exact running sum, padding zeros) and a step counter within the period of
+    ``stride`` steps (steps past a window are skipped). A finished window becomes its output
+    codes at once (max: a requantize to ``out_format``; avg: the plan's rounded division by
+    :func:`constant_divide`, then the fit to ``out_format`` with ``overflow``).
+
+    Timing. ``ii`` = 1: one input step per cycle. Whether a finished window is the sequence's
+    last output is known only later (PyTorch drops a trailing partial window, but right
+    padding may complete it), so a finished window waits in a hold register until the next
+    window has ``kernel_size − pad_right`` steps (it will complete: the held one is not last)
+    or the sequence ends. Output ``j`` of a sequence is valid ``latency`` = 1 cycle after the
+    input step :meth:`decision_steps` names, and never in the same cycle as output ``j − 1``
+    (when the final step both releases the held window and completes another, that one
+    follows a cycle later). Without backpressure the output cycles are
+    ``out[j] = max(in[decision[j]] + 1, out[j − 1] + 1)``.
+
+    Parameters
+    ----------
+    plan : Pool1dPlan
+
+    Members
+    -------
+    i : In(stream.Signature(frame_layout(plan.in_format, plan.channels)))
+    o : Out(stream.Signature(frame_layout(plan.out_format, plan.channels)))
+
+    Raises
+    ------
+    TypeError
+        ``plan`` is not a :class:`~hwnn.plans.pool.Pool1dPlan`.
+    NotImplementedError
+        ``plan.stride < plan.kernel_size`` (overlapping windows).
+    """
+
+    @rejects_quietly
+    def __init__(self, plan: Pool1dPlan):
+        if not isinstance(plan, Pool1dPlan):
+            raise ParameterTypeError("plan", f"plan must be a Pool1dPlan, not "
+                                             f"{type(plan).__name__}")
+        if plan.stride < plan.kernel_size:
+            raise NotImplementedError(
+                f"Pool1d supports non-overlapping windows only: stride must be at least "
+                f"kernel_size ({plan.kernel_size}), not {plan.stride}")
+        self._plan = plan
+        super().__init__({
+            "i": In(stream.Signature(frame_layout(plan.in_format, plan.channels))),
+            "o": Out(stream.Signature(frame_layout(plan.out_format, plan.channels))),
+        })
+
+    plan = property(lambda self: self._plan, doc="The Pool1dPlan this core implements.")
+    in_format = property(lambda self: self._plan.in_format)
+    out_format = property(lambda self: self._plan.out_format)
+    latency = property(lambda self: 1, doc="Cycles from the input step that decides an output "
+                                           "(:meth:`decision_steps`) to that output.")
+    ii = property(lambda self: 1, doc="Cycles between accepted input steps at full rate.")
+
+    def decision_steps(self, steps: int) -> np.ndarray:
+        """For a sequence of ``steps`` input steps, the index of the input step after which
+        each of its ``plan.out_length(steps)`` outputs is sent: for output ``j`` but the final
+        one, the step at which window ``j + 1`` holds ``kernel_size − pad_right`` padded steps
+        (``(j+1)·stride + kernel_size − pad_right − 1 − pad_left``), for the final one the
+        sequence's last step.
+
+        Raises
+        ------
+        TypeError, ValueError
+            ``steps`` is not a non-negative integer.
+        """
+        plan = self._plan
+        n_out = plan.out_length(steps)
+        left, right = plan.padding
+        j = np.arange(1, n_out)
+        return np.append(j * plan.stride + plan.kernel_size - right - 1 - left,
+                         [steps - 1] if n_out else []).astype(np.int64)
+
+    def describe(self) -> dict:
+        """Parameters and formats for manifests and reports (JSON-serializable)."""
+        return {"class": "Pool1d", "latency": self.latency, "ii": self.ii,
+                **self._plan.describe(), "kind": f"{self._plan.kind}pool1d"}
+
+    def _finish(self, m: Module, acc) -> list:
+        """The output codes of a finished window's accumulators."""
+        plan = self._plan
+        if plan.kind == "max":
+            return [requantize(acc[c], plan.in_format, plan.out_format, plan.rounding,
+                               plan.overflow) for c in range(plan.channels)]
+        # The range of the window sums, as the plan derived mean_format from it.
+        lo = plan.kernel_size * min(plan.in_format.min_int, 0) << plan.left_shift
+        hi = plan.kernel_size * plan.in_format.max_int << plan.left_shift
+        codes = []
+        for c in range(plan.channels):
+            mean = constant_divide(m, Value.cast(acc[c]) << plan.left_shift, lo, hi,
+                                   plan.divisor, plan.rounding)
+            assert len(mean) == plan.mean_format.width
+            codes.append(requantize(mean, plan.mean_format, plan.out_format, Rounding.TRUNC,
+                                    plan.overflow))
+        return codes
+
+    def elaborate(self, platform):
+        m = Module()
+        plan = self._plan
+        k, s = plan.kernel_size, plan.stride
+        left, right = plan.padding
+        acc_format = plan.in_format if plan.kind == "max" else plan.sum_format
+        acc = Signal(data.ArrayLayout(format_shape(acc_format), plan.channels),
+                     init=[plan.fill] * plan.channels)
+        # Padded steps of the current period (of `stride` steps) seen so far; a sequence
+        # starts with its left padding already counted.
+        count = Signal(range(s + 1), init=left)
+        hold = Signal(data.ArrayLayout(format_shape(plan.out_format), plan.channels))
+        hold_full, hold_final = Signal(), Signal()
+
+        x, last = self.i.payload.data, self.i.payload.last
+        out_free = ~self.o.valid | self.o.ready
+        fire = self.i.valid & out_free
+        m.d.comb += self.i.ready.eq(out_free)
+
+        in_window = count < k
+        count1 = count + 1
+        if plan.kind == "max":
+            merged = [Mux(in_window & (x[c] > acc[c]), x[c], acc[c])
+                      for c in range(plan.channels)]
+        else:
+            merged = [Mux(in_window, acc[c] + x[c], acc[c]) for c in range(plan.channels)]
+        merged_acc = Signal.like(acc, name="merged")
+        m.d.comb += [merged_acc[c].eq(merged[c]) for c in range(plan.channels)]
+        result = Signal.like(hold, name="result")
+        m.d.comb += [result[c].eq(v) for c, v in enumerate(self._finish(m, merged_acc))]
+
+        complete = in_window & ((count1 == k) | (last & (count1 >= k - right)))
+        # The held window is not last once the current one is sure to complete; it is last
+        # when the sequence ends without completing the current one.
+        release = hold_full & ~hold_final & fire & ((count1 == k - right) | last)
+        drain = hold_full & hold_final & out_free
+
+        with m.If(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        with m.If(drain):
+            m.d.sync += [self.o.payload.data.eq(hold), self.o.payload.last.eq(1),
+                         self.o.valid.eq(1), hold_full.eq(0)]
+        with m.If(release):
+            m.d.sync += [self.o.payload.data.eq(hold), self.o.payload.last.eq(last & ~complete),
+                         self.o.valid.eq(1), hold_full.eq(0)]
+        with m.If(fire):
+            m.d.sync += [acc.eq(merged_acc), count.eq(Mux(count1 == s, 0, count1))]
+            with m.If(complete):
+                m.d.sync += acc.eq(acc.shape().const([plan.fill] * plan.channels))
+                # A final window goes straight out unless the output register is taken this
+                # cycle; a held window has always left by now (released or drained).
+                with m.If(last & ~drain & ~release):
+                    m.d.sync += [self.o.payload.data.eq(result), self.o.payload.last.eq(1),
+                                 self.o.valid.eq(1)]
+                with m.Else():
+                    m.d.sync += [hold.eq(result), hold_full.eq(1), hold_final.eq(last)]
+            with m.If(last):
+                m.d.sync += [acc.eq(acc.shape().const([plan.fill] * plan.channels)),
+                             count.eq(left)]
+        return m
