@@ -206,19 +206,70 @@ class Pool1d(wiring.Component):
                                     plan.overflow))
         return codes
 
+    def _merge(self, acc, x, take) -> list:
+        """Per channel: ``acc`` with the step ``x`` merged in where ``take``, else ``acc``."""
+        if self._plan.kind == "max":
+            return [Mux(take & (x[c] > acc[c]), x[c], acc[c]) for c in range(len(x))]
+        return [Mux(take, acc[c] + x[c], acc[c]) for c in range(len(x))]
+
+    def _window_result(self, m: Module, merged: list):
+        """The output codes of a finished window (``merged`` per channel), as a signal."""
+        acc_format = self._plan.in_format if self._plan.kind == "max" else self._plan.sum_format
+        acc = Signal(data.ArrayLayout(format_shape(acc_format), len(merged)), name="merged")
+        m.d.comb += [acc[c].eq(v) for c, v in enumerate(merged)]
+        result = Signal(data.ArrayLayout(format_shape(self._plan.out_format), len(merged)),
+                        name="result")
+        m.d.comb += [result[c].eq(v) for c, v in enumerate(self._finish(m, acc))]
+        return result
+
+    def _outputs(self, m: Module, out_free, step, complete, result, release_when, end):
+        """The hold register and the output register.
+
+        On a ``step`` (an input step, or a virtual padding step) that completes a window
+        with codes ``result``: the window is held until a later step with ``release_when``
+        (then sent with ``last`` if the step is the sequence's ``end`` and completes nothing);
+        a window completed at the ``end`` is final: straight out, or held one cycle when the
+        step also releases the previous one.
+        """
+        hold = Signal.like(result, name="hold")
+        hold_full, hold_final = Signal(), Signal()
+        release = hold_full & ~hold_final & step & release_when
+        drain = hold_full & hold_final & out_free
+        with m.If(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        with m.If(drain):
+            m.d.sync += [self.o.payload.data.eq(hold), self.o.payload.last.eq(1),
+                         self.o.valid.eq(1), hold_full.eq(0)]
+        with m.If(release):
+            m.d.sync += [self.o.payload.data.eq(hold), self.o.payload.last.eq(end & ~complete),
+                         self.o.valid.eq(1), hold_full.eq(0)]
+        with m.If(step & complete):
+            # A held window has always left by now (released or drained).
+            with m.If(end & ~drain & ~release):
+                m.d.sync += [self.o.payload.data.eq(result), self.o.payload.last.eq(1),
+                             self.o.valid.eq(1)]
+            with m.Else():
+                m.d.sync += [hold.eq(result), hold_full.eq(1), hold_final.eq(end)]
+
     def elaborate(self, platform):
         m = Module()
+        if self._plan.stride >= self._plan.kernel_size:
+            self._elaborate_disjoint(m)
+        else:
+            self._elaborate_overlapping(m)
+        return m
+
+    def _elaborate_disjoint(self, m: Module):
         plan = self._plan
         k, s = plan.kernel_size, plan.stride
         left, right = plan.padding
         acc_format = plan.in_format if plan.kind == "max" else plan.sum_format
-        acc = Signal(data.ArrayLayout(format_shape(acc_format), plan.channels),
-                     init=[plan.fill] * plan.channels)
+        fill = data.ArrayLayout(format_shape(acc_format), plan.channels).const(
+            [plan.fill] * plan.channels)
+        acc = Signal(fill.shape(), init=fill)
         # Padded steps of the current period (of `stride` steps) seen so far; a sequence
         # starts with its left padding already counted.
         count = Signal(range(s + 1), init=left)
-        hold = Signal(data.ArrayLayout(format_shape(plan.out_format), plan.channels))
-        hold_full, hold_final = Signal(), Signal()
 
         x, last = self.i.payload.data, self.i.payload.last
         out_free = ~self.o.valid | self.o.ready
@@ -227,42 +278,16 @@ class Pool1d(wiring.Component):
 
         in_window = count < k
         count1 = count + 1
-        if plan.kind == "max":
-            merged = [Mux(in_window & (x[c] > acc[c]), x[c], acc[c])
-                      for c in range(plan.channels)]
-        else:
-            merged = [Mux(in_window, acc[c] + x[c], acc[c]) for c in range(plan.channels)]
-        merged_acc = Signal.like(acc, name="merged")
-        m.d.comb += [merged_acc[c].eq(merged[c]) for c in range(plan.channels)]
-        result = Signal.like(hold, name="result")
-        m.d.comb += [result[c].eq(v) for c, v in enumerate(self._finish(m, merged_acc))]
-
+        merged = self._merge(acc, x, in_window)
+        result = self._window_result(m, merged)
         complete = in_window & ((count1 == k) | (last & (count1 >= k - right)))
         # The held window is not last once the current one is sure to complete; it is last
         # when the sequence ends without completing the current one.
-        release = hold_full & ~hold_final & fire & ((count1 == k - right) | last)
-        drain = hold_full & hold_final & out_free
-
-        with m.If(self.o.ready):
-            m.d.sync += self.o.valid.eq(0)
-        with m.If(drain):
-            m.d.sync += [self.o.payload.data.eq(hold), self.o.payload.last.eq(1),
-                         self.o.valid.eq(1), hold_full.eq(0)]
-        with m.If(release):
-            m.d.sync += [self.o.payload.data.eq(hold), self.o.payload.last.eq(last & ~complete),
-                         self.o.valid.eq(1), hold_full.eq(0)]
+        self._outputs(m, out_free, fire, complete, result, (count1 == k - right) | last, last)
         with m.If(fire):
-            m.d.sync += [acc.eq(merged_acc), count.eq(Mux(count1 == s, 0, count1))]
-            with m.If(complete):
-                m.d.sync += acc.eq(acc.shape().const([plan.fill] * plan.channels))
-                # A final window goes straight out unless the output register is taken this
-                # cycle; a held window has always left by now (released or drained).
-                with m.If(last & ~drain & ~release):
-                    m.d.sync += [self.o.payload.data.eq(result), self.o.payload.last.eq(1),
-                                 self.o.valid.eq(1)]
-                with m.Else():
-                    m.d.sync += [hold.eq(result), hold_full.eq(1), hold_final.eq(last)]
+            m.d.sync += [acc[c].eq(v) for c, v in enumerate(merged)]
+            m.d.sync += count.eq(Mux(count1 == s, 0, count1))
+            with m.If(complete | last):
+                m.d.sync += acc.eq(fill)
             with m.If(last):
-                m.d.sync += [acc.eq(acc.shape().const([plan.fill] * plan.channels)),
-                             count.eq(left)]
-        return m
+                m.d.sync += count.eq(left)
