@@ -64,6 +64,14 @@ CASES = [
     ("avg", 5, 7, 2, 2, SQ(3, 3), SQ(2, 4), "half_up", "wrap"),
     ("avg", 6, 6, 3, 1, SQ(2, 4), SQ(5, -1), "half_even", "sat"),
     ("avg", 4, 4, 2, 2, SQ(5, 0), SQ(3, 0), "half_up", "sat"),
+    # Overlapping windows.
+    ("max", 3, 1, 1, 2, SQ(4, 2), None, "trunc", "sat"),
+    ("max", 4, 1, 2, 1, UQ(3, 1), UQ(2, 0), "half_up", "sat"),
+    ("max", 6, 4, 3, 2, SQ(3, 0), None, "trunc", "sat"),
+    ("avg", 3, 2, 1, 2, SQ(4, 2), None, "half_even", "sat"),
+    ("avg", 5, 2, 2, 2, SQ(3, 2), SQ(3, 4), "half_up", "wrap"),
+    ("avg", 4, 3, 0, 3, UQ(3, 2), UQ(3, 1), "trunc", "sat"),
+    ("avg", 2, 1, 1, 1, SQ(4, 0), SQ(4, 1), "half_even", "sat"),
 ]
 IDS = ["-".join(str(p) for p in case[:5]) + f"-{case[7]}" for case in CASES]
 LENGTHS = [9, 1, 2, 5, 3, 12, 4, 7, 6, 8]
@@ -89,16 +97,32 @@ def test_exact_output_cycles_without_stalls(case):
     core = inspected(Pool1d(plan))
     xs = sequences(plan, LENGTHS, np.random.default_rng(5))
     run = check(plan, xs)
-    # ii 1: every step accepted in consecutive cycles, sequences without a gap.
-    np.testing.assert_array_equal(run.in_cycles, np.arange(sum(LENGTHS)))
-    starts = np.cumsum([0] + LENGTHS[:-1])
-    decided = np.concatenate([start + core.decision_steps(n) for start, n in zip(starts,
-                                                                                    LENGTHS)])
-    want, previous = [], -1
-    for step in decided:
-        previous = max(int(run.in_cycles[step]) + core.latency, previous + 1)
-        want.append(previous)
+    # ii 1: every step accepted in consecutive cycles, sequences without a gap but the flush
+    # steps (overlapping windows with padding only).
+    flushes = [core.flush_steps(n) for n in LENGTHS]
+    gaps = np.concatenate([[1] * (n - 1) + [1 + f] for n, f in zip(LENGTHS, flushes)])
+    np.testing.assert_array_equal(np.diff(run.in_cycles), gaps[:-1])
+    want, previous, start = [], -1, 0
+    for n, flush in zip(LENGTHS, flushes):
+        # The cycle of every step of the sequence, its flush steps included.
+        cycles = np.append(run.in_cycles[start:start + n],
+                           run.in_cycles[start + n - 1] + np.arange(1, flush + 1))
+        for step in core.decision_steps(n):
+            previous = max(int(cycles[step]) + core.latency, previous + 1)
+            want.append(previous)
+        start += n
     np.testing.assert_array_equal(run.out_cycles, want)
+
+
+def test_overlapping_flush_steps():
+    core = inspected(Pool1d(plan_pool1d("avg", 5, 2, 2, channels=1, in_format=SQ(4, 0))))
+    # Padded positions of 7 steps: 11, windows start at 0, 2, 4, 6; the final one ends at
+    # position 10, the right padding's second step: two flush steps.
+    assert core.flush_steps(7) == 2 and core.flush_steps(8) == 1 and core.flush_steps(2) == 1
+    # Window j + 1 completes at position 2j + 6, step 2j + 4; the final one at the last flush.
+    np.testing.assert_array_equal(core.decision_steps(7), [4, 6, 8, 8])
+    assert inspected(Pool1d(plan_pool1d("max", 3, 1, channels=1, in_format=SQ(4, 0)))
+                     ).flush_steps(9) == 0
 
 
 def test_decision_steps():
@@ -180,9 +204,6 @@ def test_payload_shapes_follow_the_formats():
 def test_rejects_bad_parameters():
     with pytest.raises(ParameterTypeError, match="^plan must be a Pool1dPlan, not FlattenPlan$"):
         Pool1d(plan_flatten(2, 2))
-    with pytest.raises(NotImplementedError, match=re.escape(
-            "stride must be at least kernel_size (3), not 2")):
-        Pool1d(plan_pool1d("max", 3, 2, channels=1, in_format=SQ(4, 0)))
     with pytest.raises(ParameterValueError, match=r"^lo must be at most hi \(1\), not 2$"):
         constant_divide(inspected(Module()), Signal(4), 2, 1, 3, "trunc")
     with pytest.raises(ParameterValueError, match="divisor"):

@@ -108,22 +108,33 @@ class Pool1d(wiring.Component):
     state resets after ``last``. A sequence too short for one window (``plan.out_length`` is 0)
     produces no output at all, so its ``last`` is not seen downstream.
 
-    Non-overlapping windows only (``stride >= kernel_size``, the common ``stride =
-    kernel_size``): one accumulator per channel (a running maximum, padding ``min_int`` that
-    never wins, or an exact running sum, padding zeros) and a step counter within the period of
-    ``stride`` steps (steps past a window are skipped). A finished window becomes its output
-    codes at once (max: a requantize to ``out_format``; avg: the plan's rounded division by
-    :func:`constant_divide`, then the fit to ``out_format`` with ``overflow``).
+    Accumulators: a running maximum per channel (padding ``min_int``, which never wins) or an
+    exact running sum (padding zeros). A finished window becomes its output codes at once
+    (max: a requantize to ``out_format``; avg: the plan's rounded division by
+    :func:`constant_divide`, then the fit to ``out_format`` with ``overflow``, the final stage
+    of :class:`~hwnn.cores.requantize.Requantize`).
 
-    Timing. ``ii`` = 1: one input step per cycle. Whether a finished window is the sequence's
-    last output is known only later (PyTorch drops a trailing partial window, but right
-    padding may complete it), so a finished window waits in a hold register until the next
-    window has ``kernel_size − pad_right`` steps (it will complete: the held one is not last)
-    or the sequence ends. Output ``j`` of a sequence is valid ``latency`` = 1 cycle after the
-    input step :meth:`decision_steps` names, and never in the same cycle as output ``j − 1``
-    (when the final step both releases the held window and completes another, that one
-    follows a cycle later). Without backpressure the output cycles are
-    ``out[j] = max(in[decision[j]] + 1, out[j − 1] + 1)``.
+    Whether a finished window is the sequence's final output is known only later (PyTorch
+    drops a trailing partial window, but the right padding may complete it), so a finished
+    window waits in a hold register until a later step shows it is not final, or the sequence
+    ends. An output is valid ``latency`` = 1 cycle after the step :meth:`decision_steps`
+    names, and never in the same cycle as the one before it (when one step releases the held
+    window and completes the final one, that follows a cycle later).
+
+    * Non-overlapping windows (``stride >= kernel_size``, the common ``stride =
+      kernel_size``): one accumulator set and a step counter within the period of ``stride``
+      steps (steps past a window are skipped). A held window is released when the next one
+      holds ``kernel_size − pad_right`` padded steps (it will complete). The right padding
+      costs no cycle: ``ii`` = 1 input step per cycle, sequences back to back.
+    * Overlapping windows (``stride < kernel_size``): ``ceil(kernel_size / stride)``
+      accumulator sets, one per window in flight, used in turn; a held window is released when
+      the next one completes. After a sequence's last step the input stalls for
+      :meth:`flush_steps` virtual padding steps, one per cycle, that finish the windows the
+      right padding completes (none without padding). Then ``ii`` = 1 input step per cycle
+      plus those steps per sequence.
+
+    Without backpressure, with steps numbered through a sequence's flush steps (which follow
+    its last step one per cycle), ``out[j] = max(cycle[decision[j]] + 1, out[j − 1] + 1)``.
 
     Parameters
     ----------
@@ -138,8 +149,6 @@ class Pool1d(wiring.Component):
     ------
     TypeError
         ``plan`` is not a :class:`~hwnn.plans.pool.Pool1dPlan`.
-    NotImplementedError
-        ``plan.stride < plan.kernel_size`` (overlapping windows).
     """
 
     @rejects_quietly
@@ -147,10 +156,6 @@ class Pool1d(wiring.Component):
         if not isinstance(plan, Pool1dPlan):
             raise ParameterTypeError("plan", f"plan must be a Pool1dPlan, not "
                                              f"{type(plan).__name__}")
-        if plan.stride < plan.kernel_size:
-            raise NotImplementedError(
-                f"Pool1d supports non-overlapping windows only: stride must be at least "
-                f"kernel_size ({plan.kernel_size}), not {plan.stride}")
         self._plan = plan
         super().__init__({
             "i": In(stream.Signature(frame_layout(plan.in_format, plan.channels))),
@@ -165,11 +170,12 @@ class Pool1d(wiring.Component):
     ii = property(lambda self: 1, doc="Cycles between accepted input steps at full rate.")
 
     def decision_steps(self, steps: int) -> np.ndarray:
-        """For a sequence of ``steps`` input steps, the index of the input step after which
-        each of its ``plan.out_length(steps)`` outputs is sent: for output ``j`` but the final
-        one, the step at which window ``j + 1`` holds ``kernel_size − pad_right`` padded steps
-        (``(j+1)·stride + kernel_size − pad_right − 1 − pad_left``), for the final one the
-        sequence's last step.
+        """For a sequence of ``steps`` input steps, the index of the step after which each of
+        its ``plan.out_length(steps)`` outputs is sent (indices from ``steps`` on are the flush
+        steps). Output ``j`` but the final one: the step at which window ``j + 1`` holds
+        ``kernel_size − pad_right`` padded steps (non-overlapping), or is complete
+        (overlapping), ``(j+1)·stride + kernel_size − 1 − pad_left`` less ``pad_right`` in the
+        first case. The final output: the sequence's last step, or its last flush step.
 
         Raises
         ------
@@ -179,9 +185,27 @@ class Pool1d(wiring.Component):
         plan = self._plan
         n_out = plan.out_length(steps)
         left, right = plan.padding
+        early = right if plan.stride >= plan.kernel_size else 0
         j = np.arange(1, n_out)
-        return np.append(j * plan.stride + plan.kernel_size - right - 1 - left,
-                         [steps - 1] if n_out else []).astype(np.int64)
+        return np.append(j * plan.stride + plan.kernel_size - early - 1 - left,
+                         [steps - 1 + self.flush_steps(steps)] if n_out else []).astype(np.int64)
+
+    def flush_steps(self, steps: int) -> int:
+        """Cycles the input stalls after the last step of a sequence of ``steps`` steps: with
+        overlapping windows, the padding steps up to the end of the final window when the
+        right padding completes it; otherwise 0.
+
+        Raises
+        ------
+        TypeError, ValueError
+            ``steps`` is not a non-negative integer.
+        """
+        plan = self._plan
+        n_out = plan.out_length(steps)
+        if plan.stride >= plan.kernel_size or n_out == 0:
+            return 0
+        final_end = (n_out - 1) * plan.stride + plan.kernel_size - 1 - plan.padding[0]
+        return max(0, final_end - (steps - 1))
 
     def describe(self) -> dict:
         """Parameters and formats for manifests and reports (JSON-serializable)."""
@@ -291,3 +315,73 @@ class Pool1d(wiring.Component):
                 m.d.sync += acc.eq(fill)
             with m.If(last):
                 m.d.sync += count.eq(left)
+
+    def _elaborate_overlapping(self, m: Module):
+        plan = self._plan
+        k, s = plan.kernel_size, plan.stride
+        left, right = plan.padding
+        slots = -(-k // s)  # windows in flight: window t lives in slot t mod slots
+        period = slots * s  # slot a starts a window at every phase a·s
+        acc_format = plan.in_format if plan.kind == "max" else plan.sum_format
+        fill = data.ArrayLayout(format_shape(acc_format), plan.channels).const(
+            [plan.fill] * plan.channels)
+        accs = [Signal(fill.shape(), init=fill, name=f"acc{a}") for a in range(slots)]
+        # A sequence starts with its left padding seen: the windows that start in it are open.
+        opened = [a * s < left for a in range(slots)]
+        active = [Signal(init=o, name=f"active{a}") for a, o in enumerate(opened)]
+        phase = Signal(range(period), init=left)
+        # After the last step, virtual padding steps (input stalled) finish the windows that
+        # the right padding completes; `flush` counts those still to run.
+        flush = Signal(range(right + 1))
+        flushing = flush != 0
+
+        x, last = self.i.payload.data, self.i.payload.last
+        out_free = ~self.o.valid | self.o.ready
+        fire = self.i.valid & out_free & ~flushing
+        m.d.comb += self.i.ready.eq(out_free & ~flushing)
+        step = fire | (flushing & out_free)
+
+        def at(values):
+            return Cat(*(phase == v % period for v in values)).any()
+
+        merged, complete_a, still = [], [], []
+        for a in range(slots):
+            starts = (phase == a * s) & ~flushing
+            base = [Mux(starts, plan.fill, accs[a][c]) for c in range(plan.channels)]
+            merged.append(self._merge(base, x, at(range(a * s, a * s + k)) & ~flushing))
+            complete_a.append(at([a * s + k - 1]) & (active[a] | starts))
+            still.append((active[a] | starts) & ~complete_a[a])
+        complete = Cat(*complete_a).any()
+        chosen = merged[0]
+        for a in range(1, slots):
+            chosen = [Mux(complete_a[a], v, w) for v, w in zip(merged[a], chosen)]
+        result = self._window_result(m, chosen)
+
+        # At the last step: virtual steps until the youngest window that the right padding
+        # completes is done (k − seen for it, the largest such count among open windows).
+        needed = Signal(range(right + 1))
+        phase1 = Mux(phase == period - 1, 0, phase + 1)
+        with m.Switch(phase1):
+            for v in range(period):
+                with m.Case(v):
+                    largest = Const(0)
+                    for a in range(slots):
+                        if k - right <= (v - a * s) % period < k:
+                            count = Mux(still[a], k - (v - a * s) % period, 0)
+                            largest = Mux(count > largest, count, largest)
+                    m.d.comb += needed.eq(largest)
+        end = Mux(flushing, flush == 1, last & (needed == 0))
+        self._outputs(m, out_free, step, complete, result, complete | end, end)
+
+        with m.If(step):
+            m.d.sync += [phase.eq(phase1)]
+            for a in range(slots):
+                m.d.sync += [accs[a][c].eq(v) for c, v in enumerate(merged[a])]
+                m.d.sync += active[a].eq(still[a])
+            with m.If(flushing):
+                m.d.sync += flush.eq(flush - 1)
+            with m.Elif(last):
+                m.d.sync += flush.eq(needed)
+            with m.If(end):
+                m.d.sync += [phase.eq(left), *(acc.eq(fill) for acc in accs),
+                             *(a.eq(o) for a, o in zip(active, opened))]
