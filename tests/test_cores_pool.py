@@ -196,7 +196,11 @@ def test_payload_shapes_follow_the_formats():
     assert core.i.signature.members["payload"].shape == frame_layout(UQ(3, 2), 3)
     assert core.o.signature.members["payload"].shape == frame_layout(SQ(4, 2), 3)
     assert frame_layout(SQ(4, 2), 3).members["data"].elem_shape == signed(6)
-    assert (core.latency, core.ii) == (1, 1)
+    assert (core.latency, core.ii) == (2, 1)  # the divider has a stage of its own
+    same = inspected(Pool1d(plan_pool1d("max", 2, channels=1, in_format=SQ(3, 1))))
+    finer = inspected(Pool1d(plan_pool1d("max", 2, channels=1, in_format=SQ(3, 1),
+                                         out_format=SQ(3, 0))))
+    assert (same.latency, finer.latency) == (1, 2)
     info = core.describe()
     assert info["kind"] == "avgpool1d" and info["divisor"] == 2 and info["ii"] == 1
 

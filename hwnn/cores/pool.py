@@ -12,7 +12,7 @@ from ..fixed import Format, Overflow, Rounding, signed_bits_for
 from ..ref.integers import divide_rounded
 from ..plans.pool import Pool1dPlan
 from ._component import rejects_quietly
-from .requantize import format_shape, requantize
+from .requantize import format_shape, requantize, requantize_has_logic
 
 __all__ = ["Pool1d", "constant_divide", "frame_layout", "reciprocal"]
 
@@ -111,13 +111,15 @@ class Pool1d(wiring.Component):
     Accumulators: a running maximum per channel (padding ``min_int``, which never wins) or an
     exact running sum (padding zeros). A finished window becomes its output codes at once
     (max: a requantize to ``out_format``; avg: the plan's rounded division by
-    :func:`constant_divide`, then the fit to ``out_format`` with ``overflow``, the final stage
-    of :class:`~hwnn.cores.requantize.Requantize`).
+    :func:`constant_divide`, then the fit to ``out_format`` with ``overflow``). The divider,
+    or a requantize that rounds or saturates, has a registered stage of its own after the
+    window logic (as :class:`~hwnn.cores.requantize.Requantize`), so ``latency`` is 2 there
+    and 1 for a max that keeps its format.
 
     Whether a finished window is the sequence's final output is known only later (PyTorch
     drops a trailing partial window, but the right padding may complete it), so a finished
     window waits in a hold register until a later step shows it is not final, or the sequence
-    ends. An output is valid ``latency`` = 1 cycle after the step :meth:`decision_steps`
+    ends. An output is valid ``latency`` cycles after the step :meth:`decision_steps`
     names, and never in the same cycle as the one before it (when one step releases the held
     window and completes the final one, that follows a cycle later).
 
@@ -134,7 +136,7 @@ class Pool1d(wiring.Component):
       plus those steps per sequence.
 
     Without backpressure, with steps numbered through a sequence's flush steps (which follow
-    its last step one per cycle), ``out[j] = max(cycle[decision[j]] + 1, out[j − 1] + 1)``.
+    its last step one per cycle), ``out[j] = max(cycle[decision[j]] + latency, out[j − 1] + 1)``.
 
     Parameters
     ----------
@@ -157,6 +159,10 @@ class Pool1d(wiring.Component):
             raise ParameterTypeError("plan", f"plan must be a Pool1dPlan, not "
                                              f"{type(plan).__name__}")
         self._plan = plan
+        self._acc_format = plan.in_format if plan.kind == "max" else plan.sum_format
+        # A divider, or a requantize that rounds or saturates, gets a pipeline stage.
+        self._staged = plan.kind == "avg" or requantize_has_logic(
+            plan.in_format, plan.out_format, plan.rounding, plan.overflow)
         super().__init__({
             "i": In(stream.Signature(frame_layout(plan.in_format, plan.channels))),
             "o": Out(stream.Signature(frame_layout(plan.out_format, plan.channels))),
@@ -165,8 +171,10 @@ class Pool1d(wiring.Component):
     plan = property(lambda self: self._plan, doc="The Pool1dPlan this core implements.")
     in_format = property(lambda self: self._plan.in_format)
     out_format = property(lambda self: self._plan.out_format)
-    latency = property(lambda self: 1, doc="Cycles from the input step that decides an output "
-                                           "(:meth:`decision_steps`) to that output.")
+    latency = property(lambda self: 1 + self._staged,
+                       doc="Cycles from the step that decides an output (:meth:`decision_steps`) "
+                           "to that output: 2 with a finish stage (average, or a max "
+                           "requantize that rounds or saturates), else 1.")
     ii = property(lambda self: 1, doc="Cycles between accepted input steps at full rate.")
 
     def decision_steps(self, steps: int) -> np.ndarray:
@@ -237,17 +245,20 @@ class Pool1d(wiring.Component):
         return [Mux(take, acc[c] + x[c], acc[c]) for c in range(len(x))]
 
     def _window_result(self, m: Module, merged: list):
-        """The output codes of a finished window (``merged`` per channel), as a signal."""
-        acc_format = self._plan.in_format if self._plan.kind == "max" else self._plan.sum_format
-        acc = Signal(data.ArrayLayout(format_shape(acc_format), len(merged)), name="merged")
+        """What the window stream carries for a finished window (``merged`` per channel): the
+        accumulators when a finish stage follows, else the output codes (then wiring only)."""
+        acc = Signal(data.ArrayLayout(format_shape(self._acc_format), len(merged)),
+                     name="merged")
         m.d.comb += [acc[c].eq(v) for c, v in enumerate(merged)]
+        if self._staged:
+            return acc
         result = Signal(data.ArrayLayout(format_shape(self._plan.out_format), len(merged)),
                         name="result")
         m.d.comb += [result[c].eq(v) for c, v in enumerate(self._finish(m, acc))]
         return result
 
-    def _outputs(self, m: Module, out_free, step, complete, result, release_when, end):
-        """The hold register and the output register.
+    def _outputs(self, m: Module, w, step, complete, result, release_when, end):
+        """The hold register and the register of the window stream ``w``.
 
         On a ``step`` (an input step, or a virtual padding step) that completes a window
         with codes ``result``: the window is held until a later step with ``release_when``
@@ -258,37 +269,48 @@ class Pool1d(wiring.Component):
         hold = Signal.like(result, name="hold")
         hold_full, hold_final = Signal(), Signal()
         release = hold_full & ~hold_final & step & release_when
-        drain = hold_full & hold_final & out_free
-        with m.If(self.o.ready):
-            m.d.sync += self.o.valid.eq(0)
+        drain = hold_full & hold_final & (~w.valid | w.ready)
+        with m.If(w.ready):
+            m.d.sync += w.valid.eq(0)
         with m.If(drain):
-            m.d.sync += [self.o.payload.data.eq(hold), self.o.payload.last.eq(1),
-                         self.o.valid.eq(1), hold_full.eq(0)]
+            m.d.sync += [w.payload.data.eq(hold), w.payload.last.eq(1),
+                         w.valid.eq(1), hold_full.eq(0)]
         with m.If(release):
-            m.d.sync += [self.o.payload.data.eq(hold), self.o.payload.last.eq(end & ~complete),
-                         self.o.valid.eq(1), hold_full.eq(0)]
+            m.d.sync += [w.payload.data.eq(hold), w.payload.last.eq(end & ~complete),
+                         w.valid.eq(1), hold_full.eq(0)]
         with m.If(step & complete):
             # A held window has always left by now (released or drained).
             with m.If(end & ~drain & ~release):
-                m.d.sync += [self.o.payload.data.eq(result), self.o.payload.last.eq(1),
-                             self.o.valid.eq(1)]
+                m.d.sync += [w.payload.data.eq(result), w.payload.last.eq(1),
+                             w.valid.eq(1)]
             with m.Else():
                 m.d.sync += [hold.eq(result), hold_full.eq(1), hold_final.eq(end)]
 
     def elaborate(self, platform):
         m = Module()
-        if self._plan.stride >= self._plan.kernel_size:
-            self._elaborate_disjoint(m)
+        if self._staged:
+            # Windows leave as accumulators; a registered stage divides and fits them.
+            w = stream.Signature(frame_layout(self._acc_format, self._plan.channels)).create()
+            m.d.comb += w.ready.eq(~self.o.valid | self.o.ready)
+            with m.If(self.o.ready):
+                m.d.sync += self.o.valid.eq(0)
+            with m.If(w.valid & w.ready):
+                m.d.sync += [self.o.valid.eq(1), self.o.payload.last.eq(w.payload.last)]
+                m.d.sync += [self.o.payload.data[c].eq(v)
+                             for c, v in enumerate(self._finish(m, w.payload.data))]
         else:
-            self._elaborate_overlapping(m)
+            w = self.o
+        if self._plan.stride >= self._plan.kernel_size:
+            self._elaborate_disjoint(m, w)
+        else:
+            self._elaborate_overlapping(m, w)
         return m
 
-    def _elaborate_disjoint(self, m: Module):
+    def _elaborate_disjoint(self, m: Module, w):
         plan = self._plan
         k, s = plan.kernel_size, plan.stride
         left, right = plan.padding
-        acc_format = plan.in_format if plan.kind == "max" else plan.sum_format
-        fill = data.ArrayLayout(format_shape(acc_format), plan.channels).const(
+        fill = data.ArrayLayout(format_shape(self._acc_format), plan.channels).const(
             [plan.fill] * plan.channels)
         acc = Signal(fill.shape(), init=fill)
         # Padded steps of the current period (of `stride` steps) seen so far; a sequence
@@ -296,7 +318,7 @@ class Pool1d(wiring.Component):
         count = Signal(range(s + 1), init=left)
 
         x, last = self.i.payload.data, self.i.payload.last
-        out_free = ~self.o.valid | self.o.ready
+        out_free = ~w.valid | w.ready
         fire = self.i.valid & out_free
         m.d.comb += self.i.ready.eq(out_free)
 
@@ -307,7 +329,7 @@ class Pool1d(wiring.Component):
         complete = in_window & ((count1 == k) | (last & (count1 >= k - right)))
         # The held window is not last once the current one is sure to complete; it is last
         # when the sequence ends without completing the current one.
-        self._outputs(m, out_free, fire, complete, result, (count1 == k - right) | last, last)
+        self._outputs(m, w, fire, complete, result, (count1 == k - right) | last, last)
         with m.If(fire):
             m.d.sync += [acc[c].eq(v) for c, v in enumerate(merged)]
             m.d.sync += count.eq(Mux(count1 == s, 0, count1))
@@ -316,14 +338,13 @@ class Pool1d(wiring.Component):
             with m.If(last):
                 m.d.sync += count.eq(left)
 
-    def _elaborate_overlapping(self, m: Module):
+    def _elaborate_overlapping(self, m: Module, w):
         plan = self._plan
         k, s = plan.kernel_size, plan.stride
         left, right = plan.padding
         slots = -(-k // s)  # windows in flight: window t lives in slot t mod slots
         period = slots * s  # slot a starts a window at every phase a·s
-        acc_format = plan.in_format if plan.kind == "max" else plan.sum_format
-        fill = data.ArrayLayout(format_shape(acc_format), plan.channels).const(
+        fill = data.ArrayLayout(format_shape(self._acc_format), plan.channels).const(
             [plan.fill] * plan.channels)
         accs = [Signal(fill.shape(), init=fill, name=f"acc{a}") for a in range(slots)]
         # A sequence starts with its left padding seen: the windows that start in it are open.
@@ -336,7 +357,7 @@ class Pool1d(wiring.Component):
         flushing = flush != 0
 
         x, last = self.i.payload.data, self.i.payload.last
-        out_free = ~self.o.valid | self.o.ready
+        out_free = ~w.valid | w.ready
         fire = self.i.valid & out_free & ~flushing
         m.d.comb += self.i.ready.eq(out_free & ~flushing)
         step = fire | (flushing & out_free)
@@ -371,7 +392,7 @@ class Pool1d(wiring.Component):
                             largest = Mux(count > largest, count, largest)
                     m.d.comb += needed.eq(largest)
         end = Mux(flushing, flush == 1, last & (needed == 0))
-        self._outputs(m, out_free, step, complete, result, complete | end, end)
+        self._outputs(m, w, step, complete, result, complete | end, end)
 
         with m.If(step):
             m.d.sync += [phase.eq(phase1)]
