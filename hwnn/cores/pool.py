@@ -9,12 +9,13 @@ from amaranth.lib.wiring import In, Out
 
 from ..checks import ParameterTypeError, ParameterValueError, check_enum, check_integer
 from ..fixed import Format, Overflow, Rounding, signed_bits_for
+from ..plans.shift_add.csd import csd
 from ..ref.integers import divide_rounded
 from ..plans.pool import Pool1dPlan
 from ._component import rejects_quietly
 from .requantize import format_shape, requantize, requantize_has_logic
 
-__all__ = ["Pool1d", "constant_divide", "frame_layout", "reciprocal"]
+__all__ = ["Pool1d", "constant_divide", "frame_layout", "reciprocal", "times_constant"]
 
 
 def frame_layout(fmt: Format, lanes: int) -> data.StructLayout:
@@ -44,6 +45,20 @@ def reciprocal(divisor: int, bits: int) -> tuple[int, int]:
     return -(-(1 << shift) // divisor), shift
 
 
+def times_constant(value, constant: int) -> Value:
+    """``value · constant`` for a non-negative integer ``constant``, as a sum of shifted copies
+    of ``value``, one per canonical signed digit (:func:`hwnn.plans.shift_add.csd.csd`): a
+    chain of adders, never a multiplier (a product by a constant would take a DSP, of which an
+    iCE40 UP5K has 8)."""
+    constant = check_integer(constant, "constant", minimum=0)
+    value = Value.cast(value)
+    total = Const(0, 1)
+    for sign, shift in csd(constant):
+        term = value << shift
+        total = total + term if sign > 0 else total - term
+    return total
+
+
 def constant_divide(m: Module, value, lo: int, hi: int, divisor: int, rounding) -> Signal:
     """Drive (in ``m.d.comb``) and return a signal holding ``divide_rounded(value, divisor,
     rounding)`` (:mod:`hwnn.ref.integers`) for a signed ``value`` whose codes lie in
@@ -53,7 +68,7 @@ def constant_divide(m: Module, value, lo: int, hi: int, divisor: int, rounding) 
     :func:`~hwnn.cores.requantize.requantize` (no multiplier). Any other divisor: the range is
     moved to non-negative numbers by adding ``c·divisor`` (``c`` the smallest integer that
     does it), the floor quotient comes from a multiply by the constant of :func:`reciprocal`
-    (exact on that range), the remainder ``n − q·divisor`` decides the rounding exactly as
+    (exact on that range; shift-add, :func:`times_constant`), the remainder ``n − q·divisor`` decides the rounding exactly as
     ``divide_rounded`` does, and ``c`` is subtracted again.
 
     Raises
@@ -86,8 +101,10 @@ def constant_divide(m: Module, value, lo: int, hi: int, divisor: int, rounding) 
     multiplier, shift = reciprocal(divisor, bits)
     moved = Signal(bits, name="dividend")
     floor = Signal(range(((1 << bits) - 1) // divisor + 1), name="floor")
-    m.d.comb += [moved.eq(value + offset * divisor), floor.eq((moved * multiplier) >> shift)]
-    remainder2 = (moved - floor * divisor) << 1  # twice the remainder, compared with divisor
+    m.d.comb += [moved.eq(value + offset * divisor),
+                 floor.eq(times_constant(moved, multiplier) >> shift)]
+    # Twice the remainder, compared with divisor.
+    remainder2 = (moved - times_constant(floor, divisor)) << 1
     if rounding is Rounding.TRUNC:
         round_up = Const(0, 1)
     elif rounding is Rounding.HALF_UP:
