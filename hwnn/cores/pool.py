@@ -9,13 +9,15 @@ from amaranth.lib.wiring import In, Out
 
 from ..checks import ParameterTypeError, ParameterValueError, check_enum, check_integer
 from ..fixed import Format, Overflow, Rounding, signed_bits_for
-from ..plans.shift_add.csd import csd
-from ..ref.integers import divide_rounded
 from ..plans.pool import Pool1dPlan
+from ..plans.shift_add import build as build_graph
+from ..ref.integers import divide_rounded
 from ._component import rejects_quietly
 from .requantize import format_shape, requantize, requantize_has_logic
+from .shift_add import graph_datapath
 
-__all__ = ["Pool1d", "constant_divide", "frame_layout", "reciprocal", "times_constant"]
+__all__ = ["Pool1d", "constant_divide", "divide_stages", "frame_layout", "reciprocal",
+           "times_constant"]
 
 
 def frame_layout(fmt: Format, lanes: int) -> data.StructLayout:
@@ -45,21 +47,30 @@ def reciprocal(divisor: int, bits: int) -> tuple[int, int]:
     return -(-(1 << shift) // divisor), shift
 
 
-def times_constant(value, constant: int) -> Value:
-    """``value · constant`` for a non-negative integer ``constant``, as a sum of shifted copies
-    of ``value``, one per canonical signed digit (:func:`hwnn.plans.shift_add.csd.csd`): a
-    chain of adders, never a multiplier (a product by a constant would take a DSP, of which an
-    iCE40 UP5K has 8)."""
+def divide_stages(divisor: int) -> int:
+    """Register stages :func:`constant_divide` adds when given ``register``: 0 for a power of
+    two (a shift), else 1."""
+    divisor = check_integer(divisor, "divisor", minimum=1)
+    return int(divisor & (divisor - 1) != 0)
+
+
+def times_constant(m: Module, value, constant: int, hi: int, name: str) -> Value:
+    """``value · constant`` for a ``value`` in ``[0, hi]`` and a non-negative integer
+    ``constant``, on the shortest shift-add graph hwnn finds for it
+    (:func:`hwnn.plans.shift_add.build`, built by
+    :func:`~hwnn.cores.shift_add.graph_datapath`, combinational): adders, never a multiplier
+    (a product by a constant would take a DSP, of which an iCE40 UP5K has 8)."""
     constant = check_integer(constant, "constant", minimum=0)
-    value = Value.cast(value)
-    total = Const(0, 1)
-    for sign, shift in csd(constant):
-        term = value << shift
-        total = total + term if sign > 0 else total - term
-    return total
+    if constant == 0:
+        return Const(0, 1)
+    graph = build_graph([[constant]], [(0, hi)])
+    (outputs, _) = graph_datapath(m, graph, [value], pipeline=0, advance=Const(1), name=name)
+    node, sign, shift = outputs[0]
+    return node << shift if sign > 0 else -(node << shift)
 
 
-def constant_divide(m: Module, value, lo: int, hi: int, divisor: int, rounding) -> Signal:
+def constant_divide(m: Module, value, lo: int, hi: int, divisor: int, rounding,
+                    register=None) -> Signal:
     """Drive (in ``m.d.comb``) and return a signal holding ``divide_rounded(value, divisor,
     rounding)`` (:mod:`hwnn.ref.integers`) for a signed ``value`` whose codes lie in
     ``[lo, hi]``; the result is signed, just wide enough for the quotients of that range.
@@ -69,7 +80,9 @@ def constant_divide(m: Module, value, lo: int, hi: int, divisor: int, rounding) 
     moved to non-negative numbers by adding ``c·divisor`` (``c`` the smallest integer that
     does it), the floor quotient comes from a multiply by the constant of :func:`reciprocal`
     (exact on that range; shift-add, :func:`times_constant`), the remainder ``n − q·divisor`` decides the rounding exactly as
-    ``divide_rounded`` does, and ``c`` is subtracted again.
+    ``divide_rounded`` does, and ``c`` is subtracted again. With ``register`` (an enable
+    signal), the floor quotient and the moved dividend are registered under it between the
+    multiply and the rounding (:func:`divide_stages` says whether that makes a stage).
 
     Raises
     ------
@@ -101,10 +114,18 @@ def constant_divide(m: Module, value, lo: int, hi: int, divisor: int, rounding) 
     multiplier, shift = reciprocal(divisor, bits)
     moved = Signal(bits, name="dividend")
     floor = Signal(range(((1 << bits) - 1) // divisor + 1), name="floor")
+    top = (1 << bits) - 1
     m.d.comb += [moved.eq(value + offset * divisor),
-                 floor.eq(times_constant(moved, multiplier) >> shift)]
+                 floor.eq(times_constant(m, moved, multiplier, top, "reciprocal") >> shift)]
+    if register is not None:
+        # The multiply's adders in one stage, the remainder and the rounding in the next.
+        moved_r = Signal.like(moved, name="dividend_r")
+        floor_r = Signal.like(floor, name="floor_r")
+        with m.If(register):
+            m.d.sync += [moved_r.eq(moved), floor_r.eq(floor)]
+        moved, floor = moved_r, floor_r
     # Twice the remainder, compared with divisor.
-    remainder2 = (moved - times_constant(floor, divisor)) << 1
+    remainder2 = (moved - times_constant(m, floor, divisor, top // divisor, "divisor")) << 1
     if rounding is Rounding.TRUNC:
         round_up = Const(0, 1)
     elif rounding is Rounding.HALF_UP:
@@ -180,6 +201,7 @@ class Pool1d(wiring.Component):
         # A divider, or a requantize that rounds or saturates, gets a pipeline stage.
         self._staged = plan.kind == "avg" or requantize_has_logic(
             plan.in_format, plan.out_format, plan.rounding, plan.overflow)
+        self._inner = plan.kind == "avg" and divide_stages(plan.divisor)
         super().__init__({
             "i": In(stream.Signature(frame_layout(plan.in_format, plan.channels))),
             "o": Out(stream.Signature(frame_layout(plan.out_format, plan.channels))),
@@ -188,10 +210,11 @@ class Pool1d(wiring.Component):
     plan = property(lambda self: self._plan, doc="The Pool1dPlan this core implements.")
     in_format = property(lambda self: self._plan.in_format)
     out_format = property(lambda self: self._plan.out_format)
-    latency = property(lambda self: 1 + self._staged,
+    latency = property(lambda self: 1 + self._staged + self._inner,
                        doc="Cycles from the step that decides an output (:meth:`decision_steps`) "
-                           "to that output: 2 with a finish stage (average, or a max "
-                           "requantize that rounds or saturates), else 1.")
+                           "to that output: 1, plus 1 for a finish stage (average, or a max "
+                           "requantize that rounds or saturates), plus 1 for a divider that "
+                           "multiplies.")
     ii = property(lambda self: 1, doc="Cycles between accepted input steps at full rate.")
 
     def decision_steps(self, steps: int) -> np.ndarray:
@@ -237,8 +260,9 @@ class Pool1d(wiring.Component):
         return {"class": "Pool1d", "latency": self.latency, "ii": self.ii,
                 **self._plan.describe(), "kind": f"{self._plan.kind}pool1d"}
 
-    def _finish(self, m: Module, acc) -> list:
-        """The output codes of a finished window's accumulators."""
+    def _finish(self, m: Module, acc, register=None) -> list:
+        """The output codes of a finished window's accumulators (``register``: the enable of
+        the divider's inner stage, if it has one)."""
         plan = self._plan
         if plan.kind == "max":
             return [requantize(acc[c], plan.in_format, plan.out_format, plan.rounding,
@@ -249,7 +273,7 @@ class Pool1d(wiring.Component):
         codes = []
         for c in range(plan.channels):
             mean = constant_divide(m, Value.cast(acc[c]) << plan.left_shift, lo, hi,
-                                   plan.divisor, plan.rounding)
+                                   plan.divisor, plan.rounding, register)
             assert len(mean) == plan.mean_format.width
             codes.append(requantize(mean, plan.mean_format, plan.out_format, Rounding.TRUNC,
                                     plan.overflow))
@@ -306,15 +330,20 @@ class Pool1d(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         if self._staged:
-            # Windows leave as accumulators; a registered stage divides and fits them.
+            # Windows leave as accumulators; a registered stage divides and fits them (two
+            # with a divider that multiplies). One enable moves the stages: full throughput.
             w = stream.Signature(frame_layout(self._acc_format, self._plan.channels)).create()
-            m.d.comb += w.ready.eq(~self.o.valid | self.o.ready)
-            with m.If(self.o.ready):
-                m.d.sync += self.o.valid.eq(0)
-            with m.If(w.valid & w.ready):
-                m.d.sync += [self.o.valid.eq(1), self.o.payload.last.eq(w.payload.last)]
-                m.d.sync += [self.o.payload.data[c].eq(v)
-                             for c, v in enumerate(self._finish(m, w.payload.data))]
+            advance = ~self.o.valid | self.o.ready
+            m.d.comb += w.ready.eq(advance)
+            valid, last = w.valid, w.payload.last
+            if self._inner:
+                valid, last = Signal(name="valid_inner"), Signal(name="last_inner")
+                with m.If(advance):
+                    m.d.sync += [valid.eq(w.valid), last.eq(w.payload.last)]
+            codes = self._finish(m, w.payload.data, advance if self._inner else None)
+            with m.If(advance):
+                m.d.sync += [self.o.valid.eq(valid), self.o.payload.last.eq(last)]
+                m.d.sync += [self.o.payload.data[c].eq(v) for c, v in enumerate(codes)]
         else:
             w = self.o
         if self._plan.stride >= self._plan.kernel_size:
