@@ -1,4 +1,3 @@
-import re
 
 import numpy as np
 import pytest
@@ -202,7 +201,7 @@ def test_payload_shapes_follow_the_formats():
                                          out_format=SQ(3, 0))))
     assert (same.latency, finer.latency) == (1, 2)
     info = core.describe()
-    assert info["kind"] == "avgpool1d" and info["divisor"] == 2 and info["ii"] == 1
+    assert info["kind"] == "pool1d" and info["pool"] == "avg" and info["divisor"] == 2 and info["ii"] == 1
 
 
 def test_rejects_bad_parameters():
@@ -227,3 +226,10 @@ def test_synthesizes_a_small_instance():
     report = synthesize(Pool1d(plan), "ice40-up5k", name="pool")
     # Two channels: accumulators, a held window and the output register, plus the counter.
     assert report.dsps == 0 and 3 * 2 * 6 <= report.ffs <= 3 * 2 * 6 + 12
+
+
+@pytest.mark.synth
+def test_average_by_three_takes_no_multiplier():
+    plan = plan_pool1d("avg", 3, channels=1, in_format=SQ(4, 4), rounding="half_even")
+    report = synthesize(Pool1d(plan), "ice40-up5k", name="pool")
+    assert report.dsps == 0 and report.carries > 0

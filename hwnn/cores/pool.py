@@ -79,10 +79,11 @@ def constant_divide(m: Module, value, lo: int, hi: int, divisor: int, rounding,
     :func:`~hwnn.cores.requantize.requantize` (no multiplier). Any other divisor: the range is
     moved to non-negative numbers by adding ``c·divisor`` (``c`` the smallest integer that
     does it), the floor quotient comes from a multiply by the constant of :func:`reciprocal`
-    (exact on that range; shift-add, :func:`times_constant`), the remainder ``n − q·divisor`` decides the rounding exactly as
-    ``divide_rounded`` does, and ``c`` is subtracted again. With ``register`` (an enable
-    signal), the floor quotient and the moved dividend are registered under it between the
-    multiply and the rounding (:func:`divide_stages` says whether that makes a stage).
+    (exact on that range; shift-add, :func:`times_constant`), the remainder ``n − q·divisor``
+    decides the rounding exactly as ``divide_rounded`` does, and ``c`` is subtracted again.
+    With ``register`` (an enable signal), the floor quotient and the moved dividend are
+    registered under it between the multiply and the rounding (:func:`divide_stages` says
+    whether that makes a stage).
 
     Raises
     ------
@@ -257,8 +258,8 @@ class Pool1d(wiring.Component):
 
     def describe(self) -> dict:
         """Parameters and formats for manifests and reports (JSON-serializable)."""
-        return {"class": "Pool1d", "latency": self.latency, "ii": self.ii,
-                **self._plan.describe(), "kind": f"{self._plan.kind}pool1d"}
+        return {**self._plan.describe(), "kind": "pool1d", "pool": self._plan.kind,
+                "class": "Pool1d", "latency": self.latency, "ii": self.ii}
 
     def _finish(self, m: Module, acc, register=None) -> list:
         """The output codes of a finished window's accumulators (``register``: the enable of
