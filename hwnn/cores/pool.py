@@ -152,8 +152,10 @@ class Pool1d(wiring.Component):
     (max: a requantize to ``out_format``; avg: the plan's rounded division by
     :func:`constant_divide`, then the fit to ``out_format`` with ``overflow``). The divider,
     or a requantize that rounds or saturates, has a registered stage of its own after the
-    window logic (as :class:`~hwnn.cores.requantize.Requantize`), so ``latency`` is 2 there
-    and 1 for a max that keeps its format.
+    window logic (as :class:`~hwnn.cores.requantize.Requantize`), and a divider by a constant
+    that is not a power of two (a shift-add reciprocal multiply, no DSP) one more inside:
+    ``latency`` is 1 for a max that keeps its format, 2 for other maxima and power-of-two
+    averages, 3 for other averages.
 
     Whether a finished window is the sequence's final output is known only later (PyTorch
     drops a trailing partial window, but the right padding may complete it), so a finished
@@ -175,7 +177,8 @@ class Pool1d(wiring.Component):
       plus those steps per sequence.
 
     Without backpressure, with steps numbered through a sequence's flush steps (which follow
-    its last step one per cycle), ``out[j] = max(cycle[decision[j]] + latency, out[j − 1] + 1)``.
+    its last step one per cycle),
+    ``out[j] = max(cycle[decision[j]] + latency, out[j − 1] + 1)``.
 
     Parameters
     ----------
