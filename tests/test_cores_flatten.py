@@ -45,6 +45,17 @@ def test_time_major_vectors_with_stalls(steps, channels, fmt):
     np.testing.assert_array_equal(run.outputs, flatten(plan, x)[:, plan.stream_order()])
 
 
+def test_every_code_in_every_position_with_stalls():
+    # 8-bit codes, 4 steps of 4 channels: each of the 256 codes once in each of the 16
+    # positions of a vector (16 rotations of the code list), 256 sequences in all.
+    fmt, plan = SQ(8, 0), plan_flatten(4, 4)
+    every = np.arange(fmt.min_int, fmt.max_int + 1).reshape(16, 16)
+    x = np.concatenate([np.roll(every, r, axis=1) for r in range(16)]).reshape(-1, 4, 4)
+    run = run_stream(Flatten(plan, fmt), framed(list(x)), n_outputs=len(x), stall_in=0.2,
+                     stall_out=0.3, seed=4)
+    np.testing.assert_array_equal(run.outputs, x.reshape(len(x), -1))
+
+
 @pytest.mark.parametrize("steps, channels, fmt", CASES)
 def test_exact_timing_without_stalls(steps, channels, fmt):
     plan = plan_flatten(steps, channels)

@@ -124,6 +124,30 @@ def test_overlapping_flush_steps():
                      ).flush_steps(9) == 0
 
 
+def random_case(rng):
+    """A random plan: kind, kernel, stride (overlapping or not), padding, channels, formats,
+    rounding and overflow."""
+    kernel = int(rng.integers(1, 7))
+    stride = int(rng.integers(1, kernel + 3))
+    kind = SQ if rng.random() < 0.7 else UQ
+    f_in, f_out = int(rng.integers(-1, 4)), int(rng.integers(-2, 5))
+    fin = kind(int(rng.integers(2, 6)) - f_in, f_in)  # widths 2 to 5
+    fout = kind(int(rng.integers(2, 7)) - f_out, f_out)
+    return plan_pool1d(str(rng.choice(["max", "avg"])), kernel, stride,
+                       int(rng.integers(0, kernel // 2 + 1)), channels=int(rng.integers(1, 4)),
+                       in_format=fin, out_format=fout, rounding=str(rng.choice(
+                           [r.value for r in Rounding])), overflow=str(rng.choice(["sat",
+                                                                                   "wrap"])))
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_random_plans(seed):
+    rng = np.random.default_rng(100 + seed)
+    plan = random_case(rng)
+    xs = sequences(plan, rng.integers(1, 14, 8), rng)
+    check(plan, xs, stall=0.25, seed=seed)
+
+
 def test_decision_steps():
     core = inspected(Pool1d(plan_pool1d("max", 3, 3, 1, channels=1, in_format=SQ(4, 0))))
     # Windows (padded positions) [p,0,1] [2,3,4] [5,6,7]: the next window holds 2 of its
