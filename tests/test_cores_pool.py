@@ -237,8 +237,10 @@ def test_rejects_bad_parameters():
         reciprocal(0, 4)
 
 
-def test_exports_verilog():
-    plan = plan_pool1d("avg", 3, channels=2, in_format=SQ(4, 2), rounding="half_even")
+@pytest.mark.parametrize("stride", [3, 1])
+def test_exports_verilog(stride):
+    plan = plan_pool1d("avg", 3, stride, 1, channels=2, in_format=SQ(4, 2),
+                       rounding="half_even")
     core = Pool1d(plan)
     text = verilog.convert(core, name="pool", ports=ports(core))
     assert "module pool" in text and "o__payload" in text
