@@ -119,20 +119,33 @@ def format_float_errors(rows) -> str:
     return "\n".join(lines)
 
 
+def _layer_what(layer) -> tuple[str, str, str]:
+    """What a layer is, its formats, and its values in and out, from its ``describe()``."""
+    kind = layer["kind"]
+    what = kind + (f" {layer['arith']}" if "arith" in layer else
+                   f" {layer['method']} {layer['function']}" if "method" in layer else
+                   f" {layer['pool']} k{layer['kernel_size']}" if "pool" in layer else "")
+    fmt_in = layer.get("in_format", layer.get("format"))
+    fmt_out = layer.get("out_format", layer.get("format"))
+    values = (f"{layer['n_in']} -> {layer['n_out']}" if "n_in" in layer else
+              f"{layer['in_channels']} -> {layer['out_channels']} ch" if "in_channels" in layer
+              else f"{layer['steps']}x{layer['channels']} -> {layer['n_out']}" if "steps" in layer
+              else f"{layer['channels']} ch" if "channels" in layer
+              else f"{layer['lanes']} -> {layer['lanes']}")
+    return what, f"{fmt_in} -> {fmt_out}", values
+
+
 def format_layers(layers) -> str:
-    """The layers of a network as a table: what each is, its timing and its cost."""
+    """The layers of a network as a table: what each is, its timing and its cost (a sequence
+    layer's ii is per input step, its figures per output step)."""
     rows = [("layer", "kind", "in -> out", "values", "ii", "latency", "mult", "RM", "BoP",
              "NABS")]
     for layer in layers:
-        what = layer["kind"] + (f" {layer['arith']}" if "arith" in layer else
-                                f" {layer['method']} {layer['function']}")
-        values = (f"{layer['n_in']} -> {layer['n_out']}" if "n_in" in layer
-                  else f"{layer['lanes']} -> {layer['lanes']}")
+        what, formats, values = _layer_what(layer)
         m = layer["metrics"]
-        rows.append((layer["name"], what, f"{layer['in_format']} -> {layer['out_format']}",
-                     values, str(layer["ii"]), str(layer["latency"]),
-                     str(layer.get("multipliers", 0)), str(m["rm"]), f"{m['bop']:,.0f}",
-                     str(m["nabs"])))
+        rows.append((layer["name"], what, formats, values, str(layer["ii"]),
+                     str(layer["latency"]), str(layer.get("multipliers", 0)), str(m["rm"]),
+                     f"{m['bop']:,.0f}", str(m["nabs"])))
     widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) if k < 4 else cell.rjust(w)
                                for k, (cell, w) in enumerate(zip(row, widths))).rstrip()
@@ -165,7 +178,8 @@ def cmd_plan(args):
     if layers:
         print(format_layers(layers))
     if metrics:
-        print(f"complexity per input vector: RM {metrics['rm']}, BoP {metrics['bop']:,.0f}, "
+        print(f"complexity per input {metrics.get('per', 'vector')}: RM {metrics['rm']}, "
+              f"BoP {metrics['bop']:,.0f}, "
               f"NABS {metrics['nabs']} ({metrics['additions']} additions, {metrics['shifts']} "
               f"shifts), {metrics['comparisons']} comparisons")
     saturated = info.get("saturated_weights")

@@ -296,6 +296,8 @@ def simulate(design: Design, x: np.ndarray, *, stall: float = 0.0, seed: int = 0
         warnings.simplefilter("always", EngineFallback)
         run = run_stream(core, feed, n_outputs=n_out, stall_in=stall, stall_out=stall_out,
                          seed=seed, vcd=vcd, engine=engine,
+                         max_cycles=_sequence_cycles(design, core, x, stall) if framed_in
+                         else None,
                          progress=lambda done, total: bar.update(done - bar.n))
     for warning in caught:
         if issubclass(warning.category, EngineFallback) and note is not None:
@@ -314,6 +316,17 @@ def simulate(design: Design, x: np.ndarray, *, stall: float = 0.0, seed: int = 0
         want = want.reshape(len(x), design.out_lanes)
         got = np.asarray(run.outputs).reshape(want.shape)
     return Simulation(design, core, x, got, want, run.cycles, seconds, run.engine, framing)
+
+
+def _sequence_cycles(design: Design, core, x, stall: float) -> int:
+    """A generous bound on the cycles a network over sequences needs for ``x``: every layer's
+    transfers at its own ii plus its latency, four times over, slowed by the stalls (the
+    harness's default assumes one transfer per input row)."""
+    rows = [x.shape[0] * x.shape[1]] + [
+        y.shape[0] * (y.shape[1] if y.ndim == 3 else 1)
+        for y in network_layers(design.plan, x)]
+    work = sum(n * max(c.ii or 1, 1) + (c.latency or 0) for n, c in zip(rows, core.cores))
+    return int(1000 + 4 * work / (1 - stall) ** 2)
 
 
 def _scalar_data(core) -> bool:
@@ -342,11 +355,12 @@ def float_errors(design: Design, codes: np.ndarray, inputs=None) -> list[dict]:
     real = (np.load(inputs).astype(np.float64).reshape(codes.shape) if inputs is not None
             else to_float(codes, design.in_format))
     floats = design.float_model(real)
-    rows = []
+    rows, fmt = [], design.in_format
     for layer, ints, want in zip(design.plan.layers, network_layers(design.plan, codes),
                                  floats):
-        error = to_float(ints, layer.out_format) - want
-        rows.append({"name": layer.name, "out_format": str(layer.out_format),
+        fmt = layer.out_format or fmt  # a flatten keeps the format before it
+        error = to_float(ints, fmt) - want
+        rows.append({"name": layer.name, "out_format": str(fmt),
                      "max_abs": float(np.max(np.abs(error))),
                      "rms": float(np.sqrt(np.mean(error ** 2))),
                      "float_max": float(np.max(np.abs(want)))})
@@ -418,6 +432,10 @@ def generate(design: Design, out_dir, *, testbench: int = 100, seed: int = 0,
         if note is not None:
             note(f"note: no testbench written: it streams vectors into i, and {design.name} "
                  f"has {', '.join(others)} instead")
+    elif testbench and design.sequence_length is not None:
+        if note is not None:
+            note(f"note: no testbench written: {design.name} runs over sequences, and the "
+                 f"Verilog testbench streams one output per input (check it with hwnn sim)")
     elif testbench:
         if others and note is not None:
             note(f"note: the testbench holds {', '.join(others)} idle, so {design.name} runs "
@@ -438,15 +456,34 @@ def plan_info(design: Design) -> dict:
     if design.kind == "network":
         metrics = network_metrics([(layer.name, layer_core)
                                    for layer, layer_core in zip(design.plan.layers, core.cores)])
-        for entry, (_, layer) in zip(info["layers"], metrics.layers):
+        counts = _steps_per_input(design)
+        for entry, (_, layer), count in zip(info["layers"], metrics.layers, counts):
             entry["metrics"] = layer.describe()
-        info["metrics"] = metrics.total.describe()
+        # Each layer's figures are per output step; an input (vector or sequence) makes
+        # `count` of them.
+        total = {key: sum(m.describe()[key] * c for (_, m), c in zip(metrics.layers, counts))
+                 for key in ("rm", "bop", "additions", "shifts", "comparisons", "nabs")}
+        info["metrics"] = {**total, "per": "sequence" if design.sequence_length else "vector"}
     elif design.kind in ("dense", "activation"):
         info["metrics"] = layer_metrics(core).describe()
     return info
 
 
 # --- synth ---------------------------------------------------------------------------------
+
+def _steps_per_input(design: Design) -> list[int]:
+    """Per layer of a network, its output steps per input: 1 for a vector network; over
+    sequences of ``sequence_length`` steps, each sequence layer's output length (and 1 from a
+    flatten on)."""
+    steps, counts = design.sequence_length, []
+    sequence = design.sequence_length is not None
+    for layer in design.plan.layers:
+        if layer.kind in ("conv1d", "pool"):
+            steps = layer.plan.out_length(steps)
+        sequence = layer.sequences(sequence)[1]
+        counts.append(steps if sequence else 1)
+    return counts
+
 
 def synth_parts(design: Design) -> list[tuple[str, Callable]]:
     """What ``hwnn synth`` synthesizes, as ``(top name, build)``: the design; for a network,

@@ -39,9 +39,11 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from .checks import ParameterTypeError, ParameterValueError, check_choice, check_integer
+from .plans.conv1d import Conv1dPlan
 from .plans.dense import ARITHMETIC, DensePlan, shift_add_graph
 from .plans.exact import ExactPlan
 from .plans.lut import LUTPlan
+from .plans.pool import FlattenPlan, Pool1dPlan
 from .plans.pwl.plan import PWLPlan
 from .plans.shift_add import AdderGraph, csd
 
@@ -325,7 +327,7 @@ def layer_metrics(layer, *, arith=None, lanes=1) -> LayerMetrics:
     plan = getattr(layer, "plan", layer)
     if plan is not layer and not isinstance(plan, DensePlan) and lanes == 1:
         lanes = check_integer(getattr(layer, "lanes", 1), "lanes", minimum=1)
-    if plan is not layer and isinstance(plan, DensePlan):
+    if plan is not layer and isinstance(plan, DensePlan) and hasattr(layer, "graph"):
         if arith is not None:
             raise ParameterValueError("arith", f"arith comes from the core "
                                                f"({layer.arith!r}); pass arith=None, not "
@@ -343,7 +345,30 @@ def layer_metrics(layer, *, arith=None, lanes=1) -> LayerMetrics:
     if arith is not None:
         raise ParameterValueError("arith", f"arith applies to dense layers, not to "
                                            f"{type(plan).__name__}; got arith={arith!r}")
+    if isinstance(plan, (Conv1dPlan, Pool1dPlan, FlattenPlan)):
+        return _sequence_metrics(plan)
     return _activation_metrics(plan, lanes)
+
+
+def _sequence_metrics(plan) -> LayerMetrics:
+    """One output step of a sequence layer.
+
+    Conv1d: as a dense layer over the window, per output sample (RMpS), NABS from the digits
+    of its weights (also for a shift-add conv1d: the groups' adder graphs are not summed here).
+    Max pooling: ``(k − 1)·channels`` comparisons; average pooling: ``(k − 1)·channels``
+    additions (the division by k is a constant shift-add, not counted). Flatten: nothing.
+    """
+    if isinstance(plan, Conv1dPlan):
+        metrics = weight_layer_metrics(plan.weight(), plan.bias(), b_a=plan.in_format.width,
+                                       b_w=plan.weight_format.width, groups=plan.n_groups,
+                                       kind="conv1d")
+        return metrics
+    if isinstance(plan, Pool1dPlan):
+        work = (plan.kernel_size - 1) * plan.channels
+        return LayerMetrics(kind=f"pool/{plan.kind}", rm=0, bop=0.0,
+                            additions=work if plan.kind == "avg" else 0, shifts=0,
+                            comparisons=work if plan.kind == "max" else 0)
+    return LayerMetrics(kind="flatten", rm=0, bop=0.0, additions=0, shifts=0)
 
 
 @dataclass(frozen=True)

@@ -479,3 +479,53 @@ def test_conv_activation_conv_core_is_bit_exact_over_sequences():
     run = run_stream(core, frame(x), n_outputs=want.shape[0] * want.shape[1], stall_in=0.3,
                      stall_out=0.3, seed=1)
     np.testing.assert_array_equal(unframe(run.outputs, *want.shape[:2]), want)
+
+
+def write_cnn(tmp_path, text=CNN_SPEC):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "cnn.npz", **{
+        "conv1.weight": rng.uniform(-.5, .5, (4, 2, 3)), "conv1.bias": rng.uniform(-.2, .2, 4),
+        "fc.weight": rng.uniform(-.5, .5, (3, 16)), "fc.bias": rng.uniform(-.2, .2, 3)})
+    (tmp_path / "cnn.toml").write_text(text)
+    return tmp_path / "cnn.toml"
+
+
+def test_cli_runs_a_cnn_over_sequences(tmp_path, capsys):
+    from hwnn import cli
+    spec = write_cnn(tmp_path)
+    assert cli.main(["plan", str(spec)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"conv1\s+conv1d mult\s+SQ\(1, 7\) -> SQ\(3, 5\)\s+2 -> 4 ch\s+24", out)
+    assert re.search(r"flat\s+flatten\s+SQ\(3, 5\) -> SQ\(3, 5\)\s+4x4 -> 16", out)
+    # Per sequence: the conv's 24 multiplications at each of 8 steps, the dense's 48 once.
+    assert "complexity per input sequence: RM 240," in out
+    assert cli.main(["sim", str(spec), "--vectors", "12", "--engine", "pysim", "--float"]) == 0
+    out = capsys.readouterr().out
+    assert "cnn: 12 sequences bit-exact (core == reference)" in out
+    assert re.search(r"pool\s+SQ\(3, 5\)\s+[0-9.e-]+", out)
+    x = np.random.default_rng(5).uniform(-1, 1, (4, 8, 2))
+    np.save(tmp_path / "x.npy", x)
+    assert cli.main(["sim", str(spec), "--inputs", str(tmp_path / "x.npy"), "--output",
+                     str(tmp_path / "y.npy"), "--engine", "pysim"]) == 0
+    design = load_spec(spec)
+    codes = np.round(x * 128).clip(-128, 127).astype(np.int64)
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), design.reference(codes) / 16)
+    np.save(tmp_path / "bad.npy", x[:, :5])
+    assert cli.main(["sim", str(spec), "--inputs", str(tmp_path / "bad.npy")]) == 2
+    assert "need shape (sequences, 8, 2)" in capsys.readouterr().err
+    assert cli.main(["generate", str(spec), "-o", str(tmp_path / "gen")]) == 0
+    assert (tmp_path / "gen" / "cnn.v").is_file()
+    assert "no testbench written: cnn runs over sequences" in capsys.readouterr().err
+
+
+def test_a_network_of_sequences_out_checks_every_last(tmp_path, capsys):
+    from hwnn import cli
+    # Without the flatten and dense: sequences out, (sequences, steps, channels).
+    text = CNN_SPEC[:CNN_SPEC.index("[[params.layers]]\nkind = \"flatten\"")]
+    spec = write_cnn(tmp_path, text.replace('weights = "cnn.npz"', 'weights = "conv.npz"'))
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "conv.npz", **{"conv1.weight": rng.uniform(-.5, .5, (4, 2, 3))})
+    assert cli.main(["sim", str(spec), "--vectors", "6", "--engine", "pysim", "--output",
+                     str(tmp_path / "y.npy")]) == 0
+    assert np.load(tmp_path / "y.npy").shape == (6, 4, 4)
+    assert "cnn: 6 sequences bit-exact" in capsys.readouterr().out

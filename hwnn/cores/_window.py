@@ -16,6 +16,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..checks import check_integer
 from ..ref.windows import Window
+from .framed import framed_layout
 
 __all__ = ["WindowBuffer", "padding_steps", "window_schedule"]
 
@@ -137,7 +138,7 @@ class WindowBuffer(wiring.Component):
         self._last_depth = check_integer(last_depth, "last_depth", minimum=2)
         self._step = data.ArrayLayout(shape, channels)
         super().__init__({
-            "i": In(stream.Signature(data.StructLayout({"data": self._step, "last": 1}))),
+            "i": In(stream.Signature(framed_layout(self._step))),
             "o": Out(stream.Signature(data.ArrayLayout(self._step, window.kernel_size))),
             "o_last": Out(stream.Signature(1)),
         })

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Module, Signal, Value
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
@@ -12,6 +12,7 @@ from ..plans.conv1d import Conv1dPlan
 from ._component import owned, rejects_quietly
 from ._window import WindowBuffer, padding_steps, window_schedule
 from .dense import Dense
+from .framed import frame_layout
 from .requantize import format_shape
 
 __all__ = ["Conv1d"]
@@ -104,14 +105,12 @@ class Conv1d(wiring.Component):
         # a group core (about one per ii_d cycles of its latency), its output registers, and
         # the flag on its way to the FIFO.
         last_depth = _ceil_div(self._dense_latency + 1, self._dense_ii) + 4
-        in_shape, out_shape = format_shape(plan.in_format), format_shape(plan.out_format)
+        in_shape = format_shape(plan.in_format)
         self._buffer = owned(WindowBuffer(plan.window, in_shape, plan.in_channels,
                                           last_depth=last_depth))
         super().__init__({
-            "i": In(stream.Signature(data.StructLayout({
-                "data": data.ArrayLayout(in_shape, plan.in_channels), "last": 1}))),
-            "o": Out(stream.Signature(data.StructLayout({
-                "data": data.ArrayLayout(out_shape, plan.out_channels), "last": 1}))),
+            "i": In(stream.Signature(frame_layout(plan.in_format, plan.in_channels))),
+            "o": Out(stream.Signature(frame_layout(plan.out_format, plan.out_channels))),
         })
 
     plan = property(lambda self: self._plan, doc="The Conv1dPlan this core implements.")

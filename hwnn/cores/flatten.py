@@ -10,7 +10,7 @@ from ..checks import ParameterTypeError
 from ..fixed import check_format
 from ..plans.pool import FlattenPlan
 from ._component import rejects_quietly
-from .pool import frame_layout
+from .framed import frame_layout
 from .requantize import format_shape
 
 __all__ = ["Flatten"]

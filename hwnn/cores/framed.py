@@ -8,14 +8,22 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from ..checks import ParameterTypeError, ParameterValueError
+from ..fixed import Format
 from ._component import owned
+from .requantize import format_shape
 
-__all__ = ["Framed", "framed_layout"]
+__all__ = ["Framed", "frame_layout", "framed_layout"]
 
 
 def framed_layout(shape) -> data.StructLayout:
     """The payload of a framed stream of ``shape`` elements: ``data`` and ``last``."""
     return data.StructLayout({"data": shape, "last": 1})
+
+
+def frame_layout(fmt: Format, lanes: int) -> data.StructLayout:
+    """The payload of a framed stream of ``lanes`` codes of ``fmt`` per step:
+    ``{"data": ArrayLayout(format_shape(fmt), lanes), "last": 1}``."""
+    return framed_layout(data.ArrayLayout(format_shape(fmt), lanes))
 
 
 class Framed(wiring.Component):
@@ -58,6 +66,8 @@ class Framed(wiring.Component):
     core = property(lambda self: self._core)
     ii = property(lambda self: self._core.ii)
     latency = property(lambda self: self._core.latency)
+    plan = property(lambda self: self._core.plan)
+    lanes = property(lambda self: getattr(self._core, "lanes", 1))
 
     def describe(self) -> dict:
         return {**self._core.describe(), "framed": True}

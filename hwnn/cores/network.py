@@ -3,7 +3,7 @@ streams into one component with the stream ports of a single core."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, Value
+from amaranth.hdl import Cat, Module, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -12,25 +12,28 @@ from ..plans.network import NetworkPlan
 from ._component import owned
 from .activation import activation_core
 from .conv1d import Conv1d
+from .flatten import Flatten
 from .framed import Framed
+from .pool import Pool1d
 from .dense import Dense
 
 __all__ = ["Network", "layer_core"]
 
 
-def layer_core(layer, lanes_in: int, sequence: bool = False):
+def layer_core(layer, lanes_in: int, sequence: bool = False, fmt=None):
     """A fresh core for ``layer`` (a :class:`~hwnn.plans.network.Layer`) fed ``lanes_in``
-    values per transfer; an activation over a ``sequence`` carries ``last`` beside its data
-    (:class:`~hwnn.cores.framed.Framed`)."""
+    values of format ``fmt`` per transfer; an activation over a ``sequence`` carries ``last``
+    beside its data (:class:`~hwnn.cores.framed.Framed`)."""
     if layer.kind == "dense":
         return Dense(layer.plan, **layer.options)
     if layer.kind == "conv1d":
         return Conv1d(layer.plan, **layer.options)
-    if layer.kind == "activation":
-        unit = activation_core(layer.plan, lanes=lanes_in)
-        return Framed(unit) if sequence else unit
-    raise NotImplementedError(f"the network core does not build {layer.kind} layers yet "
-                              f"({layer.name}); their plans and references exist")
+    if layer.kind == "pool":
+        return Pool1d(layer.plan)
+    if layer.kind == "flatten":
+        return Flatten(layer.plan, fmt)
+    unit = activation_core(layer.plan, lanes=lanes_in)
+    return Framed(unit) if sequence else unit
 
 
 def _connect(m, source, sink, gate=None) -> None:
@@ -73,6 +76,9 @@ class Network(wiring.Component):
         The first layer's input stream.
     o : Out(stream.Signature(...))
         The last layer's output stream.
+    error : Out(1)
+        Only with a flatten layer: high (sticky) once a sequence of the wrong length arrived
+        and was dropped.
 
     Raises
     ------
@@ -85,16 +91,22 @@ class Network(wiring.Component):
             raise ParameterTypeError("plan", f"plan must be a NetworkPlan, not "
                                              f"{type(plan).__name__}")
         self._plan = plan
-        cores, sequence = [], plan.sequences[0]
+        cores, sequence, fmt = [], plan.sequences[0], plan.in_format
         for layer, lanes in zip(plan.layers, plan.lanes):
-            cores.append(owned(layer_core(layer, lanes[0], sequence)))
+            cores.append(owned(layer_core(layer, lanes[0], sequence, fmt)))
             sequence = layer.sequences(sequence)[1]
+            fmt = layer.out_format or fmt
         self._cores = tuple(cores)
         first, last = self._cores[0], self._cores[-1]
-        super().__init__({
+        members = {
             "i": In(stream.Signature(first.i.signature.members["payload"].shape)),
             "o": Out(stream.Signature(last.o.signature.members["payload"].shape)),
-        })
+        }
+        # A flatten flags a sequence of the wrong length (dropped): the network says so too.
+        self._flagging = [core for core in self._cores if "error" in core.signature.members]
+        if self._flagging:
+            members["error"] = Out(1)
+        super().__init__(members)
 
     plan = property(lambda self: self._plan, doc="The :class:`NetworkPlan`.")
     cores = property(lambda self: self._cores, doc="The layer cores, in order.")
@@ -146,4 +158,6 @@ class Network(wiring.Component):
         for before, after in zip(self._cores, self._cores[1:]):
             _connect(m, before.o, after.i)
         _connect(m, self._cores[-1].o, wiring.flipped(self.o))
+        if self._flagging:
+            m.d.comb += self.error.eq(Cat(core.error for core in self._flagging).any())
         return m

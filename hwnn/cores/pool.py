@@ -13,17 +13,12 @@ from ..plans.pool import Pool1dPlan
 from ..plans.shift_add import build as build_graph
 from ..ref.integers import divide_rounded
 from ._component import rejects_quietly
+from .framed import frame_layout
 from .requantize import format_shape, requantize, requantize_has_logic
 from .shift_add import graph_datapath
 
-__all__ = ["Pool1d", "constant_divide", "divide_stages", "frame_layout", "reciprocal",
+__all__ = ["Pool1d", "constant_divide", "divide_stages", "reciprocal",
            "times_constant"]
-
-
-def frame_layout(fmt: Format, lanes: int) -> data.StructLayout:
-    """The payload of a framed stream of ``lanes`` codes of ``fmt`` per step:
-    ``{"data": ArrayLayout(format_shape(fmt), lanes), "last": 1}``."""
-    return data.StructLayout({"data": data.ArrayLayout(format_shape(fmt), lanes), "last": 1})
 
 
 def reciprocal(divisor: int, bits: int) -> tuple[int, int]:
