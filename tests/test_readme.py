@@ -33,11 +33,12 @@ def weights_for(spec, directory):
     match = re.search(r'^weights = "([\w.]+)"(.*)$', spec, re.MULTILINE)
     if match:
         rng = np.random.default_rng(0)
-        shapes = re.findall(r"(\w+)\.weight \((\d+) x (\d+)\)", match.group(2))
-        arrays = {f"{name}.weight": rng.uniform(-0.25, 0.25, (int(n_out), int(n_in)))
-                  for name, n_out, n_in in shapes}
-        arrays.update({f"{name}.bias": rng.uniform(-0.5, 0.5, int(n_out))
-                       for name, n_out, _ in shapes if f"{name}.bias" in match.group(2)})
+        shapes = re.findall(r"(\w+)\.weight \((\d+(?: x \d+)+)\)", match.group(2))
+        arrays = {f"{name}.weight": rng.uniform(-0.25, 0.25,
+                                                tuple(int(n) for n in shape.split(" x ")))
+                  for name, shape in shapes}
+        arrays.update({f"{name}.bias": rng.uniform(-0.5, 0.5, int(shape.split(" x ")[0]))
+                       for name, shape in shapes if f"{name}.bias" in match.group(2)})
         if not shapes:
             arrays = {"weight": rng.uniform(-0.9, 0.9, (4, 8)),
                       "bias": rng.uniform(-0.5, 0.5, 4)}
@@ -54,7 +55,8 @@ def test_spec_blocks_plan_and_simulate(capsys, tmp_path, spec):
     assert cli.main(["plan", str(path)]) == 0
     assert cli.main(["sim", str(path), "--vectors", "20"]) == 0
     out = capsys.readouterr().out
-    assert f"{design.name}: 20 vectors bit-exact (core == reference)" in out
+    what = "sequences" if design.sequence_length else "vectors"
+    assert f"{design.name}: 20 {what} bit-exact (core == reference)" in out
 
 
 # The tour synthesizes with place-and-route (about 20 s): it runs with the synth tests.
