@@ -529,3 +529,14 @@ def test_a_network_of_sequences_out_checks_every_last(tmp_path, capsys):
                      str(tmp_path / "y.npy")]) == 0
     assert np.load(tmp_path / "y.npy").shape == (6, 4, 4)
     assert "cnn: 6 sequences bit-exact" in capsys.readouterr().out
+
+
+def test_balance_counts_each_layers_rate_over_sequences():
+    # conv (stride 1) sees every step; after max pool 2 and a flatten of 4 steps the dense
+    # layer sees one vector per 8 input steps.
+    plan, _ = cnn_plan()
+    for target in (1, 2, 3, 6, 24):
+        balanced = balance(plan, target)
+        conv, fc = balanced.layer("conv1"), balanced.layer("fc")
+        assert conv.options["parallelism"] == -(-24 // target)     # 4 outputs x (2 x 3) taps
+        assert fc.options["parallelism"] == -(-48 // (8 * target))

@@ -14,8 +14,10 @@ layer for a target initiation interval with the fewest multipliers.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from types import MappingProxyType
 
 from ..checks import ParameterTypeError, ParameterValueError, check_integer
@@ -226,10 +228,18 @@ def plan_network(layers, n_in: int | None = None, *,
 
 
 def balance(plan: NetworkPlan, target_ii: int) -> NetworkPlan:
-    """``plan`` with each folded (``arith="mult"``) dense layer on the fewest multipliers that
-    keep its ``ii`` at or below ``target_ii``: ``parallelism = ceil(n_in·n_out / target_ii)``
-    (a folded MAC reaches ``ii = ceil(products / parallelism)`` exactly). Fully parallel layers
-    (shift-add, activations) already run at ii 1.
+    """``plan`` with each folded (``arith="mult"``) dense or conv1d layer on the fewest
+    multipliers that let the network take one input (a vector, or a time step of a sequence)
+    every ``target_ii`` cycles.
+
+    A layer that sees ``r`` of its own inputs per network input (1, divided by the strides of
+    the conv1d and pool layers before it and by the length a flatten gathers) may spend
+    ``budget = floor(target_ii / r)`` cycles on each: a dense layer gets
+    ``parallelism = ceil(n_in·n_out / budget)`` (a folded MAC reaches
+    ``ii = ceil(products / parallelism)`` exactly); a conv1d makes a window every ``stride``
+    inputs, so each of its groups gets ``ceil(products / floor(budget·stride))``. Shift-add
+    layers and activations already take one input per cycle. Over sequences the padding
+    cycles at each sequence's end come on top (see ``Conv1d.schedule``).
 
     Raises
     ------
@@ -237,11 +247,25 @@ def balance(plan: NetworkPlan, target_ii: int) -> NetworkPlan:
         ``target_ii`` is not an integer ≥ 1.
     """
     target_ii = check_integer(target_ii, "target_ii", minimum=1)
-    layers = []
+    layers, rate = [], Fraction(1)
     for layer in plan.layers:
-        if layer.kind == "dense" and layer.options.get("arith", "mult") == "mult":
+        folded = layer.options.get("arith", "mult") == "mult"
+        if layer.kind == "dense" and folded:
+            budget = max(1, math.floor(target_ii / rate))
             products = layer.plan.n_in * layer.plan.n_out
-            options = {**layer.options, "parallelism": -(-products // target_ii)}
-            layer = replace(layer, options=MappingProxyType(options))
+            layer = _with_parallelism(layer, -(-products // budget))
+        elif layer.kind == "conv1d" and folded:
+            budget = max(1, math.floor(target_ii * layer.plan.stride / rate))
+            products = max(g.n_in * g.n_out for g in layer.plan.groups)
+            layer = _with_parallelism(layer, -(-products // budget))
         layers.append(layer)
+        if layer.kind in ("conv1d", "pool"):
+            rate /= layer.plan.stride
+        elif layer.kind == "flatten":
+            rate /= layer.plan.steps
     return replace(plan, layers=tuple(layers))
+
+
+def _with_parallelism(layer: Layer, parallelism: int) -> Layer:
+    return replace(layer, options=MappingProxyType({**layer.options,
+                                                     "parallelism": parallelism}))
