@@ -287,7 +287,8 @@ FC = gemm("fc", "x", "h", "W", "b", transB=1)
      "node 'add' (Add): hwnn imports Add only as the bias right after a Gemm or MatMul"),
     ([FC, act("Relu", "h", "a"), helper.make_node("BatchNormalization",
                                                   ["a", "b", "b", "b", "W1"], ["y"], name="bn")],
-     "node 'bn' (BatchNormalization): hwnn folds BatchNormalization into the Gemm or MatMul"),
+     "node 'bn' (BatchNormalization): hwnn folds BatchNormalization into the Gemm, MatMul or "
+     "Conv right before it, and there is none"),
     ([act("Relu", "x", "a"), gemm("fc", "a", "y", "W", "b", transB=1)],
      "the first layer is node 'relu' (Relu); a network imports from a Gemm, MatMul, Conv or "
      "pooling first"),
@@ -483,3 +484,102 @@ def test_cnn_imports_as_pytorch_float_and_quantized_within_bound(tmp_path, build
     assert np.max(np.abs(got - want)) > 0  # the quantization is real
     assert main(["sim", str(spec), "--vectors", "5", "--engine", "pysim"]) == 0
     assert "5 sequences bit-exact" in capsys.readouterr().out
+
+
+def conv_then_fc(conv_attrs=None, pool=None, weight=(4, 1, 3)):
+    """Conv (1 -> 4 channels) [-> a pool] -> Flatten -> Gemm over 8-step sequences."""
+    conv_attrs = conv_attrs or {}
+    weight = weight[:2] + tuple(conv_attrs.get("kernel_shape", weight[2:]))
+    nodes = [helper.make_node("Conv", ["x", "K"], ["c"], name="conv1", **conv_attrs)]
+    if pool is not None:
+        op, attrs = pool
+        nodes.append(act(op, "c", "p", "pool1", **attrs))
+    nodes += [act("Flatten", nodes[-1].output[0], "f", "flat"),
+              gemm("fc", "f", "y", "W", "b", transB=1)]
+    return nodes, {"K": np.full(weight, 0.25)}
+
+
+@pytest.mark.parametrize("conv_attrs, pool, message", [
+    ({"pads": [0, 1], "strides": [2]}, None,
+     "node 'conv1' (Conv) has pads [0, 1]: hwnn's conv1d pads both sides alike, or as PyTorch's "
+     "padding = 'same' (stride 1, the odd step after: pads [1, 1])"),
+    ({"auto_pad": "SAME_LOWER", "kernel_shape": [2]}, None,
+     "node 'conv1' (Conv) has pads [1, 0] (auto_pad = SAME_LOWER): hwnn's conv1d pads both "
+     "sides alike, or as PyTorch's padding = 'same' (stride 1, the odd step after: pads [0, 1])"),
+    ({}, ("MaxPool", {"kernel_shape": [2], "ceil_mode": 1}),
+     "node 'pool1' (MaxPool) has ceil_mode = 1; hwnn pools with PyTorch's default "
+     "ceil_mode = False (0)"),
+    ({}, ("AveragePool", {"kernel_shape": [3], "pads": [1, 1]}),
+     "node 'pool1' (AveragePool) has count_include_pad = 0 with padding; hwnn's average counts "
+     "the padding as zeros (PyTorch's default count_include_pad = True): export with "
+     "count_include_pad = 1"),
+    ({}, ("MaxPool", {"kernel_shape": [2], "pads": [0, 1]}),
+     "node 'pool1' (MaxPool) has pads [0, 1]: hwnn pads both sides alike, at most "
+     "kernel_shape // 2 = 1 steps (PyTorch's limit)"),
+    ({}, ("MaxPool", {"kernel_shape": [2], "dilations": [2]}),
+     "node 'pool1' (MaxPool) has dilations = [2]; hwnn pools without dilation"),
+    ({}, ("MaxPool", {"kernel_shape": [7]}),
+     "node 'pool1' (MaxPool) leaves no step of the 6-step sequences it gets"),
+    ({"auto_pad": "SAME_RIGHT"}, None,
+     "node 'conv1' (Conv) has auto_pad = 'SAME_RIGHT'; hwnn imports NOTSET, VALID, SAME_UPPER "
+     "and SAME_LOWER"),
+])
+def test_sequence_refusals_name_the_node(tmp_path, conv_attrs, pool, message):
+    nodes, arrays = conv_then_fc(conv_attrs, pool)
+    assert message in refused(tmp_path, nodes, {**arrays, "W": np.ones((2, 24))},
+                              in_dims=["N", 1, 8])
+
+
+def test_two_dimensional_layers_are_unsupported(tmp_path):
+    nodes, arrays = conv_then_fc(weight=(4, 1, 3, 3))
+    message = refused(tmp_path, nodes, {**arrays, "W": np.ones((2, 144))},
+                      in_dims=["N", 1, 8, 8], error=UnsupportedLayer)
+    assert message == ("node 'conv1' (Conv) has weight shape (4, 1, 3, 3) on a tensor of shape "
+                       "(batch, 1, 8, 8): hwnn imports 1-D convolutions (weight (out, in/group, "
+                       "k) on (batch, channels, steps)) only")
+    message = refused(tmp_path, [act("MaxPool", "x", "p", "mp", kernel_shape=[2, 2]),
+                                 act("Flatten", "p", "f"), gemm("fc", "f", "y", "W", "b")],
+                      {"W": np.ones((16, 2))}, in_dims=["N", 1, 8, 8], error=UnsupportedLayer)
+    assert message == ("node 'mp' (MaxPool) pools a tensor of shape (batch, 1, 8, 8): hwnn "
+                       "imports 1-D pooling over (batch, channels, steps) only")
+
+
+def test_sequence_length_from_the_option_when_symbolic(tmp_path, capsys):
+    nodes, arrays = conv_then_fc({"pads": [1, 1]}, ("GlobalMaxPool", {}))
+    path = save_model(tmp_path / "g.onnx", nodes, {**arrays, "W": np.ones((2, 4)),
+                                                   "b": np.zeros(2)}, 1, 2, in_dims=["N", 1, "T"])
+    spec = tmp_path / "g.toml"
+    with pytest.raises(ModelError, match="node 'conv1' \\(Conv\\): graph input 'x' has no static "
+                                         "time dimension; give the sequence length "
+                                         "\\(--sequence-length N\\)"):
+        import_model(path, spec)
+    assert main(["import", str(path), "-o", str(spec), "--sequence-length", "5"]) == 0
+    design = load_spec(spec)
+    assert design.sequence_length == 5 and design.plan.layers[1].plan.kernel_size == 5
+    static = save_model(tmp_path / "s.onnx", nodes, {**arrays, "W": np.ones((2, 4)),
+                                                     "b": np.zeros(2)}, 1, 2, in_dims=["N", 1, 6])
+    assert main(["import", str(static), "-o", str(spec), "--sequence-length", "5"]) == 2
+    assert "sequence_length = 5, but graph input 'x' has 6 steps" in capsys.readouterr().err
+
+
+def test_conv_formats_by_interval_bounds_computed_by_hand(tmp_path):
+    # conv: x in [-1, 1] (padding adds 0, inside already); taps 0.5, -0.25 and bias 0.25:
+    # 0.25 ± 0.75 -> [-0.5, 1.0] -> SQ(2, 6); max|w| 0.5 is code 128 in SQ(0, 8) -> SQ(1, 7).
+    # sigmoid: (0.3775, 0.7311) -> UQ(0, 8); avg pool padded: 0 joins -> keeps UQ(0, 8);
+    # 4 steps -> conv (pads 1) 5 -> avg (k 2, stride 2, pads 1) 3 steps of 1 channel;
+    # fc: 3 values in [0, 0.7311), weights 1: [0, 2.19) -> UQ(2, 6).
+    nodes = [helper.make_node("Conv", ["x", "K", "kb"], ["c"], name="conv1", pads=[1, 1]),
+             act("Sigmoid", "c", "s"),
+             act("AveragePool", "s", "p", "avg", kernel_shape=[2], strides=[2], pads=[1, 1],
+                 count_include_pad=1),
+             act("Flatten", "p", "f"), gemm("fc", "f", "y", "W", "b", transB=1)]
+    path = save_model(tmp_path / "h.onnx", nodes, {"K": [[[0.5, -0.25]]], "kb": [0.25],
+                                                   "W": np.ones((1, 3)), "b": [0.0]}, 1, 1,
+                      in_dims=["N", 1, 4])
+    spec, _ = import_model(path, tmp_path / "h.toml")
+    conv, sigmoid, avg, flat, fc = load_spec(spec).plan.layers
+    assert (conv.plan.weight_format, conv.out_format) == (SQ(1, 7), SQ(2, 6))
+    assert sigmoid.out_format == avg.out_format == UQ(0, 8)
+    assert fc.out_format == UQ(2, 6) and flat.plan.steps == 3
+    assert "in [-0.5, 1] -> SQ(2, 6)" in spec.read_text()
+    assert "in [0, 2.19" in spec.read_text()  # the average's padding zeros widen the range to 0
