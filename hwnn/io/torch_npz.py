@@ -107,7 +107,7 @@ def _options(token: str) -> tuple[str, dict]:
         values[key] = int(value)
     if kind != "conv1d" and "k" not in values:
         raise ModelError(f"layers: entry {token!r} needs the kernel size, e.g. {kind}:k=2")
-    return kind, values
+    return kind, {**_OPTIONS[kind], **values}
 
 
 def _steps_after(layer, steps, token) -> int:
@@ -182,7 +182,7 @@ def read_state_dict(path, layers: str, sequence_length=None) -> list:
                     raise ModelError(f"layers: conv1d ({prefix!r}) after a dense layer or "
                                      f"flatten: a network's sequence layers come first")
                 steps = _sequence_length(sequence_length, token) if steps is None else steps
-                groups = options.get("groups")
+                groups = options["groups"]
                 if groups is None:
                     groups = 1 if channels is None else max(1, channels // weight.shape[1])
                 if (channels is not None and weight.shape[1] * groups != channels) or \
