@@ -2,9 +2,10 @@
 
 The rule (every choice is written into the spec with a comment saying why, and can be edited):
 
-- **Weights**, per dense or conv1d layer: ``SQ(i, bits - i)`` with the smallest ``i`` (integer bits, sign
-  included; it may be zero or negative for small weights) for which every weight, rounded half to
-  even to ``bits - i`` fraction bits, is a code of the format: no weight saturates.
+- **Weights**, per dense or conv1d layer: ``SQ(i, bits - i)`` with the smallest ``i`` (integer
+  bits, sign included; it may be zero or negative for small weights) for which every weight,
+  rounded half to even to ``bits - i`` fraction bits, is a code of the format: no weight
+  saturates.
 - **Activations** (the network input, each dense, conv1d and activation output): ``bits``
   bits with the fewest integer bits whose range holds the layer's value range ``[lo, hi]``:
   ``UQ(i, bits - i)`` with ``hi < 2**i`` when ``lo >= 0``, else ``SQ(i, bits - i)`` with
