@@ -290,8 +290,8 @@ FC = gemm("fc", "x", "h", "W", "b", transB=1)
      "node 'bn' (BatchNormalization): hwnn folds BatchNormalization into the Gemm, MatMul or "
      "Conv right before it, and there is none"),
     ([act("Relu", "x", "a"), gemm("fc", "a", "y", "W", "b", transB=1)],
-     "the first layer is node 'relu' (Relu); a network imports from a Gemm, MatMul, Conv or "
-     "pooling first"),
+     "the first layer is node 'relu' (Relu); a network imports from a Gemm, MatMul or Conv "
+     "first"),
     ([FC, helper.make_node("Reshape", ["h", "shape"], ["y"], name="rs")],
      "node 'rs' (Reshape) reshapes to [1, 2]: hwnn imports only a Reshape to (batch, 2)"),
     ([act("Flatten", "x", "f", "fl", axis=0), gemm("fc", "f", "y", "W", "b", transB=1)],
@@ -542,6 +542,15 @@ def test_two_dimensional_layers_are_unsupported(tmp_path):
                       {"W": np.ones((16, 2))}, in_dims=["N", 1, 8, 8], error=UnsupportedLayer)
     assert message == ("node 'mp' (MaxPool) pools a tensor of shape (batch, 1, 8, 8): hwnn "
                        "imports 1-D pooling over (batch, channels, steps) only")
+
+
+def test_a_pool_cannot_come_first(tmp_path):
+    # The spec's network takes its input width from its first layer; a pool has none.
+    nodes = [act("MaxPool", "x", "p", "mp", kernel_shape=[2], strides=[2]),
+             act("Flatten", "p", "f"), gemm("fc", "f", "y", "W", "b", transB=1)]
+    assert refused(tmp_path, nodes, {"W": np.ones((2, 8))}, in_dims=["N", 2, 8]) == (
+        "the first layer is node 'mp' (MaxPool); a network imports from a Gemm, MatMul or Conv "
+        "first")
 
 
 def test_sequence_length_from_the_option_when_symbolic(tmp_path, capsys):

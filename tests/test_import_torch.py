@@ -76,7 +76,7 @@ def test_named_modules_batchnorm_and_leaky_relu(tmp_path):
     ("dense,relu,dense,dense,dense", "layers has more dense/conv1d/batchnorm entries than"),
     ("dense,softmax,dense,dense", "layers: unknown entry 'softmax'; each is dense, "
                                   "conv1d[:options], maxpool:k=N, avgpool:k=N, flatten, batchnorm"),
-    ("relu,dense,dense,dense", "layers must start with dense, conv1d or a pool, not 'relu'"),
+    ("relu,dense,dense,dense", "layers must start with dense or conv1d, not 'relu'"),
     ("dense,batchnorm,dense,dense", "layers says batchnorm where"),
     ("dense,leaky_relu=0.01,dense,dense", "layers entry 'leaky_relu=0.01' has negative slope "
                                           "alpha = 0.01"),
@@ -216,6 +216,7 @@ def test_state_dict_cnn_becomes_a_network(tmp_path, capsys):
      "layers: entry 'conv1d:padding=same:stride=2': padding 'same' needs stride 1"),
     (CNN_LAYERS.replace("avgpool:k=2:padding=1", "avgpool:k=2:padding=2"),
      "layers: entry 'avgpool:k=2:padding=2' pads 2 steps; at most k // 2 = 1"),
+    ("maxpool:k=2," + CNN_LAYERS, "layers must start with dense or conv1d, not 'maxpool:k=2'"),
     (CNN_LAYERS.replace("flatten, ", ""),
      "layers: dense ('8') after sequence layers needs a flatten before it"),
     (CNN_LAYERS.replace("maxpool:k=2", "maxpool:k=9"),

@@ -44,7 +44,7 @@ import math
 import numpy as np
 
 from ..ref.windows import same_padding
-from .model import (SEQUENCE_TYPES, FloatActivation, FloatConv1d, FloatDense, FloatFlatten,
+from .model import (FloatActivation, FloatConv1d, FloatDense, FloatFlatten,
                     FloatPool, ModelError, Names, UnsupportedLayer, fold_batchnorm,
                     leaky_shift_of)
 
@@ -451,7 +451,8 @@ def read_onnx(path, sequence_length=None) -> tuple[list, str]:
                          f"output: hwnn imports a chain")
     if not layers:
         raise ModelError("the graph has no layer to import")
-    if not isinstance(layers[0], (FloatDense, *SEQUENCE_TYPES)):
+    if not isinstance(layers[0], (FloatDense, FloatConv1d)):
+        # A network's first layer sets its input width: an activation or pool has none.
         raise ModelError(f"the first layer is {layers[0].source}; a network imports from a "
-                         f"Gemm, MatMul, Conv or pooling first")
+                         f"Gemm, MatMul or Conv first")
     return layers, graph.name

@@ -92,20 +92,12 @@ def _range_choice(lo, hi, bits, what) -> Choice:
 
 
 def _input_shape(layers) -> tuple:
-    """The shape of one input: ``(n_in,)`` or ``(steps, channels)`` for sequences."""
+    """The shape of one input: ``(n_in,)``, or ``(steps, channels)`` before a conv1d (the
+    readers start every network with a dense or conv1d layer)."""
     first = layers[0]
     if isinstance(first, FloatDense):
         return (first.weight.shape[1],)
-    channels = first.weight.shape[1] * first.groups if isinstance(first, FloatConv1d) else None
-    if channels is None:  # a pool first: the channels are those of the next layer with them
-        following = next((layer for layer in layers if isinstance(layer, (FloatConv1d,
-                                                                          FloatFlatten))), None)
-        if following is None:
-            raise ModelError("a network of pools and activations only has no known number of "
-                             "channels")
-        channels = (following.weight.shape[1] * following.groups
-                    if isinstance(following, FloatConv1d) else following.channels)
-    return first.in_steps, channels
+    return first.in_steps, first.weight.shape[1] * first.groups
 
 
 def _widen_for_padding(layer, lo, hi):

@@ -204,6 +204,8 @@ def read_state_dict(path, layers: str, sequence_length=None) -> list:
                                arrays.get("bias", np.zeros(n)), arrays["running_mean"],
                                arrays.get("running_var"), BATCHNORM_EPS, what)
         elif kind in ("maxpool", "avgpool"):
+            if not result:
+                raise ModelError(f"layers must start with dense or conv1d, not {token!r}")
             if n_in is not None:
                 raise ModelError(f"layers: {token!r} after a dense layer or flatten: a "
                                  f"network's sequence layers come first")
@@ -225,8 +227,7 @@ def read_state_dict(path, layers: str, sequence_length=None) -> list:
             n_in, steps = steps * channels, None
         elif function in ACTIVATIONS and (not argument or function == "leaky_relu"):
             if not result:
-                raise ModelError(f"layers must start with dense, conv1d or a pool, not "
-                                 f"{token!r}")
+                raise ModelError(f"layers must start with dense or conv1d, not {token!r}")
             shift = None
             if function == "leaky_relu":
                 shift = LEAKY_SHIFT
