@@ -592,3 +592,23 @@ def test_conv_formats_by_interval_bounds_computed_by_hand(tmp_path):
     assert fc.out_format == UQ(2, 6) and flat.plan.steps == 3
     assert "in [-0.5, 1] -> SQ(2, 6)" in spec.read_text()
     assert "in [0, 2.19" in spec.read_text()  # the average's padding zeros widen the range to 0
+
+
+def test_sequence_output_and_time_major_inputs(tmp_path, capsys):
+    # A network may end on sequences (no flatten); `hwnn sim --inputs` takes (sequences, steps,
+    # channels), the transpose of ONNX's (batch, channels, steps).
+    rng = np.random.default_rng(0)
+    nodes = [helper.make_node("Conv", ["x", "K"], ["c"], name="conv1", strides=[2]),
+             act("Relu", "c", "y")]
+    path = save_model(tmp_path / "s.onnx", nodes, {"K": rng.uniform(-.5, .5, (3, 2, 3))}, 2, 3,
+                      in_dims=["N", 2, 9])
+    spec, _ = import_model(path, tmp_path / "s.toml")
+    design = load_spec(spec)
+    x = rng.uniform(-1, 1, (4, 9, 2))
+    want = np.maximum(onnx_conv(x.transpose(0, 2, 1), initializers(path)["K"], np.zeros(3),
+                                stride=2), 0).transpose(0, 2, 1)
+    np.testing.assert_allclose(design.float_model(x)[-1], want, rtol=0, atol=1e-12)
+    np.save(tmp_path / "in.npy", x)
+    assert main(["sim", str(spec), "--inputs", str(tmp_path / "in.npy"), "--engine",
+                 "pysim"]) == 0
+    assert "net: 4 sequences bit-exact" in capsys.readouterr().out
