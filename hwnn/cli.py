@@ -215,7 +215,8 @@ def cmd_import(args):
     output = check_output_path("-o", args.output)
     try:
         spec, weights = import_model(args.model, output, bits=args.bits, name=args.name,
-                                     calibration=args.calibration, layers=args.layers)
+                                     calibration=args.calibration, layers=args.layers,
+                                     sequence_length=args.sequence_length)
     except ModelError as exc:
         raise UsageError(str(exc)) from None
     print(f"wrote {spec} and {weights}")
@@ -306,10 +307,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bits", type=int, default=8,
                    help="bits of every weight and activation (default: 8)")
     p.add_argument("--calibration", metavar="X.npy",
-                   help="inputs (one row each) that set the ranges (default: [-1, 1))")
+                   help="inputs (one row each; for a CNN (sequences, steps, channels)) that "
+                        "set the ranges (default: [-1, 1))")
     p.add_argument("--name", help="network name (default: the graph's or file's name)")
     p.add_argument("--layers", metavar="LIST",
-                   help="a state_dict's chain, e.g. dense,relu,dense,sigmoid")
+                   help="a state_dict's chain, e.g. dense,relu,dense,sigmoid or "
+                        "conv1d:padding=same,relu,maxpool:k=2,flatten,dense (hwnn/io/torch_npz.py)")
+    p.add_argument("--sequence-length", type=int, metavar="N",
+                   help="time steps of a CNN's input sequences (when the model does not say)")
     p.set_defaults(func=cmd_import)
     return parser
 

@@ -10,6 +10,7 @@ from hwnn.cli import main
 from hwnn.fixed import quantize, to_float
 from hwnn.io import ModelError, UnsupportedLayer, import_model
 from hwnn.io.model import forward
+from hwnn.ref.conv1d import conv1d_float
 from hwnn.io.onnx import read_onnx
 from hwnn.spec import load_spec
 
@@ -286,9 +287,11 @@ FC = gemm("fc", "x", "h", "W", "b", transB=1)
      "node 'add' (Add): hwnn imports Add only as the bias right after a Gemm or MatMul"),
     ([FC, act("Relu", "h", "a"), helper.make_node("BatchNormalization",
                                                   ["a", "b", "b", "b", "W1"], ["y"], name="bn")],
-     "node 'bn' (BatchNormalization): hwnn folds BatchNormalization into the Gemm or MatMul"),
+     "node 'bn' (BatchNormalization): hwnn folds BatchNormalization into the Gemm, MatMul or "
+     "Conv right before it, and there is none"),
     ([act("Relu", "x", "a"), gemm("fc", "a", "y", "W", "b", transB=1)],
-     "the first layer is node 'relu' (Relu); a network imports from a Gemm or MatMul first"),
+     "the first layer is node 'relu' (Relu); a network imports from a Gemm, MatMul or Conv "
+     "first"),
     ([FC, helper.make_node("Reshape", ["h", "shape"], ["y"], name="rs")],
      "node 'rs' (Reshape) reshapes to [1, 2]: hwnn imports only a Reshape to (batch, 2)"),
     ([act("Flatten", "x", "f", "fl", axis=0), gemm("fc", "f", "y", "W", "b", transB=1)],
@@ -299,22 +302,6 @@ FC = gemm("fc", "x", "h", "W", "b", transB=1)
 def test_refusals_name_the_node(tmp_path, nodes, message):
     arrays = {"lo": np.float32(0), "hi": np.float32(4), "W1": np.ones(2), "shape": [1, 2]}
     assert message in refused(tmp_path, nodes, arrays)
-
-
-def test_sequence_layers_are_not_chained_yet(tmp_path):
-    conv = helper.make_node("Conv", ["x", "K"], ["c"], name="conv1")
-    path = save_model(tmp_path / "c.onnx", [conv, act("Flatten", "c", "f"),
-                                            gemm("fc", "f", "y", "W", "b", transB=1)],
-                      {"K": np.ones((1, 1, 3)), "W": np.ones((2, 6)), "b": np.zeros(2)}, 1, 2,
-                      in_dims=["N", 1, 8])
-    with pytest.raises(UnsupportedLayer, match=r"node 'conv1' \(Conv\): hwnn's network does not "
-                                               r"chain sequence layers \(conv1d, pooling\) yet"):
-        read_onnx(path)
-    assert issubclass(UnsupportedLayer, NotImplementedError)
-    for op in ("MaxPool", "AveragePool"):
-        message = refused(tmp_path, [act(op, "x", "y", "pool", kernel_shape=[2])],
-                          in_dims=["N", 1, 4], error=UnsupportedLayer)
-        assert message.startswith(f"node 'pool' ({op}): hwnn's network does not chain")
 
 
 def test_not_a_chain_and_bad_files(tmp_path):
@@ -351,3 +338,277 @@ def test_cli_import_then_sim(tmp_path, capsys):
     assert "name: Module name" in capsys.readouterr().err
     assert main(["import", str(tmp_path / "none.onnx"), "-o", str(spec)]) == 2
     assert "No such file or directory" in capsys.readouterr().err
+
+
+# --- 1-D CNNs ----------------------------------------------------------------------------------
+
+def onnx_conv(x, w, b, stride=1, dilation=1, pads=(0, 0), group=1):
+    """ONNX Conv on (batch, channels, steps), written out from the operator's definition."""
+    x = np.pad(x, ((0, 0), (0, 0), pads))
+    out, width, k = w.shape
+    steps = (x.shape[2] - dilation * (k - 1) - 1) // stride + 1
+    y = np.zeros((len(x), out, steps))
+    for o in range(out):
+        g = o // (out // group)
+        for t in range(steps):
+            taps = x[:, g * width:(g + 1) * width, t * stride:t * stride + dilation * k:dilation]
+            y[:, o, t] = np.sum(taps * w[o], axis=(1, 2)) + b[o]
+    return y
+
+
+def onnx_pool(x, kind, k, stride, pads=(0, 0)):
+    """ONNX MaxPool / AveragePool (count_include_pad = 1) on (batch, channels, steps)."""
+    x = np.pad(x, ((0, 0), (0, 0), pads), constant_values=-np.inf if kind == "max" else 0.0)
+    steps = (x.shape[2] - k) // stride + 1
+    windows = np.stack([x[:, :, t * stride:t * stride + k] for t in range(steps)], axis=2)
+    return windows.max(axis=3) if kind == "max" else windows.mean(axis=3)
+
+
+def initializers(path):
+    return {t.name: numpy_helper.to_array(t).astype(np.float64)
+            for t in onnx.load(str(path)).graph.initializer}
+
+
+def cnn(tmp_path, rng):
+    """Conv (2 -> 4, k 3, pads 1) -> Relu -> MaxPool 2 -> Flatten -> Gemm (16 -> 3)."""
+    nodes = [helper.make_node("Conv", ["x", "K", "kb"], ["c"], name="conv1", kernel_shape=[3],
+                              pads=[1, 1]),
+             act("Relu", "c", "r"), act("MaxPool", "r", "p", "pool1", kernel_shape=[2],
+                                        strides=[2]),
+             act("Flatten", "p", "f", "flat", axis=1), gemm("fc", "f", "y", "W", "b", transB=1)]
+    arrays = {"K": rng.uniform(-.6, .6, (4, 2, 3)), "kb": rng.uniform(-.2, .2, 4),
+              "W": rng.uniform(-.5, .5, (3, 16)), "b": rng.uniform(-.2, .2, 3)}
+    path = save_model(tmp_path / "cnn.onnx", nodes, arrays, 2, 3, in_dims=["N", 2, 8])
+
+    def model(x):  # (batch, channels, steps), by ONNX's definitions
+        a = initializers(path)
+        h = np.maximum(onnx_conv(x, a["K"], a["kb"], pads=(1, 1)), 0)
+        return onnx_pool(h, "max", 2, 2).reshape(len(x), 16) @ a["W"].T + a["b"]
+    return path, model
+
+
+def depthwise(tmp_path, rng):
+    """Depthwise Conv (4 channels, k 4, auto_pad SAME_UPPER = PyTorch's 'same') -> BatchNorm ->
+    Tanh -> AveragePool 3 (stride 1, pads 1, count_include_pad) -> Flatten -> MatMul + Add,
+    over sequences of a symbolic length."""
+    nodes = [helper.make_node("Conv", ["x", "K"], ["c"], name="dw", group=4,
+                              auto_pad="SAME_UPPER"),
+             helper.make_node("BatchNormalization", ["c", "s", "t", "mu", "v"], ["n"], name="bn"),
+             act("Tanh", "n", "a"),
+             act("AveragePool", "a", "p", "avg", kernel_shape=[3], pads=[1, 1],
+                 count_include_pad=1),
+             act("Flatten", "p", "f", "flat"),
+             helper.make_node("MatMul", ["f", "W"], ["m"], name="fc"),
+             helper.make_node("Add", ["m", "b"], ["y"], name="fc_bias")]
+    arrays = {"K": rng.uniform(-.8, .8, (4, 1, 4)), "s": rng.uniform(.5, 1.5, 4),
+              "t": rng.uniform(-.2, .2, 4), "mu": rng.uniform(-.2, .2, 4),
+              "v": rng.uniform(.5, 1.5, 4), "W": rng.uniform(-.3, .3, (24, 2)),
+              "b": rng.uniform(-.1, .1, 2)}
+    path = save_model(tmp_path / "dw.onnx", nodes, arrays, 4, 2, in_dims=["N", 4, "T"])
+
+    def model(x):
+        a = initializers(path)
+        h = onnx_conv(x, a["K"], np.zeros(4), pads=(1, 2), group=4)
+        h = (h - a["mu"][:, None]) / np.sqrt(a["v"][:, None] + np.float32(1e-5)) \
+            * a["s"][:, None] + a["t"][:, None]
+        return onnx_pool(np.tanh(h), "avg", 3, 1, (1, 1)).reshape(len(x), 24) @ a["W"] + a["b"]
+    return path, model
+
+
+def quantized_error_bound(design, weights, x_q):
+    """A worst-case bound on |reference - float| per output, propagated through the plan.
+
+    Linear layers: |Wq xq + bq - (W x + b)| <= |Wq| e + |Wq - W| |x| + |bq - b| (a conv
+    with |W| over its windows); rounding and saturation toward a range that holds the float
+    value add one output ulp; tanh and relu are 1-Lipschitz, a maximum or mean of values each
+    within e is within the max or mean of e (same format: no rounding), flatten permutes.
+    """
+    floats = design.float_model(x_q)
+    e = np.zeros(x_q.shape)
+    with np.load(weights) as archive:
+        arrays = {k: archive[k] for k in archive.files}
+    flat = None
+    for layer, before in zip(design.plan.layers, [x_q] + floats[:-1]):
+        p = layer.plan
+        if layer.kind == "conv1d":
+            wq, bq = p.weight() * p.weight_format.resolution, p.bias() * p.acc_format.resolution
+            w, b = arrays[f"{layer.name}.weight"], arrays[f"{layer.name}.bias"]
+            window = dict(stride=p.stride, dilation=p.dilation, padding=p.padding,
+                          groups=p.n_groups)
+            e = conv1d_float(np.abs(wq), None, e, **window) + \
+                conv1d_float(np.abs(wq - w), np.abs(bq - b), np.abs(before), **window)
+        elif layer.kind == "dense":
+            wq, bq = p.weight_float(), p.bias_float()
+            w = flat.stream_weight(arrays[f"{layer.name}.weight"])
+            e = e @ np.abs(wq).T + np.abs(before) @ np.abs(wq - w).T + \
+                np.abs(bq - arrays[f"{layer.name}.bias"])
+        elif layer.kind == "pool":
+            windows = np.stack([np.pad(e, ((0, 0), p.padding, (0, 0)))[:, t * p.stride:
+                                t * p.stride + p.kernel_size] for t in range(p.out_length(
+                                    e.shape[1]))], axis=1)
+            e = windows.max(axis=2) if p.kind == "max" else windows.sum(axis=2) / p.kernel_size
+        elif layer.kind == "flatten":
+            e, flat = e.reshape(len(e), -1), p
+        if layer.kind in ("conv1d", "dense", "activation"):
+            e = e + layer.out_format.resolution
+    return e, floats[-1]
+
+
+@pytest.mark.parametrize("build", [cnn, depthwise])
+def test_cnn_imports_as_pytorch_float_and_quantized_within_bound(tmp_path, build, capsys):
+    rng = np.random.default_rng(7)
+    path, model = build(tmp_path, rng)
+    steps = 8 if build is cnn else 6
+    spec, weights = import_model(path, tmp_path / "cnn.toml",
+                                 sequence_length=None if build is cnn else steps)
+    design = load_spec(spec)
+    kinds = [layer.kind for layer in design.plan.layers]
+    if build is cnn:
+        assert kinds == ["conv1d", "activation", "pool", "flatten", "dense"]
+        assert design.plan.layers[0].plan.padding == (1, 1)
+    else:
+        assert kinds == ["conv1d", "activation", "pool", "flatten", "dense"]
+        conv = design.plan.layers[0].plan
+        assert (conv.n_groups, conv.padding) == (4, (1, 2))  # SAME_UPPER: PyTorch's "same"
+        assert 'padding = "same"' in spec.read_text() and "groups = 4" in spec.read_text()
+    assert design.sequence_length == steps
+    x = rng.uniform(-1, 1, (40, steps, design.in_lanes))  # time-major, as hwnn's streams
+    # The spec's float model is the ONNX graph, (batch, channels, steps) transposed.
+    np.testing.assert_allclose(design.float_model(x)[-1], model(x.transpose(0, 2, 1)),
+                               rtol=0, atol=1e-12)
+    codes = quantize(x, design.in_format)
+    x_q = to_float(codes, design.in_format)
+    bound, want = quantized_error_bound(design, weights, x_q)
+    got = to_float(design.reference(codes), design.out_format)
+    assert np.all(np.abs(got - want) <= bound)
+    assert np.max(np.abs(got - want)) > 0  # the quantization is real
+    assert main(["sim", str(spec), "--vectors", "5", "--engine", "pysim"]) == 0
+    assert "5 sequences bit-exact" in capsys.readouterr().out
+
+
+def conv_then_fc(conv_attrs=None, pool=None, weight=(4, 1, 3)):
+    """Conv (1 -> 4 channels) [-> a pool] -> Flatten -> Gemm over 8-step sequences."""
+    conv_attrs = conv_attrs or {}
+    weight = weight[:2] + tuple(conv_attrs.get("kernel_shape", weight[2:]))
+    nodes = [helper.make_node("Conv", ["x", "K"], ["c"], name="conv1", **conv_attrs)]
+    if pool is not None:
+        op, attrs = pool
+        nodes.append(act(op, "c", "p", "pool1", **attrs))
+    nodes += [act("Flatten", nodes[-1].output[0], "f", "flat"),
+              gemm("fc", "f", "y", "W", "b", transB=1)]
+    return nodes, {"K": np.full(weight, 0.25)}
+
+
+@pytest.mark.parametrize("conv_attrs, pool, message", [
+    ({"pads": [0, 1], "strides": [2]}, None,
+     "node 'conv1' (Conv) has pads [0, 1]: hwnn's conv1d pads both sides alike, or as PyTorch's "
+     "padding = 'same' (stride 1, the odd step after: pads [1, 1])"),
+    ({"auto_pad": "SAME_LOWER", "kernel_shape": [2]}, None,
+     "node 'conv1' (Conv) has pads [1, 0] (auto_pad = SAME_LOWER): hwnn's conv1d pads both "
+     "sides alike, or as PyTorch's padding = 'same' (stride 1, the odd step after: pads [0, 1])"),
+    ({}, ("MaxPool", {"kernel_shape": [2], "ceil_mode": 1}),
+     "node 'pool1' (MaxPool) has ceil_mode = 1; hwnn pools with PyTorch's default "
+     "ceil_mode = False (0)"),
+    ({}, ("AveragePool", {"kernel_shape": [3], "pads": [1, 1]}),
+     "node 'pool1' (AveragePool) has count_include_pad = 0 with padding; hwnn's average counts "
+     "the padding as zeros (PyTorch's default count_include_pad = True): export with "
+     "count_include_pad = 1"),
+    ({}, ("MaxPool", {"kernel_shape": [2], "pads": [0, 1]}),
+     "node 'pool1' (MaxPool) has pads [0, 1]: hwnn pads both sides alike, at most "
+     "kernel_shape // 2 = 1 steps (PyTorch's limit)"),
+    ({}, ("MaxPool", {"kernel_shape": [2], "dilations": [2]}),
+     "node 'pool1' (MaxPool) has dilations = [2]; hwnn pools without dilation"),
+    ({}, ("MaxPool", {"kernel_shape": [7]}),
+     "node 'pool1' (MaxPool) leaves no step of the 6-step sequences it gets"),
+    ({"auto_pad": "SAME_RIGHT"}, None,
+     "node 'conv1' (Conv) has auto_pad = 'SAME_RIGHT'; hwnn imports NOTSET, VALID, SAME_UPPER "
+     "and SAME_LOWER"),
+])
+def test_sequence_refusals_name_the_node(tmp_path, conv_attrs, pool, message):
+    nodes, arrays = conv_then_fc(conv_attrs, pool)
+    assert message in refused(tmp_path, nodes, {**arrays, "W": np.ones((2, 24))},
+                              in_dims=["N", 1, 8])
+
+
+def test_two_dimensional_layers_are_unsupported(tmp_path):
+    nodes, arrays = conv_then_fc(weight=(4, 1, 3, 3))
+    message = refused(tmp_path, nodes, {**arrays, "W": np.ones((2, 144))},
+                      in_dims=["N", 1, 8, 8], error=UnsupportedLayer)
+    assert message == ("node 'conv1' (Conv) has weight shape (4, 1, 3, 3) on a tensor of shape "
+                       "(batch, 1, 8, 8): hwnn imports 1-D convolutions (weight (out, in/group, "
+                       "k) on (batch, channels, steps)) only")
+    message = refused(tmp_path, [act("MaxPool", "x", "p", "mp", kernel_shape=[2, 2]),
+                                 act("Flatten", "p", "f"), gemm("fc", "f", "y", "W", "b")],
+                      {"W": np.ones((16, 2))}, in_dims=["N", 1, 8, 8], error=UnsupportedLayer)
+    assert message == ("node 'mp' (MaxPool) pools a tensor of shape (batch, 1, 8, 8): hwnn "
+                       "imports 1-D pooling over (batch, channels, steps) only")
+
+
+def test_a_pool_cannot_come_first(tmp_path):
+    # The spec's network takes its input width from its first layer; a pool has none.
+    nodes = [act("MaxPool", "x", "p", "mp", kernel_shape=[2], strides=[2]),
+             act("Flatten", "p", "f"), gemm("fc", "f", "y", "W", "b", transB=1)]
+    assert refused(tmp_path, nodes, {"W": np.ones((2, 8))}, in_dims=["N", 2, 8]) == (
+        "the first layer is node 'mp' (MaxPool); a network imports from a Gemm, MatMul or Conv "
+        "first")
+
+
+def test_sequence_length_from_the_option_when_symbolic(tmp_path, capsys):
+    nodes, arrays = conv_then_fc({"pads": [1, 1]}, ("GlobalMaxPool", {}))
+    path = save_model(tmp_path / "g.onnx", nodes, {**arrays, "W": np.ones((2, 4)),
+                                                   "b": np.zeros(2)}, 1, 2, in_dims=["N", 1, "T"])
+    spec = tmp_path / "g.toml"
+    with pytest.raises(ModelError, match="node 'conv1' \\(Conv\\): graph input 'x' has no static "
+                                         "time dimension; give the sequence length "
+                                         "\\(--sequence-length N\\)"):
+        import_model(path, spec)
+    assert main(["import", str(path), "-o", str(spec), "--sequence-length", "5"]) == 0
+    design = load_spec(spec)
+    assert design.sequence_length == 5 and design.plan.layers[1].plan.kernel_size == 5
+    static = save_model(tmp_path / "s.onnx", nodes, {**arrays, "W": np.ones((2, 4)),
+                                                     "b": np.zeros(2)}, 1, 2, in_dims=["N", 1, 6])
+    assert main(["import", str(static), "-o", str(spec), "--sequence-length", "5"]) == 2
+    assert "sequence_length = 5, but graph input 'x' has 6 steps" in capsys.readouterr().err
+
+
+def test_conv_formats_by_interval_bounds_computed_by_hand(tmp_path):
+    # conv: x in [-1, 1] (padding adds 0, inside already); taps 0.5, -0.25 and bias 0.25:
+    # 0.25 ± 0.75 -> [-0.5, 1.0] -> SQ(2, 6); max|w| 0.5 is code 128 in SQ(0, 8) -> SQ(1, 7).
+    # sigmoid: (0.3775, 0.7311) -> UQ(0, 8); avg pool padded: 0 joins -> keeps UQ(0, 8);
+    # 4 steps -> conv (pads 1) 5 -> avg (k 2, stride 2, pads 1) 3 steps of 1 channel;
+    # fc: 3 values in [0, 0.7311), weights 1: [0, 2.19) -> UQ(2, 6).
+    nodes = [helper.make_node("Conv", ["x", "K", "kb"], ["c"], name="conv1", pads=[1, 1]),
+             act("Sigmoid", "c", "s"),
+             act("AveragePool", "s", "p", "avg", kernel_shape=[2], strides=[2], pads=[1, 1],
+                 count_include_pad=1),
+             act("Flatten", "p", "f"), gemm("fc", "f", "y", "W", "b", transB=1)]
+    path = save_model(tmp_path / "h.onnx", nodes, {"K": [[[0.5, -0.25]]], "kb": [0.25],
+                                                   "W": np.ones((1, 3)), "b": [0.0]}, 1, 1,
+                      in_dims=["N", 1, 4])
+    spec, _ = import_model(path, tmp_path / "h.toml")
+    conv, sigmoid, avg, flat, fc = load_spec(spec).plan.layers
+    assert (conv.plan.weight_format, conv.out_format) == (SQ(1, 7), SQ(2, 6))
+    assert sigmoid.out_format == avg.out_format == UQ(0, 8)
+    assert fc.out_format == UQ(2, 6) and flat.plan.steps == 3
+    assert "in [-0.5, 1] -> SQ(2, 6)" in spec.read_text()
+    assert "in [0, 2.19" in spec.read_text()  # the average's padding zeros widen the range to 0
+
+
+def test_sequence_output_and_time_major_inputs(tmp_path, capsys):
+    # A network may end on sequences (no flatten); `hwnn sim --inputs` takes (sequences, steps,
+    # channels), the transpose of ONNX's (batch, channels, steps).
+    rng = np.random.default_rng(0)
+    nodes = [helper.make_node("Conv", ["x", "K"], ["c"], name="conv1", strides=[2]),
+             act("Relu", "c", "y")]
+    path = save_model(tmp_path / "s.onnx", nodes, {"K": rng.uniform(-.5, .5, (3, 2, 3))}, 2, 3,
+                      in_dims=["N", 2, 9])
+    spec, _ = import_model(path, tmp_path / "s.toml")
+    design = load_spec(spec)
+    x = rng.uniform(-1, 1, (4, 9, 2))
+    want = np.maximum(onnx_conv(x.transpose(0, 2, 1), initializers(path)["K"], np.zeros(3),
+                                stride=2), 0).transpose(0, 2, 1)
+    np.testing.assert_allclose(design.float_model(x)[-1], want, rtol=0, atol=1e-12)
+    np.save(tmp_path / "in.npy", x)
+    assert main(["sim", str(spec), "--inputs", str(tmp_path / "in.npy"), "--engine",
+                 "pysim"]) == 0
+    assert "net: 4 sequences bit-exact" in capsys.readouterr().out

@@ -4,6 +4,14 @@
 every format within a bit budget (:mod:`.quantize`, whose docstring states the rule) and writes
 ``spec.toml`` and ``<name>.npz`` (the float weights, ``<layer>.weight`` and ``<layer>.bias``)
 beside it. Each choice is a line of the spec with a comment saying why; edit and re-run.
+
+A 1-D CNN (Conv, pooling, Flatten, then dense layers) becomes ``conv1d``, ``pool`` and
+``flatten`` layers (:mod:`hwnn.spec.sequence`) and the spec's ``sequence_length``: the
+model's static time dimension or the ``sequence_length`` argument (``--sequence-length N``).
+Its weights keep PyTorch's layouts (a conv weight ``(out, in/groups, k)``; the dense layer
+after the flatten channel-major, which the spec loader permutes). hwnn's streams are
+time-major: ``hwnn sim --inputs`` and calibration data take ``(sequences, steps, channels)``,
+the transpose of PyTorch's ``(batch, channels, steps)``.
 """
 
 from __future__ import annotations
@@ -14,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from ..export import check_module_name
-from .model import FloatDense, ModelError, UnsupportedLayer
+from .model import (SEQUENCE_TYPES, FloatActivation, FloatConv1d, FloatDense, FloatFlatten,
+                    ModelError, UnsupportedLayer)
 from .onnx import read_onnx
 from .quantize import choose_formats
 from .torch_npz import read_state_dict
@@ -22,28 +31,34 @@ from .torch_npz import read_state_dict
 __all__ = ["ModelError", "UnsupportedLayer", "import_model", "read_model", "write_spec"]
 
 
-def read_model(path, layers=None) -> tuple[list, str]:
+def read_model(path, layers=None, sequence_length=None) -> tuple[list, str]:
     """``(float layers, default name)`` of the model at ``path``: ``.onnx`` or a state_dict
-    ``.npz`` (which needs ``layers``, see :mod:`hwnn.io.torch_npz`).
+    ``.npz`` (which needs ``layers``, see :mod:`hwnn.io.torch_npz`). ``sequence_length`` is
+    the steps of a CNN's input sequences (required where the model does not say it).
 
     Raises
     ------
     ModelError
-        An unknown suffix, ``layers`` given for ONNX or missing for ``.npz``, or what the
-        readers raise.
+        An unknown suffix, ``layers`` given for ONNX or missing for ``.npz``,
+        ``sequence_length`` not a positive integer, or what the readers raise.
     """
+    if sequence_length is not None and (not isinstance(sequence_length, int) or
+                                        isinstance(sequence_length, bool) or
+                                        sequence_length < 1):
+        raise ModelError(f"sequence_length must be a positive integer, not "
+                         f"{sequence_length!r}")
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".onnx":
         if layers is not None:
             raise ModelError("layers applies to a state_dict .npz; an ONNX graph has its own")
-        model, graph_name = read_onnx(path)
+        model, graph_name = read_onnx(path, sequence_length)
         return model, graph_name or path.stem
     if suffix == ".npz":
         if layers is None:
             raise ModelError(f"{path}: a state_dict has no activations; describe the chain "
                              f"with layers, e.g. --layers dense,relu,dense,sigmoid")
-        return read_state_dict(path, layers), path.stem
+        return read_state_dict(path, layers, sequence_length), path.stem
     raise ModelError(f"{path}: the model must be an .onnx file or a state_dict .npz, not "
                      f"{suffix or 'a file without suffix'!r}")
 
@@ -70,23 +85,41 @@ def write_spec(layers, in_choice, choices, spec_path, name: str, bits: int, sour
                       "hwnn/io/quantize.py). Every line below can be edited."),
              "", "[core]", 'kind = "network"', f"name = {_toml_string(name)}", "", "[params]",
              _comment(in_choice.why), f'in_format = "{in_choice.format}"',
-             f"weights = {_toml_string(npz_path.name)}",
-             _comment('dense outputs are narrowed with the defaults rounding = "half_up" and '
-                      'overflow = "sat" (set them per layer to change them); set target_ii = N '
-                      'to fold the dense layers for N cycles per vector')]
+             f"weights = {_toml_string(npz_path.name)}"]
+    if isinstance(layers[0], SEQUENCE_TYPES):
+        lines += [_comment("time steps of every input sequence; inputs (hwnn sim --inputs) are "
+                           "(sequences, steps, channels), the transpose of PyTorch's (batch, "
+                           "channels, steps)"), f"sequence_length = {layers[0].in_steps}"]
+    lines += [_comment('dense outputs are narrowed with the defaults rounding = "half_up" and '
+                        'overflow = "sat" (set them per layer to change them); set target_ii = N '
+                        'to fold the dense layers for N cycles per vector')]
     arrays = {}
     for layer, choice in zip(layers, choices):
         lines += ["", "[[params.layers]]", _comment(f"from {layer.source}")]
-        if isinstance(layer, FloatDense):
-            lines += ['kind = "dense"', f"name = {_toml_string(layer.name)}"]
+        if isinstance(layer, (FloatDense, FloatConv1d)):
+            kind = "dense" if isinstance(layer, FloatDense) else "conv1d"
+            lines += [f'kind = "{kind}"', f"name = {_toml_string(layer.name)}"]
             arrays[f"{layer.name}.weight"] = layer.weight
             arrays[f"{layer.name}.bias"] = layer.bias
-        else:
+            if kind == "conv1d":
+                padding = layer.padding if isinstance(layer.padding, int) else '"same"'
+                lines += [f"stride = {layer.stride}", f"dilation = {layer.dilation}",
+                          f"padding = {padding}", f"groups = {layer.groups}"]
+        elif isinstance(layer, FloatActivation):
             lines += ['kind = "activation"', f"name = {_toml_string(layer.name)}",
                       f'function = "{layer.function}"']
             if layer.leaky_shift is not None:
                 lines.append(f"leaky_shift = {layer.leaky_shift}  "
                              f"# negative slope 2**-{layer.leaky_shift}")
+        elif isinstance(layer, FloatFlatten):
+            lines += ['kind = "flatten"', f"name = {_toml_string(layer.name)}",
+                      _comment("the next dense layer's weights are PyTorch's (channel-major); "
+                               "the spec loader permutes them to the stream's order")]
+        else:
+            lines += ['kind = "pool"', f"name = {_toml_string(layer.name)}",
+                      f'pool = "{layer.kind}"', f"kernel_size = {layer.kernel_size}",
+                      f"stride = {layer.stride}", f"padding = {layer.padding}",
+                      _comment("keeps its input's format: a maximum or mean of codes is one")]
         for key, made in choice.items():
             lines += [_comment(made.why), f'{key} = "{made.format}"']
     spec_path.write_text("\n".join(lines) + "\n")
@@ -95,7 +128,8 @@ def write_spec(layers, in_choice, choices, spec_path, name: str, bits: int, sour
     return spec_path, npz_path
 
 
-def import_model(model, output, *, bits: int = 8, calibration=None, name=None, layers=None):
+def import_model(model, output, *, bits: int = 8, calibration=None, name=None, layers=None,
+                 sequence_length=None):
     """Import ``model`` (``.onnx`` or state_dict ``.npz``) as the network spec ``output``.
 
     Parameters
@@ -105,11 +139,15 @@ def import_model(model, output, *, bits: int = 8, calibration=None, name=None, l
     bits : int
         Bit budget of every weight and activation (2 to 24).
     calibration : path of an ``.npy`` array (n, n_in), optional
-        Inputs whose float outputs set the activation ranges (default: inputs in [-1, 1)).
+        Inputs whose float outputs set the activation ranges (default: inputs in [-1, 1)); for
+        a CNN time-major sequences ``(n, steps, channels)``.
     name : str, optional
         The network's name (a Verilog identifier); default: the graph's or file's name.
     layers : str, optional
         The chain of a state_dict (:mod:`hwnn.io.torch_npz`).
+    sequence_length : int, optional
+        Time steps of a CNN's input sequences: required for a state_dict CNN and for an ONNX
+        graph whose time dimension is symbolic; must agree with a static one.
 
     Returns ``(spec_path, npz_path)``.
 
@@ -121,7 +159,7 @@ def import_model(model, output, *, bits: int = 8, calibration=None, name=None, l
     OSError
         A file cannot be read or written.
     """
-    float_layers, default = read_model(model, layers)
+    float_layers, default = read_model(model, layers, sequence_length)
     if name is None:
         name = re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9_]", "_", default)).strip("_") or "model"
         name = name if not name[0].isdigit() else f"model_{name}"

@@ -1,9 +1,15 @@
-"""The float model an importer reads: a chain of dense layers and activations, in float64.
+"""The float model an importer reads: a chain of layers in float64, with PyTorch's semantics.
 
-Both importers (ONNX, PyTorch state_dict) produce a list of :class:`FloatDense` and
-:class:`FloatActivation`; :mod:`hwnn.io.quantize` chooses their formats and
+Both importers (ONNX, PyTorch state_dict) produce a list of :class:`FloatDense`,
+:class:`FloatActivation` and, for a 1-D CNN, :class:`FloatConv1d`, :class:`FloatPool` and
+:class:`FloatFlatten`; :mod:`hwnn.io.quantize` chooses their formats and
 :func:`hwnn.io.import_model` writes them as a ``network`` spec. :func:`forward` is the float
 network (the original, unquantized weights) used for calibration and by tests.
+
+Sequences are time-major, as hwnn's streams: ``(sequences, steps, channels)``, where ONNX and
+PyTorch hold ``(batch, channels, steps)``. Weights keep PyTorch's layouts: a conv weight is
+``(out, in/groups, k)`` and the dense layer after a flatten takes PyTorch's channel-major
+vector (``c·steps + t``); the spec loader permutes it to the stream's order itself.
 """
 
 from __future__ import annotations
@@ -15,13 +21,12 @@ import numpy as np
 
 from ..export import VERILOG_KEYWORDS
 from ..plans.functions import FUNCTIONS, LEAKY_SHIFT, leaky_relu
+from ..ref.conv1d import conv1d_float
+from ..ref.windows import Window, conv1d_window, gather_windows
 
-__all__ = ["ModelError", "UnsupportedLayer", "FloatDense", "FloatActivation", "forward",
-           "fold_batchnorm", "leaky_shift_of", "Names", "SEQUENCE_LAYERS"]
-
-#: The message for layers over sequences, which a network does not chain yet.
-SEQUENCE_LAYERS = ("hwnn's network does not chain sequence layers (conv1d, pooling) yet; "
-                   "only dense layers and activations import today")
+__all__ = ["ModelError", "UnsupportedLayer", "FloatDense", "FloatActivation", "FloatConv1d",
+           "FloatPool", "FloatFlatten", "SEQUENCE_TYPES", "forward", "fold_batchnorm",
+           "leaky_shift_of", "Names"]
 
 
 class ModelError(ValueError):
@@ -29,7 +34,7 @@ class ModelError(ValueError):
 
 
 class UnsupportedLayer(ModelError, NotImplementedError):
-    """A layer hwnn has, but a network cannot chain yet (Conv, MaxPool, AveragePool)."""
+    """A layer kind hwnn does not have (a 2-D convolution or pooling, for instance)."""
 
 
 @dataclass
@@ -58,8 +63,75 @@ class FloatActivation:
         return FUNCTIONS[self.function](x)
 
 
+@dataclass
+class FloatConv1d:
+    """PyTorch's ``Conv1d``: ``weight`` (out, in/groups, k) and ``bias`` (out,) in float64;
+    ``padding`` an integer (both sides) or ``"same"``; ``in_steps`` the length of the
+    sequences it takes (None when unknown)."""
+    name: str
+    weight: np.ndarray
+    bias: np.ndarray
+    source: str
+    stride: int = 1
+    dilation: int = 1
+    padding: int | str = 0
+    groups: int = 1
+    in_steps: int | None = None
+
+    @property
+    def window(self) -> Window:
+        return conv1d_window(self.weight.shape[2], stride=self.stride, dilation=self.dilation,
+                             padding=self.padding)
+
+    def evaluate(self, x: np.ndarray) -> np.ndarray:
+        """The convolution of time-major ``x`` (:func:`hwnn.ref.conv1d.conv1d_float`)."""
+        return conv1d_float(self.weight, self.bias, x, stride=self.stride,
+                            dilation=self.dilation, padding=self.padding, groups=self.groups)
+
+
+@dataclass
+class FloatPool:
+    """PyTorch's ``MaxPool1d``/``AvgPool1d`` (``kind`` "max"/"avg"; ``padding`` steps on both
+    sides; the mean counts them as zeros, ``count_include_pad=True``)."""
+    name: str
+    kind: str
+    kernel_size: int
+    stride: int
+    padding: int
+    source: str
+    in_steps: int | None = None
+
+    @property
+    def window(self) -> Window:
+        return Window(self.kernel_size, self.stride, 1, self.padding, self.padding)
+
+    def evaluate(self, x: np.ndarray) -> np.ndarray:
+        """The pooling of time-major ``x`` (sequences, steps, channels)."""
+        windows = gather_windows(x, self.window, fill=-np.inf if self.kind == "max" else 0.0)
+        return windows.max(axis=-2) if self.kind == "max" else windows.mean(axis=-2)
+
+
+@dataclass
+class FloatFlatten:
+    """``nn.Flatten`` of ``(channels, steps)``: PyTorch's channel-major vector."""
+    name: str
+    source: str
+    steps: int
+    channels: int
+
+    def evaluate(self, x: np.ndarray) -> np.ndarray:
+        """Time-major ``x`` (sequences, steps, channels) to (sequences, channels·steps)."""
+        return x.transpose(0, 2, 1).reshape(len(x), self.channels * self.steps)
+
+
+#: The layers over sequences (before a flatten).
+SEQUENCE_TYPES = (FloatConv1d, FloatPool)
+
+
 def forward(layers, x) -> list[np.ndarray]:
-    """The float64 outputs of every layer for inputs ``x`` (shape ``(n, n_in)``), in order."""
+    """The float64 outputs of every layer for inputs ``x``, in order: ``(n, n_in)`` vectors, or
+    time-major sequences ``(n, steps, channels)`` when the network starts with a sequence
+    layer. A flatten makes PyTorch's channel-major vector of a sequence."""
     outputs = []
     x = np.asarray(x, dtype=np.float64)
     for layer in layers:
@@ -71,10 +143,11 @@ def forward(layers, x) -> list[np.ndarray]:
     return outputs
 
 
-def fold_batchnorm(dense: FloatDense, scale, shift, mean, var, epsilon: float, what: str):
-    """Fold ``scale * (y - mean) / sqrt(var + epsilon) + shift`` into ``dense`` (in place).
+def fold_batchnorm(dense, scale, shift, mean, var, epsilon: float, what: str):
+    """Fold ``scale * (y - mean) / sqrt(var + epsilon) + shift`` into ``dense`` (in place), a
+    :class:`FloatDense` or :class:`FloatConv1d` (one normalization per output channel).
 
-    With ``s = scale / sqrt(var + epsilon)``: ``weight <- s[:, None] * weight`` and
+    With ``s = scale / sqrt(var + epsilon)``: ``weight <- s * weight`` per output row and
     ``bias <- s * (bias - mean) + shift``, in float64. ``what`` names the normalization in errors.
 
     Raises
@@ -94,7 +167,7 @@ def fold_batchnorm(dense: FloatDense, scale, shift, mean, var, epsilon: float, w
     if np.any(var + epsilon <= 0):
         raise ModelError(f"{what}: var + epsilon must be positive, not {np.min(var + epsilon)}")
     s = scale / np.sqrt(var + epsilon)
-    dense.weight = s[:, None] * dense.weight
+    dense.weight = s.reshape((n_out,) + (1,) * (dense.weight.ndim - 1)) * dense.weight
     dense.bias = s * (dense.bias - mean) + shift
     dense.source += f"; {what} folded in"
 

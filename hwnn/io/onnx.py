@@ -1,20 +1,40 @@
-"""Read an ONNX graph that is a chain of dense layers and activations into float layers.
+"""Read an ONNX graph that is a chain of layers (an MLP or a 1-D CNN) into float layers.
 
-The graph must be a chain: one input of shape (batch, features...), one output, and every node
-on the path between them, each taking the previous node's output as its data input and only
-constants (initializers or ``Constant`` nodes) otherwise. Operators:
+The graph must be a chain: one input of shape (batch, features...) or, for a 1-D CNN,
+(batch, channels, steps), one output, and every node on the path between them, each taking the
+previous node's output as its data input and only constants (initializers or ``Constant``
+nodes) otherwise. Operators:
 
 - ``Gemm`` (``transA = 0``, ``alpha = beta = 1``; ``transB`` either way), ``MatMul`` by a
   constant, followed by an optional ``Add`` of a constant (the bias);
-- ``BatchNormalization`` right after one of those: folded into its weights and bias (float64);
+- ``Conv`` with a 1-D kernel (weight (out, in/group, k), optional bias input; ``strides``,
+  ``dilations``, ``group``): ``conv1d`` layers. Padding: ``pads`` ``[p, p]`` (or ``auto_pad``
+  ``VALID``, or ``SAME_UPPER``/``SAME_LOWER`` when they pad both sides alike) is ``padding = p``;
+  ``[p, p + 1]`` with stride 1 that is PyTorch's ``padding = "same"`` (``SAME_UPPER``) is
+  ``"same"``; any other asymmetric padding is refused (hwnn's spec has no (left, right) pair);
+- ``MaxPool``, ``AveragePool`` with a 1-D kernel (``strides`` default 1 as in ONNX, symmetric
+  ``pads`` up to ``kernel_shape // 2``): ``pool`` layers. Refused: ``ceil_mode = 1``,
+  ``dilations`` other than 1, and an AveragePool with padding and ``count_include_pad = 0``
+  (ONNX's default; hwnn counts padding as zeros, PyTorch's default, so export with
+  ``count_include_pad=True``); ``GlobalMaxPool``/``GlobalAveragePool`` are pools over the
+  whole sequence;
+- ``BatchNormalization`` right after a Gemm, MatMul or Conv: folded into its weights and bias
+  (float64);
 - ``Relu``, ``Sigmoid``, ``Tanh``; ``LeakyRelu`` with ``alpha = 2**-k`` (``k`` = 1..16);
   ``HardSigmoid`` with ``alpha = 1/6, beta = 1/2`` (PyTorch's, hwnn's ``hard_sigmoid``);
-  ``Clip`` to ``[0, 6]`` (relu6), ``[-1, 1]`` (hard_tanh) or ``[0, inf)`` (relu);
-- ``Flatten`` (``axis = 1``) and ``Reshape`` to ``(batch, features)``: no-ops on the data.
+  ``Clip`` to ``[0, 6]`` (relu6), ``[-1, 1]`` (hard_tanh) or ``[0, inf)`` (relu): over vectors
+  or sequences alike;
+- ``Flatten`` (``axis = 1``) and ``Reshape`` to ``(batch, features)``: after sequence layers a
+  ``flatten`` layer (PyTorch's channel-major vector, the order the next Gemm's weights keep);
+  before any, a no-op on the data.
 
-``Conv``, ``MaxPool`` and ``AveragePool`` raise :class:`UnsupportedLayer` (a network does not
-chain sequence layers yet); any other operator raises :class:`ModelError` naming the node.
-The ``onnx`` package is imported only here, when a model is read.
+The sequence length (the ``sequence_length`` of the spec) is the input's static time
+dimension, or ``sequence_length`` when the graph leaves it symbolic. ONNX holds sequences as
+(batch, channels, steps), hwnn's streams as (steps, channels): inputs to ``hwnn sim --inputs``
+are (sequences, steps, channels); no weight is transposed (conv weights stay (out, in/group,
+k)). A 2-D ``Conv`` or pooling raises :class:`UnsupportedLayer`; any other operator raises
+:class:`ModelError` naming the node. The ``onnx`` package is imported only here, when a model
+is read.
 """
 
 from __future__ import annotations
@@ -23,13 +43,18 @@ import math
 
 import numpy as np
 
-from .model import (SEQUENCE_LAYERS, FloatActivation, FloatDense, ModelError, Names,
-                    UnsupportedLayer, fold_batchnorm, leaky_shift_of)
+from ..ref.windows import same_padding
+from .model import (FloatActivation, FloatConv1d, FloatDense, FloatFlatten,
+                    FloatPool, ModelError, Names, UnsupportedLayer, fold_batchnorm,
+                    leaky_shift_of)
 
 __all__ = ["read_onnx", "SUPPORTED_OPS"]
 
-SUPPORTED_OPS = ("Gemm", "MatMul", "Add", "BatchNormalization", "Relu", "LeakyRelu", "Sigmoid",
+SUPPORTED_OPS = ("Gemm", "MatMul", "Add", "Conv", "MaxPool", "AveragePool", "GlobalMaxPool",
+                 "GlobalAveragePool", "BatchNormalization", "Relu", "LeakyRelu", "Sigmoid",
                  "Tanh", "HardSigmoid", "Clip", "Flatten", "Reshape")
+_POOLS = {"MaxPool": "max", "AveragePool": "avg", "GlobalMaxPool": "max",
+          "GlobalAveragePool": "avg"}
 _SIMPLE = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh"}
 _CLIPS = {(0.0, 6.0): "relu6", (-1.0, 1.0): "hard_tanh", (0.0, math.inf): "relu"}
 
@@ -88,19 +113,28 @@ class _Graph:
         return np.asarray(self.constants[name], dtype=np.float64)
 
 
-def _graph_input(graph, constants):
+def _graph_input(graph, constants, sequence_length):
+    """``(name, feature shape, batch)`` of the graph's input; a symbolic last dimension of a
+    (batch, channels, steps) input is ``sequence_length`` (None when that is None too)."""
     inputs = [i for i in graph.input if i.name not in constants]
     if len(inputs) != 1:
         raise ModelError(f"the graph must have one input, not {len(inputs)} "
                          f"({', '.join(i.name for i in inputs)})")
     dims = inputs[0].type.tensor_type.shape.dim
-    features = tuple(d.dim_value if d.HasField("dim_value") else None for d in dims[1:])
-    if len(dims) < 2 or any(not d for d in features):
+    features = [d.dim_value if d.HasField("dim_value") else None for d in dims[1:]]
+    sequences = len(features) == 2
+    if sequences and sequence_length is not None:
+        if features[1] not in (None, sequence_length):
+            raise ModelError(f"sequence_length = {sequence_length}, but graph input "
+                             f"{inputs[0].name!r} has {features[1]} steps")
+        features[1] = sequence_length
+    known = features[:-1] if sequences else features
+    if len(dims) < 2 or any(not d for d in known) or features[-1] == 0:
         shape = tuple(d.dim_value if d.HasField("dim_value") else d.dim_param for d in dims)
         raise ModelError(f"graph input {inputs[0].name!r} must have shape (batch, features, ...) "
                          f"with known feature sizes, not {shape}")
     batch = dims[0].dim_value if dims[0].HasField("dim_value") else None
-    return inputs[0].name, features, batch
+    return inputs[0].name, tuple(features), batch
 
 
 def _clip_bounds(g, node):
@@ -171,6 +205,123 @@ def _bias(c, n_out, what):
     return np.broadcast_to(c.reshape(-1), (n_out,)).astype(np.float64)
 
 
+def _single(attrs, key, default, what) -> int:
+    """The one value of a 1-D window attribute (``strides``, ``dilations``)."""
+    values = list(attrs.get(key, [default]))
+    if len(values) != 1:
+        raise UnsupportedLayer(f"{what} has {key} = {values}: hwnn imports 1-D windows over "
+                               f"(batch, channels, steps) only")
+    return int(values[0])
+
+
+def _steps(features, what, input_name) -> int:
+    """The steps of a (channels, steps) tensor; a symbolic length asks for the option."""
+    if features[1] is None:
+        raise ModelError(f"{what}: graph input {input_name!r} has no static time dimension; "
+                         f"give the sequence length (--sequence-length N)")
+    return features[1]
+
+
+def _pads(attrs, what, kernel, stride, dilation, steps) -> tuple[int, int]:
+    """``(before, after)`` padding steps of a Conv or pool, from ``pads`` or ``auto_pad``."""
+    auto = attrs.get("auto_pad", b"NOTSET")
+    auto = auto.decode() if isinstance(auto, bytes) else str(auto)
+    if auto == "NOTSET":
+        pads = [int(p) for p in attrs.get("pads", [0, 0])]
+        if len(pads) != 2:
+            raise UnsupportedLayer(f"{what} has pads = {pads}: hwnn imports 1-D windows over "
+                                   f"(batch, channels, steps) only")
+        return pads[0], pads[1]
+    if auto == "VALID":
+        return 0, 0
+    if auto in ("SAME_UPPER", "SAME_LOWER"):
+        out = -(-steps // stride)  # ONNX: ceil(steps / stride) outputs
+        total = max(0, (out - 1) * stride + (kernel - 1) * dilation + 1 - steps)
+        small, big = total // 2, total - total // 2
+        return (small, big) if auto == "SAME_UPPER" else (big, small)
+    raise ModelError(f"{what} has auto_pad = {auto!r}; hwnn imports NOTSET, VALID, SAME_UPPER "
+                     f"and SAME_LOWER")
+
+
+def _padding_text(attrs, left, right) -> str:
+    auto = attrs.get("auto_pad", b"NOTSET")
+    auto = auto.decode() if isinstance(auto, bytes) else str(auto)
+    return f"pads [{left}, {right}]" + ("" if auto == "NOTSET" else f" (auto_pad = {auto})")
+
+
+def _conv(g, node, name, features, input_name) -> FloatConv1d:
+    """The ``conv1d`` layer of a 1-D ``Conv`` on a (channels, steps) tensor."""
+    what = _what(node)
+    weight = g.constant(node, 1)
+    if weight.ndim != 3 or len(features) != 2:
+        raise UnsupportedLayer(f"{what} has weight shape {weight.shape} on a tensor of shape "
+                               f"(batch, {', '.join(map(str, features))}): hwnn imports 1-D "
+                               f"convolutions (weight (out, in/group, k) on (batch, channels, "
+                               f"steps)) only")
+    attrs = g.attributes(node)
+    out, width, kernel = weight.shape
+    if list(attrs.get("kernel_shape", [kernel])) != [kernel]:
+        raise ModelError(f"{what} has kernel_shape = {list(attrs['kernel_shape'])} but a weight "
+                         f"of shape {weight.shape}")
+    group = int(attrs.get("group", 1))
+    if width * group != features[0] or out % group:
+        raise ModelError(f"{what}: weight of shape {weight.shape} with group = {group} does not "
+                         f"take the {features[0]} channels before it (in = {width} x group, "
+                         f"out divisible by group)")
+    stride = _single(attrs, "strides", 1, what)
+    dilation = _single(attrs, "dilations", 1, what)
+    steps = _steps(features, what, input_name)
+    left, right = _pads(attrs, what, kernel, stride, dilation, steps)
+    if left == right:
+        padding = left
+    elif stride == 1 and (left, right) == same_padding(kernel, dilation):
+        padding = "same"
+    else:
+        raise ModelError(f"{what} has {_padding_text(attrs, left, right)}: hwnn's conv1d pads "
+                         f"both sides alike, or as PyTorch's padding = 'same' (stride 1, the "
+                         f"odd step after: pads {list(same_padding(kernel, dilation))})")
+    c = g.constant(node, 2, required=False)
+    bias = np.zeros(out) if c is None else _bias(c, out, what)
+    return FloatConv1d(name, np.array(weight), np.array(bias), what, stride, dilation, padding,
+                       group, in_steps=steps)
+
+
+def _pool(g, node, name, features, input_name) -> FloatPool:
+    """The ``pool`` layer of a 1-D MaxPool/AveragePool (or a global one) on (channels, steps)."""
+    what = _what(node)
+    attrs = g.attributes(node)
+    if len(features) != 2:
+        raise UnsupportedLayer(f"{what} pools a tensor of shape (batch, "
+                               f"{', '.join(map(str, features))}): hwnn imports 1-D pooling "
+                               f"over (batch, channels, steps) only")
+    steps = _steps(features, what, input_name)
+    kind = _POOLS[node.op_type]
+    if node.op_type.startswith("Global"):
+        return FloatPool(name, kind, steps, steps, 0, what, in_steps=steps)
+    kernel = list(attrs.get("kernel_shape", []))
+    if len(kernel) != 1:
+        raise UnsupportedLayer(f"{what} has kernel_shape = {kernel}: hwnn imports 1-D pooling "
+                               f"over (batch, channels, steps) only")
+    kernel = int(kernel[0])
+    if attrs.get("ceil_mode", 0):
+        raise ModelError(f"{what} has ceil_mode = 1; hwnn pools with PyTorch's default "
+                         f"ceil_mode = False (0)")
+    if _single(attrs, "dilations", 1, what) != 1:
+        raise ModelError(f"{what} has dilations = {list(attrs['dilations'])}; hwnn pools "
+                         f"without dilation")
+    stride = _single(attrs, "strides", 1, what)
+    left, right = _pads(attrs, what, kernel, stride, 1, steps)
+    if left != right or left > kernel // 2:
+        raise ModelError(f"{what} has {_padding_text(attrs, left, right)}: hwnn pads both "
+                         f"sides alike, at most kernel_shape // 2 = {kernel // 2} steps "
+                         f"(PyTorch's limit)")
+    if kind == "avg" and left and not attrs.get("count_include_pad", 0):
+        raise ModelError(f"{what} has count_include_pad = 0 with padding; hwnn's average counts "
+                         f"the padding as zeros (PyTorch's default count_include_pad = True): "
+                         f"export with count_include_pad = 1")
+    return FloatPool(name, kind, kernel, stride, left, what, in_steps=steps)
+
+
 def _reshape(g, node, features, batch):
     """The feature shape after a Flatten or Reshape, which must be a no-op on the data."""
     what = _what(node)
@@ -191,15 +342,19 @@ def _reshape(g, node, features, batch):
     return (size,)
 
 
-def read_onnx(path) -> tuple[list, str]:
+def read_onnx(path, sequence_length=None) -> tuple[list, str]:
     """The float layers of the ONNX model at ``path`` and the graph's name.
+
+    ``sequence_length`` gives the steps of a (batch, channels, steps) input whose time
+    dimension is symbolic (it must agree with a static one). The first sequence layer records
+    the length as its ``in_steps``.
 
     Raises
     ------
     ModelError
         onnx is not installed, the file is not an ONNX model, the graph is not a chain, or a
         node is not supported (the message names the node and its op type);
-        :class:`UnsupportedLayer` for Conv/MaxPool/AveragePool.
+        :class:`UnsupportedLayer` for a 2-D Conv or pooling.
     OSError
         The file cannot be read.
     """
@@ -212,12 +367,15 @@ def read_onnx(path) -> tuple[list, str]:
         raise ModelError(f"{path}: not an ONNX model ({type(exc).__name__}: {exc})") from None
     graph = model.graph
     g = _Graph(onnx, graph)
-    current, features, batch = _graph_input(graph, g.constants)
+    current, features, batch = _graph_input(graph, g.constants, sequence_length)
+    input_name = current
     outputs = [o.name for o in graph.output]
     if len(outputs) != 1:
         raise ModelError(f"the graph must have one output, not {len(outputs)} "
                          f"({', '.join(outputs)})")
-    layers, names, visited, linear = [], Names(), set(), False
+    # linear: the last layer takes a bias or a normalization; sequences: a sequence layer came
+    # and no flatten since (the tensor is (batch, channels, steps) in hwnn's stream).
+    layers, names, visited, linear, sequences = [], Names(), set(), False, False
     while current != outputs[0] or g.consumers.get(current):
         users = g.consumers.get(current, [])
         if len(users) != 1 or current == outputs[0]:
@@ -230,8 +388,6 @@ def read_onnx(path) -> tuple[list, str]:
                              + ": hwnn imports a chain (one path from input to output)")
         position, node, index = users[0]
         what, op = _what(node), node.op_type
-        if op in ("Conv", "MaxPool", "AveragePool"):
-            raise UnsupportedLayer(f"{what}: {SEQUENCE_LAYERS}")
         if op not in SUPPORTED_OPS:
             raise ModelError(f"{what}: hwnn does not import {op} (it imports "
                              f"{', '.join(SUPPORTED_OPS)})")
@@ -248,8 +404,20 @@ def read_onnx(path) -> tuple[list, str]:
                                  f"{', '.join(map(str, features))}): flatten it first")
             layers.append(_linear(g, node, names.make(node.name, op.lower()), features[0]))
             features, linear = (layers[-1].weight.shape[0],), True
+        elif op in ("Conv", *_POOLS):
+            if op == "Conv":
+                layer = _conv(g, node, names.make(node.name, "conv"), features, input_name)
+            else:
+                layer = _pool(g, node, names.make(node.name, "pool"), features, input_name)
+            steps = layer.window.out_length(layer.in_steps)
+            if steps < 1:
+                raise ModelError(f"{what} leaves no step of the {layer.in_steps}-step "
+                                 f"sequences it gets")
+            channels = layer.weight.shape[0] if op == "Conv" else features[0]
+            layers.append(layer)
+            features, linear, sequences = (channels, steps), op == "Conv", True
         elif op == "Add":
-            if not linear:
+            if not (linear and isinstance(layers[-1], FloatDense)):
                 raise ModelError(f"{what}: hwnn imports Add only as the bias right after a "
                                  f"Gemm or MatMul")
             layers[-1].bias = layers[-1].bias + _bias(g.constant(node, 1 - index),
@@ -257,15 +425,21 @@ def read_onnx(path) -> tuple[list, str]:
             layers[-1].source += f" + {what}"
         elif op == "BatchNormalization":
             if not linear:
-                raise ModelError(f"{what}: hwnn folds BatchNormalization into the Gemm or MatMul "
-                                 f"right before it, and there is none")
+                raise ModelError(f"{what}: hwnn folds BatchNormalization into the Gemm, MatMul "
+                                 f"or Conv right before it, and there is none")
             attrs = g.attributes(node)
             if attrs.get("training_mode", 0):
                 raise ModelError(f"{what} has training_mode = 1; export the model for inference")
             fold_batchnorm(layers[-1], *(g.constant(node, k) for k in range(1, 5)),
                            float(attrs.get("epsilon", 1e-5)), what)
         elif op in ("Flatten", "Reshape"):
-            features = _reshape(g, node, features, batch)
+            if len(features) == 2:
+                _steps(features, what, input_name)
+            flat = _reshape(g, node, features, batch)
+            if sequences:
+                layers.append(FloatFlatten(names.make(node.name, "flatten"), what,
+                                           features[1], features[0]))
+            features, linear, sequences = flat, False, False
         else:
             layers.append(_activation(g, node, names.make(node.name, op.lower())))
             linear = False
@@ -277,7 +451,8 @@ def read_onnx(path) -> tuple[list, str]:
                          f"output: hwnn imports a chain")
     if not layers:
         raise ModelError("the graph has no layer to import")
-    if not isinstance(layers[0], FloatDense):
+    if not isinstance(layers[0], (FloatDense, FloatConv1d)):
+        # A network's first layer sets its input width: an activation or pool has none.
         raise ModelError(f"the first layer is {layers[0].source}; a network imports from a "
-                         f"Gemm or MatMul first")
+                         f"Gemm, MatMul or Conv first")
     return layers, graph.name

@@ -2,21 +2,29 @@
 
 The rule (every choice is written into the spec with a comment saying why, and can be edited):
 
-- **Weights**, per dense layer: ``SQ(i, bits - i)`` with the smallest ``i`` (integer bits, sign
-  included; it may be zero or negative for small weights) for which every weight, rounded half to
-  even to ``bits - i`` fraction bits, is a code of the format: no weight saturates.
-- **Activations** (the network input, each dense output and each activation output): ``bits``
+- **Weights**, per dense or conv1d layer: ``SQ(i, bits - i)`` with the smallest ``i`` (integer
+  bits, sign included; it may be zero or negative for small weights) for which every weight,
+  rounded half to even to ``bits - i`` fraction bits, is a code of the format: no weight
+  saturates.
+- **Activations** (the network input, each dense, conv1d and activation output): ``bits``
   bits with the fewest integer bits whose range holds the layer's value range ``[lo, hi]``:
   ``UQ(i, bits - i)`` with ``hi < 2**i`` when ``lo >= 0``, else ``SQ(i, bits - i)`` with
   ``-2**(i-1) <= lo`` and ``hi < 2**(i-1)``. A value that rounds up past the top code saturates
   (every layer uses ``overflow = "sat"``), an error of at most one unit in the last place.
-- **Ranges**: with calibration data (``X.npy``, one row per input vector) the input range and
+- **Ranges**: with calibration data (``X.npy``, one row per input vector, or for a network
+  over sequences an array ``(sequences, steps, channels)``, time-major) the input range and
   every layer's range are the minimum and maximum that the float model (float64, the original
-  weights) produces on it. Without, inputs are assumed in ``[-1, 1)`` and interval bounds are
-  propagated per value: a dense layer maps the box ``c ± r`` to ``W c + b ± |W| r`` (so
-  ``|W x + b| <= |W| |x| + |b|``), and an activation (all are non-decreasing) maps ``[lo, hi]``
-  to ``[f(lo), f(hi)]``. tanh and sigmoid never reach their bounds ``±1``/``0, 1``, so their
-  range is open there and they get ``SQ(1, bits - 1)`` and ``UQ(0, bits)`` at most.
+  weights, :func:`hwnn.io.model.forward`) produces on it. Without, inputs are assumed in
+  ``[-1, 1)`` and interval bounds are propagated per value (per channel over a sequence): a
+  dense layer maps the box ``c ± r`` to ``W c + b ± |W| r`` (so ``|W x + b| <= |W| |x| +
+  |b|``); a conv1d does the same with ``W`` and ``|W|`` summed over the kernel's taps (after
+  widening the box to hold 0 when it pads); an activation (all are non-decreasing) maps
+  ``[lo, hi]`` to ``[f(lo), f(hi)]``; max pooling and flatten keep the range, and so does an
+  average (widened to hold 0 when it pads, as the padding counts as zeros). tanh and sigmoid
+  never reach their bounds ``±1``/``0, 1``, so their range is open there and they get
+  ``SQ(1, bits - 1)`` and ``UQ(0, bits)`` at most.
+- **Pool and flatten** layers keep their input's format (no field is written): a maximum or a
+  mean of codes (and zeros) is a code of the same format.
 """
 
 from __future__ import annotations
@@ -27,7 +35,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..fixed import SQ, UQ, Format
-from .model import FloatDense, ModelError, forward
+from .model import (FloatActivation, FloatConv1d, FloatDense, FloatFlatten,
+                    FloatPool, ModelError, forward)
 
 __all__ = ["Choice", "MIN_BITS", "MAX_BITS", "weight_format", "range_format", "choose_formats"]
 
@@ -82,17 +91,63 @@ def _range_choice(lo, hi, bits, what) -> Choice:
                        f"of {bits} that hold it")
 
 
+def _input_shape(layers) -> tuple:
+    """The shape of one input: ``(n_in,)``, or ``(steps, channels)`` before a conv1d (the
+    readers start every network with a dense or conv1d layer)."""
+    first = layers[0]
+    if isinstance(first, FloatDense):
+        return (first.weight.shape[1],)
+    return first.in_steps, first.weight.shape[1] * first.groups
+
+
+def _widen_for_padding(layer, lo, hi):
+    """The box with 0 added when ``layer`` pads (padding steps are zeros)."""
+    if any(layer.window.padding) and not (isinstance(layer, FloatPool) and layer.kind == "max"):
+        return np.minimum(lo, 0.0), np.maximum(hi, 0.0)
+    return lo, hi
+
+
+def _interval_ranges(layers, shape) -> list[tuple[float, float]]:
+    """Interval bounds of every layer for inputs in [-1, 1) (module docstring)."""
+    lo, hi = np.full(shape[-1], -1.0), np.full(shape[-1], 1.0)
+    ranges = []
+    for layer in layers:
+        if isinstance(layer, FloatDense):
+            center = layer.weight @ ((lo + hi) / 2) + layer.bias
+            radius = np.abs(layer.weight) @ ((hi - lo) / 2)
+            lo, hi = center - radius, center + radius
+        elif isinstance(layer, FloatConv1d):
+            lo, hi = _widen_for_padding(layer, lo, hi)
+            out, width = layer.weight.shape[:2]
+            # Output channel o reads the input channels of its group.
+            index = (np.arange(out)[:, None] // (out // layer.groups)) * width + np.arange(width)
+            center = np.sum(layer.weight.sum(axis=2) * ((lo + hi) / 2)[index], axis=1)
+            radius = np.sum(np.abs(layer.weight).sum(axis=2) * ((hi - lo) / 2)[index], axis=1)
+            lo, hi = center + layer.bias - radius, center + layer.bias + radius
+        elif isinstance(layer, FloatPool):
+            lo, hi = _widen_for_padding(layer, lo, hi)
+        elif isinstance(layer, FloatFlatten):  # channel-major: each channel's bound per step
+            lo, hi = np.repeat(lo, layer.steps), np.repeat(hi, layer.steps)
+        else:
+            lo, hi = layer.evaluate(lo), layer.evaluate(hi)
+        ranges.append((float(lo.min()), float(hi.max())))
+    return ranges
+
+
 def choose_formats(layers, bits: int = 8, calibration=None) -> tuple[Choice, list[dict]]:
     """Formats of a float model: ``(input choice, [per-layer {field: Choice}])``.
 
     Parameters
     ----------
-    layers : list of FloatDense / FloatActivation
+    layers : list of the float layers of :mod:`hwnn.io.model`
     bits : int
         Width of every weight and activation, 2 to 24.
-    calibration : array (n, n_in), optional
+    calibration : array (n, n_in), or (n, steps, channels) for sequences, optional
         Inputs whose float outputs give the ranges; default: inputs in ``[-1, 1)`` and interval
         bounds.
+
+    Returns one dict per layer: ``weight_format`` and ``out_format`` for dense and conv1d
+    layers, ``out_format`` for activations, nothing for pool and flatten layers.
 
     Raises
     ------
@@ -100,37 +155,31 @@ def choose_formats(layers, bits: int = 8, calibration=None) -> tuple[Choice, lis
         ``bits`` out of range, calibration data of the wrong shape or not finite.
     """
     bits = _check_bits(bits)
-    n_in = layers[0].weight.shape[1]
+    shape = _input_shape(layers)
     if calibration is not None:
         x = np.asarray(calibration)
-        if x.ndim != 2 or x.shape[1] != n_in or x.shape[0] == 0 or \
-                not np.issubdtype(x.dtype, np.number):
-            raise ModelError(f"calibration data must be a numeric array of shape (n, {n_in}) "
-                             f"(one row per input vector), not {x.dtype} {x.shape}")
+        if x.shape[1:] != shape or x.shape[0] == 0 or not np.issubdtype(x.dtype, np.number):
+            rows = ("one row per input vector" if len(shape) == 1 else
+                    "sequences of steps x channels, time-major")
+            raise ModelError(f"calibration data must be a numeric array of shape "
+                             f"(n, {', '.join(map(str, shape))}) ({rows}), not {x.dtype} "
+                             f"{x.shape}")
         x = x.astype(np.float64)
         if not np.all(np.isfinite(x)):
             raise ModelError("calibration data must be finite (it holds NaN or inf)")
-        how = f"measured on {len(x)} calibration vectors"
+        what = "vectors" if len(shape) == 1 else "sequences"
+        how = f"measured on {len(x)} calibration {what}"
         ranges = [(float(y.min()), float(y.max())) for y in forward(layers, x)]
         in_choice = _range_choice(float(x.min()), float(x.max()), bits,
                                   f"calibration inputs ({how})")
     else:
         how = "interval bound for inputs in [-1, 1)"
-        lo, hi = np.full(n_in, -1.0), np.full(n_in, 1.0)
-        ranges = []
-        for layer in layers:
-            if isinstance(layer, FloatDense):
-                center = layer.weight @ ((lo + hi) / 2) + layer.bias
-                radius = np.abs(layer.weight) @ ((hi - lo) / 2)
-                lo, hi = center - radius, center + radius
-            else:
-                lo, hi = layer.evaluate(lo), layer.evaluate(hi)
-            ranges.append((float(lo.min()), float(hi.max())))
+        ranges = _interval_ranges(layers, shape)
         in_choice = Choice(SQ(1, bits - 1), f"inputs assumed in [-1, 1) (no calibration data) "
                                             f"-> SQ(1, {bits - 1})")
     choices = []
     for layer, (lo, hi) in zip(layers, ranges):
-        if isinstance(layer, FloatDense):
+        if isinstance(layer, (FloatDense, FloatConv1d)):
             w = weight_format(layer.weight, bits)
             biggest = float(np.max(np.abs(layer.weight)))
             choices.append({
@@ -138,11 +187,13 @@ def choose_formats(layers, bits: int = 8, calibration=None) -> tuple[Choice, lis
                                            f"bits of {bits} that hold every rounded weight"),
                 "out_format": _range_choice(lo, hi, bits, f"outputs ({how})"),
             })
-        else:
+        elif isinstance(layer, FloatActivation):
             what = f"{layer.function} outputs ({how})"
             top = _OPEN_TOP.get(layer.function)
             if top is not None and hi >= top:
                 hi = math.nextafter(top, 0.0)
                 what = f"{layer.function} outputs ({how}; it never reaches {top:g})"
             choices.append({"out_format": _range_choice(lo, hi, bits, what)})
+        else:
+            choices.append({})
     return in_choice, choices

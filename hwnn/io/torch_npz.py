@@ -7,14 +7,28 @@ Save one with::
     np.savez("model.npz", **{k: v.detach().cpu().numpy() for k, v in state.items()})
 
 The arrays keep PyTorch's names and layouts (``0.weight`` of ``nn.Sequential``, ``fc1.bias``,
-``Linear.weight`` is ``(out, in)``), in the order of the state_dict. A state_dict has no
-activations, so the caller describes the chain: ``"dense,relu,dense,sigmoid"``, one token per
-layer: ``dense`` (the next ``nn.Linear``: ``<prefix>.weight`` 2-D and ``<prefix>.bias``),
-``batchnorm`` (the next ``nn.BatchNorm1d``, folded into the dense layer before it with PyTorch's
-default ``eps = 1e-5``), or an activation: ``relu``, ``relu6``, ``tanh``, ``sigmoid``,
-``hard_tanh``, ``hard_sigmoid``, ``leaky_relu`` (slope ``2**-6``) or ``leaky_relu=ALPHA``
-(``ALPHA`` a power of two ``2**-k``). A 3-D weight (``nn.Conv1d``) raises
-:class:`UnsupportedLayer`.
+``Linear.weight`` is ``(out, in)``, ``Conv1d.weight`` ``(out, in/groups, k)``), in the order of
+the state_dict. A state_dict has no activations, pooling or hyper-parameters, so the caller
+describes the chain: ``"conv1d:padding=same,relu,maxpool:k=2,flatten,dense"``, one entry per
+layer, options after colons (``name:key=value:key=value``):
+
+- ``dense``: the next ``nn.Linear`` (``<prefix>.weight`` 2-D and ``<prefix>.bias``); after a
+  ``flatten`` its weight takes PyTorch's channel-major vector, as ``nn.Flatten`` makes it;
+- ``conv1d``: the next ``nn.Conv1d`` (3-D weight), options ``padding`` (``valid``, ``same``
+  or an integer; default 0), ``stride``, ``dilation`` (default 1) and ``groups`` (default: the
+  channels before it over the weight's in/groups, 1 for the first layer);
+- ``maxpool``/``avgpool``: ``nn.MaxPool1d``/``nn.AvgPool1d`` (no module), options ``k`` (the
+  kernel size, required), ``stride`` (default ``k``), ``padding`` (default 0; an average
+  counts it as zeros, PyTorch's ``count_include_pad=True``);
+- ``flatten``: ``nn.Flatten`` after the sequence layers;
+- ``batchnorm``: the next ``nn.BatchNorm1d``, folded into the dense or conv1d layer before it
+  with PyTorch's default ``eps = 1e-5``;
+- an activation: ``relu``, ``relu6``, ``tanh``, ``sigmoid``, ``hard_tanh``, ``hard_sigmoid``,
+  ``leaky_relu`` (slope ``2**-6``) or ``leaky_relu=ALPHA`` (``ALPHA`` a power of two
+  ``2**-k``), over vectors or sequences alike.
+
+A chain with conv1d or pooling needs the length of its input sequences (``sequence_length``,
+``--sequence-length N``); its inputs are time-major ``(sequences, steps, channels)``.
 """
 
 from __future__ import annotations
@@ -22,8 +36,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..plans.functions import LEAKY_SHIFT
-from .model import (SEQUENCE_LAYERS, FloatActivation, FloatDense, ModelError, Names,
-                    UnsupportedLayer, fold_batchnorm, leaky_shift_of)
+from .model import (FloatActivation, FloatConv1d, FloatDense, FloatFlatten, FloatPool,
+                    ModelError, Names, fold_batchnorm, leaky_shift_of)
 
 __all__ = ["read_state_dict", "ACTIVATIONS", "BATCHNORM_EPS"]
 
@@ -48,14 +62,12 @@ def _kind(path, prefix, arrays) -> str:
     weight = arrays.get("weight")
     if "running_mean" in arrays:
         return "batchnorm"
-    if weight is not None and weight.ndim == 3:
-        raise UnsupportedLayer(f"{path}: {prefix}.weight has shape {weight.shape} (a Conv1d): "
-                               f"{SEQUENCE_LAYERS}")
-    if weight is None or weight.ndim != 2:
+    if weight is None or weight.ndim not in (2, 3):
         raise ModelError(f"{path}: module {prefix!r} has arrays {sorted(arrays)}"
                          + ("" if weight is None else f" and a weight of shape {weight.shape}")
-                         + "; hwnn reads nn.Linear (2-D weight) and nn.BatchNorm1d")
-    return "dense"
+                         + "; hwnn reads nn.Linear (2-D weight), nn.Conv1d (3-D weight) and "
+                           "nn.BatchNorm1d")
+    return "dense" if weight.ndim == 2 else "conv1d"
 
 
 def _parse_layers(text) -> list[str]:
@@ -65,14 +77,62 @@ def _parse_layers(text) -> list[str]:
     return [token.strip() for token in text.split(",")]
 
 
-def read_state_dict(path, layers: str) -> list:
-    """The float layers of the state_dict ``.npz`` at ``path``, chained as ``layers`` says.
+#: The options of each entry that takes them, with their defaults (None: required; for
+#: ``stride`` of a pool: ``k``; for ``groups``: inferred).
+_OPTIONS = {"conv1d": {"padding": 0, "stride": 1, "dilation": 1, "groups": None},
+            "maxpool": {"k": None, "stride": None, "padding": 0},
+            "avgpool": {"k": None, "stride": None, "padding": 0}}
+
+
+def _options(token: str) -> tuple[str, dict]:
+    """``(kind, {option: value})`` of an entry ``kind:key=value:...`` (values checked)."""
+    kind, *parts = [part.strip() for part in token.split(":")]
+    if kind not in _OPTIONS:
+        return token, {}
+    values = {}
+    for part in parts:
+        key, equals, value = part.partition("=")
+        if not equals or key not in _OPTIONS[kind] or key in values:
+            raise ModelError(f"layers: entry {token!r} has {part!r}; {kind} takes "
+                             f"{', '.join(k + '=N' for k in _OPTIONS[kind])} once each, "
+                             f"separated by ':'")
+        if key == "padding" and kind == "conv1d" and value in ("valid", "same"):
+            values[key] = 0 if value == "valid" else "same"
+            continue
+        if not value.isdigit() or (int(value) < 1 and key != "padding"):
+            raise ModelError(f"layers: entry {token!r} has {key} = {value!r}; it must be an "
+                             f"integer >= {0 if key == 'padding' else 1}"
+                             + (" or valid | same" if key == "padding" and kind == "conv1d"
+                                else ""))
+        values[key] = int(value)
+    if kind != "conv1d" and "k" not in values:
+        raise ModelError(f"layers: entry {token!r} needs the kernel size, e.g. {kind}:k=2")
+    return kind, {**_OPTIONS[kind], **values}
+
+
+def _steps_after(layer, steps, token) -> int:
+    """The steps after ``layer`` (its window checked) for ``steps`` steps in."""
+    try:
+        window = layer.window
+    except ValueError as exc:  # the window's own check, e.g. "same" with a stride
+        raise ModelError(f"layers: entry {token!r}: {exc}") from None
+    out = window.out_length(steps)
+    if out < 1:
+        raise ModelError(f"layers: {token!r} leaves no step of the {steps}-step sequences it "
+                         f"gets")
+    return out
+
+
+def read_state_dict(path, layers: str, sequence_length=None) -> list:
+    """The float layers of the state_dict ``.npz`` at ``path``, chained as ``layers`` says;
+    ``sequence_length`` (the input's steps) is required when it has conv1d or pool entries.
 
     Raises
     ------
     ModelError
-        A token of ``layers`` is unknown, the tokens do not match the modules of the file in
-        order and number, or shapes do not chain; :class:`UnsupportedLayer` for a Conv1d.
+        An entry of ``layers`` is unknown or has a bad option, the entries do not match the
+        modules of the file in order and number, shapes do not chain, or a sequence layer has
+        no ``sequence_length``.
     OSError
         The file cannot be read.
     """
@@ -84,20 +144,23 @@ def read_state_dict(path, layers: str) -> list:
     with archive:
         groups = _groups(path, archive)
     modules = [(prefix, _kind(path, prefix, arrays), arrays) for prefix, arrays in groups]
+    # n_in: the values of a vector; channels, steps: the sequence's (sequence layers before).
     result, names, n_in, k = [], Names(), None, 0
+    channels = steps = None
     for token in tokens:
+        kind, options = _options(token)
         function, _, argument = token.partition("=")
-        if token in ("dense", "batchnorm"):
+        if kind in ("dense", "conv1d", "batchnorm"):
             if k == len(modules):
-                raise ModelError(f"layers has more dense/batchnorm entries than {path} has "
-                                 f"modules ({', '.join(p for p, _, _ in modules)})")
-            prefix, kind, arrays = modules[k]
+                raise ModelError(f"layers has more dense/conv1d/batchnorm entries than {path} "
+                                 f"has modules ({', '.join(p for p, _, _ in modules)})")
+            prefix, module_kind, arrays = modules[k]
             k += 1
-            if kind != token:
-                raise ModelError(f"layers says {token} where {path} has {kind} module "
+            if kind != module_kind:
+                raise ModelError(f"layers says {kind} where {path} has {module_kind} module "
                                  f"{prefix!r}")
             what = f"state_dict module {prefix!r}"
-            if kind == "dense":
+            if kind in ("dense", "conv1d"):
                 weight = np.asarray(arrays["weight"], dtype=np.float64)
                 bias = arrays.get("bias")
                 bias = np.zeros(weight.shape[0]) if bias is None else \
@@ -105,22 +168,66 @@ def read_state_dict(path, layers: str) -> list:
                 if bias.shape != (weight.shape[0],):
                     raise ModelError(f"{path}: {prefix}.bias has shape {bias.shape}, not "
                                      f"({weight.shape[0]},)")
+            if kind == "dense":
+                if steps is not None:
+                    raise ModelError(f"layers: dense ({prefix!r}) after sequence layers needs "
+                                     f"a flatten before it")
                 if n_in is not None and weight.shape[1] != n_in:
                     raise ModelError(f"{path}: {prefix}.weight has shape {weight.shape} "
                                      f"(out, in) but the layer before gives {n_in} values")
                 result.append(FloatDense(names.make(prefix, "dense"), weight, bias, what))
                 n_in = weight.shape[0]
+            elif kind == "conv1d":
+                if n_in is not None:
+                    raise ModelError(f"layers: conv1d ({prefix!r}) after a dense layer or "
+                                     f"flatten: a network's sequence layers come first")
+                steps = _sequence_length(sequence_length, token) if steps is None else steps
+                groups = options["groups"]
+                if groups is None:
+                    groups = 1 if channels is None else max(1, channels // weight.shape[1])
+                if (channels is not None and weight.shape[1] * groups != channels) or \
+                        weight.shape[0] % groups:
+                    raise ModelError(f"{path}: {prefix}.weight has shape {weight.shape} "
+                                     f"(out, in/groups, k); with groups = {groups} it does not "
+                                     f"take the {channels} channels before it")
+                layer = FloatConv1d(names.make(prefix, "conv"), weight, bias, what,
+                                    options["stride"], options["dilation"], options["padding"],
+                                    groups, in_steps=steps)
+                steps, channels = _steps_after(layer, steps, token), weight.shape[0]
+                result.append(layer)
             else:
-                if not result or not isinstance(result[-1], FloatDense):
-                    raise ModelError(f"layers: batchnorm ({prefix!r}) must follow a dense layer "
-                                     f"(it is folded into it)")
+                if not result or not isinstance(result[-1], (FloatDense, FloatConv1d)):
+                    raise ModelError(f"layers: batchnorm ({prefix!r}) must follow a dense or "
+                                     f"conv1d layer (it is folded into it)")
                 n = result[-1].weight.shape[0]  # affine=False saves no weight and bias
                 fold_batchnorm(result[-1], arrays.get("weight", np.ones(n)),
                                arrays.get("bias", np.zeros(n)), arrays["running_mean"],
                                arrays.get("running_var"), BATCHNORM_EPS, what)
+        elif kind in ("maxpool", "avgpool"):
+            if not result:
+                raise ModelError(f"layers must start with dense or conv1d, not {token!r}")
+            if n_in is not None:
+                raise ModelError(f"layers: {token!r} after a dense layer or flatten: a "
+                                 f"network's sequence layers come first")
+            steps = _sequence_length(sequence_length, token) if steps is None else steps
+            size = options["k"]
+            if options["padding"] > size // 2:
+                raise ModelError(f"layers: entry {token!r} pads {options['padding']} steps; at "
+                                 f"most k // 2 = {size // 2} (PyTorch's limit)")
+            layer = FloatPool(names.make(kind, kind), kind[:3], size, options["stride"] or size,
+                              options["padding"], f"layers entry {token!r}", in_steps=steps)
+            steps = _steps_after(layer, steps, token)
+            result.append(layer)
+        elif token == "flatten":
+            if steps is None or channels is None:
+                raise ModelError("layers: flatten must follow a conv1d (the sequence layers "
+                                 "give it its channels)")
+            result.append(FloatFlatten(names.make("flatten", "flatten"), "layers entry "
+                                       "'flatten'", steps, channels))
+            n_in, steps = steps * channels, None
         elif function in ACTIVATIONS and (not argument or function == "leaky_relu"):
             if not result:
-                raise ModelError(f"layers must start with dense, not {token!r}")
+                raise ModelError(f"layers must start with dense or conv1d, not {token!r}")
             shift = None
             if function == "leaky_relu":
                 shift = LEAKY_SHIFT
@@ -134,11 +241,19 @@ def read_state_dict(path, layers: str) -> list:
             result.append(FloatActivation(names.make(function, function), function,
                                           f"layers entry {token!r}", shift))
         else:
-            raise ModelError(f"layers: unknown entry {token!r}; each is dense, batchnorm or "
-                             f"an activation ({', '.join(ACTIVATIONS)}, leaky_relu=ALPHA)")
+            raise ModelError(f"layers: unknown entry {token!r}; each is dense, conv1d[:options], "
+                             f"maxpool:k=N, avgpool:k=N, flatten, batchnorm or an activation "
+                             f"({', '.join(ACTIVATIONS)}, leaky_relu=ALPHA)")
     if k != len(modules):
         rest = ", ".join(p for p, _, _ in modules[k:])
         raise ModelError(f"{path} has modules that layers does not use: {rest}")
     if not result:
         raise ModelError("layers describes no layer")
     return result
+
+
+def _sequence_length(sequence_length, token) -> int:
+    if sequence_length is None:
+        raise ModelError(f"layers: {token!r} runs over sequences; give their length "
+                         f"(--sequence-length N)")
+    return sequence_length
