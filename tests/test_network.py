@@ -447,7 +447,7 @@ def test_cnn_spec_follows_pytorch_layouts(tmp_path):
     (("sequence_length = 8\n", ""), "params.sequence_length",
      "missing: a flatten needs the length of the network's input sequences"),
     (('padding = "same"', 'padding = "full"'), "params.layers[0].padding",
-     'must be "valid", "same" or an integer >= 0, not \'full\''),
+     'must be "valid", "same", an integer >= 0 or [left, right], not \'full\''),
     (('pool = "max"', 'pool = "min"'), "params.layers[2].pool", "must be one of max | avg"),
 ])
 def test_cnn_spec_errors(tmp_path, edit, field, message):
@@ -540,3 +540,17 @@ def test_balance_counts_each_layers_rate_over_sequences():
         conv, fc = balanced.layer("conv1"), balanced.layer("fc")
         assert conv.options["parallelism"] == -(-24 // target)     # 4 outputs x (2 x 3) taps
         assert fc.options["parallelism"] == -(-48 // (8 * target))
+
+
+def test_cnn_spec_takes_uneven_padding(tmp_path):
+    from hwnn.ref.conv1d import conv1d
+    design = load_spec(write_cnn(tmp_path, CNN_SPEC.replace('padding = "same"',
+                                                            'padding = [2, 0]')))
+    conv = design.plan.layer("conv1").plan
+    assert conv.padding == (2, 0)
+    x = np.random.default_rng(3).integers(-128, 128, (2, 8, 2))
+    # Causal: output t sees inputs t-2 .. t only (changing a later input changes nothing).
+    y = conv1d(conv, x)
+    later = x.copy()
+    later[:, 5:] = 0
+    np.testing.assert_array_equal(conv1d(conv, later)[:, :5], y[:, :5])

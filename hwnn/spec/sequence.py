@@ -9,7 +9,7 @@
     kind = "conv1d"              # PyTorch Conv1d: weights "<name>.weight" (out, in/groups, k)
     name = "conv1"
     out_format = "SQ(3,5)"
-    padding = "same"             # valid | same | an integer (zeros on both sides)
+    padding = "same"             # valid | same | n (zeros on both sides) | [left, right]
     # stride, dilation, groups (default 1); arith, parallelism, pipeline as a dense layer
 
     [[params.layers]]
@@ -51,10 +51,14 @@ def _padding(params: _Fields):
     value = params.raw("padding", "valid")
     if isinstance(value, str) and value in ("valid", "same"):
         return value
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+    def count(v):
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+    if count(value):
         return value
-    raise params.error("padding", f"must be \"valid\", \"same\" or an integer >= 0, not "
-                                  f"{value!r}")
+    if isinstance(value, list) and len(value) == 2 and all(map(count, value)):
+        return tuple(value)   # [left, right]: zeros before and after each sequence
+    raise params.error("padding", f"must be \"valid\", \"same\", an integer >= 0 or "
+                                  f"[left, right], not {value!r}")
 
 
 def conv1d_layer(name: str, params: _Fields, path, weight, bias) -> tuple[Layer, tuple]:
