@@ -33,9 +33,10 @@ from hwnn.flow import simulate, synth_reports
 from hwnn.spec import Design, load_spec
 
 from channel import snr_db, ser, transmit
-from train import LENGTH, SIGMA
+from train import K1, K2, LENGTH, SEED, SIGMA, windows
 
-__all__ = ["HERE", "SPEC", "TEST_SEED", "TARGETS", "evaluate", "received_codes"]
+__all__ = ["HERE", "SPEC", "TEST_SEED", "TARGETS", "evaluate", "linear_equalizer",
+           "received_codes"]
 
 HERE = Path(__file__).resolve().parent
 SPEC = HERE / "equalizer.toml"
@@ -51,10 +52,25 @@ def received_codes(design: Design, received: np.ndarray) -> np.ndarray:
     return quantize(received[:, :, None], design.in_format, Rounding.HALF_EVEN, Overflow.SAT)
 
 
+def linear_equalizer(taps: int, frames: int = 4000):
+    """The least-squares linear equalizer of ``taps`` taps (centred as a 'same' convolution)
+    plus a bias, fitted on ``frames`` frames of the training seed: a function from received
+    frames ``(n, length)`` to symbol estimates ``(n, length)``. The baseline a CNN must beat."""
+    symbols, received = transmit(frames, LENGTH, SIGMA, SEED)
+
+    def features(r):
+        return np.concatenate([windows(r[:, :, None], taps)[..., 0],
+                               np.ones(r.shape + (1,))], axis=-1)
+    solution = np.linalg.lstsq(features(received).reshape(-1, taps + 1), symbols.ravel(),
+                               rcond=None)[0]
+    return lambda r: features(r) @ solution
+
+
 def evaluate(design: Design, frames: int, seed: int = TEST_SEED) -> dict:
     """Float and quantized SER of ``design`` on ``frames`` test frames from ``seed``.
 
-    Returns the symbols, both SERs, the unequalized SER (sign of the received sample), the
+    Returns the symbols, both SERs, the unequalized SER (sign of the received sample), the SER
+    of the linear equalizer with the CNN's receptive field (``K1 + K2 − 1`` taps), the
     relative difference ``(SER_q − SER_f) / SER_f`` and its 95 % confidence half-width (the
     net count of differing decisions is a sum over the ``n`` symbols the two models decide
     differently, each ±1, so its standard deviation is at most ``sqrt(n)``).
@@ -65,7 +81,9 @@ def evaluate(design: Design, frames: int, seed: int = TEST_SEED) -> dict:
     quantized = to_float(design.reference(codes), design.out_format)[:, :, 0]
     ser_f, ser_q = ser(floats, symbols), ser(quantized, symbols)
     differ = int(np.count_nonzero((floats >= 0) != (quantized >= 0)))
+    linear = linear_equalizer(K1 + K2 - 1)(received)
     return {"symbols": int(symbols.size), "ser_unequalized": ser(received, symbols),
+            "ser_linear": ser(linear, symbols),
             "ser_float": ser_f, "ser_quantized": ser_q,
             "relative_difference": (ser_q - ser_f) / ser_f,
             "relative_difference_ci95": Z95 * np.sqrt(differ) / (ser_f * symbols.size),
@@ -104,7 +122,7 @@ def _table(results: dict) -> str:
     """The results as the Markdown table of the README."""
     s, sim = results["ser"], results["simulation"]
     lines = [f"SNR {results['snr_db']:.1f} dB, {s['symbols']:,} test symbols: SER unequalized "
-             f"{s['ser_unequalized']:.4f}, float {s['ser_float']:.5f}, quantized "
+             f"{s['ser_unequalized']:.4f}, linear (11 taps) {s['ser_linear']:.4f}, CNN float {s['ser_float']:.5f}, quantized "
              f"{s['ser_quantized']:.5f} ({100 * s['relative_difference']:+.1f} % ± "
              f"{100 * s['relative_difference_ci95']:.1f} %, 95 %)",
              f"simulation ({sim['engine']}): {sim['frames']} frames, {sim['samples']} samples "
