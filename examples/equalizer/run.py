@@ -1,7 +1,7 @@
 """Reproduce the equalizer example's figures: SER float vs quantized, bit-exact simulation,
 synthesis with Fmax, samples per second. Writes ``results.json`` beside this file.
 
-    python examples/equalizer/run.py                 # everything (about 5 minutes)
+    python examples/equalizer/run.py                 # everything (about 1.5 minutes)
     python examples/equalizer/run.py --no-synth      # SER and simulation only (seconds)
 
 Steps:
