@@ -6,7 +6,8 @@ equalize. Symbol ``a[n] ∈ {−1, +1}`` (equiprobable) sets the field amplitude
 a complex FIR on the field; the photodiode detects its intensity; a fixed AC coupling and gain
 centre the signal; the receiver adds white Gaussian noise:
 
-    E[n] = sum_k h[k] · u[n + k − CENTER],    h[k] ∝ exp(j·BETA·(k − CENTER)²) · exp(−((k − CENTER)/2)²)
+    E[n] = sum_k h[k] · u[n + k − CENTER]
+    h[k] ∝ exp(j·BETA·(k − CENTER)²) · exp(−((k − CENTER)/2)²)
     r[n] = GAIN · (|E[n]|² − MEAN) + w[n],     w ~ N(0, sigma²)
 
 The square law mixes neighbouring symbols with each other (``u[n]·u[m]·cos(phase)`` terms), so

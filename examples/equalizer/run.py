@@ -122,7 +122,8 @@ def _table(results: dict) -> str:
     """The results as the Markdown table of the README."""
     s, sim = results["ser"], results["simulation"]
     lines = [f"SNR {results['snr_db']:.1f} dB, {s['symbols']:,} test symbols: SER unequalized "
-             f"{s['ser_unequalized']:.4f}, linear (11 taps) {s['ser_linear']:.4f}, CNN float {s['ser_float']:.5f}, quantized "
+             f"{s['ser_unequalized']:.4f}, linear (11 taps) {s['ser_linear']:.4f}, CNN float "
+             f"{s['ser_float']:.5f}, quantized "
              f"{s['ser_quantized']:.5f} ({100 * s['relative_difference']:+.1f} % ± "
              f"{100 * s['relative_difference_ci95']:.1f} %, 95 %)",
              f"simulation ({sim['engine']}): {sim['frames']} frames, {sim['samples']} samples "
