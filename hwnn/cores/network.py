@@ -12,10 +12,10 @@ from ..plans.network import NetworkPlan
 from ._component import owned
 from .activation import activation_core
 from .conv1d import Conv1d
+from .dense import Dense
 from .flatten import Flatten
 from .framed import Framed
 from .pool import Pool1d
-from .dense import Dense
 
 __all__ = ["Network", "layer_core"]
 
@@ -133,7 +133,9 @@ class Network(wiring.Component):
 
     def describe(self) -> dict:
         """The network and every layer's own description (JSON-serializable)."""
-        bottleneck = max(range(len(self._cores)), key=lambda k: self._cores[k].ii)  # per transfer
+        # The busiest layer: its cycles per transfer times the transfers it sees per input.
+        loads = [core.ii * rate for core, rate in zip(self._cores, self._plan.rates)]
+        bottleneck = max(range(len(loads)), key=loads.__getitem__)
         return {"kind": "network", "class": "Network", "ii": self.ii, "latency": self.latency,
                 "multipliers": self.multipliers, "n_in": self._plan.n_in,
                 "n_out": self._plan.n_out, "in_format": str(self._plan.in_format),

@@ -126,6 +126,19 @@ class NetworkPlan:
         """Cycles between input vectors at full rate: the slowest layer's."""
         return max(layer.ii for layer in self.layers)
 
+    @property
+    def rates(self) -> tuple:
+        """Per layer, the inputs it sees per network input (a Fraction): 1, divided by the
+        strides of the conv1d and pool layers before it and the length a flatten gathers."""
+        rates, rate = [], Fraction(1)
+        for layer in self.layers:
+            rates.append(rate)
+            if layer.kind in ("conv1d", "pool"):
+                rate /= layer.plan.stride
+            elif layer.kind == "flatten":
+                rate /= layer.plan.steps
+        return tuple(rates)
+
     def layer(self, name: str) -> Layer:
         """The layer called ``name``."""
         for layer in self.layers:
@@ -247,8 +260,8 @@ def balance(plan: NetworkPlan, target_ii: int) -> NetworkPlan:
         ``target_ii`` is not an integer ≥ 1.
     """
     target_ii = check_integer(target_ii, "target_ii", minimum=1)
-    layers, rate = [], Fraction(1)
-    for layer in plan.layers:
+    layers = []
+    for layer, rate in zip(plan.layers, plan.rates):
         folded = layer.options.get("arith", "mult") == "mult"
         if layer.kind == "dense" and folded:
             budget = max(1, math.floor(target_ii / rate))
@@ -259,10 +272,6 @@ def balance(plan: NetworkPlan, target_ii: int) -> NetworkPlan:
             products = max(g.n_in * g.n_out for g in layer.plan.groups)
             layer = _with_parallelism(layer, -(-products // budget))
         layers.append(layer)
-        if layer.kind in ("conv1d", "pool"):
-            rate /= layer.plan.stride
-        elif layer.kind == "flatten":
-            rate /= layer.plan.steps
     return replace(plan, layers=tuple(layers))
 
 
