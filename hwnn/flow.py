@@ -329,10 +329,16 @@ def _sequence_cycles(design: Design, core, x, stall: float) -> int:
     return int(1000 + 4 * work / (1 - stall) ** 2)
 
 
-def _scalar_data(core) -> bool:
-    """Whether a framed input's ``data`` is a scalar (one channel) rather than a vector."""
-    codec = PayloadCodec.for_shape(core.i.signature.members["payload"].shape)
+def _scalar_data(core, port: str = "i") -> bool:
+    """Whether a framed stream's ``data`` is a scalar (one channel) rather than a vector."""
+    codec = PayloadCodec.for_shape(getattr(core, port).signature.members["payload"].shape)
     return dict((name, field) for name, _, field in codec.fields)["data"].lanes is None
+
+
+def _out_rows(core, y: np.ndarray) -> np.ndarray:
+    """Output rows ``(n, lanes)`` as the core's output payload has them (1-D for scalars)."""
+    codec = PayloadCodec.for_shape(core.o.signature.members["payload"].shape)
+    return y[:, 0] if codec.lanes is None else y
 
 
 def float_errors(design: Design, codes: np.ndarray, inputs=None) -> list[dict]:
@@ -433,9 +439,13 @@ def generate(design: Design, out_dir, *, testbench: int = 100, seed: int = 0,
             note(f"note: no testbench written: it streams vectors into i, and {design.name} "
                  f"has {', '.join(others)} instead")
     elif testbench and design.sequence_length is not None:
-        if note is not None:
-            note(f"note: no testbench written: {design.name} runs over sequences, and the "
-                 f"Verilog testbench streams one output per input (check it with hwnn sim)")
+        # `testbench` sequences in, a framed stream; out, frames or one vector per sequence.
+        x = input_codes(design, vectors=testbench, seed=seed)
+        y = np.asarray(design.reference(x))
+        y_rows = frame(y, scalar=_scalar_data(core, "o")) if y.ndim == 3 else _out_rows(core, y)
+        written.update(write_testbench(core, design.name, frame(x, scalar=_scalar_data(core)),
+                                       y_rows, out_dir,
+                                       cycles=_sequence_cycles(design, core, x, 0.0)))
     elif testbench:
         if others and note is not None:
             note(f"note: the testbench holds {', '.join(others)} idle, so {design.name} runs "

@@ -34,7 +34,8 @@ _TEMPLATE = """\
 // the same clock edge. The clock, too, is a blocking toggle.
 /* verilator lint_off BLKSEQ */
 module {name}_tb;
-  localparam integer N = {count};
+  localparam integer N_IN = {in_count};
+  localparam integer N = {count};  // expected outputs
   localparam integer IW = {in_width};
   localparam integer OW = {out_width};
   localparam integer TIMEOUT = {timeout};
@@ -46,7 +47,7 @@ module {name}_tb;
   initial clk = 1'b0;
   reg rst;
   initial rst = 1'b1;
-  reg [IW-1:0] in_mem [0:N-1];
+  reg [IW-1:0] in_mem [0:N_IN-1];
   reg [OW-1:0] out_mem [0:N-1];
   reg [IW-1:0] i__payload;
   initial i__payload = {{IW{{1'b0}}}};
@@ -138,8 +139,8 @@ module {name}_tb;
       // The stream rules: valid stays up with a stable payload until the transfer.
       if (i__valid && i__ready) sent = sent + 1;
       if (!(i__valid && !i__ready)) begin
-        i__valid <= (sent < N) && (lfsr[1] || lfsr[4]);
-        if (sent < N) i__payload <= in_mem[sent];
+        i__valid <= (sent < N_IN) && (lfsr[1] || lfsr[4]);
+        if (sent < N_IN) i__payload <= in_mem[sent];
       end
 {o_ready_drive}      if (cycle > TIMEOUT)
         $fatal(1, "FAIL timeout after %0d cycles: %0d sent, %0d received", cycle, sent,
@@ -200,11 +201,13 @@ def _other_wiring(core) -> dict:
     return {"other_decls": decls, "other_ports": ports}
 
 
-def write_testbench(core, name: str, x_codes, y_codes, out_dir) -> dict:
+def write_testbench(core, name: str, x_codes, y_codes, out_dir, *, cycles=None) -> dict:
     """Write ``<name>_tb.v``, ``<name>_in.hex`` and ``<name>_out.hex`` into ``out_dir``.
 
     ``x_codes``/``y_codes`` are the input and expected output codes, one row per vector (from
-    the reference model). Inputs other than ``i`` (a shift_mac's ``i_weight``) are held at 0:
+    the reference model; a dict of ``data`` and ``last`` for a framed stream). A core that does
+    not give one output per input (a network over sequences) passes ``cycles``, the cycles an
+    unstalled run needs at most: then the counts may differ, and the timeout follows from it. Inputs other than ``i`` (a shift_mac's ``i_weight``) are held at 0:
     the expected codes must be those of the core as built (its initial weights). Returns the
     written paths by role.
 
@@ -213,15 +216,18 @@ def write_testbench(core, name: str, x_codes, y_codes, out_dir) -> dict:
     ParameterTypeError, ParameterValueError
         ``name`` is not a usable module name (see :func:`hwnn.export.check_module_name`).
     ValueError
-        No vectors, or input and output counts differ.
+        No vectors, or input and output counts differ (without ``cycles``).
     """
     check_module_name(name)
     in_codec = PayloadCodec.for_shape(core.i.signature.members["payload"].shape)
     out_codec = PayloadCodec.for_shape(core.o.signature.members["payload"].shape)
     x_rows, y_rows = in_codec.rows(x_codes), out_codec.rows(y_codes)
-    if len(x_rows) == 0 or len(x_rows) != len(y_rows):
+    if cycles is None and (len(x_rows) == 0 or len(x_rows) != len(y_rows)):
         raise ValueError(f"a testbench needs the same positive number of input and expected "
                          f"output vectors, not {len(x_rows)} and {len(y_rows)}")
+    if cycles is not None and (len(x_rows) == 0 or len(y_rows) == 0):
+        raise ValueError(f"a testbench needs input and expected output rows, not "
+                         f"{len(x_rows)} and {len(y_rows)}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ii = getattr(core, "ii", 1) or 1
@@ -231,12 +237,13 @@ def write_testbench(core, name: str, x_codes, y_codes, out_dir) -> dict:
     paths["inputs"].write_text(_hex_lines(in_codec, x_rows))
     paths["expected"].write_text(_hex_lines(out_codec, y_rows))
     paths["testbench"].write_text(_TEMPLATE.format(
-        name=name, count=len(x_rows), path_chars=_PATH_CHARS,
+        name=name, in_count=len(x_rows), count=len(y_rows), path_chars=_PATH_CHARS,
         written_to=_written_to(out_dir, paths), in_chars=len(paths["inputs"].name),
         out_chars=len(paths["expected"].name), in_width=in_codec.bits,
         out_width=out_codec.bits,
         # Random gaps and backpressure each cost at most ~4x; leave generous room.
-        timeout=int(1000 + 8 * (len(x_rows) * ii + latency)),
+        timeout=int(1000 + 8 * (len(x_rows) * ii + latency) if cycles is None
+                    else 1000 + 8 * cycles),
         **_ready_wiring(core.i.signature.always_ready, core.o.signature.always_ready),
         **_other_wiring(core)))
     return paths

@@ -514,8 +514,10 @@ def test_cli_runs_a_cnn_over_sequences(tmp_path, capsys):
     assert cli.main(["sim", str(spec), "--inputs", str(tmp_path / "bad.npy")]) == 2
     assert "need shape (sequences, 8, 2)" in capsys.readouterr().err
     assert cli.main(["generate", str(spec), "-o", str(tmp_path / "gen")]) == 0
-    assert (tmp_path / "gen" / "cnn.v").is_file()
-    assert "no testbench written: cnn runs over sequences" in capsys.readouterr().err
+    assert (tmp_path / "gen" / "cnn.v").is_file() and (tmp_path / "gen" / "cnn_tb.v").is_file()
+    # 100 sequences of 8 steps in, one vector per sequence out.
+    assert len((tmp_path / "gen" / "cnn_in.hex").read_text().splitlines()) == 800
+    assert len((tmp_path / "gen" / "cnn_out.hex").read_text().splitlines()) == 100
 
 
 def test_a_network_of_sequences_out_checks_every_last(tmp_path, capsys):
@@ -554,3 +556,42 @@ def test_cnn_spec_takes_uneven_padding(tmp_path):
     later = x.copy()
     later[:, 5:] = 0
     np.testing.assert_array_equal(conv1d(conv, later)[:, :5], y[:, :5])
+
+
+@pytest.mark.parametrize("ends_in_sequences", [False, True])
+def test_generated_testbench_checks_a_network_over_sequences(tmp_path, ends_in_sequences):
+    import shutil
+    import subprocess
+    from hwnn.flow import generate
+    from verilator_tool import binary, missing, run as run_verilator
+    text = CNN_SPEC
+    if ends_in_sequences:
+        text = CNN_SPEC[:CNN_SPEC.index('[[params.layers]]\nkind = "flatten"')]
+    spec = write_cnn(tmp_path, text)
+    if ends_in_sequences:  # no dense layer: its arrays would be refused as unused
+        arrays = dict(np.load(tmp_path / "cnn.npz"))
+        np.savez(tmp_path / "cnn.npz", **{k: v for k, v in arrays.items() if "conv" in k})
+    design = load_spec(spec)
+    written = generate(design, tmp_path / "gen", testbench=12, seed=3)
+    expected = (tmp_path / "gen" / "cnn_out.hex").read_text().splitlines()
+    assert len(expected) == (12 * 4 if ends_in_sequences else 12)
+    files = ["cnn.v", "cnn_tb.v"]
+    ran = 0
+    if shutil.which("iverilog"):
+        subprocess.run(["iverilog", "-g2005", "-o", "tb.vvp", *files], cwd=written["testbench"]
+                       .parent, check=True, capture_output=True)
+        out = subprocess.run(["vvp", "-n", "tb.vvp"], cwd=written["testbench"].parent,
+                             capture_output=True, text=True).stdout
+        assert f"PASS {len(expected)} vectors" in out, out
+        ran += 1
+    if missing(binary=True) is None:
+        result = run_verilator(binary("--top-module", "cnn_tb", *files, "-o", "tb"),
+                               written["testbench"].parent)
+        assert result.returncode == 0, result.stdout + result.stderr
+        out = subprocess.run([str(written["testbench"].parent / "obj_dir" / "tb")],
+                             capture_output=True, text=True).stdout
+        assert f"PASS {len(expected)} vectors" in out, out
+        ran += 1
+    if not ran:
+        pytest.skip("needs Icarus Verilog or Verilator (with make and a C++ compiler) to run "
+                    "the testbench")
