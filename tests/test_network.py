@@ -595,3 +595,27 @@ def test_generated_testbench_checks_a_network_over_sequences(tmp_path, ends_in_s
     if not ran:
         pytest.skip("needs Icarus Verilog or Verilator (with make and a C++ compiler) to run "
                     "the testbench")
+
+
+def test_an_activation_between_flatten_and_dense_keeps_pytorch_order(tmp_path):
+    text = CNN_SPEC.replace('[[params.layers]]\nkind = "dense"', '[[params.layers]]\nkind = '
+                            '"activation"\nname = "act2"\nfunction = "relu"\nout_format = '
+                            '"SQ(3,5)"\n\n[[params.layers]]\nkind = "dense"')
+    design = load_spec(write_cnn(tmp_path, text))
+    assert [layer.name for layer in design.plan.layers][-2:] == ["act2", "fc"]
+    arrays = np.load(tmp_path / "cnn.npz")
+    x = np.random.default_rng(4).uniform(-1, 1, (3, 8, 2))
+    h = design.float_model(x)[2]                     # after the pool: (3, 4 steps, 4 channels)
+    torch = np.maximum(h.transpose(0, 2, 1).reshape(3, 16), 0) @ arrays["fc.weight"].T \
+        + arrays["fc.bias"]
+    np.testing.assert_allclose(design.float_model(x)[-1], torch, rtol=0, atol=1e-12)
+
+
+def test_a_pool_first_is_refused_by_name(tmp_path):
+    text = CNN_SPEC.replace('kind = "conv1d"\nname = "conv1"', 'kind = "pool"\nname = "p0"\n'
+                            'pool = "max"\nkernel_size = 2\n\n[[params.layers]]\n'
+                            'kind = "conv1d"\nname = "conv1"')
+    with pytest.raises(SpecError) as info:
+        load_spec(write_cnn(tmp_path, text))
+    assert info.value.field == "params.layers[0].kind"
+    assert "a pool cannot be the first layer" in info.value.message

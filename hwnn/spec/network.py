@@ -109,6 +109,10 @@ def network_design(core: dict, params: _Fields, base_dir, source, kinds) -> Desi
             layer, floats[name] = conv1d_layer(name, layer_params, path, weight, bias)
             steps = layer.plan.out_length(steps) if steps is not None else None
         elif kind == "pool":
+            if width is None:
+                raise layer_params.error("kind", "a pool cannot be the first layer: the "
+                                                 "network takes its input width from the "
+                                                 "first layer (start with a conv1d)")
             layer = pool_layer(name, layer_params, width)
             steps = layer.plan.out_length(steps) if steps is not None else None
         elif kind == "flatten":
@@ -135,7 +139,8 @@ def network_design(core: dict, params: _Fields, base_dir, source, kinds) -> Desi
             design = _activation_design({"kind": kind, "name": name}, layer_params, base_dir,
                                         source)
             options = {}
-        flattened = None
+        if kind == "dense":  # an activation between a flatten and its dense keeps the order
+            flattened = None
         layers.append(Layer(name, kind, design.plan, MappingProxyType(options)))
         designs.append(design)
         in_format, width = design.out_format, design.out_lanes
