@@ -13,7 +13,6 @@ logs stay quiet.
 from __future__ import annotations
 
 import contextlib
-import functools
 import sys
 import threading
 import time
@@ -28,7 +27,7 @@ from tqdm import tqdm
 from .cores._component import inspected
 from .export import export
 from .fixed import Format, Overflow, Rounding, quantize, to_float
-from .cores.network import layer_core
+from .cores.network import layer_builders
 from .metrics import layer_metrics, network_metrics
 from .ref.network import network_layers
 from .sim import EngineFallback, PayloadCodec, make_vectors, run_stream
@@ -500,9 +499,8 @@ def synth_parts(design: Design) -> list[tuple[str, Callable]]:
     first each layer alone (``<network>_<layer>``), so the cost of composing shows."""
     if design.kind != "network":
         return [(design.name, design.build)]
-    plan = design.plan
-    return [(f"{design.name}_{layer.name}", functools.partial(layer_core, layer, lanes[0]))
-            for layer, lanes in zip(plan.layers, plan.lanes)] + [(design.name, design.build)]
+    return [(f"{design.name}_{layer.name}", build)
+            for layer, build in layer_builders(design.plan)] + [(design.name, design.build)]
 
 
 def composition_notes(design: Design, reports) -> list[str]:

@@ -619,3 +619,17 @@ def test_a_pool_first_is_refused_by_name(tmp_path):
         load_spec(write_cnn(tmp_path, text))
     assert info.value.field == "params.layers[0].kind"
     assert "a pool cannot be the first layer" in info.value.message
+
+
+@pytest.mark.synth
+def test_synth_parts_of_a_cnn_build_each_layer_as_the_network_does(tmp_path):
+    from hwnn.flow import composition_notes, synth_parts, synth_reports
+    design = load_spec(write_cnn(tmp_path))
+    parts = synth_parts(design)
+    assert [name for name, _ in parts] == ["cnn_conv1", "cnn_act", "cnn_pool", "cnn_flat",
+                                           "cnn_fc", "cnn"]
+    reports = [r for name, build in parts
+               for r in synth_reports(build, name, ["ice40-up5k"], fmax=False)]
+    assert all(r.luts > 0 for r in reports)
+    note, = composition_notes(design, reports)
+    assert note.startswith("ice40-up5k: the network uses ")

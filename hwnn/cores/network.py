@@ -3,6 +3,8 @@ streams into one component with the stream ports of a single core."""
 
 from __future__ import annotations
 
+import functools
+
 from amaranth.hdl import Cat, Module, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -17,7 +19,7 @@ from .flatten import Flatten
 from .framed import Framed
 from .pool import Pool1d
 
-__all__ = ["Network", "layer_core"]
+__all__ = ["Network", "layer_builders", "layer_core"]
 
 
 def layer_core(layer, lanes_in: int, sequence: bool = False, fmt=None):
@@ -34,6 +36,17 @@ def layer_core(layer, lanes_in: int, sequence: bool = False, fmt=None):
         return Flatten(layer.plan, fmt)
     unit = activation_core(layer.plan, lanes=lanes_in)
     return Framed(unit) if sequence else unit
+
+
+def layer_builders(plan: NetworkPlan) -> list[tuple]:
+    """Per layer of ``plan``, ``(layer, build)``: ``build()`` makes its core as the network
+    does (the lanes, sequence and format it receives)."""
+    builders, sequence, fmt = [], plan.sequences[0], plan.in_format
+    for layer, lanes in zip(plan.layers, plan.lanes):
+        builders.append((layer, functools.partial(layer_core, layer, lanes[0], sequence, fmt)))
+        sequence = layer.sequences(sequence)[1]
+        fmt = layer.out_format or fmt
+    return builders
 
 
 def _connect(m, source, sink, gate=None) -> None:
@@ -91,12 +104,7 @@ class Network(wiring.Component):
             raise ParameterTypeError("plan", f"plan must be a NetworkPlan, not "
                                              f"{type(plan).__name__}")
         self._plan = plan
-        cores, sequence, fmt = [], plan.sequences[0], plan.in_format
-        for layer, lanes in zip(plan.layers, plan.lanes):
-            cores.append(owned(layer_core(layer, lanes[0], sequence, fmt)))
-            sequence = layer.sequences(sequence)[1]
-            fmt = layer.out_format or fmt
-        self._cores = tuple(cores)
+        self._cores = tuple(owned(build()) for _, build in layer_builders(plan))
         first, last = self._cores[0], self._cores[-1]
         members = {
             "i": In(stream.Signature(first.i.signature.members["payload"].shape)),
