@@ -449,6 +449,10 @@ def test_cnn_spec_follows_pytorch_layouts(tmp_path):
     (('padding = "same"', 'padding = "full"'), "params.layers[0].padding",
      'must be "valid", "same", an integer >= 0 or [left, right], not \'full\''),
     (('pool = "max"', 'pool = "min"'), "params.layers[2].pool", "must be one of max | avg"),
+    (("sequence_length = 8", "sequence_length = 1"), "params.sequence_length",
+     "1 steps leave no output step after layer 'pool': give longer sequences"),
+    (('padding = "same"', 'padding = "same"\nparallelism = 25'), "params.layers[0].parallelism",
+     "must be between 1 and 24 (the products of a group), not 25"),
 ])
 def test_cnn_spec_errors(tmp_path, edit, field, message):
     rng = np.random.default_rng(0)

@@ -47,7 +47,8 @@ def unframe(outputs, sequences: int, steps: int) -> np.ndarray:
         raise ParameterValueError("outputs", f"{sequences} sequences of {steps} steps are "
                                              f"{sequences * steps} rows, not {len(data)}")
     want = np.zeros((sequences, steps), dtype=bool)
-    want[:, -1] = True
+    if steps:
+        want[:, -1] = True
     wrong = np.flatnonzero(last != want.reshape(-1))
     if len(wrong):
         raise ParameterValueError("outputs", f"last is {bool(last[wrong[0]])} on output row "

@@ -120,6 +120,9 @@ def network_design(core: dict, params: _Fields, base_dir, source, kinds) -> Desi
                 raise params.error("sequence_length", "missing: a flatten needs the length of "
                                                       "the network's input sequences")
             layer = flatten_layer(name, layer_params, steps, width)
+        if steps == 0:
+            raise params.error("sequence_length", f"{steps_in} steps leave no output step after "
+                                                  f"layer {name!r}: give longer sequences")
         if kind in ("conv1d", "pool", "flatten"):
             layers.append(layer)
             fmt = layer.out_format if layer.out_format is not None else in_format

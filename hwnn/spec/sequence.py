@@ -86,6 +86,10 @@ def conv1d_layer(name: str, params: _Fields, path, weight, bias) -> tuple[Layer,
                            weight_quantizer=quantizer, saturate_weights=True, **window)
     except (TypeError, ValueError) as exc:
         raise _plan_error(params, exc, "weights") from None
+    products = max(g.n_in * g.n_out for g in plan.groups)
+    if options.get("parallelism", 1) > products:
+        raise params.error("parallelism", f"must be between 1 and {products} (the products of "
+                                          f"a group), not {options['parallelism']}")
     if plan.saturated_weights and not saturate:
         raise _saturation_error(params, plan.saturated_weights, path,
                                 f"weight_format {weight_format}")
