@@ -34,13 +34,14 @@ import numpy as np
 from ..checks import ParameterError, ParameterValueError, check_integer
 from ..fixed import SQ, Format, real_array
 from ..ref.windows import Window, conv1d_window, weight_kernel_size
+from ._windowed import Windowed
 from .dense import DensePlan, check_weight_count, plan_dense
 
 __all__ = ["Conv1dPlan", "plan_conv1d"]
 
 
 @dataclass(frozen=True, eq=False)
-class Conv1dPlan:
+class Conv1dPlan(Windowed):
     """A quantized ``Conv1d``: its :class:`Window` and one dense plan per group.
 
     ``groups[g]`` is the :class:`~hwnn.plans.dense.DensePlan` of group ``g`` over its tap-major
@@ -55,31 +56,6 @@ class Conv1dPlan:
     in_channels: int
     out_channels: int
     groups: tuple
-
-    @property
-    def kernel_size(self) -> int:
-        return self.window.kernel_size
-
-    @property
-    def stride(self) -> int:
-        return self.window.stride
-
-    @property
-    def dilation(self) -> int:
-        return self.window.dilation
-
-    @property
-    def padding(self) -> tuple[int, int]:
-        """``(pad_left, pad_right)`` zero steps."""
-        return self.window.padding
-
-    @property
-    def receptive_field(self) -> int:
-        return self.window.receptive_field
-
-    def out_length(self, steps: int) -> int:
-        """Output steps for ``steps`` input steps (:meth:`Window.out_length`; 0 if too short)."""
-        return self.window.out_length(steps)
 
     @property
     def n_groups(self) -> int:

@@ -18,6 +18,7 @@ from ..fixed import (MAX_WIDTH, SQ, UQ, Format, Overflow, Rounding, check_format
                      signed_bits_for)
 from ..ref.integers import divide_rounded
 from ..ref.windows import Window
+from ._windowed import Windowed
 
 __all__ = ["POOL_KINDS", "FlattenPlan", "Pool1dPlan", "plan_flatten", "plan_pool1d"]
 
@@ -26,7 +27,7 @@ POOL_KINDS = ("max", "avg")
 
 
 @dataclass(frozen=True)
-class Pool1dPlan:
+class Pool1dPlan(Windowed):
     """Pooling over time, per channel, as integers. Build with :func:`plan_pool1d`.
 
     ``max``: the largest code of each window (padding is ``in_format.min_int``, which never wins
@@ -56,25 +57,9 @@ class Pool1dPlan:
     divisor: int = 1
 
     @property
-    def kernel_size(self) -> int:
-        return self.window.kernel_size
-
-    @property
-    def stride(self) -> int:
-        return self.window.stride
-
-    @property
-    def padding(self) -> tuple[int, int]:
-        return self.window.padding
-
-    @property
     def fill(self) -> int:
         """The code a padding step contributes: ``in_format.min_int`` (max) or 0 (avg)."""
         return self.in_format.min_int if self.kind == "max" else 0
-
-    def out_length(self, steps: int) -> int:
-        """Output steps for ``steps`` input steps (:meth:`Window.out_length`)."""
-        return self.window.out_length(steps)
 
     def divide(self, sums) -> np.ndarray:
         """avg: window sums (codes of ``sum_format``) to codes of ``mean_format``."""

