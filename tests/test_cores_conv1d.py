@@ -107,6 +107,12 @@ def test_unstalled_run_has_the_stated_timing(seed):
     np.testing.assert_array_equal(run.out_cycles, out_cycles)
 
 
+def assert_schedule(run, core, lengths):
+    in_cycles, out_cycles = core.schedule(lengths)
+    np.testing.assert_array_equal(run.in_cycles, in_cycles)
+    np.testing.assert_array_equal(run.out_cycles, out_cycles)
+
+
 def window_ends(plan, lengths, in_cycles):
     """For every output of an unstalled run: the cycle of the shift that completes its window
     (its last input step's acceptance, or that of the sequence's ``last`` plus the number of
@@ -131,29 +137,76 @@ def window_ends(plan, lengths, in_cycles):
     (dict(arith="mcm", pipeline=1), dict(padding=(1, 3), stride=2)),
     (dict(arith="csd", pipeline=0), dict(padding="valid", stride=2, dilation=2)),
 ])
-def test_latency_and_cycles_per_sequence_match_the_formulas(options, layer):
+def test_latency_matches_the_formula(options, layer):
     plan = make_plan(2, 4, 3, seed=5, **layer)
     core = Conv1d(plan, **options)
-    ii_d, pad_left, pad_right = core.cores[0].ii, *plan.padding
     length, count = 9, 4
     run = simulate(core, [length] * count, seed=3)
+    assert_schedule(run, core, [length] * count)
     # Every window's output comes `latency` cycles after the shift that completes it (the
     # stride is below latency + pad_right + 1 here, so no output waits for its `last`).
-    assert plan.stride - pad_right <= core.latency - 1
-    if ii_d <= plan.stride:
+    assert plan.stride - plan.padding[1] <= core.latency - 1
+    if core.cores[0].ii == 1:
         ends = window_ends(plan, [length] * count, run.in_cycles)
         np.testing.assert_array_equal(run.out_cycles - ends, core.latency)
-    # Back-to-back sequences repeat with the period of the formula.
-    n = plan.out_length(length)
-    shifts = core.sequence_cycles(length)
-    assert shifts == core.explicit_padding + length + pad_right
-    period = ((n - 1) * max(ii_d, plan.stride)
-              + max(ii_d, shifts - (n - 1) * plan.stride))
-    firsts = run.in_cycles[::length]
-    np.testing.assert_array_equal(np.diff(firsts)[1:], period)
-    np.testing.assert_array_equal(np.diff(run.out_cycles[::n])[1:], period)
-    if ii_d == 1:
-        assert period == length + pad_right
+
+
+@pytest.mark.parametrize("kernel, layer", [
+    (3, dict(padding="same")), (4, dict(padding="same")), (5, dict(padding="same", dilation=2)),
+    (3, dict(padding="valid")), (3, dict(padding=(2, 0))), (4, dict(padding=(1, 1))),
+    (3, dict(padding=1, stride=2)), (5, dict(padding=(2, 1), stride=3)),
+])
+def test_back_to_back_sequences_enter_without_a_gap(kernel, layer):
+    # Gap-free geometry and one window per cycle: the right padding of each sequence shifts
+    # with the next sequence's first steps, so no input cycle is lost anywhere, and the final
+    # sequence's padding windows follow its `last` one per cycle.
+    plan = make_plan(2, 3, kernel, seed=kernel, **layer)
+    core = Conv1d(plan, arith="mcm")
+    assert core.gap_free and core.cores[0].ii == 1
+    rng = np.random.default_rng(kernel)
+    lengths = [int(n) for n in rng.integers(plan.padding[1] + 1, 12, 8)]
+    run = simulate(core, lengths, seed=kernel)
+    np.testing.assert_array_equal(run.in_cycles, np.arange(sum(lengths)))
+    assert_schedule(run, core, lengths)
+    ends = window_ends(plan, lengths, run.in_cycles)
+    assert (run.out_cycles - ends >= core.latency).all()
+    if plan.stride - plan.padding[1] <= core.latency - 1:
+        np.testing.assert_array_equal(run.out_cycles - ends, core.latency)
+
+
+def test_geometry_that_is_not_gap_free_waits_only_as_modelled():
+    # Right padding as long as the shifts before a first window (3 ≥ 5 − 2), and explicit
+    # left padding: the next sequence waits for the tail; the model says exactly how long.
+    for padding in [(2, 3), (5, 1)]:
+        plan = make_plan(2, 2, 5, padding=padding, seed=8)
+        core = Conv1d(plan, arith="mcm")
+        assert not core.gap_free
+        lengths = [6, 1, 3, 9, 2]
+        run = simulate(core, lengths, seed=2)
+        assert_schedule(run, core, lengths)
+        assert (np.diff(run.in_cycles) > 1).any()
+        simulate(core, lengths, stall=0.3, seed=3)
+
+
+def test_no_window_is_made_for_a_sequence_not_yet_offered():
+    # Explicit left padding shifts only once the sequence's first step is offered: after the
+    # final sequence nothing more comes out (it once made the next one's padding windows).
+    plan = make_plan(3, 3, 1, groups=3, padding=2, in_format=UQ(2, 3), out_format=UQ(4, 2),
+                     seed=12)
+    core = Conv1d(plan, arith="csd")
+    xs, frame = make_sequences(plan, [1, 4, 2])
+    expected = sum(len(conv1d(plan, x)) for x in xs)
+    with pytest.raises(Exception, match="cycles"):
+        run_stream(core, frame, n_outputs=expected + 1, max_cycles=400)
+
+
+def test_schedule_arrivals_are_checked():
+    core = Conv1d(make_plan(2, 2, 3, padding="same"), arith="mcm")
+    for arrivals in ([0, 1], [3, 2, 4], [-1, 0, 1], [0.5, 1, 2]):
+        with pytest.raises(ParameterValueError, match="^arrivals must be 3 non-decreasing"):
+            core.schedule([3], arrivals)
+    in_cycles, _ = core.schedule([3], [0, 5, 5])
+    np.testing.assert_array_equal(in_cycles, [0, 5, 6])
 
 
 def test_large_stride_waits_for_last_only_as_stated():
@@ -184,7 +237,8 @@ def test_groups_of_unequal_latency_keep_full_rate():
     lengths = [7, 1, 5, 12]
     run = simulate(core, lengths, seed=6)
     np.testing.assert_array_equal(run.out_cycles, core.schedule(lengths)[1])
-    assert run.in_cycles[-1] == sum(core.sequence_cycles(n) for n in lengths[:-1]) + 11
+    # The one-step sequence ends inside the previous one's tail: one padding cycle there.
+    np.testing.assert_array_equal(np.diff(run.in_cycles), [1] * 7 + [2] + [1] * 16)
     simulate(core, lengths, stall=0.25, seed=7)
 
 
@@ -226,7 +280,7 @@ def test_properties_and_describe():
     assert core.plan is plan and len(core.cores) == 2 and core.parallelism == 3
     assert core.multipliers == 6 and core.arith == "mult"
     assert core.window_ii == 6 and core.ii == 3 and core.latency == 6 + 4 + 1
-    assert core.explicit_padding == 3 and core.sequence_cycles(10) == 14
+    assert core.explicit_padding == 3 and not core.gap_free
     assert core.in_format == plan.in_format and core.out_format == plan.out_format
     info = json.loads(json.dumps(core.describe()))
     assert info["kind"] == "conv1d" and info["class"] == "Conv1d"

@@ -10,7 +10,7 @@ from amaranth.lib.wiring import In, Out
 from ..checks import ParameterTypeError
 from ..plans.conv1d import Conv1dPlan
 from ._component import owned, rejects_quietly
-from ._window import WindowBuffer, padding_steps, window_schedule
+from ._window import WindowBuffer, gap_free, padding_steps, window_schedule
 from .dense import Dense
 from .framed import frame_layout
 from .requantize import format_shape
@@ -34,34 +34,31 @@ class Conv1d(wiring.Component):
     output ``r``, whose ``last`` is set on the last output of each sequence.
 
     Sequences follow each other back to back (the step after one with ``last`` starts the next
-    sequence) and the buffer starts over after each. A sequence of ``L`` steps gives
-    ``plan.out_length(L)`` outputs; one too short for a window gives **no output at all** (so
-    no beat carries its ``last``), and the next sequence is computed as if it were the first.
+    sequence) and every window sees only its own sequence's steps. A sequence of ``L`` steps
+    gives ``plan.out_length(L)`` outputs; one too short for a window gives **no output at all**
+    (so no beat carries its ``last``).
 
     Timing. ``ii_d`` is the group cores' ii and ``L_d`` the largest of their latencies. One
-    step (an input step or a padding step) shifts into the buffer per cycle, as long as the
-    window the previous shift completed (if any) is taken by the groups in that cycle or
-    before; the groups take a window at most every ``ii_d`` cycles. A sequence of ``L`` steps
-    is ``S = E + L + pad_right`` shifts (:meth:`sequence_cycles`), where
-    ``E = max(0, pad_left − receptive_field + 1)`` (:attr:`explicit_padding`): left padding
-    that fits in the buffer costs no cycle, and each right padding step costs one, after the
-    step with ``last`` (the input is not ready then). So windows are taken ``max(ii_d, g)``
-    cycles apart, ``g`` the shifts between them: ``stride`` inside a sequence; from the last
-    window of a sequence of ``L`` steps to the first of the next, ``((pad_left + L +
-    pad_right − receptive_field) mod stride) + receptive_field − min(pad_left,
-    receptive_field − 1)``. Without stalls, back-to-back sequences of ``L`` steps
-    (``N = out_length(L) ≥ 1`` outputs each) repeat every
-    ``(N − 1)·max(ii_d, stride) + max(ii_d, S − (N − 1)·stride)`` cycles: ``S`` when
-    ``ii_d = 1``. :meth:`schedule` gives the cycle of every input and output of an unstalled
-    run of any lengths (the tests assert it).
+    step shifts into the buffer per cycle, as long as the window the previous shift completed
+    (if any) is taken by the groups in that cycle or before; the groups take a window at most
+    every ``ii_d`` cycles. A sequence's right padding shifts together with the next
+    sequence's first steps (:class:`~hwnn.cores._window.WindowBuffer`): with
+    :attr:`gap_free` geometry (``"valid"``, ``"same"``, causal padding) and ``ii_d ≤
+    stride``, input steps offered every cycle are all taken one per cycle, across sequence
+    boundaries too, and the last sequence's padding windows follow its ``last`` at one per
+    cycle (zero bubbles). Otherwise the input waits where windows pile up (``ii_d > stride``)
+    or where a tail and the next sequence's first window would collide.
+    :meth:`schedule` gives the cycle of every input and output for any lengths and arrival
+    times (the tests assert it).
 
     Latency (``latency``): ``L_d + 1`` cycles from the shift that completes a window (the
     cycle its last input step is accepted, or the cycle its last padding step shifts) to its
-    output, except that an output waits for its ``last`` flag: when ``stride > pad_right + 1``
-    a window completed by a step other than the sequence's ``last`` could be the last one, and
-    its flag is decided only ``stride − 1 − pad_right`` steps later (or at ``last``) and can be
-    read two cycles after that. The wait adds nothing while ``stride − pad_right ≤ L_d``
-    (always for ``stride ≤ 3``: ``L_d ≥ 3``).
+    output, when the groups take it at once (``ii_d ≤ stride``), except that an output waits
+    for its ``last`` flag: when ``stride > pad_right + 1`` a window completed by a step other
+    than the sequence's ``last`` could be the last one, and its flag is decided only ``stride
+    − 1 − pad_right`` steps later (or at ``last``) and can be read two cycles after that. The
+    wait adds nothing while ``stride − pad_right ≤ L_d`` (always for ``stride ≤ 3``: ``L_d ≥
+    3``).
 
     Parameters
     ----------
@@ -137,8 +134,8 @@ class Conv1d(wiring.Component):
         """Cycles per input step at full rate inside a sequence, rounded up:
         ``ceil(window_ii / stride)``. Input steps offered every ``ii`` cycles complete
         windows at least ``window_ii`` cycles apart, so no such window holds up the input;
-        padding steps shift one per cycle and their windows may (the extra cycles at each
-        sequence's ends are in the class docstring and :meth:`schedule`)."""
+        the windows of the padding may, unless :attr:`gap_free` and ``ii_d = 1``
+        (:meth:`schedule` has every cycle)."""
         return _ceil_div(self.window_ii, self._plan.stride)
 
     @property
@@ -153,25 +150,34 @@ class Conv1d(wiring.Component):
         positive): the rest of the left padding is preloaded."""
         return padding_steps(self._plan.window)[1]
 
-    def sequence_cycles(self, steps: int) -> int:
-        """Shifts (cycles at full rate, when ``ii_d`` never holds them up) of a sequence of
-        ``steps`` steps: ``explicit_padding + steps + pad_right``."""
-        return self.explicit_padding + steps + self._plan.padding[1]
+    @property
+    def gap_free(self) -> bool:
+        """Whether a sequence's right padding always shifts together with the next sequence's
+        first steps (:func:`~hwnn.cores._window.gap_free`)."""
+        return gap_free(self._plan.window)
 
-    def schedule(self, lengths):
-        """``(in_cycles, out_cycles)`` of a run without stalls of back-to-back sequences of
-        ``lengths`` steps (input offered every cycle from cycle 0, output always ready), as
-        :func:`hwnn.sim.run_stream` reports them (see
-        :func:`hwnn.cores._window.window_schedule` for the rules)."""
+    def schedule(self, lengths, arrivals=None):
+        """``(in_cycles, out_cycles)`` of a run of back-to-back sequences of ``lengths`` steps
+        whose output is always taken, input step ``k`` offered from cycle ``arrivals[k]``
+        (None: all from cycle 0), as :func:`hwnn.sim.run_stream` reports them (see
+        :func:`hwnn.cores._window.window_schedule` for the rules).
+
+        Raises
+        ------
+        ValueError
+            ``lengths`` holds a negative number, or ``arrivals`` is not one non-decreasing
+            non-negative integer per step.
+        """
         return window_schedule(self._plan.window, lengths, window_ii=self._dense_ii,
-                               latency=self._dense_latency)
+                               latency=self._dense_latency, arrivals=arrivals)
 
     def describe(self) -> dict:
         """Parameters, formats, timing and each group's Dense description (JSON-serializable)."""
         return {"kind": "conv1d", "class": "Conv1d", "arith": self.arith,
                 "parallelism": self.parallelism, "multipliers": self.multipliers,
                 "latency": self.latency, "ii": self.ii, "window_ii": self.window_ii,
-                "explicit_padding": self.explicit_padding, **self._plan.describe(),
+                "explicit_padding": self.explicit_padding,
+                "gap_free": self.gap_free, **self._plan.describe(),
                 "group_cores": [core.describe() for core in self._dense]}
 
     def elaborate(self, platform):
