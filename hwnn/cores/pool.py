@@ -138,42 +138,52 @@ class Pool1d(wiring.Component):
 
     Each input transfer is one time step of all ``channels`` codes with ``last`` on a
     sequence's final step; each output transfer is one pooled step with ``last`` on the
-    sequence's final output. Sequences of any length follow each other without a gap; the
-    state resets after ``last``. A sequence too short for one window (``plan.out_length`` is 0)
-    produces no output at all, so its ``last`` is not seen downstream.
+    sequence's final output. The state resets after ``last``, and the next sequence's first
+    step may follow in the next cycle. A sequence too short for one window
+    (``plan.out_length`` is 0) produces no output at all, so its ``last`` is not seen
+    downstream.
 
     Accumulators: a running maximum per channel (padding ``min_int``, which never wins) or an
-    exact running sum (padding zeros). A finished window becomes its output codes at once
+    exact running sum (padding zeros), one set per window in flight,
+    ``ceil(kernel_size / stride)`` sets used in turn (one for non-overlapping windows, whose
+    steps between windows are skipped). A finished window becomes its output codes at once
     (max: a requantize to ``out_format``; avg: the plan's rounded division by
     :func:`constant_divide`, then the fit to ``out_format`` with ``overflow``). The divider,
-    or a requantize that rounds or saturates, has a registered stage of its own after the
-    window logic (as :class:`~hwnn.cores.requantize.Requantize`), and a divider by a constant
-    that is not a power of two (a shift-add reciprocal multiply, no DSP) one more inside:
-    ``latency`` is 1 for a max that keeps its format, 2 for other maxima and power-of-two
-    averages, 3 for other averages.
+    or a requantize that rounds or saturates, has a registered stage of its own (as
+    :class:`~hwnn.cores.requantize.Requantize`), and a divider by a constant that is not a
+    power of two (a shift-add reciprocal multiply, no DSP) one more inside: ``latency`` is 1
+    for a max that keeps its format, 2 for other maxima and power-of-two averages, 3 for other
+    averages.
 
-    Whether a finished window is the sequence's final output is known only later (PyTorch
-    drops a trailing partial window, but the right padding may complete it), so a finished
-    window waits in a hold register until a later step shows it is not final, or the sequence
-    ends. An output is valid ``latency`` cycles after the step :meth:`decision_steps`
-    names, and never in the same cycle as the one before it (when one step releases the held
-    window and completes the final one, that follows a cycle later).
+    Timing, step by step (:meth:`schedule` computes it; the tests assert it in simulation):
 
-    * Non-overlapping windows (``stride >= kernel_size``, the common ``stride =
-      kernel_size``): one accumulator set and a step counter within the period of ``stride``
-      steps (steps past a window are skipped). A held window is released when the next one
-      holds ``kernel_size − pad_right`` padded steps (it will complete). The right padding
-      costs no cycle: ``ii`` = 1 input step per cycle, sequences back to back.
-    * Overlapping windows (``stride < kernel_size``): ``ceil(kernel_size / stride)``
-      accumulator sets, one per window in flight, used in turn; a held window is released when
-      the next one completes. After a sequence's last step the input stalls for
-      :meth:`flush_steps` virtual padding steps, one per cycle, that finish the windows the
-      right padding completes (none without padding). Then ``ii`` = 1 input step per cycle
-      plus those steps per sequence.
-
-    Without backpressure, with steps numbered through a sequence's flush steps (which follow
-    its last step one per cycle),
-    ``out[j] = max(cycle[decision[j]] + latency, out[j − 1] + 1)``.
+    * An accepted step *finishes* the window that ends on it. The ``last`` step also finishes
+      every window that its right padding completes (those ending at most ``pad_right``
+      steps after it): padding adds nothing to a maximum or a sum, so their accumulators are
+      final then, and the next sequence never waits for virtual padding steps.
+    * Finished windows wait in a queue of :attr:`queue_depth` ``= max(2, pad_right // stride
+      + 1)`` entries of ``channels`` accumulators (a sequence's ``last`` step finishes up to
+      ``pad_right // stride + 1`` windows at once; two entries let a window wait for its
+      ``last`` flag while the one before it leaves). They leave in order, one per cycle, from
+      the cycle after the step that finished them, while the next sequence already fills the
+      accumulators.
+    * Whether a window is its sequence's final output is known only later (PyTorch drops a
+      trailing partial window, but the right padding may complete it): a window finished
+      before the ``last`` step is not final once the next window is sure to complete (it has
+      ``kernel_size − pad_right`` of its steps; at once when ``stride <= pad_right``), and
+      until then it cannot leave the queue. The ``last`` step decides every window.
+    * An output is sent ``latency − 1`` cycles after its window leaves the queue. With the
+      output always ready, ``out[j] = max(cycle(decide_j) + latency, out[j − 1] + 1)``, where
+      ``decide_j`` is the step that decides window ``j`` (the one that finishes it, a later
+      one, or ``last``).
+    * A step is accepted in a cycle when the queue, less the entry leaving in that cycle, has
+      room for every window the step would finish if it were ``last`` (the input's ``ready``
+      never looks at the payload). With the output always ready there always is room: ``ii``
+      is 1 step per cycle, sequences follow back to back, whatever the padding — except for
+      ``stride = 1``, an even ``kernel_size`` and ``padding = kernel_size / 2``, where a
+      sequence of ``L`` steps has ``L + 1`` outputs, more than its cycles: there a sequence's
+      first step may wait one cycle (at most one per sequence, the cycle its extra output
+      takes). Output backpressure fills the queue and then stalls the input.
 
     Parameters
     ----------
@@ -210,54 +220,99 @@ class Pool1d(wiring.Component):
     in_format = property(lambda self: self._plan.in_format)
     out_format = property(lambda self: self._plan.out_format)
     latency = property(lambda self: 1 + self._staged + self._inner,
-                       doc="Cycles from the step that decides an output (:meth:`decision_steps`) "
-                           "to that output: 1, plus 1 for a finish stage (average, or a max "
-                           "requantize that rounds or saturates), plus 1 for a divider that "
-                           "multiplies.")
-    ii = property(lambda self: 1, doc="Cycles between accepted input steps at full rate.")
+                       doc="Cycles from the step that finishes and decides a window to its "
+                           "output, without stalls: 1, plus 1 for a finish stage (average, or "
+                           "a max requantize that rounds or saturates), plus 1 for a divider "
+                           "that multiplies.")
+    ii = property(lambda self: 1, doc="Cycles between accepted input steps at full rate "
+                                      "(sequences back to back; see the class docstring for "
+                                      "the one exception).")
 
-    def decision_steps(self, steps: int) -> np.ndarray:
-        """For a sequence of ``steps`` input steps, the index of the step after which each of
-        its ``plan.out_length(steps)`` outputs is sent (indices from ``steps`` on are the flush
-        steps). Output ``j`` but the final one: the step at which window ``j + 1`` holds
-        ``kernel_size − pad_right`` padded steps (non-overlapping), or is complete
-        (overlapping), ``(j+1)·stride + kernel_size − 1 − pad_left`` less ``pad_right`` in the
-        first case. The final output: the sequence's last step, or its last flush step.
+    @property
+    def queue_depth(self) -> int:
+        """Entries of the queue of finished windows, each ``channels`` accumulators:
+        ``max(2, pad_right // stride + 1)``."""
+        return max(2, self._tail)
 
-        Raises
-        ------
-        TypeError, ValueError
-            ``steps`` is not a non-negative integer.
-        """
-        plan = self._plan
-        n_out = plan.out_length(steps)
-        left, right = plan.padding
-        early = right if plan.stride >= plan.kernel_size else 0
-        j = np.arange(1, n_out)
-        return np.append(j * plan.stride + plan.kernel_size - early - 1 - left,
-                         [steps - 1 + self.flush_steps(steps)] if n_out else []).astype(np.int64)
+    @property
+    def _tail(self) -> int:
+        """The most windows one step finishes: ``pad_right // stride + 1`` (its own, and those
+        its right padding completes when it is ``last``)."""
+        return self._plan.padding[1] // self._plan.stride + 1
 
-    def flush_steps(self, steps: int) -> int:
-        """Cycles the input stalls after the last step of a sequence of ``steps`` steps: with
-        overlapping windows, the padding steps up to the end of the final window when the
-        right padding completes it; otherwise 0.
+    def schedule(self, lengths, arrivals=None) -> tuple[np.ndarray, np.ndarray]:
+        """``(in_cycles, out_cycles)`` (int64) of back-to-back sequences of ``lengths`` steps
+        with the output always ready: the cycle each input step is accepted and the cycle
+        each output is sent, numbered as :func:`hwnn.sim.run_stream` numbers them.
+
+        Step ``k`` (the steps of all sequences, in order) is offered from cycle
+        ``arrivals[k]`` on, or from the cycle after step ``k − 1`` was accepted if that is
+        later; ``arrivals=None`` offers every step from cycle 0 (each as soon as the core
+        takes it). The rules are those of the class docstring, cycle by cycle.
 
         Raises
         ------
         TypeError, ValueError
-            ``steps`` is not a non-negative integer.
+            ``lengths`` is not a sequence of positive integers, or ``arrivals`` is not a
+            nondecreasing sequence of ``sum(lengths)`` non-negative integers.
         """
+        need, pushes, sure, last = self._step_events(lengths)
+        n = len(need)
+        arrivals = _check_arrivals(arrivals, n)
+        depth, deferred = self.queue_depth, self._plan.stride > self._plan.padding[1]
+        in_cycles, pops = np.zeros(n, dtype=np.int64), []
+        count, pending, cycle, k = 0, False, 0, 0
+        while k < n or count:
+            leaves = count > 0 and not (pending and count == 1)
+            if not leaves:
+                # Nothing moves until step k is offered: skip the idle cycles.
+                cycle = max(cycle, int(arrivals[k]))
+            pops += [cycle] if leaves else []
+            count -= leaves
+            offered = k < n and cycle >= arrivals[k] and (k == 0 or cycle > in_cycles[k - 1])
+            if offered and count + need[k] <= depth:
+                in_cycles[k] = cycle
+                if last[k] or sure[k]:
+                    pending = False
+                if pushes[k] and not last[k]:
+                    pending = deferred
+                count += int(pushes[k])
+                k += 1
+            elif not leaves:
+                # Cannot happen: an empty queue, or one window waiting for a step (then the
+                # stride exceeds pad_right and a step needs one entry), leaves room.
+                raise AssertionError(f"Pool1d.schedule: the queue holds {count} windows and "
+                                     f"nothing moves")
+            cycle += 1
+        return in_cycles, np.asarray(pops, dtype=np.int64) + self.latency - 1
+
+    def _step_events(self, lengths):
+        """Per input step of back-to-back sequences of ``lengths`` steps (int arrays): the
+        windows it would finish as ``last`` (its queue ``need``), the windows it finishes
+        (``pushes``), whether it shows the newest finished window not final (``sure``), and
+        whether it is ``last``."""
+        if isinstance(lengths, (str, bytes)) or not hasattr(lengths, "__iter__"):
+            raise ParameterTypeError("lengths", f"lengths must be a sequence of positive "
+                                                f"integers, not {lengths!r}")
+        lengths = [check_integer(n, f"lengths[{j}]", minimum=1)
+                   for j, n in enumerate(lengths)]
         plan = self._plan
-        n_out = plan.out_length(steps)
-        if plan.stride >= plan.kernel_size or n_out == 0:
-            return 0
-        final_end = (n_out - 1) * plan.stride + plan.kernel_size - 1 - plan.padding[0]
-        return max(0, final_end - (steps - 1))
+        k, s, (left, right) = plan.kernel_size, plan.stride, plan.padding
+        step = np.concatenate([np.arange(n) for n in lengths]).astype(np.int64)
+        last = np.concatenate([np.arange(n) == n - 1 for n in lengths]).astype(bool)
+        # Window j ends at padded position j·stride + kernel_size − 1; step i is at left + i.
+        ahead = step + left - (k - 1)        # window ends here: ahead ≡ 0 (mod stride), ≥ 0
+        first = np.maximum(0, -(-ahead // s))  # the first window ending at or after the step
+        need = np.maximum(0, (ahead + right) // s - first + 1)
+        ends = (ahead >= 0) & (ahead % s == 0)
+        sure = (ahead + right >= 0) & ((ahead + right) % s == 0)
+        return need, np.where(last, need, ends.astype(np.int64)), sure, last
 
     def describe(self) -> dict:
         """Parameters and formats for manifests and reports (JSON-serializable)."""
         return {**self._plan.describe(), "kind": "pool1d", "pool": self._plan.kind,
-                "class": "Pool1d", "latency": self.latency, "ii": self.ii}
+                "class": "Pool1d", "latency": self.latency, "ii": self.ii,
+                "queue_depth": self.queue_depth}
 
     def _finish(self, m: Module, acc, register=None) -> list:
         """The output codes of a finished window's accumulators (``register``: the enable of
@@ -284,54 +339,14 @@ class Pool1d(wiring.Component):
             return [Mux(take & (x[c] > acc[c]), x[c], acc[c]) for c in range(len(x))]
         return [Mux(take, acc[c] + x[c], acc[c]) for c in range(len(x))]
 
-    def _window_result(self, m: Module, merged: list):
-        """What the window stream carries for a finished window (``merged`` per channel): the
-        accumulators when a finish stage follows, else the output codes (then wiring only)."""
-        acc = Signal(data.ArrayLayout(format_shape(self._acc_format), len(merged)),
-                     name="merged")
-        m.d.comb += [acc[c].eq(v) for c, v in enumerate(merged)]
-        if self._staged:
-            return acc
-        result = Signal(data.ArrayLayout(format_shape(self._plan.out_format), len(merged)),
-                        name="result")
-        m.d.comb += [result[c].eq(v) for c, v in enumerate(self._finish(m, acc))]
-        return result
-
-    def _outputs(self, m: Module, w, step, complete, result, release_when, end):
-        """The hold register and the register of the window stream ``w``.
-
-        On a ``step`` (an input step, or a virtual padding step) that completes a window
-        with codes ``result``: the window is held until a later step with ``release_when``
-        (then sent with ``last`` if the step is the sequence's ``end`` and completes nothing);
-        a window completed at the ``end`` is final: straight out, or held one cycle when the
-        step also releases the previous one.
-        """
-        hold = Signal.like(result, name="hold")
-        hold_full, hold_final = Signal(), Signal()
-        release = hold_full & ~hold_final & step & release_when
-        drain = hold_full & hold_final & (~w.valid | w.ready)
-        with m.If(w.ready):
-            m.d.sync += w.valid.eq(0)
-        with m.If(drain):
-            m.d.sync += [w.payload.data.eq(hold), w.payload.last.eq(1),
-                         w.valid.eq(1), hold_full.eq(0)]
-        with m.If(release):
-            m.d.sync += [w.payload.data.eq(hold), w.payload.last.eq(end & ~complete),
-                         w.valid.eq(1), hold_full.eq(0)]
-        with m.If(step & complete):
-            # A held window has always left by now (released or drained).
-            with m.If(end & ~drain & ~release):
-                m.d.sync += [w.payload.data.eq(result), w.payload.last.eq(1),
-                             w.valid.eq(1)]
-            with m.Else():
-                m.d.sync += [hold.eq(result), hold_full.eq(1), hold_final.eq(end)]
-
     def elaborate(self, platform):
         m = Module()
+        plan = self._plan
+        # The queue's head: finished windows as accumulators.
+        w = stream.Signature(frame_layout(self._acc_format, plan.channels)).create()
         if self._staged:
-            # Windows leave as accumulators; a registered stage divides and fits them (two
-            # with a divider that multiplies). One enable moves the stages: full throughput.
-            w = stream.Signature(frame_layout(self._acc_format, self._plan.channels)).create()
+            # A registered stage divides and fits them (two with a divider that multiplies).
+            # One enable moves the stages: full throughput.
             advance = ~self.o.valid | self.o.ready
             m.d.comb += w.ready.eq(advance)
             valid, last = w.valid, w.payload.last
@@ -344,110 +359,148 @@ class Pool1d(wiring.Component):
                 m.d.sync += [self.o.valid.eq(valid), self.o.payload.last.eq(last)]
                 m.d.sync += [self.o.payload.data[c].eq(v) for c, v in enumerate(codes)]
         else:
-            w = self.o
-        if self._plan.stride >= self._plan.kernel_size:
-            self._elaborate_disjoint(m, w)
-        else:
-            self._elaborate_overlapping(m, w)
+            # The requantize is wiring: the queue's head registers are the output.
+            codes = self._finish(m, w.payload.data)
+            m.d.comb += [self.o.valid.eq(w.valid), w.ready.eq(self.o.ready),
+                         self.o.payload.last.eq(w.payload.last)]
+            m.d.comb += [self.o.payload.data[c].eq(v) for c, v in enumerate(codes)]
+        finished, valid, used, final, sure = self._windows(m)
+        self._queue(m, w, finished, valid, used, final, sure)
         return m
 
-    def _elaborate_disjoint(self, m: Module, w):
-        plan = self._plan
-        k, s = plan.kernel_size, plan.stride
-        left, right = plan.padding
-        fill = data.ArrayLayout(format_shape(self._acc_format), plan.channels).const(
-            [plan.fill] * plan.channels)
-        acc = Signal(fill.shape(), init=fill)
-        # Padded steps of the current period (of `stride` steps) seen so far; a sequence
-        # starts with its left padding already counted.
-        count = Signal(range(s + 1), init=left)
+    def _windows(self, m: Module):
+        """The accumulators and what each accepted step finishes.
 
-        x, last = self.i.payload.data, self.i.payload.last
-        out_free = ~w.valid | w.ready
-        fire = self.i.valid & out_free
-        m.d.comb += self.i.ready.eq(out_free)
-
-        in_window = count < k
-        count1 = count + 1
-        merged = self._merge(acc, x, in_window)
-        result = self._window_result(m, merged)
-        complete = in_window & ((count1 == k) | (last & (count1 >= k - right)))
-        # The held window is not last once the current one is sure to complete; it is last
-        # when the sequence ends without completing the current one.
-        self._outputs(m, w, fire, complete, result, (count1 == k - right) | last, last)
-        with m.If(fire):
-            m.d.sync += [acc[c].eq(v) for c, v in enumerate(merged)]
-            m.d.sync += count.eq(Mux(count1 == s, 0, count1))
-            with m.If(complete | last):
-                m.d.sync += acc.eq(fill)
-            with m.If(last):
-                m.d.sync += count.eq(left)
-
-    def _elaborate_overlapping(self, m: Module, w):
+        Returns ``(finished, valid, used, final, sure)``: for each of the :attr:`_tail`
+        windows that end on the current step or at most ``pad_right`` steps after it, in
+        order, its merged accumulators and whether it exists, is finished by the step, and is
+        its sequence's final window; and whether the step shows the newest finished window
+        not final (the window ending ``pad_right`` steps on exists).
+        """
         plan = self._plan
         k, s = plan.kernel_size, plan.stride
         left, right = plan.padding
         slots = -(-k // s)  # windows in flight: window t lives in slot t mod slots
         period = slots * s  # slot a starts a window at every phase a·s
-        fill = data.ArrayLayout(format_shape(self._acc_format), plan.channels).const(
-            [plan.fill] * plan.channels)
-        accs = [Signal(fill.shape(), init=fill, name=f"acc{a}") for a in range(slots)]
+        shape = data.ArrayLayout(format_shape(self._acc_format), plan.channels)
+        fill = shape.const([plan.fill] * plan.channels)
+        accs = [Signal(shape, init=fill, name=f"acc{a}") for a in range(slots)]
         # A sequence starts with its left padding seen: the windows that start in it are open.
         opened = [a * s < left for a in range(slots)]
         active = [Signal(init=o, name=f"active{a}") for a, o in enumerate(opened)]
         phase = Signal(range(period), init=left)
-        # After the last step, virtual padding steps (input stalled) finish the windows that
-        # the right padding completes; `flush` counts those still to run.
-        flush = Signal(range(right + 1))
-        flushing = flush != 0
-
         x, last = self.i.payload.data, self.i.payload.last
-        out_free = ~w.valid | w.ready
-        fire = self.i.valid & out_free & ~flushing
-        m.d.comb += self.i.ready.eq(out_free & ~flushing)
-        step = fire | (flushing & out_free)
+        fire = self.i.valid & self.i.ready
 
         def at(values):
             return Cat(*(phase == v % period for v in values)).any()
 
-        merged, complete_a, still = [], [], []
+        merged, live, complete = [], [], []
         for a in range(slots):
-            starts = (phase == a * s) & ~flushing
+            starts = phase == a * s
             base = [Mux(starts, plan.fill, accs[a][c]) for c in range(plan.channels)]
-            merged.append(self._merge(base, x, at(range(a * s, a * s + k)) & ~flushing))
-            complete_a.append(at([a * s + k - 1]) & (active[a] | starts))
-            still.append((active[a] | starts) & ~complete_a[a])
-        complete = Cat(*complete_a).any()
-        chosen = merged[0]
-        for a in range(1, slots):
-            chosen = [Mux(complete_a[a], v, w) for v, w in zip(merged[a], chosen)]
-        result = self._window_result(m, chosen)
+            merged.append(Signal(shape, name=f"merged{a}"))
+            m.d.comb += [merged[a][c].eq(v) for c, v in
+                         enumerate(self._merge(base, x, at(range(a * s, a * s + k))))]
+            live.append(active[a] | starts)
+            complete.append(at([a * s + k - 1]) & live[a])
 
-        # At the last step: virtual steps until the youngest window that the right padding
-        # completes is done (k − seen for it, the largest such count among open windows).
-        needed = Signal(range(right + 1))
-        phase1 = Mux(phase == period - 1, 0, phase + 1)
-        with m.Switch(phase1):
+        tail = self._tail
+        finished = [Signal(shape, name=f"finished{t}") for t in range(tail)]
+        valid = [Signal(name=f"finished{t}_valid") for t in range(tail)]
+        ends_here, sure = Signal(), Signal()
+        with m.Switch(phase):
             for v in range(period):
                 with m.Case(v):
-                    largest = Const(0)
-                    for a in range(slots):
-                        if k - right <= (v - a * s) % period < k:
-                            count = Mux(still[a], k - (v - a * s) % period, 0)
-                            largest = Mux(count > largest, count, largest)
-                    m.d.comb += needed.eq(largest)
-        end = Mux(flushing, flush == 1, last & (needed == 0))
-        self._outputs(m, w, step, complete, result, complete | end, end)
+                    first = (k - 1 - v) % s  # steps from here to the next window's end
+                    m.d.comb += ends_here.eq(first == 0)
+                    for t in range(tail):
+                        ahead = first + t * s
+                        if ahead > right:
+                            break
+                        a = (v + ahead - (k - 1)) % period // s
+                        m.d.comb += [finished[t].eq(merged[a]), valid[t].eq(live[a])]
+                        if ahead == right:
+                            m.d.comb += sure.eq(live[a])
+        # Without last, a step finishes only the window ending on it; with last, every one.
+        used = [valid[0] & (last | ends_here)] + [v & last for v in valid[1:]]
+        final = [last & ~Cat(*valid[t + 1:]).any() if t + 1 < tail else last
+                 for t in range(tail)]
 
-        with m.If(step):
-            m.d.sync += [phase.eq(phase1)]
+        with m.If(fire):
+            m.d.sync += phase.eq(Mux(phase == period - 1, 0, phase + 1))
             for a in range(slots):
-                m.d.sync += [accs[a][c].eq(v) for c, v in enumerate(merged[a])]
-                m.d.sync += active[a].eq(still[a])
-            with m.If(flushing):
-                m.d.sync += flush.eq(flush - 1)
-            with m.Elif(last):
-                m.d.sync += flush.eq(needed)
-            with m.If(end):
+                m.d.sync += [accs[a].eq(merged[a]), active[a].eq(live[a] & ~complete[a])]
+            with m.If(last):
                 m.d.sync += [phase.eq(left), *(acc.eq(fill) for acc in accs),
                              *(a.eq(o) for a, o in zip(active, opened))]
+        return finished, valid, used, final, sure
+
+    def _queue(self, m: Module, w, finished, valid, used, final, sure):
+        """The queue of finished windows (:attr:`queue_depth` entries, head first) that drives
+        the stream ``w``, and the input's ``ready``: room for every window the step could
+        finish (``valid``), after the head leaves. ``used`` windows enter in order; the newest
+        entry is held back (``pending``) until a ``sure`` step or ``last`` decides it."""
+        plan = self._plan
+        depth = self.queue_depth
+        shape = data.ArrayLayout(format_shape(self._acc_format), plan.channels)
+        entries = [Signal(shape, name=f"queue{i}") for i in range(depth)]
+        finals = [Signal(name=f"queue{i}_last") for i in range(depth)]
+        count = Signal(range(depth + 1))
+        # The newest entry's window may yet be its sequence's final one (only when a window
+        # can finish before the next one is sure to complete).
+        pending = Signal()
+        deferred = plan.stride > plan.padding[1]
+        after = Signal(range(depth + 1))  # entries once the head has left
+        pop = w.valid & w.ready
+        need = sum(valid)
+        pushes = sum(used)
+        m.d.comb += [w.valid.eq((count != 0) & ~(pending & (count == 1))),
+                     w.payload.data.eq(entries[0]), w.payload.last.eq(finals[0]),
+                     after.eq(count - pop), self.i.ready.eq(after + need <= depth)]
+        fire = self.i.valid & self.i.ready
+        last = self.i.payload.last
+
+        with m.If(pop):
+            m.d.sync += [entries[i].eq(entries[i + 1]) for i in range(depth - 1)]
+            m.d.sync += [finals[i].eq(finals[i + 1]) for i in range(depth - 1)]
+        m.d.sync += count.eq(after)
+        with m.If(fire):
+            m.d.sync += count.eq(after + pushes)
+            for t in range(len(finished)):
+                with m.If(used[t]):
+                    with m.Switch(after + sum(used[:t])):
+                        for i in range(depth):
+                            with m.Case(i):
+                                m.d.sync += [entries[i].eq(finished[t]), finals[i].eq(final[t])]
+            if deferred:
+                with m.If(last):
+                    m.d.sync += pending.eq(0)
+                    # Nothing finished after the waiting window: it was the final one.
+                    with m.If(pending & (pushes == 0)):
+                        with m.Switch(after - 1):
+                            for i in range(depth):
+                                with m.Case(i):
+                                    m.d.sync += finals[i].eq(1)
+                with m.Else():
+                    with m.If(sure):
+                        m.d.sync += pending.eq(0)
+                    with m.If(pushes != 0):
+                        m.d.sync += pending.eq(1)
+
+
+def _check_arrivals(arrivals, steps: int) -> np.ndarray:
+    """``arrivals`` of :meth:`Pool1d.schedule` as int64: ``steps`` nondecreasing
+    non-negative integers (``None``: all 0)."""
+    if arrivals is None:
+        return np.zeros(steps, dtype=np.int64)
+    if isinstance(arrivals, (str, bytes)) or not hasattr(arrivals, "__len__"):
+        raise ParameterTypeError("arrivals", f"arrivals must be a sequence of integers, not "
+                                             f"{arrivals!r}")
+    if len(arrivals) != steps:
+        raise ParameterValueError("arrivals", f"arrivals must have one cycle per input step "
+                                              f"({steps}), not {len(arrivals)}")
+    checked, previous = np.zeros(steps, dtype=np.int64), 0
+    for k, cycle in enumerate(arrivals):
+        checked[k] = previous = check_integer(cycle, f"arrivals[{k}]", minimum=previous)
+    return checked
