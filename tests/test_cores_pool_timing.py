@@ -10,6 +10,7 @@ from hwnn.cores._component import inspected
 from hwnn.cores.pool import Pool1d
 from hwnn.fixed import SQ, UQ
 from hwnn.plans.pool import plan_pool1d
+from hwnn.sim import run_stream
 from test_cores_pool import check, expected, framed, random_case, sequences
 
 
@@ -158,7 +159,7 @@ def test_schedule_by_hand():
     # Overlapping, avg by 5 (latency 3): windows end at padded positions 4, 6, 8, 10; for 7
     # steps (positions 2 … 8) at steps 2, 4, 6 and, by the right padding, at the last step 6.
     core = inspected(Pool1d(plan_pool1d("avg", 5, 2, 2, channels=1, in_format=SQ(4, 0))))
-    assert (core.latency, core.queue_depth) == (3, 2)
+    assert (core.latency, core.slots) == (3, 3)
     in_cycles, out_cycles = core.schedule([7, 2])
     # No flush: the 2-step sequence follows at once; its one window finishes at its last step.
     np.testing.assert_array_equal(in_cycles, np.arange(9))
@@ -176,10 +177,13 @@ def test_schedule_by_hand():
     np.testing.assert_array_equal(in_cycles, [0, 1, 10, 11, 12, 20, 21, 22])
     np.testing.assert_array_equal(out_cycles, [12, 22, 23])
 
-    # The output-bound case, step by step: max k2 s1 p1, queue of 2.
+    # The output-bound case, step by step: max k2 s1 p1, 3 slots, window g in slot g mod 3.
+    # Windows 0-3 of the first sequence finish at steps 0, 1, 2, 2 and leave in cycles 1-4;
+    # the 1-step sequence opens windows 4 and 5 (window 2 leaves in that cycle 3); the last
+    # sequence's first step opens windows 6 and 7, and must wait for window 4 to leave.
     core = inspected(Pool1d(plan_pool1d("max", 2, 1, 1, channels=1, in_format=SQ(4, 0))))
     in_cycles, out_cycles = core.schedule([3, 1, 2])
-    np.testing.assert_array_equal(in_cycles, [0, 1, 2, 4, 6, 7])
+    np.testing.assert_array_equal(in_cycles, [0, 1, 2, 3, 5, 6])
     np.testing.assert_array_equal(out_cycles, np.arange(1, 10))
 
 
@@ -208,11 +212,57 @@ def test_schedule_follows_the_stated_rules(seed):
     np.testing.assert_array_equal(out_cycles, want)
 
 
-@pytest.mark.parametrize("k, s, p, depth", [(3, 3, 1, 2), (2, 1, 0, 2), (5, 1, 2, 3),
-                                            (8, 1, 4, 5), (8, 3, 4, 2), (7, 2, 3, 2)])
-def test_queue_depth(k, s, p, depth):
+@pytest.mark.parametrize("k", range(1, 10))
+def test_no_step_waits_at_full_rate_for_any_geometry(k):
+    # Every stride and padding of kernels up to 9 (the model only; the simulations above
+    # assert it equals the core): the input never waits for a slot, but in the output-bound
+    # case, where a sequence's first step waits at most one cycle.
+    rng = np.random.default_rng(k)
+    for s in range(1, k + 3):
+        for p in range(k // 2 + 1):
+            plan = plan_pool1d("max", k, s, p, channels=1, in_format=SQ(4, 0))
+            core = inspected(Pool1d(plan))
+            for trial in range(6):
+                lengths = [int(n) for n in rng.integers(1, 3 * k + 4, 10)]
+                arrivals = random_arrivals(rng, sum(lengths)) if trial % 2 else None
+                in_cycles, _ = core.schedule(lengths, arrivals)
+                offered = np.concatenate([[0], in_cycles[:-1] + 1])
+                if arrivals is not None:
+                    offered = np.maximum(arrivals, offered)
+                waits = in_cycles - offered
+                if output_bound(plan):
+                    starts = set(np.cumsum([0] + lengths[:-1]))
+                    assert set(np.nonzero(waits)[0]) <= starts and waits.max() <= 1
+                else:
+                    assert not waits.any(), (k, s, p, lengths)
+
+
+def test_long_runs_on_a_compiled_engine():
+    plan = plan_pool1d("avg", 5, 2, 2, channels=3, in_format=SQ(4, 2), rounding="half_even")
+    rng = np.random.default_rng(21)
+    lengths = [int(n) for n in rng.integers(1, 40, 120)]
+    xs = sequences(plan, lengths, rng)
+    codes, last = expected(plan, xs)
+    for stall in (0.3, 0.0):
+        run = run_stream(Pool1d(plan), framed(xs), n_outputs=len(codes), stall_in=stall,
+                         stall_out=stall, seed=5, engine="cxxrtl")
+        assert run.engine == "cxxrtl"
+        np.testing.assert_array_equal(run.outputs["data"], codes)
+        np.testing.assert_array_equal(run.outputs["last"], last)
+    in_cycles, out_cycles = inspected(Pool1d(plan)).schedule(lengths)
+    np.testing.assert_array_equal(run.in_cycles, in_cycles)
+    np.testing.assert_array_equal(run.out_cycles, out_cycles)
+    np.testing.assert_array_equal(in_cycles, np.arange(sum(lengths)))
+
+
+@pytest.mark.parametrize("k, s, p, slots", [(3, 3, 1, 2), (2, 1, 0, 3), (5, 1, 2, 5),
+                                            (8, 1, 4, 9), (8, 3, 4, 3), (7, 2, 3, 4),
+                                            (1, 2, 0, 2), (6, 4, 3, 2)])
+def test_slots(k, s, p, slots):
+    # Windows in flight (plus one that waits for its last flag when stride > padding), or
+    # the right padding's windows leaving while the left padding's open.
     core = inspected(Pool1d(plan_pool1d("max", k, s, p, channels=1, in_format=SQ(4, 0))))
-    assert core.queue_depth == depth and core.describe()["queue_depth"] == depth
+    assert core.slots == slots and core.describe()["slots"] == slots
 
 
 def test_deep_queue_under_output_backpressure():

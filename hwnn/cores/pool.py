@@ -143,47 +143,53 @@ class Pool1d(wiring.Component):
     (``plan.out_length`` is 0) produces no output at all, so its ``last`` is not seen
     downstream.
 
-    Accumulators: a running maximum per channel (padding ``min_int``, which never wins) or an
-    exact running sum (padding zeros), one set per window in flight,
-    ``ceil(kernel_size / stride)`` sets used in turn (one for non-overlapping windows, whose
-    steps between windows are skipped). A finished window becomes its output codes at once
-    (max: a requantize to ``out_format``; avg: the plan's rounded division by
-    :func:`constant_divide`, then the fit to ``out_format`` with ``overflow``). The divider,
-    or a requantize that rounds or saturates, has a registered stage of its own (as
-    :class:`~hwnn.cores.requantize.Requantize`), and a divider by a constant that is not a
-    power of two (a shift-add reciprocal multiply, no DSP) one more inside: ``latency`` is 1
-    for a max that keeps its format, 2 for other maxima and power-of-two averages, 3 for other
-    averages.
+    Each window accumulates in a *slot*: a running maximum per channel (padding ``min_int``,
+    which never wins) or an exact running sum (padding zeros). A finished window becomes its
+    output codes on its way out (max: a requantize to ``out_format``; avg: the plan's rounded
+    division by :func:`constant_divide`, then the fit to ``out_format`` with ``overflow``).
+    The divider, or a requantize that rounds or saturates, has a registered stage of its own
+    (as :class:`~hwnn.cores.requantize.Requantize`), and a divider by a constant that is not
+    a power of two (a shift-add reciprocal multiply, no DSP) one more inside: ``latency`` is
+    1 for a max that keeps its format, 2 for other maxima and power-of-two averages, 3 for
+    other averages.
+
+    Slots: a finished window stays in its slot until it leaves, so the slots are also the
+    output queue; windows take the :attr:`slots` slots in turn, across sequences (a
+    sequence's first window takes the slot after the previous sequence's final one). There
+    are ``max(2, ceil((kernel_size + max(0, stride − pad_right)) / stride),
+    pad_left // stride + pad_right // stride + 1)``, each ``channels`` accumulators: the
+    fewest with which no step waits for a slot at full rate (below). The first term
+    counts the windows in flight, plus one when a finished window waits for its ``last``
+    flag (``stride > pad_right``); the second, the windows the right padding finishes at
+    a sequence's end, still leaving while the next sequence's first step opens those that
+    start in its left padding.
 
     Timing, step by step (:meth:`schedule` computes it; the tests assert it in simulation):
 
-    * An accepted step *finishes* the window that ends on it. The ``last`` step also finishes
-      every window that its right padding completes (those ending at most ``pad_right``
-      steps after it): padding adds nothing to a maximum or a sum, so their accumulators are
-      final then, and the next sequence never waits for virtual padding steps.
-    * Finished windows wait in a queue of :attr:`queue_depth` ``= max(2, pad_right // stride
-      + 1)`` entries of ``channels`` accumulators (a sequence's ``last`` step finishes up to
-      ``pad_right // stride + 1`` windows at once; two entries let a window wait for its
-      ``last`` flag while the one before it leaves). They leave in order, one per cycle, from
-      the cycle after the step that finished them, while the next sequence already fills the
-      accumulators.
-    * Whether a window is its sequence's final output is known only later (PyTorch drops a
-      trailing partial window, but the right padding may complete it): a window finished
+    * An accepted step merges into every window that holds it and *finishes* the window that
+      ends on it. The ``last`` step also finishes every window that its right padding
+      completes (those ending at most ``pad_right`` steps after it: padding adds nothing to
+      a maximum or a sum, so they are final then) and drops the partial ones (PyTorch's
+      floor), so the next sequence never waits for virtual padding steps.
+    * Whether a window is its sequence's final output is known only later: a window finished
       before the ``last`` step is not final once the next window is sure to complete (it has
       ``kernel_size − pad_right`` of its steps; at once when ``stride <= pad_right``), and
-      until then it cannot leave the queue. The ``last`` step decides every window.
-    * An output is sent ``latency − 1`` cycles after its window leaves the queue. With the
-      output always ready, ``out[j] = max(cycle(decide_j) + latency, out[j − 1] + 1)``, where
-      ``decide_j`` is the step that decides window ``j`` (the one that finishes it, a later
-      one, or ``last``).
-    * A step is accepted in a cycle when the queue, less the entry leaving in that cycle, has
-      room for every window the step would finish if it were ``last`` (the input's ``ready``
-      never looks at the payload). With the output always ready there always is room: ``ii``
-      is 1 step per cycle, sequences follow back to back, whatever the padding — except for
-      ``stride = 1``, an even ``kernel_size`` and ``padding = kernel_size / 2``, where a
-      sequence of ``L`` steps has ``L + 1`` outputs, more than its cycles: there a sequence's
-      first step may wait one cycle (at most one per sequence, the cycle its extra output
-      takes). Output backpressure fills the queue and then stalls the input.
+      until then it cannot leave. The ``last`` step decides every window.
+    * Finished windows leave in order, one per cycle, from the cycle after the step that
+      finished and decided them; an output is sent ``latency − 1`` cycles after its window
+      leaves. With the output always ready,
+      ``out[j] = max(cycle(decide_j) + latency, out[j − 1] + 1)``, where ``decide_j`` is the
+      step that decides window ``j`` (the one that finishes it, a later one, or ``last``).
+    * A step is accepted in a cycle when every window it opens (those starting on it, and on
+      a sequence's first step those starting in its left padding) has a free slot: the
+      window :attr:`slots` windows earlier has left, or leaves in that cycle. The input's
+      ``ready`` never looks at the payload. With the output always ready this never holds
+      up the input: ``ii`` is 1 step per cycle and sequences follow back to back, whatever
+      the padding — except for ``stride = 1``, an even ``kernel_size`` and ``padding =
+      kernel_size / 2``, where a sequence of ``L`` steps has ``L + 1`` outputs, more than
+      its cycles: there a sequence's first step may wait one cycle (at most one per
+      sequence, the cycle its extra output takes). Output backpressure keeps windows in
+      their slots and then stalls the input.
 
     Parameters
     ----------
@@ -229,16 +235,12 @@ class Pool1d(wiring.Component):
                                       "the one exception).")
 
     @property
-    def queue_depth(self) -> int:
-        """Entries of the queue of finished windows, each ``channels`` accumulators:
-        ``max(2, pad_right // stride + 1)``."""
-        return max(2, self._tail)
-
-    @property
-    def _tail(self) -> int:
-        """The most windows one step finishes: ``pad_right // stride + 1`` (its own, and those
-        its right padding completes when it is ``last``)."""
-        return self._plan.padding[1] // self._plan.stride + 1
+    def slots(self) -> int:
+        """Accumulator sets (``channels`` accumulators each), which also hold the finished
+        windows until they leave: ``max(2, ceil((kernel_size + max(0, stride − pad_right)) /
+        stride), pad_left // stride + pad_right // stride + 1)`` (class docstring)."""
+        k, s, (left, right) = self._plan.kernel_size, self._plan.stride, self._plan.padding
+        return max(2, -(-(k + max(0, s - right)) // s), left // s + right // s + 1)
 
     def schedule(self, lengths, arrivals=None) -> tuple[np.ndarray, np.ndarray]:
         """``(in_cycles, out_cycles)`` (int64) of back-to-back sequences of ``lengths`` steps
@@ -256,41 +258,37 @@ class Pool1d(wiring.Component):
             ``lengths`` is not a sequence of positive integers, or ``arrivals`` is not a
             nondecreasing sequence of ``sum(lengths)`` non-negative integers.
         """
-        need, pushes, sure, last = self._step_events(lengths)
-        n = len(need)
-        arrivals = _check_arrivals(arrivals, n)
-        depth, deferred = self.queue_depth, self._plan.stride > self._plan.padding[1]
-        in_cycles, pops = np.zeros(n, dtype=np.int64), []
-        count, pending, cycle, k = 0, False, 0, 0
-        while k < n or count:
-            leaves = count > 0 and not (pending and count == 1)
-            if not leaves:
-                # Nothing moves until step k is offered: skip the idle cycles.
-                cycle = max(cycle, int(arrivals[k]))
-            pops += [cycle] if leaves else []
-            count -= leaves
-            offered = k < n and cycle >= arrivals[k] and (k == 0 or cycle > in_cycles[k - 1])
-            if offered and count + need[k] <= depth:
+        waits, decide = self._windows_of(lengths)
+        steps, windows = len(waits), len(decide)
+        arrivals = _check_arrivals(arrivals, steps)
+        in_cycles = np.zeros(steps, dtype=np.int64)
+        out_cycles = np.zeros(windows, dtype=np.int64)
+        cycle, k, sent, offered = 0, 0, 0, 0
+        while k < steps or sent < windows:
+            # The next window leaves once the step deciding it went in, in an earlier cycle.
+            leaves = sent < windows and decide[sent] < k and in_cycles[decide[sent]] < cycle
+            if k < steps:
+                offered = max(int(arrivals[k]), int(in_cycles[k - 1]) + 1 if k else 0)
+                if not leaves:
+                    cycle = max(cycle, offered)  # nothing moves before step k is offered
+            if leaves:
+                out_cycles[sent] = cycle + self.latency - 1
+                sent += 1
+            if k < steps and cycle >= offered and waits[k] < sent:
                 in_cycles[k] = cycle
-                if last[k] or sure[k]:
-                    pending = False
-                if pushes[k] and not last[k]:
-                    pending = deferred
-                count += int(pushes[k])
                 k += 1
             elif not leaves:
-                # Cannot happen: an empty queue, or one window waiting for a step (then the
-                # stride exceeds pad_right and a step needs one entry), leaves room.
-                raise AssertionError(f"Pool1d.schedule: the queue holds {count} windows and "
-                                     f"nothing moves")
+                # Cannot happen with `slots` slots: a step never waits for a window that
+                # waits for its `last` flag.
+                raise AssertionError(f"Pool1d.schedule: nothing moves in cycle {cycle}")
             cycle += 1
-        return in_cycles, np.asarray(pops, dtype=np.int64) + self.latency - 1
+        return in_cycles, out_cycles
 
-    def _step_events(self, lengths):
-        """Per input step of back-to-back sequences of ``lengths`` steps (int arrays): the
-        windows it would finish as ``last`` (its queue ``need``), the windows it finishes
-        (``pushes``), whether it shows the newest finished window not final (``sure``), and
-        whether it is ``last``."""
+    def _windows_of(self, lengths):
+        """For back-to-back sequences of ``lengths`` steps (all steps and all outputs numbered
+        in order): per step, the output whose window must have left before the step may go
+        in (the slot's previous window for each window the step opens; −1 for none), and per
+        output, the step that decides it."""
         if isinstance(lengths, (str, bytes)) or not hasattr(lengths, "__iter__"):
             raise ParameterTypeError("lengths", f"lengths must be a sequence of positive "
                                                 f"integers, not {lengths!r}")
@@ -298,21 +296,31 @@ class Pool1d(wiring.Component):
                    for j, n in enumerate(lengths)]
         plan = self._plan
         k, s, (left, right) = plan.kernel_size, plan.stride, plan.padding
-        step = np.concatenate([np.arange(n) for n in lengths]).astype(np.int64)
-        last = np.concatenate([np.arange(n) == n - 1 for n in lengths]).astype(bool)
-        # Window j ends at padded position j·stride + kernel_size − 1; step i is at left + i.
-        ahead = step + left - (k - 1)        # window ends here: ahead ≡ 0 (mod stride), ≥ 0
-        first = np.maximum(0, -(-ahead // s))  # the first window ending at or after the step
-        need = np.maximum(0, (ahead + right) // s - first + 1)
-        ends = (ahead >= 0) & (ahead % s == 0)
-        sure = (ahead + right >= 0) & ((ahead + right) % s == 0)
-        return need, np.where(last, need, ends.astype(np.int64)), sure, last
+        waits, decide, first, done = [], [], 0, 0
+        for length in lengths:
+            n = plan.out_length(length)
+            # Window j starts at padded position j·stride (step j·stride − left, or the first
+            # step) and ends at j·stride + kernel_size − 1. It is window `done + j` of the
+            # run and takes the slot of window `done + j − slots`, which must have left. (A
+            # partial window, dropped at the last step, holds a slot until then too.)
+            j = np.arange((left + length - 1) // s + 1)
+            opens = np.zeros(length, dtype=np.int64) - 1
+            np.maximum.at(opens, np.maximum(0, j * s - left), done + j - self.slots)
+            waits.append(opens)
+            ends = np.minimum(np.arange(n) * s + k - 1 - left, length - 1)
+            # Window j but the final one is decided when window j + 1 is sure to complete.
+            sure = np.arange(1, n + 1) * s + k - 1 - right - left
+            decide.append(first + np.append(np.maximum(ends, sure)[:-1], [length - 1] if n
+                                            else []).astype(np.int64))
+            first += length
+            done += n
+        return np.concatenate(waits), np.concatenate(decide)
 
     def describe(self) -> dict:
         """Parameters and formats for manifests and reports (JSON-serializable)."""
         return {**self._plan.describe(), "kind": "pool1d", "pool": self._plan.kind,
                 "class": "Pool1d", "latency": self.latency, "ii": self.ii,
-                "queue_depth": self.queue_depth}
+                "slots": self.slots}
 
     def _finish(self, m: Module, acc, register=None) -> list:
         """The output codes of a finished window's accumulators (``register``: the enable of
@@ -333,16 +341,17 @@ class Pool1d(wiring.Component):
                                     plan.overflow))
         return codes
 
-    def _merge(self, acc, x, take) -> list:
-        """Per channel: ``acc`` with the step ``x`` merged in where ``take``, else ``acc``."""
+    def _merge(self, acc, x, begins) -> list:
+        """Per channel: ``acc`` with the step ``x`` merged in, or ``x`` alone where the window
+        ``begins`` (padding, ``min_int`` or zeros, would change neither)."""
         if self._plan.kind == "max":
-            return [Mux(take & (x[c] > acc[c]), x[c], acc[c]) for c in range(len(x))]
-        return [Mux(take, acc[c] + x[c], acc[c]) for c in range(len(x))]
+            return [Mux(begins | (x[c] > acc[c]), x[c], acc[c]) for c in range(len(x))]
+        return [Mux(begins, x[c], acc[c] + x[c]) for c in range(len(x))]
 
     def elaborate(self, platform):
         m = Module()
         plan = self._plan
-        # The queue's head: finished windows as accumulators.
+        # The oldest finished window, as accumulators.
         w = stream.Signature(frame_layout(self._acc_format, plan.channels)).create()
         if self._staged:
             # A registered stage divides and fits them (two with a divider that multiplies).
@@ -359,134 +368,110 @@ class Pool1d(wiring.Component):
                 m.d.sync += [self.o.valid.eq(valid), self.o.payload.last.eq(last)]
                 m.d.sync += [self.o.payload.data[c].eq(v) for c, v in enumerate(codes)]
         else:
-            # The requantize is wiring: the queue's head registers are the output.
+            # The requantize is wiring: the slot registers are the output.
             codes = self._finish(m, w.payload.data)
             m.d.comb += [self.o.valid.eq(w.valid), w.ready.eq(self.o.ready),
                          self.o.payload.last.eq(w.payload.last)]
             m.d.comb += [self.o.payload.data[c].eq(v) for c, v in enumerate(codes)]
-        finished, valid, used, final, sure = self._windows(m)
-        self._queue(m, w, finished, valid, used, final, sure)
+        self._slots(m, w)
         return m
 
-    def _windows(self, m: Module):
-        """The accumulators and what each accepted step finishes.
-
-        Returns ``(finished, valid, used, final, sure)``: for each of the :attr:`_tail`
-        windows that end on the current step or at most ``pad_right`` steps after it, in
-        order, its merged accumulators and whether it exists, is finished by the step, and is
-        its sequence's final window; and whether the step shows the newest finished window
-        not final (the window ending ``pad_right`` steps on exists).
-        """
+    def _slots(self, m: Module, w):
+        """The slots, the input's ``ready``, and the stream ``w`` of finished windows."""
         plan = self._plan
         k, s = plan.kernel_size, plan.stride
         left, right = plan.padding
-        slots = -(-k // s)  # windows in flight: window t lives in slot t mod slots
-        period = slots * s  # slot a starts a window at every phase a·s
+        slots = self.slots
+        period = slots * s  # slot a's windows start at phase a·stride
         shape = data.ArrayLayout(format_shape(self._acc_format), plan.channels)
-        fill = shape.const([plan.fill] * plan.channels)
-        accs = [Signal(shape, init=fill, name=f"acc{a}") for a in range(slots)]
-        # A sequence starts with its left padding seen: the windows that start in it are open.
-        opened = [a * s < left for a in range(slots)]
-        active = [Signal(init=o, name=f"active{a}") for a, o in enumerate(opened)]
-        phase = Signal(range(period), init=left)
+        accs = [Signal(shape, name=f"acc{a}") for a in range(slots)]
+        opened = [Signal(name=f"open{a}") for a in range(slots)]     # accumulating
+        done = [Signal(name=f"done{a}") for a in range(slots)]       # finished, not yet left
+        final = [Signal(name=f"final{a}") for a in range(slots)]     # its sequence's last
+        # Finished, but maybe the final window (only when stride > pad_right).
+        undecided = [Signal(name=f"undecided{a}") for a in range(slots)]
+        deferred = s > right
+        base = Signal(range(slots))          # the slot of the sequence's window 0
+        phase = Signal(range(period), init=left)  # base·stride + padded position
+        fresh = Signal(init=1)               # the next step is a sequence's first
+        head = Signal(range(slots))          # the slot of the oldest window not yet left
         x, last = self.i.payload.data, self.i.payload.last
-        fire = self.i.valid & self.i.ready
 
-        def at(values):
-            return Cat(*(phase == v % period for v in values)).any()
-
-        merged, live, complete = [], [], []
-        for a in range(slots):
-            starts = phase == a * s
-            base = [Mux(starts, plan.fill, accs[a][c]) for c in range(plan.channels)]
-            merged.append(Signal(shape, name=f"merged{a}"))
-            m.d.comb += [merged[a][c].eq(v) for c, v in
-                         enumerate(self._merge(base, x, at(range(a * s, a * s + k))))]
-            live.append(active[a] | starts)
-            complete.append(at([a * s + k - 1]) & live[a])
-
-        tail = self._tail
-        finished = [Signal(shape, name=f"finished{t}") for t in range(tail)]
-        valid = [Signal(name=f"finished{t}_valid") for t in range(tail)]
-        ends_here, sure = Signal(), Signal()
+        # What the step does to each slot, by phase: whether a window begins there (on this
+        # step, or before it in the left padding of a first step), and where its window
+        # ends (steps from here: now, within the right padding, the final one there, and
+        # exactly pad_right on).
+        begins, ends_now, ends_pad, ends_final, ends_sure = (
+            [Signal(name=f"{what}{a}") for a in range(slots)]
+            for what in ("begins", "ends_now", "ends_pad", "ends_final", "ends_sure"))
         with m.Switch(phase):
             for v in range(period):
                 with m.Case(v):
-                    first = (k - 1 - v) % s  # steps from here to the next window's end
-                    m.d.comb += ends_here.eq(first == 0)
-                    for t in range(tail):
-                        ahead = first + t * s
-                        if ahead > right:
-                            break
-                        a = (v + ahead - (k - 1)) % period // s
-                        m.d.comb += [finished[t].eq(merged[a]), valid[t].eq(live[a])]
-                        if ahead == right:
-                            m.d.comb += sure.eq(live[a])
-        # Without last, a step finishes only the window ending on it; with last, every one.
-        used = [valid[0] & (last | ends_here)] + [v & last for v in valid[1:]]
-        final = [last & ~Cat(*valid[t + 1:]).any() if t + 1 < tail else last
-                 for t in range(tail)]
+                    for a in range(slots):
+                        since = (v - a * s) % period
+                        ahead = (a * s + k - 1 - v) % period
+                        m.d.comb += [begins[a].eq((since == 0) | (fresh & (0 < since <= left))),
+                                     ends_now[a].eq(ahead == 0), ends_pad[a].eq(ahead <= right),
+                                     ends_final[a].eq(ahead + s > right),
+                                     ends_sure[a].eq(ahead == right)]
+        live = [opened[a] | begins[a] for a in range(slots)]
+        finishes = [live[a] & (ends_now[a] | (last & ends_pad[a])) for a in range(slots)]
+        any_finish = Cat(*finishes).any()
+        sure = Cat(*(live[a] & ends_sure[a] for a in range(slots))).any()
 
-        with m.If(fire):
-            m.d.sync += phase.eq(Mux(phase == period - 1, 0, phase + 1))
+        head_done, head_undecided = Signal(), Signal()
+        with m.Switch(head):
             for a in range(slots):
-                m.d.sync += [accs[a].eq(merged[a]), active[a].eq(live[a] & ~complete[a])]
-            with m.If(last):
-                m.d.sync += [phase.eq(left), *(acc.eq(fill) for acc in accs),
-                             *(a.eq(o) for a, o in zip(active, opened))]
-        return finished, valid, used, final, sure
-
-    def _queue(self, m: Module, w, finished, valid, used, final, sure):
-        """The queue of finished windows (:attr:`queue_depth` entries, head first) that drives
-        the stream ``w``, and the input's ``ready``: room for every window the step could
-        finish (``valid``), after the head leaves. ``used`` windows enter in order; the newest
-        entry is held back (``pending``) until a ``sure`` step or ``last`` decides it."""
-        plan = self._plan
-        depth = self.queue_depth
-        shape = data.ArrayLayout(format_shape(self._acc_format), plan.channels)
-        entries = [Signal(shape, name=f"queue{i}") for i in range(depth)]
-        finals = [Signal(name=f"queue{i}_last") for i in range(depth)]
-        count = Signal(range(depth + 1))
-        # The newest entry's window may yet be its sequence's final one (only when a window
-        # can finish before the next one is sure to complete).
-        pending = Signal()
-        deferred = plan.stride > plan.padding[1]
-        after = Signal(range(depth + 1))  # entries once the head has left
+                with m.Case(a):
+                    m.d.comb += [head_done.eq(done[a]), head_undecided.eq(undecided[a]),
+                                 w.payload.data.eq(accs[a]), w.payload.last.eq(final[a])]
+        m.d.comb += w.valid.eq(head_done & ~head_undecided)
         pop = w.valid & w.ready
-        need = sum(valid)
-        pushes = sum(used)
-        m.d.comb += [w.valid.eq((count != 0) & ~(pending & (count == 1))),
-                     w.payload.data.eq(entries[0]), w.payload.last.eq(finals[0]),
-                     after.eq(count - pop), self.i.ready.eq(after + need <= depth)]
+        # A window may open only in a slot whose previous window has left (or leaves now).
+        m.d.comb += self.i.ready.eq(Cat(*[~begins[a] | ~done[a] | (pop & (head == a))
+                                          for a in range(slots)]).all())
         fire = self.i.valid & self.i.ready
-        last = self.i.payload.last
 
         with m.If(pop):
-            m.d.sync += [entries[i].eq(entries[i + 1]) for i in range(depth - 1)]
-            m.d.sync += [finals[i].eq(finals[i + 1]) for i in range(depth - 1)]
-        m.d.sync += count.eq(after)
+            m.d.sync += head.eq(Mux(head == slots - 1, 0, head + 1))
+            with m.Switch(head):
+                for a in range(slots):
+                    with m.Case(a):
+                        m.d.sync += done[a].eq(0)
+        # The slot after the sequence's final window: the next sequence's window 0.
+        following = Signal.like(base)
+        m.d.comb += following.eq(base)
+        for a in range(slots):
+            with m.If((finishes[a] & ends_final[a]) | (undecided[a] & ~any_finish)):
+                m.d.comb += following.eq((a + 1) % slots)
         with m.If(fire):
-            m.d.sync += count.eq(after + pushes)
-            for t in range(len(finished)):
-                with m.If(used[t]):
-                    with m.Switch(after + sum(used[:t])):
-                        for i in range(depth):
-                            with m.Case(i):
-                                m.d.sync += [entries[i].eq(finished[t]), finals[i].eq(final[t])]
+            m.d.sync += [phase.eq(Mux(phase == period - 1, 0, phase + 1)), fresh.eq(last)]
+            for a in range(slots):
+                merged = self._merge(accs[a], x, begins[a])
+                with m.If(live[a]):
+                    m.d.sync += [accs[a][c].eq(v) for c, v in enumerate(merged)]
+                # At the last step, the windows not finished are partial: dropped.
+                m.d.sync += opened[a].eq(live[a] & ~finishes[a] & ~last)
+                with m.If(finishes[a]):
+                    m.d.sync += [done[a].eq(1), final[a].eq(last & ends_final[a])]
             if deferred:
-                with m.If(last):
-                    m.d.sync += pending.eq(0)
+                with m.If(last | sure):
+                    m.d.sync += [u.eq(0) for u in undecided]
+                with m.If(last & ~any_finish):
                     # Nothing finished after the waiting window: it was the final one.
-                    with m.If(pending & (pushes == 0)):
-                        with m.Switch(after - 1):
-                            for i in range(depth):
-                                with m.Case(i):
-                                    m.d.sync += finals[i].eq(1)
-                with m.Else():
-                    with m.If(sure):
-                        m.d.sync += pending.eq(0)
-                    with m.If(pushes != 0):
-                        m.d.sync += pending.eq(1)
+                    for a in range(slots):
+                        with m.If(undecided[a]):
+                            m.d.sync += final[a].eq(1)
+                with m.If(~last):
+                    for a in range(slots):
+                        with m.If(finishes[a]):
+                            m.d.sync += undecided[a].eq(1)
+            with m.If(last):
+                m.d.sync += base.eq(following)
+                with m.Switch(following):
+                    for a in range(slots):
+                        with m.Case(a):
+                            m.d.sync += phase.eq((a * s + left) % period)
 
 
 def _check_arrivals(arrivals, steps: int) -> np.ndarray:
