@@ -158,7 +158,9 @@ class Pool1d(wiring.Component):
     sequence's first window takes the slot after the previous sequence's final one). There
     are ``max(2, ceil((kernel_size + max(0, stride − pad_right)) / stride),
     pad_left // stride + pad_right // stride + 1)``, each ``channels`` accumulators: the
-    fewest with which no step waits for a slot at full rate (below). The first term
+    fewest with which no step waits for a slot at full rate (below; found by search over
+    every geometry up to ``kernel_size`` 12, and one fewer would do in the output-bound
+    case, which waits anyway). Each slot adds 4 flag bits. The first term
     counts the windows in flight, plus one when a finished window waits for its ``last``
     flag (``stride > pad_right``); the second, the windows the right padding finishes at
     a sequence's end, still leaving while the next sequence's first step opens those that
