@@ -138,42 +138,60 @@ class Pool1d(wiring.Component):
 
     Each input transfer is one time step of all ``channels`` codes with ``last`` on a
     sequence's final step; each output transfer is one pooled step with ``last`` on the
-    sequence's final output. Sequences of any length follow each other without a gap; the
-    state resets after ``last``. A sequence too short for one window (``plan.out_length`` is 0)
-    produces no output at all, so its ``last`` is not seen downstream.
+    sequence's final output. The state resets after ``last``, and the next sequence's first
+    step may follow in the next cycle. A sequence too short for one window
+    (``plan.out_length`` is 0) produces no output at all, so its ``last`` is not seen
+    downstream.
 
-    Accumulators: a running maximum per channel (padding ``min_int``, which never wins) or an
-    exact running sum (padding zeros). A finished window becomes its output codes at once
-    (max: a requantize to ``out_format``; avg: the plan's rounded division by
-    :func:`constant_divide`, then the fit to ``out_format`` with ``overflow``). The divider,
-    or a requantize that rounds or saturates, has a registered stage of its own after the
-    window logic (as :class:`~hwnn.cores.requantize.Requantize`), and a divider by a constant
-    that is not a power of two (a shift-add reciprocal multiply, no DSP) one more inside:
-    ``latency`` is 1 for a max that keeps its format, 2 for other maxima and power-of-two
-    averages, 3 for other averages.
+    Each window accumulates in a *slot*: a running maximum per channel (padding ``min_int``,
+    which never wins) or an exact running sum (padding zeros). A finished window becomes its
+    output codes on its way out (max: a requantize to ``out_format``; avg: the plan's rounded
+    division by :func:`constant_divide`, then the fit to ``out_format`` with ``overflow``).
+    The divider, or a requantize that rounds or saturates, has a registered stage of its own
+    (as :class:`~hwnn.cores.requantize.Requantize`), and a divider by a constant that is not
+    a power of two (a shift-add reciprocal multiply, no DSP) one more inside: ``latency`` is
+    1 for a max that keeps its format, 2 for other maxima and power-of-two averages, 3 for
+    other averages.
 
-    Whether a finished window is the sequence's final output is known only later (PyTorch
-    drops a trailing partial window, but the right padding may complete it), so a finished
-    window waits in a hold register until a later step shows it is not final, or the sequence
-    ends. An output is valid ``latency`` cycles after the step :meth:`decision_steps`
-    names, and never in the same cycle as the one before it (when one step releases the held
-    window and completes the final one, that follows a cycle later).
+    Slots: a finished window stays in its slot until it leaves, so the slots are also the
+    output queue; windows take the :attr:`slots` slots in turn, across sequences (a
+    sequence's first window takes the slot after the previous sequence's final one). There
+    are ``max(2, ceil((kernel_size + max(0, stride − pad_right)) / stride),
+    pad_left // stride + pad_right // stride + 1)``, each ``channels`` accumulators: the
+    fewest with which no step waits for a slot at full rate (below; found by search over
+    every geometry up to ``kernel_size`` 12, and one fewer would do in the output-bound
+    case, which waits anyway). Each slot adds 4 flag bits. The first term
+    counts the windows in flight, plus one when a finished window waits for its ``last``
+    flag (``stride > pad_right``); the second, the windows the right padding finishes at
+    a sequence's end, still leaving while the next sequence's first step opens those that
+    start in its left padding.
 
-    * Non-overlapping windows (``stride >= kernel_size``, the common ``stride =
-      kernel_size``): one accumulator set and a step counter within the period of ``stride``
-      steps (steps past a window are skipped). A held window is released when the next one
-      holds ``kernel_size − pad_right`` padded steps (it will complete). The right padding
-      costs no cycle: ``ii`` = 1 input step per cycle, sequences back to back.
-    * Overlapping windows (``stride < kernel_size``): ``ceil(kernel_size / stride)``
-      accumulator sets, one per window in flight, used in turn; a held window is released when
-      the next one completes. After a sequence's last step the input stalls for
-      :meth:`flush_steps` virtual padding steps, one per cycle, that finish the windows the
-      right padding completes (none without padding). Then ``ii`` = 1 input step per cycle
-      plus those steps per sequence.
+    Timing, step by step (:meth:`schedule` computes it; the tests assert it in simulation):
 
-    Without backpressure, with steps numbered through a sequence's flush steps (which follow
-    its last step one per cycle),
-    ``out[j] = max(cycle[decision[j]] + latency, out[j − 1] + 1)``.
+    * An accepted step merges into every window that holds it and *finishes* the window that
+      ends on it. The ``last`` step also finishes every window that its right padding
+      completes (those ending at most ``pad_right`` steps after it: padding adds nothing to
+      a maximum or a sum, so they are final then) and drops the partial ones (PyTorch's
+      floor), so the next sequence never waits for virtual padding steps.
+    * Whether a window is its sequence's final output is known only later: a window finished
+      before the ``last`` step is not final once the next window is sure to complete (it has
+      ``kernel_size − pad_right`` of its steps; at once when ``stride <= pad_right``), and
+      until then it cannot leave. The ``last`` step decides every window.
+    * Finished windows leave in order, one per cycle, from the cycle after the step that
+      finished and decided them; an output is sent ``latency − 1`` cycles after its window
+      leaves. With the output always ready,
+      ``out[j] = max(cycle(decide_j) + latency, out[j − 1] + 1)``, where ``decide_j`` is the
+      step that decides window ``j`` (the one that finishes it, a later one, or ``last``).
+    * A step is accepted in a cycle when every window it opens (those starting on it, and on
+      a sequence's first step those starting in its left padding) has a free slot: the
+      window :attr:`slots` windows earlier has left, or leaves in that cycle. The input's
+      ``ready`` never looks at the payload. With the output always ready this never holds
+      up the input: ``ii`` is 1 step per cycle and sequences follow back to back, whatever
+      the padding — except for ``stride = 1``, an even ``kernel_size`` and ``padding =
+      kernel_size / 2``, where a sequence of ``L`` steps has ``L + 1`` outputs, more than
+      its cycles: there a sequence's first step may wait one cycle (at most one per
+      sequence, the cycle its extra output takes). Output backpressure keeps windows in
+      their slots and then stalls the input.
 
     Parameters
     ----------
@@ -210,54 +228,101 @@ class Pool1d(wiring.Component):
     in_format = property(lambda self: self._plan.in_format)
     out_format = property(lambda self: self._plan.out_format)
     latency = property(lambda self: 1 + self._staged + self._inner,
-                       doc="Cycles from the step that decides an output (:meth:`decision_steps`) "
-                           "to that output: 1, plus 1 for a finish stage (average, or a max "
-                           "requantize that rounds or saturates), plus 1 for a divider that "
-                           "multiplies.")
-    ii = property(lambda self: 1, doc="Cycles between accepted input steps at full rate.")
+                       doc="Cycles from the step that finishes and decides a window to its "
+                           "output, without stalls: 1, plus 1 for a finish stage (average, or "
+                           "a max requantize that rounds or saturates), plus 1 for a divider "
+                           "that multiplies.")
+    ii = property(lambda self: 1, doc="Cycles between accepted input steps at full rate "
+                                      "(sequences back to back; see the class docstring for "
+                                      "the one exception).")
 
-    def decision_steps(self, steps: int) -> np.ndarray:
-        """For a sequence of ``steps`` input steps, the index of the step after which each of
-        its ``plan.out_length(steps)`` outputs is sent (indices from ``steps`` on are the flush
-        steps). Output ``j`` but the final one: the step at which window ``j + 1`` holds
-        ``kernel_size − pad_right`` padded steps (non-overlapping), or is complete
-        (overlapping), ``(j+1)·stride + kernel_size − 1 − pad_left`` less ``pad_right`` in the
-        first case. The final output: the sequence's last step, or its last flush step.
+    @property
+    def slots(self) -> int:
+        """Accumulator sets (``channels`` accumulators each), which also hold the finished
+        windows until they leave: ``max(2, ceil((kernel_size + max(0, stride − pad_right)) /
+        stride), pad_left // stride + pad_right // stride + 1)`` (class docstring)."""
+        k, s, (left, right) = self._plan.kernel_size, self._plan.stride, self._plan.padding
+        return max(2, -(-(k + max(0, s - right)) // s), left // s + right // s + 1)
 
-        Raises
-        ------
-        TypeError, ValueError
-            ``steps`` is not a non-negative integer.
-        """
-        plan = self._plan
-        n_out = plan.out_length(steps)
-        left, right = plan.padding
-        early = right if plan.stride >= plan.kernel_size else 0
-        j = np.arange(1, n_out)
-        return np.append(j * plan.stride + plan.kernel_size - early - 1 - left,
-                         [steps - 1 + self.flush_steps(steps)] if n_out else []).astype(np.int64)
+    def schedule(self, lengths, arrivals=None) -> tuple[np.ndarray, np.ndarray]:
+        """``(in_cycles, out_cycles)`` (int64) of back-to-back sequences of ``lengths`` steps
+        with the output always ready: the cycle each input step is accepted and the cycle
+        each output is sent, numbered as :func:`hwnn.sim.run_stream` numbers them.
 
-    def flush_steps(self, steps: int) -> int:
-        """Cycles the input stalls after the last step of a sequence of ``steps`` steps: with
-        overlapping windows, the padding steps up to the end of the final window when the
-        right padding completes it; otherwise 0.
+        Step ``k`` (the steps of all sequences, in order) is offered from cycle
+        ``arrivals[k]`` on, or from the cycle after step ``k − 1`` was accepted if that is
+        later; ``arrivals=None`` offers every step from cycle 0 (each as soon as the core
+        takes it). The rules are those of the class docstring, cycle by cycle.
 
         Raises
         ------
         TypeError, ValueError
-            ``steps`` is not a non-negative integer.
+            ``lengths`` is not a sequence of positive integers, or ``arrivals`` is not a
+            nondecreasing sequence of ``sum(lengths)`` non-negative integers.
         """
+        waits, decide = self._windows_of(lengths)
+        steps, windows = len(waits), len(decide)
+        arrivals = _check_arrivals(arrivals, steps)
+        in_cycles = np.zeros(steps, dtype=np.int64)
+        out_cycles = np.zeros(windows, dtype=np.int64)
+        cycle, k, sent, offered = 0, 0, 0, 0
+        while k < steps or sent < windows:
+            # The next window leaves once the step deciding it went in, in an earlier cycle.
+            leaves = sent < windows and decide[sent] < k and in_cycles[decide[sent]] < cycle
+            if k < steps:
+                offered = max(int(arrivals[k]), int(in_cycles[k - 1]) + 1 if k else 0)
+                if not leaves:
+                    cycle = max(cycle, offered)  # nothing moves before step k is offered
+            if leaves:
+                out_cycles[sent] = cycle + self.latency - 1
+                sent += 1
+            if k < steps and cycle >= offered and waits[k] < sent:
+                in_cycles[k] = cycle
+                k += 1
+            elif not leaves:
+                # Cannot happen with `slots` slots: a step never waits for a window that
+                # waits for its `last` flag.
+                raise AssertionError(f"Pool1d.schedule: nothing moves in cycle {cycle}")
+            cycle += 1
+        return in_cycles, out_cycles
+
+    def _windows_of(self, lengths):
+        """For back-to-back sequences of ``lengths`` steps (all steps and all outputs numbered
+        in order): per step, the output whose window must have left before the step may go
+        in (the slot's previous window for each window the step opens; −1 for none), and per
+        output, the step that decides it."""
+        if isinstance(lengths, (str, bytes)) or not hasattr(lengths, "__iter__"):
+            raise ParameterTypeError("lengths", f"lengths must be a sequence of positive "
+                                                f"integers, not {lengths!r}")
+        lengths = [check_integer(n, f"lengths[{j}]", minimum=1)
+                   for j, n in enumerate(lengths)]
         plan = self._plan
-        n_out = plan.out_length(steps)
-        if plan.stride >= plan.kernel_size or n_out == 0:
-            return 0
-        final_end = (n_out - 1) * plan.stride + plan.kernel_size - 1 - plan.padding[0]
-        return max(0, final_end - (steps - 1))
+        k, s, (left, right) = plan.kernel_size, plan.stride, plan.padding
+        waits, decide, first, done = [], [], 0, 0
+        for length in lengths:
+            n = plan.out_length(length)
+            # Window j starts at padded position j·stride (step j·stride − left, or the first
+            # step) and ends at j·stride + kernel_size − 1. It is window `done + j` of the
+            # run and takes the slot of window `done + j − slots`, which must have left. (A
+            # partial window, dropped at the last step, holds a slot until then too.)
+            j = np.arange((left + length - 1) // s + 1)
+            opens = np.zeros(length, dtype=np.int64) - 1
+            np.maximum.at(opens, np.maximum(0, j * s - left), done + j - self.slots)
+            waits.append(opens)
+            ends = np.minimum(np.arange(n) * s + k - 1 - left, length - 1)
+            # Window j but the final one is decided when window j + 1 is sure to complete.
+            sure = np.arange(1, n + 1) * s + k - 1 - right - left
+            decide.append(first + np.append(np.maximum(ends, sure)[:-1], [length - 1] if n
+                                            else []).astype(np.int64))
+            first += length
+            done += n
+        return np.concatenate(waits), np.concatenate(decide)
 
     def describe(self) -> dict:
         """Parameters and formats for manifests and reports (JSON-serializable)."""
         return {**self._plan.describe(), "kind": "pool1d", "pool": self._plan.kind,
-                "class": "Pool1d", "latency": self.latency, "ii": self.ii}
+                "class": "Pool1d", "latency": self.latency, "ii": self.ii,
+                "slots": self.slots}
 
     def _finish(self, m: Module, acc, register=None) -> list:
         """The output codes of a finished window's accumulators (``register``: the enable of
@@ -278,60 +343,21 @@ class Pool1d(wiring.Component):
                                     plan.overflow))
         return codes
 
-    def _merge(self, acc, x, take) -> list:
-        """Per channel: ``acc`` with the step ``x`` merged in where ``take``, else ``acc``."""
+    def _merge(self, acc, x, begins) -> list:
+        """Per channel: ``acc`` with the step ``x`` merged in, or ``x`` alone where the window
+        ``begins`` (padding, ``min_int`` or zeros, would change neither)."""
         if self._plan.kind == "max":
-            return [Mux(take & (x[c] > acc[c]), x[c], acc[c]) for c in range(len(x))]
-        return [Mux(take, acc[c] + x[c], acc[c]) for c in range(len(x))]
-
-    def _window_result(self, m: Module, merged: list):
-        """What the window stream carries for a finished window (``merged`` per channel): the
-        accumulators when a finish stage follows, else the output codes (then wiring only)."""
-        acc = Signal(data.ArrayLayout(format_shape(self._acc_format), len(merged)),
-                     name="merged")
-        m.d.comb += [acc[c].eq(v) for c, v in enumerate(merged)]
-        if self._staged:
-            return acc
-        result = Signal(data.ArrayLayout(format_shape(self._plan.out_format), len(merged)),
-                        name="result")
-        m.d.comb += [result[c].eq(v) for c, v in enumerate(self._finish(m, acc))]
-        return result
-
-    def _outputs(self, m: Module, w, step, complete, result, release_when, end):
-        """The hold register and the register of the window stream ``w``.
-
-        On a ``step`` (an input step, or a virtual padding step) that completes a window
-        with codes ``result``: the window is held until a later step with ``release_when``
-        (then sent with ``last`` if the step is the sequence's ``end`` and completes nothing);
-        a window completed at the ``end`` is final: straight out, or held one cycle when the
-        step also releases the previous one.
-        """
-        hold = Signal.like(result, name="hold")
-        hold_full, hold_final = Signal(), Signal()
-        release = hold_full & ~hold_final & step & release_when
-        drain = hold_full & hold_final & (~w.valid | w.ready)
-        with m.If(w.ready):
-            m.d.sync += w.valid.eq(0)
-        with m.If(drain):
-            m.d.sync += [w.payload.data.eq(hold), w.payload.last.eq(1),
-                         w.valid.eq(1), hold_full.eq(0)]
-        with m.If(release):
-            m.d.sync += [w.payload.data.eq(hold), w.payload.last.eq(end & ~complete),
-                         w.valid.eq(1), hold_full.eq(0)]
-        with m.If(step & complete):
-            # A held window has always left by now (released or drained).
-            with m.If(end & ~drain & ~release):
-                m.d.sync += [w.payload.data.eq(result), w.payload.last.eq(1),
-                             w.valid.eq(1)]
-            with m.Else():
-                m.d.sync += [hold.eq(result), hold_full.eq(1), hold_final.eq(end)]
+            return [Mux(begins | (x[c] > acc[c]), x[c], acc[c]) for c in range(len(x))]
+        return [Mux(begins, x[c], acc[c] + x[c]) for c in range(len(x))]
 
     def elaborate(self, platform):
         m = Module()
+        plan = self._plan
+        # The oldest finished window, as accumulators.
+        w = stream.Signature(frame_layout(self._acc_format, plan.channels)).create()
         if self._staged:
-            # Windows leave as accumulators; a registered stage divides and fits them (two
-            # with a divider that multiplies). One enable moves the stages: full throughput.
-            w = stream.Signature(frame_layout(self._acc_format, self._plan.channels)).create()
+            # A registered stage divides and fits them (two with a divider that multiplies).
+            # One enable moves the stages: full throughput.
             advance = ~self.o.valid | self.o.ready
             m.d.comb += w.ready.eq(advance)
             valid, last = w.valid, w.payload.last
@@ -344,110 +370,124 @@ class Pool1d(wiring.Component):
                 m.d.sync += [self.o.valid.eq(valid), self.o.payload.last.eq(last)]
                 m.d.sync += [self.o.payload.data[c].eq(v) for c, v in enumerate(codes)]
         else:
-            w = self.o
-        if self._plan.stride >= self._plan.kernel_size:
-            self._elaborate_disjoint(m, w)
-        else:
-            self._elaborate_overlapping(m, w)
+            # The requantize is wiring: the slot registers are the output.
+            codes = self._finish(m, w.payload.data)
+            m.d.comb += [self.o.valid.eq(w.valid), w.ready.eq(self.o.ready),
+                         self.o.payload.last.eq(w.payload.last)]
+            m.d.comb += [self.o.payload.data[c].eq(v) for c, v in enumerate(codes)]
+        self._slots(m, w)
         return m
 
-    def _elaborate_disjoint(self, m: Module, w):
+    def _slots(self, m: Module, w):
+        """The slots, the input's ``ready``, and the stream ``w`` of finished windows."""
         plan = self._plan
         k, s = plan.kernel_size, plan.stride
         left, right = plan.padding
-        fill = data.ArrayLayout(format_shape(self._acc_format), plan.channels).const(
-            [plan.fill] * plan.channels)
-        acc = Signal(fill.shape(), init=fill)
-        # Padded steps of the current period (of `stride` steps) seen so far; a sequence
-        # starts with its left padding already counted.
-        count = Signal(range(s + 1), init=left)
-
+        slots = self.slots
+        period = slots * s  # slot a's windows start at phase a·stride
+        shape = data.ArrayLayout(format_shape(self._acc_format), plan.channels)
+        accs = [Signal(shape, name=f"acc{a}") for a in range(slots)]
+        opened = [Signal(name=f"open{a}") for a in range(slots)]     # accumulating
+        done = [Signal(name=f"done{a}") for a in range(slots)]       # finished, not yet left
+        final = [Signal(name=f"final{a}") for a in range(slots)]     # its sequence's last
+        # Finished, but maybe the final window (only when stride > pad_right).
+        undecided = [Signal(name=f"undecided{a}") for a in range(slots)]
+        deferred = s > right
+        base = Signal(range(slots))          # the slot of the sequence's window 0
+        phase = Signal(range(period), init=left)  # base·stride + padded position
+        fresh = Signal(init=1)               # the next step is a sequence's first
+        head = Signal(range(slots))          # the slot of the oldest window not yet left
         x, last = self.i.payload.data, self.i.payload.last
-        out_free = ~w.valid | w.ready
-        fire = self.i.valid & out_free
-        m.d.comb += self.i.ready.eq(out_free)
 
-        in_window = count < k
-        count1 = count + 1
-        merged = self._merge(acc, x, in_window)
-        result = self._window_result(m, merged)
-        complete = in_window & ((count1 == k) | (last & (count1 >= k - right)))
-        # The held window is not last once the current one is sure to complete; it is last
-        # when the sequence ends without completing the current one.
-        self._outputs(m, w, fire, complete, result, (count1 == k - right) | last, last)
-        with m.If(fire):
-            m.d.sync += [acc[c].eq(v) for c, v in enumerate(merged)]
-            m.d.sync += count.eq(Mux(count1 == s, 0, count1))
-            with m.If(complete | last):
-                m.d.sync += acc.eq(fill)
-            with m.If(last):
-                m.d.sync += count.eq(left)
-
-    def _elaborate_overlapping(self, m: Module, w):
-        plan = self._plan
-        k, s = plan.kernel_size, plan.stride
-        left, right = plan.padding
-        slots = -(-k // s)  # windows in flight: window t lives in slot t mod slots
-        period = slots * s  # slot a starts a window at every phase a·s
-        fill = data.ArrayLayout(format_shape(self._acc_format), plan.channels).const(
-            [plan.fill] * plan.channels)
-        accs = [Signal(fill.shape(), init=fill, name=f"acc{a}") for a in range(slots)]
-        # A sequence starts with its left padding seen: the windows that start in it are open.
-        opened = [a * s < left for a in range(slots)]
-        active = [Signal(init=o, name=f"active{a}") for a, o in enumerate(opened)]
-        phase = Signal(range(period), init=left)
-        # After the last step, virtual padding steps (input stalled) finish the windows that
-        # the right padding completes; `flush` counts those still to run.
-        flush = Signal(range(right + 1))
-        flushing = flush != 0
-
-        x, last = self.i.payload.data, self.i.payload.last
-        out_free = ~w.valid | w.ready
-        fire = self.i.valid & out_free & ~flushing
-        m.d.comb += self.i.ready.eq(out_free & ~flushing)
-        step = fire | (flushing & out_free)
-
-        def at(values):
-            return Cat(*(phase == v % period for v in values)).any()
-
-        merged, complete_a, still = [], [], []
-        for a in range(slots):
-            starts = (phase == a * s) & ~flushing
-            base = [Mux(starts, plan.fill, accs[a][c]) for c in range(plan.channels)]
-            merged.append(self._merge(base, x, at(range(a * s, a * s + k)) & ~flushing))
-            complete_a.append(at([a * s + k - 1]) & (active[a] | starts))
-            still.append((active[a] | starts) & ~complete_a[a])
-        complete = Cat(*complete_a).any()
-        chosen = merged[0]
-        for a in range(1, slots):
-            chosen = [Mux(complete_a[a], v, w) for v, w in zip(merged[a], chosen)]
-        result = self._window_result(m, chosen)
-
-        # At the last step: virtual steps until the youngest window that the right padding
-        # completes is done (k − seen for it, the largest such count among open windows).
-        needed = Signal(range(right + 1))
-        phase1 = Mux(phase == period - 1, 0, phase + 1)
-        with m.Switch(phase1):
+        # What the step does to each slot, by phase: whether a window begins there (on this
+        # step, or before it in the left padding of a first step), and where its window
+        # ends (steps from here: now, within the right padding, the final one there, and
+        # exactly pad_right on).
+        begins, ends_now, ends_pad, ends_final, ends_sure = (
+            [Signal(name=f"{what}{a}") for a in range(slots)]
+            for what in ("begins", "ends_now", "ends_pad", "ends_final", "ends_sure"))
+        with m.Switch(phase):
             for v in range(period):
                 with m.Case(v):
-                    largest = Const(0)
                     for a in range(slots):
-                        if k - right <= (v - a * s) % period < k:
-                            count = Mux(still[a], k - (v - a * s) % period, 0)
-                            largest = Mux(count > largest, count, largest)
-                    m.d.comb += needed.eq(largest)
-        end = Mux(flushing, flush == 1, last & (needed == 0))
-        self._outputs(m, w, step, complete, result, complete | end, end)
+                        since = (v - a * s) % period
+                        ahead = (a * s + k - 1 - v) % period
+                        m.d.comb += [begins[a].eq((since == 0) | (fresh & (0 < since <= left))),
+                                     ends_now[a].eq(ahead == 0), ends_pad[a].eq(ahead <= right),
+                                     ends_final[a].eq(ahead + s > right),
+                                     ends_sure[a].eq(ahead == right)]
+        live = [opened[a] | begins[a] for a in range(slots)]
+        finishes = [live[a] & (ends_now[a] | (last & ends_pad[a])) for a in range(slots)]
+        any_finish = Cat(*finishes).any()
+        sure = Cat(*(live[a] & ends_sure[a] for a in range(slots))).any()
 
-        with m.If(step):
-            m.d.sync += [phase.eq(phase1)]
+        head_done, head_undecided = Signal(), Signal()
+        with m.Switch(head):
             for a in range(slots):
-                m.d.sync += [accs[a][c].eq(v) for c, v in enumerate(merged[a])]
-                m.d.sync += active[a].eq(still[a])
-            with m.If(flushing):
-                m.d.sync += flush.eq(flush - 1)
-            with m.Elif(last):
-                m.d.sync += flush.eq(needed)
-            with m.If(end):
-                m.d.sync += [phase.eq(left), *(acc.eq(fill) for acc in accs),
-                             *(a.eq(o) for a, o in zip(active, opened))]
+                with m.Case(a):
+                    m.d.comb += [head_done.eq(done[a]), head_undecided.eq(undecided[a]),
+                                 w.payload.data.eq(accs[a]), w.payload.last.eq(final[a])]
+        m.d.comb += w.valid.eq(head_done & ~head_undecided)
+        pop = w.valid & w.ready
+        # A window may open only in a slot whose previous window has left (or leaves now).
+        m.d.comb += self.i.ready.eq(Cat(*[~begins[a] | ~done[a] | (pop & (head == a))
+                                          for a in range(slots)]).all())
+        fire = self.i.valid & self.i.ready
+
+        with m.If(pop):
+            m.d.sync += head.eq(Mux(head == slots - 1, 0, head + 1))
+            with m.Switch(head):
+                for a in range(slots):
+                    with m.Case(a):
+                        m.d.sync += done[a].eq(0)
+        # The slot after the sequence's final window: the next sequence's window 0.
+        following = Signal.like(base)
+        m.d.comb += following.eq(base)
+        for a in range(slots):
+            with m.If((finishes[a] & ends_final[a]) | (undecided[a] & ~any_finish)):
+                m.d.comb += following.eq((a + 1) % slots)
+        with m.If(fire):
+            m.d.sync += [phase.eq(Mux(phase == period - 1, 0, phase + 1)), fresh.eq(last)]
+            for a in range(slots):
+                merged = self._merge(accs[a], x, begins[a])
+                with m.If(live[a]):
+                    m.d.sync += [accs[a][c].eq(v) for c, v in enumerate(merged)]
+                # At the last step, the windows not finished are partial: dropped.
+                m.d.sync += opened[a].eq(live[a] & ~finishes[a] & ~last)
+                with m.If(finishes[a]):
+                    m.d.sync += [done[a].eq(1), final[a].eq(last & ends_final[a])]
+            if deferred:
+                with m.If(last | sure):
+                    m.d.sync += [u.eq(0) for u in undecided]
+                with m.If(last & ~any_finish):
+                    # Nothing finished after the waiting window: it was the final one.
+                    for a in range(slots):
+                        with m.If(undecided[a]):
+                            m.d.sync += final[a].eq(1)
+                with m.If(~last):
+                    for a in range(slots):
+                        with m.If(finishes[a]):
+                            m.d.sync += undecided[a].eq(1)
+            with m.If(last):
+                m.d.sync += base.eq(following)
+                with m.Switch(following):
+                    for a in range(slots):
+                        with m.Case(a):
+                            m.d.sync += phase.eq((a * s + left) % period)
+
+
+def _check_arrivals(arrivals, steps: int) -> np.ndarray:
+    """``arrivals`` of :meth:`Pool1d.schedule` as int64: ``steps`` nondecreasing
+    non-negative integers (``None``: all 0)."""
+    if arrivals is None:
+        return np.zeros(steps, dtype=np.int64)
+    if isinstance(arrivals, (str, bytes)) or not hasattr(arrivals, "__len__"):
+        raise ParameterTypeError("arrivals", f"arrivals must be a sequence of integers, not "
+                                             f"{arrivals!r}")
+    if len(arrivals) != steps:
+        raise ParameterValueError("arrivals", f"arrivals must have one cycle per input step "
+                                              f"({steps}), not {len(arrivals)}")
+    checked, previous = np.zeros(steps, dtype=np.int64), 0
+    for k, cycle in enumerate(arrivals):
+        checked[k] = previous = check_integer(cycle, f"arrivals[{k}]", minimum=previous)
+    return checked
