@@ -95,6 +95,10 @@ def cmd_sim(args):
               f"; latency {result.core.latency} cycles, ii {result.core.ii}")
     print(f"{design.name}: {len(x)} {what} bit-exact (core == reference), {result.cycles} "
           f"cycles with {args.stall:g} stall probability{timing}")
+    if result.timing is not None:
+        print(f"timing of every input and output: {result.timing}")
+        if result.timing.startswith("MISMATCH"):
+            return EXIT_FAILED
     return EXIT_OK
 
 
@@ -162,6 +166,7 @@ def cmd_plan(args):
     graph = info.pop("graph", None)
     layers = info.pop("layers", None)
     metrics = info.pop("metrics", None)
+    period = info.pop("period", None)
     width = max(len(key) for key in info)
     for key, value in info.items():
         print(f"{key:{width}}  {value}")
@@ -177,6 +182,9 @@ def cmd_plan(args):
               f"adders after the graph")
     if layers:
         print(format_layers(layers))
+    if period:
+        print(f"back to back, a sequence of {period['steps']} steps every {period['cycles']} "
+              f"cycles ({period['cycles'] / period['steps']:.3g} per step)")
     if metrics:
         print(f"complexity per input {metrics.get('per', 'vector')}: RM {metrics['rm']}, "
               f"BoP {metrics['bop']:,.0f}, "

@@ -25,6 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .cores._component import inspected
+from .cores._timing import timing_against_model
 from .export import export
 from .fixed import Format, Overflow, Rounding, quantize, to_float
 from .cores.network import layer_builders
@@ -241,6 +242,7 @@ class Simulation:
     seconds: float = 0.0   # wall-clock time of the run (a compiled engine's build included)
     engine: str = "pysim"  # the engine that ran it
     framing: str | None = None  # a framed output whose last flags are wrong: what is wrong
+    timing: str | None = None   # a network without stalls: its cycles against its model
 
     @property
     def exact(self) -> bool:
@@ -314,7 +316,12 @@ def simulate(design: Design, x: np.ndarray, *, stall: float = 0.0, seed: int = 0
     else:
         want = want.reshape(len(x), design.out_lanes)
         got = np.asarray(run.outputs).reshape(want.shape)
-    return Simulation(design, core, x, got, want, run.cycles, seconds, run.engine, framing)
+    # A network without stalls: its cycles against its timing model.
+    timing = (timing_against_model(core, [x.shape[1]] * x.shape[0] if x.ndim == 3 else len(x),
+                                   run.in_cycles, run.out_cycles)
+              if stall == 0 and design.kind == "network" else None)
+    return Simulation(design, core, x, got, want, run.cycles, seconds, run.engine, framing,
+                      timing)
 
 
 def _sequence_cycles(design: Design, core, x, stall: float) -> int:
@@ -473,6 +480,10 @@ def plan_info(design: Design) -> dict:
         total = {key: sum(m.describe()[key] * c for (_, m), c in zip(metrics.layers, counts))
                  for key in ("rm", "bop", "additions", "shifts", "comparisons", "nabs")}
         info["metrics"] = {**total, "per": "sequence" if design.sequence_length else "vector"}
+        if design.sequence_length:
+            # Cycles per sequence of the spec's length when sequences follow back to back.
+            info["period"] = {"steps": design.sequence_length,
+                              "cycles": core.period(design.sequence_length)}
     elif design.kind in ("dense", "activation"):
         info["metrics"] = layer_metrics(core).describe()
     return info

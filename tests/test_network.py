@@ -477,12 +477,20 @@ def test_conv_activation_conv_core_is_bit_exact_over_sequences():
                          Layer("a", "activation", act),
                          Layer("c2", "conv1d", c2, MappingProxyType({"arith": "mcm"}))])
     core = Network(plan)
-    assert core.ii is None and core.latency is None   # not stated over sequences yet
+    # c1: 24 products on 6 multipliers, ii_d 4 per step; c2 shift-add, stride 2, paced to
+    # take its windows no closer than c1 sends them... c2 is last, so it needs no pace.
+    assert core.ii == 4 and core.cores[2].take_ii == 1
+    assert core.latency == sum(inspected(c).latency for c in core.cores)
     x = rng.integers(-128, 128, (6, 9, 2))
     want = network(plan, x)
     run = run_stream(core, frame(x), n_outputs=want.shape[0] * want.shape[1], stall_in=0.3,
                      stall_out=0.3, seed=1)
     np.testing.assert_array_equal(unframe(run.outputs, *want.shape[:2]), want)
+    steady = run_stream(core, frame(x), n_outputs=want.shape[0] * want.shape[1])
+    np.testing.assert_array_equal(unframe(steady.outputs, *want.shape[:2]), want)
+    in_cycles, out_cycles = core.schedule([9] * 6)
+    np.testing.assert_array_equal(steady.in_cycles, in_cycles)
+    np.testing.assert_array_equal(steady.out_cycles, out_cycles)
 
 
 def write_cnn(tmp_path, text=CNN_SPEC):
@@ -503,10 +511,17 @@ def test_cli_runs_a_cnn_over_sequences(tmp_path, capsys):
     assert re.search(r"flat\s+flatten\s+SQ\(3, 5\) -> SQ\(3, 5\)\s+4x4 -> 16", out)
     # Per sequence: the conv's 24 multiplications at each of 8 steps, the dense's 48 once.
     assert "complexity per input sequence: RM 240," in out
+    # conv1 has one multiplier for 24 products: 24 cycles a step, 8 steps a sequence.
+    assert "ii           24\n" in out
+    assert "back to back, a sequence of 8 steps every 192 cycles (24 per step)" in out
     assert cli.main(["sim", str(spec), "--vectors", "12", "--engine", "pysim", "--float"]) == 0
     out = capsys.readouterr().out
     assert "cnn: 12 sequences bit-exact (core == reference)" in out
     assert re.search(r"pool\s+SQ\(3, 5\)\s+[0-9.e-]+", out)
+    assert "timing of every input and output" not in out    # stalls: no model to check
+    assert cli.main(["sim", str(spec), "--vectors", "12", "--engine", "pysim",
+                     "--stall", "0"]) == 0
+    assert "timing of every input and output: as modelled\n" in capsys.readouterr().out
     x = np.random.default_rng(5).uniform(-1, 1, (4, 8, 2))
     np.save(tmp_path / "x.npy", x)
     assert cli.main(["sim", str(spec), "--inputs", str(tmp_path / "x.npy"), "--output",

@@ -14,11 +14,13 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
-from ..checks import ParameterValueError, check_integer
+from ..checks import check_integer
 from ..ref.windows import Window
+from ._timing import check_arrivals
 from .framed import framed_layout
 
-__all__ = ["WindowBuffer", "gap_free", "padding_steps", "tail_shifts", "window_schedule"]
+__all__ = ["WindowBuffer", "gap_free", "padding_steps", "start_shifts", "tail_shifts",
+           "window_schedule"]
 
 
 def padding_steps(window: Window) -> tuple[int, int]:
@@ -50,7 +52,7 @@ def gap_free(window: Window) -> bool:
     return explicit == 0 and window.pad_right < window.receptive_field - preloaded
 
 
-def _start(window: Window) -> int:
+def start_shifts(window: Window) -> int:
     """Shifts of a sequence (explicit padding and data) before its first window."""
     return window.receptive_field - padding_steps(window)[0]
 
@@ -65,7 +67,8 @@ def window_schedule(window: Window, lengths, *, window_ii: int, latency: int, ar
     window (if any) is taken when ``window_ii`` cycles have passed since the previous take;
     then, unless a window is still pending, one step shifts: the current sequence's step (an
     input step, an explicit padding step, or a right padding step after its ``last``), or a
-    bubble that only moves the previous sequence's right padding on. The result of a window
+    bubble that only moves the previous sequence's right padding on (when the window it
+    completes, if any, could be taken in the next cycle). The result of a window
     leaves ``latency`` cycles after its take, but not before its ``last`` flag is known (two
     cycles after the shift that decides it) nor in the cycle of the previous result.
 
@@ -79,19 +82,19 @@ def window_schedule(window: Window, lengths, *, window_ii: int, latency: int, ar
     """
     lengths = [check_integer(n, "lengths[i]", minimum=0) for n in lengths]
     total = sum(lengths)
-    arrivals = _check_arrivals(arrivals, total)
+    arrivals = check_arrivals(arrivals, total)
     is_last = np.zeros(total, dtype=bool)
     is_last[np.cumsum(lengths)[np.asarray(lengths) > 0] - 1] = True
     preloaded, explicit = padding_steps(window)
-    stride, start = window.stride, _start(window)
+    stride, start = window.stride, start_shifts(window)
     first = "left" if explicit else "data"
 
     state = dict(phase=first, pads=explicit, wait=start, fresh=True, undecided=None)
     tail = dict(left=0, wait=0)             # the previous sequence's right padding
     ins, takes, decided = [], [], []        # decided[w]: the cycle window w's flag is known
     pending_from, last_take, k, cycle = None, None, 0, 0
-    limit = 4 * (total + len(lengths) * (window.pad_left + window.pad_right + 2)) * \
-        max(window_ii, 1) + latency + 16
+    limit = (int(arrivals[-1]) if total else 0) + 4 * max(window_ii, 1) * (
+        total + len(lengths) * (window.pad_left + window.pad_right + 2)) + latency + 16
     while k < total or tail["left"] or state["phase"] == "right" or pending_from is not None:
         if cycle > limit:   # a rule no sequence of steps can satisfy: a model error
             raise AssertionError("window_schedule does not terminate")
@@ -100,8 +103,9 @@ def window_schedule(window: Window, lengths, *, window_ii: int, latency: int, ar
             takes.append(cycle)
             last_take, pending_from = cycle, None
         if pending_from is None:
+            soon = last_take is None or cycle + 1 >= last_take + window_ii
             kind = _shift_kind(state, tail, k < total and arrivals[k] <= cycle,
-                               k < total and is_last[k])
+                               k < total and is_last[k], soon)
             if kind is not None:
                 created = _shift(window, state, tail, kind, cycle, decided)
                 if kind in ("data", "last"):
@@ -116,27 +120,16 @@ def window_schedule(window: Window, lengths, *, window_ii: int, latency: int, ar
     return np.asarray(ins, dtype=np.int64), np.asarray(outs, dtype=np.int64)
 
 
-def _check_arrivals(arrivals, total: int) -> np.ndarray:
-    if arrivals is None:
-        return np.zeros(total, dtype=np.int64)
-    array = np.asarray(arrivals)
-    if (array.shape != (total,) or not np.issubdtype(array.dtype, np.integer)
-            or (total and (array[0] < 0 or (np.diff(array) < 0).any()))):
-        raise ParameterValueError("arrivals", f"arrivals must be {total} non-decreasing "
-                                              f"non-negative integers, one per input step, "
-                                              f"not {arrivals!r}")
-    return array.astype(np.int64)
-
-
-def _shift_kind(state, tail, offered: bool, last: bool):
-    """What shifts in this cycle (the buffer's rule), or None."""
+def _shift_kind(state, tail, offered: bool, last: bool, soon: bool):
+    """What shifts in this cycle (the buffer's rule), or None; ``soon``: a window made now
+    could be taken in the next cycle."""
     if state["phase"] == "right":
         return "right"
     if offered and tail["left"] < state["wait"]:
         if state["phase"] == "left":
             return "left"
         return "last" if last else "data"
-    if tail["left"] and state["fresh"]:
+    if tail["left"] and state["fresh"] and (tail["wait"] != 1 or soon):
         return "bubble"
     return None
 
@@ -197,7 +190,7 @@ def _shift(window, state, tail, kind, cycle, decided) -> bool:
     if ends:
         explicit = padding_steps(window)[1]
         state.update(phase="left" if explicit else "data", pads=explicit,
-                     wait=_start(window), fresh=True)
+                     wait=start_shifts(window), fresh=True)
     return created or tail_created
 
 
@@ -245,6 +238,11 @@ class WindowBuffer(wiring.Component):
     last_depth : int
         Entries of the ``o_last`` FIFO (windows between their flag's decision and its read),
         at least 2.
+    take_ii : int
+        Cycles from one window's take to the next one's at least (``o.valid`` stays low
+        until then): the consumer's ii, or a slower pace. A bubble that would complete a
+        tail window waits until that window could be taken in the next cycle, so that it
+        never holds up a step that comes meanwhile.
 
     Members
     -------
@@ -254,8 +252,10 @@ class WindowBuffer(wiring.Component):
     o_last : Out(stream.Signature(1))
     """
 
-    def __init__(self, window: Window, shape, channels: int, *, last_depth: int):
+    def __init__(self, window: Window, shape, channels: int, *, last_depth: int,
+                 take_ii: int = 1):
         self._window = window
+        self._take_ii = check_integer(take_ii, "take_ii", minimum=1)
         self._channels = check_integer(channels, "channels", minimum=1)
         self._last_depth = check_integer(last_depth, "last_depth", minimum=2)
         self._step = data.ArrayLayout(shape, channels)
@@ -270,13 +270,20 @@ class WindowBuffer(wiring.Component):
         window = self._window
         span, stride, pad_right = window.receptive_field, window.stride, window.pad_right
         preloaded, explicit = padding_steps(window)
-        start = _start(window)
+        start = start_shifts(window)
         waits = max(start, stride)      # the largest `wait`
         tails = [tail_shifts(window, after) for after in range(waits + 1)]
         longest = max(tails)            # the longest tail (0: right padding makes no window)
 
         steps = [Signal(self._step, name=f"step{k}") for k in range(span)]  # oldest first
-        pending = self.o.valid                          # a register: set below
+        pending = Signal()                              # a window is in the register
+        # Cycles before the next take is allowed (`take_ii` after the previous one).
+        gap = Signal(range(self._take_ii))
+        m.d.comb += self.o.valid.eq(pending & (gap == 0))
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += gap.eq(self._take_ii - 1)
+        with m.Elif(gap != 0):
+            m.d.sync += gap.eq(gap - 1)
         pending_tail = Signal()                         # the pending window is a tail's
         wait = Signal(range(waits + 1), init=start)     # shifts to the sequence's next window
         # Steps of the current sequence in the register, as the pending window sees them, and
@@ -299,7 +306,9 @@ class WindowBuffer(wiring.Component):
         # (right padding) zeros. Slot k holds one of the newest n steps iff n ≥ span − k: the
         # steps of the current sequence (`count`) and those of the tail's sequence with all
         # that came after it (`tail_count`) say which. Only the oldest `preloaded` and the
-        # newest `longest` slots can need it.
+        # newest `longest` slots can need it. (Clearing slots as they shift instead, once no
+        # tail needs them, takes more logic: up to `preloaded + longest` slots, each with a
+        # condition of its own.)
         tail_count = Signal(range(span + 1))
         seen = Mux(pending_tail, tail_count, count)
         taps = []
@@ -315,7 +324,7 @@ class WindowBuffer(wiring.Component):
             Cat(*(taps[j * window.dilation] for j in range(window.kernel_size))))
 
         room_for_flags = Signal()
-        room = (~pending | self.o.ready) & room_for_flags
+        room = (~pending | (self.o.valid & self.o.ready)) & room_for_flags
         in_left, in_data, in_right = phase == left, phase == data_, phase == right
         tail_busy = tail != 0
         may_step = tail < wait      # this sequence's next window ends after the tail's last
@@ -323,7 +332,8 @@ class WindowBuffer(wiring.Component):
         m.d.comb += [
             self.i.ready.eq(room & in_data & may_step),
             step.eq(room & (in_right | ((in_left | in_data) & self.i.valid & may_step))),
-            bubble.eq(room & ~step & tail_busy & fresh & ~in_right),
+            bubble.eq(room & ~step & tail_busy & fresh & ~in_right
+                      & ((tail_wait != 1) | (gap <= 1))),
             shift.eq(step | bubble),
         ]
         last = in_data & self.i.payload.last
@@ -345,7 +355,7 @@ class WindowBuffer(wiring.Component):
         created = wait == 1
         after = Signal.like(wait)
         m.d.comb += after.eq(Mux(created, stride, wait - 1))
-        with m.If(self.o.ready):
+        with m.If(self.o.valid & self.o.ready):
             m.d.sync += pending.eq(0)
         with m.If(shift):
             m.d.sync += [pending.eq((step & created) | tail_created),
@@ -413,7 +423,7 @@ class WindowBuffer(wiring.Component):
         them is known, which may already be enough to say "not last"."""
         left, data_, right = phases
         pad_right, stride = self._window.pad_right, self._window.stride
-        waits = max(_start(self._window), stride)
+        waits = max(start_shifts(self._window), stride)
 
         # `after` is `stride` or `wait − 1`: each comparison with it is made on `wait` and a
         # constant instead, so no subtractor sits in front of the comparators.

@@ -7,7 +7,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
-from ..checks import ParameterTypeError
+from ..checks import ParameterTypeError, check_integer
 from ..plans.conv1d import Conv1dPlan
 from ._component import owned, rejects_quietly
 from ._window import WindowBuffer, gap_free, padding_steps, window_schedule
@@ -66,6 +66,9 @@ class Conv1d(wiring.Component):
         From :func:`hwnn.plans.conv1d.plan_conv1d`.
     arith, parallelism, pipeline
         As for :class:`~hwnn.cores.dense.Dense`, for each group's core (checked there).
+    pace : int or None
+        Cycles between window takes at least (None: the group cores' ii). A network sets it
+        so that a layer faster than the network never sends the one after it a burst.
 
     Members
     -------
@@ -84,12 +87,12 @@ class Conv1d(wiring.Component):
     ValueError
         :class:`~hwnn.cores.dense.Dense`'s value errors (``parallelism`` outside ``1 …
         kernel_size·in_channels·out_channels/groups²``, ``pipeline`` with ``arith="mult"``,
-        ``parallelism`` with shift-add...).
+        ``parallelism`` with shift-add...); ``pace`` below 1.
     """
 
     @rejects_quietly
     def __init__(self, plan: Conv1dPlan, *, arith: str = "mult", parallelism: int | None = None,
-                 pipeline: int | None = None):
+                 pipeline: int | None = None, pace: int | None = None):
         if not isinstance(plan, Conv1dPlan):
             raise ParameterTypeError("plan", f"plan must be a Conv1dPlan (see "
                                              f"hwnn.plans.conv1d.plan_conv1d), not {plan!r}")
@@ -97,6 +100,9 @@ class Conv1d(wiring.Component):
         self._dense = tuple(owned(Dense(group, arith=arith, parallelism=parallelism,
                                         pipeline=pipeline)) for group in plan.groups)
         self._dense_ii = self._dense[0].ii
+        # Cycles between window takes at least: the groups' ii, or the pace asked for.
+        self._take_ii = max(self._dense_ii,
+                            1 if pace is None else check_integer(pace, "pace", minimum=1))
         self._dense_latency = max(core.latency for core in self._dense)
         # Windows between their `last` decision and their output: the pending one, those in
         # a group core (about one per ii_d cycles of its latency), its output registers, and
@@ -104,7 +110,7 @@ class Conv1d(wiring.Component):
         last_depth = _ceil_div(self._dense_latency + 1, self._dense_ii) + 4
         in_shape = format_shape(plan.in_format)
         self._buffer = owned(WindowBuffer(plan.window, in_shape, plan.in_channels,
-                                          last_depth=last_depth))
+                                          last_depth=last_depth, take_ii=self._take_ii))
         super().__init__({
             "i": In(stream.Signature(frame_layout(plan.in_format, plan.in_channels))),
             "o": Out(stream.Signature(frame_layout(plan.out_format, plan.out_channels))),
@@ -124,10 +130,14 @@ class Conv1d(wiring.Component):
         """Multipliers instantiated, all groups (0 for shift-add)."""
         return sum(core.multipliers for core in self._dense)
 
+    take_ii = property(lambda self: self._take_ii,
+                       doc="Cycles between window takes at least: ``max(ii_d, pace)``.")
+
     @property
     def window_ii(self) -> int:
-        """Cycles between windows inside a sequence at full rate: ``max(ii_d, stride)``."""
-        return max(self._dense_ii, self._plan.stride)
+        """Cycles between windows inside a sequence at full rate: ``max(ii_d, stride,
+        pace)``."""
+        return max(self._take_ii, self._plan.stride)
 
     @property
     def ii(self) -> int:
@@ -168,7 +178,7 @@ class Conv1d(wiring.Component):
             ``lengths`` holds a negative number, or ``arrivals`` is not one non-decreasing
             non-negative integer per step.
         """
-        return window_schedule(self._plan.window, lengths, window_ii=self._dense_ii,
+        return window_schedule(self._plan.window, lengths, window_ii=self._take_ii,
                                latency=self._dense_latency, arrivals=arrivals)
 
     def describe(self) -> dict:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import numpy as np
 from amaranth.hdl import Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..checks import ParameterTypeError
+from ..checks import ParameterTypeError, check_integer
 from ..fixed import check_format
 from ..plans.pool import FlattenPlan
 from ._component import rejects_quietly
+from ._timing import check_arrivals, pipeline_schedule
 from .framed import frame_layout
 from .requantize import format_shape
 
@@ -77,6 +79,24 @@ class Flatten(wiring.Component):
     out_format = property(lambda self: self._format)
     latency = property(lambda self: 1, doc="Cycles from a sequence's last step to its output.")
     ii = property(lambda self: 1, doc="Cycles between accepted input steps at full rate.")
+
+    def schedule(self, lengths, arrivals=None):
+        """``(in_cycles, out_cycles)`` of back-to-back sequences of ``lengths`` steps, step
+        ``k`` offered from cycle ``arrivals[k]`` (None: all from cycle 0), the output always
+        taken: every step is taken when offered (at most one per cycle), and a sequence of
+        ``plan.steps`` steps gives its vector the cycle after its last step (others none).
+
+        Raises
+        ------
+        ValueError
+            ``lengths`` holds a negative number, or ``arrivals`` is not one non-decreasing
+            non-negative integer per step.
+        """
+        lengths = [check_integer(n, "lengths[i]", minimum=0) for n in lengths]
+        ins, _ = pipeline_schedule(1, 0, check_arrivals(arrivals, sum(lengths)))
+        ends = np.cumsum(lengths) - 1
+        whole = np.asarray(lengths) == self._plan.steps
+        return ins, ins[ends[whole]] + self.latency
 
     def describe(self) -> dict:
         """Parameters and formats for manifests and reports (JSON-serializable)."""

@@ -9,9 +9,11 @@ from amaranth.hdl import Cat, Module, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..checks import ParameterTypeError
+from ..checks import ParameterTypeError, ParameterValueError, check_integer
 from ..plans.network import NetworkPlan
 from ._component import owned
+from ._timing import chain_schedule, check_arrivals, layer_lengths
+from ._window import start_shifts
 from .activation import activation_core
 from .conv1d import Conv1d
 from .dense import Dense
@@ -22,14 +24,15 @@ from .pool import Pool1d
 __all__ = ["Network", "layer_builders", "layer_core"]
 
 
-def layer_core(layer, lanes_in: int, sequence: bool = False, fmt=None):
+def layer_core(layer, lanes_in: int, sequence: bool = False, fmt=None, pace=None):
     """A fresh core for ``layer`` (a :class:`~hwnn.plans.network.Layer`) fed ``lanes_in``
     values of format ``fmt`` per transfer; an activation over a ``sequence`` carries ``last``
-    beside its data (:class:`~hwnn.cores.framed.Framed`)."""
+    beside its data (:class:`~hwnn.cores.framed.Framed`); a conv1d takes windows at most every
+    ``pace`` cycles (:attr:`~hwnn.plans.network.NetworkPlan.paces`)."""
     if layer.kind == "dense":
         return Dense(layer.plan, **layer.options)
     if layer.kind == "conv1d":
-        return Conv1d(layer.plan, **layer.options)
+        return Conv1d(layer.plan, **layer.options, pace=pace)
     if layer.kind == "pool":
         return Pool1d(layer.plan)
     if layer.kind == "flatten":
@@ -40,10 +43,11 @@ def layer_core(layer, lanes_in: int, sequence: bool = False, fmt=None):
 
 def layer_builders(plan: NetworkPlan) -> list[tuple]:
     """Per layer of ``plan``, ``(layer, build)``: ``build()`` makes its core as the network
-    does (the lanes, sequence and format it receives)."""
+    does (the lanes, sequence, format and pace it receives)."""
     builders, sequence, fmt = [], plan.sequences[0], plan.in_format
-    for layer, lanes in zip(plan.layers, plan.lanes):
-        builders.append((layer, functools.partial(layer_core, layer, lanes[0], sequence, fmt)))
+    for layer, lanes, pace in zip(plan.layers, plan.lanes, plan.paces):
+        builders.append((layer, functools.partial(layer_core, layer, lanes[0], sequence, fmt,
+                                                  pace)))
         sequence = layer.sequences(sequence)[1]
         fmt = layer.out_format or fmt
     return builders
@@ -71,17 +75,25 @@ class Network(wiring.Component):
     activation unit with as many lanes as the previous layer has outputs), and each layer's
     output stream feeds the next layer's input stream directly: no buffers, nothing copied.
 
-    Throughput: one vector every ``ii`` cycles, the slowest layer's ``ii``. When the first
-    layer is faster than that, the network's input takes a vector at most every ``ii`` cycles
-    (a counter of ``ceil(log2(ii))`` bits), as a single folded core does: otherwise vectors
-    would pile up before the slowest layer and wait there.
-    Latency: the sum of the layers' latencies (every layer keeps up with that rate, so a vector
-    never waits between layers).
+    Throughput: one input (a vector, or a time step of a sequence) every ``ii`` cycles: the
+    busiest layer's cycles per input of its own times the inputs it sees per network input
+    (1, divided by the strides before it and the length a flatten gathers), rounded up; a
+    conv1d spends ``max(ii_d, stride)`` cycles per ``stride`` steps. When the first layer is
+    faster than that, the network's input takes an input at most every ``ii`` cycles (a
+    counter of ``ceil(log2(ii))`` bits), as a single folded core does: otherwise inputs would
+    pile up before the slowest layer and wait there. Likewise a conv1d takes its windows no
+    closer than :attr:`NetworkPlan.paces <hwnn.plans.network.NetworkPlan.paces>` says, so a
+    fast layer never sends a slower one a burst (its padding windows come one per cycle
+    otherwise). Over sequences, :meth:`period` gives the cycles per sequence.
 
-    Over sequences (a first layer that is a conv1d or pool), the input is a framed stream and
-    every layer keeps its own timing (:meth:`~hwnn.cores.conv1d.Conv1d.schedule`); the
-    network's ``ii`` and ``latency`` are not stated yet (None), and results are exact under
-    any stall pattern.
+    Latency: the sum of the layers' latencies. For vectors, the cycles from an input to its
+    output (every layer keeps up with the rate, so a vector never waits between layers).
+    Over sequences, the cycles from the input step that completes an output's window in
+    every layer to that output, when no window waits (gap-free geometry, ``ii_d = 1``, flags
+    known in time): for a chain of stride-1 layers, output step ``t`` of a sequence leaves
+    ``latency`` cycles after input step ``t + D`` would be taken, ``D`` the sum of the right
+    paddings (bubbles stand in for the steps after a sequence's end).
+    :meth:`schedule` gives every cycle of any run whose output is always taken.
 
     Members
     -------
@@ -120,19 +132,80 @@ class Network(wiring.Component):
     cores = property(lambda self: self._cores, doc="The layer cores, in order.")
 
     @property
-    def ii(self) -> int | None:
-        """Cycles between input vectors at full rate; None over sequences (not stated yet)."""
-        if self._plan.sequences[0]:
-            return None
-        return max(core.ii for core in self._cores)
+    def ii(self) -> int:
+        """Cycles between inputs (vectors, or time steps of sequences) at full rate
+        (:attr:`NetworkPlan.ii <hwnn.plans.network.NetworkPlan.ii>`)."""
+        return self._plan.ii
 
     @property
-    def latency(self) -> int | None:
-        """Cycles from an input vector to its output; None over sequences (not stated yet:
-        each sequence layer states its own per-sequence timing)."""
-        if self._plan.sequences[0]:
-            return None
+    def latency(self) -> int:
+        """The sum of the layers' latencies (see the class docstring for what it measures
+        over sequences)."""
         return sum(core.latency for core in self._cores)
+
+    @property
+    def throttled(self) -> bool:
+        """Whether the input is held to one transfer every :attr:`ii` cycles (the first
+        layer alone would take them faster)."""
+        return self.ii > self._cores[0].ii
+
+    def period(self, steps: int) -> int:
+        """Over sequences: cycles from one sequence's first step to the next one's when
+        sequences of ``steps`` steps follow back to back at full rate (after the first few).
+        Each layer needs its transfers per sequence times its cycles per transfer (a conv1d:
+        one cycle per input step, and ``take_ii`` per window, of which the first of a
+        sequence comes ``gap`` shifts after the last of the one before, when stride is 1),
+        the input its steps times :attr:`ii` when :attr:`throttled`; the slowest sets the
+        period. A lower bound; exact when every conv1d is
+        :attr:`~hwnn.cores.conv1d.Conv1d.gap_free` with stride 1 (the tests check it).
+
+        Raises
+        ------
+        TypeError, ValueError
+            ``steps`` is not a positive integer; the network does not take sequences.
+        """
+        steps = check_integer(steps, "steps", minimum=1)
+        if not self._plan.sequences[0]:
+            raise ParameterValueError("steps", "period applies to a network over sequences; "
+                                               "this one takes vectors (see ii)")
+        worst, count = steps * (self.ii if self.throttled else 1), steps
+        for layer, core in zip(self._plan.layers, self._cores):
+            if layer.kind == "conv1d":
+                windows, take = layer.plan.out_length(count), core.take_ii
+                if layer.plan.stride == 1 and windows:
+                    # From a sequence's last window to the next one's first: `start_shifts`
+                    # shifts, less the right padding (those shift with the next sequence).
+                    gap = start_shifts(layer.plan.window) - layer.plan.padding[1]
+                    worst = max(worst, (windows - 1) * take + max(take, gap))
+                worst = max(worst, count, windows * take)
+            else:
+                worst = max(worst, count * core.ii)
+            count = layer_lengths(layer, [count])
+            count = count if isinstance(count, int) else count[0]
+        return worst
+
+    def schedule(self, lengths, arrivals=None):
+        """``(in_cycles, out_cycles)`` of a run whose output is always taken: over sequences,
+        back-to-back sequences of ``lengths`` steps (a list); over vectors, ``lengths``
+        vectors (an int). Input transfer ``k`` is offered from cycle ``arrivals[k]`` (None:
+        all from cycle 0). Composed from the layers' own models
+        (:func:`hwnn.cores._timing.chain_schedule`).
+
+        Raises
+        ------
+        ValueError
+            ``lengths`` or ``arrivals`` is malformed.
+        NotImplementedError
+            A layer would hold up the one before it; the message names them.
+        """
+        if self._plan.sequences[0]:
+            lengths = [check_integer(n, "lengths[i]", minimum=0) for n in lengths]
+            total = sum(lengths)
+        else:
+            lengths = total = check_integer(lengths, "lengths", minimum=0)
+        return chain_schedule(self._plan.layers, self._cores, lengths,
+                              check_arrivals(arrivals, total),
+                              self.ii if self.throttled else None)
 
     @property
     def multipliers(self) -> int:
@@ -142,7 +215,7 @@ class Network(wiring.Component):
     def describe(self) -> dict:
         """The network and every layer's own description (JSON-serializable)."""
         # The busiest layer: its cycles per transfer times the transfers it sees per input.
-        loads = [core.ii * rate for core, rate in zip(self._cores, self._plan.rates)]
+        loads = [layer.load * rate for layer, rate in zip(self._plan.layers, self._plan.rates)]
         bottleneck = max(range(len(loads)), key=loads.__getitem__)
         return {"kind": "network", "class": "Network", "ii": self.ii, "latency": self.latency,
                 "multipliers": self.multipliers, "n_in": self._plan.n_in,
@@ -157,7 +230,7 @@ class Network(wiring.Component):
         for layer, core in zip(self._plan.layers, self._cores):
             m.submodules[layer.name] = core
         gate = None
-        if self.ii is not None and self.ii > self._cores[0].ii:
+        if self.throttled:
             wait = Signal(range(self.ii), init=0)   # cycles before the next vector may enter
             gate = wait == 0
             with m.If(self.i.valid & self.i.ready):

@@ -77,10 +77,26 @@ class Layer:
 
     @property
     def ii(self) -> int:
-        """Cycles between input vectors at full rate (plan-level: no core is built)."""
-        if self.kind == "dense" and self.options.get("arith", "mult") == "mult":
-            return mac_schedule(self.plan, self.options.get("parallelism", 1)).ii
-        return 1
+        """Cycles between inputs of its own at full rate (plan-level: no core is built):
+        ``ceil(load)``."""
+        return math.ceil(self.load)
+
+    @property
+    def mac_ii(self) -> int:
+        """A dense or conv1d layer's MAC ii (per vector or window): the folded schedule's, 1
+        for shift-add; 1 for the other kinds."""
+        if self.kind not in ("dense", "conv1d") or self.options.get("arith", "mult") != "mult":
+            return 1
+        plan = self.plan if self.kind == "dense" else self.plan.groups[0]
+        return mac_schedule(plan, self.options.get("parallelism", 1)).ii
+
+    @property
+    def load(self) -> Fraction:
+        """Cycles per input of its own at full rate: a conv1d's ``max(mac_ii, stride)``
+        cycles per window of ``stride`` steps; every other layer's :attr:`mac_ii`."""
+        if self.kind == "conv1d":
+            return Fraction(max(self.mac_ii, self.plan.stride), self.plan.stride)
+        return Fraction(self.mac_ii)
 
 
 @dataclass(frozen=True)
@@ -123,8 +139,37 @@ class NetworkPlan:
 
     @property
     def ii(self) -> int:
-        """Cycles between input vectors at full rate: the slowest layer's."""
-        return max(layer.ii for layer in self.layers)
+        """Cycles between inputs (vectors, or time steps of sequences) at full rate: the
+        busiest layer's :attr:`Layer.load` times the inputs it sees per network input
+        (:attr:`rates`), rounded up."""
+        return math.ceil(max(layer.load * rate for layer, rate in zip(self.layers, self.rates)))
+
+    @property
+    def paces(self) -> tuple:
+        """Per layer, the fewest cycles between its windows (a conv1d; None for the others)
+        that keep it from sending the layers after it transfers faster than they take them.
+
+        Worked back from the network's output (always taken): a conv1d takes a window every
+        ``take = max(mac_ii, need)`` cycles, ``need`` being the spacing the layers after it
+        want, and wants its own inputs ``ceil(take / stride)`` apart; a pool wants
+        ``ceil(need / stride)``, a flatten ``ceil(need / steps)``, a dense layer
+        ``max(ii, need)``, an activation ``need``. Inside a sequence this spacing never makes
+        a layer wait; at sequence boundaries (a tail, or a stride phase that starts over) it
+        may, and :meth:`~hwnn.cores.network.Network.schedule` says so."""
+        paces, need = [], 1
+        for layer in reversed(self.layers):
+            pace = None
+            if layer.kind == "conv1d":
+                pace = max(layer.mac_ii, need)
+                need = -(-pace // layer.plan.stride)
+            elif layer.kind == "pool":
+                need = -(-need // layer.plan.stride)
+            elif layer.kind == "flatten":
+                need = -(-need // layer.plan.steps)
+            elif layer.kind == "dense":
+                need = max(layer.ii, need)
+            paces.append(pace)
+        return tuple(reversed(paces))
 
     @property
     def rates(self) -> tuple:
@@ -251,8 +296,9 @@ def balance(plan: NetworkPlan, target_ii: int) -> NetworkPlan:
     ``parallelism = ceil(n_in·n_out / budget)`` (a folded MAC reaches
     ``ii = ceil(products / parallelism)`` exactly); a conv1d makes a window every ``stride``
     inputs, so each of its groups gets ``ceil(products / floor(budget·stride))``. Shift-add
-    layers and activations already take one input per cycle. Over sequences the padding
-    cycles at each sequence's end come on top (see ``Conv1d.schedule``).
+    layers and activations already take one input per cycle. Over sequences, a sequence's
+    padding shifts with the next one's steps (``Network.period`` gives the cycles per
+    sequence).
 
     Raises
     ------

@@ -1,0 +1,133 @@
+"""Timing models of the cores a network chains, composed into the network's.
+
+Each model answers: when a core whose output is always taken is offered input transfer ``k``
+from cycle ``arrivals[k]`` on, in which cycle does it take each input and send each output?
+A sequence core (:class:`~hwnn.cores.conv1d.Conv1d`, :class:`~hwnn.cores.pool.Pool1d`,
+:class:`~hwnn.cores.flatten.Flatten`) has its own ``schedule(lengths, arrivals)``; every other
+core is a pipeline that takes a transfer at most every ``ii`` cycles and sends its result
+``latency`` cycles later (:func:`pipeline_schedule`). :func:`chain_schedule` feeds each core's
+output cycles to the next core as its arrivals; it is exact as long as no core holds up the
+one before it, which it checks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..checks import ParameterValueError
+
+__all__ = ["chain_schedule", "check_arrivals", "layer_lengths", "pipeline_schedule",
+           "timing_against_model"]
+
+
+def check_arrivals(arrivals, total: int) -> np.ndarray:
+    """``arrivals`` as an int64 array of ``total`` non-decreasing non-negative cycles (None:
+    all 0, every transfer offered from the start).
+
+    Raises
+    ------
+    ValueError
+        ``arrivals`` is anything else (the message says what it must be).
+    """
+    if arrivals is None:
+        return np.zeros(total, dtype=np.int64)
+    array = np.asarray(arrivals)
+    if (array.shape != (total,) or not np.issubdtype(array.dtype, np.integer)
+            or (total and (array[0] < 0 or (np.diff(array) < 0).any()))):
+        raise ParameterValueError("arrivals", f"arrivals must be {total} non-decreasing "
+                                              f"non-negative integers, one per input step, "
+                                              f"not {arrivals!r}")
+    return array.astype(np.int64)
+
+
+def pipeline_schedule(ii: int, latency: int, arrivals) -> tuple[np.ndarray, np.ndarray]:
+    """``(in_cycles, out_cycles)`` of a pipeline with initiation interval ``ii`` and
+    ``latency``: transfer ``k`` is taken at ``max(arrivals[k], in_cycles[k − 1] + ii)`` and
+    sent ``latency`` cycles later."""
+    ins = np.asarray(arrivals, dtype=np.int64).copy()
+    for k in range(1, len(ins)):
+        ins[k] = max(ins[k], ins[k - 1] + ii)
+    return ins, ins + latency
+
+
+def layer_lengths(layer, lengths):
+    """What the layer after ``layer`` receives, given what ``layer`` receives: the sequence
+    lengths after a conv1d or pool, a vector count after a flatten (sequences of its length
+    only; others are dropped), else the same."""
+    if layer.kind in ("conv1d", "pool"):
+        return [layer.plan.out_length(n) for n in lengths]
+    if layer.kind == "flatten":
+        return sum(n == layer.plan.steps for n in lengths)
+    return lengths
+
+
+def _transfers(lengths) -> int:
+    return lengths if isinstance(lengths, int) else sum(lengths)
+
+
+def _core_schedule(layer, core, lengths, arrivals):
+    if layer.kind in ("dense", "activation"):
+        return pipeline_schedule(core.ii, core.latency, arrivals)
+    return core.schedule(lengths, arrivals)
+
+
+def chain_schedule(layers, cores, lengths, arrivals, gate: int | None = None):
+    """``(in_cycles, out_cycles)`` of ``cores`` (built for ``layers``) chained by streams, the
+    last output always taken, the first input offered as ``arrivals`` says and, with
+    ``gate``, taken at most every ``gate`` cycles (the network's input throttle).
+
+    Raises
+    ------
+    NotImplementedError
+        A core would not take a transfer in the cycle the core before it sends it: the model
+        of each core assumes its output is always taken, so the chain's timing is then not
+        modelled (the message names the two layers and the cycle).
+    """
+    arrivals = np.asarray(arrivals, dtype=np.int64)
+    ins, outs = _first_schedule(layers[0], cores[0], lengths, arrivals, gate)
+    first_ins = ins
+    for before, layer, core in zip(layers, layers[1:], cores[1:]):
+        lengths = layer_lengths(before, lengths)
+        offered = outs
+        ins, outs = _core_schedule(layer, core, lengths, offered)
+        held = np.flatnonzero(ins != offered)
+        if held.size:
+            k = int(held[0])
+            raise NotImplementedError(
+                f"layer {layer.name!r} would hold up layer {before.name!r} (its transfer {k}, "
+                f"sent in cycle {int(offered[k])}, taken in cycle {int(ins[k])}): the timing "
+                f"of a chain whose layers wait for each other is not modelled")
+    return first_ins, outs
+
+
+def _first_schedule(layer, core, lengths, arrivals, gate):
+    """The first core's schedule behind the input throttle: transfer ``k`` is offered from
+    ``max(arrivals[k], in_cycles[k − 1] + gate)``. Each pass fixes at least one more leading
+    transfer, so passes repeat until nothing moves."""
+    offered = arrivals
+    for _ in range(_transfers(lengths) + 1):
+        ins, outs = _core_schedule(layer, core, lengths, offered)
+        if gate is None:
+            return ins, outs
+        wanted = arrivals.copy()
+        wanted[1:] = np.maximum(arrivals[1:], ins[:-1] + gate)
+        if np.array_equal(wanted, offered):
+            return ins, outs
+        offered = wanted
+    raise AssertionError("the input throttle's schedule does not settle")
+
+
+def timing_against_model(core, lengths, in_cycles, out_cycles) -> str:
+    """Whether a run without stalls took every input and sent every output in the cycle
+    ``core.schedule(lengths)`` says: ``"as modelled"``, ``"not modelled (<why>)"``, or
+    ``"MISMATCH: <the first cycle that differs>"``."""
+    try:
+        model = core.schedule(lengths)
+    except NotImplementedError as exc:
+        return f"not modelled ({exc})"
+    for what, got, want in zip(("input", "output"), (in_cycles, out_cycles), model):
+        got = np.asarray(got)
+        if not np.array_equal(got, want):
+            k = int(np.flatnonzero(got != want)[0]) if len(got) == len(want) else 0
+            return f"MISMATCH: {what} {k} in cycle {int(got[k])}, the model says {int(want[k])}"
+    return "as modelled"
