@@ -77,16 +77,17 @@ def window_schedule(window: Window, lengths, *, window_ii: int, latency: int, ar
 
     Raises
     ------
-    ValueError
-        ``arrivals`` is not one non-decreasing non-negative integer per input step.
+    TypeError, ValueError
+        ``lengths`` holds something other than a non-negative integer, or ``arrivals`` is
+        not one non-decreasing non-negative integer per input step.
     """
     lengths = [check_integer(n, "lengths[i]", minimum=0) for n in lengths]
     total = sum(lengths)
     arrivals = check_arrivals(arrivals, total)
     is_last = np.zeros(total, dtype=bool)
     is_last[np.cumsum(lengths)[np.asarray(lengths) > 0] - 1] = True
-    preloaded, explicit = padding_steps(window)
-    stride, start = window.stride, start_shifts(window)
+    explicit = padding_steps(window)[1]
+    start = start_shifts(window)
     first = "left" if explicit else "data"
 
     state = dict(phase=first, pads=explicit, wait=start, fresh=True, undecided=None)
