@@ -210,6 +210,18 @@ def test_missing_biases_are_zeros_and_prefix_picks_the_module(tmp_path):
     np.testing.assert_array_equal(loaded[0], y)
 
 
+def test_large_batches_are_summed_a_slice_at_a_time(monkeypatch):
+    # Slicing the batch to bound memory changes nothing, bit for bit.
+    rng = np.random.default_rng(7)
+    state = random_module(rng, "lstm", 3, 4)
+    x = rng.uniform(-1, 1, (10, 5, 3))
+    whole = rnn_float("lstm", state, x)
+    monkeypatch.setattr("hwnn.ref.rnn_float._CHUNK", 3 * 16 * 3)   # three rows of W_ih x
+    sliced = rnn_float("lstm", state, x)
+    for a, b in zip(whole, sliced):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_empty_sequences_keep_the_initial_state():
     state = random_module(np.random.default_rng(6), "lstm", 2, 3)
     h0, c0 = np.full((1, 2, 3), 0.5), np.full((1, 2, 3), -0.5)
@@ -309,7 +321,13 @@ LSTM_STATE = {"weight_ih_l0": W_IH, "weight_hh_l0": W_HH,
                      "layer 0's output), not (8, 3)"),
     (dict(state_dict={**LSTM_STATE, "weight_hh_l1": np.zeros((12, 3))}), ParameterValueError,
      "weight_hh_l1", "weight_hh_l1 must have shape (8, 2) (4 gates i, f, g, o of hidden size "
-                     "2), not (12, 3)"),
+                     "2, as weight_hh_l0), not (12, 3)"),
+    (dict(state_dict={**LSTM_STATE, "weight_ih_l0_reverse": np.zeros((8, 2)),
+                      "weight_hh_l0_reverse": W_HH, "weight_ih_l1": np.zeros((8, 4)),
+                      "weight_ih_l1_reverse": np.zeros((8, 4)), "weight_hh_l1_reverse": W_HH}),
+     ParameterValueError, "weight_ih_l0_reverse",
+     "weight_ih_l0_reverse must have shape (8, 3) (the input features of weight_ih_l0), not "
+     "(8, 2)"),
     (dict(state_dict={"x.weight_ih_l0": W_IH, "x.weight_hh_l0": W_HH,
                       "x.bias_ih_l0": np.zeros(4)}, prefix="x."), ParameterValueError,
      "x.bias_ih_l0", "x.bias_ih_l0 must have shape (8,) (4 gates i, f, g, o of hidden size 2), "

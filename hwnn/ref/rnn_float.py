@@ -63,19 +63,28 @@ def sigmoid_float(a: np.ndarray) -> np.ndarray:
     return np.where(a >= 0, 1.0, e) / (1.0 + e)
 
 
+#: Products held at once by :func:`_matvec` (32 MiB of float64), whatever the batch.
+_CHUNK = 1 << 22
+
+
 def _matvec(w: np.ndarray, v: np.ndarray) -> np.ndarray:
     """``v @ w.T`` for ``v`` (batch, k) and ``w`` (rows, k), summed per row over the last axis
-    (bit for bit the same whatever the batch; see the module docstring)."""
-    return (v[:, np.newaxis, :] * w).sum(axis=-1)
+    (bit for bit the same whatever the batch; see the module docstring), a slice of the batch
+    at a time."""
+    step = max(1, _CHUNK // w.size)
+    if len(v) <= step:
+        return (v[:, np.newaxis, :] * w).sum(axis=-1)
+    return np.concatenate([(v[s:s + step, np.newaxis, :] * w).sum(axis=-1)
+                           for s in range(0, len(v), step)])
 
 
 def _weights(kind, weight_ih, weight_hh, bias_ih, bias_hh, names, *, hidden=None,
-             in_features=None, why_in=""):
+             in_features=None, why_in="", why_hidden=""):
     """``(w_ih, w_hh, b_ih, b_hh)`` as checked float64 arrays (zeros for a missing bias).
 
     ``names`` are the four arrays' names for the messages; ``hidden`` and ``in_features``, when
     given, are the sizes the arrays must have (else read from ``weight_hh`` and ``weight_ih``);
-    ``why_in`` explains a required ``in_features``.
+    ``why_in`` and ``why_hidden`` say where the required sizes come from.
     """
     gates = len(GATES[kind])
     order = ", ".join(GATES[kind])
@@ -85,7 +94,7 @@ def _weights(kind, weight_ih, weight_hh, bias_ih, bias_hh, names, *, hidden=None
     if hidden is None or w_hh.shape != (gates * hidden, hidden):
         expected = (f"({gates}·hidden, hidden) with hidden ≥ 1" if hidden is None else
                     f"({gates * hidden}, {hidden}) ({gates} gates {order} of hidden size "
-                    f"{hidden})")
+                    f"{hidden}{why_hidden})")
         raise ParameterValueError(names[1], f"{names[1]} must have shape {expected}, not "
                                             f"{w_hh.shape}")
     w_ih = real_array(weight_ih, names[0])
@@ -324,6 +333,30 @@ def _parameters(kind, state_dict, prefix):
     return found, layers, directions
 
 
+def _module(kind, found, directions, prefix):
+    """``({(layer, direction): (w_ih, w_hh, b_ih, b_hh)}, input features, hidden size)`` of
+    the arrays :func:`_parameters` found, checked: layer 0's sizes hold for every layer
+    (PyTorch's modules have one hidden size), and layer ``k + 1`` takes layer ``k``'s output."""
+    def names(layer, direction):
+        return tuple(f"{prefix}{field}_l{layer}{'_reverse' if direction else ''}"
+                     for field in _NAMES)
+
+    def arrays(layer, direction):
+        return tuple(found[layer, direction].get(field) for field in _NAMES)
+
+    params = {(0, 0): _weights(kind, *arrays(0, 0), names(0, 0))}
+    features, hidden = params[0, 0][0].shape[1], params[0, 0][1].shape[1]
+    first_ih, first_hh = names(0, 0)[:2]
+    for layer, direction in sorted(found)[1:]:
+        why_in = (f" (layer {layer} takes the {directions}·{hidden} features of layer "
+                  f"{layer - 1}'s output)" if layer else f" (the input features of {first_ih})")
+        params[layer, direction] = _weights(
+            kind, *arrays(layer, direction), names(layer, direction), hidden=hidden,
+            in_features=directions * hidden if layer else features, why_in=why_in,
+            why_hidden=f", as {first_hh}")
+    return params, features, hidden
+
+
 def _agrees(value, name, actual, said):
     """``value`` (None, or what the caller says ``name`` is) checked against ``actual``."""
     if value is not None and value != actual:
@@ -390,18 +423,7 @@ def rnn_float(kind, state_dict, x, *, num_layers=None, bidirectional=None, h0=No
             f"whose keys name {layers} layer{'s' if layers > 1 else ''} (l0 to l{layers - 1})")
     _agrees(bidirectional, "bidirectional", directions == 2,
             "which has _reverse keys" if directions == 2 else "which has no _reverse key")
-    params, hidden, features = {}, None, None
-    for (layer, direction) in sorted(found):
-        arrays = found[layer, direction]
-        names = tuple(f"{prefix}{field}_l{layer}{'_reverse' if direction else ''}"
-                      for field in _NAMES)
-        why = (f" (layer {layer} takes the {directions}·{hidden} features of layer "
-               f"{layer - 1}'s output)" if layer else "")
-        params[layer, direction] = _weights(
-            kind, *(arrays.get(field) for field in _NAMES), names, hidden=hidden,
-            in_features=directions * hidden if layer else features, why_in=why)
-        hidden = params[layer, direction][1].shape[1]
-        features = params[0, 0][0].shape[1]
+    params, features, hidden = _module(kind, found, directions, prefix)
     x, batched = check_sequences(x, features)
     shape = (layers * directions, x.shape[0], hidden)
     what = "layers·directions, sequences, hidden" if batched else "layers·directions, hidden"
