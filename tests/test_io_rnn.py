@@ -184,6 +184,11 @@ def run_onnx(op, direction, x, layers, **attributes):
     return [results[k * per:(k + 1) * per] for k in range(len(layers))]
 
 
+def n_states(op):
+    """The recurrent states: h and c of an LSTM, h of a GRU."""
+    return 2 if op == "LSTM" else 1
+
+
 def random_onnx_layer(rng, op, direction, features, hidden, batch, initial, bias=True):
     """ONNX weights with PyTorch's default initialization U(−1/√H, 1/√H), and initial states
     in [−1, 1] (or None)."""
@@ -194,12 +199,8 @@ def random_onnx_layer(rng, op, direction, features, hidden, batch, initial, bias
                rng.uniform(-k, k, (nd, 2 * gates * hidden)) if bias else None)
     states = None
     if initial:
-        states = tuple(rng.uniform(-1, 1, (nd, batch, hidden)) for _ in range(per_op(op) - 1))
+        states = tuple(rng.uniform(-1, 1, (nd, batch, hidden)) for _ in range(n_states(op)))
     return weights, states
-
-
-def per_op(op):
-    return 3 if op == "LSTM" else 2
 
 
 def to_torch(op, weights, linear_before_reset, direction):
@@ -212,6 +213,22 @@ def params_of(state, layer, suffix):
     zeros = np.zeros(state[f"weight_hh_l{layer}{suffix}"].shape[0])
     return tuple(state.get(f"{field}_l{layer}{suffix}", zeros) for field in
                  ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+
+
+def run_hwnn(op, direction, state, x, states, reset_after):
+    """``(y, [h_n, c_n or None])`` of :func:`rnn_float` (``states``: h0 and c0 or None),
+    or of the single direction for a reverse-only layer, which nn.LSTM cannot express."""
+    if direction != "reverse":
+        y, *finals = rnn_float(op.lower(), state, x, reset_after=reset_after,
+                               **dict(zip(("h0", "c0"), states)))
+        return y, finals
+    initial = dict(zip(("h0", "c0"), [None if s is None else s[0] for s in states]))
+    params = params_of(state, 0, "_reverse")
+    if op == "LSTM":
+        y, h, c = lstm_float(x, *params, reverse=True, **initial)
+        return y, [h[None], c[None]]
+    y, h = gru_float(x, *params, reverse=True, reset_after=reset_after, **initial)
+    return y, [h[None], None]
 
 
 CASES = [("LSTM", 0), ("GRU", 0), ("GRU", 1)]
@@ -243,17 +260,9 @@ def test_matches_onnx_reference(op, linear_before_reset, direction, layers, init
         state.update({key.replace("_l0", f"_l{k}"): value for key, value in mapped.items()})
     assert reset_after == (op == "LSTM" or linear_before_reset == 1)
     states = [np.concatenate([layer[1][j] for layer in onnx_layers]) if initial else None
-              for j in range(per_op(op) - 1)]
+              for j in range(n_states(op))]
+    y, finals = run_hwnn(op, direction, state, x, states, reset_after)
     suffixes = {"forward": [""], "reverse": ["_reverse"], "bidirectional": ["", "_reverse"]}
-    if direction == "reverse":   # nn.LSTM has no reverse-only layer: the direction alone
-        run = lstm_float if op == "LSTM" else gru_float
-        kwargs = {} if op == "LSTM" else {"reset_after": reset_after}
-        y, h, *c = run(x, *params_of(state, 0, "_reverse"), reverse=True, **kwargs,
-                       **dict(zip(("h0", "c0"), [None if s is None else s[0] for s in states])))
-        finals = [h[None]] + [cell[None] for cell in c]
-    else:
-        y, *finals = rnn_float(op.lower(), state, x, reset_after=reset_after,
-                               **dict(zip(("h0", "c0"), states)))
     # The bound, layer by layer, direction by direction.
     inputs, e_inputs = x, np.zeros_like(x)
     for k in range(layers):
