@@ -1,0 +1,117 @@
+"""Recurrent plans: default formats from a bit budget, the parts they hold, their errors."""
+
+import json
+import math
+import re
+
+import numpy as np
+import pytest
+
+from hwnn.checks import ParameterTypeError, ParameterValueError
+from hwnn.fixed import SQ, UQ
+from hwnn.plans.rnn import plan_recurrent
+
+
+def weights(kind, hidden=3, inputs=2, seed=0, scale=None):
+    """PyTorch's default initialization, U(−1/√H, 1/√H)."""
+    gates = {"lstm": 4, "gru": 3}[kind]
+    k = scale if scale is not None else 1 / math.sqrt(hidden)
+    rng = np.random.default_rng(seed)
+    return (rng.uniform(-k, k, (gates * hidden, inputs)), rng.uniform(-k, k, (gates * hidden, hidden)),
+            rng.uniform(-k, k, gates * hidden), rng.uniform(-k, k, gates * hidden))
+
+
+def test_lstm_default_formats_are_derived_from_the_weights_and_the_budget():
+    w_ih, w_hh = np.full((8, 1), 0.5), np.full((8, 2), 0.25)
+    b = np.zeros(8)
+    plan = plan_recurrent("lstm", w_ih, w_hh, b, b, in_format=SQ(2, 6), bits=12)
+    # Largest weight 0.5: one integer bit. |x| ≤ 2 (SQ(2, 6)), |h| ≤ 1: every pre-activation
+    # within 0.5·2 + 2·0.25 = 1.5, two integer bits (below σ's saturation, 13·ln 2 = 9.0).
+    assert plan.gates.weight_format == SQ(1, 11) and plan.gate_format == SQ(2, 10)
+    assert plan.state_format == SQ(1, 11)
+    assert plan.activations["sigmoid"].out_format == UQ(0, 12)
+    assert plan.activations["tanh"].out_format == SQ(1, 11)
+    # f_max = σ(1.5) = 0.8176: |c| ≤ 1 / (1 − f_max) = 5.48, four integer bits (at most 6).
+    assert plan.cell_format == SQ(4, 8)
+    # x and h meet at the finer fraction bits and the wider integer bits.
+    assert plan.mac_in_format == SQ(2, 11) and (plan.x_shift, plan.h_shift) == (5, 0)
+    assert plan.gates.n_in == 3 and plan.gates.n_out == 8
+    # The MAC holds [W_ih | W_hh] and b_ih + b_hh.
+    np.testing.assert_array_equal(plan.gates.weight_float(), np.hstack([w_ih, w_hh]))
+
+
+def test_gate_format_stops_where_sigmoid_saturates():
+    w_ih, w_hh, b_ih, b_hh = weights("lstm", scale=4.0)
+    plan = plan_recurrent("lstm", w_ih, w_hh, b_ih, b_hh, in_format=SQ(1, 7), bits=8)
+    # Pre-activations may reach tens, but σ is within half a UQ(0, 8) ulp of 1 from
+    # 9·ln 2 = 6.2 on: SQ(4, 4) holds ±8. The cell's integer bits stop at bits/2 = 4.
+    assert plan.gate_format == SQ(4, 4) and plan.cell_format == SQ(4, 4)
+
+
+def test_gru_mac_rows_and_stage_formats():
+    w_ih, w_hh, b_ih, b_hh = weights("gru", hidden=2, inputs=3)
+    plan = plan_recurrent("gru", w_ih, w_hh, b_ih, b_hh, in_format=SQ(1, 7), bits=10,
+                          weight_format=SQ(1, 9))
+    w = plan.gates.weight_float()
+    assert w.shape == (8, 5) and plan.cell_format is None
+    # Rows r, z: [W_i | W_h]; n_x: [W_in | 0]; n_h: [0 | W_hn].
+    np.testing.assert_array_equal(w[4:6, 3:], 0)
+    np.testing.assert_array_equal(w[6:8, :3], 0)
+    assert (w[4:6, :3] != 0).any() and (w[6:8, 3:] != 0).any()
+    np.testing.assert_allclose(plan.gates.bias_float()[4:],
+                               np.concatenate([b_ih[4:], b_hh[4:]]), atol=2.0 ** -10)
+    stages = plan.stages
+    # h − n exactly (SQ(2, 9)); z⊙(h − n) keeps its ±2 at the state's fraction bits.
+    assert stages["difference"].out_format == SQ(2, 9)
+    assert stages["update"].out_format == SQ(2, 9)
+    assert stages["hidden"].out_format == plan.state_format == SQ(1, 9)
+    info = json.loads(json.dumps(plan.describe()))
+    assert info["kind"] == "gru" and set(info["stages"]) == {
+        "reset", "candidate", "difference", "update", "hidden"}
+
+
+def test_methods_and_overrides():
+    w_ih, w_hh, b_ih, b_hh = weights("lstm")
+    lut = plan_recurrent("lstm", w_ih, w_hh, b_ih, b_hh, in_format=SQ(1, 7), method="lut",
+                         bits=10, activation_options={"table_size": 64})
+    assert lut.activations["sigmoid"].method == "lut"
+    assert lut.activations["sigmoid"].table_size == 64
+    hard = plan_recurrent("lstm", w_ih, w_hh, b_ih, b_hh, in_format=SQ(1, 7), method="hard",
+                          bits=10, cell_format="SQ(3,7)")
+    assert hard.activations["tanh_cell"].function.name == "hard_tanh"
+    assert hard.cell_format == SQ(3, 7) and hard.method == "hard"
+    pwl = plan_recurrent("lstm", w_ih, w_hh, b_ih, b_hh, in_format=SQ(1, 7), bits=10)
+    assert pwl.activations["tanh"].segments == 32
+
+
+@pytest.mark.parametrize("kind, change, error, message", [
+    ("lstm", dict(kind="rnn"), ParameterValueError, "kind must be one of"),
+    ("lstm", dict(method="taylor"), ParameterValueError, "method must be one of"),
+    ("lstm", dict(weight_hh=np.zeros((12, 4))), ParameterValueError,
+     "weight_hh must have shape (4·hidden, hidden) for a lstm, not (12, 4)"),
+    ("lstm", dict(weight_ih=np.zeros((8, 2))), ParameterValueError,
+     "weight_ih must have shape (12, input_size) for a lstm of hidden size 3, not (8, 2)"),
+    ("gru", dict(bias_ih=np.zeros(8)), ParameterValueError,
+     "bias_ih must have shape (9,), not (8,)"),
+    ("lstm", dict(cell_format="SQ(3,5)", tanh_format=None), ParameterTypeError, "tanh_format"),
+    ("gru", dict(cell_format="SQ(3,5)"), ParameterValueError,
+     "cell_format is not a format of a gru layer (it has gate_format, sigmoid_format, "
+     "state_format, tanh_format, weight_format)"),
+    ("lstm", dict(bits=1), ParameterValueError, "bits must be"),
+])
+def test_plan_errors_name_the_parameter(kind, change, error, message):
+    w_ih, w_hh, b_ih, b_hh = weights(kind)
+    args = {**dict(kind=kind, weight_ih=w_ih, weight_hh=w_hh, bias_ih=b_ih, bias_hh=b_hh,
+                   in_format=SQ(1, 7)), **change}
+    with pytest.raises(error, match=re.escape(message)):
+        plan_recurrent(**args)
+
+
+def test_weights_must_be_finite_and_the_original_gru_is_not_planned_yet():
+    w_ih, w_hh, b_ih, b_hh = weights("lstm")
+    w_hh[0, 0] = np.nan
+    with pytest.raises(ParameterValueError, match="^weight_hh holds NaN or infinity"):
+        plan_recurrent("lstm", w_ih, w_hh, b_ih, b_hh, in_format=SQ(1, 7))
+    w_ih, w_hh, b_ih, b_hh = weights("gru")
+    with pytest.raises(NotImplementedError, match="original GRU"):
+        plan_recurrent("gru", w_ih, w_hh, b_ih, b_hh, in_format=SQ(1, 7), reset_after=False)
