@@ -15,6 +15,7 @@ from hwnn.plans.dense import plan_dense
 from hwnn.ref.conv1d import conv1d
 from hwnn.sim import run_stream
 from hwnn.synth import synthesize
+from sequences import random_sequences
 from verilator_tool import needs_verilator
 from verilator_tool import run as run_verilator
 from verilator_tool import verilator
@@ -34,17 +35,7 @@ def make_plan(in_channels, out_channels, kernel_size, *, groups=1, stride=1, dil
 
 def make_sequences(plan, lengths, seed=1):
     """Random input codes of each sequence (corner codes mixed in) and the framed stream."""
-    rng = np.random.default_rng(seed)
-    fmt = plan.in_format
-    xs = []
-    for length in lengths:
-        x = rng.integers(fmt.min_int, fmt.max_int + 1, (length, plan.in_channels))
-        corners = rng.random(x.shape) < 0.2
-        x[corners] = rng.choice([fmt.min_int, fmt.max_int, 0], corners.sum())
-        xs.append(x)
-    frame = {"data": np.concatenate(xs),
-             "last": np.concatenate([np.arange(len(x)) == len(x) - 1 for x in xs])}
-    return xs, frame
+    return random_sequences(plan.in_format, plan.in_channels, lengths, seed)
 
 
 def simulate(core, lengths, *, stall=0.0, seed=0, engine="pysim"):

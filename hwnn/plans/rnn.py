@@ -60,7 +60,8 @@ KINDS = {"lstm": 4, "gru": 3}
 METHODS = ("lut", "pwl", "hard")
 
 #: σ and tanh plans' options unless given: 32 segments keep a 16-bit LSTM(4→8) within
-#: 1.4e-3 of float on h (16: 5.6e-3); 1024 entries are hls4ml's table size.
+#: 1.4e-3 of float on h (16: 5.6e-3); 1024 entries are hls4ml's table size (or one entry per
+#: input code when there are fewer).
 DEFAULT_ACTIVATION_OPTIONS = {"pwl": {"segments": 32}, "lut": {"table_size": 1024}, "hard": {}}
 
 _ROUNDING, _OVERFLOW = Rounding.HALF_UP, Overflow.SAT
@@ -165,12 +166,20 @@ def _activations(kind, method, gate_format, sigmoid_format, tanh_format, cell_fo
                  options) -> dict:
     names = {"sigmoid": "hard_sigmoid", "tanh": "hard_tanh"} if method == "hard" else {
         "sigmoid": "sigmoid", "tanh": "tanh"}
-    how = {"method": "exact"} if method == "hard" else {
-        "method": method, **DEFAULT_ACTIVATION_OPTIONS[method], **options}
-    plans = {"sigmoid": plan_activation(names["sigmoid"], gate_format, sigmoid_format, **how),
-             "tanh": plan_activation(names["tanh"], gate_format, tanh_format, **how)}
+    def how(in_format):
+        if method == "hard":
+            return {"method": "exact"}
+        defaults = dict(DEFAULT_ACTIVATION_OPTIONS[method])
+        if method == "lut":   # a narrower input has fewer codes than entries: one each
+            defaults["table_size"] = min(defaults["table_size"], 1 << in_format.width)
+        return {"method": method, **defaults, **options}
+    plans = {"sigmoid": plan_activation(names["sigmoid"], gate_format, sigmoid_format,
+                                        **how(gate_format)),
+             "tanh": plan_activation(names["tanh"], gate_format, tanh_format,
+                                     **how(gate_format))}
     if kind == "lstm":
-        plans["tanh_cell"] = plan_activation(names["tanh"], cell_format, tanh_format, **how)
+        plans["tanh_cell"] = plan_activation(names["tanh"], cell_format, tanh_format,
+                                             **how(cell_format))
     return plans
 
 

@@ -1,0 +1,250 @@
+"""An LSTM or GRU layer direction over a framed sequence stream, built from hwnn's own parts.
+
+The step of :mod:`hwnn.plans.rnn` runs on the cores of its parts: a
+:class:`~hwnn.cores.dense.Dense` over ``[x; h]`` (folded multipliers or a shift-add graph), the
+activation units of σ and tanh, and one :class:`~hwnn.cores.elementwise.Elementwise` per product
+or sum. A step depends on the hidden state the step before it made, so one step is in flight at
+a time: each part starts as soon as every value it reads has come out of the parts before it
+(a register per value, set when the part that makes it gives its output), and the parts that
+can work side by side do (the σ and tanh of the gates; the two products of an LSTM's cell).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Signal, Value
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..checks import ParameterTypeError
+from ..plans.rnn import RecurrentPlan
+from ._component import owned, rejects_quietly
+from .activation import activation_core
+from .dense import Dense
+from .elementwise import Elementwise
+from .framed import frame_layout
+from .requantize import format_shape
+
+__all__ = ["Recurrent"]
+
+
+class _Part:
+    """A part of the step: its core, the values it reads (names, in port order) and the
+    value it makes."""
+
+    def __init__(self, name, core, reads, makes, ports=("i",)):
+        self.name, self.core, self.reads, self.makes, self.ports = name, core, reads, makes, ports
+
+
+class Recurrent(wiring.Component):
+    """One direction of an LSTM or GRU layer: computes :func:`hwnn.ref.rnn.recurrent` on each
+    sequence of a framed stream, and sends every step's hidden state.
+
+    A sequence's steps follow each other; the step with ``last`` ends it and the state starts
+    over from zeros for the next sequence, which may follow at once. ``plan.reverse`` is not
+    supported by this core (a reverse direction needs the whole sequence first): it raises
+    :class:`NotImplementedError`.
+
+    Timing. One step at a time: its input is taken in the cycle the previous step's output is
+    taken (or at once when idle), and each part starts the cycle after its last operand
+    arrives. A step takes :attr:`step_cycles` =
+    ``1 + Σ (latency + 1)`` over the chain of parts that wait for each other (parallel parts
+    count once, with the larger latency): for an LSTM the MAC, σ∥tanh, f⊙c∥i⊙g, the sum,
+    tanh(c'), o⊙tanh(c'); for a GRU the MAC, σ, r⊙n_h, the candidate sum, tanh, h − n, z⊙(h −
+    n), the final sum. That is the ``ii`` (cycles per time step, at full rate) and the
+    ``latency`` (from a step's input to its hidden state). The MAC's own ``ii`` (its
+    ``parallelism``) is inside its latency.
+
+    Parameters
+    ----------
+    plan : RecurrentPlan
+    arith, parallelism, pipeline
+        As for :class:`~hwnn.cores.dense.Dense`, for the MAC over ``[x; h]``.
+
+    Members
+    -------
+    i : In(stream.Signature(frame_layout(plan.in_format, plan.input_size)))
+    o : Out(stream.Signature(frame_layout(plan.state_format, plan.hidden_size)))
+        Every step's hidden state; ``last`` on the last step of a sequence.
+
+    Raises
+    ------
+    TypeError
+        ``plan`` is not a RecurrentPlan; Dense's type errors.
+    ValueError
+        Dense's value errors (``parallelism`` out of range...).
+    NotImplementedError
+        ``plan.reverse``.
+    """
+
+    @rejects_quietly
+    def __init__(self, plan: RecurrentPlan, *, arith: str = "mult",
+                 parallelism: int | None = None, pipeline: int | None = None):
+        if not isinstance(plan, RecurrentPlan):
+            raise ParameterTypeError("plan", f"plan must be a RecurrentPlan (see "
+                                             f"hwnn.plans.rnn.plan_recurrent), not {plan!r}")
+        if plan.reverse:
+            raise NotImplementedError("a reverse direction needs its whole sequence before its "
+                                      "first step; this core runs forward only")
+        self._plan = plan
+        self._mac = owned(Dense(plan.gates, arith=arith, parallelism=parallelism,
+                                pipeline=pipeline))
+        self._parts = self._build_parts()
+        super().__init__({
+            "i": In(stream.Signature(frame_layout(plan.in_format, plan.input_size))),
+            "o": Out(stream.Signature(frame_layout(plan.state_format, plan.hidden_size))),
+        })
+
+    def _build_parts(self) -> list:
+        plan, hidden = self._plan, self._plan.hidden_size
+        act, stage = plan.activations, plan.stages
+
+        def unit(name, lanes):
+            return owned(activation_core(act[name], lanes=lanes))
+
+        def ew(name):
+            return owned(Elementwise(stage[name]))
+        two = ("i_a", "i_b")
+        if plan.kind == "lstm":
+            return [
+                _Part("mac", self._mac, ["xh"], "gates"),
+                _Part("sigmoid", unit("sigmoid", 3 * hidden), ["ifo_pre"], "ifo"),
+                _Part("tanh", unit("tanh", hidden), ["g_pre"], "g"),
+                _Part("forget", ew("forget"), ["f", "c"], "fc", two),
+                _Part("input", ew("input"), ["i", "g"], "ig", two),
+                _Part("cell", ew("cell"), ["fc", "ig"], "c_next", two),
+                _Part("tanh_cell", unit("tanh_cell", hidden), ["c_next"], "tc"),
+                _Part("hidden", ew("hidden"), ["o", "tc"], "h_next", two),
+            ]
+        return [
+            _Part("mac", self._mac, ["xh"], "gates"),
+            _Part("sigmoid", unit("sigmoid", 2 * hidden), ["rz_pre"], "rz"),
+            _Part("reset", ew("reset"), ["r", "nh_pre"], "rn", two),
+            _Part("candidate", ew("candidate"), ["nx_pre", "rn"], "cand", two),
+            _Part("tanh", unit("tanh", hidden), ["cand"], "n"),
+            _Part("difference", ew("difference"), ["h", "n"], "d", two),
+            _Part("update", ew("update"), ["z", "d"], "u", two),
+            _Part("hidden", ew("hidden"), ["n", "u"], "h_next", two),
+        ]
+
+    plan = property(lambda self: self._plan, doc="The RecurrentPlan this core implements.")
+    mac = property(lambda self: self._mac, doc="The Dense core over [x; h].")
+    multipliers = property(lambda self: self._mac.multipliers,
+                           doc="Multipliers of the MAC (0 for shift-add).")
+    in_format = property(lambda self: self._plan.in_format)
+    out_format = property(lambda self: self._plan.state_format)
+
+    @property
+    def step_cycles(self) -> int:
+        """Cycles per time step (see the class docstring for the formula)."""
+        made = {"xh": 0, "c": 0, "h": 0}    # the cycle each value is ready, from the input
+        for part in self._parts:
+            start = max(made[_source(name)] for name in part.reads)
+            made[part.makes] = start + part.core.latency + 1
+        return 1 + made["h_next"]
+
+    ii = property(lambda self: self.step_cycles,
+                  doc="Cycles between time steps at full rate (:attr:`step_cycles`).")
+    latency = property(lambda self: self.step_cycles,
+                       doc="Cycles from a step's input to its hidden state (:attr:`step_cycles`).")
+
+    def describe(self) -> dict:
+        """Parameters, formats, timing and the parts (JSON-serializable)."""
+        return {"kind": self._plan.kind, "class": "Recurrent", "arith": self._mac.arith,
+                "parallelism": self._mac.parallelism, "multipliers": self.multipliers,
+                "latency": self.latency, "ii": self.ii, **self._plan.describe(),
+                "mac": self._mac.describe()}
+
+    def elaborate(self, platform):
+        m = Module()
+        plan, hidden, inputs = self._plan, self._plan.hidden_size, self._plan.input_size
+        state_w, in_w = plan.state_format.width, plan.in_format.width
+        x = Signal(in_w * inputs, name="x")
+        last = Signal()
+        h = Signal(state_w * hidden, name="h")
+        c = Signal(plan.cell_format.width * hidden if plan.cell_format else 1, name="c")
+        have_x = Signal()
+        values = {"h": h, "c": c}
+        have = {"h": Const(1), "c": Const(1), "xh": have_x}
+        # [x; h] in the MAC's input format: x and h shifted to its fraction bits (exact).
+        mac_shape = format_shape(plan.mac_in_format)
+        lanes = []
+        for k, (value, width, shift) in enumerate(
+                [(x, in_w, plan.x_shift)] * inputs + [(h, state_w, plan.h_shift)] * hidden):
+            index = k if k < inputs else k - inputs
+            lane = Signal(mac_shape, name=f"xh{k}")
+            code = value[index * width:(index + 1) * width]
+            code = code.as_signed() if (plan.in_format if k < inputs
+                                        else plan.state_format).signed else code
+            m.d.comb += lane.eq(code << shift)
+            lanes.append(lane)
+        values["xh"] = Cat(*lanes)
+
+        done = Signal()     # the step's output is taken this cycle
+        for part in self._parts:
+            m.submodules[part.name] = part.core
+            out = Signal(len(Value.cast(part.core.o.payload)), name=part.makes)
+            got = Signal(name=f"have_{part.makes}")
+            issued = Signal(name=f"issued_{part.name}")
+            ready = Cat(*(have[_source(n)] for n in part.reads)).all()
+            offer = ready & ~issued
+            accepted = Signal(name=f"accepted_{part.name}")
+            for port, name in zip(part.ports, part.reads):
+                sink = getattr(part.core, port)
+                m.d.comb += [sink.valid.eq(offer),
+                             Value.cast(sink.payload).eq(values[name])]
+            first = getattr(part.core, part.ports[0])
+            m.d.comb += [accepted.eq(first.valid & first.ready), part.core.o.ready.eq(1)]
+            with m.If(accepted):
+                m.d.sync += issued.eq(1)
+            with m.If(part.core.o.valid):
+                m.d.sync += [out.eq(Value.cast(part.core.o.payload)), got.eq(1)]
+            with m.If(done):
+                m.d.sync += [issued.eq(0), got.eq(0)]
+            values[part.makes], have[part.makes] = out, got
+            self._name_gates(part, out, values, have, got)
+
+        # The step's output: the new hidden state, while the next step's input may enter.
+        m.d.comb += [self.o.valid.eq(have["h_next"]),
+                     Value.cast(self.o.payload.data).eq(values["h_next"]),
+                     self.o.payload.last.eq(last),
+                     done.eq(self.o.valid & self.o.ready)]
+        idle = Signal(init=1)
+        m.d.comb += self.i.ready.eq(idle | done)
+        with m.If(done):
+            m.d.sync += [idle.eq(1), have_x.eq(0),
+                         h.eq(values["h_next"]), c.eq(values.get("c_next", c))]
+            with m.If(last):  # the next sequence starts from zeros
+                m.d.sync += [h.eq(0), c.eq(0)]
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += [x.eq(Value.cast(self.i.payload.data)), last.eq(self.i.payload.last),
+                         have_x.eq(1), idle.eq(0)]
+        return m
+
+    def _name_gates(self, part, out, values, have, got):
+        """The slices of the MAC's and the σ unit's outputs that later parts read."""
+        hidden = self._plan.hidden_size
+        if part.makes == "gates":
+            w = self._plan.gate_format.width
+            block = [out[k * hidden * w:(k + 1) * hidden * w] for k in range(4)]
+            if self._plan.kind == "lstm":
+                slices = {"ifo_pre": Cat(block[0], block[1], block[3]), "g_pre": block[2]}
+            else:
+                slices = {"rz_pre": Cat(block[0], block[1]), "nx_pre": block[2],
+                          "nh_pre": block[3]}
+        elif part.makes in ("ifo", "rz"):
+            w = self._plan.activations["sigmoid"].out_format.width
+            names = ["i", "f", "o"] if part.makes == "ifo" else ["r", "z"]
+            slices = {n: out[k * hidden * w:(k + 1) * hidden * w] for k, n in enumerate(names)}
+        else:
+            return
+        for name, value in slices.items():
+            values[name] = value
+            have[name] = got
+
+
+def _source(name: str) -> str:
+    """The part output a value comes from (a slice of the gates or of σ's output)."""
+    return {"ifo_pre": "gates", "g_pre": "gates", "rz_pre": "gates", "nx_pre": "gates",
+            "nh_pre": "gates", "i": "ifo", "f": "ifo", "o": "ifo", "r": "rz",
+            "z": "rz"}.get(name, name)
+

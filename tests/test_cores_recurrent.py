@@ -1,0 +1,103 @@
+# amaranth: UnusedElaboratable=no
+"""The recurrent core against its reference: LSTM and GRU, every arithmetic and activation
+method, back-to-back sequences of different lengths under stalls, and its stated timing."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from hwnn.checks import ParameterTypeError
+from hwnn.cores.recurrent import Recurrent
+from hwnn.export import core_verilog
+from hwnn.fixed import SQ
+from hwnn.plans.rnn import plan_recurrent
+from hwnn.ref.rnn import recurrent
+from hwnn.sim import run_stream
+from hwnn.sim.frames import frame
+from hwnn.synth import synthesize
+from sequences import random_sequences
+from test_plans_rnn import weights
+
+
+def plan(kind, bits=8, hidden=3, inputs=2, seed=0, **options):
+    return plan_recurrent(kind, *weights(kind, hidden=hidden, inputs=inputs, seed=seed),
+                          in_format=SQ(1, bits - 1), bits=bits, **options)
+
+
+def simulate(core, lengths, *, stall=0.0, seed=0, engine="pysim"):
+    """Run back-to-back sequences; check every hidden state and every ``last``."""
+    xs, stream = random_sequences(core.plan.in_format, core.plan.input_size, lengths,
+                                  seed=seed + 1, corners=0.15)
+    want = np.concatenate([recurrent(core.plan, x)[0] for x in xs])
+    run = run_stream(core, stream, n_outputs=len(want), stall_in=stall, stall_out=stall,
+                     seed=seed, engine=engine)
+    np.testing.assert_array_equal(run.outputs["data"], want)
+    np.testing.assert_array_equal(run.outputs["last"], stream["last"])
+    return run
+
+
+CASES = [
+    ("lstm", dict(method="pwl"), dict(parallelism=1)),
+    ("lstm", dict(method="lut"), dict(arith="mcm")),
+    ("lstm", dict(method="hard", bits=10), dict(arith="csd", pipeline=1)),
+    ("lstm", dict(bits=16, hidden=4, inputs=3), dict(parallelism=7)),
+    ("gru", dict(method="pwl"), dict(parallelism=27)),
+    ("gru", dict(method="lut", bits=12), dict(arith="mcm")),
+    ("gru", dict(method="hard"), dict(parallelism=4)),
+]
+
+
+@pytest.mark.parametrize("kind, planning, options", CASES)
+def test_core_equals_reference_on_back_to_back_sequences_with_stalls(kind, planning, options):
+    core = Recurrent(plan(kind, **planning), **options)
+    simulate(core, [16, 1, 17, 3], stall=0.3, seed=len(str(options)))
+
+
+@pytest.mark.parametrize("kind, planning, options", CASES[::2])
+def test_one_step_every_step_cycles(kind, planning, options):
+    core = Recurrent(plan(kind, **planning), **options)
+    run = simulate(core, [5, 4], seed=2)
+    # A step's input enters as the previous step's output leaves, step_cycles apart, and its
+    # hidden state leaves step_cycles later: across sequences too.
+    np.testing.assert_array_equal(np.diff(run.in_cycles), core.step_cycles)
+    np.testing.assert_array_equal(run.out_cycles - run.in_cycles, core.latency)
+    assert core.ii == core.latency == core.step_cycles
+
+
+def test_step_cycles_is_the_chain_of_parts():
+    core = Recurrent(plan("lstm"), arith="mcm")
+    parts = {p.name: p.core.latency for p in core._parts}
+    chain = [parts["mac"], max(parts["sigmoid"], parts["tanh"]),
+             max(parts["forget"], parts["input"]), parts["cell"], parts["tanh_cell"],
+             parts["hidden"]]
+    assert core.step_cycles == 1 + sum(latency + 1 for latency in chain)
+    folded = Recurrent(plan("lstm"), parallelism=1)
+    # 5 inputs × 12 gates on one multiplier: the MAC's 60 cycles are inside its latency.
+    assert folded.mac.ii == 60 and folded.step_cycles - core.step_cycles == \
+        folded.mac.latency - core.mac.latency
+    info = json.loads(json.dumps(folded.describe()))
+    assert info["class"] == "Recurrent" and info["ii"] == folded.step_cycles
+    assert info["multipliers"] == 1 and info["mac"]["n_in"] == 5
+
+
+def test_core_errors():
+    with pytest.raises(ParameterTypeError, match="^plan must be a RecurrentPlan"):
+        Recurrent("lstm")
+    with pytest.raises(NotImplementedError, match="reverse direction needs its whole sequence"):
+        Recurrent(plan("gru", reverse=True))
+
+
+def test_exports_verilog_with_framed_ports():
+    text = core_verilog(Recurrent(plan("gru"), arith="mcm"), "gru")
+    assert re.search(r"input\s+(wire\s+)?\[5:0\]\s+i__payload", text) or "i__payload" in text
+    assert "module gru" in text
+
+
+def test_synthesizes_a_small_gru():
+    core = Recurrent(plan("gru", hidden=2, method="hard"), parallelism=1)
+    report = synthesize(core, "ice40-up5k", name="gru")
+    # One DSP for the folded MAC, one per lane of the two products (r⊙n_h, z⊙(h − n)) and one
+    # per lane of hard_sigmoid's exact ·1/6 (r and z): the parts are not folded yet.
+    assert report.dsps == 1 + 2 * 2 + 2 * 2 and 0 < report.luts < 5280
