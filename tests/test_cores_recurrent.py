@@ -64,6 +64,12 @@ def test_one_step_every_step_cycles(kind, planning, options):
     np.testing.assert_array_equal(np.diff(run.in_cycles), core.step_cycles)
     np.testing.assert_array_equal(run.out_cycles - run.in_cycles, core.latency)
     assert core.ii == core.latency == core.step_cycles
+    in_cycles, out_cycles = core.schedule([5, 4])
+    np.testing.assert_array_equal(run.in_cycles, in_cycles)
+    np.testing.assert_array_equal(run.out_cycles, out_cycles)
+    # Steps offered late enter when offered.
+    late = core.schedule([3], [0, 3 * core.step_cycles, 3 * core.step_cycles])[0]
+    np.testing.assert_array_equal(late, [0, 3 * core.step_cycles, 4 * core.step_cycles])
 
 
 def test_step_cycles_is_the_chain_of_parts():

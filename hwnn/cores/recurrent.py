@@ -15,9 +15,10 @@ from amaranth.hdl import Cat, Const, Module, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..checks import ParameterTypeError
+from ..checks import ParameterTypeError, check_integer
 from ..plans.rnn import RecurrentPlan
 from ._component import owned, rejects_quietly
+from ._timing import check_arrivals, pipeline_schedule
 from .activation import activation_core
 from .dense import Dense
 from .elementwise import Elementwise
@@ -146,6 +147,22 @@ class Recurrent(wiring.Component):
                   doc="Cycles between time steps at full rate (:attr:`step_cycles`).")
     latency = property(lambda self: self.step_cycles,
                        doc="Cycles from a step's input to its hidden state (:attr:`step_cycles`).")
+
+    def schedule(self, lengths, arrivals=None):
+        """``(in_cycles, out_cycles)`` of back-to-back sequences of ``lengths`` steps, step
+        ``k`` offered from cycle ``arrivals[k]`` (None: all from cycle 0), the output always
+        taken: a pipeline whose ii and latency are :attr:`step_cycles` (a step enters in the
+        cycle the one before it leaves).
+
+        Raises
+        ------
+        ValueError
+            ``lengths`` holds a negative number, or ``arrivals`` is not one non-decreasing
+            non-negative integer per step.
+        """
+        lengths = [check_integer(n, "lengths[i]", minimum=0) for n in lengths]
+        return pipeline_schedule(self.step_cycles, self.step_cycles,
+                                 check_arrivals(arrivals, sum(lengths)))
 
     def describe(self) -> dict:
         """Parameters, formats, timing and the parts (JSON-serializable)."""
