@@ -10,8 +10,8 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..checks import ParameterTypeError, ParameterValueError, check_integer
-from ..plans.network import NetworkPlan
-from ._component import owned
+from ..plans.network import RECURRENT, NetworkPlan
+from ._component import inspected, owned
 from ._timing import chain_schedule, check_arrivals, layer_lengths
 from ._window import start_shifts
 from .activation import activation_core
@@ -20,15 +20,17 @@ from .dense import Dense
 from .flatten import Flatten
 from .framed import Framed
 from .pool import Pool1d
+from .recurrent import Recurrent
 
-__all__ = ["Network", "layer_builders", "layer_core"]
+__all__ = ["Network", "layer_builders", "layer_core", "step_cycles"]
 
 
 def layer_core(layer, lanes_in: int, sequence: bool = False, fmt=None, pace=None):
     """A fresh core for ``layer`` (a :class:`~hwnn.plans.network.Layer`) fed ``lanes_in``
     values of format ``fmt`` per transfer; an activation over a ``sequence`` carries ``last``
     beside its data (:class:`~hwnn.cores.framed.Framed`); a conv1d takes windows at most every
-    ``pace`` cycles (:attr:`~hwnn.plans.network.NetworkPlan.paces`)."""
+    ``pace`` cycles (:meth:`~hwnn.plans.network.NetworkPlan.pacing`); an LSTM or GRU layer is
+    a :class:`~hwnn.cores.recurrent.Recurrent` with the layer's options."""
     if layer.kind == "dense":
         return Dense(layer.plan, **layer.options)
     if layer.kind == "conv1d":
@@ -37,15 +39,25 @@ def layer_core(layer, lanes_in: int, sequence: bool = False, fmt=None, pace=None
         return Pool1d(layer.plan)
     if layer.kind == "flatten":
         return Flatten(layer.plan, fmt)
+    if layer.kind in RECURRENT:
+        return Recurrent(layer.plan, **layer.options)
     unit = activation_core(layer.plan, lanes=lanes_in)
     return Framed(unit) if sequence else unit
+
+
+def step_cycles(plan: NetworkPlan) -> dict:
+    """``{name: cycles per time step}`` of ``plan``'s recurrent layers, read off their cores
+    (:attr:`~hwnn.cores.recurrent.Recurrent.ii`): the ``step_ii`` the plan's timing needs."""
+    return {layer.name: inspected(layer_core(layer, 0)).ii
+            for layer in plan.layers if layer.kind in RECURRENT}
 
 
 def layer_builders(plan: NetworkPlan) -> list[tuple]:
     """Per layer of ``plan``, ``(layer, build)``: ``build()`` makes its core as the network
     does (the lanes, sequence, format and pace it receives)."""
     builders, sequence, fmt = [], plan.sequences[0], plan.in_format
-    for layer, lanes, pace in zip(plan.layers, plan.lanes, plan.paces):
+    paces = plan.pacing(step_cycles(plan))
+    for layer, lanes, pace in zip(plan.layers, plan.lanes, paces):
         builders.append((layer, functools.partial(layer_core, layer, lanes[0], sequence, fmt,
                                                   pace)))
         sequence = layer.sequences(sequence)[1]
@@ -72,7 +84,8 @@ class Network(wiring.Component):
     """The layers of ``plan`` in a chain: computes :func:`hwnn.ref.network.network`.
 
     Each layer is its own core (``Dense`` in its ``arith`` with its ``parallelism``, an
-    activation unit with as many lanes as the previous layer has outputs), and each layer's
+    activation unit with as many lanes as the previous layer has outputs, a ``Recurrent``
+    for an LSTM or GRU layer, whose cycles per time step are its ``step_cycles``), and each layer's
     output stream feeds the next layer's input stream directly: no buffers, nothing copied.
 
     Throughput: one input (a vector, or a time step of a sequence) every ``ii`` cycles: the
@@ -117,6 +130,8 @@ class Network(wiring.Component):
                                              f"{type(plan).__name__}")
         self._plan = plan
         self._cores = tuple(owned(build()) for _, build in layer_builders(plan))
+        self._step_ii = {layer.name: core.ii for layer, core in zip(plan.layers, self._cores)
+                         if layer.kind in RECURRENT}
         first, last = self._cores[0], self._cores[-1]
         members = {
             "i": In(stream.Signature(first.i.signature.members["payload"].shape)),
@@ -134,8 +149,9 @@ class Network(wiring.Component):
     @property
     def ii(self) -> int:
         """Cycles between inputs (vectors, or time steps of sequences) at full rate
-        (:attr:`NetworkPlan.ii <hwnn.plans.network.NetworkPlan.ii>`)."""
-        return self._plan.ii
+        (:meth:`NetworkPlan.initiation <hwnn.plans.network.NetworkPlan.initiation>`, with each
+        recurrent layer's cycles per step from its core)."""
+        return self._plan.initiation(self._step_ii)
 
     @property
     def latency(self) -> int:
@@ -215,7 +231,7 @@ class Network(wiring.Component):
     def describe(self) -> dict:
         """The network and every layer's own description (JSON-serializable)."""
         # The busiest layer: its cycles per transfer times the transfers it sees per input.
-        loads = [layer.load * rate for layer, rate in zip(self._plan.layers, self._plan.rates)]
+        loads = self._plan.loads(self._step_ii)
         bottleneck = max(range(len(loads)), key=loads.__getitem__)
         return {"kind": "network", "class": "Network", "ii": self.ii, "latency": self.latency,
                 "multipliers": self.multipliers, "n_in": self._plan.n_in,

@@ -8,8 +8,15 @@ sequences (one time step of all channels per transfer, framed by ``last``), ``fl
 sequence of a fixed length into one vector in time-major order (index ``t·channels + c``; the
 dense layer after it takes its weights in that order, see
 :meth:`~hwnn.plans.pool.FlattenPlan.stream_weight`), ``dense`` layers take vectors, and an
-activation takes whichever comes. :func:`balance` chooses the parallelism of each folded dense
-layer for a target initiation interval with the fewest multipliers.
+activation takes whichever comes; ``lstm`` and ``gru`` layers (:mod:`hwnn.plans.rnn`) take
+sequences of ``input_size`` values per step and give every step's hidden state. :func:`balance`
+chooses the parallelism of each folded dense layer for a target initiation interval with the
+fewest multipliers.
+
+A recurrent layer's cycles per time step follow from the core that runs it (the latencies of
+its parts, :attr:`hwnn.cores.recurrent.Recurrent.step_cycles`), not from its plan: the plan
+level takes them as ``step_ii`` (layer name → cycles per step) wherever timing needs them, and
+says so (:class:`TimingUnknown`) when they are missing.
 """
 
 from __future__ import annotations
@@ -24,17 +31,29 @@ from ..checks import ParameterTypeError, ParameterValueError, check_integer
 from .conv1d import Conv1dPlan
 from .dense import ARITHMETIC, DensePlan, mac_schedule
 from .pool import FlattenPlan, Pool1dPlan
+from .rnn import RecurrentPlan
 
-__all__ = ["KINDS", "Layer", "NetworkPlan", "balance", "plan_network"]
+__all__ = ["KINDS", "RECURRENT", "Layer", "NetworkPlan", "TimingUnknown", "balance",
+           "plan_network"]
 
+#: The recurrent layer kinds (one direction of one layer, :class:`~hwnn.plans.rnn.RecurrentPlan`).
+RECURRENT = ("lstm", "gru")
 #: Layer kinds a network chains, with the core options each takes.
 KINDS = {"dense": ("arith", "parallelism", "pipeline"), "activation": (),
-         "conv1d": ("arith", "parallelism", "pipeline"), "pool": (), "flatten": ()}
+         "conv1d": ("arith", "parallelism", "pipeline"), "pool": (), "flatten": (),
+         **{kind: ("arith", "parallelism", "pipeline", "lanes") for kind in RECURRENT}}
 # The plan class each kind needs (activations: any activation plan).
-_PLANS = {"dense": DensePlan, "conv1d": Conv1dPlan, "pool": Pool1dPlan, "flatten": FlattenPlan}
+_PLANS = {"dense": DensePlan, "conv1d": Conv1dPlan, "pool": Pool1dPlan, "flatten": FlattenPlan,
+          **{kind: RecurrentPlan for kind in RECURRENT}}
 # Whether a kind takes / gives sequences (None: whatever comes, an activation).
 _SEQUENCES = {"dense": (False, False), "conv1d": (True, True), "pool": (True, True),
-              "flatten": (True, False), "activation": (None, None)}
+              "flatten": (True, False), "activation": (None, None),
+              **{kind: (True, True) for kind in RECURRENT}}
+
+
+class TimingUnknown(LookupError):
+    """A recurrent layer's cycles per step were needed but not given: only its core knows them
+    (``Recurrent(plan, **options).ii``; :class:`~hwnn.cores.network.Network` passes them)."""
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -68,6 +87,8 @@ class Layer:
             return self.plan.channels, self.plan.channels
         if self.kind == "flatten":
             return self.plan.channels, self.plan.n_out
+        if self.kind in RECURRENT:
+            return self.plan.input_size, self.plan.hidden_size
         return n_in, n_in
 
     def sequences(self, before: bool) -> tuple[bool, bool]:
@@ -81,6 +102,23 @@ class Layer:
         ``ceil(load)``."""
         return math.ceil(self.load)
 
+    def cycles(self, step_ii=None) -> Fraction:
+        """Cycles per input of its own at full rate: :attr:`load`, or for a recurrent layer
+        ``step_ii[name]`` (its core's cycles per time step).
+
+        Raises
+        ------
+        TimingUnknown
+            A recurrent layer whose name ``step_ii`` (None: empty) does not hold.
+        """
+        if self.kind not in RECURRENT:
+            return self.load
+        if not step_ii or self.name not in step_ii:
+            raise TimingUnknown(f"layer {self.name!r} ({self.kind}): its cycles per time step "
+                                f"are known only from its core (Recurrent(plan).ii); build "
+                                f"the network's core (Network(plan).ii) or pass step_ii")
+        return Fraction(step_ii[self.name])
+
     @property
     def mac_ii(self) -> int:
         """A dense or conv1d layer's MAC ii (per vector or window): the folded schedule's, 1
@@ -93,7 +131,15 @@ class Layer:
     @property
     def load(self) -> Fraction:
         """Cycles per input of its own at full rate: a conv1d's ``max(mac_ii, stride)``
-        cycles per window of ``stride`` steps; every other layer's :attr:`mac_ii`."""
+        cycles per window of ``stride`` steps; every other layer's :attr:`mac_ii`.
+
+        Raises
+        ------
+        TimingUnknown
+            A recurrent layer (see :meth:`cycles`).
+        """
+        if self.kind in RECURRENT:
+            return self.cycles()
         if self.kind == "conv1d":
             return Fraction(max(self.mac_ii, self.plan.stride), self.plan.stride)
         return Fraction(self.mac_ii)
@@ -138,14 +184,54 @@ class NetworkPlan:
         return self.lanes[-1][1]
 
     @property
-    def ii(self) -> int:
+    def recurrent(self) -> bool:
+        """Whether a layer is recurrent (then timing needs its core's ``step_ii``)."""
+        return any(layer.kind in RECURRENT for layer in self.layers)
+
+    def loads(self, step_ii=None) -> tuple:
+        """Per layer, its cycles per network input: :meth:`Layer.cycles` times
+        :attr:`rates` (a Fraction each).
+
+        Raises
+        ------
+        TimingUnknown
+            A recurrent layer missing from ``step_ii``.
+        """
+        return tuple(layer.cycles(step_ii) * rate
+                     for layer, rate in zip(self.layers, self.rates))
+
+    def initiation(self, step_ii=None) -> int:
         """Cycles between inputs (vectors, or time steps of sequences) at full rate: the
-        busiest layer's :attr:`Layer.load` times the inputs it sees per network input
-        (:attr:`rates`), rounded up."""
-        return math.ceil(max(layer.load * rate for layer, rate in zip(self.layers, self.rates)))
+        busiest layer's cycles per input of its own times the inputs it sees per network input
+        (:meth:`loads`), rounded up; a recurrent layer's cycles per step come from
+        ``step_ii`` (name → its core's ``ii``).
+
+        Raises
+        ------
+        TimingUnknown
+            A recurrent layer missing from ``step_ii``.
+        """
+        return math.ceil(max(self.loads(step_ii)))
+
+    @property
+    def ii(self) -> int:
+        """:meth:`initiation` of a network without recurrent layers.
+
+        Raises
+        ------
+        TimingUnknown
+            The network has a recurrent layer: its ii comes from the cores
+            (:attr:`hwnn.cores.network.Network.ii`, or :meth:`initiation` with ``step_ii``).
+        """
+        return self.initiation()
 
     @property
     def paces(self) -> tuple:
+        """:meth:`pacing` of a network without recurrent layers (:class:`TimingUnknown`
+        otherwise)."""
+        return self.pacing()
+
+    def pacing(self, step_ii=None) -> tuple:
         """Per layer, the fewest cycles between its windows (a conv1d; None for the others)
         that keep it from sending the layers after it transfers faster than they take them.
 
@@ -153,9 +239,16 @@ class NetworkPlan:
         ``take = max(mac_ii, need)`` cycles, ``need`` being the spacing the layers after it
         want, and wants its own inputs ``ceil(take / stride)`` apart; a pool wants
         ``ceil(need / stride)``, a flatten ``ceil(need / steps)``, a dense layer
-        ``max(ii, need)``, an activation ``need``. Inside a sequence this spacing never makes
-        a layer wait; at sequence boundaries (a tail, or a stride phase that starts over) it
-        may, and :meth:`~hwnn.cores.network.Network.schedule` says so."""
+        ``max(ii, need)``, a recurrent layer ``max(step_ii[name], need)``, an activation
+        ``need``. Inside a sequence this spacing never makes a layer wait; at sequence
+        boundaries (a tail, or a stride phase that starts over) it may, and
+        :meth:`~hwnn.cores.network.Network.schedule` says so.
+
+        Raises
+        ------
+        TimingUnknown
+            A recurrent layer missing from ``step_ii``.
+        """
         paces, need = [], 1
         for layer in reversed(self.layers):
             pace = None
@@ -168,6 +261,8 @@ class NetworkPlan:
                 need = -(-need // layer.plan.steps)
             elif layer.kind == "dense":
                 need = max(layer.ii, need)
+            elif layer.kind in RECURRENT:
+                need = max(math.ceil(layer.cycles(step_ii)), need)
             paces.append(pace)
         return tuple(reversed(paces))
 
@@ -211,14 +306,20 @@ def _check_layer(layer, index) -> Layer:
         raise ParameterTypeError("layers", f"{where} ({layer.name}): a {layer.kind} layer needs "
                                            f"a {wanted.__name__}, not "
                                            f"{type(layer.plan).__name__}")
-    if layer.kind in ("dense", "conv1d"):
+    if layer.kind in RECURRENT and layer.plan.kind != layer.kind:
+        raise ParameterValueError("layers", f"{where} ({layer.name}): a {layer.kind} layer "
+                                            f"needs a {layer.kind} plan, not a "
+                                            f"{layer.plan.kind} one")
+    if layer.kind in ("dense", "conv1d", *RECURRENT):
         arith = layer.options.get("arith", "mult")
         if arith not in ARITHMETIC:
             raise ParameterValueError("layers", f"{where} ({layer.name}): arith must be one of "
                                                 f"{', '.join(map(repr, ARITHMETIC))}, not "
                                                 f"{arith!r}")
         if arith == "mult":
-            for plan in (layer.plan,) if layer.kind == "dense" else layer.plan.groups:
+            macs = (layer.plan.groups if layer.kind == "conv1d" else
+                    (layer.plan.gates,) if layer.kind in RECURRENT else (layer.plan,))
+            for plan in macs:   # a recurrent layer's MAC is over [x; h]
                 mac_schedule(plan, layer.options.get("parallelism", 1))  # checks it
         elif "parallelism" in layer.options:
             raise ParameterValueError("layers", f"{where} ({layer.name}): parallelism applies "
@@ -296,7 +397,8 @@ def balance(plan: NetworkPlan, target_ii: int) -> NetworkPlan:
     ``parallelism = ceil(n_in·n_out / budget)`` (a folded MAC reaches
     ``ii = ceil(products / parallelism)`` exactly); a conv1d makes a window every ``stride``
     inputs, so each of its groups gets ``ceil(products / floor(budget·stride))``. Shift-add
-    layers and activations already take one input per cycle. Over sequences, a sequence's
+    layers and activations already take one input per cycle. Recurrent layers are left as
+    they are (their cycles per step are their core's, not a MAC's alone). Over sequences, a sequence's
     padding shifts with the next one's steps (``Network.period`` gives the cycles per
     sequence).
 

@@ -16,6 +16,8 @@ from .activation import activation
 from .conv1d import conv1d, conv1d_float
 from .dense import dense
 from .pool import pool1d
+from .rnn import recurrent
+from .rnn_float import gru_float, lstm_float
 from .windows import gather_windows
 
 __all__ = ["network", "network_float", "network_layers"]
@@ -29,8 +31,14 @@ def _stream_flatten(plan, x):
     return x.reshape(x.shape[:-2] + (plan.steps * plan.channels,))
 
 
+def _recurrent_outputs(plan, x):
+    """Every step's hidden state of an LSTM or GRU layer, each sequence from a zero state."""
+    return recurrent(plan, x)[0]
+
+
 _REFERENCES = {"dense": dense, "activation": activation, "conv1d": conv1d, "pool": pool1d,
-               "flatten": _stream_flatten}
+               "flatten": _stream_flatten, "lstm": _recurrent_outputs,
+               "gru": _recurrent_outputs}
 
 
 def network_layers(plan, x) -> list[np.ndarray]:
@@ -80,7 +88,10 @@ def network_float(plan, weights, x) -> list[np.ndarray]:
     weights in stream order); activations evaluate their function in float64. No rounding, no
     saturation: the model the quantized network approximates.
     Pooling takes the maximum (padding never wins) or the mean over the kernel (padding counts
-    as zero, as PyTorch's ``count_include_pad``).
+    as zero, as PyTorch's ``count_include_pad``). An LSTM or GRU layer runs PyTorch's
+    ``nn.LSTM``/``nn.GRU`` (:func:`~hwnn.ref.rnn_float.lstm_float`,
+    :func:`~hwnn.ref.rnn_float.gru_float`) from a zero state with ``weights[name] =
+    (weight_ih, weight_hh, bias_ih, bias_hh)`` and gives every step's hidden state.
     """
     x = np.asarray(x, dtype=np.float64)
     outputs = []
@@ -99,6 +110,9 @@ def network_float(plan, weights, x) -> list[np.ndarray]:
             x = _stream_flatten(layer.plan, x)
         elif layer.kind == "pool":
             x = _pool_float(layer.plan, x)
+        elif layer.kind in ("lstm", "gru"):
+            run = lstm_float if layer.kind == "lstm" else gru_float
+            x = run(x, *weights[layer.name], reverse=layer.plan.reverse)[0]
         else:
             x = np.asarray(layer.plan.function(x), dtype=np.float64)
         outputs.append(x)
