@@ -126,12 +126,14 @@ def format_float_errors(rows) -> str:
 def _layer_what(layer) -> tuple[str, str, str]:
     """What a layer is, its formats, and its values in and out, from its ``describe()``."""
     kind = layer["kind"]
-    what = kind + (f" {layer['arith']}" if "arith" in layer else
+    what = kind + (f" {layer['arith']} {layer['method']}" if "hidden_size" in layer else
+                   f" {layer['arith']}" if "arith" in layer else
                    f" {layer['method']} {layer['function']}" if "method" in layer else
                    f" {layer['pool']} k{layer['kernel_size']}" if "pool" in layer else "")
     fmt_in = layer.get("in_format", layer.get("format"))
-    fmt_out = layer.get("out_format", layer.get("format"))
+    fmt_out = layer.get("out_format", layer.get("format", layer.get("state_format")))
     values = (f"{layer['n_in']} -> {layer['n_out']}" if "n_in" in layer else
+              f"{layer['input_size']} -> {layer['hidden_size']}" if "hidden_size" in layer else
               f"{layer['in_channels']} -> {layer['out_channels']} ch" if "in_channels" in layer
               else f"{layer['steps']}x{layer['channels']} -> {layer['n_out']}" if "steps" in layer
               else f"{layer['channels']} ch" if "channels" in layer

@@ -45,10 +45,11 @@ from .plans.exact import ExactPlan
 from .plans.lut import LUTPlan
 from .plans.pool import FlattenPlan, Pool1dPlan
 from .plans.pwl.plan import PWLPlan
+from .plans.rnn import RecurrentPlan
 from .plans.shift_add import AdderGraph, csd
 
 __all__ = ["LayerMetrics", "NetworkMetrics", "bop", "digit_counts", "layer_metrics",
-           "network_metrics", "nabs", "rm", "weight_layer_metrics"]
+           "network_metrics", "nabs", "recurrent_metrics", "rm", "weight_layer_metrics"]
 
 
 def _shape(n_in, n_out, kernel, groups) -> tuple[int, int, int, int]:
@@ -313,6 +314,8 @@ def layer_metrics(layer, *, arith=None, lanes=1) -> LayerMetrics:
     Activation plans (LUT, PWL, exact) of ``lanes`` values per step (an activation core
     brings its own ``lanes``): see
     :func:`_activation_metrics`; BoP 0 (the formula counts weight layers' MACs).
+    ``RecurrentPlan`` (or a ``Recurrent`` core): :func:`recurrent_metrics` (``arith`` for
+    the MAC over ``[x; h]``).
 
     Raises
     ------
@@ -325,6 +328,15 @@ def layer_metrics(layer, *, arith=None, lanes=1) -> LayerMetrics:
     graph = None
     lanes = check_integer(lanes, "lanes", minimum=1)
     plan = getattr(layer, "plan", layer)
+    if isinstance(plan, RecurrentPlan):
+        if plan is not layer and arith is not None:
+            raise ParameterValueError("arith", f"arith comes from the core "
+                                               f"({layer.mac.arith!r}); pass arith=None, not "
+                                               f"{arith!r}")
+        if plan is not layer:
+            arith, graph = layer.mac.arith, layer.mac.graph
+        arith = check_choice("mult" if arith is None else arith, "arith", ARITHMETIC)
+        return recurrent_metrics(plan, arith=arith, graph=graph)
     if plan is not layer and not isinstance(plan, DensePlan) and lanes == 1:
         lanes = check_integer(getattr(layer, "lanes", 1), "lanes", minimum=1)
     if plan is not layer and isinstance(plan, DensePlan) and hasattr(layer, "graph"):
@@ -369,6 +381,60 @@ def _sequence_metrics(plan) -> LayerMetrics:
                             additions=work if plan.kind == "avg" else 0, shifts=0,
                             comparisons=work if plan.kind == "max" else 0)
     return LayerMetrics(kind="flatten", rm=0, bop=0.0, additions=0, shifts=0)
+
+
+def recurrent_metrics(plan: RecurrentPlan, *, arith: str = "mult",
+                      graph: AdderGraph | None = None) -> LayerMetrics:
+    """One time step of an LSTM or GRU direction (``H`` hidden, ``I`` inputs):
+
+    * RM: the gate products, ``4H(I + H)`` (LSTM) or ``3H(I + H)`` (GRU: its MAC's ``n_x`` and
+      ``n_h`` rows hold structural zeros, which are not products), plus the elementwise
+      products: ``3H`` (LSTM: f⊙c, i⊙g, o⊙tanh(c')) or ``2H`` (GRU: r⊙n_h, z⊙(h − n)),
+      plus the activation units' (a PWL unit's slope product per lane; none for tables);
+    * BoP: :func:`bop` of the gate blocks (LSTM one ``4H × (I + H)``; GRU ``2H × (I + H)``,
+      ``H × I`` and ``H × H``), ``b_a`` the MAC's input width (x and h aligned), ``b_w`` the
+      weight width, ``p`` the non-zero weight codes over the gate products; plus ``b_a·b_b``
+      per elementwise product (the bit products of its two operand widths);
+    * NABS: the MAC's, as a dense layer's (digits for ``arith="mult"``, the adder graph
+      ``graph``, or the one :func:`~hwnn.plans.dense.shift_add_graph` builds, for shift-add),
+      plus the activation units' (:func:`_activation_metrics`, σ on ``3H`` or ``2H`` lanes,
+      tanh on ``H``, an LSTM's tanh(c') on ``H``) and the elementwise additions and
+      subtractions (LSTM ``H``: c'; GRU ``3H``: n_x + r⊙n_h, h − n, n + z⊙(h − n));
+      comparisons are the activation units'.
+
+    Raises
+    ------
+    TypeError, ValueError
+        ``plan`` is not a RecurrentPlan, an unknown ``arith``, a weight matrix of zeros only.
+    """
+    if not isinstance(plan, RecurrentPlan):
+        raise ParameterTypeError("plan", f"plan must be a RecurrentPlan, not {plan!r}")
+    arith = check_choice(arith, "arith", ARITHMETIC)
+    hidden, inputs, gates = plan.hidden_size, plan.input_size, plan.gates
+    if arith != "mult" and graph is None:
+        graph = shift_add_graph(gates, arith)
+    mac = weight_layer_metrics(gates.weight, gates.bias, b_a=gates.in_format.width,
+                               b_w=gates.weight_format.width, graph=graph)
+    blocks = ([(inputs + hidden, 4 * hidden)] if plan.kind == "lstm" else
+              [(inputs + hidden, 2 * hidden), (inputs, hidden), (hidden, hidden)])
+    products = sum(n * m for n, m in blocks)
+    p = int(np.count_nonzero(gates.weight)) / products
+    bops = [bop(n, m, gates.in_format.width, gates.weight_format.width, p=p)
+            for n, m in blocks]
+    lanes = {"sigmoid": (3 if plan.kind == "lstm" else 2) * hidden, "tanh": hidden,
+             "tanh_cell": hidden}
+    units = [_activation_metrics(unit, lanes[name]) for name, unit in plan.activations.items()]
+    stages = plan.stages.values()
+    multiplied = [s for s in stages if s.op == "mul"]
+    bops += [s.lanes * s.a_format.width * s.b_format.width for s in multiplied]
+    return LayerMetrics(kind=plan.kind,
+                        rm=products + sum(s.lanes for s in multiplied)
+                        + sum(u.rm for u in units),
+                        bop=math.fsum(bops),
+                        additions=mac.additions + sum(u.additions for u in units)
+                        + sum(s.lanes for s in stages if s.op != "mul"),
+                        shifts=mac.shifts + sum(u.shifts for u in units),
+                        comparisons=sum(u.comparisons for u in units), p=p)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,8 @@
 
 Each layer takes the fields of its kind's own spec, except ``in_format`` (the previous layer's
 ``out_format``; the network's ``in_format`` for the first), ``weights`` (the network's file) and
-``lanes`` (an activation has as many lanes as the layer before has outputs).
+``lanes`` (an activation has as many lanes as the layer before has outputs; an ``lstm`` or
+``gru`` layer's ``lanes`` is its core's folding, :mod:`hwnn.spec.recurrent`).
 """
 
 from __future__ import annotations
@@ -40,11 +41,14 @@ from ..plans.network import Layer, balance, plan_network
 from ..ref.network import network, network_float
 from .fields import Design, SpecError, _Fields, _load_arrays, _plan_error
 from .layers import _activation_design, _dense_design
+from .recurrent import RECURRENT_KINDS, recurrent_arrays, recurrent_layer
 from .sequence import conv1d_layer, flatten_layer, pool_layer
 
 __all__ = ["NETWORK_FIELDS", "network_design"]
 
-_LAYER_KINDS = ("dense", "activation", "conv1d", "pool", "flatten")
+_LAYER_KINDS = ("dense", "activation", "conv1d", "pool", "flatten", *RECURRENT_KINDS)
+# Layer kinds that need a sequence_length (they run over sequences from the input on).
+_SEQUENCE_FIRST = ("conv1d", "pool", *RECURRENT_KINDS)
 # Fields a layer table may not set: the network decides them.
 _SET_BY_NETWORK = {"in_format": "the previous layer's out_format (the network's in_format for "
                                 "the first layer)",
@@ -62,10 +66,12 @@ def _npz_arrays(params: _Fields, base_dir) -> tuple:
         return path, {name: np.asarray(archive[name]) for name in archive.files}
 
 
-def _layer_params(params: _Fields, table, index: int, allowed_of_kind, in_format) -> _Fields:
+def _layer_params(params: _Fields, table, index: int, kind: str, allowed_of_kind,
+                  in_format) -> _Fields:
     prefix = f"params.layers[{index}]"
     for key, why in _SET_BY_NETWORK.items():
-        if key in table:
+        # A recurrent layer's lanes fold its units: its own choice, not the network's.
+        if key in table and not (key == "lanes" and kind in RECURRENT_KINDS):
             raise SpecError(params.source, f"{prefix}.{key}", f"is set by the network: {why}")
     _Fields(table, prefix, params.source, ("kind", "name", *allowed_of_kind))  # unknown fields
     defaults = {key: value for key, value in params.table.items()
@@ -93,7 +99,7 @@ def network_design(core: dict, params: _Fields, base_dir, source, kinds) -> Desi
         head = _Fields(table, f"params.layers[{index}]", source, tuple(table))
         kind = head.choice("kind", _LAYER_KINDS, None, required=True)
         name = head.string("name", required=True)
-        layer_params = _layer_params(params, table, index, kinds[kind], in_format)
+        layer_params = _layer_params(params, table, index, kind, kinds[kind], in_format)
         if kind in ("dense", "conv1d"):
             keys = {"weight": f"{name}.weight", "bias": f"{name}.bias"}
             if path is None:
@@ -105,7 +111,11 @@ def network_design(core: dict, params: _Fields, base_dir, source, kinds) -> Desi
                                               f"{', '.join(sorted(arrays)) or 'nothing'})")
             used.update(k for k in keys.values() if k in arrays)
             weight, bias = arrays[keys["weight"]], arrays.get(keys["bias"])
-        if kind == "conv1d":
+        if kind in RECURRENT_KINDS:
+            found, keys = recurrent_arrays(layer_params, name, path, arrays)
+            used.update(keys)
+            layer, floats[name] = recurrent_layer(kind, name, layer_params, path, found)
+        elif kind == "conv1d":
             layer, floats[name] = conv1d_layer(name, layer_params, path, weight, bias)
             steps = layer.plan.out_length(steps) if steps is not None else None
         elif kind == "pool":
@@ -123,7 +133,7 @@ def network_design(core: dict, params: _Fields, base_dir, source, kinds) -> Desi
         if steps == 0:
             raise params.error("sequence_length", f"{steps_in} steps leave no output step after "
                                                   f"layer {name!r}: give longer sequences")
-        if kind in ("conv1d", "pool", "flatten"):
+        if kind in ("conv1d", "pool", "flatten", *RECURRENT_KINDS):
             layers.append(layer)
             fmt = layer.out_format if layer.out_format is not None else in_format
             in_format, width = fmt, layer.lanes(width)[1]
@@ -151,9 +161,10 @@ def network_design(core: dict, params: _Fields, base_dir, source, kinds) -> Desi
     if unused:
         raise params.error("weights", f"{path.name} has arrays no layer uses: "
                                       f"{', '.join(unused)} (dense layers read '<name>.weight' "
-                                      f"and '<name>.bias')")
+                                      f"and '<name>.bias', lstm and gru layers "
+                                      f"'<name>.weight_ih_l0'...)")
     target_ii = params.integer("target_ii", None, 1) if "target_ii" in params.table else None
-    if steps_in is None and layers[0].kind in ("conv1d", "pool"):
+    if steps_in is None and layers[0].kind in _SEQUENCE_FIRST:
         raise params.error("sequence_length", "missing: the network runs over sequences; give "
                                               "their length (time steps)")
     try:
