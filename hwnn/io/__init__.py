@@ -6,7 +6,9 @@ every format within a bit budget (:mod:`.quantize`, whose docstring states the r
 beside it. Each choice is a line of the spec with a comment saying why; edit and re-run.
 
 A 1-D CNN (Conv, pooling, Flatten, then dense layers) becomes ``conv1d``, ``pool`` and
-``flatten`` layers (:mod:`hwnn.spec.sequence`) and the spec's ``sequence_length``: the
+``flatten`` layers (:mod:`hwnn.spec.sequence`), an ONNX ``LSTM``/``GRU`` node or a state_dict's
+``lstm``/``gru`` entry an ``lstm``/``gru`` layer (:mod:`hwnn.spec.recurrent`), and the spec's
+``sequence_length``: the
 model's static time dimension or the ``sequence_length`` argument (``--sequence-length N``).
 Its weights keep PyTorch's layouts (a conv weight ``(out, in/groups, k)``; the dense layer
 after the flatten channel-major, which the spec loader permutes). hwnn's streams are
@@ -23,7 +25,7 @@ import numpy as np
 
 from ..export import check_module_name
 from .model import (SEQUENCE_TYPES, FloatActivation, FloatConv1d, FloatDense, FloatFlatten,
-                    ModelError, UnsupportedLayer)
+                    FloatRecurrent, ModelError, UnsupportedLayer)
 from .onnx import read_onnx
 from .quantize import choose_formats
 from .torch_npz import read_state_dict
@@ -111,6 +113,14 @@ def write_spec(layers, in_choice, choices, spec_path, name: str, bits: int, sour
             if layer.leaky_shift is not None:
                 lines.append(f"leaky_shift = {layer.leaky_shift}  "
                              f"# negative slope 2**-{layer.leaky_shift}")
+        elif isinstance(layer, FloatRecurrent):
+            lines += [f'kind = "{layer.kind}"', f"name = {_toml_string(layer.name)}",
+                      f"hidden_size = {layer.hidden_size}",
+                      _comment("weights: PyTorch's names under the layer's; method = \"pwl\" "
+                               "(or lut, hard) and any stage's format (state_format, "
+                               "gate_format, ...) may be set here")]
+            arrays.update({f"{layer.name}.{key}": array
+                           for key, array in layer.weights.items()})
         elif isinstance(layer, FloatFlatten):
             lines += ['kind = "flatten"', f"name = {_toml_string(layer.name)}",
                       _comment("the next dense layer's weights are PyTorch's (channel-major); "
@@ -121,7 +131,8 @@ def write_spec(layers, in_choice, choices, spec_path, name: str, bits: int, sour
                       f"stride = {layer.stride}", f"padding = {layer.padding}",
                       _comment("keeps its input's format: a maximum or mean of codes is one")]
         for key, made in choice.items():
-            lines += [_comment(made.why), f'{key} = "{made.format}"']
+            value = made.format if isinstance(made.format, int) else f'"{made.format}"'
+            lines += [_comment(made.why), f"{key} = {value}"]
     spec_path.write_text("\n".join(lines) + "\n")
     with npz_path.open("wb") as file:
         np.savez(file, **arrays)

@@ -1,8 +1,8 @@
 """The float model an importer reads: a chain of layers in float64, with PyTorch's semantics.
 
 Both importers (ONNX, PyTorch state_dict) produce a list of :class:`FloatDense`,
-:class:`FloatActivation` and, for a 1-D CNN, :class:`FloatConv1d`, :class:`FloatPool` and
-:class:`FloatFlatten`; :mod:`hwnn.io.quantize` chooses their formats and
+:class:`FloatActivation`, for a 1-D CNN :class:`FloatConv1d`, :class:`FloatPool` and
+:class:`FloatFlatten`, and for LSTM and GRU layers :class:`FloatRecurrent`; :mod:`hwnn.io.quantize` chooses their formats and
 :func:`hwnn.io.import_model` writes them as a ``network`` spec. :func:`forward` is the float
 network (the original, unquantized weights) used for calibration and by tests.
 
@@ -22,10 +22,12 @@ import numpy as np
 from ..export import VERILOG_KEYWORDS
 from ..plans.functions import FUNCTIONS, LEAKY_SHIFT, leaky_relu
 from ..ref.conv1d import conv1d_float
+from ..ref.rnn_float import gru_float, lstm_float
 from ..ref.windows import Window, conv1d_window, gather_windows
 
 __all__ = ["ModelError", "UnsupportedLayer", "FloatDense", "FloatActivation", "FloatConv1d",
-           "FloatPool", "FloatFlatten", "SEQUENCE_TYPES", "forward", "fold_batchnorm",
+           "FloatPool", "FloatFlatten", "FloatRecurrent", "SEQUENCE_TYPES", "forward",
+           "fold_batchnorm",
            "leaky_shift_of", "Names"]
 
 
@@ -124,8 +126,37 @@ class FloatFlatten:
         return x.transpose(0, 2, 1).reshape(len(x), self.channels * self.steps)
 
 
+@dataclass
+class FloatRecurrent:
+    """One direction of one PyTorch ``nn.LSTM`` or ``nn.GRU`` layer (``kind`` "lstm"/"gru"):
+    ``weights`` holds its ``state_dict`` arrays without prefix (``weight_ih_l0``,
+    ``weight_hh_l0`` and, unless the layer has no bias, ``bias_ih_l0``, ``bias_hh_l0``) in
+    float64; it gives every step's hidden state from a zero state. ``in_steps`` as
+    :class:`FloatConv1d`'s."""
+    name: str
+    kind: str
+    weights: dict
+    source: str
+    in_steps: int | None = None
+
+    @property
+    def hidden_size(self) -> int:
+        return self.weights["weight_hh_l0"].shape[1]
+
+    @property
+    def input_size(self) -> int:
+        return self.weights["weight_ih_l0"].shape[1]
+
+    def evaluate(self, x: np.ndarray) -> np.ndarray:
+        """Every step's hidden state for time-major ``x`` (sequences, steps, input)."""
+        run = lstm_float if self.kind == "lstm" else gru_float
+        w = self.weights
+        return run(x, w["weight_ih_l0"], w["weight_hh_l0"], w.get("bias_ih_l0"),
+                   w.get("bias_hh_l0"))[0]
+
+
 #: The layers over sequences (before a flatten).
-SEQUENCE_TYPES = (FloatConv1d, FloatPool)
+SEQUENCE_TYPES = (FloatConv1d, FloatPool, FloatRecurrent)
 
 
 def forward(layers, x) -> list[np.ndarray]:

@@ -25,6 +25,10 @@ The rule (every choice is written into the spec with a comment saying why, and c
   ``SQ(1, bits - 1)`` and ``UQ(0, bits)`` at most.
 - **Pool and flatten** layers keep their input's format (no field is written): a maximum or a
   mean of codes (and zeros) is a code of the same format.
+- **LSTM and GRU** layers get ``bits = <budget>``: their own rule chooses every stage's format
+  within it from the weights (:func:`hwnn.plans.rnn.default_formats`); the hidden state is
+  within ``(-1, 1)`` (it is ``o⊙tanh(c)`` or a mix of tanh values), its range for the layers
+  after it.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ import numpy as np
 
 from ..fixed import SQ, UQ, Format
 from .model import (FloatActivation, FloatConv1d, FloatDense, FloatFlatten,
-                    FloatPool, ModelError, forward)
+                    FloatPool, FloatRecurrent, ModelError, forward)
 
 __all__ = ["Choice", "MIN_BITS", "MAX_BITS", "weight_format", "range_format", "choose_formats"]
 
@@ -49,8 +53,9 @@ _OPEN_TOP = {"tanh": 1.0, "sigmoid": 1.0}
 
 @dataclass(frozen=True)
 class Choice:
-    """A chosen ``format`` and ``why`` (one line, written above it in the spec)."""
-    format: Format
+    """A chosen ``format`` (or, for a recurrent layer's ``bits``, an int) and ``why`` (one
+    line, written above it in the spec)."""
+    format: Format | int
     why: str
 
 
@@ -97,6 +102,8 @@ def _input_shape(layers) -> tuple:
     first = layers[0]
     if isinstance(first, FloatDense):
         return (first.weight.shape[1],)
+    if isinstance(first, FloatRecurrent):
+        return first.in_steps, first.input_size
     return first.in_steps, first.weight.shape[1] * first.groups
 
 
@@ -126,6 +133,8 @@ def _interval_ranges(layers, shape) -> list[tuple[float, float]]:
             lo, hi = center + layer.bias - radius, center + layer.bias + radius
         elif isinstance(layer, FloatPool):
             lo, hi = _widen_for_padding(layer, lo, hi)
+        elif isinstance(layer, FloatRecurrent):
+            lo, hi = np.full(layer.hidden_size, -1.0), np.full(layer.hidden_size, 1.0)
         elif isinstance(layer, FloatFlatten):  # channel-major: each channel's bound per step
             lo, hi = np.repeat(lo, layer.steps), np.repeat(hi, layer.steps)
         else:
@@ -147,7 +156,8 @@ def choose_formats(layers, bits: int = 8, calibration=None) -> tuple[Choice, lis
         bounds.
 
     Returns one dict per layer: ``weight_format`` and ``out_format`` for dense and conv1d
-    layers, ``out_format`` for activations, nothing for pool and flatten layers.
+    layers, ``out_format`` for activations, ``bits`` (an int) for LSTM and GRU layers, nothing
+    for pool and flatten layers.
 
     Raises
     ------
@@ -194,6 +204,10 @@ def choose_formats(layers, bits: int = 8, calibration=None) -> tuple[Choice, lis
                 hi = math.nextafter(top, 0.0)
                 what = f"{layer.function} outputs ({how}; it never reaches {top:g})"
             choices.append({"out_format": _range_choice(lo, hi, bits, what)})
+        elif isinstance(layer, FloatRecurrent):
+            choices.append({"bits": Choice(bits, f"every stage of the {layer.kind} in {bits} "
+                                                 f"bits, each format chosen from the weights "
+                                                 f"(hwnn.plans.rnn.default_formats)")})
         else:
             choices.append({})
     return in_choice, choices

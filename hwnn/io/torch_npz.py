@@ -20,7 +20,13 @@ layer, options after colons (``name:key=value:key=value``):
 - ``maxpool``/``avgpool``: ``nn.MaxPool1d``/``nn.AvgPool1d`` (no module), options ``k`` (the
   kernel size, required), ``stride`` (default ``k``), ``padding`` (default 0; an average
   counts it as zeros, PyTorch's ``count_include_pad=True``);
-- ``flatten``: ``nn.Flatten`` after the sequence layers;
+- ``lstm``/``gru``: the next ``nn.LSTM``/``nn.GRU`` (one layer, one direction:
+  ``<prefix>.weight_ih_l0``, ``weight_hh_l0``, ``bias_ih_l0``, ``bias_hh_l0``;
+  ``batch_first`` or not, the stream is time-major either way), every step's hidden state;
+  a stacked (``_l1``...) or bidirectional (``_reverse``) module is refused by name;
+- ``flatten``: ``nn.Flatten`` after the sequence layers: of a conv1d's or pool's
+  ``(channels, steps)``, channel-major; of an LSTM's or GRU's ``(steps, hidden)``
+  (``batch_first``), time-major, and the next dense weight is read in that order;
 - ``batchnorm``: the next ``nn.BatchNorm1d``, folded into the dense or conv1d layer before it
   with PyTorch's default ``eps = 1e-5``;
 - an activation: ``relu``, ``relu6``, ``tanh``, ``sigmoid``, ``hard_tanh``, ``hard_sigmoid``,
@@ -37,7 +43,7 @@ import numpy as np
 
 from ..plans.functions import LEAKY_SHIFT
 from .model import (FloatActivation, FloatConv1d, FloatDense, FloatFlatten, FloatPool,
-                    ModelError, Names, fold_batchnorm, leaky_shift_of)
+                    FloatRecurrent, ModelError, Names, fold_batchnorm, leaky_shift_of)
 
 __all__ = ["read_state_dict", "ACTIVATIONS", "BATCHNORM_EPS"]
 
@@ -58,10 +64,28 @@ def _groups(path, archive) -> list[tuple[str, dict]]:
     return list(groups.items())
 
 
+#: The arrays of one direction of one recurrent layer (biases optional).
+_RECURRENT = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
+
+
 def _kind(path, prefix, arrays) -> str:
     weight = arrays.get("weight")
     if "running_mean" in arrays:
         return "batchnorm"
+    if "weight_ih_l0" in arrays:
+        hh = arrays.get("weight_hh_l0")
+        gates = hh.shape[0] // hh.shape[1] if hh is not None and hh.ndim == 2 and \
+            hh.shape[1] else 0
+        if gates not in (3, 4):
+            raise ModelError(f"{path}: module {prefix!r} has weight_hh_l0 of shape "
+                             f"{None if hh is None else hh.shape}; nn.LSTM's is (4·hidden, "
+                             f"hidden), nn.GRU's (3·hidden, hidden)")
+        other = sorted(set(arrays) - set(_RECURRENT))
+        if other:
+            raise ModelError(f"{path}: module {prefix!r} has {other[0]!r}: a stacked "
+                             f"(num_layers > 1) or bidirectional LSTM/GRU is not supported "
+                             f"yet; hwnn reads one layer, one direction")
+        return "lstm" if gates == 4 else "gru"
     if weight is None or weight.ndim not in (2, 3):
         raise ModelError(f"{path}: module {prefix!r} has arrays {sorted(arrays)}"
                          + ("" if weight is None else f" and a weight of shape {weight.shape}")
@@ -147,10 +171,11 @@ def read_state_dict(path, layers: str, sequence_length=None) -> list:
     # n_in: the values of a vector; channels, steps: the sequence's (sequence layers before).
     result, names, n_in, k = [], Names(), None, 0
     channels = steps = None
+    time_major = False   # a flatten of (steps, hidden): the next dense weight is time-major
     for token in tokens:
         kind, options = _options(token)
         function, _, argument = token.partition("=")
-        if kind in ("dense", "conv1d", "batchnorm"):
+        if kind in ("dense", "conv1d", "batchnorm", "lstm", "gru"):
             if k == len(modules):
                 raise ModelError(f"layers has more dense/conv1d/batchnorm entries than {path} "
                                  f"has modules ({', '.join(p for p, _, _ in modules)})")
@@ -160,6 +185,22 @@ def read_state_dict(path, layers: str, sequence_length=None) -> list:
                 raise ModelError(f"layers says {kind} where {path} has {module_kind} module "
                                  f"{prefix!r}")
             what = f"state_dict module {prefix!r}"
+            if kind in ("lstm", "gru"):
+                if n_in is not None:
+                    raise ModelError(f"layers: {kind} ({prefix!r}) after a dense layer or "
+                                     f"flatten: a network's sequence layers come first")
+                weights = {key: np.asarray(arrays[key], dtype=np.float64)
+                           for key in _RECURRENT if key in arrays}
+                layer = FloatRecurrent(names.make(prefix, kind), kind, weights, what,
+                                       in_steps=_sequence_length(sequence_length, token)
+                                       if steps is None else steps)
+                if channels is not None and layer.input_size != channels:
+                    raise ModelError(f"{path}: {prefix}.weight_ih_l0 has shape "
+                                     f"{weights['weight_ih_l0'].shape} (gates·hidden, input) "
+                                     f"but the layer before gives {channels} channels")
+                steps, channels = layer.in_steps, layer.hidden_size
+                result.append(layer)
+                continue
             if kind in ("dense", "conv1d"):
                 weight = np.asarray(arrays["weight"], dtype=np.float64)
                 bias = arrays.get("bias")
@@ -175,6 +216,13 @@ def read_state_dict(path, layers: str, sequence_length=None) -> list:
                 if n_in is not None and weight.shape[1] != n_in:
                     raise ModelError(f"{path}: {prefix}.weight has shape {weight.shape} "
                                      f"(out, in) but the layer before gives {n_in} values")
+                if time_major:  # to the channel-major order a flatten's dense weight has
+                    flat = result[-1] if isinstance(result[-1], FloatFlatten) else next(
+                        r for r in reversed(result) if isinstance(r, FloatFlatten))
+                    weight = weight.reshape(-1, flat.steps, flat.channels).transpose(
+                        0, 2, 1).reshape(weight.shape)
+                    what += " (time-major columns, after an LSTM/GRU)"
+                    time_major = False
                 result.append(FloatDense(names.make(prefix, "dense"), weight, bias, what))
                 n_in = weight.shape[0]
             elif kind == "conv1d":
@@ -224,6 +272,8 @@ def read_state_dict(path, layers: str, sequence_length=None) -> list:
                                  "give it its channels)")
             result.append(FloatFlatten(names.make("flatten", "flatten"), "layers entry "
                                        "'flatten'", steps, channels))
+            time_major = isinstance(next(r for r in reversed(result[:-1])
+                                         if not isinstance(r, FloatActivation)), FloatRecurrent)
             n_in, steps = steps * channels, None
         elif function in ACTIVATIONS and (not argument or function == "leaky_relu"):
             if not result:
@@ -242,7 +292,8 @@ def read_state_dict(path, layers: str, sequence_length=None) -> list:
                                           f"layers entry {token!r}", shift))
         else:
             raise ModelError(f"layers: unknown entry {token!r}; each is dense, conv1d[:options], "
-                             f"maxpool:k=N, avgpool:k=N, flatten, batchnorm or an activation "
+                             f"lstm, gru, maxpool:k=N, avgpool:k=N, flatten, batchnorm or an "
+                             f"activation "
                              f"({', '.join(ACTIVATIONS)}, leaky_relu=ALPHA)")
     if k != len(modules):
         rest = ", ".join(p for p, _, _ in modules[k:])
