@@ -290,8 +290,8 @@ FC = gemm("fc", "x", "h", "W", "b", transB=1)
      "node 'bn' (BatchNormalization): hwnn folds BatchNormalization into the Gemm, MatMul or "
      "Conv right before it, and there is none"),
     ([act("Relu", "x", "a"), gemm("fc", "a", "y", "W", "b", transB=1)],
-     "the first layer is node 'relu' (Relu); a network imports from a Gemm, MatMul or Conv "
-     "first"),
+     "the first layer is node 'relu' (Relu); a network imports from a Gemm, MatMul, Conv, "
+     "LSTM or GRU first"),
     ([FC, helper.make_node("Reshape", ["h", "shape"], ["y"], name="rs")],
      "node 'rs' (Reshape) reshapes to [1, 2]: hwnn imports only a Reshape to (batch, 2)"),
     ([act("Flatten", "x", "f", "fl", axis=0), gemm("fc", "f", "y", "W", "b", transB=1)],
@@ -549,8 +549,8 @@ def test_a_pool_cannot_come_first(tmp_path):
     nodes = [act("MaxPool", "x", "p", "mp", kernel_shape=[2], strides=[2]),
              act("Flatten", "p", "f"), gemm("fc", "f", "y", "W", "b", transB=1)]
     assert refused(tmp_path, nodes, {"W": np.ones((2, 8))}, in_dims=["N", 2, 8]) == (
-        "the first layer is node 'mp' (MaxPool); a network imports from a Gemm, MatMul or Conv "
-        "first")
+        "the first layer is node 'mp' (MaxPool); a network imports from a Gemm, MatMul, Conv, "
+        "LSTM or GRU first")
 
 
 def test_sequence_length_from_the_option_when_symbolic(tmp_path, capsys):

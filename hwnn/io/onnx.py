@@ -25,8 +25,11 @@ nodes) otherwise. Operators:
   ``Clip`` to ``[0, 6]`` (relu6), ``[-1, 1]`` (hard_tanh) or ``[0, inf)`` (relu): over vectors
   or sequences alike;
 - ``Flatten`` (``axis = 1``) and ``Reshape`` to ``(batch, features)``: after sequence layers a
-  ``flatten`` layer (PyTorch's channel-major vector, the order the next Gemm's weights keep);
-  before any, a no-op on the data.
+  ``flatten`` layer (PyTorch's channel-major vector, the order the next Gemm's weights keep;
+  of a time-major (batch, steps, hidden) tensor after an LSTM or GRU, the next Gemm's weights
+  are read time-major); before any, a no-op on the data;
+- ``LSTM``, ``GRU`` (one layer, forward) and the ``Transpose``, ``Squeeze`` and ``Unsqueeze``
+  nodes around them: :mod:`hwnn.io.onnx_rnn`, which follows every sequence tensor's axes.
 
 The sequence length (the ``sequence_length`` of the spec) is the input's static time
 dimension, or ``sequence_length`` when the graph leaves it symbolic. ONNX holds sequences as
@@ -45,14 +48,16 @@ import numpy as np
 
 from ..ref.windows import same_padding
 from .model import (FloatActivation, FloatConv1d, FloatDense, FloatFlatten,
-                    FloatPool, ModelError, Names, UnsupportedLayer, fold_batchnorm,
-                    leaky_shift_of)
+                    FloatPool, FloatRecurrent, ModelError, Names, UnsupportedLayer,
+                    fold_batchnorm, leaky_shift_of)
+from .onnx_rnn import AXES, RESHAPES, first_axes, rearrange, recurrent_node, strip
 
 __all__ = ["read_onnx", "SUPPORTED_OPS"]
 
 SUPPORTED_OPS = ("Gemm", "MatMul", "Add", "Conv", "MaxPool", "AveragePool", "GlobalMaxPool",
                  "GlobalAveragePool", "BatchNormalization", "Relu", "LeakyRelu", "Sigmoid",
-                 "Tanh", "HardSigmoid", "Clip", "Flatten", "Reshape")
+                 "Tanh", "HardSigmoid", "Clip", "Flatten", "Reshape", "LSTM", "GRU",
+                 *RESHAPES)
 _POOLS = {"MaxPool": "max", "AveragePool": "avg", "GlobalMaxPool": "max",
           "GlobalAveragePool": "avg"}
 _SIMPLE = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh"}
@@ -113,14 +118,18 @@ class _Graph:
         return np.asarray(self.constants[name], dtype=np.float64)
 
 
-def _graph_input(graph, constants, sequence_length):
+def _graph_input(graph, constants, sequence_length, axes=None):
     """``(name, feature shape, batch)`` of the graph's input; a symbolic last dimension of a
-    (batch, channels, steps) input is ``sequence_length`` (None when that is None too)."""
+    (batch, channels, steps) input is ``sequence_length`` (None when that is None too). A
+    3-D input whose ``axes`` are named (:func:`~hwnn.io.onnx_rnn.first_axes`) is read in that
+    order."""
     inputs = [i for i in graph.input if i.name not in constants]
     if len(inputs) != 1:
         raise ModelError(f"the graph must have one input, not {len(inputs)} "
                          f"({', '.join(i.name for i in inputs)})")
     dims = inputs[0].type.tensor_type.shape.dim
+    if axes is not None and len(dims) == len(axes):
+        dims = [dims[axes.index(name)] for name in AXES["conv"]]
     features = [d.dim_value if d.HasField("dim_value") else None for d in dims[1:]]
     sequences = len(features) == 2
     if sequences and sequence_length is not None:
@@ -367,8 +376,14 @@ def read_onnx(path, sequence_length=None) -> tuple[list, str]:
         raise ModelError(f"{path}: not an ONNX model ({type(exc).__name__}: {exc})") from None
     graph = model.graph
     g = _Graph(onnx, graph)
-    current, features, batch = _graph_input(graph, g.constants, sequence_length)
+    starts = [i.name for i in graph.input if i.name not in g.constants]
+    axes = first_axes(g, starts[0]) if len(starts) == 1 else None
+    current, features, batch = _graph_input(graph, g.constants, sequence_length, axes)
     input_name = current
+    # The axes of the current tensor, by name, while it is a sequence (None for vectors);
+    # time_major: a flatten of (steps, channels) waits for its Gemm.
+    axes = (axes or AXES["conv"]) if len(features) == 2 else None
+    time_major = False
     outputs = [o.name for o in graph.output]
     if len(outputs) != 1:
         raise ModelError(f"the graph must have one output, not {len(outputs)} "
@@ -395,7 +410,7 @@ def read_onnx(path, sequence_length=None) -> tuple[list, str]:
             raise ModelError(f"{what} takes the chain's tensor {current!r} as input {index}, "
                              f"not as its data input 0")
         extra = [o for o in node.output[1:] if o]
-        if extra:
+        if extra and op not in ("LSTM", "GRU"):  # their Y_h, Y_c: recurrent_node checks
             raise ModelError(f"{what} has extra outputs {extra}: hwnn imports inference "
                              f"graphs (one output per node)")
         if op in ("Gemm", "MatMul"):
@@ -403,8 +418,25 @@ def read_onnx(path, sequence_length=None) -> tuple[list, str]:
                 raise ModelError(f"{what} gets a tensor of shape (batch, "
                                  f"{', '.join(map(str, features))}): flatten it first")
             layers.append(_linear(g, node, names.make(node.name, op.lower()), features[0]))
+            if time_major:  # to the channel-major order the flatten's dense weight has
+                flat = next(r for r in reversed(layers) if isinstance(r, FloatFlatten))
+                dense = layers[-1]
+                dense.weight = dense.weight.reshape(-1, flat.steps, flat.channels).transpose(
+                    0, 2, 1).reshape(dense.weight.shape)
+                dense.source += " (time-major columns, after an LSTM/GRU)"
+                time_major = False
             features, linear = (layers[-1].weight.shape[0],), True
+        elif op in ("LSTM", "GRU"):
+            layers.append(recurrent_node(g, node, names.make(node.name, op.lower()), features,
+                                         axes, _steps(features, what, input_name)))
+            features = (layers[-1].hidden_size, features[1])
+            axes, linear, sequences = ("steps", "dirs", "batch", "channels"), False, True
+        elif op in RESHAPES:
+            axes = rearrange(g, node, axes)
         elif op in ("Conv", *_POOLS):
+            if strip(axes or ()) != AXES["conv"] and len(features) == 2:
+                raise ModelError(f"{what} reads (batch, channels, steps), but gets a tensor "
+                                 f"with axes {list(axes)}: transpose it first")
             if op == "Conv":
                 layer = _conv(g, node, names.make(node.name, "conv"), features, input_name)
             else:
@@ -416,6 +448,7 @@ def read_onnx(path, sequence_length=None) -> tuple[list, str]:
             channels = layer.weight.shape[0] if op == "Conv" else features[0]
             layers.append(layer)
             features, linear, sequences = (channels, steps), op == "Conv", True
+            axes = AXES["conv"]
         elif op == "Add":
             if not (linear and isinstance(layers[-1], FloatDense)):
                 raise ModelError(f"{what}: hwnn imports Add only as the bias right after a "
@@ -437,9 +470,14 @@ def read_onnx(path, sequence_length=None) -> tuple[list, str]:
                 _steps(features, what, input_name)
             flat = _reshape(g, node, features, batch)
             if sequences:
+                if strip(axes) not in (AXES["conv"], ("batch", "steps", "channels")):
+                    raise ModelError(f"{what} flattens a tensor with axes {list(axes)}; hwnn "
+                                     f"flattens (batch, channels, steps) or (batch, steps, "
+                                     f"channels)")
+                time_major = strip(axes)[1] == "steps"
                 layers.append(FloatFlatten(names.make(node.name, "flatten"), what,
                                            features[1], features[0]))
-            features, linear, sequences = flat, False, False
+            features, linear, sequences, axes = flat, False, False, None
         else:
             layers.append(_activation(g, node, names.make(node.name, op.lower())))
             linear = False
@@ -451,8 +489,8 @@ def read_onnx(path, sequence_length=None) -> tuple[list, str]:
                          f"output: hwnn imports a chain")
     if not layers:
         raise ModelError("the graph has no layer to import")
-    if not isinstance(layers[0], (FloatDense, FloatConv1d)):
+    if not isinstance(layers[0], (FloatDense, FloatConv1d, FloatRecurrent)):
         # A network's first layer sets its input width: an activation or pool has none.
         raise ModelError(f"the first layer is {layers[0].source}; a network imports from a "
-                         f"Gemm, MatMul or Conv first")
+                         f"Gemm, MatMul, Conv, LSTM or GRU first")
     return layers, graph.name

@@ -292,7 +292,7 @@ def read_state_dict(path, layers: str, sequence_length=None) -> list:
                                           f"layers entry {token!r}", shift))
         else:
             raise ModelError(f"layers: unknown entry {token!r}; each is dense, conv1d[:options], "
-                             f"lstm, gru, maxpool:k=N, avgpool:k=N, flatten, batchnorm or an "
+                             f"maxpool:k=N, avgpool:k=N, flatten, batchnorm, lstm, gru or an "
                              f"activation "
                              f"({', '.join(ACTIVATIONS)}, leaky_relu=ALPHA)")
     if k != len(modules):

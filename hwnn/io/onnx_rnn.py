@@ -1,0 +1,176 @@
+"""ONNX ``LSTM`` and ``GRU`` nodes in a chain, and the axes of the tensors around them.
+
+ONNX's recurrent nodes take ``X`` as (steps, batch, input) and give ``Y`` as (steps,
+num_directions, batch, hidden); convolutions take (batch, channels, steps); PyTorch's exporter
+joins them with ``Transpose``, ``Squeeze`` and ``Unsqueeze`` nodes (a ``batch_first`` model
+transposes its input to (steps, batch, input) and its output back). hwnn's stream is always
+time-major, one step of all channels per transfer, so these nodes move no data in hwnn: the
+reader follows each tensor's axes by name (``batch``, ``steps``, ``channels``, and the size-1
+``dirs`` and ``one``) and checks that every layer gets its axes in the order it reads them.
+
+Supported: one layer, one direction (``direction = "forward"``), every step's hidden state
+(``Y``; ``Y_h`` and ``Y_c`` may be outputs nobody reads), no ``sequence_lens``, initial states
+absent or zero constants; the LSTM/GRU attributes that PyTorch's modules cannot express are
+refused by :mod:`hwnn.io.rnn`; GRU ``linear_before_reset = 0`` (the original GRU) is refused
+for now. Bidirectional and reverse layers raise :class:`~hwnn.io.model.UnsupportedLayer` naming
+the node.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .model import FloatRecurrent, ModelError, UnsupportedLayer
+from .rnn import gru_from_onnx, lstm_from_onnx
+
+__all__ = ["AXES", "RESHAPES", "first_axes", "rearrange", "recurrent_node", "strip"]
+
+#: The axes each kind of layer reads, in order.
+AXES = {"conv": ("batch", "channels", "steps"), "recurrent": ("steps", "batch", "channels"),
+        "vector": ("batch", "channels")}
+#: Nodes that only rename or reorder axes (no data moves in hwnn's stream).
+RESHAPES = ("Transpose", "Squeeze", "Unsqueeze")
+_SIZE_ONE = ("dirs", "one")
+
+
+def _what(node) -> str:
+    return f"node {node.name or '(unnamed)'!r} ({node.op_type})"
+
+
+def first_axes(g, start: str):
+    """The axes of the graph input ``start`` as its first layer reads them: the axes of that
+    layer (a Conv or pool: ``AXES["conv"]``; an LSTM or GRU: ``AXES["recurrent"]``) taken
+    back through the Transpose nodes before it. None when the first layer is neither."""
+    perms, current = [], start
+    while True:
+        users = g.consumers.get(current, [])
+        if len(users) != 1 or users[0][1].op_type != "Transpose":
+            break
+        node = users[0][1]
+        perms.append([int(p) for p in g.attributes(node).get("perm", [])])
+        current = node.output[0]
+    op = users[0][1].op_type if len(users) == 1 else None
+    axes = (AXES["recurrent"] if op in ("LSTM", "GRU") else
+            AXES["conv"] if op in ("Conv", "MaxPool", "AveragePool", "GlobalMaxPool",
+                                   "GlobalAveragePool") else None)
+    if axes is None:
+        return None
+    for perm in reversed(perms):
+        if sorted(perm) != list(range(len(axes))):
+            return None   # the Transpose node's own check names it later
+        before = [None] * len(axes)
+        for out, source in enumerate(perm):
+            before[source] = axes[out]
+        axes = tuple(before)
+    return axes
+
+
+def _axes_argument(g, node, rank) -> list[int]:
+    """A Squeeze/Unsqueeze's ``axes`` (attribute before opset 13, input 1 after), made
+    non-negative for a tensor of ``rank`` dimensions."""
+    value = g.attributes(node).get("axes")
+    if value is None:
+        value = g.constant(node, 1, required=False)
+    if value is None:
+        raise ModelError(f"{_what(node)} has no axes: hwnn follows a tensor's axes by name and "
+                         f"needs them stated")
+    return sorted(int(a) + rank if int(a) < 0 else int(a)
+                  for a in np.asarray(value).reshape(-1))
+
+
+def rearrange(g, node, axes):
+    """The axes after a Transpose, Squeeze or Unsqueeze ``node`` of a tensor with ``axes``.
+
+    Raises
+    ------
+    ModelError
+        The tensor is a vector (no axes followed), a bad ``perm``, or a Squeeze of an axis that
+        is not of size one.
+    """
+    what = _what(node)
+    if axes is None:
+        raise ModelError(f"{what}: hwnn follows {node.op_type} only on sequences (around Conv, "
+                         f"LSTM and GRU nodes), not on vectors")
+    if node.op_type == "Transpose":
+        perm = [int(p) for p in g.attributes(node).get("perm", reversed(range(len(axes))))]
+        if sorted(perm) != list(range(len(axes))):
+            raise ModelError(f"{what} has perm = {perm}, not a permutation of the "
+                             f"{len(axes)} axes {list(axes)}")
+        return tuple(axes[p] for p in perm)
+    if node.op_type == "Squeeze":
+        drop = _axes_argument(g, node, len(axes))
+        wrong = [axes[a] for a in drop if a >= len(axes) or axes[a] not in _SIZE_ONE]
+        if wrong or not drop:
+            raise ModelError(f"{what} squeezes axes {drop} of a tensor with axes {list(axes)}: "
+                             f"hwnn squeezes only the size-one ones ({', '.join(_SIZE_ONE)})")
+        return tuple(a for k, a in enumerate(axes) if k not in drop)
+    result = list(axes)
+    for position in _axes_argument(g, node, len(axes) + 1):
+        result.insert(position, "one")
+    return tuple(result)
+
+
+def strip(axes) -> tuple:
+    """``axes`` without the size-one ones."""
+    return tuple(a for a in axes if a not in _SIZE_ONE)
+
+
+def _zero_state(g, node, index, what):
+    value = g.constant(node, index, required=False)
+    if value is not None and np.any(value != 0):
+        raise UnsupportedLayer(f"{_what(node)} has a nonzero {what}: hwnn's recurrent layers "
+                               f"start each sequence from zeros")
+
+
+def recurrent_node(g, node, name, features, axes, steps) -> FloatRecurrent:
+    """The :class:`FloatRecurrent` of an ONNX LSTM or GRU ``node`` reading a tensor of
+    ``features`` ``(channels, steps)`` with ``axes``; ``steps`` its static length.
+
+    Raises
+    ------
+    UnsupportedLayer
+        ``direction`` other than forward, ``sequence_lens``, a nonzero initial state, the
+        original GRU, or what :mod:`hwnn.io.rnn` refuses.
+    ModelError
+        Its input's axes are not (steps, batch, input), its weights do not take the channels
+        before it, or its ``Y_h``/``Y_c`` feed other nodes.
+    """
+    what = _what(node)
+    if axes is None or strip(axes) != AXES["recurrent"]:
+        raise ModelError(f"{what} reads X as (steps, batch, input), but gets a tensor with axes "
+                         f"{list(axes) if axes else '(batch, features)'}: transpose it first")
+    attrs = g.attributes(node)
+    direction = attrs.get("direction", b"forward")
+    direction = direction.decode() if isinstance(direction, bytes) else direction
+    if direction != "forward":
+        raise UnsupportedLayer(f"{what} has direction = {direction!r}: hwnn imports forward "
+                               f"LSTM/GRU layers only for now (not bidirectional or reverse)")
+    if len(node.input) > 4 and node.input[4]:
+        raise UnsupportedLayer(f"{what} has sequence_lens: hwnn's sequences end with their "
+                               f"last step (the stream's last flag), not by a length input")
+    _zero_state(g, node, 5, "initial_h")
+    if node.op_type == "LSTM":
+        _zero_state(g, node, 6, "initial_c")
+    arrays = [g.constant(node, k, required=k < 3) for k in (1, 2, 3)]   # W, R, B
+    options = {key: attrs[key] for key in ("hidden_size", "clip", "activations",
+                                           "activation_alpha", "activation_beta", "layout")
+               if key in attrs}
+    if node.op_type == "LSTM":
+        peepholes = g.constant(node, 7, required=False)
+        weights = lstm_from_onnx(*arrays, P=peepholes,
+                                 input_forget=attrs.get("input_forget", 0), **options)
+    else:
+        weights, reset_after = gru_from_onnx(
+            *arrays, linear_before_reset=attrs.get("linear_before_reset", 0), **options)
+        if not reset_after:
+            raise UnsupportedLayer(f"{what} has linear_before_reset = 0 (the original GRU): "
+                                   f"not supported yet; PyTorch's GRU exports 1")
+    layer = FloatRecurrent(name, node.op_type.lower(), weights, what, in_steps=steps)
+    if layer.input_size != features[0]:
+        raise ModelError(f"{what}: W of shape {arrays[0].shape} takes {layer.input_size} "
+                         f"inputs, but the tensor before it has {features[0]} channels")
+    readers = [o for o in node.output[1:] if o and o in g.consumers]
+    if readers:
+        raise ModelError(f"{what}: its output {readers[0]!r} (the last state) feeds other "
+                         f"nodes; hwnn imports every step's hidden state (Y) only for now")
+    return layer
