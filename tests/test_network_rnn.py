@@ -73,7 +73,8 @@ def test_plan_chains_a_recurrent_layer_over_sequences():
         with pytest.raises(TimingUnknown, match=r"layer 'rnn' \(lstm\): its cycles per time "
                                                 r"step are known only from its core"):
             getattr(plan, what)
-    assert plan.initiation({"rnn": 40}) == 40 and plan.pacing({"rnn": 40}) == (None, 12)  # the conv: 12 products, 1 multiplier
+    # The conv after it: 12 products on one multiplier, a window every 12 cycles at most.
+    assert plan.initiation({"rnn": 40}) == 40 and plan.pacing({"rnn": 40}) == (None, 12)
     # balance leaves recurrent layers alone.
     assert balance(plan, 7).layers[0] == plan.layers[0]
 

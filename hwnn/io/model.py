@@ -2,8 +2,9 @@
 
 Both importers (ONNX, PyTorch state_dict) produce a list of :class:`FloatDense`,
 :class:`FloatActivation`, for a 1-D CNN :class:`FloatConv1d`, :class:`FloatPool` and
-:class:`FloatFlatten`, and for LSTM and GRU layers :class:`FloatRecurrent`; :mod:`hwnn.io.quantize` chooses their formats and
-:func:`hwnn.io.import_model` writes them as a ``network`` spec. :func:`forward` is the float
+:class:`FloatFlatten`, and for LSTM and GRU layers :class:`FloatRecurrent`;
+:mod:`hwnn.io.quantize` chooses their formats and :func:`hwnn.io.import_model` writes them as a
+``network`` spec. :func:`forward` is the float
 network (the original, unquantized weights) used for calibration and by tests.
 
 Sequences are time-major, as hwnn's streams: ``(sequences, steps, channels)``, where ONNX and

@@ -398,9 +398,9 @@ def balance(plan: NetworkPlan, target_ii: int) -> NetworkPlan:
     ``ii = ceil(products / parallelism)`` exactly); a conv1d makes a window every ``stride``
     inputs, so each of its groups gets ``ceil(products / floor(budget·stride))``. Shift-add
     layers and activations already take one input per cycle. Recurrent layers are left as
-    they are (their cycles per step are their core's, not a MAC's alone). Over sequences, a sequence's
-    padding shifts with the next one's steps (``Network.period`` gives the cycles per
-    sequence).
+    they are (their cycles per step are their core's, not a MAC's alone). Over sequences, a
+    sequence's padding shifts with the next one's steps (``Network.period`` gives the cycles
+    per sequence).
 
     Raises
     ------
