@@ -300,6 +300,9 @@ def test_spec_loads_pytorch_names_and_formats(tmp_path):
     (("parallelism = 6", 'state_format = "SQ(1,7)"\nsegments = 0'), None,
      "params.layers[0].segments", "at least 1"),
     (("bits = 8", "bits = 40"), None, "params.layers[0].bits", "between 2 and 32"),
+    (("parallelism = 6", "return_sequences = false"), None,
+     "params.layers[0].return_sequences", "false (only the last step's hidden state) is not "
+                                          "supported yet"),
     (("parallelism = 6", 'weight_format = "SQ(1,3)"'),
      {k: 3 * v for k, v in torch_arrays().items()}, "params.layers[0].weights",
      "weights in seq.npz do not fit weight_format SQ(1, 3); widen weight_format, or set "
@@ -376,3 +379,39 @@ def test_cli_plan_sim_float_and_generate(tmp_path, capsys):
     # 2 sequences of 6 steps in and out.
     assert len((tmp_path / "gen" / "seq_in.hex").read_text().splitlines()) == 12
     assert len((tmp_path / "gen" / "seq_out.hex").read_text().splitlines()) == 12
+
+
+def test_generated_testbench_checks_an_lstm_network(tmp_path):
+    import shutil
+    import subprocess
+    from hwnn.flow import generate
+    design = load_spec(write_spec(tmp_path))
+    written = generate(design, tmp_path / "gen", testbench=4, seed=3)
+    expected = (tmp_path / "gen" / "seq_out.hex").read_text().splitlines()
+    assert len(expected) == 4   # one vector per sequence, after the flatten and dense head
+    if not shutil.which("iverilog"):
+        pytest.skip("needs Icarus Verilog to run the testbench")
+    folder = written["testbench"].parent
+    subprocess.run(["iverilog", "-g2005", "-o", "tb.vvp", "seq.v", "seq_tb.v"], cwd=folder,
+                   check=True, capture_output=True)
+    out = subprocess.run(["vvp", "-n", "tb.vvp"], cwd=folder, capture_output=True,
+                         text=True).stdout
+    assert "PASS 4 vectors" in out, out
+
+
+def test_conv_before_a_gru_is_paced_to_its_steps():
+    rnn = rnn_plan("gru", inputs=2, hidden=2, method="hard")
+    rng = np.random.default_rng(11)
+    conv = plan_conv1d(rng.uniform(-.5, .5, (2, 2, 3)), None, in_format=SQ(1, 7),
+                       weight_format=SQ(1, 7), out_format=SQ(1, 7), padding="same")
+    plan = plan_network([Layer("conv", "conv1d", conv, MappingProxyType({"arith": "csd"})),
+                         Layer("rnn", "gru", rnn, MappingProxyType({"parallelism": 3}))])
+    core = Network(plan)
+    step = core.cores[1].step_cycles
+    assert core.ii == step and core.cores[0].take_ii == step
+    x = rng.integers(-128, 128, (3, 7, 2))
+    run(core, x, stall_in=0.3, stall_out=0.3, seed=5)
+    steady = run(core, x)
+    in_cycles, out_cycles = core.schedule([7] * 3)
+    np.testing.assert_array_equal(steady.in_cycles, in_cycles)
+    np.testing.assert_array_equal(steady.out_cycles, out_cycles)
