@@ -415,3 +415,22 @@ def test_conv_before_a_gru_is_paced_to_its_steps():
     in_cycles, out_cycles = core.schedule([7] * 3)
     np.testing.assert_array_equal(steady.in_cycles, in_cycles)
     np.testing.assert_array_equal(steady.out_cycles, out_cycles)
+
+
+@pytest.mark.slow
+def test_lstm_network_for_a_hundred_thousand_steps_on_a_compiled_engine(tmp_path):
+    from hwnn.flow import simulate
+    from hwnn.sim import EngineError, compiled
+    try:
+        compiled.find_compiler("cxxrtl")
+    except EngineError as error:
+        pytest.skip(str(error))
+    text = SPEC[:SPEC.index("[[params.layers]]\nkind = \"flatten\"")]
+    text = text.replace("bits = 8", "bits = 16").replace('"SQ(1,7)"', '"SQ(1,15)"')
+    text = text.replace("sequence_length = 6", "sequence_length = 16")
+    design = load_spec(write_spec(tmp_path, text.replace("hidden_size = 3", "hidden_size = 8"),
+                                  torch_arrays(hidden=8, inputs=4)))
+    x = np.random.default_rng(12).integers(-2 ** 15, 2 ** 15, (6250, 16, 4))
+    result = simulate(design, x, stall=0.2, seed=6, engine="cxxrtl")
+    assert result.exact, result.mismatch()
+    assert result.outputs.shape == (6250, 16, 8)
