@@ -322,9 +322,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="network name (default: the graph's or file's name)")
     p.add_argument("--layers", metavar="LIST",
                    help="a state_dict's chain, e.g. dense,relu,dense,sigmoid or "
-                        "conv1d:padding=same,relu,maxpool:k=2,flatten,dense (hwnn/io/torch_npz.py)")
+                        "conv1d:padding=same,relu,maxpool:k=2,flatten,dense or "
+                        "lstm,flatten,dense (hwnn/io/torch_npz.py)")
     p.add_argument("--sequence-length", type=int, metavar="N",
-                   help="time steps of a CNN's input sequences (when the model does not say)")
+                   help="time steps of a CNN's or LSTM/GRU's input sequences (when the model "
+                        "does not say)")
     p.set_defaults(func=cmd_import)
     return parser
 

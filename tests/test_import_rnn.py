@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from hwnn.io import ModelError, UnsupportedLayer, import_model, read_model
-from hwnn.io.model import FloatFlatten, FloatRecurrent, forward
+from hwnn.io.model import FloatConv1d, FloatFlatten, FloatRecurrent, forward
 from hwnn.io.rnn import gru_from_onnx, lstm_from_onnx
 from hwnn.ref.rnn_float import lstm_float
 from hwnn.spec import load_spec
@@ -234,3 +234,43 @@ def test_state_dict_refuses_stacked_and_bidirectional(tmp_path):
         read_model(tmp_path / "sd.npz", "gru", STEPS)
     with pytest.raises(ModelError, match="'lstm' runs over sequences; give their length"):
         read_model(tmp_path / "sd.npz", "lstm")
+
+
+def test_conv_then_lstm_and_the_cli(tmp_path, capsys):
+    from hwnn import cli
+    rng = np.random.default_rng(8)
+    node, inits = recurrent("LSTM", "c_t", rng=rng)
+    nodes = [helper.make_node("Conv", ["x", "cw"], ["c"], name="conv", pads=[1, 1]),
+             helper.make_node("Transpose", ["c"], ["c_t"], perm=[2, 0, 1]), node,
+             helper.make_node("Squeeze", ["rnn_Y", "axes"], ["y"])]
+    inits += [tensor("axes", np.array([1], dtype=np.int64)),
+              tensor("cw", rng.uniform(-.5, .5, (FEATURES, 1, 3)))]
+    model = save(tmp_path / "m.onnx", nodes, inits, ["N", 1, STEPS], out_rank=3)
+    layers, _ = read_model(tmp_path / "m.onnx")
+    assert [type(layer).__name__ for layer in layers] == ["FloatConv1d", "FloatRecurrent"]
+    # ONNX gives (steps, batch, hidden); hwnn's float model (sequences, steps, hidden).
+    x = rng.uniform(-1, 1, (2, 1, STEPS))
+    theirs = ReferenceEvaluator(model).run(None, {"x": x})[0].transpose(1, 0, 2)
+    ours = forward(layers, x.transpose(0, 2, 1))[-1]
+    assert ours.shape == theirs.shape == (2, STEPS, HIDDEN)
+    # The conv's sums of 3 products (no bias) are within γ_3·Σ|w||x| (the same convolution of
+    # |w| and |x|), and that error flows into the LSTM's bound as its input error.
+    conv, lstm = layers
+    magnitude = FloatConv1d(conv.name, abs(conv.weight), np.zeros(FEATURES), conv.source,
+                            padding=conv.padding, in_steps=STEPS)
+    magnitude = magnitude.evaluate(abs(x.transpose(0, 2, 1)))
+    w = lstm.weights
+    params = (w["weight_ih_l0"], w["weight_hh_l0"], w["bias_ih_l0"], w["bias_hh_l0"])
+    zeros = np.zeros((2, HIDDEN))
+    _, e_y, _ = lstm_bound(forward(layers, x.transpose(0, 2, 1))[0], gamma(3) * magnitude,
+                           params, zeros, zeros, False)
+    assert_within(ours, theirs, 2 * e_y)
+    assert cli.main(["import", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "m.toml"),
+                     "--bits", "10"]) == 0
+    np.save(tmp_path / "x.npy", x.transpose(0, 2, 1))
+    assert cli.main(["sim", str(tmp_path / "m.toml"), "--inputs", str(tmp_path / "x.npy"),
+                     "--output", str(tmp_path / "y.npy"), "--engine", "pysim", "--float"]) == 0
+    out = capsys.readouterr().out
+    assert "2 sequences bit-exact (core == reference)" in out
+    assert np.load(tmp_path / "y.npy").shape == (2, STEPS, HIDDEN)
+    assert abs(np.load(tmp_path / "y.npy") - ours).max() < 0.05
