@@ -434,3 +434,19 @@ def test_lstm_network_for_a_hundred_thousand_steps_on_a_compiled_engine(tmp_path
     result = simulate(design, x, stall=0.2, seed=6, engine="cxxrtl")
     assert result.exact, result.mismatch()
     assert result.outputs.shape == (6250, 16, 8)
+
+
+def test_synth_parts_build_the_lstm_as_the_network_does(tmp_path):
+    from hwnn.flow import composition_notes, synth_parts, synth_reports
+    text = SPEC[:SPEC.index("[[params.layers]]\nkind = \"flatten\"")].replace("bits = 8",
+                                                                             "bits = 6")
+    design = load_spec(write_spec(tmp_path, text.replace("hidden_size = 3", "hidden_size = 2"),
+                                  torch_arrays(hidden=2)))
+    parts = synth_parts(design)
+    assert [name for name, _ in parts] == ["seq_lstm", "seq"]
+    reports = [r for name, build in parts
+               for r in synth_reports(build, name, ["ice40-up5k"], fmax=False)]
+    assert all(r.luts > 0 and r.ffs > 0 for r in reports)
+    assert reports[0].dsps == reports[1].dsps > 0    # the MAC's multipliers, folded onto DSPs
+    note, = composition_notes(design, reports)
+    assert note.startswith("ice40-up5k: the network uses ")
