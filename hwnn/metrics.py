@@ -43,7 +43,7 @@ from .plans.conv1d import Conv1dPlan
 from .plans.dense import ARITHMETIC, DensePlan, shift_add_graph
 from .plans.exact import ExactPlan
 from .plans.lut import LUTPlan
-from .plans.pool import FlattenPlan, Pool1dPlan
+from .plans.pool import FlattenPlan, LastStepPlan, Pool1dPlan
 from .plans.pwl.plan import PWLPlan
 from .plans.rnn import RecurrentPlan
 from .plans.shift_add import AdderGraph, csd
@@ -357,7 +357,7 @@ def layer_metrics(layer, *, arith=None, lanes=1) -> LayerMetrics:
     if arith is not None:
         raise ParameterValueError("arith", f"arith applies to dense layers, not to "
                                            f"{type(plan).__name__}; got arith={arith!r}")
-    if isinstance(plan, (Conv1dPlan, Pool1dPlan, FlattenPlan)):
+    if isinstance(plan, (Conv1dPlan, Pool1dPlan, FlattenPlan, LastStepPlan)):
         return _sequence_metrics(plan)
     return _activation_metrics(plan, lanes)
 
@@ -368,7 +368,8 @@ def _sequence_metrics(plan) -> LayerMetrics:
     Conv1d: as a dense layer over the window, per output sample (RMpS), NABS from the digits
     of its weights (also for a shift-add conv1d: the groups' adder graphs are not summed here).
     Max pooling: ``(k − 1)·channels`` comparisons; average pooling: ``(k − 1)·channels``
-    additions (the division by k is a constant shift-add, not counted). Flatten: nothing.
+    additions (the division by k is a constant shift-add, not counted). Flatten and the last
+    step: nothing.
     """
     if isinstance(plan, Conv1dPlan):
         metrics = weight_layer_metrics(plan.weight(), plan.bias(), b_a=plan.in_format.width,
@@ -380,7 +381,8 @@ def _sequence_metrics(plan) -> LayerMetrics:
         return LayerMetrics(kind=f"pool/{plan.kind}", rm=0, bop=0.0,
                             additions=work if plan.kind == "avg" else 0, shifts=0,
                             comparisons=work if plan.kind == "max" else 0)
-    return LayerMetrics(kind="flatten", rm=0, bop=0.0, additions=0, shifts=0)
+    kind = "last" if isinstance(plan, LastStepPlan) else "flatten"
+    return LayerMetrics(kind=kind, rm=0, bop=0.0, additions=0, shifts=0)
 
 
 def recurrent_metrics(plan: RecurrentPlan, *, arith: str = "mult",

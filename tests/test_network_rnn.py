@@ -300,9 +300,8 @@ def test_spec_loads_pytorch_names_and_formats(tmp_path):
     (("parallelism = 6", 'state_format = "SQ(1,7)"\nsegments = 0'), None,
      "params.layers[0].segments", "at least 1"),
     (("bits = 8", "bits = 40"), None, "params.layers[0].bits", "between 2 and 32"),
-    (("parallelism = 6", "return_sequences = false"), None,
-     "params.layers[0].return_sequences", "false (only the last step's hidden state) is not "
-                                          "supported yet"),
+    (("parallelism = 6", "return_sequences = 0"), None,
+     "params.layers[0].return_sequences", "must be true or false, not 0"),
     (("parallelism = 6", 'weight_format = "SQ(1,3)"'),
      {k: 3 * v for k, v in torch_arrays().items()}, "params.layers[0].weights",
      "weights in seq.npz do not fit weight_format SQ(1, 3); widen weight_format, or set "
@@ -450,3 +449,36 @@ def test_synth_parts_build_the_lstm_as_the_network_does(tmp_path):
     assert reports[0].dsps == reports[1].dsps > 0    # the MAC's multipliers, folded onto DSPs
     note, = composition_notes(design, reports)
     assert note.startswith("ice40-up5k: the network uses ")
+
+
+def test_return_sequences_false_gives_the_last_state_per_sequence(tmp_path):
+    text = SPEC.replace("parallelism = 6", "parallelism = 6\nreturn_sequences = false")
+    text = text.replace('[[params.layers]]\nkind = "flatten"\nname = "flat"\n', "")
+    rng = np.random.default_rng(13)
+    design = load_spec(write_spec(tmp_path, text, {
+        **torch_arrays(), "fc.weight": rng.uniform(-.5, .5, (2, 3)),
+        "fc.bias": rng.uniform(-.2, .2, 2)}))
+    plan = design.plan
+    assert [(layer.name, layer.kind) for layer in plan.layers] == [
+        ("lstm", "lstm"), ("lstm_last", "last"), ("fc", "dense")]
+    assert plan.sequences == (True, False) and plan.layers[2].in_format == SQ(1, 7)
+    x = rng.integers(-128, 128, (4, 6, 2))
+    states = network_layers(plan, x)
+    np.testing.assert_array_equal(states[1], states[0][:, -1])
+    # The float model: PyTorch's output[:, -1] then the Linear.
+    real = x / 128
+    floats = design.float_model(real)
+    np.testing.assert_array_equal(floats[1], lstm_float(real, *weights("lstm"))[0][:, -1])
+    core = Network(plan)
+    run(core, x, stall_in=0.3, stall_out=0.4, seed=7)
+    steady = run(core, x)
+    in_cycles, out_cycles = core.schedule([6] * 4)
+    np.testing.assert_array_equal(steady.in_cycles, in_cycles)
+    np.testing.assert_array_equal(steady.out_cycles, out_cycles)
+    # Sequences of any length: one vector each.
+    xs = [rng.integers(-128, 128, (n, 2)) for n in (1, 9, 3)]
+    stream = {"data": np.concatenate(xs),
+              "last": np.concatenate([np.arange(len(v)) == len(v) - 1 for v in xs])}
+    want = np.stack([network(plan, v) for v in xs])
+    result = run_stream(core, stream, n_outputs=3, stall_in=0.2, stall_out=0.2, seed=8)
+    np.testing.assert_array_equal(np.asarray(result.outputs).reshape(want.shape), want)

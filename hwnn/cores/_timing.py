@@ -53,11 +53,13 @@ def pipeline_schedule(ii: int, latency: int, arrivals) -> tuple[np.ndarray, np.n
 def layer_lengths(layer, lengths):
     """What the layer after ``layer`` receives, given what ``layer`` receives: the sequence
     lengths after a conv1d or pool, a vector count after a flatten (sequences of its length
-    only; others are dropped), else the same."""
+    only; others are dropped) or a last step (one per non-empty sequence), else the same."""
     if layer.kind in ("conv1d", "pool"):
         return [layer.plan.out_length(n) for n in lengths]
     if layer.kind == "flatten":
         return sum(n == layer.plan.steps for n in lengths)
+    if layer.kind == "last":
+        return sum(n > 0 for n in lengths)
     return lengths
 
 

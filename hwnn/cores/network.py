@@ -19,6 +19,7 @@ from .conv1d import Conv1d
 from .dense import Dense
 from .flatten import Flatten
 from .framed import Framed
+from .last import LastStep
 from .pool import Pool1d
 from .recurrent import Recurrent
 
@@ -39,6 +40,8 @@ def layer_core(layer, lanes_in: int, sequence: bool = False, fmt=None, pace=None
         return Pool1d(layer.plan)
     if layer.kind == "flatten":
         return Flatten(layer.plan, fmt)
+    if layer.kind == "last":
+        return LastStep(layer.plan, fmt)
     if layer.kind in RECURRENT:
         return Recurrent(layer.plan, **layer.options)
     unit = activation_core(layer.plan, lanes=lanes_in)

@@ -9,7 +9,8 @@ sequence of a fixed length into one vector in time-major order (index ``t·chann
 dense layer after it takes its weights in that order, see
 :meth:`~hwnn.plans.pool.FlattenPlan.stream_weight`), ``dense`` layers take vectors, and an
 activation takes whichever comes; ``lstm`` and ``gru`` layers (:mod:`hwnn.plans.rnn`) take
-sequences of ``input_size`` values per step and give every step's hidden state. :func:`balance`
+sequences of ``input_size`` values per step and give every step's hidden state, and ``last``
+turns each sequence (of any length) into its last step's vector. :func:`balance`
 chooses the parallelism of each folded dense layer for a target initiation interval with the
 fewest multipliers.
 
@@ -30,7 +31,7 @@ from types import MappingProxyType
 from ..checks import ParameterTypeError, ParameterValueError, check_integer
 from .conv1d import Conv1dPlan
 from .dense import ARITHMETIC, DensePlan, mac_schedule
-from .pool import FlattenPlan, Pool1dPlan
+from .pool import FlattenPlan, LastStepPlan, Pool1dPlan
 from .rnn import RecurrentPlan
 
 __all__ = ["KINDS", "RECURRENT", "Layer", "NetworkPlan", "TimingUnknown", "balance",
@@ -41,13 +42,14 @@ RECURRENT = ("lstm", "gru")
 #: Layer kinds a network chains, with the core options each takes.
 KINDS = {"dense": ("arith", "parallelism", "pipeline"), "activation": (),
          "conv1d": ("arith", "parallelism", "pipeline"), "pool": (), "flatten": (),
+         "last": (),
          **{kind: ("arith", "parallelism", "pipeline", "lanes") for kind in RECURRENT}}
 # The plan class each kind needs (activations: any activation plan).
 _PLANS = {"dense": DensePlan, "conv1d": Conv1dPlan, "pool": Pool1dPlan, "flatten": FlattenPlan,
-          **{kind: RecurrentPlan for kind in RECURRENT}}
+          "last": LastStepPlan, **{kind: RecurrentPlan for kind in RECURRENT}}
 # Whether a kind takes / gives sequences (None: whatever comes, an activation).
 _SEQUENCES = {"dense": (False, False), "conv1d": (True, True), "pool": (True, True),
-              "flatten": (True, False), "activation": (None, None),
+              "flatten": (True, False), "last": (True, False), "activation": (None, None),
               **{kind: (True, True) for kind in RECURRENT}}
 
 
@@ -85,7 +87,7 @@ class Layer:
             return self.plan.in_channels, self.plan.out_channels
         if self.kind == "pool":
             return self.plan.channels, self.plan.channels
-        if self.kind == "flatten":
+        if self.kind in ("flatten", "last"):
             return self.plan.channels, self.plan.n_out
         if self.kind in RECURRENT:
             return self.plan.input_size, self.plan.hidden_size
@@ -257,7 +259,7 @@ class NetworkPlan:
                 need = -(-pace // layer.plan.stride)
             elif layer.kind == "pool":
                 need = -(-need // layer.plan.stride)
-            elif layer.kind == "flatten":
+            elif layer.kind in ("flatten", "last"):
                 need = -(-need // layer.plan.steps)
             elif layer.kind == "dense":
                 need = max(layer.ii, need)
@@ -275,7 +277,7 @@ class NetworkPlan:
             rates.append(rate)
             if layer.kind in ("conv1d", "pool"):
                 rate /= layer.plan.stride
-            elif layer.kind == "flatten":
+            elif layer.kind in ("flatten", "last"):
                 rate /= layer.plan.steps
         return tuple(rates)
 
@@ -360,9 +362,10 @@ def plan_network(layers, n_in: int | None = None, *,
                                               f"{layers[0].kind}, not None")
         n_in = layers[0].lanes(0)[0]
     n_in = check_integer(n_in, "n_in", minimum=1)
-    if layers[0].kind == "flatten":
-        raise ParameterValueError("layers", "the first layer must give the network its input "
-                                            "format; a flatten has none (put it after a layer)")
+    if layers[0].kind in ("flatten", "last"):
+        raise ParameterValueError("layers", f"the first layer must give the network its input "
+                                            f"format; a {layers[0].kind} has none (put it after "
+                                            f"a layer)")
     width, fmt = n_in, layers[0].in_format
     sequence = layers[0].sequences(sequence_input)[0]
     for index, layer in enumerate(layers):

@@ -1,9 +1,10 @@
-"""Plans of the small sequence layers of a 1-D CNN: pooling over time and flatten.
+"""Plans of the small sequence layers: pooling over time, flatten, and the last step.
 
 Sequences are time-major ``(steps, channels)`` as in :mod:`hwnn.plans.conv1d`. Pooling follows
 PyTorch's ``MaxPool1d``/``AvgPool1d`` (``ceil_mode=False``, ``count_include_pad=True``, no
 dilation); flatten follows ``nn.Flatten`` after a ``Conv1d`` (PyTorch's ``(channels, steps)``
-layout, so channel-major).
+layout, so channel-major); the last step of each sequence is what a recurrent layer with
+``return_sequences = false`` (Keras) or PyTorch's ``output[:, -1]`` gives.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from ..ref.integers import divide_rounded
 from ..ref.windows import Window
 from ._windowed import Windowed
 
-__all__ = ["POOL_KINDS", "FlattenPlan", "Pool1dPlan", "plan_flatten", "plan_pool1d"]
+__all__ = ["POOL_KINDS", "FlattenPlan", "LastStepPlan", "Pool1dPlan", "plan_flatten",
+           "plan_last_step", "plan_pool1d"]
 
 #: Pooling kinds of :func:`plan_pool1d`.
 POOL_KINDS = ("max", "avg")
@@ -189,3 +191,28 @@ def plan_flatten(steps, channels) -> FlattenPlan:
     """
     return FlattenPlan(check_integer(steps, "steps", minimum=1),
                        check_integer(channels, "channels", minimum=1))
+
+
+@dataclass(frozen=True)
+class LastStepPlan:
+    """Each sequence of ``channels`` values per step reduced to its last step's vector (of any
+    length). ``steps`` is the sequence length the network expects: it sets the rate of the
+    layers after it (one vector per ``steps`` input steps), not what the layer accepts."""
+    channels: int
+    steps: int
+
+    @property
+    def n_out(self) -> int:
+        return self.channels
+
+
+def plan_last_step(channels, steps) -> LastStepPlan:
+    """A :class:`LastStepPlan` of ``channels`` channels for sequences of ``steps`` steps.
+
+    Raises
+    ------
+    TypeError, ValueError
+        ``channels`` or ``steps`` not a positive integer.
+    """
+    return LastStepPlan(check_integer(channels, "channels", minimum=1),
+                        check_integer(steps, "steps", minimum=1))

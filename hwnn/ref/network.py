@@ -31,13 +31,22 @@ def _stream_flatten(plan, x):
     return x.reshape(x.shape[:-2] + (plan.steps * plan.channels,))
 
 
+def _last_step(plan, x):
+    """The last step of each sequence, ``(…, steps, channels)`` to ``(…, channels)``."""
+    x = np.asarray(x)
+    if x.ndim not in (2, 3) or x.shape[-1] != plan.channels or x.shape[-2] == 0:
+        raise ParameterValueError("x", f"last takes sequences of at least one step of "
+                                       f"{plan.channels} channels, not shape {x.shape}")
+    return x[..., -1, :]
+
+
 def _recurrent_outputs(plan, x):
     """Every step's hidden state of an LSTM or GRU layer, each sequence from a zero state."""
     return recurrent(plan, x)[0]
 
 
 _REFERENCES = {"dense": dense, "activation": activation, "conv1d": conv1d, "pool": pool1d,
-               "flatten": _stream_flatten, "lstm": _recurrent_outputs,
+               "flatten": _stream_flatten, "last": _last_step, "lstm": _recurrent_outputs,
                "gru": _recurrent_outputs}
 
 
@@ -88,7 +97,8 @@ def network_float(plan, weights, x) -> list[np.ndarray]:
     weights in stream order); activations evaluate their function in float64. No rounding, no
     saturation: the model the quantized network approximates.
     Pooling takes the maximum (padding never wins) or the mean over the kernel (padding counts
-    as zero, as PyTorch's ``count_include_pad``). An LSTM or GRU layer runs PyTorch's
+    as zero, as PyTorch's ``count_include_pad``). ``last`` takes each sequence's last step.
+    An LSTM or GRU layer runs PyTorch's
     ``nn.LSTM``/``nn.GRU`` (:func:`~hwnn.ref.rnn_float.lstm_float`,
     :func:`~hwnn.ref.rnn_float.gru_float`) from a zero state with ``weights[name] =
     (weight_ih, weight_hh, bias_ih, bias_hh)`` and gives every step's hidden state.
@@ -108,6 +118,8 @@ def network_float(plan, weights, x) -> list[np.ndarray]:
                              padding=c.padding, groups=c.n_groups)
         elif layer.kind == "flatten":
             x = _stream_flatten(layer.plan, x)
+        elif layer.kind == "last":
+            x = _last_step(layer.plan, x)
         elif layer.kind == "pool":
             x = _pool_float(layer.plan, x)
         elif layer.kind in ("lstm", "gru"):

@@ -38,6 +38,7 @@ import numpy as np
 
 from ..cores.network import Network
 from ..plans.network import Layer, balance, plan_network
+from ..plans.pool import plan_last_step
 from ..ref.network import network, network_float
 from .fields import Design, SpecError, _Fields, _load_arrays, _plan_error
 from .layers import _activation_design, _dense_design
@@ -115,6 +116,10 @@ def network_design(core: dict, params: _Fields, base_dir, source, kinds) -> Desi
             found, keys = recurrent_arrays(layer_params, name, path, arrays)
             used.update(keys)
             layer, floats[name] = recurrent_layer(kind, name, layer_params, path, found)
+            if not layer_params.boolean("return_sequences", True):  # the last state alone
+                layers.append(layer)
+                in_format, width = layer.out_format, layer.plan.hidden_size
+                layer = Layer(f"{name}_last", "last", plan_last_step(width, steps or 1))
         elif kind == "conv1d":
             layer, floats[name] = conv1d_layer(name, layer_params, path, weight, bias)
             steps = layer.plan.out_length(steps) if steps is not None else None

@@ -14,8 +14,8 @@
     # state_format, gate_format, cell_format (lstm), sigmoid_format, tanh_format, weight_format:
     # each replaces its default (hwnn.plans.rnn.default_formats); segments (pwl), table_size
     # (lut); arith, parallelism, pipeline as a dense layer (the MAC over [x; h]); lanes (the
-    # core's folding of its activation and elementwise units); return_sequences = true (every
-    # step's hidden state; false, only the last one's, is not supported yet)
+    # core's folding of its activation and elementwise units); return_sequences = false to
+    # give only each sequence's last hidden state (a vector; a layer "<name>_last" is added)
 
 A ``gru`` layer is the same with 3H rows and PyTorch's variant (``reset_after = true``). The
 layer takes the previous layer's output format (the network's ``in_format`` first) and gives
@@ -87,13 +87,8 @@ def recurrent_layer(kind: str, name: str, params: _Fields, path, found) -> tuple
     SpecError
         A bad field, ``hidden_size`` that the weights contradict, weights of the wrong shape or
         beyond ``weight_format`` (without ``saturate_weights``), a format the parts refuse, or
-        what is not supported yet (``reset_after = false``, ``return_sequences = false``).
+        what is not supported yet (``reset_after = false``).
     """
-    if not params.boolean("return_sequences", True):
-        raise params.error("return_sequences", "false (only the last step's hidden state) is "
-                                               "not supported yet: the layer gives every "
-                                               "step's; a flatten and a dense head after it "
-                                               "can read the last step's alone")
     weight_ih, weight_hh = found["weight_ih_l0"], found["weight_hh_l0"]
     gates = GATES[kind]
     if weight_hh.ndim != 2 or weight_hh.shape[0] != gates * weight_hh.shape[1]:
