@@ -181,11 +181,11 @@ def test_refusals_name_the_node(tmp_path):
                    in_shape=("N", 2, STEPS))
     assert "node 'rnn' (LSTM) reads X as (steps, batch, input), but gets a tensor with axes " \
            "['batch', 'channels', 'steps']" in str(info.value)
-    # The last state feeding the chain: only every step's state is imported.
+    # The cell state is no layer's output.
     node, inits = recurrent("LSTM", "x", rng=rng)
-    info = refused(tmp_path, [node, helper.make_node("Relu", ["rnn_Y_h"], ["h"]),
-                              helper.make_node("Add", ["rnn_Y", "h"], ["y"])], inits)
-    assert "feeds" in str(info.value)
+    info = refused(tmp_path, [node, helper.make_node("Squeeze", ["rnn_Y_c", "axes0"], ["y"])],
+                   inits + [tensor("axes0", np.array([0], dtype=np.int64))])
+    assert "node 'rnn' (LSTM): outputs ['rnn_Y_c'] feed other nodes" in str(info.value)
 
 
 # --- PyTorch state_dict --------------------------------------------------------------------
@@ -274,3 +274,54 @@ def test_conv_then_lstm_and_the_cli(tmp_path, capsys):
     assert "2 sequences bit-exact (core == reference)" in out
     assert np.load(tmp_path / "y.npy").shape == (2, STEPS, HIDDEN)
     assert abs(np.load(tmp_path / "y.npy") - ours).max() < 0.05
+
+
+def test_the_last_state_y_h_into_a_gemm(tmp_path):
+    rng = np.random.default_rng(9)
+    node, inits = recurrent("GRU", "x_t", rng=rng, linear_before_reset=1)
+    w, b = rng.uniform(-.5, .5, (OUT, HIDDEN)), rng.uniform(-.2, .2, OUT)
+    nodes = [helper.make_node("Transpose", ["x"], ["x_t"], perm=[1, 0, 2]), node,
+             helper.make_node("Squeeze", ["rnn_Y_h", "axes"], ["h"]),
+             helper.make_node("Gemm", ["h", "fc_w", "fc_b"], ["y"], name="fc", transB=1)]
+    inits += [tensor("axes", np.array([0], dtype=np.int64)), tensor("fc_w", w),
+              tensor("fc_b", b)]
+    model = save(tmp_path / "m.onnx", nodes, inits, ["N", STEPS, FEATURES])
+    layers, _ = read_model(tmp_path / "m.onnx")
+    assert not layers[0].return_sequences
+    x = rng.uniform(-1, 1, (3, STEPS, FEATURES))
+    ours = forward(layers, x)[-1]
+    theirs = ReferenceEvaluator(model).run(None, {"x": x})[0]
+    lw = layers[0].weights
+    params = (lw["weight_ih_l0"], lw["weight_hh_l0"], lw["bias_ih_l0"], lw["bias_hh_l0"])
+    y, e_y, _ = gru_bound(x, np.zeros_like(x), params, np.zeros((3, HIDDEN)), False, True)
+    h, e_h = y[:, -1], e_y[:, -1]
+    bound = e_h @ abs(w).T + gamma(HIDDEN + 1) * (abs(h) @ abs(w).T + abs(b))
+    assert_within(ours, theirs, 2 * bound)
+    spec, _ = import_model(tmp_path / "m.onnx", tmp_path / "m.toml", bits=8)
+    assert "return_sequences = false" in spec.read_text()
+    design = load_spec(spec)
+    assert [layer.kind for layer in design.plan.layers] == ["gru", "last", "dense"]
+    assert design.out_lanes == OUT and design.plan.sequences == (True, False)
+    # Y and Y_h both read: not a chain.
+    node, inits = recurrent("LSTM", "x", rng=rng)
+    info = refused(tmp_path, [node, helper.make_node("Add", ["rnn_Y", "rnn_Y_h"], ["y"])],
+                   inits)
+    assert "outputs ['rnn_Y', 'rnn_Y_h'] feed other nodes" in str(info.value)
+
+
+def test_state_dict_last_state_into_a_dense_layer(tmp_path):
+    rng = np.random.default_rng(10)
+    state = {**torch_state(rng), "fc.weight": rng.uniform(-.5, .5, (OUT, HIDDEN)),
+             "fc.bias": rng.uniform(-.2, .2, OUT)}
+    np.savez(tmp_path / "sd.npz", **state)
+    layers = read_model(tmp_path / "sd.npz", "lstm:last,dense", STEPS)[0]
+    x = rng.uniform(-1, 1, (3, STEPS, FEATURES))
+    h = lstm_float(x, *(state[f"rnn.{k}"] for k in ("weight_ih_l0", "weight_hh_l0",
+                                                    "bias_ih_l0", "bias_hh_l0")))[0][:, -1]
+    np.testing.assert_array_equal(forward(layers, x)[0], h)
+    import_model(tmp_path / "sd.npz", tmp_path / "net.toml", bits=12, layers="lstm:last,dense",
+                 sequence_length=STEPS, name="net")
+    design = load_spec(tmp_path / "net.toml")
+    assert [layer.kind for layer in design.plan.layers] == ["lstm", "last", "dense"]
+    with pytest.raises(ModelError, match="flatten must follow a conv1d"):
+        read_model(tmp_path / "sd.npz", "lstm:last,flatten,dense", STEPS)

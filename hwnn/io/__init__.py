@@ -116,6 +116,9 @@ def write_spec(layers, in_choice, choices, spec_path, name: str, bits: int, sour
         elif isinstance(layer, FloatRecurrent):
             lines += [f'kind = "{layer.kind}"', f"name = {_toml_string(layer.name)}",
                       f"hidden_size = {layer.hidden_size}",
+                      *([] if layer.return_sequences else
+                        [_comment("only each sequence's last hidden state (h_n, Y_h)"),
+                         "return_sequences = false"]),
                       _comment("weights: PyTorch's names under the layer's; method = \"pwl\" "
                                "(or lut, hard) and any stage's format (state_format, "
                                "gate_format, ...) may be set here")]

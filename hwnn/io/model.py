@@ -132,13 +132,15 @@ class FloatRecurrent:
     """One direction of one PyTorch ``nn.LSTM`` or ``nn.GRU`` layer (``kind`` "lstm"/"gru"):
     ``weights`` holds its ``state_dict`` arrays without prefix (``weight_ih_l0``,
     ``weight_hh_l0`` and, unless the layer has no bias, ``bias_ih_l0``, ``bias_hh_l0``) in
-    float64; it gives every step's hidden state from a zero state. ``in_steps`` as
-    :class:`FloatConv1d`'s."""
+    float64; it gives every step's hidden state from a zero state, or with
+    ``return_sequences`` False only the last one (PyTorch's ``h_n``, ONNX's ``Y_h``: a vector
+    per sequence). ``in_steps`` as :class:`FloatConv1d`'s."""
     name: str
     kind: str
     weights: dict
     source: str
     in_steps: int | None = None
+    return_sequences: bool = True
 
     @property
     def hidden_size(self) -> int:
@@ -149,11 +151,13 @@ class FloatRecurrent:
         return self.weights["weight_ih_l0"].shape[1]
 
     def evaluate(self, x: np.ndarray) -> np.ndarray:
-        """Every step's hidden state for time-major ``x`` (sequences, steps, input)."""
+        """Every step's hidden state for time-major ``x`` (sequences, steps, input), or the
+        last step's (sequences, hidden) without ``return_sequences``."""
         run = lstm_float if self.kind == "lstm" else gru_float
         w = self.weights
-        return run(x, w["weight_ih_l0"], w["weight_hh_l0"], w.get("bias_ih_l0"),
-                   w.get("bias_hh_l0"))[0]
+        y = run(x, w["weight_ih_l0"], w["weight_hh_l0"], w.get("bias_ih_l0"),
+                w.get("bias_hh_l0"))[0]
+        return y if self.return_sequences else y[..., -1, :]
 
 
 #: The layers over sequences (before a flatten).

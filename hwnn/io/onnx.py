@@ -417,6 +417,10 @@ def read_onnx(path, sequence_length=None) -> tuple[list, str]:
             if len(features) != 1:
                 raise ModelError(f"{what} gets a tensor of shape (batch, "
                                  f"{', '.join(map(str, features))}): flatten it first")
+            if axes is not None and strip(axes) != AXES["vector"]:
+                raise ModelError(f"{what} reads (batch, features), but gets a tensor with "
+                                 f"axes {list(axes)}")
+            axes = None
             layers.append(_linear(g, node, names.make(node.name, op.lower()), features[0]))
             if time_major:  # to the channel-major order the flatten's dense weight has
                 flat = next(r for r in reversed(layers) if isinstance(r, FloatFlatten))
@@ -427,10 +431,19 @@ def read_onnx(path, sequence_length=None) -> tuple[list, str]:
                 time_major = False
             features, linear = (layers[-1].weight.shape[0],), True
         elif op in ("LSTM", "GRU"):
-            layers.append(recurrent_node(g, node, names.make(node.name, op.lower()), features,
-                                         axes, _steps(features, what, input_name)))
-            features = (layers[-1].hidden_size, features[1])
-            axes, linear, sequences = ("steps", "dirs", "batch", "channels"), False, True
+            layer, output = recurrent_node(g, node, names.make(node.name, op.lower()),
+                                           features, axes, _steps(features, what, input_name))
+            layers.append(layer)
+            linear = False
+            if layer.return_sequences:
+                features = (layer.hidden_size, features[1])
+                axes, sequences = ("steps", "dirs", "batch", "channels"), True
+            else:   # Y_h: the last state, (dirs, batch, hidden)
+                features, axes, sequences = (layer.hidden_size,), ("dirs", "batch",
+                                                                   "channels"), False
+            visited.add(position)
+            current = output
+            continue
         elif op in RESHAPES:
             axes = rearrange(g, node, axes)
         elif op in ("Conv", *_POOLS):

@@ -9,8 +9,9 @@ reader follows each tensor's axes by name (``batch``, ``steps``, ``channels``, a
 ``dirs`` and ``one``) and checks that every layer gets its axes in the order it reads them.
 
 Supported: one layer, one direction (``direction = "forward"``), every step's hidden state
-(``Y``; ``Y_h`` and ``Y_c`` may be outputs nobody reads), no ``sequence_lens``, initial states
-absent or zero constants; the LSTM/GRU attributes that PyTorch's modules cannot express are
+(``Y``) or only the last one (``Y_h``, axes (dirs, batch, hidden): a layer with
+``return_sequences = false``), the other outputs read by nobody; no ``sequence_lens``, initial
+states absent or zero constants; the LSTM/GRU attributes that PyTorch's modules cannot express are
 refused by :mod:`hwnn.io.rnn`; GRU ``linear_before_reset = 0`` (the original GRU) is refused
 for now. Bidirectional and reverse layers raise :class:`~hwnn.io.model.UnsupportedLayer` naming
 the node.
@@ -122,9 +123,10 @@ def _zero_state(g, node, index, what):
                                f"start each sequence from zeros")
 
 
-def recurrent_node(g, node, name, features, axes, steps) -> FloatRecurrent:
-    """The :class:`FloatRecurrent` of an ONNX LSTM or GRU ``node`` reading a tensor of
-    ``features`` ``(channels, steps)`` with ``axes``; ``steps`` its static length.
+def recurrent_node(g, node, name, features, axes, steps) -> tuple[FloatRecurrent, str]:
+    """``(layer, output)``: the :class:`FloatRecurrent` of an ONNX LSTM or GRU ``node``
+    reading a tensor of ``features`` ``(channels, steps)`` with ``axes`` (``steps`` its static
+    length), and the output the chain goes on from (``Y``, or ``Y_h`` for the last state).
 
     Raises
     ------
@@ -133,7 +135,7 @@ def recurrent_node(g, node, name, features, axes, steps) -> FloatRecurrent:
         original GRU, or what :mod:`hwnn.io.rnn` refuses.
     ModelError
         Its input's axes are not (steps, batch, input), its weights do not take the channels
-        before it, or its ``Y_h``/``Y_c`` feed other nodes.
+        before it, or more than one of its outputs (or ``Y_c``) feeds other nodes.
     """
     what = _what(node)
     if axes is None or strip(axes) != AXES["recurrent"]:
@@ -169,8 +171,11 @@ def recurrent_node(g, node, name, features, axes, steps) -> FloatRecurrent:
     if layer.input_size != features[0]:
         raise ModelError(f"{what}: W of shape {arrays[0].shape} takes {layer.input_size} "
                          f"inputs, but the tensor before it has {features[0]} channels")
-    readers = [o for o in node.output[1:] if o and o in g.consumers]
-    if readers:
-        raise ModelError(f"{what}: its output {readers[0]!r} (the last state) feeds other "
-                         f"nodes; hwnn imports every step's hidden state (Y) only for now")
-    return layer
+    readers = [k for k, o in enumerate(node.output) if o and o in g.consumers]
+    if len(readers) != 1 or readers[0] == 2:
+        names = [node.output[k] for k in readers]
+        raise ModelError(f"{what}: outputs {names} feed other nodes; hwnn imports a chain "
+                         f"that goes on from Y (every step's hidden state) or Y_h (the last "
+                         f"one) alone")
+    layer.return_sequences = readers[0] == 0
+    return layer, node.output[readers[0]]

@@ -22,8 +22,9 @@ layer, options after colons (``name:key=value:key=value``):
   counts it as zeros, PyTorch's ``count_include_pad=True``);
 - ``lstm``/``gru``: the next ``nn.LSTM``/``nn.GRU`` (one layer, one direction:
   ``<prefix>.weight_ih_l0``, ``weight_hh_l0``, ``bias_ih_l0``, ``bias_hh_l0``;
-  ``batch_first`` or not, the stream is time-major either way), every step's hidden state;
-  a stacked (``_l1``...) or bidirectional (``_reverse``) module is refused by name;
+  ``batch_first`` or not, the stream is time-major either way), every step's hidden state,
+  or with ``lstm:last``/``gru:last`` only the last one (``h_n``, a vector per sequence); a
+  stacked (``_l1``...) or bidirectional (``_reverse``) module is refused by name;
 - ``flatten``: ``nn.Flatten`` after the sequence layers: of a conv1d's or pool's
   ``(channels, steps)``, channel-major; of an LSTM's or GRU's ``(steps, hidden)``
   (``batch_first``), time-major, and the next dense weight is read in that order;
@@ -111,6 +112,8 @@ _OPTIONS = {"conv1d": {"padding": 0, "stride": 1, "dilation": 1, "groups": None}
 def _options(token: str) -> tuple[str, dict]:
     """``(kind, {option: value})`` of an entry ``kind:key=value:...`` (values checked)."""
     kind, *parts = [part.strip() for part in token.split(":")]
+    if kind in ("lstm", "gru") and parts in ([], ["last"]):
+        return kind, {"last": bool(parts)}
     if kind not in _OPTIONS:
         return token, {}
     values = {}
@@ -193,12 +196,15 @@ def read_state_dict(path, layers: str, sequence_length=None) -> list:
                            for key in _RECURRENT if key in arrays}
                 layer = FloatRecurrent(names.make(prefix, kind), kind, weights, what,
                                        in_steps=_sequence_length(sequence_length, token)
-                                       if steps is None else steps)
+                                       if steps is None else steps,
+                                       return_sequences=not options["last"])
                 if channels is not None and layer.input_size != channels:
                     raise ModelError(f"{path}: {prefix}.weight_ih_l0 has shape "
                                      f"{weights['weight_ih_l0'].shape} (gates·hidden, input) "
                                      f"but the layer before gives {channels} channels")
                 steps, channels = layer.in_steps, layer.hidden_size
+                if not layer.return_sequences:   # a vector per sequence from here on
+                    n_in, steps, channels = layer.hidden_size, None, None
                 result.append(layer)
                 continue
             if kind in ("dense", "conv1d"):
