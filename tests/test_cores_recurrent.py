@@ -40,6 +40,8 @@ def simulate(core, lengths, *, stall=0.0, seed=0, engine="pysim"):
 
 CASES = [
     ("lstm", dict(method="pwl"), dict(parallelism=1)),
+    ("lstm", dict(method="pwl", bits=10), dict(parallelism=3, lanes=1)),
+    ("gru", dict(method="lut"), dict(arith="mcm", lanes=2)),
     ("lstm", dict(method="lut"), dict(arith="mcm")),
     ("lstm", dict(method="hard", bits=10), dict(arith="csd", pipeline=1)),
     ("lstm", dict(bits=16, hidden=4, inputs=3), dict(parallelism=7)),
@@ -72,6 +74,20 @@ def test_one_step_every_step_cycles(kind, planning, options):
     np.testing.assert_array_equal(late, [0, 3 * core.step_cycles, 4 * core.step_cycles])
 
 
+def test_folded_parts_take_one_cycle_per_transfer():
+    # Three lanes per unit for 3·4 σ values and 4 of everything else: 4 and 2 transfers.
+    whole = Recurrent(plan("lstm", hidden=4), arith="mcm")
+    folded = Recurrent(plan("lstm", hidden=4), arith="mcm", lanes=3)
+    extra = (4 - 1) + (2 - 1) * 4      # σ, then the chain f⊙c, sum, tanh(c'), o⊙tanh(c')
+    assert folded.step_cycles - whole.step_cycles == extra
+    lanes = {p.name: p.lanes for p in folded._parts[1:]}
+    assert set(lanes.values()) == {3}
+    # pwl slopes are powers of two: the products are the only multipliers.
+    assert whole.multipliers == 3 * 4 and folded.multipliers == 3 * 3
+    run = simulate(folded, [4, 2], seed=3)
+    np.testing.assert_array_equal(np.diff(run.in_cycles), folded.step_cycles)
+
+
 def test_step_cycles_is_the_chain_of_parts():
     core = Recurrent(plan("lstm"), arith="mcm")
     parts = {p.name: p.core.latency for p in core._parts}
@@ -85,7 +101,8 @@ def test_step_cycles_is_the_chain_of_parts():
         folded.mac.latency - core.mac.latency
     info = json.loads(json.dumps(folded.describe()))
     assert info["class"] == "Recurrent" and info["ii"] == folded.step_cycles
-    assert info["multipliers"] == 1 and info["mac"]["n_in"] == 5
+    # The MAC, and three products of three lanes each (pwl slopes are shifts).
+    assert info["multipliers"] == 1 + 3 * 3 and info["mac"]["n_in"] == 5
 
 
 def test_core_errors():
@@ -99,6 +116,16 @@ def test_exports_verilog_with_framed_ports():
     text = core_verilog(Recurrent(plan("gru"), arith="mcm"), "gru")
     assert re.search(r"input\s+(wire\s+)?\[5:0\]\s+i__payload", text) or "i__payload" in text
     assert "module gru" in text
+
+
+def test_a_16_bit_lstm_4_to_8_fits_the_up5k():
+    # The resource goal: folded onto the DSPs, within 5280 LUT4 and 8 DSPs.
+    params = weights("lstm", hidden=8, inputs=4, seed=0)
+    core = Recurrent(plan_recurrent("lstm", *params, in_format=SQ(1, 15), bits=16),
+                     parallelism=1, lanes=1)
+    report = synthesize(core, "ice40-up5k", name="lstm")
+    assert report.dsps == core.multipliers == 4     # the MAC and the three products
+    assert report.luts <= 5280
 
 
 def test_synthesizes_a_small_gru():

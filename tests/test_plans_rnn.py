@@ -29,7 +29,8 @@ def test_lstm_default_formats_are_derived_from_the_weights_and_the_budget():
     # within 0.5·2 + 2·0.25 = 1.5, two integer bits (below σ's saturation, 13·ln 2 = 9.0).
     assert plan.gates.weight_format == SQ(1, 11) and plan.gate_format == SQ(2, 10)
     assert plan.state_format == SQ(1, 11)
-    assert plan.activations["sigmoid"].out_format == UQ(0, 12)
+    # σ: one bit short of the budget, so a 12-bit signed operand (one DSP per product).
+    assert plan.activations["sigmoid"].out_format == UQ(0, 11)
     assert plan.activations["tanh"].out_format == SQ(1, 11)
     # f_max = σ(1.5) = 0.8176: |c| ≤ 1 / (1 − f_max) = 5.48, four integer bits (at most 6).
     assert plan.cell_format == SQ(4, 8)
@@ -43,7 +44,7 @@ def test_lstm_default_formats_are_derived_from_the_weights_and_the_budget():
 def test_gate_format_stops_where_sigmoid_saturates():
     w_ih, w_hh, b_ih, b_hh = weights("lstm", scale=4.0)
     plan = plan_recurrent("lstm", w_ih, w_hh, b_ih, b_hh, in_format=SQ(1, 7), bits=8)
-    # Pre-activations may reach tens, but σ is within half a UQ(0, 8) ulp of 1 from
+    # Pre-activations may reach tens, but σ is within half an 8-bit ulp of 1 from
     # 9·ln 2 = 6.2 on: SQ(4, 4) holds ±8. The cell's integer bits stop at bits/2 = 4.
     assert plan.gate_format == SQ(4, 4) and plan.cell_format == SQ(4, 4)
 
@@ -81,7 +82,9 @@ def test_methods_and_overrides():
     assert hard.activations["tanh_cell"].function.name == "hard_tanh"
     assert hard.cell_format == SQ(3, 7) and hard.method == "hard"
     pwl = plan_recurrent("lstm", w_ih, w_hh, b_ih, b_hh, in_format=SQ(1, 7), bits=10)
-    assert pwl.activations["tanh"].segments == 32
+    # Up to 64 segments, slopes ±2^k ± 2^j: no multiplier in the unit.
+    assert pwl.activations["tanh"].slope_kind == "pot2"
+    assert 32 < pwl.activations["tanh"].segments <= 64
 
 
 @pytest.mark.parametrize("kind, change, error, message", [

@@ -59,10 +59,12 @@ KINDS = {"lstm": 4, "gru": 3}
 #: (``hard_sigmoid``, ``hard_tanh``: exact, but other functions than σ and tanh).
 METHODS = ("lut", "pwl", "hard")
 
-#: σ and tanh plans' options unless given: 32 segments keep a 16-bit LSTM(4→8) within
-#: 1.4e-3 of float on h (16: 5.6e-3); 1024 entries are hls4ml's table size (or one entry per
-#: input code when there are fewer).
-DEFAULT_ACTIVATION_OPTIONS = {"pwl": {"segments": 32}, "lut": {"table_size": 1024}, "hard": {}}
+#: σ and tanh plans' options unless given. PWL: 64 segments with slopes ±2^k ± 2^j, so a unit
+#: needs no multiplier (a 16-bit PWL with any slope took two UP5K DSPs); a 16-bit LSTM(4→8)
+#: stays within 1.1e-3 of float on h (32 segments, any slope: 1.4e-3). LUT: 1024 entries,
+#: hls4ml's table size (or one entry per input code when there are fewer).
+DEFAULT_ACTIVATION_OPTIONS = {"pwl": {"segments": 64, "slopes": "pot2"},
+                              "lut": {"table_size": 1024}, "hard": {}}
 
 _ROUNDING, _OVERFLOW = Rounding.HALF_UP, Overflow.SAT
 
@@ -132,7 +134,9 @@ def default_formats(kind: str, weight_ih, weight_hh, bias, in_format, bits: int)
 
     * ``weight_format``: SQ with the fewest integer bits that hold the largest weight;
     * ``state_format``, ``tanh_format``: SQ(1, bits − 1), since |h|, |tanh| < 1;
-    * ``sigmoid_format``: UQ(0, bits), since 0 < σ < 1;
+    * ``sigmoid_format``: UQ(0, bits − 1), since 0 < σ < 1; one bit short of the budget so
+      that it is a signed ``bits``-bit operand too (a 16-bit σ times a 16-bit state is one
+      16×16 DSP, not two);
     * ``gate_format``: the integer bits of the largest pre-activation bound
       ``Σ_x |W|·max|x| + Σ_h |W| + |b|`` (|h| < 1) capped where σ is within half a ``sigmoid_format`` ulp of
       1 (``(bits + 1)·ln 2``): a larger pre-activation changes no output;
@@ -151,7 +155,7 @@ def default_formats(kind: str, weight_ih, weight_hh, bias, in_format, bits: int)
     saturation = (bits + 1) * math.log(2)
     gate_int = min(_int_bits(float(pre.max())), _int_bits(saturation))
     formats = {"weight_format": SQ(w_int, bits - w_int), "state_format": SQ(1, bits - 1),
-               "tanh_format": SQ(1, bits - 1), "sigmoid_format": UQ(0, bits),
+               "tanh_format": SQ(1, bits - 1), "sigmoid_format": UQ(0, bits - 1),
                "gate_format": SQ(gate_int, bits - gate_int)}
     if kind == "lstm":
         forget = pre[hidden:2 * hidden].max() if gates == 4 else 0.0
