@@ -134,3 +134,18 @@ def test_synthesizes_a_small_gru():
     # One DSP for the folded MAC, one per lane of the two products (r⊙n_h, z⊙(h − n)) and one
     # per lane of hard_sigmoid's exact ·1/6 (r and z): the parts are not folded yet.
     assert report.dsps == 1 + 2 * 2 + 2 * 2 and 0 < report.luts < 5280
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_only_the_last_state_of_each_sequence(kind):
+    core = Recurrent(plan(kind), arith="mcm", lanes=2, sequences=False)
+    lengths = [16, 1, 5]
+    xs, stream = random_sequences(core.plan.in_format, core.plan.input_size, lengths, seed=4)
+    want = np.stack([recurrent(core.plan, x)[1] for x in xs])
+    run = run_stream(core, stream, n_outputs=3, stall_in=0.3, stall_out=0.3, seed=5)
+    np.testing.assert_array_equal(run.outputs, want)
+    steady = run_stream(core, stream, n_outputs=3)
+    in_cycles, out_cycles = core.schedule(lengths)
+    np.testing.assert_array_equal(steady.in_cycles, in_cycles)
+    np.testing.assert_array_equal(steady.out_cycles, out_cycles)
+    assert core.describe()["sequences"] is False

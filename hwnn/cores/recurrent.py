@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 from amaranth.hdl import Array, Cat, Const, Module, Signal, Value
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..checks import ParameterTypeError, check_integer
+from ..checks import ParameterTypeError, check_bool, check_integer
 from ..plans.rnn import RecurrentPlan
 from ._component import owned, rejects_quietly
 from ._timing import check_arrivals, pipeline_schedule
@@ -66,12 +67,20 @@ class Recurrent(wiring.Component):
     plan : RecurrentPlan
     arith, parallelism, pipeline
         As for :class:`~hwnn.cores.dense.Dense`, for the MAC over ``[x; h]``.
+    lanes : int or None
+        Values per transfer of each activation and elementwise unit (None: all of a part's
+        values at once); a part of ``n`` values takes ``ceil(n / lanes)`` cycles more or less.
+    sequences : bool
+        Send every step's hidden state (True, framed), or only each sequence's last one (False,
+        PyTorch's ``h_n``: a vector per sequence).
 
     Members
     -------
     i : In(stream.Signature(frame_layout(plan.in_format, plan.input_size)))
     o : Out(stream.Signature(frame_layout(plan.state_format, plan.hidden_size)))
-        Every step's hidden state; ``last`` on the last step of a sequence.
+        Every step's hidden state; ``last`` on the last step of a sequence. With
+        ``sequences=False``: ``Out(stream.Signature(ArrayLayout(<state shape>, hidden)))``,
+        each sequence's last hidden state.
 
     Raises
     ------
@@ -86,7 +95,7 @@ class Recurrent(wiring.Component):
     @rejects_quietly
     def __init__(self, plan: RecurrentPlan, *, arith: str = "mult",
                  parallelism: int | None = None, pipeline: int | None = None,
-                 lanes: int | None = None):
+                 lanes: int | None = None, sequences: bool = True):
         if not isinstance(plan, RecurrentPlan):
             raise ParameterTypeError("plan", f"plan must be a RecurrentPlan (see "
                                              f"hwnn.plans.rnn.plan_recurrent), not {plan!r}")
@@ -97,10 +106,14 @@ class Recurrent(wiring.Component):
         self._mac = owned(Dense(plan.gates, arith=arith, parallelism=parallelism,
                                 pipeline=pipeline))
         self._lanes = None if lanes is None else check_integer(lanes, "lanes", minimum=1)
+        self._sequences = check_bool(sequences, "sequences")
+        state = format_shape(plan.state_format)
+        out = (frame_layout(plan.state_format, plan.hidden_size) if self._sequences
+               else data.ArrayLayout(state, plan.hidden_size))
         self._parts = self._build_parts(self._lanes)
         super().__init__({
             "i": In(stream.Signature(frame_layout(plan.in_format, plan.input_size))),
-            "o": Out(stream.Signature(frame_layout(plan.state_format, plan.hidden_size))),
+            "o": Out(stream.Signature(out)),
         })
 
     def _build_parts(self, lanes) -> list:
@@ -140,6 +153,9 @@ class Recurrent(wiring.Component):
 
     plan = property(lambda self: self._plan, doc="The RecurrentPlan this core implements.")
     mac = property(lambda self: self._mac, doc="The Dense core over [x; h].")
+    sequences = property(lambda self: self._sequences,
+                         doc="Whether every step's hidden state leaves (else each sequence's "
+                             "last).")
     lanes = property(lambda self: self._lanes,
                      doc="Values per transfer of each activation and elementwise unit (None: "
                          "all of a part's values at once).")
@@ -176,7 +192,8 @@ class Recurrent(wiring.Component):
         """``(in_cycles, out_cycles)`` of back-to-back sequences of ``lengths`` steps, step
         ``k`` offered from cycle ``arrivals[k]`` (None: all from cycle 0), the output always
         taken: a pipeline whose ii and latency are :attr:`step_cycles` (a step enters in the
-        cycle the one before it leaves).
+        cycle the one before it leaves); with ``sequences=False`` only each sequence's last
+        output.
 
         Raises
         ------
@@ -185,13 +202,18 @@ class Recurrent(wiring.Component):
             non-negative integer per step.
         """
         lengths = [check_integer(n, "lengths[i]", minimum=0) for n in lengths]
-        return pipeline_schedule(self.step_cycles, self.step_cycles,
-                                 check_arrivals(arrivals, sum(lengths)))
+        ins, outs = pipeline_schedule(self.step_cycles, self.step_cycles,
+                                      check_arrivals(arrivals, sum(lengths)))
+        if self._sequences:
+            return ins, outs
+        ends = np.cumsum(lengths)[np.asarray(lengths) > 0] - 1
+        return ins, outs[ends]
 
     def describe(self) -> dict:
         """Parameters, formats, timing and the parts (JSON-serializable)."""
         return {"kind": self._plan.kind, "class": "Recurrent", "arith": self._mac.arith,
                 "parallelism": self._mac.parallelism, "lanes": self._lanes,
+                "sequences": self._sequences,
                 "multipliers": self.multipliers,
                 "latency": self.latency, "ii": self.ii, **self._plan.describe(),
                 "mac": self._mac.describe()}
@@ -228,10 +250,15 @@ class Recurrent(wiring.Component):
             self._name_gates(part, values[part.makes], values, have, have[part.makes])
 
         # The step's output: the new hidden state, while the next step's input may enter.
-        m.d.comb += [self.o.valid.eq(have["h_next"]),
-                     Value.cast(self.o.payload.data).eq(values["h_next"]),
-                     self.o.payload.last.eq(last),
-                     done.eq(self.o.valid & self.o.ready)]
+        if self._sequences:
+            m.d.comb += [self.o.valid.eq(have["h_next"]),
+                         Value.cast(self.o.payload.data).eq(values["h_next"]),
+                         self.o.payload.last.eq(last),
+                         done.eq(self.o.valid & self.o.ready)]
+        else:   # only a sequence's last state leaves; the others end their step at once
+            m.d.comb += [self.o.valid.eq(have["h_next"] & last),
+                         Value.cast(self.o.payload).eq(values["h_next"]),
+                         done.eq(have["h_next"] & (~last | self.o.ready))]
         idle = Signal(init=1)
         m.d.comb += self.i.ready.eq(idle | done)
         with m.If(done):
