@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 import pytest
+from amaranth.sim import Simulator
 
 from hwnn.checks import ParameterTypeError
 from hwnn.cores.recurrent import Recurrent
@@ -149,3 +150,71 @@ def test_only_the_last_state_of_each_sequence(kind):
     np.testing.assert_array_equal(steady.in_cycles, in_cycles)
     np.testing.assert_array_equal(steady.out_cycles, out_cycles)
     assert core.describe()["sequences"] is False
+
+
+def run_with_states(core, stream, states, n_out, seed):
+    """Simulate ``core`` (pysim) with ``i`` and ``i_state`` driven apart, each transfer
+    offered after a random wait, and ``o`` taken on random cycles; return the output codes."""
+    rng = np.random.default_rng(seed)
+    codes = []
+
+    async def send(ctx, port, rows):
+        for row in rows:
+            for _ in range(int(rng.integers(0, 3))):
+                await ctx.tick()
+            for name, value in row.items():
+                field = getattr(port.payload, name)
+                if np.ndim(value):
+                    for lane, code in enumerate(value):
+                        ctx.set(field[lane], int(code))
+                else:
+                    ctx.set(field, int(value))
+            ctx.set(port.valid, 1)
+            ready = False
+            while not ready:
+                _, _, ready = await ctx.tick().sample(port.ready)
+            ctx.set(port.valid, 0)
+
+    async def steps(ctx):
+        await send(ctx, core.i, [{"data": d, "last": l}
+                                 for d, l in zip(stream["data"], stream["last"])])
+
+    async def initial(ctx):
+        await send(ctx, core.i_state, [dict(zip(states, values))
+                                       for values in zip(*states.values())])
+
+    async def receive(ctx):
+        for _ in range(200 * n_out):
+            ready = int(rng.random() < 0.7)
+            ctx.set(core.o.ready, ready)
+            _, _, valid, payload = await ctx.tick().sample(core.o.valid, core.o.payload)
+            if valid and ready:
+                codes.append([int(v) for v in payload.data])
+                if len(codes) == n_out:
+                    return
+        raise AssertionError(f"{len(codes)} of {n_out} outputs")
+
+    sim = Simulator(core)
+    sim.add_clock(1e-8)
+    for bench in (steps, initial, receive):
+        sim.add_testbench(bench)
+    sim.run()
+    return np.array(codes, dtype=np.int64)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_initial_state_comes_with_each_sequence(kind):
+    core = Recurrent(plan(kind), arith="mcm", initial_state=True)
+    lengths = [16, 2, 5]
+    xs, stream = random_sequences(core.plan.in_format, core.plan.input_size, lengths, seed=6)
+    rng = np.random.default_rng(7)
+    state_fmt, cell_fmt = core.plan.state_format, core.plan.cell_format
+    h0 = rng.integers(state_fmt.min_int, state_fmt.max_int + 1, (3, 3))
+    c0 = None if cell_fmt is None else rng.integers(cell_fmt.min_int, cell_fmt.max_int + 1,
+                                                    (3, 3))
+    want = np.concatenate([recurrent(core.plan, x, h0=h0[k], c0=None if c0 is None else c0[k])[0]
+                           for k, x in enumerate(xs)])
+    states = {"h": h0} if c0 is None else {"h": h0, "c": c0}
+    np.testing.assert_array_equal(run_with_states(core, stream, states, len(want), 8), want)
+    # Zeros would give something else: the state was used.
+    assert not np.array_equal(want, np.concatenate([recurrent(core.plan, x)[0] for x in xs]))

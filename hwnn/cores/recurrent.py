@@ -73,6 +73,9 @@ class Recurrent(wiring.Component):
     sequences : bool
         Send every step's hidden state (True, framed), or only each sequence's last one (False,
         PyTorch's ``h_n``: a vector per sequence).
+    initial_state : bool
+        Take each sequence's initial state (``h0``, and ``c0`` for an LSTM) from the stream
+        ``i_state``, one transfer per sequence, together with its first step (False: zeros).
 
     Members
     -------
@@ -81,6 +84,9 @@ class Recurrent(wiring.Component):
         Every step's hidden state; ``last`` on the last step of a sequence. With
         ``sequences=False``: ``Out(stream.Signature(ArrayLayout(<state shape>, hidden)))``,
         each sequence's last hidden state.
+    i_state : In(stream.Signature(StructLayout({"h": ArrayLayout(<state shape>, hidden),
+        "c": ArrayLayout(<cell shape>, hidden)})))
+        Only with ``initial_state``; ``c`` only for an LSTM.
 
     Raises
     ------
@@ -95,7 +101,8 @@ class Recurrent(wiring.Component):
     @rejects_quietly
     def __init__(self, plan: RecurrentPlan, *, arith: str = "mult",
                  parallelism: int | None = None, pipeline: int | None = None,
-                 lanes: int | None = None, sequences: bool = True):
+                 lanes: int | None = None, sequences: bool = True,
+                 initial_state: bool = False):
         if not isinstance(plan, RecurrentPlan):
             raise ParameterTypeError("plan", f"plan must be a RecurrentPlan (see "
                                              f"hwnn.plans.rnn.plan_recurrent), not {plan!r}")
@@ -107,6 +114,7 @@ class Recurrent(wiring.Component):
                                 pipeline=pipeline))
         self._lanes = None if lanes is None else check_integer(lanes, "lanes", minimum=1)
         self._sequences = check_bool(sequences, "sequences")
+        self._initial = check_bool(initial_state, "initial_state")
         state = format_shape(plan.state_format)
         out = (frame_layout(plan.state_format, plan.hidden_size) if self._sequences
                else data.ArrayLayout(state, plan.hidden_size))
@@ -114,7 +122,16 @@ class Recurrent(wiring.Component):
         super().__init__({
             "i": In(stream.Signature(frame_layout(plan.in_format, plan.input_size))),
             "o": Out(stream.Signature(out)),
+            **({"i_state": In(stream.Signature(self._state_layout()))} if self._initial else {}),
         })
+
+    def _state_layout(self):
+        """A sequence's initial state: ``h0`` and, for an LSTM, ``c0``."""
+        plan = self._plan
+        fields = {"h": data.ArrayLayout(format_shape(plan.state_format), plan.hidden_size)}
+        if plan.cell_format is not None:
+            fields["c"] = data.ArrayLayout(format_shape(plan.cell_format), plan.hidden_size)
+        return data.StructLayout(fields)
 
     def _build_parts(self, lanes) -> list:
         plan, hidden = self._plan, self._plan.hidden_size
@@ -213,7 +230,7 @@ class Recurrent(wiring.Component):
         """Parameters, formats, timing and the parts (JSON-serializable)."""
         return {"kind": self._plan.kind, "class": "Recurrent", "arith": self._mac.arith,
                 "parallelism": self._mac.parallelism, "lanes": self._lanes,
-                "sequences": self._sequences,
+                "sequences": self._sequences, "initial_state": self._initial,
                 "multipliers": self.multipliers,
                 "latency": self.latency, "ii": self.ii, **self._plan.describe(),
                 "mac": self._mac.describe()}
@@ -260,7 +277,13 @@ class Recurrent(wiring.Component):
                          Value.cast(self.o.payload).eq(values["h_next"]),
                          done.eq(have["h_next"] & (~last | self.o.ready))]
         idle = Signal(init=1)
-        m.d.comb += self.i.ready.eq(idle | done)
+        if self._initial:
+            # A sequence's first step waits for its initial state, and both enter together.
+            first = Signal(init=1)
+            m.d.comb += [self.i.ready.eq((idle | done) & (~first | self.i_state.valid)),
+                         self.i_state.ready.eq((idle | done) & first & self.i.valid)]
+        else:
+            m.d.comb += self.i.ready.eq(idle | done)
         with m.If(done):
             m.d.sync += [idle.eq(1), have_x.eq(0),
                          h.eq(values["h_next"]), c.eq(values.get("c_next", c))]
@@ -269,6 +292,12 @@ class Recurrent(wiring.Component):
         with m.If(self.i.valid & self.i.ready):
             m.d.sync += [x.eq(Value.cast(self.i.payload.data)), last.eq(self.i.payload.last),
                          have_x.eq(1), idle.eq(0)]
+            if self._initial:
+                m.d.sync += first.eq(self.i.payload.last)
+                with m.If(first):
+                    m.d.sync += h.eq(Value.cast(self.i_state.payload.h))
+                    if plan.cell_format is not None:
+                        m.d.sync += c.eq(Value.cast(self.i_state.payload.c))
         return m
 
     @staticmethod
