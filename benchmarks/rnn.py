@@ -30,7 +30,12 @@ state (the float model the real input, the integer model its codes), as
 a ratio above 1 is a violation, printed loudly, and the script exits with status 1.
 
     python benchmarks/rnn.py [--quick] [--steps-bound] [--plot docs/rnn_error.png]
+                             [--cell-int K] [--weight-seed S]
                              [--json benchmarks/results/rnn.json]
+
+``--cell-int K`` measures the LSTMs with the cell format SQ(K, bits − K) instead of the
+default (no goals are marked then: they are about the defaults); ``--weight-seed`` draws other
+weights.
 
 Prints a Markdown table and writes JSON (and the table next to it as .md). Each kind of
 measurement is one function of (layer, plan, data) returning columns (:data:`MEASUREMENTS`), so
@@ -257,14 +262,16 @@ def goal_results(layer: Layer, row: dict) -> list[dict]:
             for goal in GOALS if goal.applies(layer)]
 
 
-def run(quick: bool = False, kinds=("plan", "error"), cell_int: int | None = None) -> list[dict]:
-    """One row per layer of :func:`layers` with the columns of each measurement in ``kinds``."""
+def run(quick: bool = False, kinds=("plan", "error"), cell_int: int | None = None,
+        weight_seed: int = WEIGHT_SEED) -> list[dict]:
+    """One row per layer of :func:`layers` with the columns of each measurement in ``kinds``,
+    weights drawn from ``weight_seed``."""
     rows, data = [], {}
     for layer in layers(quick, cell_int):
         started = time.monotonic()
         key = (layer.kind, layer.input_size, layer.hidden_size)
         if key not in data:
-            data[key] = (pytorch_weights(*key), sequences(layer.input_size))
+            data[key] = (pytorch_weights(*key, weight_seed), sequences(layer.input_size))
         weights, x = data[key]
         print(f"{layer.name} {layer.bits} bits {layer.method}...", file=sys.stderr, flush=True)
         plan = make_plan(layer, weights)
@@ -401,6 +408,8 @@ def main(argv=None):
                         help="also check every step against step_error_bound")
     parser.add_argument("--cell-int", type=int, metavar="K",
                         help="LSTMs only, cell format SQ(K, bits − K) instead of the default")
+    parser.add_argument("--weight-seed", type=int, default=WEIGHT_SEED, metavar="S",
+                        help=f"seed of the weights (default {WEIGHT_SEED})")
     parser.add_argument("--plot", metavar="PNG", help="also plot error against bits")
     parser.add_argument("--json", default=str(Path(__file__).parent / "results" / "rnn.json"))
     args = parser.parse_args(argv)
@@ -409,12 +418,12 @@ def main(argv=None):
     if args.cell_int is not None and not 1 <= args.cell_int < min(QUICK_BITS + BITS):
         parser.error(f"--cell-int must be between 1 and {min(QUICK_BITS + BITS) - 1}, not "
                      f"{args.cell_int}")
-    rows = run(args.quick, kinds, args.cell_int)
+    rows = run(args.quick, kinds, args.cell_int, args.weight_seed)
     table = markdown(rows, args.steps_bound)
     print(table)
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
-    setup = {"sequences": SEQUENCES, "steps": STEPS, "weight_seed": WEIGHT_SEED,
+    setup = {"sequences": SEQUENCES, "steps": STEPS, "weight_seed": args.weight_seed,
              "input_seed": INPUT_SEED, "inputs": "uniform in [-1, 1]",
              "weights": "U(-1/sqrt(H), 1/sqrt(H)) (PyTorch's default initialization)",
              "in_format": "SQ(1, bits - 1)", "lut_entries": LUT_ENTRIES,
