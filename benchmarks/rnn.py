@@ -38,7 +38,7 @@ default (no goals are marked then: they are about the defaults); ``--weight-seed
 weights.
 
 Prints a Markdown table and writes JSON (and the table next to it as .md). Each kind of
-measurement is one function of (layer, plan, data) returning columns (:data:`MEASUREMENTS`), so
+measurement is one function of (layer, plan, weights, inputs) returning columns (:data:`MEASUREMENTS`), so
 resource and Fmax columns from the cores can be added the same way.
 """
 
@@ -423,7 +423,8 @@ def main(argv=None):
     print(table)
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
-    setup = {"sequences": SEQUENCES, "steps": STEPS, "weight_seed": args.weight_seed,
+    setup = {"quick": args.quick, "sequences": SEQUENCES, "steps": STEPS,
+             "weight_seed": args.weight_seed,
              "input_seed": INPUT_SEED, "inputs": "uniform in [-1, 1]",
              "weights": "U(-1/sqrt(H), 1/sqrt(H)) (PyTorch's default initialization)",
              "in_format": "SQ(1, bits - 1)", "lut_entries": LUT_ENTRIES,
