@@ -38,8 +38,8 @@ default (no goals are marked then: they are about the defaults); ``--weight-seed
 weights.
 
 Prints a Markdown table and writes JSON (and the table next to it as .md). Each kind of
-measurement is one function of (layer, plan, weights, inputs) returning columns (:data:`MEASUREMENTS`), so
-resource and Fmax columns from the cores can be added the same way.
+measurement is one function of (layer, plan, weights, inputs) returning columns
+(:data:`MEASUREMENTS`), so resource and Fmax columns from the cores can be added the same way.
 """
 
 from __future__ import annotations
