@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 import pytest
+from amaranth.sim import Simulator
 
 from hwnn.checks import ParameterTypeError
 from hwnn.cores.recurrent import Recurrent
@@ -40,6 +41,8 @@ def simulate(core, lengths, *, stall=0.0, seed=0, engine="pysim"):
 
 CASES = [
     ("lstm", dict(method="pwl"), dict(parallelism=1)),
+    ("lstm", dict(method="pwl", bits=10), dict(parallelism=3, lanes=1)),
+    ("gru", dict(method="lut"), dict(arith="mcm", lanes=2)),
     ("lstm", dict(method="lut"), dict(arith="mcm")),
     ("lstm", dict(method="hard", bits=10), dict(arith="csd", pipeline=1)),
     ("lstm", dict(bits=16, hidden=4, inputs=3), dict(parallelism=7)),
@@ -72,6 +75,20 @@ def test_one_step_every_step_cycles(kind, planning, options):
     np.testing.assert_array_equal(late, [0, 3 * core.step_cycles, 4 * core.step_cycles])
 
 
+def test_folded_parts_take_one_cycle_per_transfer():
+    # Three lanes per unit for 3·4 σ values and 4 of everything else: 4 and 2 transfers.
+    whole = Recurrent(plan("lstm", hidden=4), arith="mcm")
+    folded = Recurrent(plan("lstm", hidden=4), arith="mcm", lanes=3)
+    extra = (4 - 1) + (2 - 1) * 4      # σ, then the chain f⊙c, sum, tanh(c'), o⊙tanh(c')
+    assert folded.step_cycles - whole.step_cycles == extra
+    lanes = {p.name: p.lanes for p in folded._parts[1:]}
+    assert set(lanes.values()) == {3}
+    # pwl slopes are powers of two: the products are the only multipliers.
+    assert whole.multipliers == 3 * 4 and folded.multipliers == 3 * 3
+    run = simulate(folded, [4, 2], seed=3)
+    np.testing.assert_array_equal(np.diff(run.in_cycles), folded.step_cycles)
+
+
 def test_step_cycles_is_the_chain_of_parts():
     core = Recurrent(plan("lstm"), arith="mcm")
     parts = {p.name: p.core.latency for p in core._parts}
@@ -85,7 +102,8 @@ def test_step_cycles_is_the_chain_of_parts():
         folded.mac.latency - core.mac.latency
     info = json.loads(json.dumps(folded.describe()))
     assert info["class"] == "Recurrent" and info["ii"] == folded.step_cycles
-    assert info["multipliers"] == 1 and info["mac"]["n_in"] == 5
+    # The MAC, and three products of three lanes each (pwl slopes are shifts).
+    assert info["multipliers"] == 1 + 3 * 3 and info["mac"]["n_in"] == 5
 
 
 def test_core_errors():
@@ -101,9 +119,102 @@ def test_exports_verilog_with_framed_ports():
     assert "module gru" in text
 
 
+def test_a_16_bit_lstm_4_to_8_fits_the_up5k():
+    # The issue's resource goal: folded onto the DSPs, within 5280 LUT4 and 8 DSPs.
+    params = weights("lstm", hidden=8, inputs=4, seed=0)
+    core = Recurrent(plan_recurrent("lstm", *params, in_format=SQ(1, 15), bits=16),
+                     parallelism=1, lanes=1)
+    report = synthesize(core, "ice40-up5k", name="lstm")
+    assert report.dsps == core.multipliers == 4     # the MAC and the three products
+    assert report.luts <= 5280
+
+
 def test_synthesizes_a_small_gru():
     core = Recurrent(plan("gru", hidden=2, method="hard"), parallelism=1)
     report = synthesize(core, "ice40-up5k", name="gru")
     # One DSP for the folded MAC, one per lane of the two products (r⊙n_h, z⊙(h − n)) and one
     # per lane of hard_sigmoid's exact ·1/6 (r and z): the parts are not folded yet.
     assert report.dsps == 1 + 2 * 2 + 2 * 2 and 0 < report.luts < 5280
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_only_the_last_state_of_each_sequence(kind):
+    core = Recurrent(plan(kind), arith="mcm", lanes=2, sequences=False)
+    lengths = [16, 1, 5]
+    xs, stream = random_sequences(core.plan.in_format, core.plan.input_size, lengths, seed=4)
+    want = np.stack([recurrent(core.plan, x)[1] for x in xs])
+    run = run_stream(core, stream, n_outputs=3, stall_in=0.3, stall_out=0.3, seed=5)
+    np.testing.assert_array_equal(run.outputs, want)
+    steady = run_stream(core, stream, n_outputs=3)
+    in_cycles, out_cycles = core.schedule(lengths)
+    np.testing.assert_array_equal(steady.in_cycles, in_cycles)
+    np.testing.assert_array_equal(steady.out_cycles, out_cycles)
+    assert core.describe()["sequences"] is False
+
+
+def run_with_states(core, stream, states, n_out, seed):
+    """Simulate ``core`` (pysim) with ``i`` and ``i_state`` driven apart, each transfer
+    offered after a random wait, and ``o`` taken on random cycles; return the output codes."""
+    rng = np.random.default_rng(seed)
+    codes = []
+
+    async def send(ctx, port, rows):
+        for row in rows:
+            for _ in range(int(rng.integers(0, 3))):
+                await ctx.tick()
+            for name, value in row.items():
+                field = getattr(port.payload, name)
+                if np.ndim(value):
+                    for lane, code in enumerate(value):
+                        ctx.set(field[lane], int(code))
+                else:
+                    ctx.set(field, int(value))
+            ctx.set(port.valid, 1)
+            ready = False
+            while not ready:
+                _, _, ready = await ctx.tick().sample(port.ready)
+            ctx.set(port.valid, 0)
+
+    async def steps(ctx):
+        await send(ctx, core.i, [{"data": d, "last": l}
+                                 for d, l in zip(stream["data"], stream["last"])])
+
+    async def initial(ctx):
+        await send(ctx, core.i_state, [dict(zip(states, values))
+                                       for values in zip(*states.values())])
+
+    async def receive(ctx):
+        for _ in range(200 * n_out):
+            ready = int(rng.random() < 0.7)
+            ctx.set(core.o.ready, ready)
+            _, _, valid, payload = await ctx.tick().sample(core.o.valid, core.o.payload)
+            if valid and ready:
+                codes.append([int(v) for v in payload.data])
+                if len(codes) == n_out:
+                    return
+        raise AssertionError(f"{len(codes)} of {n_out} outputs")
+
+    sim = Simulator(core)
+    sim.add_clock(1e-8)
+    for bench in (steps, initial, receive):
+        sim.add_testbench(bench)
+    sim.run()
+    return np.array(codes, dtype=np.int64)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_initial_state_comes_with_each_sequence(kind):
+    core = Recurrent(plan(kind), arith="mcm", initial_state=True)
+    lengths = [16, 2, 5]
+    xs, stream = random_sequences(core.plan.in_format, core.plan.input_size, lengths, seed=6)
+    rng = np.random.default_rng(7)
+    state_fmt, cell_fmt = core.plan.state_format, core.plan.cell_format
+    h0 = rng.integers(state_fmt.min_int, state_fmt.max_int + 1, (3, 3))
+    c0 = None if cell_fmt is None else rng.integers(cell_fmt.min_int, cell_fmt.max_int + 1,
+                                                    (3, 3))
+    want = np.concatenate([recurrent(core.plan, x, h0=h0[k], c0=None if c0 is None else c0[k])[0]
+                           for k, x in enumerate(xs)])
+    states = {"h": h0} if c0 is None else {"h": h0, "c": c0}
+    np.testing.assert_array_equal(run_with_states(core, stream, states, len(want), 8), want)
+    # Zeros would give something else: the state was used.
+    assert not np.array_equal(want, np.concatenate([recurrent(core.plan, x)[0] for x in xs]))

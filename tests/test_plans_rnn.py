@@ -9,7 +9,17 @@ import pytest
 
 from hwnn.checks import ParameterTypeError, ParameterValueError
 from hwnn.fixed import SQ, UQ
-from hwnn.plans.rnn import plan_recurrent
+from hwnn.plans.rnn import CALIBRATION, plan_recurrent
+from hwnn.ref.rnn_float import lstm_float
+
+
+def lstm_cell_states(x, w_ih, w_hh):
+    """Every cell state of the float LSTM (bias 0) over ``x``, one step at a time."""
+    states, h, c = [], None, None
+    for t in range(x.shape[1]):
+        _, h, c = lstm_float(x[:, t:t + 1], w_ih, w_hh, h0=h, c0=c)
+        states.append(c)
+    return np.stack(states)
 
 
 def weights(kind, hidden=3, inputs=2, seed=0, scale=None):
@@ -29,9 +39,15 @@ def test_lstm_default_formats_are_derived_from_the_weights_and_the_budget():
     # within 0.5·2 + 2·0.25 = 1.5, two integer bits (below σ's saturation, 13·ln 2 = 9.0).
     assert plan.gates.weight_format == SQ(1, 11) and plan.gate_format == SQ(2, 10)
     assert plan.state_format == SQ(1, 11)
-    assert plan.activations["sigmoid"].out_format == UQ(0, 12)
+    # σ: one bit short of the budget, so a 12-bit signed operand (one DSP per product).
+    assert plan.activations["sigmoid"].out_format == UQ(0, 11)
     assert plan.activations["tanh"].out_format == SQ(1, 11)
-    # f_max = σ(1.5) = 0.8176: |c| ≤ 1 / (1 − f_max) = 5.48, four integer bits (at most 6).
+    # f_max = σ(1.5) = 0.8176: |c| ≤ 1 / (1 − f_max) = 5.48 (four integer bits), but the cell
+    # gets the bits of twice what the float model reaches on the calibration sequences.
+    sequences, steps, seed = CALIBRATION
+    x = np.random.default_rng(seed).uniform(-2, 2 - 2 ** -6, (sequences, steps, 1))
+    reach = np.abs(lstm_cell_states(x, w_ih, w_hh)).max()
+    assert 4 < 2 * reach <= 8      # so four integer bits, as the bound's
     assert plan.cell_format == SQ(4, 8)
     # x and h meet at the finer fraction bits and the wider integer bits.
     assert plan.mac_in_format == SQ(2, 11) and (plan.x_shift, plan.h_shift) == (5, 0)
@@ -40,11 +56,23 @@ def test_lstm_default_formats_are_derived_from_the_weights_and_the_budget():
     np.testing.assert_array_equal(plan.gates.weight_float(), np.hstack([w_ih, w_hh]))
 
 
+def test_a_cell_gets_what_it_reaches_not_its_worst_case_bound():
+    w_ih, w_hh, b_ih, b_hh = weights("lstm", hidden=8, inputs=4)
+    plan = plan_recurrent("lstm", w_ih, w_hh, b_ih, b_hh, in_format=SQ(1, 15), bits=16)
+    # PyTorch's initialization: the bound allows |c| up to 1/(1 − f_max) > 8, the float model
+    # reaches under 1 on the calibration sequences: two integer bits, fourteen fraction bits.
+    f_bound = np.abs(np.hstack([w_ih, w_hh])[8:16]).sum(axis=1).max() + np.abs(
+        b_ih + b_hh)[8:16].max()
+    assert 1 / (1 - 1 / (1 + np.exp(-f_bound))) > 8
+    assert plan.cell_format == SQ(2, 14)
+
+
 def test_gate_format_stops_where_sigmoid_saturates():
     w_ih, w_hh, b_ih, b_hh = weights("lstm", scale=4.0)
     plan = plan_recurrent("lstm", w_ih, w_hh, b_ih, b_hh, in_format=SQ(1, 7), bits=8)
-    # Pre-activations may reach tens, but σ is within half a UQ(0, 8) ulp of 1 from
-    # 9·ln 2 = 6.2 on: SQ(4, 4) holds ±8. The cell's integer bits stop at bits/2 = 4.
+    # Pre-activations may reach tens, but σ is within half an 8-bit ulp of 1 from
+    # 9·ln 2 = 6.2 on: SQ(4, 4) holds ±8. The cell's integer bits stop at bits/2 = 4 (its
+    # bound and its calibration are both beyond ±8).
     assert plan.gate_format == SQ(4, 4) and plan.cell_format == SQ(4, 4)
 
 
@@ -81,7 +109,9 @@ def test_methods_and_overrides():
     assert hard.activations["tanh_cell"].function.name == "hard_tanh"
     assert hard.cell_format == SQ(3, 7) and hard.method == "hard"
     pwl = plan_recurrent("lstm", w_ih, w_hh, b_ih, b_hh, in_format=SQ(1, 7), bits=10)
-    assert pwl.activations["tanh"].segments == 32
+    # Up to 64 segments, slopes ±2^k ± 2^j: no multiplier in the unit.
+    assert pwl.activations["tanh"].slope_kind == "pot2"
+    assert 32 < pwl.activations["tanh"].segments <= 64
 
 
 @pytest.mark.parametrize("kind, change, error, message", [

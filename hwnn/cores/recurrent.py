@@ -11,11 +11,14 @@ can work side by side do (the σ and tanh of the gates; the two products of an L
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Signal, Value
-from amaranth.lib import stream, wiring
+from dataclasses import replace
+
+import numpy as np
+from amaranth.hdl import Array, Cat, Const, Module, Signal, Value
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..checks import ParameterTypeError, check_integer
+from ..checks import ParameterTypeError, check_bool, check_integer
 from ..plans.rnn import RecurrentPlan
 from ._component import owned, rejects_quietly
 from ._timing import check_arrivals, pipeline_schedule
@@ -29,11 +32,15 @@ __all__ = ["Recurrent"]
 
 
 class _Part:
-    """A part of the step: its core, the values it reads (names, in port order) and the
-    value it makes."""
+    """A part of the step: its core, the values it reads (names, in port order), the value it
+    makes, and how many values (``count``) it takes through ``core.lanes`` lanes: ``chunks``
+    transfers, one per cycle."""
 
-    def __init__(self, name, core, reads, makes, ports=("i",)):
+    def __init__(self, name, core, count, reads, makes, ports=("i",)):
         self.name, self.core, self.reads, self.makes, self.ports = name, core, reads, makes, ports
+        self.count = count
+        self.lanes = getattr(core, "lanes", count)
+        self.chunks = -(-count // self.lanes)
 
 
 class Recurrent(wiring.Component):
@@ -60,12 +67,26 @@ class Recurrent(wiring.Component):
     plan : RecurrentPlan
     arith, parallelism, pipeline
         As for :class:`~hwnn.cores.dense.Dense`, for the MAC over ``[x; h]``.
+    lanes : int or None
+        Values per transfer of each activation and elementwise unit (None: all of a part's
+        values at once); a part of ``n`` values takes ``ceil(n / lanes)`` cycles more or less.
+    sequences : bool
+        Send every step's hidden state (True, framed), or only each sequence's last one (False,
+        PyTorch's ``h_n``: a vector per sequence).
+    initial_state : bool
+        Take each sequence's initial state (``h0``, and ``c0`` for an LSTM) from the stream
+        ``i_state``, one transfer per sequence, together with its first step (False: zeros).
 
     Members
     -------
     i : In(stream.Signature(frame_layout(plan.in_format, plan.input_size)))
     o : Out(stream.Signature(frame_layout(plan.state_format, plan.hidden_size)))
-        Every step's hidden state; ``last`` on the last step of a sequence.
+        Every step's hidden state; ``last`` on the last step of a sequence. With
+        ``sequences=False``: ``Out(stream.Signature(ArrayLayout(<state shape>, hidden)))``,
+        each sequence's last hidden state.
+    i_state : In(stream.Signature(StructLayout({"h": ArrayLayout(<state shape>, hidden),
+        "c": ArrayLayout(<cell shape>, hidden)})))
+        Only with ``initial_state``; ``c`` only for an LSTM.
 
     Raises
     ------
@@ -79,7 +100,9 @@ class Recurrent(wiring.Component):
 
     @rejects_quietly
     def __init__(self, plan: RecurrentPlan, *, arith: str = "mult",
-                 parallelism: int | None = None, pipeline: int | None = None):
+                 parallelism: int | None = None, pipeline: int | None = None,
+                 lanes: int | None = None, sequences: bool = True,
+                 initial_state: bool = False):
         if not isinstance(plan, RecurrentPlan):
             raise ParameterTypeError("plan", f"plan must be a RecurrentPlan (see "
                                              f"hwnn.plans.rnn.plan_recurrent), not {plan!r}")
@@ -89,48 +112,82 @@ class Recurrent(wiring.Component):
         self._plan = plan
         self._mac = owned(Dense(plan.gates, arith=arith, parallelism=parallelism,
                                 pipeline=pipeline))
-        self._parts = self._build_parts()
+        self._lanes = None if lanes is None else check_integer(lanes, "lanes", minimum=1)
+        self._sequences = check_bool(sequences, "sequences")
+        self._initial = check_bool(initial_state, "initial_state")
+        state = format_shape(plan.state_format)
+        out = (frame_layout(plan.state_format, plan.hidden_size) if self._sequences
+               else data.ArrayLayout(state, plan.hidden_size))
+        self._parts = self._build_parts(self._lanes)
         super().__init__({
             "i": In(stream.Signature(frame_layout(plan.in_format, plan.input_size))),
-            "o": Out(stream.Signature(frame_layout(plan.state_format, plan.hidden_size))),
+            "o": Out(stream.Signature(out)),
+            **({"i_state": In(stream.Signature(self._state_layout()))} if self._initial else {}),
         })
 
-    def _build_parts(self) -> list:
+    def _state_layout(self):
+        """A sequence's initial state: ``h0`` and, for an LSTM, ``c0``."""
+        plan = self._plan
+        fields = {"h": data.ArrayLayout(format_shape(plan.state_format), plan.hidden_size)}
+        if plan.cell_format is not None:
+            fields["c"] = data.ArrayLayout(format_shape(plan.cell_format), plan.hidden_size)
+        return data.StructLayout(fields)
+
+    def _build_parts(self, lanes) -> list:
         plan, hidden = self._plan, self._plan.hidden_size
         act, stage = plan.activations, plan.stages
 
-        def unit(name, lanes):
-            return owned(activation_core(act[name], lanes=lanes))
+        def unit(name, count):
+            return owned(activation_core(act[name], lanes=min(lanes or count, count))), count
 
         def ew(name):
-            return owned(Elementwise(stage[name]))
+            unit_plan = stage[name]
+            if lanes is not None and lanes < hidden:
+                unit_plan = replace(unit_plan, lanes=lanes)
+            return owned(Elementwise(unit_plan)), hidden
         two = ("i_a", "i_b")
         if plan.kind == "lstm":
             return [
-                _Part("mac", self._mac, ["xh"], "gates"),
-                _Part("sigmoid", unit("sigmoid", 3 * hidden), ["ifo_pre"], "ifo"),
-                _Part("tanh", unit("tanh", hidden), ["g_pre"], "g"),
-                _Part("forget", ew("forget"), ["f", "c"], "fc", two),
-                _Part("input", ew("input"), ["i", "g"], "ig", two),
-                _Part("cell", ew("cell"), ["fc", "ig"], "c_next", two),
-                _Part("tanh_cell", unit("tanh_cell", hidden), ["c_next"], "tc"),
-                _Part("hidden", ew("hidden"), ["o", "tc"], "h_next", two),
+                _Part("mac", self._mac, 1, ["xh"], "gates"),
+                _Part("sigmoid", *unit("sigmoid", 3 * hidden), ["ifo_pre"], "ifo"),
+                _Part("tanh", *unit("tanh", hidden), ["g_pre"], "g"),
+                _Part("forget", *ew("forget"), ["f", "c"], "fc", two),
+                _Part("input", *ew("input"), ["i", "g"], "ig", two),
+                _Part("cell", *ew("cell"), ["fc", "ig"], "c_next", two),
+                _Part("tanh_cell", *unit("tanh_cell", hidden), ["c_next"], "tc"),
+                _Part("hidden", *ew("hidden"), ["o", "tc"], "h_next", two),
             ]
         return [
-            _Part("mac", self._mac, ["xh"], "gates"),
-            _Part("sigmoid", unit("sigmoid", 2 * hidden), ["rz_pre"], "rz"),
-            _Part("reset", ew("reset"), ["r", "nh_pre"], "rn", two),
-            _Part("candidate", ew("candidate"), ["nx_pre", "rn"], "cand", two),
-            _Part("tanh", unit("tanh", hidden), ["cand"], "n"),
-            _Part("difference", ew("difference"), ["h", "n"], "d", two),
-            _Part("update", ew("update"), ["z", "d"], "u", two),
-            _Part("hidden", ew("hidden"), ["n", "u"], "h_next", two),
+            _Part("mac", self._mac, 1, ["xh"], "gates"),
+            _Part("sigmoid", *unit("sigmoid", 2 * hidden), ["rz_pre"], "rz"),
+            _Part("reset", *ew("reset"), ["r", "nh_pre"], "rn", two),
+            _Part("candidate", *ew("candidate"), ["nx_pre", "rn"], "cand", two),
+            _Part("tanh", *unit("tanh", hidden), ["cand"], "n"),
+            _Part("difference", *ew("difference"), ["h", "n"], "d", two),
+            _Part("update", *ew("update"), ["z", "d"], "u", two),
+            _Part("hidden", *ew("hidden"), ["n", "u"], "h_next", two),
         ]
 
     plan = property(lambda self: self._plan, doc="The RecurrentPlan this core implements.")
     mac = property(lambda self: self._mac, doc="The Dense core over [x; h].")
-    multipliers = property(lambda self: self._mac.multipliers,
-                           doc="Multipliers of the MAC (0 for shift-add).")
+    sequences = property(lambda self: self._sequences,
+                         doc="Whether every step's hidden state leaves (else each sequence's "
+                             "last).")
+    lanes = property(lambda self: self._lanes,
+                     doc="Values per transfer of each activation and elementwise unit (None: "
+                         "all of a part's values at once).")
+
+    @property
+    def multipliers(self) -> int:
+        """Multipliers: the MAC's, one per lane of each elementwise product, and one per lane
+        of each PWL unit whose slopes are any integers (its slope product; power-of-two slopes
+        are shifts)."""
+        count = self._mac.multipliers
+        for part in self._parts[1:]:
+            plan = getattr(part.core, "plan", None)
+            if getattr(plan, "op", None) == "mul" or getattr(plan, "slope_kind", None) == "any":
+                count += part.lanes
+        return count
     in_format = property(lambda self: self._plan.in_format)
     out_format = property(lambda self: self._plan.state_format)
 
@@ -140,7 +197,7 @@ class Recurrent(wiring.Component):
         made = {"xh": 0, "c": 0, "h": 0}    # the cycle each value is ready, from the input
         for part in self._parts:
             start = max(made[_source(name)] for name in part.reads)
-            made[part.makes] = start + part.core.latency + 1
+            made[part.makes] = start + part.chunks - 1 + part.core.latency + 1
         return 1 + made["h_next"]
 
     ii = property(lambda self: self.step_cycles,
@@ -152,7 +209,8 @@ class Recurrent(wiring.Component):
         """``(in_cycles, out_cycles)`` of back-to-back sequences of ``lengths`` steps, step
         ``k`` offered from cycle ``arrivals[k]`` (None: all from cycle 0), the output always
         taken: a pipeline whose ii and latency are :attr:`step_cycles` (a step enters in the
-        cycle the one before it leaves).
+        cycle the one before it leaves); with ``sequences=False`` only each sequence's last
+        output.
 
         Raises
         ------
@@ -161,13 +219,19 @@ class Recurrent(wiring.Component):
             non-negative integer per step.
         """
         lengths = [check_integer(n, "lengths[i]", minimum=0) for n in lengths]
-        return pipeline_schedule(self.step_cycles, self.step_cycles,
-                                 check_arrivals(arrivals, sum(lengths)))
+        ins, outs = pipeline_schedule(self.step_cycles, self.step_cycles,
+                                      check_arrivals(arrivals, sum(lengths)))
+        if self._sequences:
+            return ins, outs
+        ends = np.cumsum(lengths)[np.asarray(lengths) > 0] - 1
+        return ins, outs[ends]
 
     def describe(self) -> dict:
         """Parameters, formats, timing and the parts (JSON-serializable)."""
         return {"kind": self._plan.kind, "class": "Recurrent", "arith": self._mac.arith,
-                "parallelism": self._mac.parallelism, "multipliers": self.multipliers,
+                "parallelism": self._mac.parallelism, "lanes": self._lanes,
+                "sequences": self._sequences, "initial_state": self._initial,
+                "multipliers": self.multipliers,
                 "latency": self.latency, "ii": self.ii, **self._plan.describe(),
                 "mac": self._mac.describe()}
 
@@ -199,34 +263,27 @@ class Recurrent(wiring.Component):
         done = Signal()     # the step's output is taken this cycle
         for part in self._parts:
             m.submodules[part.name] = part.core
-            out = Signal(len(Value.cast(part.core.o.payload)), name=part.makes)
-            got = Signal(name=f"have_{part.makes}")
-            issued = Signal(name=f"issued_{part.name}")
-            ready = Cat(*(have[_source(n)] for n in part.reads)).all()
-            offer = ready & ~issued
-            accepted = Signal(name=f"accepted_{part.name}")
-            for port, name in zip(part.ports, part.reads):
-                sink = getattr(part.core, port)
-                m.d.comb += [sink.valid.eq(offer),
-                             Value.cast(sink.payload).eq(values[name])]
-            first = getattr(part.core, part.ports[0])
-            m.d.comb += [accepted.eq(first.valid & first.ready), part.core.o.ready.eq(1)]
-            with m.If(accepted):
-                m.d.sync += issued.eq(1)
-            with m.If(part.core.o.valid):
-                m.d.sync += [out.eq(Value.cast(part.core.o.payload)), got.eq(1)]
-            with m.If(done):
-                m.d.sync += [issued.eq(0), got.eq(0)]
-            values[part.makes], have[part.makes] = out, got
-            self._name_gates(part, out, values, have, got)
+            self._run_part(m, part, values, have, done)
+            self._name_gates(part, values[part.makes], values, have, have[part.makes])
 
         # The step's output: the new hidden state, while the next step's input may enter.
-        m.d.comb += [self.o.valid.eq(have["h_next"]),
-                     Value.cast(self.o.payload.data).eq(values["h_next"]),
-                     self.o.payload.last.eq(last),
-                     done.eq(self.o.valid & self.o.ready)]
+        if self._sequences:
+            m.d.comb += [self.o.valid.eq(have["h_next"]),
+                         Value.cast(self.o.payload.data).eq(values["h_next"]),
+                         self.o.payload.last.eq(last),
+                         done.eq(self.o.valid & self.o.ready)]
+        else:   # only a sequence's last state leaves; the others end their step at once
+            m.d.comb += [self.o.valid.eq(have["h_next"] & last),
+                         Value.cast(self.o.payload).eq(values["h_next"]),
+                         done.eq(have["h_next"] & (~last | self.o.ready))]
         idle = Signal(init=1)
-        m.d.comb += self.i.ready.eq(idle | done)
+        if self._initial:
+            # A sequence's first step waits for its initial state, and both enter together.
+            first = Signal(init=1)
+            m.d.comb += [self.i.ready.eq((idle | done) & (~first | self.i_state.valid)),
+                         self.i_state.ready.eq((idle | done) & first & self.i.valid)]
+        else:
+            m.d.comb += self.i.ready.eq(idle | done)
         with m.If(done):
             m.d.sync += [idle.eq(1), have_x.eq(0),
                          h.eq(values["h_next"]), c.eq(values.get("c_next", c))]
@@ -235,7 +292,48 @@ class Recurrent(wiring.Component):
         with m.If(self.i.valid & self.i.ready):
             m.d.sync += [x.eq(Value.cast(self.i.payload.data)), last.eq(self.i.payload.last),
                          have_x.eq(1), idle.eq(0)]
+            if self._initial:
+                m.d.sync += first.eq(self.i.payload.last)
+                with m.If(first):
+                    m.d.sync += h.eq(Value.cast(self.i_state.payload.h))
+                    if plan.cell_format is not None:
+                        m.d.sync += c.eq(Value.cast(self.i_state.payload.c))
         return m
+
+    @staticmethod
+    def _run_part(m, part, values, have, done):
+        """Start ``part`` once every value it reads is in, and feed it ``chunks`` transfers,
+        one per cycle; latch its outputs, in order, into the value it makes."""
+        o = part.core.o
+        out_width = len(Value.cast(o.payload)) // part.lanes
+        out = Signal(out_width * part.count, name=part.makes)
+        got = Signal(name=f"have_{part.makes}")
+        sent = Signal(range(part.chunks + 1), name=f"sent_{part.name}")
+        back = Signal(range(part.chunks), name=f"back_{part.name}")
+        ready = Cat(*(have[_source(name)] for name in part.reads)).all()
+        offer = ready & (sent != part.chunks)
+        for port, name in zip(part.ports, part.reads):
+            sink = getattr(part.core, port)
+            width = len(Value.cast(sink.payload)) // part.lanes
+            m.d.comb += [sink.valid.eq(offer),
+                         Value.cast(sink.payload).eq(_chunk(values[name], width, part, sent))]
+        first = getattr(part.core, part.ports[0])
+        m.d.comb += o.ready.eq(1)
+        with m.If(first.valid & first.ready):
+            m.d.sync += sent.eq(sent + 1)
+        with m.If(o.valid):
+            with m.Switch(back):
+                for j in range(part.chunks):
+                    lanes = min(part.lanes, part.count - j * part.lanes)
+                    with m.Case(j):
+                        m.d.sync += out[j * part.lanes * out_width:][:lanes * out_width].eq(
+                            Value.cast(o.payload)[:lanes * out_width])
+            m.d.sync += back.eq(back + 1)
+            with m.If(back == part.chunks - 1):
+                m.d.sync += [got.eq(1), back.eq(0)]
+        with m.If(done):
+            m.d.sync += [sent.eq(0), got.eq(0)]
+        values[part.makes], have[part.makes] = out, got
 
     def _name_gates(self, part, out, values, have, got):
         """The slices of the MAC's and the σ unit's outputs that later parts read."""
@@ -265,3 +363,15 @@ def _source(name: str) -> str:
             "nh_pre": "gates", "i": "ifo", "f": "ifo", "o": "ifo", "r": "rz",
             "z": "rz"}.get(name, name)
 
+
+def _chunk(value, width, part, index):
+    """Transfer ``index`` of ``value`` (``part.count`` lanes of ``width`` bits) on the part's
+    ``part.lanes`` lanes; a last, partial transfer is padded with zeros."""
+    if part.chunks == 1:
+        return value
+    chunks = []
+    for j in range(part.chunks):
+        lanes = min(part.lanes, part.count - j * part.lanes)
+        bits = value[j * part.lanes * width:][:lanes * width]
+        chunks.append(Cat(bits, Const(0, (part.lanes - lanes) * width)))
+    return Array(chunks)[index]
