@@ -218,8 +218,11 @@ def test_metrics_count_gate_and_elementwise_products(kind, gates, products):
 
 
 def test_pwl_units_add_their_slope_products():
-    plan = rnn_plan("lstm", method="pwl")
+    # Slopes of any value: one product per lane of σ (3H), tanh (H) and tanh(c') (H).
+    plan = rnn_plan("lstm", method="pwl", activation_options={"slopes": "any"})
     assert recurrent_metrics(plan).rm == 4 * 3 * 5 + 3 * 3 + (3 * 3 + 3 + 3)
+    # Power-of-two slopes (the default): shifts, no products.
+    assert recurrent_metrics(rnn_plan("lstm", method="pwl")).rm == 4 * 3 * 5 + 3 * 3
 
 
 # --- spec and CLI --------------------------------------------------------------------------
@@ -345,14 +348,17 @@ def test_cli_plan_sim_float_and_generate(tmp_path, capsys):
     spec = write_spec(tmp_path)
     assert cli.main(["plan", str(spec)]) == 0
     out = capsys.readouterr().out
+    core = inspected(load_spec(spec).build()).cores[0]
     row = re.search(r"lstm\s+lstm mult pwl\s+SQ\(1, 7\) -> SQ\(1, 7\)\s+2 -> 3\s+(\d+)\s+(\d+)"
-                    r"\s+6\s+(\d+)", out)
-    assert row and row.group(1) == row.group(2)
-    step = int(row.group(1))
+                    r"\s+(\d+)\s+(\d+)", out)
+    assert row and int(row.group(1)) == int(row.group(2)) == core.step_cycles
+    assert int(row.group(3)) == core.multipliers
+    step = core.step_cycles
     assert f"a sequence of 6 steps every {6 * step} cycles ({step} per step)" in out
-    # Per step: 4·3·(2 + 3) gate products, 3·3 elementwise, 15 PWL slopes; 6 steps, then the
-    # dense head's 36 once.
-    assert f"complexity per input sequence: RM {6 * (60 + 9 + 15) + 36}," in out
+    # Per step: 4·3·(2 + 3) gate products, 3·3 elementwise (the PWL units' power-of-two
+    # slopes are shifts); 6 steps, then the dense head's 36 once.
+    assert int(row.group(4)) == 60 + 9
+    assert f"complexity per input sequence: RM {6 * (60 + 9) + 36}," in out
     assert cli.main(["sim", str(spec), "--vectors", "3", "--engine", "pysim", "--float"]) == 0
     out = capsys.readouterr().out
     assert "seq: 3 sequences bit-exact (core == reference)" in out
@@ -437,8 +443,7 @@ def test_lstm_network_for_a_hundred_thousand_steps_on_a_compiled_engine(tmp_path
 
 def test_synth_parts_build_the_lstm_as_the_network_does(tmp_path):
     from hwnn.flow import composition_notes, synth_parts, synth_reports
-    text = SPEC[:SPEC.index("[[params.layers]]\nkind = \"flatten\"")].replace("bits = 8",
-                                                                             "bits = 6")
+    text = SPEC[:SPEC.index("[[params.layers]]\nkind = \"flatten\"")]
     design = load_spec(write_spec(tmp_path, text.replace("hidden_size = 3", "hidden_size = 2"),
                                   torch_arrays(hidden=2)))
     parts = synth_parts(design)
