@@ -338,9 +338,16 @@ def test_spec_needs_a_sequence_length(tmp_path):
 
 
 def test_spec_passes_lanes_to_the_core(tmp_path):
-    text = SPEC.replace("parallelism = 6", "lanes = 1")
+    text = SPEC.replace("parallelism = 6", "lanes = 2")
     design = load_spec(write_spec(tmp_path, text))
-    assert dict(design.plan.layers[0].options) == {"lanes": 1}
+    assert dict(design.plan.layers[0].options) == {"lanes": 2}
+    core = design.build()
+    assert core.cores[0].describe()["lanes"] == 2
+    # Folded units take more cycles per step; the network's ii follows its core.
+    assert core.ii == core.cores[0].step_cycles > inspected(
+        Recurrent(design.plan.layers[0].plan)).step_cycles
+    x = np.random.default_rng(14).integers(-128, 128, (2, 6, 2))
+    run(core, x, stall_in=0.3, stall_out=0.3, seed=9)
 
 
 def test_cli_plan_sim_float_and_generate(tmp_path, capsys):
