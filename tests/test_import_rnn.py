@@ -325,3 +325,44 @@ def test_state_dict_last_state_into_a_dense_layer(tmp_path):
     assert [layer.kind for layer in design.plan.layers] == ["lstm", "last", "dense"]
     with pytest.raises(ModelError, match="flatten must follow a conv1d"):
         read_model(tmp_path / "sd.npz", "lstm:last,flatten,dense", STEPS)
+
+
+def test_zero_states_computed_from_the_input_shape(tmp_path):
+    # PyTorch's exporter with a dynamic batch: h0 = c0 = ConstantOfShape([1, batch, hidden]),
+    # batch read off the input by Shape and Gather.
+    rng = np.random.default_rng(11)
+    W, R, B = onnx_weights("LSTM", rng)
+    node = helper.make_node("LSTM", ["x_t", "W", "R", "B", "", "h0", "h0"],
+                            ["Y", "Y_h", "Y_c"], name="rnn", hidden_size=HIDDEN)
+    nodes = [helper.make_node("Shape", ["x"], ["shape"]),
+             helper.make_node("Gather", ["shape", "zero"], ["batch"], axis=0),
+             helper.make_node("Unsqueeze", ["batch", "zero_axes"], ["batch1"]),
+             helper.make_node("Concat", ["one", "batch1", "hidden"], ["dims"], axis=0),
+             helper.make_node("ConstantOfShape", ["dims"], ["h0"],
+                              value=helper.make_tensor("v", TensorProto.DOUBLE, [1], [0.0])),
+             helper.make_node("Transpose", ["x"], ["x_t"], perm=[1, 0, 2]), node,
+             helper.make_node("Squeeze", ["Y", "axes"], ["y_s"]),
+             helper.make_node("Transpose", ["y_s"], ["y"], perm=[1, 0, 2])]
+    inits = [tensor("W", W), tensor("R", R), tensor("B", B),
+             tensor("zero", np.array(0, dtype=np.int64)),
+             tensor("zero_axes", np.array([0], dtype=np.int64)),
+             tensor("one", np.array([1], dtype=np.int64)),
+             tensor("hidden", np.array([HIDDEN], dtype=np.int64)),
+             tensor("axes", np.array([1], dtype=np.int64))]
+    model = save(tmp_path / "m.onnx", nodes, inits, ["N", STEPS, FEATURES], out_rank=3)
+    layers, _ = read_model(tmp_path / "m.onnx")
+    assert len(layers) == 1 and layers[0].return_sequences
+    x = rng.uniform(-1, 1, (3, STEPS, FEATURES))
+    theirs = ReferenceEvaluator(model).run(None, {"x": x})[0]
+    params = tuple(layers[0].weights[k] for k in ("weight_ih_l0", "weight_hh_l0",
+                                                  "bias_ih_l0", "bias_hh_l0"))
+    zeros = np.zeros((3, HIDDEN))
+    _, e_y, _ = lstm_bound(x, np.zeros_like(x), params, zeros, zeros, False)
+    assert_within(forward(layers, x)[-1], theirs, 2 * e_y)
+    # A nonzero fill is a real initial state: refused.
+    nodes[4] = helper.make_node("ConstantOfShape", ["dims"], ["h0"],
+                                value=helper.make_tensor("v", TensorProto.DOUBLE, [1], [0.5]))
+    save(tmp_path / "bad.onnx", nodes, inits, ["N", STEPS, FEATURES], out_rank=3)
+    with pytest.raises(UnsupportedLayer, match=r"node 'rnn' \(LSTM\) has a nonzero initial_h "
+                                               r"\(node '\(unnamed\)' \(ConstantOfShape\)\)"):
+        read_model(tmp_path / "bad.onnx")

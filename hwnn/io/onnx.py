@@ -50,7 +50,8 @@ from ..ref.windows import same_padding
 from .model import (FloatActivation, FloatConv1d, FloatDense, FloatFlatten,
                     FloatPool, FloatRecurrent, ModelError, Names, UnsupportedLayer,
                     fold_batchnorm, leaky_shift_of)
-from .onnx_rnn import AXES, RESHAPES, first_axes, rearrange, recurrent_node, strip
+from .onnx_rnn import (AXES, RESHAPES, first_axes, rearrange, recurrent_node, strip,
+                       zero_states)
 
 __all__ = ["read_onnx", "SUPPORTED_OPS"]
 
@@ -376,6 +377,7 @@ def read_onnx(path, sequence_length=None) -> tuple[list, str]:
         raise ModelError(f"{path}: not an ONNX model ({type(exc).__name__}: {exc})") from None
     graph = model.graph
     g = _Graph(onnx, graph)
+    ignored = zero_states(g, graph)   # an LSTM's zeros from the input's shape: no layer
     starts = [i.name for i in graph.input if i.name not in g.constants]
     axes = first_axes(g, starts[0]) if len(starts) == 1 else None
     current, features, batch = _graph_input(graph, g.constants, sequence_length, axes)
@@ -390,7 +392,7 @@ def read_onnx(path, sequence_length=None) -> tuple[list, str]:
                          f"({', '.join(outputs)})")
     # linear: the last layer takes a bias or a normalization; sequences: a sequence layer came
     # and no flatten since (the tensor is (batch, channels, steps) in hwnn's stream).
-    layers, names, visited, linear, sequences = [], Names(), set(), False, False
+    layers, names, visited, linear, sequences = [], Names(), set(ignored), False, False
     while current != outputs[0] or g.consumers.get(current):
         users = g.consumers.get(current, [])
         if len(users) != 1 or current == outputs[0]:

@@ -11,7 +11,8 @@ reader follows each tensor's axes by name (``batch``, ``steps``, ``channels``, a
 Supported: one layer, one direction (``direction = "forward"``), every step's hidden state
 (``Y``) or only the last one (``Y_h``, axes (dirs, batch, hidden): a layer with
 ``return_sequences = false``), the other outputs read by nobody; no ``sequence_lens``, initial
-states absent or zero constants; the LSTM/GRU attributes that PyTorch's modules cannot express are
+states absent, zero constants, or zeros computed from the input's shape (what PyTorch's
+exporter makes of ``torch.zeros(1, batch, hidden)`` with a dynamic batch: :func:`zero_states`); the LSTM/GRU attributes that PyTorch's modules cannot express are
 refused by :mod:`hwnn.io.rnn`; GRU ``linear_before_reset = 0`` (the original GRU) is refused
 for now. Bidirectional and reverse layers raise :class:`~hwnn.io.model.UnsupportedLayer` naming
 the node.
@@ -24,7 +25,8 @@ import numpy as np
 from .model import FloatRecurrent, ModelError, UnsupportedLayer
 from .rnn import gru_from_onnx, lstm_from_onnx
 
-__all__ = ["AXES", "RESHAPES", "first_axes", "rearrange", "recurrent_node", "strip"]
+__all__ = ["AXES", "RESHAPES", "first_axes", "rearrange", "recurrent_node", "strip",
+           "zero_states"]
 
 #: The axes each kind of layer reads, in order.
 AXES = {"conv": ("batch", "channels", "steps"), "recurrent": ("steps", "batch", "channels"),
@@ -32,6 +34,83 @@ AXES = {"conv": ("batch", "channels", "steps"), "recurrent": ("steps", "batch", 
 #: Nodes that only rename or reorder axes (no data moves in hwnn's stream).
 RESHAPES = ("Transpose", "Squeeze", "Unsqueeze")
 _SIZE_ONE = ("dirs", "one")
+#: Operators of shape arithmetic: their results depend on tensors' shapes, not their values.
+_SHAPE_OPS = ("Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Slice", "Cast", "Reshape")
+
+
+def _zero_fill(g, node) -> bool:
+    """Whether ``node`` (a ConstantOfShape or an Expand) fills its output with zeros."""
+    if node.op_type == "ConstantOfShape":
+        value = g.attributes(node).get("value")
+        return value is None or not np.any(g.onnx.numpy_helper.to_array(value))
+    source = node.input[0] if node.input else ""
+    return node.op_type == "Expand" and source in g.constants and \
+        not np.any(g.constants[source])
+
+
+def _shape_nodes(producers, name) -> set | None:
+    """Positions of the nodes that compute ``name`` from shapes alone (shape arithmetic down
+    to ``Shape`` nodes, constants and initializers), or None when a value enters."""
+    found, pending = set(), [name]
+    while pending:
+        tensor = pending.pop()
+        if tensor not in producers:
+            continue   # an initializer or Constant: fine; a graph input: read below by Shape
+        position, node = producers[tensor]
+        if node.op_type not in _SHAPE_OPS:
+            return None
+        found.add(position)
+        if node.op_type != "Shape":   # a Shape reads its input's shape, not its values
+            pending += [i for i in node.input if i]
+    return found
+
+
+def zero_states(g, graph) -> set:
+    """The nodes that only compute zero initial states of LSTM/GRU nodes: positions in
+    ``graph.node``, so the chain reader treats them as read.
+
+    PyTorch's exporter turns the zeros an ``nn.LSTM`` starts from into
+    ``ConstantOfShape(Concat(1, Shape(x)[0], hidden))`` (or an ``Expand`` of a zero) when the
+    batch is dynamic. Such an initial state is a zero constant for hwnn (its recurrent layers
+    start every sequence from zeros): its output joins ``g.constants`` as zeros, and its
+    nodes' reads of other tensors (a ``Shape`` of the input) leave ``g.consumers``.
+
+    Raises
+    ------
+    UnsupportedLayer
+        Such a fill of a nonzero value (a real initial state).
+    """
+    producers = {out: (position, node) for position, node in enumerate(graph.node)
+                 for out in node.output if out}
+    ignored = set()
+    for node in graph.node:
+        if node.op_type not in ("LSTM", "GRU"):
+            continue
+        for index in (5, 6):   # initial_h, initial_c
+            name = node.input[index] if index < len(node.input) else ""
+            if not name or name in g.constants or name not in producers:
+                continue
+            position, fill = producers[name]
+            if fill.op_type not in ("ConstantOfShape", "Expand"):
+                continue   # recurrent_node refuses it: not a constant
+            if not _zero_fill(g, fill):
+                state = ("initial_h", "initial_c")[index - 5]
+                raise UnsupportedLayer(f"{_what(node)} has a nonzero {state} ({_what(fill)}): "
+                                       f"hwnn's recurrent layers start each sequence from "
+                                       f"zeros")
+            shape = fill.input[0] if fill.op_type == "ConstantOfShape" else fill.input[1]
+            found = _shape_nodes(producers, shape)
+            if found is None:
+                continue
+            ignored |= found | {position}
+            g.constants[name] = np.zeros(1)
+    for tensor in list(g.consumers):
+        users = [user for user in g.consumers[tensor] if user[0] not in ignored]
+        if users:
+            g.consumers[tensor] = users
+        else:
+            del g.consumers[tensor]
+    return ignored
 
 
 def _what(node) -> str:
