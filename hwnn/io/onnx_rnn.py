@@ -12,9 +12,9 @@ Supported: one layer, one direction (``direction = "forward"``), every step's hi
 (``Y``) or only the last one (``Y_h``, axes (dirs, batch, hidden): a layer with
 ``return_sequences = false``), the other outputs read by nobody; no ``sequence_lens``, initial
 states absent, zero constants, or zeros computed from the input's shape (what PyTorch's
-exporter makes of ``torch.zeros(1, batch, hidden)`` with a dynamic batch: :func:`zero_states`); the LSTM/GRU attributes that PyTorch's modules cannot express are
-refused by :mod:`hwnn.io.rnn`; GRU ``linear_before_reset = 0`` (the original GRU) is refused
-for now. Bidirectional and reverse layers raise :class:`~hwnn.io.model.UnsupportedLayer` naming
+exporter makes of ``torch.zeros(1, batch, hidden)`` with a dynamic batch:
+:func:`zero_states`); the LSTM/GRU attributes that PyTorch's modules cannot express are refused
+by :mod:`hwnn.io.rnn`; GRU ``linear_before_reset = 0`` (the original GRU) is refused for now. Bidirectional and reverse layers raise :class:`~hwnn.io.model.UnsupportedLayer` naming
 the node.
 """
 
