@@ -54,13 +54,13 @@ class Recurrent(wiring.Component):
 
     Timing. One step at a time: its input is taken in the cycle the previous step's output is
     taken (or at once when idle), and each part starts the cycle after its last operand
-    arrives. A step takes :attr:`step_cycles` =
-    ``1 + Σ (latency + 1)`` over the chain of parts that wait for each other (parallel parts
-    count once, with the larger latency): for an LSTM the MAC, σ∥tanh, f⊙c∥i⊙g, the sum,
-    tanh(c'), o⊙tanh(c'); for a GRU the MAC, σ, r⊙n_h, the candidate sum, tanh, h − n, z⊙(h −
-    n), the final sum. That is the ``ii`` (cycles per time step, at full rate) and the
-    ``latency`` (from a step's input to its hidden state). The MAC's own ``ii`` (its
-    ``parallelism``) is inside its latency.
+    arrives. A part of ``n`` values on units of ``lanes`` lanes takes ``k = ceil(n / lanes)``
+    transfers, one per cycle. A step takes :attr:`step_cycles` = ``1 + Σ (latency + k)``
+    over the chain of parts that wait for each other (parts side by side count once, the
+    later one): for an LSTM the MAC, σ∥tanh, f⊙c∥i⊙g, the sum, tanh(c'), o⊙tanh(c'); for a GRU
+    the MAC, σ, r⊙n_h, the candidate sum, tanh, h − n, z⊙(h − n), the final sum. That is the
+    ``ii`` (cycles per time step, at full rate) and the ``latency`` (from a step's input to
+    its hidden state). The MAC's own ``ii`` (its ``parallelism``) is inside its latency.
 
     Parameters
     ----------
@@ -188,6 +188,7 @@ class Recurrent(wiring.Component):
             if getattr(plan, "op", None) == "mul" or getattr(plan, "slope_kind", None) == "any":
                 count += part.lanes
         return count
+
     in_format = property(lambda self: self._plan.in_format)
     out_format = property(lambda self: self._plan.state_format)
 
