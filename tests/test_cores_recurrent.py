@@ -49,6 +49,8 @@ CASES = [
     ("gru", dict(method="pwl"), dict(parallelism=27)),
     ("gru", dict(method="lut", bits=12), dict(arith="mcm")),
     ("gru", dict(method="hard"), dict(parallelism=4)),
+    ("gru", dict(reset_after=False), dict(arith="mcm")),
+    ("gru", dict(reset_after=False, bits=12), dict(parallelism=20, lanes=2)),
 ]
 
 

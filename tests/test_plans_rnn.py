@@ -137,11 +137,23 @@ def test_plan_errors_name_the_parameter(kind, change, error, message):
         plan_recurrent(**args)
 
 
-def test_weights_must_be_finite_and_the_original_gru_is_not_planned_yet():
+def test_weights_must_be_finite():
     w_ih, w_hh, b_ih, b_hh = weights("lstm")
     w_hh[0, 0] = np.nan
     with pytest.raises(ParameterValueError, match="^weight_hh holds NaN or infinity"):
         plan_recurrent("lstm", w_ih, w_hh, b_ih, b_hh, in_format=SQ(1, 7))
-    w_ih, w_hh, b_ih, b_hh = weights("gru")
-    with pytest.raises(NotImplementedError, match="original GRU"):
-        plan_recurrent("gru", w_ih, w_hh, b_ih, b_hh, in_format=SQ(1, 7), reset_after=False)
+
+
+def test_the_original_gru_has_a_second_mac_over_the_reset_state():
+    w_ih, w_hh, b_ih, b_hh = weights("gru", hidden=2, inputs=3)
+    plan = plan_recurrent("gru", w_ih, w_hh, b_ih, b_hh, in_format=SQ(1, 7), bits=10,
+                          weight_format=SQ(1, 9), reset_after=False)
+    # The first MAC gives r, z and n_x only; the second takes r⊙h (state format) to W_hn h.
+    assert plan.gates.n_out == 6 and not plan.reset_after
+    assert plan.hidden_gates.n_in == plan.hidden_gates.n_out == 2
+    assert plan.hidden_gates.in_format == plan.state_format
+    np.testing.assert_allclose(plan.hidden_gates.weight_float(), w_hh[4:], atol=2.0 ** -10)
+    assert plan.stages["reset"].out_format == plan.state_format
+    assert plan.describe()["hidden_gates"]["n_in"] == 2
+    lstm = plan_recurrent("lstm", *weights("lstm"), in_format=SQ(1, 7), reset_after=False)
+    assert lstm.reset_after and lstm.hidden_gates is None    # an LSTM has no such variant

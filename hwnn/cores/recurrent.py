@@ -54,13 +54,13 @@ class Recurrent(wiring.Component):
 
     Timing. One step at a time: its input is taken in the cycle the previous step's output is
     taken (or at once when idle), and each part starts the cycle after its last operand
-    arrives. A step takes :attr:`step_cycles` =
-    ``1 + Σ (latency + 1)`` over the chain of parts that wait for each other (parallel parts
-    count once, with the larger latency): for an LSTM the MAC, σ∥tanh, f⊙c∥i⊙g, the sum,
-    tanh(c'), o⊙tanh(c'); for a GRU the MAC, σ, r⊙n_h, the candidate sum, tanh, h − n, z⊙(h −
-    n), the final sum. That is the ``ii`` (cycles per time step, at full rate) and the
-    ``latency`` (from a step's input to its hidden state). The MAC's own ``ii`` (its
-    ``parallelism``) is inside its latency.
+    arrives. A part of ``n`` values on units of ``lanes`` lanes takes ``k = ceil(n / lanes)``
+    transfers, one per cycle. A step takes :attr:`step_cycles` = ``1 + Σ (latency + k)``
+    over the chain of parts that wait for each other (parts side by side count once, the
+    later one): for an LSTM the MAC, σ∥tanh, f⊙c∥i⊙g, the sum, tanh(c'), o⊙tanh(c'); for a GRU
+    the MAC, σ, r⊙n_h, the candidate sum, tanh, h − n, z⊙(h − n), the final sum. That is the
+    ``ii`` (cycles per time step, at full rate) and the ``latency`` (from a step's input to
+    its hidden state). The MAC's own ``ii`` (its ``parallelism``) is inside its latency.
 
     Parameters
     ----------
@@ -112,6 +112,12 @@ class Recurrent(wiring.Component):
         self._plan = plan
         self._mac = owned(Dense(plan.gates, arith=arith, parallelism=parallelism,
                                 pipeline=pipeline))
+        self._hidden_mac = None
+        if plan.hidden_gates is not None:   # the original GRU's second MAC, as folded
+            products = plan.hidden_size ** 2
+            self._hidden_mac = owned(Dense(
+                plan.hidden_gates, arith=arith, pipeline=pipeline,
+                parallelism=None if parallelism is None else min(parallelism, products)))
         self._lanes = None if lanes is None else check_integer(lanes, "lanes", minimum=1)
         self._sequences = check_bool(sequences, "sequences")
         self._initial = check_bool(initial_state, "initial_state")
@@ -157,10 +163,15 @@ class Recurrent(wiring.Component):
                 _Part("tanh_cell", *unit("tanh_cell", hidden), ["c_next"], "tc"),
                 _Part("hidden", *ew("hidden"), ["o", "tc"], "h_next", two),
             ]
+        if plan.reset_after:
+            reset = [_Part("reset", *ew("reset"), ["r", "nh_pre"], "rn", two)]
+        else:   # the original GRU: r⊙h, then the second MAC
+            reset = [_Part("reset", *ew("reset"), ["r", "h"], "rh", two),
+                     _Part("hidden_mac", self._hidden_mac, 1, ["rh"], "rn")]
         return [
             _Part("mac", self._mac, 1, ["xh"], "gates"),
             _Part("sigmoid", *unit("sigmoid", 2 * hidden), ["rz_pre"], "rz"),
-            _Part("reset", *ew("reset"), ["r", "nh_pre"], "rn", two),
+            *reset,
             _Part("candidate", *ew("candidate"), ["nx_pre", "rn"], "cand", two),
             _Part("tanh", *unit("tanh", hidden), ["cand"], "n"),
             _Part("difference", *ew("difference"), ["h", "n"], "d", two),
@@ -183,11 +194,16 @@ class Recurrent(wiring.Component):
         of each PWL unit whose slopes are any integers (its slope product; power-of-two slopes
         are shifts)."""
         count = self._mac.multipliers
+        if self._hidden_mac is not None:
+            count += self._hidden_mac.multipliers
         for part in self._parts[1:]:
+            if isinstance(part.core, Dense):
+                continue
             plan = getattr(part.core, "plan", None)
             if getattr(plan, "op", None) == "mul" or getattr(plan, "slope_kind", None) == "any":
                 count += part.lanes
         return count
+
     in_format = property(lambda self: self._plan.in_format)
     out_format = property(lambda self: self._plan.state_format)
 
@@ -344,8 +360,9 @@ class Recurrent(wiring.Component):
             if self._plan.kind == "lstm":
                 slices = {"ifo_pre": Cat(block[0], block[1], block[3]), "g_pre": block[2]}
             else:
-                slices = {"rz_pre": Cat(block[0], block[1]), "nx_pre": block[2],
-                          "nh_pre": block[3]}
+                slices = {"rz_pre": Cat(block[0], block[1]), "nx_pre": block[2]}
+                if self._plan.reset_after:
+                    slices["nh_pre"] = block[3]
         elif part.makes in ("ifo", "rz"):
             w = self._plan.activations["sigmoid"].out_format.width
             names = ["i", "f", "o"] if part.makes == "ifo" else ["r", "z"]

@@ -31,9 +31,15 @@ GRU (gate order r, z, n)::
                                                              z⊙(h − n) at the state's fraction
                                                              bits, up to ±2)
 
-That is PyTorch's GRU (``reset_after``, ONNX ``linear_before_reset=1``); the original GRU
-(``n = tanh(W_in x + b_in + W_hn (r⊙h) + b_hn)``) needs ``r`` before its second product and is
-not planned yet (:class:`NotImplementedError`).
+That is PyTorch's GRU (``reset_after``, ONNX ``linear_before_reset=1``). The original GRU
+(``reset_after=False``, ONNX ``linear_before_reset=0``) resets the state before its product,
+so it needs ``r`` first and a second MAC (``hidden_gates``)::
+
+    [r z n_x] = dense([x; h])                 gate_format   (rows as above, without n_h)
+    r, z = σ(.)                               sigmoid_format
+    n_h = dense(r⊙h)                          gate_format   (r⊙h in state_format; W_hn, b_hn)
+    n = tanh(n_x + n_h)                       gate_format, then tanh_format
+    h' = n + z⊙(h − n)                        as above
 """
 
 from __future__ import annotations
@@ -94,6 +100,10 @@ class RecurrentPlan:
     stages: dict
     reverse: bool = False
     method: str = "pwl"
+    #: GRU: PyTorch's variant (True), or the original one, with ``hidden_gates``.
+    reset_after: bool = True
+    #: The original GRU's second MAC, over r⊙h (state_format): W_hn, b_hn.
+    hidden_gates: DensePlan | None = None
 
     @property
     def x_shift(self) -> int:
@@ -119,7 +129,9 @@ class RecurrentPlan:
                 "method": self.method, "in_format": str(self.in_format),
                 "state_format": str(self.state_format), "gate_format": str(self.gate_format),
                 "cell_format": None if self.cell_format is None else str(self.cell_format),
-                "gates": self.gates.describe(),
+                "reset_after": self.reset_after, "gates": self.gates.describe(),
+                "hidden_gates": None if self.hidden_gates is None
+                else self.hidden_gates.describe(),
                 "activations": {k: v.describe() for k, v in self.activations.items()},
                 "stages": {k: v.describe() for k, v in self.stages.items()}}
 
@@ -212,7 +224,7 @@ def _activations(kind, method, gate_format, sigmoid_format, tanh_format, cell_fo
     return plans
 
 
-def _stages(kind, hidden, formats) -> dict:
+def _stages(kind, hidden, formats, reset_after=True) -> dict:
     gate, sig, tanh = formats["gate_format"], formats["sigmoid_format"], formats["tanh_format"]
     state = formats["state_format"]
 
@@ -227,25 +239,28 @@ def _stages(kind, hidden, formats) -> dict:
     # the difference's integer bits at the state's fraction bits.
     difference = ew("sub", state, tanh, state).full_format
     update = Format(True, difference.i, state.f)
-    return {"reset": ew("mul", sig, gate, gate), "candidate": ew("add", gate, gate, gate),
+    reset = ew("mul", sig, gate, gate) if reset_after else ew("mul", sig, state, state)
+    return {"reset": reset, "candidate": ew("add", gate, gate, gate),
             "difference": ew("sub", state, tanh, difference),
             "update": ew("mul", sig, difference, update),
             "hidden": ew("add", tanh, update, state)}
 
 
-def gate_weights(kind, weight_ih, weight_hh, bias_ih, bias_hh):
-    """The MAC's weight over ``[x; h]`` and its bias (module docstring)."""
+def gate_weights(kind, weight_ih, weight_hh, bias_ih, bias_hh, reset_after=True):
+    """The MAC's weight over ``[x; h]`` and its bias (module docstring): without the n_h rows
+    for the original GRU (``reset_after=False``), whose second MAC takes them."""
     hidden, inputs = weight_hh.shape[1], weight_ih.shape[1]
     if kind == "lstm":
         return np.concatenate([weight_ih, weight_hh], axis=1), bias_ih + bias_hh
     rz = slice(0, 2 * hidden)
     n = slice(2 * hidden, 3 * hidden)
-    weight = np.concatenate([
-        np.concatenate([weight_ih[rz], weight_hh[rz]], axis=1),
-        np.concatenate([weight_ih[n], np.zeros((hidden, hidden))], axis=1),
-        np.concatenate([np.zeros((hidden, inputs)), weight_hh[n]], axis=1)])
-    bias = np.concatenate([bias_ih[rz] + bias_hh[rz], bias_ih[n], bias_hh[n]])
-    return weight, bias
+    rows = [np.concatenate([weight_ih[rz], weight_hh[rz]], axis=1),
+            np.concatenate([weight_ih[n], np.zeros((hidden, hidden))], axis=1)]
+    biases = [bias_ih[rz] + bias_hh[rz], bias_ih[n]]
+    if reset_after:
+        rows.append(np.concatenate([np.zeros((hidden, inputs)), weight_hh[n]], axis=1))
+        biases.append(bias_hh[n])
+    return np.concatenate(rows), np.concatenate(biases)
 
 
 def _check_weights(kind, weight_ih, weight_hh, bias_ih, bias_hh):
@@ -293,7 +308,8 @@ def plan_recurrent(kind, weight_ih, weight_hh, bias_ih=None, bias_hh=None, *, in
         How σ and tanh are computed; ``activation_options`` go to their plans (for example
         ``{"segments": 32}`` for pwl, ``{"table_size": 256}`` for lut).
     reset_after : bool
-        GRU only: PyTorch's variant (True). False raises NotImplementedError.
+        GRU only: PyTorch's variant (True), or the original GRU (False), which resets the state
+        before its product and takes a second MAC.
     saturate_weights : bool
         Clamp weights beyond ``weight_format`` instead of raising (counted in the plan).
     **formats
@@ -305,8 +321,6 @@ def plan_recurrent(kind, weight_ih, weight_hh, bias_ih=None, bias_hh=None, *, in
     TypeError, ValueError
         A parameter of the wrong type or value (``exc.parameter`` names it), including
         weights of the wrong shape, an unknown format name, or a format the parts refuse.
-    NotImplementedError
-        ``reset_after=False`` (the original GRU).
     """
     kind = check_choice(kind, "kind", tuple(KINDS))
     method = check_choice(method, "method", METHODS)
@@ -314,10 +328,6 @@ def plan_recurrent(kind, weight_ih, weight_hh, bias_ih=None, bias_hh=None, *, in
     reverse = check_bool(reverse, "reverse")
     reset_after = check_bool(reset_after, "reset_after")
     in_format = check_format(in_format, "in_format")
-    if kind == "gru" and not reset_after:
-        raise NotImplementedError("the original GRU (reset_after=False, ONNX "
-                                  "linear_before_reset=0) is not planned yet; PyTorch's GRU is "
-                                  "reset_after=True")
     weight_ih, weight_hh, bias_ih, bias_hh = _check_weights(kind, weight_ih, weight_hh,
                                                             bias_ih, bias_hh)
     hidden, inputs = weight_hh.shape[1], weight_ih.shape[1]
@@ -329,7 +339,8 @@ def plan_recurrent(kind, weight_ih, weight_hh, bias_ih=None, bias_hh=None, *, in
                                               f"layer (it has {', '.join(sorted(known))})")
     chosen = default_formats(kind, weight_ih, weight_hh, bias_ih + bias_hh, in_format, bits)
     chosen.update({name: check_format(fmt, name) for name, fmt in formats.items()})
-    weight, bias = gate_weights(kind, weight_ih, weight_hh, bias_ih, bias_hh)
+    reset_after = reset_after or kind == "lstm"
+    weight, bias = gate_weights(kind, weight_ih, weight_hh, bias_ih, bias_hh, reset_after)
     state = chosen["state_format"]
     # x and h meet in one MAC input format: the fraction bits of the finer, the integer bits
     # of the wider, so both are exact there (a shift).
@@ -337,11 +348,19 @@ def plan_recurrent(kind, weight_ih, weight_hh, bias_ih=None, bias_hh=None, *, in
     gates = plan_dense(weight, bias, in_format=mac_in, weight_format=chosen["weight_format"],
                        out_format=chosen["gate_format"], rounding=_ROUNDING,
                        overflow=_OVERFLOW, saturate_weights=saturate_weights)
+    hidden_gates = None
+    if not reset_after:
+        n = slice(2 * hidden, 3 * hidden)
+        hidden_gates = plan_dense(weight_hh[n], bias_hh[n], in_format=state,
+                                  weight_format=chosen["weight_format"],
+                                  out_format=chosen["gate_format"], rounding=_ROUNDING,
+                                  overflow=_OVERFLOW, saturate_weights=saturate_weights)
     activations = _activations(kind, method, chosen["gate_format"], chosen["sigmoid_format"],
                                chosen["tanh_format"], chosen.get("cell_format"),
                                dict(activation_options or {}))
     return RecurrentPlan(kind=kind, input_size=inputs, hidden_size=hidden, in_format=in_format,
                          state_format=state, gate_format=chosen["gate_format"],
                          cell_format=chosen.get("cell_format"), gates=gates,
-                         activations=activations, stages=_stages(kind, hidden, chosen),
-                         reverse=reverse, method=method)
+                         activations=activations,
+                         stages=_stages(kind, hidden, chosen, reset_after), reverse=reverse,
+                         method=method, reset_after=reset_after, hidden_gates=hidden_gates)

@@ -77,10 +77,11 @@ def step_error_bound(plan: RecurrentPlan, weight_ih, weight_hh, bias_ih=None, bi
     """
     gates = 4 if plan.kind == "lstm" else 3
     zeros = np.zeros(gates * plan.hidden_size)
-    weight, bias = gate_weights(plan.kind, np.asarray(weight_ih, float),
-                                 np.asarray(weight_hh, float),
-                                 zeros if bias_ih is None else np.asarray(bias_ih, float),
-                                 zeros if bias_hh is None else np.asarray(bias_hh, float))
+    weight_hh = np.asarray(weight_hh, float)
+    bias_hh = zeros if bias_hh is None else np.asarray(bias_hh, float)
+    weight, bias = gate_weights(plan.kind, np.asarray(weight_ih, float), weight_hh,
+                                zeros if bias_ih is None else np.asarray(bias_ih, float),
+                                bias_hh, plan.reset_after)
     hidden, inputs = plan.hidden_size, plan.input_size
     w_q, b_q = plan.gates.weight_float(), plan.gates.bias_float()
     x_max = max(abs(plan.in_format.min), plan.in_format.max)
@@ -102,16 +103,29 @@ def step_error_bound(plan: RecurrentPlan, weight_ih, weight_hh, bias_ih=None, bi
         e_tc = e_c + plan.activations["tanh_cell"].error.max_abs
         e_h = e_tc + e_o + _rounds(stage["hidden"])
         return float(np.max(e_h)), float(np.max(e_c))
-    if pre_max[2 * hidden:].max() > plan.gate_format.max:
-        raise ValueError(f"the candidate's parts may reach {pre_max[2 * hidden:].max():.4g}, "
-                         f"beyond gate_format {plan.gate_format} (they saturate there before "
-                         f"the reset product): no error bound")
     e_r = _activation(plan, "sigmoid", sigmoid, 0.25, e_pre[rows[0]], pre_max[rows[0]])
     e_z = _activation(plan, "sigmoid", sigmoid, 0.25, e_pre[rows[1]], pre_max[rows[1]])
-    # r⊙n_h: |r_q||n_h,q − n_h| + |n_h||r_q − r|; n_x + that is exact.
-    e_rn = e_pre[rows[3]] + pre_max[rows[3]] * e_r + _rounds(stage["reset"])
+    if plan.reset_after:
+        # r⊙n_h: |r_q||n_h,q − n_h| + |n_h||r_q − r|; n_x + that is exact.
+        e_nh, nh_max = e_pre[rows[3]], pre_max[rows[3]]
+        e_rn = e_nh + nh_max * e_r + _rounds(stage["reset"])
+    else:
+        # r⊙h (h common, |h| < 1), then the second MAC over it: its weights times that error,
+        # its own weight and bias quantization, its rounding.
+        second = plan.hidden_gates
+        w_n, b_n = weight_hh[rows[2]], bias_hh[rows[2]]
+        e_rh = e_r + _rounds(stage["reset"])
+        e_rn = (np.abs(second.weight_float()).sum(axis=1) * np.max(e_rh)
+                + np.abs(w_n - second.weight_float()).sum(axis=1)
+                + np.abs(b_n - second.bias_float()) + _half_ulp(plan.gate_format))
+        e_nh, nh_max = e_rn, np.abs(w_n).sum(axis=1) + np.abs(b_n)
+    if max(pre_max[rows[2]].max(), nh_max.max()) > plan.gate_format.max:
+        raise ValueError(f"the candidate's parts may reach "
+                         f"{max(pre_max[rows[2]].max(), nh_max.max()):.4g}, beyond gate_format "
+                         f"{plan.gate_format} (they saturate there before their sum): no error "
+                         f"bound")
     e_n = _activation(plan, "tanh", math.tanh, 1.0, e_pre[rows[2]] + e_rn,
-                      pre_max[rows[2]] + pre_max[rows[3]])
+                      pre_max[rows[2]] + nh_max)
     # h' = n + z⊙(h − n): h common, |h − n| < 2; the difference and the final sum are exact.
     e_h = (e_n + e_n + 2 * e_z + _rounds(stage["update"]) + _rounds(stage["difference"])
            + _rounds(stage["hidden"]))

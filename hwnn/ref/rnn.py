@@ -45,8 +45,11 @@ def recurrent_step(plan, x, h, c=None):
         h = elementwise(stage["hidden"], o, activation(plan.activations["tanh_cell"], c))
         return h, c
     r, z = activation(sigmoid, part[0]), activation(sigmoid, part[1])
-    n = activation(tanh, elementwise(stage["candidate"], part[2],
-                                     elementwise(stage["reset"], r, part[3])))
+    if plan.reset_after:
+        n_h = elementwise(stage["reset"], r, part[3])
+    else:   # the original GRU: the state is reset before its product
+        n_h = dense(plan.hidden_gates, elementwise(stage["reset"], r, h))
+    n = activation(tanh, elementwise(stage["candidate"], part[2], n_h))
     update = elementwise(stage["update"], z, elementwise(stage["difference"], h, n))
     return elementwise(stage["hidden"], n, update), None
 

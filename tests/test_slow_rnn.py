@@ -1,0 +1,61 @@
+# amaranth: UnusedElaboratable=no
+"""10⁵ time steps of each recurrent layer kind through a compiled engine, with stalls on both
+sides, bit-exact against the reference (issue 11, "Tests"). Marked ``slow`` like
+tests/test_slow_engines.py, whose engine and skip rule these runs share."""
+
+import numpy as np
+import pytest
+
+from hwnn.cores.recurrent import Recurrent
+from hwnn.fixed import SQ
+from hwnn.plans.rnn import plan_recurrent
+from hwnn.ref.rnn import recurrent
+from hwnn.sim import run_stream
+from test_plans_rnn import weights
+from test_slow_engines import ENGINE, STALL_IN, STALL_OUT, pytestmark  # noqa: F401
+
+STEPS = 10**5
+#: Sequence lengths, mixed (each length's sequences share one batched reference run).
+LENGTHS = (16, 17, 40, 64)
+
+
+def long_stream(plan, seed):
+    """About STEPS steps of random codes in back-to-back sequences of the LENGTHS in a random
+    order; the framed stream and the expected hidden states, in stream order."""
+    rng = np.random.default_rng(seed)
+    order = rng.choice(LENGTHS, STEPS // int(np.mean(LENGTHS)))
+    fmt = plan.in_format
+    states = {}
+    xs = {n: rng.integers(fmt.min_int, fmt.max_int + 1, ((order == n).sum(), n,
+                                                          plan.input_size))
+          for n in LENGTHS}
+    for n in LENGTHS:
+        states[n] = recurrent(plan, xs[n])[0]
+    used = {n: 0 for n in LENGTHS}
+    data, last, want = [], [], []
+    for n in order:
+        k = used[n]
+        used[n] += 1
+        data.append(xs[n][k])
+        want.append(states[n][k])
+        last.append(np.arange(n) == n - 1)
+    return ({"data": np.concatenate(data), "last": np.concatenate(last)},
+            np.concatenate(want))
+
+
+@pytest.mark.parametrize("kind, bits, options", [
+    ("lstm", 8, dict(parallelism=12, lanes=4)),
+    ("gru", 8, dict(parallelism=12, lanes=4)),
+])
+def test_a_hundred_thousand_steps(kind, bits, options):
+    plan = plan_recurrent(kind, *weights(kind, hidden=8, inputs=4, seed=21),
+                          in_format=SQ(1, bits - 1), bits=bits)
+    core = Recurrent(plan, **options)
+    stream, want = long_stream(plan, seed=22)
+    assert len(want) >= 0.95 * STEPS
+    cycles = int(2 * len(want) * core.step_cycles / (1 - max(STALL_IN, STALL_OUT))) + 1000
+    run = run_stream(core, stream, n_outputs=len(want), stall_in=STALL_IN, stall_out=STALL_OUT,
+                     seed=23, engine=ENGINE, max_cycles=cycles)
+    assert run.engine == ENGINE
+    np.testing.assert_array_equal(run.outputs["data"], want)
+    np.testing.assert_array_equal(run.outputs["last"], stream["last"])
