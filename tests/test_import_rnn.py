@@ -165,9 +165,6 @@ def test_refusals_name_the_node(tmp_path):
                    inits + [axes])
     assert isinstance(info.value, UnsupportedLayer)
     assert "node 'rnn' (LSTM) has direction = 'bidirectional'" in str(info.value)
-    node, inits = recurrent("GRU", "x", rng=rng)
-    info = refused(tmp_path, [node, squeeze], inits + [axes])
-    assert "node 'rnn' (GRU) has linear_before_reset = 0 (the original GRU)" in str(info.value)
     node, inits = recurrent("LSTM", "x", rng=rng)
     info = refused(tmp_path, [node, helper.make_node("Squeeze", ["rnn_Y", "axes0"], ["y"])],
                    inits + [tensor("axes0", np.array([0], dtype=np.int64))])
@@ -366,3 +363,22 @@ def test_zero_states_computed_from_the_input_shape(tmp_path):
     with pytest.raises(UnsupportedLayer, match=r"node 'rnn' \(LSTM\) has a nonzero initial_h "
                                                r"\(node '\(unnamed\)' \(ConstantOfShape\)\)"):
         read_model(tmp_path / "bad.onnx")
+
+
+def test_the_original_gru_imports_from_linear_before_reset_0(tmp_path):
+    rng = np.random.default_rng(12)
+    node, inits = recurrent("GRU", "x", rng=rng)    # ONNX's default: linear_before_reset = 0
+    nodes = [node, helper.make_node("Squeeze", ["rnn_Y", "axes"], ["y"])]
+    inits += [tensor("axes", np.array([1], dtype=np.int64))]
+    model = save(tmp_path / "m.onnx", nodes, inits, [STEPS, "N", FEATURES], out_rank=3)
+    layers, _ = read_model(tmp_path / "m.onnx")
+    assert layers[0].reset_after is False
+    x = rng.uniform(-1, 1, (3, STEPS, FEATURES))
+    theirs = ReferenceEvaluator(model).run(None, {"x": x.transpose(1, 0, 2)})[0]
+    lw = layers[0].weights
+    params = (lw["weight_ih_l0"], lw["weight_hh_l0"], lw["bias_ih_l0"], lw["bias_hh_l0"])
+    _, e_y, _ = gru_bound(x, np.zeros_like(x), params, np.zeros((3, HIDDEN)), False, False)
+    assert_within(forward(layers, x)[-1], theirs.transpose(1, 0, 2), 2 * e_y)
+    spec, _ = import_model(tmp_path / "m.onnx", tmp_path / "m.toml", bits=8)
+    assert "reset_after = false" in spec.read_text()
+    assert load_spec(spec).plan.layers[0].plan.reset_after is False

@@ -319,14 +319,19 @@ def test_spec_errors_name_the_field(tmp_path, edit, arrays, field, message):
     assert info.value.field == field and message in info.value.message, info.value
 
 
-def test_spec_refuses_the_original_gru(tmp_path):
+def test_the_original_gru_from_the_spec(tmp_path):
     text = SPEC.replace('kind = "lstm"\nname = "lstm"', 'kind = "gru"\nname = "gru"')
     text = text.replace("parallelism = 6", "reset_after = false")
     text = text[:text.index("[[params.layers]]\nkind = \"flatten\"")]
-    with pytest.raises(SpecError) as info:
-        load_spec(write_spec(tmp_path, text, torch_arrays("gru", "gru")))
-    assert info.value.field == "params.layers[0].reset_after"
-    assert "not supported yet" in info.value.message
+    design = load_spec(write_spec(tmp_path, text, torch_arrays("gru", "gru")))
+    assert design.plan.layers[0].plan.reset_after is False
+    rng = np.random.default_rng(15)
+    real = rng.uniform(-1, 1, (2, 6, 2))
+    w = weights("gru")
+    np.testing.assert_array_equal(design.float_model(real)[0],
+                                  gru_float(real, *w, reset_after=False)[0])
+    x = rng.integers(-128, 128, (2, 6, 2))
+    run(design.build(), x, stall_in=0.3, stall_out=0.3, seed=10)
 
 
 def test_spec_needs_a_sequence_length(tmp_path):

@@ -119,6 +119,9 @@ def write_spec(layers, in_choice, choices, spec_path, name: str, bits: int, sour
                       *([] if layer.return_sequences else
                         [_comment("only each sequence's last hidden state (h_n, Y_h)"),
                          "return_sequences = false"]),
+                      *([] if layer.reset_after else
+                        [_comment("the original GRU (linear_before_reset = 0)"),
+                         "reset_after = false"]),
                       _comment("weights: PyTorch's names under the layer's; method = \"pwl\" "
                                "(or lut, hard) and any stage's format (state_format, "
                                "gate_format, ...) may be set here")]

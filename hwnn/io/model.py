@@ -134,13 +134,15 @@ class FloatRecurrent:
     ``weight_hh_l0`` and, unless the layer has no bias, ``bias_ih_l0``, ``bias_hh_l0``) in
     float64; it gives every step's hidden state from a zero state, or with
     ``return_sequences`` False only the last one (PyTorch's ``h_n``, ONNX's ``Y_h``: a vector
-    per sequence). ``in_steps`` as :class:`FloatConv1d`'s."""
+    per sequence). ``in_steps`` as :class:`FloatConv1d`'s; ``reset_after`` False for the
+    original GRU (ONNX ``linear_before_reset = 0``)."""
     name: str
     kind: str
     weights: dict
     source: str
     in_steps: int | None = None
     return_sequences: bool = True
+    reset_after: bool = True
 
     @property
     def hidden_size(self) -> int:
@@ -153,10 +155,11 @@ class FloatRecurrent:
     def evaluate(self, x: np.ndarray) -> np.ndarray:
         """Every step's hidden state for time-major ``x`` (sequences, steps, input), or the
         last step's (sequences, hidden) without ``return_sequences``."""
-        run = lstm_float if self.kind == "lstm" else gru_float
         w = self.weights
-        y = run(x, w["weight_ih_l0"], w["weight_hh_l0"], w.get("bias_ih_l0"),
-                w.get("bias_hh_l0"))[0]
+        arrays = (x, w["weight_ih_l0"], w["weight_hh_l0"], w.get("bias_ih_l0"),
+                  w.get("bias_hh_l0"))
+        y = (lstm_float(*arrays) if self.kind == "lstm" else
+             gru_float(*arrays, reset_after=self.reset_after))[0]
         return y if self.return_sequences else y[..., -1, :]
 
 

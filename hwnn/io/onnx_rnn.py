@@ -14,7 +14,8 @@ Supported: one layer, one direction (``direction = "forward"``), every step's hi
 states absent, zero constants, or zeros computed from the input's shape (what PyTorch's
 exporter makes of ``torch.zeros(1, batch, hidden)`` with a dynamic batch:
 :func:`zero_states`); the LSTM/GRU attributes that PyTorch's modules cannot express are refused
-by :mod:`hwnn.io.rnn`; GRU ``linear_before_reset = 0`` (the original GRU) is refused for now. Bidirectional and reverse layers raise :class:`~hwnn.io.model.UnsupportedLayer` naming
+by :mod:`hwnn.io.rnn`; GRU ``linear_before_reset = 0`` is the original GRU
+(``reset_after = false``). Bidirectional and reverse layers raise :class:`~hwnn.io.model.UnsupportedLayer` naming
 the node.
 """
 
@@ -210,8 +211,8 @@ def recurrent_node(g, node, name, features, axes, steps) -> tuple[FloatRecurrent
     Raises
     ------
     UnsupportedLayer
-        ``direction`` other than forward, ``sequence_lens``, a nonzero initial state, the
-        original GRU, or what :mod:`hwnn.io.rnn` refuses.
+        ``direction`` other than forward, ``sequence_lens``, a nonzero initial state, or what
+        :mod:`hwnn.io.rnn` refuses.
     ModelError
         Its input's axes are not (steps, batch, input), its weights do not take the channels
         before it, or more than one of its outputs (or ``Y_c``) feeds other nodes.
@@ -243,10 +244,8 @@ def recurrent_node(g, node, name, features, axes, steps) -> tuple[FloatRecurrent
     else:
         weights, reset_after = gru_from_onnx(
             *arrays, linear_before_reset=attrs.get("linear_before_reset", 0), **options)
-        if not reset_after:
-            raise UnsupportedLayer(f"{what} has linear_before_reset = 0 (the original GRU): "
-                                   f"not supported yet; PyTorch's GRU exports 1")
-    layer = FloatRecurrent(name, node.op_type.lower(), weights, what, in_steps=steps)
+    layer = FloatRecurrent(name, node.op_type.lower(), weights, what, in_steps=steps,
+                           reset_after=node.op_type == "LSTM" or reset_after)
     if layer.input_size != features[0]:
         raise ModelError(f"{what}: W of shape {arrays[0].shape} takes {layer.input_size} "
                          f"inputs, but the tensor before it has {features[0]} channels")

@@ -100,8 +100,9 @@ def network_float(plan, weights, x) -> list[np.ndarray]:
     as zero, as PyTorch's ``count_include_pad``). ``last`` takes each sequence's last step.
     An LSTM or GRU layer runs PyTorch's
     ``nn.LSTM``/``nn.GRU`` (:func:`~hwnn.ref.rnn_float.lstm_float`,
-    :func:`~hwnn.ref.rnn_float.gru_float`) from a zero state with ``weights[name] =
-    (weight_ih, weight_hh, bias_ih, bias_hh)`` and gives every step's hidden state.
+    :func:`~hwnn.ref.rnn_float.gru_float`, the GRU variant its plan's ``reset_after``) from a
+    zero state with ``weights[name] = (weight_ih, weight_hh, bias_ih, bias_hh)`` and gives
+    every step's hidden state.
     """
     x = np.asarray(x, dtype=np.float64)
     outputs = []
@@ -122,9 +123,11 @@ def network_float(plan, weights, x) -> list[np.ndarray]:
             x = _last_step(layer.plan, x)
         elif layer.kind == "pool":
             x = _pool_float(layer.plan, x)
-        elif layer.kind in ("lstm", "gru"):
-            run = lstm_float if layer.kind == "lstm" else gru_float
-            x = run(x, *weights[layer.name], reverse=layer.plan.reverse)[0]
+        elif layer.kind == "lstm":
+            x = lstm_float(x, *weights[layer.name], reverse=layer.plan.reverse)[0]
+        elif layer.kind == "gru":
+            x = gru_float(x, *weights[layer.name], reverse=layer.plan.reverse,
+                          reset_after=layer.plan.reset_after)[0]
         else:
             x = np.asarray(layer.plan.function(x), dtype=np.float64)
         outputs.append(x)

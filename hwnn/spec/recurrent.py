@@ -17,7 +17,8 @@
     # core's folding of its activation and elementwise units); return_sequences = false to
     # give only each sequence's last hidden state (a vector; a layer "<name>_last" is added)
 
-A ``gru`` layer is the same with 3H rows and PyTorch's variant (``reset_after = true``). The
+A ``gru`` layer is the same with 3H rows; ``reset_after = true`` (default) is PyTorch's variant,
+``false`` the original GRU (ONNX ``linear_before_reset = 0``). The
 layer takes the previous layer's output format (the network's ``in_format`` first) and gives
 every step's hidden state in ``state_format``. Its weights are PyTorch's ``state_dict`` names
 prefixed by the layer's name, as ``torch.nn.LSTM`` saves them.
@@ -86,8 +87,7 @@ def recurrent_layer(kind: str, name: str, params: _Fields, path, found) -> tuple
     ------
     SpecError
         A bad field, ``hidden_size`` that the weights contradict, weights of the wrong shape or
-        beyond ``weight_format`` (without ``saturate_weights``), a format the parts refuse, or
-        what is not supported yet (``reset_after = false``).
+        beyond ``weight_format`` (without ``saturate_weights``), or a format the parts refuse.
     """
     weight_ih, weight_hh = found["weight_ih_l0"], found["weight_hh_l0"]
     gates = GATES[kind]
@@ -128,8 +128,6 @@ def recurrent_layer(kind: str, name: str, params: _Fields, path, found) -> tuple
                               activation_options=activation, saturate_weights=True, **formats)
     except (TypeError, ValueError) as exc:
         raise _plan_error(params, exc, "weights") from None
-    except NotImplementedError as exc:
-        raise params.error("reset_after", f"not supported yet: {exc}") from None
     if plan.gates.saturated_weights and not saturate:
         raise _saturation_error(params, plan.gates.saturated_weights, path,
                                 f"weight_format {plan.gates.weight_format}")
