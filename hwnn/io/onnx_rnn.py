@@ -15,8 +15,8 @@ states absent, zero constants, or zeros computed from the input's shape (what Py
 exporter makes of ``torch.zeros(1, batch, hidden)`` with a dynamic batch:
 :func:`zero_states`); the LSTM/GRU attributes that PyTorch's modules cannot express are refused
 by :mod:`hwnn.io.rnn`; GRU ``linear_before_reset = 0`` is the original GRU
-(``reset_after = false``). Bidirectional and reverse layers raise :class:`~hwnn.io.model.UnsupportedLayer` naming
-the node.
+(``reset_after = false``). Bidirectional and reverse layers raise
+:class:`~hwnn.io.model.UnsupportedLayer` naming the node.
 """
 
 from __future__ import annotations
