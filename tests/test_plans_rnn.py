@@ -157,3 +157,14 @@ def test_the_original_gru_has_a_second_mac_over_the_reset_state():
     assert plan.describe()["hidden_gates"]["n_in"] == 2
     lstm = plan_recurrent("lstm", *weights("lstm"), in_format=SQ(1, 7), reset_after=False)
     assert lstm.reset_after and lstm.hidden_gates is None    # an LSTM has no such variant
+
+
+@pytest.mark.parametrize("bits", [4, 5, 6, 7])
+@pytest.mark.parametrize("method", ["pwl", "lut"])
+def test_default_activations_fit_narrow_formats(bits, method):
+    # A narrow gate format has few codes: the default table or segment count shrinks to fit.
+    plan = plan_recurrent("lstm", *weights("lstm"), in_format=SQ(1, bits - 1), bits=bits,
+                          method=method)
+    sigmoid = plan.activations["sigmoid"]
+    codes = 1 << plan.gate_format.width
+    assert (sigmoid.table_size if method == "lut" else sigmoid.segments) <= codes

@@ -213,6 +213,8 @@ def _activations(kind, method, gate_format, sigmoid_format, tanh_format, cell_fo
         defaults = dict(DEFAULT_ACTIVATION_OPTIONS[method])
         if method == "lut":   # a narrower input has fewer codes than entries: one each
             defaults["table_size"] = min(defaults["table_size"], 1 << in_format.width)
+        else:                 # and fewer than segments: a quarter of its codes at most
+            defaults["segments"] = min(defaults["segments"], 1 << max(1, in_format.width - 2))
         return {"method": method, **defaults, **options}
     plans = {"sigmoid": plan_activation(names["sigmoid"], gate_format, sigmoid_format,
                                         **how(gate_format)),
