@@ -215,7 +215,8 @@ def goal_results(rows) -> list[dict]:
         ok = [r for r in up5k if r["fits"] and r["luts"] <= 5280 and r["dsps"] <= 8]
         best = min(up5k, key=lambda r: (r.get("logic_cells") or {}).get("used", math.inf))
         results.append({
-            "goal": "16-bit LSTM(4→8) fits the UP5K (≤ 5280 LUT4, ≤ 8 DSP) folded onto its DSPs",
+            "goal": "16-bit LSTM(4→8) fits the UP5K (≤ 5280 LUT4, ≤ 8 DSP) folded onto its "
+                    "DSPs",
             "passed": bool(ok),
             "measured": _fit_text(ok[0] if ok else best)})
     ecp5 = pick(kind="lstm", input_size=4, hidden_size=8, bits=8, arith="mcm", lanes=None,
