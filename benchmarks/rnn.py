@@ -32,6 +32,15 @@ a ratio above 1 is a violation, printed loudly, and the script exits with status
     python benchmarks/rnn.py [--quick] [--steps-bound] [--plot docs/rnn_error.png]
                              [--cell-int K] [--weight-seed S]
                              [--json benchmarks/results/rnn.json]
+    python benchmarks/rnn.py --resources [--quick]
+                             [--json benchmarks/results/rnn_resources.json]
+
+``--resources`` synthesizes the cores instead (:mod:`rnn_resources`, next to this file): LSTM
+and GRU cores of a chosen subset of sizes, bit widths, activation methods, ariths, MAC
+parallelisms and lanes, placed and routed on ``ice40-up5k`` and ``ecp5-85f`` (and the
+``ecp5-25f`` of a goal) for LUT, carry, FF, DSP, BRAM, Fmax, cycles and time steps per second,
+with issue 11's resource goals marked; about 25 minutes. ``--quick`` synthesizes one
+configuration and checks the cycle table's derived shift-add steps against the core.
 
 ``--cell-int K`` measures the LSTMs with the cell format SQ(K, bits − K) instead of the
 default (no goals are marked then: they are about the defaults); ``--weight-seed`` draws other
@@ -39,7 +48,7 @@ weights.
 
 Prints a Markdown table and writes JSON (and the table next to it as .md). Each kind of
 measurement is one function of (layer, plan, weights, inputs) returning columns
-(:data:`MEASUREMENTS`), so resource and Fmax columns from the cores can be added the same way.
+(:data:`MEASUREMENTS`); ``resources`` is one of them.
 """
 
 from __future__ import annotations
@@ -60,6 +69,9 @@ from hwnn.plans.rnn_error import step_error_bound
 from hwnn.ref.rnn import recurrent, recurrent_step
 from hwnn.ref.rnn_float import gru_cell_float, gru_float, lstm_cell_float, lstm_float
 
+sys.path.insert(0, str(Path(__file__).parent))
+import rnn_resources  # noqa: E402
+
 SIZES = ((4, 8), (16, 32))
 BITS = (8, 10, 12, 14, 16)
 METHODS = ("pwl", "lut")
@@ -76,22 +88,35 @@ LUT_ENTRIES = 1024
 class Layer:
     """One configuration measured: a layer kind and size, a bit budget and an activation
     method; ``cell_int`` (LSTM only) replaces the default cell format by SQ(cell_int,
-    bits − cell_int)."""
+    bits − cell_int). With a ``target``, also a core to synthesize (``--resources``, see
+    :mod:`rnn_resources`): its ``arith``, ``parallelism`` (1 or a rule, ``"mid"``, ``"max"``),
+    ``lanes`` (None: all), the ``question`` it answers and whether to place and route
+    (``pnr``)."""
     kind: str
     input_size: int
     hidden_size: int
     bits: int
     method: str
     cell_int: int | None = None
+    arith: str | None = None
+    parallelism: int | str | None = None
+    lanes: int | None = None
+    target: str | None = None
+    question: str | None = None
+    pnr: bool = True
 
     @property
     def name(self) -> str:
         return f"{self.kind.upper()}({self.input_size}→{self.hidden_size})"
 
     def describe(self) -> dict:
-        return {"kind": self.kind, "input_size": self.input_size,
-                "hidden_size": self.hidden_size, "bits": self.bits, "method": self.method,
-                "cell_int": self.cell_int}
+        row = {"kind": self.kind, "input_size": self.input_size,
+               "hidden_size": self.hidden_size, "bits": self.bits, "method": self.method,
+               "cell_int": self.cell_int}
+        if self.target is not None:
+            row.update(arith=self.arith, parallelism=self.parallelism, lanes=self.lanes,
+                       target=self.target, question=self.question)
+        return row
 
 
 @dataclass(frozen=True)
@@ -249,7 +274,8 @@ def measure_steps_bound(layer: Layer, plan, weights, x) -> dict:
 
 
 #: Each kind of measurement: a function of (layer, plan, weights, inputs) returning columns.
-MEASUREMENTS = {"plan": measure_plan, "error": measure_error, "steps_bound": measure_steps_bound}
+MEASUREMENTS = {"plan": measure_plan, "error": measure_error, "steps_bound": measure_steps_bound,
+                "resources": rnn_resources.measure_resources}
 
 
 def goal_results(layer: Layer, row: dict) -> list[dict]:
@@ -263,22 +289,29 @@ def goal_results(layer: Layer, row: dict) -> list[dict]:
 
 
 def run(quick: bool = False, kinds=("plan", "error"), cell_int: int | None = None,
-        weight_seed: int = WEIGHT_SEED) -> list[dict]:
-    """One row per layer of :func:`layers` with the columns of each measurement in ``kinds``,
-    weights drawn from ``weight_seed``."""
+        weight_seed: int = WEIGHT_SEED, chosen: list[Layer] | None = None) -> list[dict]:
+    """One row per layer of :func:`layers` (or of ``chosen``) with the columns of each
+    measurement in ``kinds``, weights drawn from ``weight_seed``."""
     rows, data = [], {}
-    for layer in layers(quick, cell_int):
+    for layer in layers(quick, cell_int) if chosen is None else chosen:
         started = time.monotonic()
         key = (layer.kind, layer.input_size, layer.hidden_size)
         if key not in data:
             data[key] = (pytorch_weights(*key, weight_seed), sequences(layer.input_size))
         weights, x = data[key]
-        print(f"{layer.name} {layer.bits} bits {layer.method}...", file=sys.stderr, flush=True)
-        plan = make_plan(layer, weights)
+        hardware = "" if layer.target is None else (
+            f" {layer.arith} P={layer.parallelism} lanes={layer.lanes or 'all'} on "
+            f"{layer.target}")
+        print(f"{layer.name} {layer.bits} bits {layer.method}{hardware}...", file=sys.stderr,
+              flush=True)
+        plan_key = (key, layer.bits, layer.method, layer.cell_int)
+        if plan_key not in data:
+            data[plan_key] = make_plan(layer, weights)
+        plan = data[plan_key]
         row = layer.describe()
         for kind in kinds:
             row.update(MEASUREMENTS[kind](layer, plan, weights, x))
-        if "error" in kinds:
+        if "error" in kinds and layer.target is None:
             row["goals"] = goal_results(layer, row)
         row["seconds"] = round(time.monotonic() - started, 2)
         rows.append(row)
@@ -400,6 +433,34 @@ def plot(rows: list[dict], path) -> None:
     print(f"wrote {path}", file=sys.stderr)
 
 
+def run_resources(quick: bool, json_path) -> None:
+    """``--resources``: synthesize the configurations of :mod:`rnn_resources`, add the cycle
+    table of every layer at 8 and 16 bits, print and write ``json_path`` and its .md."""
+    started = time.monotonic()
+    plans = {}
+    for layer in layers(quick):
+        if layer.bits in HARD_BITS and layer.method in METHODS:
+            weights = pytorch_weights(layer.kind, layer.input_size, layer.hidden_size)
+            plans[(layer.kind, layer.input_size, layer.hidden_size, layer.bits,
+                   layer.method)] = make_plan(layer, weights)
+    cycles = rnn_resources.cycle_table(plans, check=quick)
+    chosen = [Layer(**config) for config in rnn_resources.resource_configs(quick)]
+    rows = run(kinds=("resources", "error"), chosen=chosen)
+    seconds = round(time.monotonic() - started, 1)
+    out = Path(json_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    setup = {"quick": quick, "weight_seed": WEIGHT_SEED, "input_seed": INPUT_SEED,
+             "sequences": SEQUENCES, "steps": STEPS, "questions": rnn_resources.QUESTIONS,
+             "seconds": seconds}
+    out.write_text(json.dumps({"benchmark": "rnn_resources", "setup": setup, "rows": rows,
+                               "goals": rnn_resources.goal_results(rows), "cycles": cycles},
+                              indent=2) + "\n")
+    table = rnn_resources.markdown(rows, cycles)
+    print(table)
+    out.with_suffix(".md").write_text(table + f"\n\nWhole run: {seconds:.0f} s.\n")
+    print(f"wrote {out} and {out.with_suffix('.md')} in {seconds} s", file=sys.stderr)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
@@ -411,8 +472,17 @@ def main(argv=None):
     parser.add_argument("--weight-seed", type=int, default=WEIGHT_SEED, metavar="S",
                         help=f"seed of the weights (default {WEIGHT_SEED})")
     parser.add_argument("--plot", metavar="PNG", help="also plot error against bits")
-    parser.add_argument("--json", default=str(Path(__file__).parent / "results" / "rnn.json"))
+    parser.add_argument("--resources", action="store_true",
+                        help="synthesize the cores instead (place-and-route, Fmax; about 25 "
+                             "minutes); --quick: one configuration")
+    parser.add_argument("--json", help="output (default benchmarks/results/rnn.json, with "
+                                       "--resources rnn_resources.json)")
     args = parser.parse_args(argv)
+    results = Path(__file__).parent / "results"
+    if args.resources:
+        run_resources(args.quick, args.json or results / "rnn_resources.json")
+        return
+    args.json = args.json or str(results / "rnn.json")
     started = time.monotonic()
     kinds = ("plan", "error") + (("steps_bound",) if args.steps_bound else ())
     if args.cell_int is not None and not 1 <= args.cell_int < min(QUICK_BITS + BITS):

@@ -1,0 +1,293 @@
+"""Resources, Fmax and speed of the Recurrent core: the ``--resources`` mode of ``rnn.py``.
+
+Each configuration of :data:`CONFIGS` is one question a user asks of an LSTM or GRU core
+(what the smallest fit costs, what lut against pwl, parallelism and lanes buy, how fast it
+goes). It builds :class:`hwnn.cores.recurrent.Recurrent` from the layer's default plan,
+synthesizes it with place-and-route on each of its targets (:func:`hwnn.synth.synthesize`,
+``fmax=True``: Fmax inside the registered harness) and reports LUT, carry, FF, DSP, BRAM, the
+logic cells nextpnr used, Fmax, :attr:`~Recurrent.step_cycles` and time steps per second
+(Fmax / step_cycles). A configuration that does not fit, or whose synthesis fails, keeps its
+row, marked so.
+
+The MAC's parallelism is given by a rule, resolved per target from its DSP count
+(:func:`parallelism_for`): ``1``; ``"max"``, the fewest multipliers that give the smallest MAC
+``ii`` whose total (MAC plus the elementwise products) fits the target's DSPs; ``"mid"``, the
+same for about the square root of the max's parallelism.
+
+:func:`cycle_table` gives ``step_cycles`` of every layer of the grid (LSTM and GRU, input 4 /
+hidden 8 and input 16 / hidden 32, 8 and 16 bits, pwl and lut) for every arith, parallelism
+rule and lanes, without synthesis: a cycle count is exact from the core's formula.
+
+This module takes layers as ``rnn.py`` defines them (``kind``, ``input_size``,
+``hidden_size``, ``bits``, ``method``, and the hardware fields ``arith``, ``parallelism``,
+``lanes``, ``target``, ``question``, ``pnr``) and does not import ``rnn.py``.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+from hwnn.cores._component import inspected
+from hwnn.cores.dense import Dense
+from hwnn.cores.recurrent import Recurrent
+from hwnn.synth import TARGETS, ToolError, synthesize
+
+UP5K, ECP5_85, ECP5_25 = "ice40-up5k", "ecp5-85f", "ecp5-25f"
+
+#: What each question asks, in table order.
+QUESTIONS = {
+    "smallest": "what the smallest core costs: folded MAC on one multiplier (P = 1), one value "
+                "per cycle in every activation and elementwise unit (lanes 1)",
+    "method": "lut against pwl activations, same core",
+    "parallelism": "what MAC parallelism buys: P = 1, mid and the most the DSPs allow",
+    "lanes": "what lanes buy: one value per cycle against all at once, same P",
+    "fastest": "how fast it goes: shift-add MAC (mcm, every weight at once), all lanes",
+}
+
+#: (question, kind, input, hidden, bits, method, arith, parallelism rule, lanes, targets);
+#: lanes None = all of a part's values at once. See docs/rnn.md for why this subset.
+CONFIGS = (
+    ("smallest", "lstm", 4, 8, 8, "pwl", "mult", 1, 1, (UP5K,)),
+    ("smallest", "lstm", 4, 8, 16, "pwl", "mult", 1, 1, (UP5K, ECP5_85)),
+    ("smallest", "gru", 4, 8, 8, "pwl", "mult", 1, 1, (UP5K,)),
+    ("smallest", "gru", 4, 8, 16, "pwl", "mult", 1, 1, (UP5K,)),
+    ("smallest", "lstm", 16, 32, 8, "pwl", "mult", 1, 1, (UP5K, ECP5_85)),
+    ("method", "lstm", 4, 8, 16, "lut", "mult", 1, 1, (UP5K,)),
+    ("parallelism", "lstm", 4, 8, 8, "pwl", "mult", "mid", 1, (UP5K,)),
+    ("parallelism", "lstm", 4, 8, 8, "pwl", "mult", "max", 1, (UP5K,)),
+    ("parallelism", "lstm", 4, 8, 16, "pwl", "mult", "max", 1, (ECP5_85,)),
+    ("lanes", "lstm", 4, 8, 16, "pwl", "mult", "max", None, (ECP5_85,)),
+    ("fastest", "lstm", 4, 8, 8, "lut", "mcm", None, None, (ECP5_25,)),
+    ("fastest", "lstm", 4, 8, 8, "pwl", "mcm", None, None, (ECP5_25,)),
+    ("fastest", "lstm", 4, 8, 8, "pwl", "mcm", None, 1, (UP5K,)),
+)
+
+#: Rows that only count cells with yosys (no place-and-route): they cannot fit by far, and
+#: skipping nextpnr saves minutes. (kind, input, hidden, bits, target)
+COUNTS_ONLY = {("lstm", 16, 32, 8, UP5K)}
+
+
+def resource_configs(quick: bool = False) -> list[dict]:
+    """Keyword arguments of one layer per configuration and target, in table order
+    (``quick``: the first configuration on its first target only, to try the flow)."""
+    configs = CONFIGS[:1] if quick else CONFIGS
+    out = []
+    for question, kind, i, h, bits, method, arith, rule, lanes, targets in configs:
+        for target in targets[:1] if quick else targets:
+            out.append(dict(kind=kind, input_size=i, hidden_size=h, bits=bits, method=method,
+                            arith=arith, parallelism=rule, lanes=lanes, target=target,
+                            question=question,
+                            pnr=(kind, i, h, bits, target) not in COUNTS_ONLY))
+    return out
+
+
+def parallelism_for(plan, lanes, rule, dsps: int) -> int:
+    """The MAC parallelism of ``rule`` (1, ``"mid"`` or ``"max"``) for a core of ``plan`` with
+    ``lanes`` on a target of ``dsps`` DSP blocks, one multiplier per DSP.
+
+    ``"max"``: the budget ``dsps`` − (the core's multipliers outside the MAC) gives the
+    smallest MAC ii = ⌈n / budget⌉ over the n weights, and the fewest lanes reaching it,
+    ⌈n / ii⌉. ``"mid"``: the same for √(max) rounded instead of the budget.
+
+    Raises
+    ------
+    ValueError
+        ``rule`` is none of these, or the multipliers outside the MAC alone exceed ``dsps``.
+    """
+    if rule == 1:
+        return 1
+    if rule not in ("mid", "max"):
+        raise ValueError(f"rule must be 1, 'mid' or 'max', not {rule!r}")
+    weights = plan.gates.n_in * plan.gates.n_out
+    budget = dsps - (inspected(Recurrent(plan, parallelism=1, lanes=lanes)).multipliers - 1)
+    if budget < 1:
+        raise ValueError(f"rule={rule!r}: lanes={lanes} needs {dsps - budget + 1} multipliers "
+                         f"outside the MAC, more than the {dsps} DSPs")
+    fewest = -(-weights // -(-weights // budget))
+    if rule == "mid":
+        fewest = max(1, round(math.sqrt(fewest)))
+        fewest = -(-weights // -(-weights // fewest))
+    return fewest
+
+
+def _core(layer, plan):
+    """The Recurrent core of ``layer``, its parallelism rule resolved for its target."""
+    parallelism = None
+    if layer.arith == "mult":
+        parallelism = parallelism_for(plan, layer.lanes, layer.parallelism,
+                                      TARGETS[layer.target].totals["dsps"])
+    return Recurrent(plan, arith=layer.arith, parallelism=parallelism, lanes=layer.lanes)
+
+
+#: nextpnr's bel type of a logic cell per family (what "does not fit" usually runs out of).
+_LOGIC_CELL = {"ice40": "ICESTORM_LC", "ecp5": "TRELLIS_COMB"}
+
+
+def measure_resources(layer, plan, weights, x) -> dict:
+    """Synthesize the layer's core on ``layer.target``: yosys counts of the core alone, and
+    with ``layer.pnr`` the logic cells nextpnr used (core and timing harness), Fmax and fit;
+    the core's ``step_cycles``, multipliers and steps per second (Fmax / step_cycles). A
+    synthesis that fails is a row with ``fits`` False and the tool's message."""
+    core = _core(layer, plan)
+    target = TARGETS[layer.target]
+    row = {"mac_parallelism": core.mac.parallelism, "multipliers": core.multipliers,
+           "step_cycles": core.step_cycles}
+    started = time.monotonic()
+
+    def progress(message):
+        print(f"  {time.monotonic() - started:5.0f} s {message}", file=sys.stderr, flush=True)
+    try:
+        report = synthesize(core, target.name, name="rnn", fmax=layer.pnr, progress=progress)
+    except ToolError as error:
+        row.update(fits=False, failed=str(error).splitlines()[0],
+                   synth_seconds=round(time.monotonic() - started, 1))
+        return row
+    cells = (report.pnr_utilization or {}).get(_LOGIC_CELL[target.family])
+    fmax = report.fmax_mhz
+    row.update({**report.counts(), "fmax_mhz": fmax, "fits": report.fits,
+                "pnr": layer.pnr, "logic_cells": cells, "notes": report.notes,
+                "steps_per_second": None if fmax is None else fmax * 1e6 / core.step_cycles,
+                "synth_seconds": round(time.monotonic() - started, 1)})
+    return row
+
+
+def cycle_table(plans, check: bool = False) -> list[dict]:
+    """``step_cycles`` of each layer in ``plans`` ({(kind, input, hidden, bits, method): plan})
+    for mult at parallelism 1 and at the UP5K's and ECP5-85F's ``"max"``, and mcm, each with
+    lanes 1 and all (None where the rule cannot fit the DSPs).
+
+    The MAC is the first part of a step's chain and the only one arith changes, so mcm's step
+    is mult P=1's minus that MAC's latency plus the shift-add MAC's (planning a shift-add graph
+    takes seconds to a minute, so it is planned once per layer and bit width, not per method
+    and lanes); ``check`` compares that with the core itself on the hidden-8 layers.
+
+    Raises
+    ------
+    AssertionError
+        ``check`` and a derived mcm step differs from the core's.
+    """
+    rows, mcm_latency = [], {}
+    for (kind, i, h, bits, method), plan in plans.items():
+        row = {"kind": kind, "input_size": i, "hidden_size": h, "bits": bits,
+               "method": method}
+        for lanes in (1, None):
+            tag = "all" if lanes is None else lanes
+            for name, target in (("P1", None), ("Pmax_up5k", UP5K), ("Pmax_ecp5_85f", ECP5_85)):
+                try:
+                    parallelism = 1 if target is None else parallelism_for(
+                        plan, lanes, "max", TARGETS[target].totals["dsps"])
+                except ValueError:
+                    row[f"{name}_lanes_{tag}"] = None
+                    continue
+                core = inspected(Recurrent(plan, parallelism=parallelism, lanes=lanes))
+                row[f"{name}_lanes_{tag}"] = [parallelism, core.step_cycles]
+                if target is None:
+                    folded = core
+            layer = (kind, i, h, bits)
+            if layer not in mcm_latency:
+                mcm_latency[layer] = inspected(Dense(plan.gates, arith="mcm")).latency
+            row[f"mcm_lanes_{tag}"] = (folded.step_cycles - folded.mac.latency
+                                       + mcm_latency[layer])
+            if check and h <= 8:
+                direct = inspected(Recurrent(plan, arith="mcm", lanes=lanes)).step_cycles
+                if direct != row[f"mcm_lanes_{tag}"]:
+                    raise AssertionError(f"mcm step_cycles of {row}: derived "
+                                         f"{row[f'mcm_lanes_{tag}']}, the core {direct}")
+        rows.append(row)
+    return rows
+
+
+def goal_results(rows) -> list[dict]:
+    """Issue 11's two resource goals against the rows, each with pass/fail and its numbers.
+
+    * 16-bit LSTM(4→8) on the UP5K folded onto its DSPs: some 16-bit mult row on
+      ice40-up5k fits after place-and-route with ≤ 5280 LUT4 and ≤ 8 DSP.
+    * 8-bit shift-add LSTM(4→8) on the ECP5-25F fully parallel: the mcm row with all lanes on
+      ecp5-25f fits and takes ≤ 4 cycles per time step.
+    """
+    def pick(**want):
+        return [r for r in rows if all(r.get(k) == v for k, v in want.items())]
+    results = []
+    up5k = pick(kind="lstm", input_size=4, hidden_size=8, bits=16, arith="mult", target=UP5K)
+    if up5k:
+        ok = [r for r in up5k if r["fits"] and r["luts"] <= 5280 and r["dsps"] <= 8]
+        best = min(up5k, key=lambda r: (r.get("logic_cells") or {}).get("used", math.inf))
+        results.append({
+            "goal": "16-bit LSTM(4→8) fits the UP5K (≤ 5280 LUT4, ≤ 8 DSP) folded onto its "
+                    "DSPs",
+            "passed": bool(ok),
+            "measured": _fit_text(ok[0] if ok else best)})
+    ecp5 = pick(kind="lstm", input_size=4, hidden_size=8, bits=8, arith="mcm", lanes=None,
+                target=ECP5_25)
+    if ecp5:
+        r = min(ecp5, key=lambda r: (not r["fits"], r["step_cycles"]))
+        results.append({
+            "goal": "8-bit shift-add LSTM(4→8) fits the ECP5-25F fully parallel at one time "
+                    "step per ≤ 4 cycles",
+            "passed": bool(r["fits"]) and r["step_cycles"] <= 4,
+            "measured": f"{_fit_text(r)}; {r['step_cycles']} cycles per step "
+                        f"({r['step_cycles'] / 4:.1f}× the goal's 4)"})
+    return results
+
+
+def _fit_text(row) -> str:
+    cells = row.get("logic_cells")
+    used = "" if cells is None else f", {cells['used']}/{cells['available']} logic cells"
+    fits = {True: "fits", False: "does not fit", None: "fit not judged"}[row.get("fits")]
+    return (f"{row['method']} {row['arith']} P={row['mac_parallelism']} "
+            f"lanes={row['lanes'] or 'all'} on {row['target']}: {row.get('luts')} LUT4, "
+            f"{row.get('dsps')} DSP{used}: {fits}")
+
+
+def _n(value, digits=1) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def markdown(rows, cycles) -> str:
+    """The synthesized rows grouped by question, the goals, and the cycle table."""
+    lines = ["| question | layer | bits | method | arith | P | lanes | target | LUT4 | carry "
+             "| FF | DSP | BRAM | logic cells (PnR) | Fmax MHz | fits | cycles/step "
+             "| k steps/s | h_T RMS |",
+             "|---|---|---:|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"
+             "---:|---:|---:|"]
+    for r in rows:
+        name = f"{r['kind'].upper()}({r['input_size']}→{r['hidden_size']})"
+        cells = r.get("logic_cells")
+        if r.get("failed"):
+            fits = f"**NO** (synthesis failed: {r['failed']})"
+        elif not r.get("pnr", True):
+            fits = ("**NO** (yosys counts exceed the device; no PnR)" if r["fits"] is False
+                    else "counts only")
+        else:
+            fits = {True: "yes", False: "**NO**", None: "—"}[r["fits"]]
+        rate = r.get("steps_per_second")
+        used = "—" if cells is None else f"{cells['used']}/{cells['available']}"
+        lines.append(
+            f"| {r['question']} | {name} | {r['bits']} | {r['method']} | {r['arith']} | "
+            f"{r['mac_parallelism']} | {r['lanes'] or 'all'} | {r['target']} | "
+            f"{r.get('luts', '—')} | {r.get('carries', '—')} | {r.get('ffs', '—')} | "
+            f"{r.get('dsps', '—')} | {r.get('brams', '—')} | "
+            f"{used} | "
+            f"{_n(r.get('fmax_mhz'))} | {fits} | {r['step_cycles']} | "
+            f"{_n(None if rate is None else rate / 1e3)} | {r['h_T_rms']:.2e} |")
+    lines += ["", "Goals of issue 11:", ""]
+    lines += [f"- {g['goal']}: **{'pass' if g['passed'] else 'FAIL'}** ({g['measured']})"
+              for g in goal_results(rows)]
+    lines += ["", "Cycles per time step of every layer (no synthesis; `P` the MAC parallelism "
+              "the rule gives, — where the DSPs cannot hold the elementwise products):", "",
+              "| layer | bits | method | mult P=1, lanes 1 | mult P=1, all | UP5K max P, 1 | "
+              "UP5K max P, all | ECP5-85F max P, 1 | ECP5-85F max P, all | mcm, 1 | mcm, all |",
+              "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for c in cycles:
+        def cell(key):
+            value = c[key]
+            return "—" if value is None else f"{value[1]} (P={value[0]})"
+        lines.append(
+            f"| {c['kind'].upper()}({c['input_size']}→{c['hidden_size']}) | {c['bits']} | "
+            f"{c['method']} | {c['P1_lanes_1'][1]} | {c['P1_lanes_all'][1]} | "
+            f"{cell('Pmax_up5k_lanes_1')} | {cell('Pmax_up5k_lanes_all')} | "
+            f"{cell('Pmax_ecp5_85f_lanes_1')} | {cell('Pmax_ecp5_85f_lanes_all')} | "
+            f"{c['mcm_lanes_1']} | {c['mcm_lanes_all']} |")
+    return "\n".join(lines)
