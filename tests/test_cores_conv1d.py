@@ -187,7 +187,7 @@ def test_no_window_is_made_for_a_sequence_not_yet_offered():
     core = Conv1d(plan, arith="csd")
     xs, frame = make_sequences(plan, [1, 4, 2])
     expected = sum(len(conv1d(plan, x)) for x in xs)
-    with pytest.raises(Exception, match="cycles"):
+    with pytest.raises(TimeoutError, match="cycles"):
         run_stream(core, frame, n_outputs=expected + 1, max_cycles=400)
 
 

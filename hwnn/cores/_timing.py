@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..checks import ParameterValueError
+from ..checks import ParameterValueError, check_integer
 
-__all__ = ["chain_schedule", "check_arrivals", "layer_lengths", "pipeline_schedule",
-           "timing_against_model"]
+__all__ = ["chain_schedule", "check_arrivals", "last_steps", "layer_lengths",
+           "pipeline_schedule", "sequence_pipeline", "timing_against_model"]
 
 
 def check_arrivals(arrivals, total: int) -> np.ndarray:
@@ -48,6 +48,28 @@ def pipeline_schedule(ii: int, latency: int, arrivals) -> tuple[np.ndarray, np.n
     for k in range(1, len(ins)):
         ins[k] = max(ins[k], ins[k - 1] + ii)
     return ins, ins + latency
+
+
+def sequence_pipeline(lengths, arrivals, ii: int, latency: int):
+    """``(lengths, in_cycles, out_cycles)`` of back-to-back sequences of ``lengths`` steps
+    through a pipeline (:func:`pipeline_schedule`), step ``k`` offered from cycle
+    ``arrivals[k]`` (None: all from cycle 0): the lengths checked, and every step's cycles.
+
+    Raises
+    ------
+    ValueError
+        ``lengths`` holds a negative number, or ``arrivals`` is not one non-decreasing
+        non-negative integer per step.
+    """
+    lengths = [check_integer(n, "lengths[i]", minimum=0) for n in lengths]
+    ins, outs = pipeline_schedule(ii, latency, check_arrivals(arrivals, sum(lengths)))
+    return lengths, ins, outs
+
+
+def last_steps(lengths) -> np.ndarray:
+    """The stream index of each non-empty sequence's last step."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    return (np.cumsum(lengths) - 1)[lengths > 0]
 
 
 def layer_lengths(layer, lengths):

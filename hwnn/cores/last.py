@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import numpy as np
 from amaranth.hdl import Module
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..checks import ParameterTypeError, check_integer
+from ..checks import ParameterTypeError
 from ..fixed import check_format
 from ..plans.pool import LastStepPlan
 from ._component import rejects_quietly
-from ._timing import check_arrivals, pipeline_schedule
+from ._timing import last_steps, sequence_pipeline
 from .framed import frame_layout
 from .requantize import format_shape
 
@@ -78,10 +77,8 @@ class LastStep(wiring.Component):
             ``lengths`` holds a negative number, or ``arrivals`` is not one non-decreasing
             non-negative integer per step.
         """
-        lengths = [check_integer(n, "lengths[i]", minimum=0) for n in lengths]
-        ins, _ = pipeline_schedule(1, 0, check_arrivals(arrivals, sum(lengths)))
-        ends = (np.cumsum(lengths) - 1)[np.asarray(lengths, dtype=np.int64) > 0]
-        return ins, ins[ends] + self.latency
+        lengths, ins, outs = sequence_pipeline(lengths, arrivals, 1, self.latency)
+        return ins, outs[last_steps(lengths)]
 
     def describe(self) -> dict:
         """Parameters and formats for manifests and reports (JSON-serializable)."""

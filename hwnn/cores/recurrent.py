@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import numpy as np
 from amaranth.hdl import Array, Cat, Const, Module, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -21,7 +20,7 @@ from amaranth.lib.wiring import In, Out
 from ..checks import ParameterTypeError, check_bool, check_integer
 from ..plans.rnn import RecurrentPlan
 from ._component import owned, rejects_quietly
-from ._timing import check_arrivals, pipeline_schedule
+from ._timing import last_steps, sequence_pipeline
 from .activation import activation_core
 from .dense import Dense
 from .elementwise import Elementwise
@@ -234,13 +233,9 @@ class Recurrent(wiring.Component):
             ``lengths`` holds a negative number, or ``arrivals`` is not one non-decreasing
             non-negative integer per step.
         """
-        lengths = [check_integer(n, "lengths[i]", minimum=0) for n in lengths]
-        ins, outs = pipeline_schedule(self.step_cycles, self.step_cycles,
-                                      check_arrivals(arrivals, sum(lengths)))
-        if self._sequences:
-            return ins, outs
-        ends = np.cumsum(lengths)[np.asarray(lengths) > 0] - 1
-        return ins, outs[ends]
+        lengths, ins, outs = sequence_pipeline(lengths, arrivals, self.step_cycles,
+                                               self.step_cycles)
+        return ins, outs if self._sequences else outs[last_steps(lengths)]
 
     def describe(self) -> dict:
         """Parameters, formats, timing and the parts (JSON-serializable)."""
