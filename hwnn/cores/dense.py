@@ -15,7 +15,7 @@ from .mac import FoldedMac, Multiply
 from .requantize import format_shape, requantize, requantize_has_logic
 from .shift_add import graph_datapath, graph_stages, polarities
 
-__all__ = ["Dense"]
+__all__ = ["Dense", "biased_output", "shift_add_polarity"]
 
 
 class Dense(wiring.Component):
@@ -114,11 +114,7 @@ class Dense(wiring.Component):
             pipeline = check_integer(2 if pipeline is None else pipeline, "pipeline",
                                      minimum=0)
             self._graph, self._pipeline = shift_add_graph(plan, arith), pipeline
-            # A negated output costs a subtractor in its bias adder, or, with no bias, an
-            # adder of its own (a negation): steer the node signs away from the latter.
-            self._polarity = polarities(self._graph, [
-                (1 if int(b) else 4) * self._graph.nodes[o.node].width if o.node is not None
-                else 0 for o, b in zip(self._graph.outputs, plan.bias)])
+            self._polarity = shift_add_polarity(self._graph, plan.bias)
             # With pipelining, a requantize that rounds or saturates gets a stage of its own
             # after the bias adder: three carry chains in one stage would set the clock.
             self._sum_stage = int(pipeline > 0 and requantize_has_logic(
@@ -215,13 +211,7 @@ class Dense(wiring.Component):
                                     polarity=self._polarity)
         acc_shape = format_shape(plan.acc_format)
         for row, output in enumerate(outputs):
-            bias = int(plan.bias[row])
-            if output is None:
-                value = Const(bias, acc_shape)
-            else:
-                node, sign, shift = output
-                term = node << shift
-                value = (term + bias if bias else term) if sign > 0 else Const(bias) - term
+            value = biased_output(output, int(plan.bias[row]), acc_shape)
             total = Signal(acc_shape, name=f"sum{row}")
             if self._sum_stage:
                 with m.If(advance):
@@ -232,3 +222,24 @@ class Dense(wiring.Component):
                 m.d.sync += result[row].eq(requantize(total, plan.acc_format, plan.out_format,
                                                       plan.rounding, plan.overflow))
         return m
+
+
+def shift_add_polarity(graph, bias) -> list:
+    """The node signs (:func:`~hwnn.cores.shift_add.polarities`) of a shift-add Dense whose
+    outputs add ``bias`` (one integer per output): a negated output costs a subtractor in its
+    bias adder, or, with no bias, an adder of its own (a negation), so the signs are steered
+    away from the latter."""
+    return polarities(graph, [
+        (1 if int(b) else 4) * graph.nodes[o.node].width if o.node is not None else 0
+        for o, b in zip(graph.outputs, bias)])
+
+
+def biased_output(output, bias: int, shape):
+    """One output of :func:`~hwnn.cores.shift_add.graph_datapath` plus its ``bias``: the
+    expression ``sign·(node << shift) + bias`` (a constant of ``shape`` for an output that
+    is always 0), whose negation folds into the bias adder."""
+    if output is None:
+        return Const(bias, shape)
+    node, sign, shift = output
+    term = node << shift
+    return (term + bias if bias else term) if sign > 0 else Const(bias) - term

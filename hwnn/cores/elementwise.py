@@ -14,7 +14,7 @@ from ._component import rejects_quietly
 from ._output import registered_output
 from .requantize import format_shape, requantize, requantize_has_logic
 
-__all__ = ["Elementwise"]
+__all__ = ["Elementwise", "elementwise_exact"]
 
 
 class Elementwise(wiring.Component):
@@ -132,7 +132,7 @@ class Elementwise(wiring.Component):
             b_lane = (Const(plan.constant[index], b_shape) if b is None
                       else self._lane(b, index))
             full = Signal(full_shape, name=f"full{index}")
-            exact = self._operate(a_lane, b_lane)
+            exact = elementwise_exact(plan, a_lane, b_lane)
             if self._full_stage:
                 with m.If(advance):
                     m.d.sync += full.eq(exact)
@@ -142,15 +142,16 @@ class Elementwise(wiring.Component):
                 requantize(full, plan.full_format, plan.out_format, plan.rounding, plan.overflow))
         return m
 
-    def _operate(self, a, b):
-        """``a ⊙ b`` of one lane, operands aligned first (shifts are 0 for products).
 
-        Amaranth's ``*``, ``+`` and ``-`` widen their results (a difference of unsigned values
-        is signed), so the expression is exact; ``full_format`` holds its every value, so
-        assigning it to a signal of that shape drops only copies of the sign.
-        """
-        plan = self._plan
-        if plan.op == "mul":
-            return a * b
-        a, b = a << plan.a_shift, b << plan.b_shift
-        return a + b if plan.op == "add" else a - b
+def elementwise_exact(plan, a, b):
+    """``a ⊙ b`` of one lane (codes of ``plan.a_format`` and ``plan.b_format``), exactly:
+    operands aligned first (shifts are 0 for products).
+
+    Amaranth's ``*``, ``+`` and ``-`` widen their results (a difference of unsigned values
+    is signed), so the expression is exact; ``plan.full_format`` holds its every value, so
+    assigning it to a signal of that shape drops only copies of the sign.
+    """
+    if plan.op == "mul":
+        return a * b
+    a, b = a << plan.a_shift, b << plan.b_shift
+    return a + b if plan.op == "add" else a - b

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Mux, Signal
+from amaranth.hdl import Array, Const, Mux, Signal
 from amaranth.lib.memory import Memory
 
 from ..plans.lut import LUTPlan
 from ._activation import _Activation, _magnitude, _unfold
 from .requantize import format_shape
 
-__all__ = ["LUTActivation"]
+__all__ = ["LUTActivation", "lut_datapath", "lut_rom"]
 
 
 class LUTActivation(_Activation):
@@ -49,26 +49,53 @@ class LUTActivation(_Activation):
         return m
 
     def _compute(self, m, x, result, advance, index):
-        plan = self._plan
-        name = f"lane{index}"
-        if plan.symmetric:
-            code, negative = _magnitude(m, x, plan.in_format, name)
-        else:
-            code, negative = x, None
-        # Clamp only at a bound inside the code's range: one at its end can never fire (and a
-        # constant comparison is what Verilator's lint rejects: UNSIGNED, CMPCONST).
-        shape, clamped = code.shape(), code
-        if plan.hi < (1 << shape.width - shape.signed) - 1:
-            clamped = Mux(code > plan.hi, plan.hi, clamped)
-        if plan.lo > (-(1 << shape.width - 1) if shape.signed else 0):
-            clamped = Mux(code < plan.lo, plan.lo, clamped)
         port = self._table.read_port(domain="sync")
-        m.d.comb += [port.addr.eq((clamped - plan.lo) >> plan.shift), port.en.eq(advance)]
-        if not plan.symmetric:
-            m.d.comb += result.eq(port.data)
-            return
-        negative_read = Signal(name=f"{name}_negative_read")  # aligned with the table read
-        with m.If(advance):
-            m.d.sync += negative_read.eq(negative)
-        m.d.comb += result.eq(_unfold(port.data, negative_read, plan.function.symmetry,
-                                      plan.out_format))
+
+        def read(address):     # a synchronous read: the entry comes one register later
+            m.d.comb += [port.addr.eq(address), port.en.eq(advance)]
+            return port.data
+
+        def stage(value, shape, label):
+            register = Signal(shape, name=f"lane{index}_{label}")
+            with m.If(advance):
+                m.d.sync += register.eq(value)
+            return register
+        m.d.comb += result.eq(lut_datapath(m, self._plan, x, name=f"lane{index}", read=read,
+                                           stage=stage))
+
+
+def lut_datapath(m, plan, x, *, name, read, stage):
+    """``lut(plan, x)`` (:func:`hwnn.ref.lut.lut`) for one value ``x`` (codes of
+    ``plan.in_format``): fold to the magnitude (symmetric plans), clamp, address, table entry
+    and unfold.
+
+    ``read(address)`` returns the table entry at ``address``; ``stage(value, shape, label)``
+    returns ``value`` as seen when that entry is: the unit reads a synchronous memory port and
+    registers the sign beside it, a combinational datapath (:func:`lut_rom`) passes both
+    through. Returns the output code (``format_shape(plan.out_format)`` wide); ``name``
+    prefixes the signals it makes.
+    """
+    if plan.symmetric:
+        code, negative = _magnitude(m, x, plan.in_format, name)
+    else:
+        code, negative = x, None
+    # Clamp only at a bound inside the code's range: one at its end can never fire (and a
+    # constant comparison is what Verilator's lint rejects: UNSIGNED, CMPCONST).
+    shape, clamped = code.shape(), code
+    if plan.hi < (1 << shape.width - shape.signed) - 1:
+        clamped = Mux(code > plan.hi, plan.hi, clamped)
+    if plan.lo > (-(1 << shape.width - 1) if shape.signed else 0):
+        clamped = Mux(code < plan.lo, plan.lo, clamped)
+    entry = read((clamped - plan.lo) >> plan.shift)
+    if not plan.symmetric:
+        return entry
+    negative_read = stage(negative, 1, "negative_read")   # aligned with the table read
+    return _unfold(entry, negative_read, plan.function.symmetry, plan.out_format)
+
+
+def lut_rom(plan):
+    """The table of ``plan`` as logic: ``read(address)`` for :func:`lut_datapath` that looks
+    the entry up combinationally (a case statement over the addresses, which yosys maps to
+    LUTs rather than to a memory)."""
+    table = Array(Const(int(v), format_shape(plan.out_format)) for v in plan.table)
+    return lambda address: table[address]
