@@ -25,13 +25,16 @@ This module takes layers as ``rnn.py`` defines them (``kind``, ``input_size``,
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 import time
+from pathlib import Path
 
 from hwnn.cores._component import inspected
 from hwnn.cores.dense import Dense
 from hwnn.cores.recurrent import Recurrent
+from hwnn.cores.recurrent_unrolled import UnrolledRecurrent
 from hwnn.synth import TARGETS, ToolError, synthesize
 
 UP5K, ECP5_85, ECP5_25 = "ice40-up5k", "ecp5-85f", "ecp5-25f"
@@ -44,10 +47,14 @@ QUESTIONS = {
     "parallelism": "what MAC parallelism buys: P = 1, mid and the most the DSPs allow",
     "lanes": "what lanes buy: one value per cycle against all at once, same P",
     "fastest": "how fast it goes: shift-add MAC (mcm, every weight at once), all lanes",
+    "unrolled": "the whole step as one datapath (UnrolledRecurrent: mcm adder graph, every "
+                "gate and neuron at once) with 0 to 3 register cuts: cuts + 1 cycles a step",
 }
 
 #: (question, kind, input, hidden, bits, method, arith, parallelism rule, lanes, targets);
-#: lanes None = all of a part's values at once. See docs/rnn.md for why this subset.
+#: lanes None = all of a part's values at once. See docs/rnn.md for why this subset. Arith
+#: "unrolled" is :class:`~hwnn.cores.recurrent_unrolled.UnrolledRecurrent` (mcm), whose
+#: "parallelism" field holds its ``cuts``.
 CONFIGS = (
     ("smallest", "lstm", 4, 8, 8, "pwl", "mult", 1, 1, (UP5K,)),
     ("smallest", "lstm", 4, 8, 16, "pwl", "mult", 1, 1, (UP5K, ECP5_85)),
@@ -62,6 +69,8 @@ CONFIGS = (
     ("fastest", "lstm", 4, 8, 8, "lut", "mcm", None, None, (ECP5_25,)),
     ("fastest", "lstm", 4, 8, 8, "pwl", "mcm", None, None, (ECP5_25,)),
     ("fastest", "lstm", 4, 8, 8, "pwl", "mcm", None, 1, (UP5K,)),
+    *(("unrolled", "lstm", 4, 8, 8, method, "unrolled", cuts, None, (ECP5_25,))
+      for method in ("lut", "pwl") for cuts in range(4)),
 )
 
 #: Rows that only count cells with yosys (no place-and-route): they cannot fit by far, and
@@ -69,10 +78,13 @@ CONFIGS = (
 COUNTS_ONLY = {("lstm", 16, 32, 8, UP5K)}
 
 
-def resource_configs(quick: bool = False) -> list[dict]:
+def resource_configs(quick: bool = False, question: str | None = None) -> list[dict]:
     """Keyword arguments of one layer per configuration and target, in table order
-    (``quick``: the first configuration on its first target only, to try the flow)."""
+    (``quick``: the first configuration on its first target only, to try the flow;
+    ``question``: only that question's configurations)."""
     configs = CONFIGS[:1] if quick else CONFIGS
+    if question is not None:
+        configs = [config for config in configs if config[0] == question]
     out = []
     for question, kind, i, h, bits, method, arith, rule, lanes, targets in configs:
         for target in targets[:1] if quick else targets:
@@ -113,7 +125,10 @@ def parallelism_for(plan, lanes, rule, dsps: int) -> int:
 
 
 def _core(layer, plan):
-    """The Recurrent core of ``layer``, its parallelism rule resolved for its target."""
+    """The Recurrent core of ``layer``, its parallelism rule resolved for its target (arith
+    "unrolled": the UnrolledRecurrent core, ``parallelism`` its cuts)."""
+    if layer.arith == "unrolled":
+        return UnrolledRecurrent(plan, cuts=layer.parallelism)
     parallelism = None
     if layer.arith == "mult":
         parallelism = parallelism_for(plan, layer.lanes, layer.parallelism,
@@ -132,8 +147,11 @@ def measure_resources(layer, plan, weights, x) -> dict:
     synthesis that fails is a row with ``fits`` False and the tool's message."""
     core = _core(layer, plan)
     target = TARGETS[layer.target]
-    row = {"mac_parallelism": core.mac.parallelism, "multipliers": core.multipliers,
-           "step_cycles": core.step_cycles}
+    row = {"mac_parallelism": (f"cuts {core.cuts}" if layer.arith == "unrolled"
+                               else core.mac.parallelism),
+           "multipliers": core.multipliers, "step_cycles": core.step_cycles}
+    if layer.arith == "unrolled":
+        row.update(cut_after=list(core.cut_after), critical_segment=core.critical_segment)
     started = time.monotonic()
 
     def progress(message):
@@ -204,8 +222,8 @@ def goal_results(rows) -> list[dict]:
 
     * 16-bit LSTM(4→8) on the UP5K folded onto its DSPs: some 16-bit mult row on
       ice40-up5k fits after place-and-route with ≤ 5280 LUT4 and ≤ 8 DSP.
-    * 8-bit shift-add LSTM(4→8) on the ECP5-25F fully parallel: the mcm row with all lanes on
-      ecp5-25f fits and takes ≤ 4 cycles per time step.
+    * 8-bit shift-add LSTM(4→8) on the ECP5-25F fully parallel: an mcm row with all lanes or
+      an unrolled row on ecp5-25f fits and takes ≤ 4 cycles per time step.
     """
     def pick(**want):
         return [r for r in rows if all(r.get(k) == v for k, v in want.items())]
@@ -219,10 +237,15 @@ def goal_results(rows) -> list[dict]:
                     "DSPs",
             "passed": bool(ok),
             "measured": _fit_text(ok[0] if ok else best)})
-    ecp5 = pick(kind="lstm", input_size=4, hidden_size=8, bits=8, arith="mcm", lanes=None,
-                target=ECP5_25)
+    ecp5 = [r for arith in ("mcm", "unrolled") for r in pick(
+        kind="lstm", input_size=4, hidden_size=8, bits=8, arith=arith, lanes=None,
+        target=ECP5_25)]
     if ecp5:
-        r = min(ecp5, key=lambda r: (not r["fits"], r["step_cycles"]))
+        # The fastest that fits at ≤ 4 cycles a step (in steps per second), else the fewest
+        # cycles among those that fit, else the fewest cycles.
+        r = min(ecp5, key=lambda r: (not (r["fits"] and r["step_cycles"] <= 4),
+                                     not r["fits"], -(r.get("steps_per_second") or 0),
+                                     r["step_cycles"]))
         results.append({
             "goal": "8-bit shift-add LSTM(4→8) fits the ECP5-25F fully parallel at one time "
                     "step per ≤ 4 cycles",
@@ -236,7 +259,9 @@ def _fit_text(row) -> str:
     cells = row.get("logic_cells")
     used = "" if cells is None else f", {cells['used']}/{cells['available']} logic cells"
     fits = {True: "fits", False: "does not fit", None: "fit not judged"}[row.get("fits")]
-    return (f"{row['method']} {row['arith']} P={row['mac_parallelism']} "
+    parallel = row["mac_parallelism"]     # "cuts N" for an unrolled row
+    return (f"{row['method']} {row['arith']} "
+            f"{parallel if isinstance(parallel, str) else f'P={parallel}'} "
             f"lanes={row['lanes'] or 'all'} on {row['target']}: {row.get('luts')} LUT4, "
             f"{row.get('dsps')} DSP{used}: {fits}")
 
@@ -291,3 +316,30 @@ def markdown(rows, cycles) -> str:
             f"{cell('Pmax_ecp5_85f_lanes_1')} | {cell('Pmax_ecp5_85f_lanes_all')} | "
             f"{c['mcm_lanes_1']} | {c['mcm_lanes_all']} |")
     return "\n".join(lines)
+
+
+def merge_question(json_path, question: str, rows, note: str = "") -> None:
+    """Replace ``question``'s rows in the results ``json_path`` (written by ``rnn.py
+    --resources``) by ``rows``, in :data:`CONFIGS` order, recompute the goals and rewrite the
+    Markdown beside it (with ``note`` after the run's own). One question can so be measured
+    again without the whole run::
+
+        import rnn, rnn_resources
+        rows = rnn.run(kinds=("resources", "error"), chosen=[
+            rnn.Layer(**c) for c in rnn_resources.resource_configs(question="unrolled")])
+        rnn_resources.merge_question("results/rnn_resources.json", "unrolled", rows)
+    """
+    path = Path(json_path)
+    results = json.loads(path.read_text())
+    order = list(QUESTIONS)
+    kept = [r for r in results["rows"] if r["question"] != question] + list(rows)
+    results["rows"] = sorted(kept, key=lambda r: order.index(r["question"]))
+    results["setup"]["questions"] = QUESTIONS
+    results["goals"] = goal_results(results["rows"])
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    md = path.with_suffix(".md")
+    tail = md.read_text().split("\n\n")[-1].strip() if md.exists() else ""
+    text = markdown(results["rows"], results["cycles"])
+    path.with_suffix(".md").write_text(
+        text + (f"\n\n{tail}" if tail.startswith("Whole run") else "")
+        + (f" {note}" if note else "") + "\n")
