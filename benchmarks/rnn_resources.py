@@ -342,4 +342,4 @@ def merge_question(json_path, question: str, rows, note: str = "") -> None:
     text = markdown(results["rows"], results["cycles"])
     path.with_suffix(".md").write_text(
         text + (f"\n\n{tail}" if tail.startswith("Whole run") else "")
-        + (f" {note}" if note else "") + "\n")
+        + (f" {note}" if note and note not in tail else "") + "\n")
