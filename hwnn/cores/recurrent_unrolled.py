@@ -355,7 +355,8 @@ class UnrolledRecurrent(wiring.Component):
                 values[makes] = out
             return build
 
-        def xh_rows(values, block):
+        def gate_rows(values, block):
+            """Gate block ``block`` (LSTM i, f, g, o; GRU r, z, n_x, n_h) of every neuron."""
             return values["gates"][block * hidden:(block + 1) * hidden]
 
         def activate(plan_name, lanes, label):
@@ -376,20 +377,20 @@ class UnrolledRecurrent(wiring.Component):
 
         def lstm_activations(values):
             for name, block in (("i", 0), ("f", 1), ("o", 3)):
-                values[name] = activate("sigmoid", xh_rows(values, block), name)
-            values["g"] = activate("tanh", xh_rows(values, 2), "g")
+                values[name] = activate("sigmoid", gate_rows(values, block), name)
+            values["g"] = activate("tanh", gate_rows(values, 2), "g")
 
         def products(values):
             values["fc"] = ew("forget", values["f"], values["c"], "fc")
             values["ig"] = ew("input", values["i"], values["g"], "ig")
 
         def sigmoid(values):
-            values["r"] = activate("sigmoid", xh_rows(values, 0), "r")
-            values["z"] = activate("sigmoid", xh_rows(values, 1), "z")
+            values["r"] = activate("sigmoid", gate_rows(values, 0), "r")
+            values["z"] = activate("sigmoid", gate_rows(values, 1), "z")
 
         def reset(values):
             if plan.reset_after:
-                values["rn"] = ew("reset", values["r"], xh_rows(values, 3), "rn")
+                values["rn"] = ew("reset", values["r"], gate_rows(values, 3), "rn")
             else:
                 values["rh"] = ew("reset", values["r"], values["h"], "rh")
 
@@ -400,7 +401,7 @@ class UnrolledRecurrent(wiring.Component):
             "reset": reset,
             "cell": lambda v: v.update(c_next=ew("cell", v["fc"], v["ig"], "c_next")),
             "tanh_cell": lambda v: v.update(tc=activate("tanh_cell", v["c_next"], "tc")),
-            "candidate": lambda v: v.update(cand=ew("candidate", xh_rows(v, 2), v["rn"],
+            "candidate": lambda v: v.update(cand=ew("candidate", gate_rows(v, 2), v["rn"],
                                                     "cand")),
             "tanh": lambda v: v.update(n=activate("tanh", v["cand"], "n")),
             "difference": lambda v: v.update(d=ew("difference", v["h"], v["n"], "d")),
