@@ -1,0 +1,29 @@
+"""10⁵ time steps of the unrolled recurrent core (LSTM and GRU(4→8), 8 bits) through a
+compiled engine, with stalls on both sides, bit-exact against the reference. Marked ``slow``
+like tests/test_slow_rnn.py, whose streams these runs share."""
+
+import numpy as np
+import pytest
+
+from hwnn.cores.recurrent_unrolled import UnrolledRecurrent
+from hwnn.fixed import SQ
+from hwnn.plans.rnn import plan_recurrent
+from hwnn.sim import run_stream
+from test_plans_rnn import weights
+from test_slow_engines import ENGINE, STALL_IN, STALL_OUT, pytestmark  # noqa: F401
+from test_slow_rnn import STEPS, long_stream
+
+
+@pytest.mark.parametrize("kind, method, cuts", [("lstm", "pwl", 1), ("gru", "lut", 2)])
+def test_a_hundred_thousand_steps(kind, method, cuts):
+    plan = plan_recurrent(kind, *weights(kind, hidden=8, inputs=4, seed=21),
+                          in_format=SQ(1, 7), bits=8, method=method)
+    core = UnrolledRecurrent(plan, cuts=cuts)
+    stream, want = long_stream(plan, seed=22)
+    assert len(want) >= 0.95 * STEPS
+    cycles = int(2 * len(want) * core.step_cycles / (1 - max(STALL_IN, STALL_OUT))) + 1000
+    run = run_stream(core, stream, n_outputs=len(want), stall_in=STALL_IN, stall_out=STALL_OUT,
+                     seed=23, engine=ENGINE, max_cycles=cycles)
+    assert run.engine == ENGINE
+    np.testing.assert_array_equal(run.outputs["data"], want)
+    np.testing.assert_array_equal(run.outputs["last"], stream["last"])
