@@ -130,19 +130,27 @@ class Bidirectional(wiring.Component):
         s_f, s_r = self._forward.step_cycles, self._reverse.step_cycles
         return (steps - 1) * (s_f + self.emit_cycles) + max(s_f, 2 + steps * s_r) + 4
 
-    def schedule(self, lengths, arrivals=None):
+    #: :meth:`schedule` models outputs taken late (``taken``): a network may hold it up.
+    holds_outputs = True
+
+    def schedule(self, lengths, arrivals=None, taken=None):
         """``(in_cycles, out_cycles)`` of back-to-back sequences of ``lengths`` steps (each at
         most ``max_steps``), step ``k`` offered from cycle ``arrivals[k]`` (None: all from
-        cycle 0), the output always taken; the rules of the class docstring.
+        cycle 0), output ``k`` taken from cycle ``taken[k]`` on (None: always taken); the
+        rules of the class docstring: output ``k`` of a sequence goes at ``max(taken[k],
+        first)``, ``first`` the cycle its reverse pass ends in for its first output and the
+        previous output's cycle plus ``emit_cycles`` for the others.
 
         Raises
         ------
         ValueError
-            A length beyond ``max_steps`` or negative, or malformed ``arrivals``.
+            A length beyond ``max_steps`` or negative, or malformed ``arrivals`` or ``taken``.
         """
         lengths = [check_integer(n, "lengths[i]", minimum=0, maximum=self._max_steps)
                    for n in lengths]
         arrivals = check_arrivals(arrivals, sum(lengths))
+        taken = np.zeros(sum(lengths), dtype=np.int64) if taken is None else \
+            check_arrivals(taken, sum(lengths), "taken")
         s_f, s_r = self._forward.step_cycles, self._reverse.step_cycles
         ins, outs, free, k = [], [], 0, 0
         for length in lengths:
@@ -150,11 +158,12 @@ class Bidirectional(wiring.Component):
                 continue
             load, _ = pipeline_schedule(s_f, s_f, np.maximum(arrivals[k:k + length], free))
             last_in = int(load[-1])
-            done = max(last_in + s_f, last_in + 2 + length * s_r) + 2
-            emitted = done + self.emit_cycles * np.arange(length) + 1
+            out = max(last_in + s_f, last_in + 2 + length * s_r) + 3 - self.emit_cycles
+            for j in range(length):
+                out = max(out + self.emit_cycles, int(taken[k + j]))
+                outs.append(out)
             ins.extend(load)
-            outs.extend(emitted)
-            free, k = int(emitted[-1]) + 1, k + length
+            free, k = out + 1, k + length
         return np.asarray(ins, dtype=np.int64), np.asarray(outs, dtype=np.int64)
 
     def describe(self) -> dict:
