@@ -50,7 +50,8 @@ from ..ref.windows import same_padding
 from .model import (FloatActivation, FloatConv1d, FloatDense, FloatFlatten,
                     FloatPool, FloatRecurrent, ModelError, Names, UnsupportedLayer,
                     fold_batchnorm, leaky_shift_of)
-from .onnx_rnn import (AXES, RESHAPES, first_axes, rearrange, recurrent_node, strip,
+from .onnx_rnn import (AXES, DIRECTIONS_AXIS, RESHAPES, first_axes, merge_directions,
+                       rearrange, recurrent_node, strip,
                        zero_states)
 
 __all__ = ["read_onnx", "SUPPORTED_OPS"]
@@ -439,7 +440,8 @@ def read_onnx(path, sequence_length=None) -> tuple[list, str]:
             linear = False
             if layer.return_sequences:
                 features = (layer.hidden_size, features[1])
-                axes, sequences = ("steps", "dirs", "batch", "channels"), True
+                dirs = DIRECTIONS_AXIS if layer.bidirectional else "dirs"
+                axes, sequences = ("steps", dirs, "batch", "channels"), True
             else:   # Y_h: the last state, (dirs, batch, hidden)
                 features, axes, sequences = (layer.hidden_size,), ("dirs", "batch",
                                                                    "channels"), False
@@ -448,6 +450,8 @@ def read_onnx(path, sequence_length=None) -> tuple[list, str]:
             continue
         elif op in RESHAPES:
             axes = rearrange(g, node, axes)
+        elif op == "Reshape" and axes is not None and DIRECTIONS_AXIS in axes:
+            axes, features = merge_directions(g, node, axes, features)
         elif op in ("Conv", *_POOLS):
             if strip(axes or ()) != AXES["conv"] and len(features) == 2:
                 raise ModelError(f"{what} reads (batch, channels, steps), but gets a tensor "
