@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from hwnn import SQ
+from hwnn.cores._component import inspected
 from hwnn.cores.network import Network, step_cycles
 from hwnn.metrics import layer_metrics, recurrent_metrics
 from hwnn.plans.bidirectional import BidirectionalPlan
@@ -279,3 +280,67 @@ def test_spec_needs_max_steps_without_a_sequence_length(tmp_path):
         load_spec(write(tmp_path, text, arrays))
     assert info.value.field == "params.layers[0].max_steps"
     assert "a bidirectional layer stores each sequence" in info.value.message
+
+
+# --- CLI: a bidirectional LSTM with a per-step head (the equalizer's shape) ----------------
+
+CONV_HEAD = '''[[params.layers]]
+kind = "conv1d"
+name = "head"
+parallelism = 2
+weight_format = "SQ(1,7)"
+out_format = "SQ(3,5)"'''
+
+
+def test_cli_plan_sim_float_and_generate(tmp_path, capsys):
+    from hwnn import cli
+    rng = np.random.default_rng(13)
+    arrays = {**state_dict("lstm", "rnn", hidden=2, inputs=1, directions=2, seed=3),
+              "head.weight": rng.uniform(-.5, .5, (1, 4, 1)), "head.bias": rng.uniform(-.2, .2, 1)}
+    spec = write(tmp_path, spec_text("lstm", 'bidirectional = true\narith = "mcm"',
+                                     head=CONV_HEAD), arrays).as_posix()
+    assert cli.main(["plan", spec]) == 0
+    out = capsys.readouterr().out
+    design = load_spec(spec)
+    core = inspected(design.build())
+    bi = core.cores[0]
+    # The conv takes a window every 2 cycles (4 products on 2 multipliers): the layer emits
+    # no faster (at least every 2 cycles anyway).
+    assert bi.pace == core.cores[1].take_ii == 2
+    assert re.search(rf"rnn\s+bilstm mcm pwl\s+SQ\(1, 7\) -> SQ\(1, 7\)\s+1 -> 4\s+{bi.ii}\s+"
+                     rf"{bi.latency}\s+{bi.multipliers}\s", out), out
+    assert f"a sequence of 16 steps every {core.period(16)} cycles" in out
+    x = rng.uniform(-1, 1, (3, 16, 1))
+    np.save(tmp_path / "x.npy", x)
+    assert cli.main(["sim", spec, "--inputs", str(tmp_path / "x.npy"), "--output",
+                     str(tmp_path / "y.npy"), "--engine", "pysim", "--float"]) == 0
+    out = capsys.readouterr().out
+    assert "bi: 3 sequences bit-exact (core == reference)" in out
+    assert re.search(r"rnn\s+SQ\(1, 7\)\s+[0-9.e-]+\s+[0-9.e-]+", out)
+    codes = np.round(x * 128).clip(-128, 127).astype(np.int64)
+    y = np.load(tmp_path / "y.npy")
+    assert y.shape == (3, 16, 1)
+    np.testing.assert_array_equal(y, design.reference(codes) / 32)
+    assert cli.main(["sim", spec, "--vectors", "2", "--engine", "pysim", "--stall", "0"]) == 0
+    assert "timing of every input and output: as modelled\n" in capsys.readouterr().out
+    assert cli.main(["generate", spec, "-o", str(tmp_path / "gen"), "--testbench", "2"]) == 0
+    assert "module bi" in (tmp_path / "gen" / "bi.v").read_text()
+    assert len((tmp_path / "gen" / "bi_out.hex").read_text().splitlines()) == 32
+
+
+@pytest.mark.slow
+def test_a_long_bidirectional_run_on_a_compiled_engine(tmp_path):
+    # The spec's path (flow.simulate) on CXXRTL with stalls: 1000 sequences of 16 steps.
+    from hwnn.flow import simulate
+    from hwnn.sim import EngineError, compiled
+    try:
+        compiled.find_compiler("cxxrtl")
+    except EngineError as error:
+        pytest.skip(str(error))
+    arrays = state_dict("lstm", "rnn", hidden=3, inputs=2, directions=2, seed=8)
+    design = load_spec(write(tmp_path, spec_text("lstm", "bidirectional = true\nparallelism = 4"),
+                             arrays))
+    x = np.random.default_rng(14).integers(-128, 128, (1000, 16, 2))
+    result = simulate(design, x, stall=0.2, seed=6, engine="cxxrtl")
+    assert result.exact, result.mismatch()
+    assert result.outputs.shape == (1000, 16, 6)
