@@ -13,6 +13,7 @@ from hwnn.cores._component import inspected
 from hwnn.cores.network import Network, step_cycles
 from hwnn.metrics import layer_metrics, recurrent_metrics
 from hwnn.plans.bidirectional import BidirectionalPlan
+from hwnn.plans.conv1d import plan_conv1d
 from hwnn.plans.network import Layer, TimingUnknown, plan_network
 from hwnn.plans.rnn import plan_recurrent
 from hwnn.ref.network import network, network_layers
@@ -232,6 +233,21 @@ def test_plan_timing_needs_the_core_and_max_steps():
         network(plan, x)
 
 
+def test_a_padded_conv_after_it_is_paced_and_timed_exactly():
+    bi = bidirectional_plan()
+    rng = np.random.default_rng(3)
+    conv = plan_conv1d(rng.uniform(-.5, .5, (2, 4, 3)), None, in_format=bi.out_format,
+                       weight_format=SQ(1, 7), out_format=SQ(3, 5), padding="same")
+    plan = plan_network([Layer("bi", "bidirectional", bi, MappingProxyType(
+                             {"max_steps": 16, "arith": "csd"})),
+                         Layer("conv", "conv1d", conv, MappingProxyType({"parallelism": 3}))])
+    core = Network(plan)
+    # 12 products on 3 multipliers: a window every 4 cycles at least; the layer emits no
+    # faster than the conv takes windows.
+    assert core.cores[0].pace == core.cores[1].take_ii >= 4
+    back_to_back(core, plan, [16, 3, 16, 1], seed=3)
+
+
 def test_metrics_are_both_directions():
     plan = bidirectional_plan()
     m = layer_metrics(plan)
@@ -277,6 +293,14 @@ def test_spec_errors(tmp_path, extra, drop, add, field, message):
     with pytest.raises(SpecError) as info:
         load_spec(write(tmp_path, spec_text("lstm", extra), {**arrays, **add}))
     assert info.value.field == field and message in info.value.message, info.value
+
+
+def test_spec_max_steps_replaces_the_sequence_length(tmp_path):
+    arrays = state_dict("gru", "rnn", hidden=2, inputs=2, directions=2)
+    design = load_spec(write(tmp_path, spec_text("gru", "bidirectional = true\nmax_steps = 20"),
+                             arrays))
+    assert design.plan.layers[0].options["max_steps"] == 20
+    assert network(design.plan, np.zeros((1, 20, 2), dtype=np.int64)).shape == (1, 20, 4)
 
 
 def test_spec_needs_max_steps_without_a_sequence_length(tmp_path):

@@ -28,8 +28,10 @@ nodes) otherwise. Operators:
   ``flatten`` layer (PyTorch's channel-major vector, the order the next Gemm's weights keep;
   of a time-major (batch, steps, hidden) tensor after an LSTM or GRU, the next Gemm's weights
   are read time-major); before any, a no-op on the data;
-- ``LSTM``, ``GRU`` (one layer, forward) and the ``Transpose``, ``Squeeze`` and ``Unsqueeze``
-  nodes around them: :mod:`hwnn.io.onnx_rnn`, which follows every sequence tensor's axes.
+- ``LSTM``, ``GRU`` (forward or bidirectional; a stacked module is one node per layer) and the
+  ``Transpose``, ``Squeeze``, ``Unsqueeze`` and (merging a bidirectional ``Y``'s directions)
+  ``Reshape`` nodes around them: :mod:`hwnn.io.onnx_rnn`, which follows every sequence
+  tensor's axes.
 
 The sequence length (the ``sequence_length`` of the spec) is the input's static time
 dimension, or ``sequence_length`` when the graph leaves it symbolic. ONNX holds sequences as
