@@ -145,12 +145,14 @@ def test_stacked_bidirectional_paces_the_first_layer_to_the_second(tmp_path):
     # The first layer emits no faster than the second one loads its steps.
     assert first.pace == second.ii > 2 and second.pace == 1
     back_to_back(core, design.plan, [16, 2, 9], seed=6)
-    # The two layers wait for each other at sequence boundaries: the period is the schedule's
-    # (more than either layer's own), and it is what a run takes.
+    # The two layers may wait for each other at sequence boundaries: the period is the
+    # schedule's (at least either layer's own), and it is what a run takes. The network's
+    # input is not throttled to the second layer's steps: the first one stores them.
+    assert core.ii == first.ii < second.ii and not core.throttled
     periodic = run_stream(core, {"data": np.zeros((64, 2), dtype=np.int64),
                                  "last": np.arange(64) % 16 == 15}, n_outputs=64)
     assert np.all(np.diff(periodic.in_cycles[16::16]) == core.period(16))
-    assert core.period(16) > max(first.period(16), second.period(16))
+    assert core.period(16) >= max(first.period(16), second.period(16))
     real = np.random.default_rng(7).uniform(-1, 1, (2, 16, 2))
     np.testing.assert_array_equal(design.float_model(real)[-1],
                                   rnn_float("gru", arrays, real, prefix="rnn.")[0])
