@@ -376,3 +376,22 @@ def test_a_long_bidirectional_run_on_a_compiled_engine(tmp_path):
     result = simulate(design, x, stall=0.2, seed=6, engine="cxxrtl")
     assert result.exact, result.mismatch()
     assert result.outputs.shape == (1000, 16, 6)
+
+
+def test_generated_testbench_checks_a_bidirectional_network(tmp_path):
+    import shutil
+    import subprocess
+    from hwnn.flow import generate
+    arrays = state_dict("lstm", "rnn", hidden=2, inputs=2, directions=2, seed=9)
+    design = load_spec(write(tmp_path, spec_text("lstm", 'bidirectional = true\narith = "mcm"',
+                                                 steps=6), arrays))
+    written = generate(design, tmp_path / "gen", testbench=2, seed=3)
+    assert len((tmp_path / "gen" / "bi_out.hex").read_text().splitlines()) == 12
+    if not shutil.which("iverilog"):
+        pytest.skip("needs Icarus Verilog to run the testbench")
+    folder = written["testbench"].parent
+    subprocess.run(["iverilog", "-g2005", "-o", "tb.vvp", "bi.v", "bi_tb.v"], cwd=folder,
+                   check=True, capture_output=True)
+    out = subprocess.run(["vvp", "-n", "tb.vvp"], cwd=folder, capture_output=True,
+                         text=True).stdout
+    assert "PASS 12 vectors" in out, out
