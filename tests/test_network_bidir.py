@@ -3,14 +3,17 @@
 core (exact under stalls, timed exactly without), metrics, errors and the CLI."""
 
 import re
+import shutil
+import subprocess
 from types import MappingProxyType
 
 import numpy as np
 import pytest
 
-from hwnn import SQ
+from hwnn import SQ, cli
 from hwnn.cores._component import inspected
 from hwnn.cores.network import Network, step_cycles
+from hwnn.flow import generate
 from hwnn.metrics import layer_metrics, recurrent_metrics
 from hwnn.plans.bidirectional import BidirectionalPlan
 from hwnn.plans.conv1d import plan_conv1d
@@ -325,7 +328,6 @@ out_format = "SQ(3,5)"'''
 
 
 def test_cli_plan_sim_float_and_generate(tmp_path, capsys):
-    from hwnn import cli
     rng = np.random.default_rng(13)
     arrays = {**state_dict("lstm", "rnn", hidden=2, inputs=1, directions=2, seed=3),
               "head.weight": rng.uniform(-.5, .5, (1, 4, 1)), "head.bias": rng.uniform(-.2, .2, 1)}
@@ -360,28 +362,7 @@ def test_cli_plan_sim_float_and_generate(tmp_path, capsys):
     assert len((tmp_path / "gen" / "bi_out.hex").read_text().splitlines()) == 32
 
 
-@pytest.mark.slow
-def test_a_long_bidirectional_run_on_a_compiled_engine(tmp_path):
-    # The spec's path (flow.simulate) on CXXRTL with stalls: 1000 sequences of 16 steps.
-    from hwnn.flow import simulate
-    from hwnn.sim import EngineError, compiled
-    try:
-        compiled.find_compiler("cxxrtl")
-    except EngineError as error:
-        pytest.skip(str(error))
-    arrays = state_dict("lstm", "rnn", hidden=3, inputs=2, directions=2, seed=8)
-    design = load_spec(write(tmp_path, spec_text("lstm", "bidirectional = true\nparallelism = 4"),
-                             arrays))
-    x = np.random.default_rng(14).integers(-128, 128, (1000, 16, 2))
-    result = simulate(design, x, stall=0.2, seed=6, engine="cxxrtl")
-    assert result.exact, result.mismatch()
-    assert result.outputs.shape == (1000, 16, 6)
-
-
 def test_generated_testbench_checks_a_bidirectional_network(tmp_path):
-    import shutil
-    import subprocess
-    from hwnn.flow import generate
     arrays = state_dict("lstm", "rnn", hidden=2, inputs=2, directions=2, seed=9)
     design = load_spec(write(tmp_path, spec_text("lstm", 'bidirectional = true\narith = "mcm"',
                                                  steps=6), arrays))
