@@ -10,11 +10,12 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..checks import ParameterTypeError, ParameterValueError, check_integer
-from ..plans.network import RECURRENT, NetworkPlan
+from ..plans.network import BIDIRECTIONAL, RECURRENT, STEPPED, NetworkPlan
 from ._component import inspected, owned
 from ._timing import chain_schedule, check_arrivals, layer_lengths
 from ._window import start_shifts
 from .activation import activation_core
+from .bidirectional import Bidirectional
 from .conv1d import Conv1d
 from .dense import Dense
 from .flatten import Flatten
@@ -31,7 +32,9 @@ def layer_core(layer, lanes_in: int, sequence: bool = False, fmt=None, pace=None
     values of format ``fmt`` per transfer; an activation over a ``sequence`` carries ``last``
     beside its data (:class:`~hwnn.cores.framed.Framed`); a conv1d takes windows at most every
     ``pace`` cycles (:meth:`~hwnn.plans.network.NetworkPlan.pacing`); an LSTM or GRU layer is
-    a :class:`~hwnn.cores.recurrent.Recurrent` with the layer's options."""
+    a :class:`~hwnn.cores.recurrent.Recurrent` with the layer's options, a bidirectional one a
+    :class:`~hwnn.cores.bidirectional.Bidirectional` whose outputs come at most every ``pace``
+    cycles."""
     if layer.kind == "dense":
         return Dense(layer.plan, **layer.options)
     if layer.kind == "conv1d":
@@ -44,15 +47,20 @@ def layer_core(layer, lanes_in: int, sequence: bool = False, fmt=None, pace=None
         return LastStep(layer.plan, fmt)
     if layer.kind in RECURRENT:
         return Recurrent(layer.plan, **layer.options)
+    if layer.kind == BIDIRECTIONAL:
+        return Bidirectional(layer.plan.forward, layer.plan.reverse, pace=pace or 1,
+                             **layer.options)
     unit = activation_core(layer.plan, lanes=lanes_in)
     return Framed(unit) if sequence else unit
 
 
 def step_cycles(plan: NetworkPlan) -> dict:
     """``{name: cycles per time step}`` of ``plan``'s recurrent layers, read off their cores
-    (:attr:`~hwnn.cores.recurrent.Recurrent.ii`): the ``step_ii`` the plan's timing needs."""
+    (:attr:`~hwnn.cores.recurrent.Recurrent.ii`,
+    :attr:`~hwnn.cores.bidirectional.Bidirectional.ii`): the ``step_ii`` the plan's timing
+    needs."""
     return {layer.name: inspected(layer_core(layer, 0)).ii
-            for layer in plan.layers if layer.kind in RECURRENT}
+            for layer in plan.layers if layer.kind in STEPPED}
 
 
 def layer_builders(plan: NetworkPlan) -> list[tuple]:
@@ -118,8 +126,9 @@ class Network(wiring.Component):
     o : Out(stream.Signature(...))
         The last layer's output stream.
     error : Out(1)
-        Only with a flatten layer: high (sticky) once a sequence of the wrong length arrived
-        and was dropped.
+        Only with a flatten or a bidirectional layer: high (sticky) once a sequence of the
+        wrong length arrived and was dropped (a flatten) or one longer than ``max_steps``
+        came (a bidirectional layer: its outputs are then not defined).
 
     Raises
     ------
@@ -134,7 +143,7 @@ class Network(wiring.Component):
         self._plan = plan
         self._cores = tuple(owned(build()) for _, build in layer_builders(plan))
         self._step_ii = {layer.name: core.ii for layer, core in zip(plan.layers, self._cores)
-                         if layer.kind in RECURRENT}
+                         if layer.kind in STEPPED}
         first, last = self._cores[0], self._cores[-1]
         members = {
             "i": In(stream.Signature(first.i.signature.members["payload"].shape)),
@@ -173,7 +182,8 @@ class Network(wiring.Component):
         sequences of ``steps`` steps follow back to back at full rate (after the first few).
         Each layer needs its transfers per sequence times its cycles per transfer (a conv1d:
         one cycle per input step, and ``take_ii`` per window, of which the first of a
-        sequence comes ``gap`` shifts after the last of the one before, when stride is 1),
+        sequence comes ``gap`` shifts after the last of the one before, when stride is 1; a
+        bidirectional layer its own :meth:`~hwnn.cores.bidirectional.Bidirectional.period`),
         the input its steps times :attr:`ii` when :attr:`throttled`; the slowest sets the
         period. A lower bound; exact when every conv1d is
         :attr:`~hwnn.cores.conv1d.Conv1d.gap_free` with stride 1 (the tests check it).
@@ -197,6 +207,8 @@ class Network(wiring.Component):
                     gap = start_shifts(layer.plan.window) - layer.plan.padding[1]
                     worst = max(worst, (windows - 1) * take + max(take, gap))
                 worst = max(worst, count, windows * take)
+            elif layer.kind == BIDIRECTIONAL:
+                worst = max(worst, core.period(count))
             else:
                 worst = max(worst, count * core.ii)
             count = layer_lengths(layer, [count])
