@@ -55,7 +55,7 @@ from shift_add import make_plan as shift_add_plan  # noqa: E402
 from hwnn.cores.dense import Dense  # noqa: E402
 from hwnn.cores.pwl import PWLActivation  # noqa: E402
 from hwnn.cores.shift_mac import ShiftMac  # noqa: E402
-from hwnn.demo import write_demo_spec  # noqa: E402
+from hwnn.demo import write_dense_spec  # noqa: E402
 from hwnn.fixed import SQ  # noqa: E402
 from hwnn.plans.pwl import plan_pwl  # noqa: E402
 from hwnn.plans.shift_mac import plan_shift_mac  # noqa: E402
@@ -94,7 +94,7 @@ class Row:
 
 
 def demo_row(scratch: Path) -> Row:
-    design = load_spec(write_demo_spec(scratch / "demo"))
+    design = load_spec(write_dense_spec(scratch / "demo"))
     return Row("demo Dense 16→8 P=8", design.build,
                lambda n, seed: make_vectors(design.in_format, design.in_lanes, n, seed=seed),
                lambda x: np.asarray(design.reference(x)).reshape(len(x), design.out_lanes))
