@@ -99,6 +99,12 @@ def received_codes(design: Design, received: np.ndarray) -> np.ndarray:
     return quantize(received[:, :, None], design.in_format, Rounding.HALF_EVEN, Overflow.SAT)
 
 
+def _errors(logits: np.ndarray, symbols: np.ndarray) -> int:
+    """How many decisions ``sign(logits)`` (0 decides +1, as :func:`hwnn.channel.ser`) differ
+    from ``symbols``."""
+    return int(np.count_nonzero(np.where(logits >= 0, 1.0, -1.0) != symbols))
+
+
 def bit_errors(design: Design, frames: int, seed: int = TEST_SEED, sigma: float = SIGMA) -> dict:
     """Bit error rates of ``design`` (one logit per received sample) on ``frames`` frames of
     :func:`hwnn.channel.transmit` with noise ``sigma`` from ``seed``.
@@ -115,8 +121,7 @@ def bit_errors(design: Design, frames: int, seed: int = TEST_SEED, sigma: float 
     floats = design.float_model(received[:, :, None])[-1][:, :, 0]
     fixed = to_float(design.reference(received_codes(design, received)),
                      design.out_format)[:, :, 0]
-    errors_f = int(np.count_nonzero(np.where(floats >= 0, 1.0, -1.0) != symbols))
-    errors_q = int(np.count_nonzero(np.where(fixed >= 0, 1.0, -1.0) != symbols))
+    errors_f, errors_q = _errors(floats, symbols), _errors(fixed, symbols)
     differ = int(np.count_nonzero((floats >= 0) != (fixed >= 0)))
     bits = int(symbols.size)
     return {"bits": bits, "snr_db": snr_db(sigma), "ber_unequalized": ser(received, symbols),
@@ -158,12 +163,8 @@ def run_demo(out_dir: Path, *, fmax=True, progress=print) -> int:
 
     core = result.core
     per_sample = core.period(steps) / steps
-    core_errors = int(np.count_nonzero(
-        np.where(to_float(result.outputs, design.out_format)[:, :, 0] >= 0, 1.0, -1.0)
-        != symbols))
-    float_errors = int(np.count_nonzero(
-        np.where(design.float_model(received[:, :, None])[-1][:, :, 0] >= 0, 1.0, -1.0)
-        != symbols))
+    core_errors = _errors(to_float(result.outputs, design.out_format)[:, :, 0], symbols)
+    float_errors = _errors(design.float_model(received[:, :, None])[-1][:, :, 0], symbols)
     lstm = design.plan.layers[0].plan
     print(f"hwnn demo: {design.name}, a bidirectional LSTM({lstm.input_size}→"
           f"{lstm.hidden_size}) and a linear head per step over frames of {steps} samples, "
@@ -186,4 +187,8 @@ def run_demo(out_dir: Path, *, fmax=True, progress=print) -> int:
         print(f"samples/s (Fmax / cycles per sample): {', '.join(rates)}")
     for line in table_notes(reports):
         print(line)
+    for report in reports:   # what overflows, from the synthesis notes
+        for note in report.notes:
+            if note.startswith("does not fit"):
+                print(f"{report.target}: {note}")
     return 0 if result.exact else 1
