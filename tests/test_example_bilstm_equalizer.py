@@ -2,7 +2,7 @@
 computes the true gradient and is deterministic, and the weights it shipped (hwnn/data, what
 ``hwnn demo`` runs) are the trained model, under PyTorch's names."""
 
-import sys
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +13,10 @@ from hwnn.ref.rnn_float import rnn_float
 from hwnn.spec import load_spec
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "bilstm_equalizer"
-sys.path.insert(0, str(EXAMPLE))
-
-import train  # noqa: E402  (the example's own module, from its directory)
+# Loaded by path under its own name: the CNN example's test imports another `train`.
+_SPEC = importlib.util.spec_from_file_location("bilstm_equalizer_train", EXAMPLE / "train.py")
+train = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(train)
 
 
 def _loss(params, received, symbols):

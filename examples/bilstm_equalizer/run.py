@@ -76,7 +76,7 @@ def _synthesis(design: Design, cycles_per_sample: float) -> dict:
 
 def _table(results: dict) -> str:
     """The results as the Markdown tables of the README."""
-    lines = ["| σ | SNR (dB) | bits | unequalized | float | 8-bit (bit-exact) | "
+    lines = ["| σ | SNR (dB) | bits | unequalized | float | quantized (bit-exact) | "
              "quantized vs float (95 %) | decided differently |",
              "|---|---|---|---|---|---|---|---|"]
     for sigma, b in results["ber"].items():
