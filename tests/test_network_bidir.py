@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 
 from hwnn import SQ
+from hwnn.cores._component import inspected
 from hwnn.cores.network import Network, step_cycles
 from hwnn.metrics import layer_metrics, recurrent_metrics
 from hwnn.plans.bidirectional import BidirectionalPlan
+from hwnn.plans.conv1d import plan_conv1d
 from hwnn.plans.network import Layer, TimingUnknown, plan_network
 from hwnn.plans.rnn import plan_recurrent
 from hwnn.ref.network import network, network_layers
@@ -143,6 +145,12 @@ def test_stacked_bidirectional_paces_the_first_layer_to_the_second(tmp_path):
     # The first layer emits no faster than the second one loads its steps.
     assert first.pace == second.ii > 2 and second.pace == 1
     back_to_back(core, design.plan, [16, 2, 9], seed=6)
+    # The two layers wait for each other at sequence boundaries: the period is the schedule's
+    # (more than either layer's own), and it is what a run takes.
+    periodic = run_stream(core, {"data": np.zeros((64, 2), dtype=np.int64),
+                                 "last": np.arange(64) % 16 == 15}, n_outputs=64)
+    assert np.all(np.diff(periodic.in_cycles[16::16]) == core.period(16))
+    assert core.period(16) > max(first.period(16), second.period(16))
     real = np.random.default_rng(7).uniform(-1, 1, (2, 16, 2))
     np.testing.assert_array_equal(design.float_model(real)[-1],
                                   rnn_float("gru", arrays, real, prefix="rnn.")[0])
@@ -225,6 +233,21 @@ def test_plan_timing_needs_the_core_and_max_steps():
         network(plan, x)
 
 
+def test_a_padded_conv_after_it_is_paced_and_timed_exactly():
+    bi = bidirectional_plan()
+    rng = np.random.default_rng(3)
+    conv = plan_conv1d(rng.uniform(-.5, .5, (2, 4, 3)), None, in_format=bi.out_format,
+                       weight_format=SQ(1, 7), out_format=SQ(3, 5), padding="same")
+    plan = plan_network([Layer("bi", "bidirectional", bi, MappingProxyType(
+                             {"max_steps": 16, "arith": "csd"})),
+                         Layer("conv", "conv1d", conv, MappingProxyType({"parallelism": 3}))])
+    core = Network(plan)
+    # 12 products on 3 multipliers: a window every 4 cycles at least; the layer emits no
+    # faster than the conv takes windows.
+    assert core.cores[0].pace == core.cores[1].take_ii >= 4
+    back_to_back(core, plan, [16, 3, 16, 1], seed=3)
+
+
 def test_metrics_are_both_directions():
     plan = bidirectional_plan()
     m = layer_metrics(plan)
@@ -272,6 +295,14 @@ def test_spec_errors(tmp_path, extra, drop, add, field, message):
     assert info.value.field == field and message in info.value.message, info.value
 
 
+def test_spec_max_steps_replaces_the_sequence_length(tmp_path):
+    arrays = state_dict("gru", "rnn", hidden=2, inputs=2, directions=2)
+    design = load_spec(write(tmp_path, spec_text("gru", "bidirectional = true\nmax_steps = 20"),
+                             arrays))
+    assert design.plan.layers[0].options["max_steps"] == 20
+    assert network(design.plan, np.zeros((1, 20, 2), dtype=np.int64)).shape == (1, 20, 4)
+
+
 def test_spec_needs_max_steps_without_a_sequence_length(tmp_path):
     arrays = state_dict("lstm", "rnn", hidden=2, inputs=2, directions=2)
     text = spec_text("lstm", "bidirectional = true").replace("sequence_length = 16\n", "")
@@ -279,3 +310,67 @@ def test_spec_needs_max_steps_without_a_sequence_length(tmp_path):
         load_spec(write(tmp_path, text, arrays))
     assert info.value.field == "params.layers[0].max_steps"
     assert "a bidirectional layer stores each sequence" in info.value.message
+
+
+# --- CLI: a bidirectional LSTM with a per-step head (the equalizer's shape) ----------------
+
+CONV_HEAD = '''[[params.layers]]
+kind = "conv1d"
+name = "head"
+parallelism = 2
+weight_format = "SQ(1,7)"
+out_format = "SQ(3,5)"'''
+
+
+def test_cli_plan_sim_float_and_generate(tmp_path, capsys):
+    from hwnn import cli
+    rng = np.random.default_rng(13)
+    arrays = {**state_dict("lstm", "rnn", hidden=2, inputs=1, directions=2, seed=3),
+              "head.weight": rng.uniform(-.5, .5, (1, 4, 1)), "head.bias": rng.uniform(-.2, .2, 1)}
+    spec = write(tmp_path, spec_text("lstm", 'bidirectional = true\narith = "mcm"',
+                                     head=CONV_HEAD), arrays).as_posix()
+    assert cli.main(["plan", spec]) == 0
+    out = capsys.readouterr().out
+    design = load_spec(spec)
+    core = inspected(design.build())
+    bi = core.cores[0]
+    # The conv takes a window every 2 cycles (4 products on 2 multipliers): the layer emits
+    # no faster (at least every 2 cycles anyway).
+    assert bi.pace == core.cores[1].take_ii == 2
+    assert re.search(rf"rnn\s+bilstm mcm pwl\s+SQ\(1, 7\) -> SQ\(1, 7\)\s+1 -> 4\s+{bi.ii}\s+"
+                     rf"{bi.latency}\s+{bi.multipliers}\s", out), out
+    assert f"a sequence of 16 steps every {core.period(16)} cycles" in out
+    x = rng.uniform(-1, 1, (3, 16, 1))
+    np.save(tmp_path / "x.npy", x)
+    assert cli.main(["sim", spec, "--inputs", str(tmp_path / "x.npy"), "--output",
+                     str(tmp_path / "y.npy"), "--engine", "pysim", "--float"]) == 0
+    out = capsys.readouterr().out
+    assert "bi: 3 sequences bit-exact (core == reference)" in out
+    assert re.search(r"rnn\s+SQ\(1, 7\)\s+[0-9.e-]+\s+[0-9.e-]+", out)
+    codes = np.round(x * 128).clip(-128, 127).astype(np.int64)
+    y = np.load(tmp_path / "y.npy")
+    assert y.shape == (3, 16, 1)
+    np.testing.assert_array_equal(y, design.reference(codes) / 32)
+    assert cli.main(["sim", spec, "--vectors", "2", "--engine", "pysim", "--stall", "0"]) == 0
+    assert "timing of every input and output: as modelled\n" in capsys.readouterr().out
+    assert cli.main(["generate", spec, "-o", str(tmp_path / "gen"), "--testbench", "2"]) == 0
+    assert "module bi" in (tmp_path / "gen" / "bi.v").read_text()
+    assert len((tmp_path / "gen" / "bi_out.hex").read_text().splitlines()) == 32
+
+
+@pytest.mark.slow
+def test_a_long_bidirectional_run_on_a_compiled_engine(tmp_path):
+    # The spec's path (flow.simulate) on CXXRTL with stalls: 1000 sequences of 16 steps.
+    from hwnn.flow import simulate
+    from hwnn.sim import EngineError, compiled
+    try:
+        compiled.find_compiler("cxxrtl")
+    except EngineError as error:
+        pytest.skip(str(error))
+    arrays = state_dict("lstm", "rnn", hidden=3, inputs=2, directions=2, seed=8)
+    design = load_spec(write(tmp_path, spec_text("lstm", "bidirectional = true\nparallelism = 4"),
+                             arrays))
+    x = np.random.default_rng(14).integers(-128, 128, (1000, 16, 2))
+    result = simulate(design, x, stall=0.2, seed=6, engine="cxxrtl")
+    assert result.exact, result.mismatch()
+    assert result.outputs.shape == (1000, 16, 6)

@@ -26,6 +26,10 @@ from .recurrent import Recurrent
 
 __all__ = ["Network", "layer_builders", "layer_core", "step_cycles"]
 
+#: Sequences :meth:`Network.period` schedules to reach the steady state of a network with a
+#: bidirectional layer (each layer's state is reset per sequence, so a few suffice).
+_SETTLE = 6
+
 
 def layer_core(layer, lanes_in: int, sequence: bool = False, fmt=None, pace=None):
     """A fresh core for ``layer`` (a :class:`~hwnn.plans.network.Layer`) fed ``lanes_in``
@@ -96,8 +100,11 @@ class Network(wiring.Component):
 
     Each layer is its own core (``Dense`` in its ``arith`` with its ``parallelism``, an
     activation unit with as many lanes as the previous layer has outputs, a ``Recurrent``
-    for an LSTM or GRU layer, whose cycles per time step are its ``step_cycles``), and each layer's
-    output stream feeds the next layer's input stream directly: no buffers, nothing copied.
+    for an LSTM or GRU layer, whose cycles per time step are its ``step_cycles``, a
+    ``Bidirectional`` for a bidirectional one, which stores each sequence and emits its
+    outputs after the sequence's last step, no faster than the next layer takes them), and
+    each layer's output stream feeds the next layer's input stream directly: no buffers,
+    nothing copied.
 
     Throughput: one input (a vector, or a time step of a sequence) every ``ii`` cycles: the
     busiest layer's cycles per input of its own times the inputs it sees per network input
@@ -186,7 +193,11 @@ class Network(wiring.Component):
         bidirectional layer its own :meth:`~hwnn.cores.bidirectional.Bidirectional.period`),
         the input its steps times :attr:`ii` when :attr:`throttled`; the slowest sets the
         period. A lower bound; exact when every conv1d is
-        :attr:`~hwnn.cores.conv1d.Conv1d.gap_free` with stride 1 (the tests check it).
+        :attr:`~hwnn.cores.conv1d.Conv1d.gap_free` with stride 1 (the tests check it). With a
+        bidirectional layer, layers wait for each other at sequence boundaries (a stack of
+        them, for instance), so the period is read off :meth:`schedule` instead: the cycles
+        between the first steps of the last two of :data:`_SETTLE` sequences (the bound when
+        the schedule is not modelled).
 
         Raises
         ------
@@ -213,6 +224,12 @@ class Network(wiring.Component):
                 worst = max(worst, count * core.ii)
             count = layer_lengths(layer, [count])
             count = count if isinstance(count, int) else count[0]
+        if any(layer.kind == BIDIRECTIONAL for layer in self._plan.layers):
+            try:
+                ins, _ = self.schedule([steps] * _SETTLE)
+            except NotImplementedError:
+                return worst
+            return int(ins[(_SETTLE - 1) * steps] - ins[(_SETTLE - 2) * steps])
         return worst
 
     def schedule(self, lengths, arrivals=None):

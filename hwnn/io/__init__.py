@@ -116,8 +116,11 @@ def write_spec(layers, in_choice, choices, spec_path, name: str, bits: int, sour
         elif isinstance(layer, FloatRecurrent):
             lines += [f'kind = "{layer.kind}"', f"name = {_toml_string(layer.name)}",
                       f"hidden_size = {layer.hidden_size}",
+                      *(["bidirectional = true"] if layer.bidirectional else []),
+                      *([f"num_layers = {layer.num_layers}"] if layer.num_layers > 1 else []),
                       *([] if layer.return_sequences else
-                        [_comment("only each sequence's last hidden state (h_n, Y_h)"),
+                        [_comment("only each sequence's last output step (output[:, -1]: "
+                                  "h_n, Y_h of one direction)"),
                          "return_sequences = false"]),
                       *([] if layer.reset_after else
                         [_comment("the original GRU (linear_before_reset = 0)"),

@@ -9,7 +9,9 @@ sequence of a fixed length into one vector in time-major order (index ``t·chann
 dense layer after it takes its weights in that order, see
 :meth:`~hwnn.plans.pool.FlattenPlan.stream_weight`), ``dense`` layers take vectors, and an
 activation takes whichever comes; ``lstm`` and ``gru`` layers (:mod:`hwnn.plans.rnn`) take
-sequences of ``input_size`` values per step and give every step's hidden state, and ``last``
+sequences of ``input_size`` values per step and give every step's hidden state (a
+``bidirectional`` layer, :mod:`hwnn.plans.bidirectional`, both directions' ``[h_forward;
+h_reverse]``; its core's option ``max_steps`` is the longest sequence it stores), and ``last``
 turns each sequence (of any length) into its last step's vector. :func:`balance`
 chooses the parallelism of each folded dense layer for a target initiation interval with the
 fewest multipliers.
@@ -35,8 +37,8 @@ from .pool import FlattenPlan, LastStepPlan, Pool1dPlan
 from .bidirectional import BidirectionalPlan
 from .rnn import RecurrentPlan
 
-__all__ = ["BIDIRECTIONAL", "KINDS", "RECURRENT", "STEPPED", "Layer", "NetworkPlan", "TimingUnknown", "balance",
-           "plan_network"]
+__all__ = ["BIDIRECTIONAL", "KINDS", "RECURRENT", "STEPPED", "Layer", "NetworkPlan",
+           "TimingUnknown", "balance", "plan_network"]
 
 #: The recurrent layer kinds (one direction of one layer, :class:`~hwnn.plans.rnn.RecurrentPlan`).
 RECURRENT = ("lstm", "gru")
@@ -256,9 +258,9 @@ class NetworkPlan:
         ``ceil(need / stride)``, a flatten ``ceil(need / steps)``, a dense layer
         ``max(ii, need)``, a recurrent layer ``max(step_ii[name], need)``, an activation
         ``need``; a bidirectional layer emits its outputs ``need`` apart and, as it stores
-        its sequences, wants its inputs ``step_ii[name]`` apart. Inside a sequence this spacing never makes a layer wait; at sequence
-        boundaries (a tail, or a stride phase that starts over) it may, and
-        :meth:`~hwnn.cores.network.Network.schedule` says so.
+        its sequences, wants its inputs ``step_ii[name]`` apart. Inside a sequence this
+        spacing never makes a layer wait; at sequence boundaries (a tail, or a stride phase
+        that starts over) it may, and :meth:`~hwnn.cores.network.Network.schedule` says so.
 
         Raises
         ------

@@ -117,9 +117,9 @@ def recurrent_arrays(params: _Fields, name: str, path, arrays) -> tuple[dict, se
             keys = {field: _key(name, field, layer, direction) for field in _FIELDS}
             for field in _FIELDS[:2]:
                 if keys[field] not in arrays:
-                    why = (f" (num_layers = {layers}" if layers > 1 else " (") + \
-                          (", bidirectional = true)" if directions == 2 else ")")
-                    why = "" if why == " ()" else why.replace("(, ", "(")
+                    shape = [f"num_layers = {layers}"] * (layers > 1) + \
+                        ["bidirectional = true"] * (directions == 2)
+                    why = f" ({', '.join(shape)})" if shape else ""
                     raise params.error("weights", f"{path.name} has no array '{keys[field]}' "
                                                   f"for layer {name!r}{why} (it has: "
                                                   f"{', '.join(sorted(arrays)) or 'nothing'})")
