@@ -29,7 +29,7 @@ from .channel import ser, snr_db, transmit
 from .fixed import Overflow, Rounding, quantize, to_float
 from .flow import generate, simulate, synth_reports, table_notes
 from .spec import Design, load_spec
-from .synth import format_table
+from .synth import TARGETS, format_table
 
 __all__ = ["BER_FRAMES", "DATA", "DEMO_NAME", "DEMO_TARGETS", "DENSE_SPEC", "SIGMA",
            "SIM_FRAMES", "TEST_SEED", "bit_errors", "received_codes", "run_demo",
@@ -47,6 +47,9 @@ TEST_SEED = 424242
 BER_FRAMES, SIM_FRAMES = 10_000, 6
 #: Two-sided 95 % normal quantile, for the confidence interval of a difference of error counts.
 Z95 = 1.96
+# nextpnr's logic cells per family: what a design runs out of first (a cell holds a LUT, a
+# flip-flop and carry logic; yosys counts them apart).
+_LOGIC_CELLS = {"ice40": "ICESTORM_LC", "ecp5": "TRELLIS_COMB"}
 
 
 #: A small dense layer (the demo before the equalizer): a fixed, quick spec that the command-line
@@ -181,6 +184,14 @@ def run_demo(out_dir: Path, *, fmax=True, progress=print) -> int:
           f"({core.period(steps)} per frame of {steps})")
     print()
     print(format_table(reports))
+    cells = []
+    for report in reports:
+        family = TARGETS[report.target].family
+        used = (report.pnr_utilization or {}).get(_LOGIC_CELLS.get(family))
+        if used is not None:
+            cells.append(f"{report.target} {used['used']}/{used['available']}")
+    if cells:
+        print(f"logic cells (nextpnr, timing harness included): {', '.join(cells)}")
     rates = [f"{r.target} {r.fmax_mhz * 1e3 / per_sample:.0f} k" for r in reports
              if r.fmax_mhz is not None]
     if rates:

@@ -73,7 +73,8 @@ def _canned_synthesis(calls):
         return [SynthReport(target=t, top=name, luts=10, carries=0, ffs=5, dsps=8, brams=0,
                             cells={}, fits=False, fmax_mhz=25.6 if fmax else None,
                             notes=["a note", "does not fit: nextpnr needs more"],
-                            pnr_utilization={"ICESTORM_LC": {"used": 9000, "available": 5280}}
+                            pnr_utilization={"ICESTORM_LC": {"used": 9000, "available": 5280},
+                                             "TRELLIS_COMB": {"used": 4000, "available": 24288}}
                             if fmax else None)
                 for t in targets]
     return synth_reports
@@ -130,7 +131,9 @@ def test_run_demo_generates_simulates_counts_and_reports(tmp_path, monkeypatch, 
     assert lines[5] == (f"  timing   {period / 32:g} cycles per sample for back-to-back frames "
                         f"({period} per frame of 32)")
     rate = f"{25.6e3 * 32 / period:.0f} k"
-    assert lines[-3:] == [f"samples/s (Fmax / cycles per sample): ice40-up5k {rate}, ecp5-25f "
+    assert lines[-4:] == ["logic cells (nextpnr, timing harness included): ice40-up5k "
+                          "9000/5280, ecp5-25f 4000/24288",
+                          f"samples/s (Fmax / cycles per sample): ice40-up5k {rate}, ecp5-25f "
                           f"{rate}",
                           "ice40-up5k: does not fit: nextpnr needs more",
                           "ecp5-25f: does not fit: nextpnr needs more"]
