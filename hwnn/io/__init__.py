@@ -7,7 +7,8 @@ beside it. Each choice is a line of the spec with a comment saying why; edit and
 
 A 1-D CNN (Conv, pooling, Flatten, then dense layers) becomes ``conv1d``, ``pool`` and
 ``flatten`` layers (:mod:`hwnn.spec.sequence`), an ONNX ``LSTM``/``GRU`` node or a state_dict's
-``lstm``/``gru`` entry an ``lstm``/``gru`` layer (:mod:`hwnn.spec.recurrent`), and the spec's
+``lstm``/``gru`` entry an ``lstm``/``gru`` layer (:mod:`hwnn.spec.recurrent`; with
+``bidirectional = true`` and ``num_layers = N`` as the model has them), and the spec's
 ``sequence_length``: the
 model's static time dimension or the ``sequence_length`` argument (``--sequence-length N``).
 Its weights keep PyTorch's layouts (a conv weight ``(out, in/groups, k)``; the dense layer

@@ -220,14 +220,20 @@ class NetworkPlan:
         """Cycles between inputs (vectors, or time steps of sequences) at full rate: the
         busiest layer's cycles per input of its own times the inputs it sees per network input
         (:meth:`loads`), rounded up; a recurrent layer's cycles per step come from
-        ``step_ii`` (name → its core's ``ii``).
+        ``step_ii`` (name → its core's ``ii``). Only the layers up to the first bidirectional
+        one count: it stores each sequence before its outputs go on, paced to the layers
+        after it, so those set the cycles per sequence (``Network.period``), not the rate
+        the steps of a sequence come in at.
 
         Raises
         ------
         TimingUnknown
             A recurrent layer missing from ``step_ii``.
         """
-        return math.ceil(max(self.loads(step_ii)))
+        loads = self.loads(step_ii)
+        kinds = [layer.kind for layer in self.layers]
+        upto = kinds.index(BIDIRECTIONAL) + 1 if BIDIRECTIONAL in kinds else len(loads)
+        return math.ceil(max(loads[:upto]))
 
     @property
     def ii(self) -> int:
