@@ -4,7 +4,8 @@
 Four streaming cores, each run by every engine of ``hwnn.sim.ENGINES`` on the same kind of run
 (random input codes over the full range, random stalls 0.2 on input and output):
 
-    demo Dense      16→8, parallelism 8, ii 16 (the layer ``hwnn demo`` builds)
+    demo Dense      16→8, parallelism 8, ii 16 (the layer ``hwnn demo`` built before the
+                    equalizer, hwnn.demo.write_dense_spec)
     shift-add Dense the 16×16 int8 matrix A of benchmarks/shift_add.py, arith="mcm", ii 1
     PWL tanh        16-bit input SQ(6,10) → SQ(1,15), 16 segments, ii 1
     ShiftMac        16→8, pot2 weights loaded at build time, parallelism 8, ii 16
