@@ -51,6 +51,11 @@ CASES = [
     ("gru", dict(method="hard"), dict(parallelism=4)),
     ("gru", dict(reset_after=False), dict(arith="mcm")),
     ("gru", dict(reset_after=False, bits=12), dict(parallelism=20, lanes=2)),
+    # One multiplier sending gates one by one, and parts one value per cycle: the values in
+    # block RAM (lanes 2 over hidden 4: two values per word).
+    ("lstm", dict(method="pwl", hidden=4), dict(parallelism=1, lanes=1)),
+    ("gru", dict(method="pwl", hidden=4), dict(parallelism=1, lanes=2)),
+    ("gru", dict(reset_after=False, hidden=4), dict(parallelism=1, lanes=1)),
 ]
 
 
