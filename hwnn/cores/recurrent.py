@@ -57,14 +57,22 @@ class Recurrent(wiring.Component):
     :class:`NotImplementedError`.
 
     Timing. One step at a time: its input is taken in the cycle the previous step's output is
-    taken (or at once when idle), and each part starts the cycle after its last operand
-    arrives. A part of ``n`` values on units of ``lanes`` lanes takes ``k = ceil(n / lanes)``
-    transfers, one per cycle. A step takes :attr:`step_cycles` = ``1 + Σ (latency + k)``
-    over the chain of parts that wait for each other (parts side by side count once, the
-    later one): for an LSTM the MAC, σ∥tanh, f⊙c∥i⊙g, the sum, tanh(c'), o⊙tanh(c'); for a GRU
-    the MAC, σ, r⊙n_h, the candidate sum, tanh, h − n, z⊙(h − n), the final sum. That is the
-    ``ii`` (cycles per time step, at full rate) and the ``latency`` (from a step's input to
-    its hidden state). The MAC's own ``ii`` (its ``parallelism``) is inside its latency.
+    taken (or at once when idle), and goes to the MAC in that cycle; each later part starts
+    the cycle after its last operand arrives. A part of ``n`` values on units of ``lanes``
+    lanes takes ``k = ceil(n / lanes)`` transfers, one per cycle (the MAC ``k = 1``). A step
+    takes :attr:`step_cycles` = ``Σ (latency + k)`` over the chain of parts that wait for each
+    other (parts side by side count once, the later one): for an LSTM the MAC, σ∥tanh,
+    f⊙c∥i⊙g, the sum, tanh(c'), o⊙tanh(c'); for a GRU the MAC, σ, r⊙n_h, the candidate sum,
+    tanh, h − n, z⊙(h − n), the final sum. That is the ``ii`` (cycles per time step, at full
+    rate) and the ``latency`` (from a step's input to its hidden state). The MAC's own ``ii``
+    (its ``parallelism``) is inside its latency; on one multiplier (``arith="mult"``,
+    ``parallelism`` 1) it sends the gates one by one as they complete (Dense's ``rows``), and
+    its latency is that of the last.
+
+    Storage. Each part's output is kept until the step ends: in block RAM
+    (``amaranth.lib.memory``, one synchronous read port per reader) when it is made and read
+    in several transfers of the same lanes, else in registers. The new state is written over
+    the old one (h' over h, c' over c).
 
     Parameters
     ----------
@@ -262,7 +270,8 @@ class Recurrent(wiring.Component):
     @property
     def step_cycles(self) -> int:
         """Cycles per time step (see the class docstring for the formula)."""
-        made = {"xh": 0, "c": 0, "h": 0}    # the cycle each value is ready, from the input
+        # The cycle each value is ready, from the input's; the MAC takes [x; h] at once.
+        made = {"xh": -1, "c": 0, "h": 0}
         for part in self._parts:
             start = max(made[self._source(name)] for name in part.reads)
             made[part.makes] = start + part.chunks - 1 + part.core.latency + 1
@@ -303,18 +312,36 @@ class Recurrent(wiring.Component):
         m = Module()
         plan, hidden, inputs = self._plan, self._plan.hidden_size, self._plan.input_size
         state_w, in_w = plan.state_format.width, plan.in_format.width
-        x = Signal(in_w * inputs, name="x")
         last = Signal()
         h = Signal(state_w * hidden, name="h")
         c = Signal(plan.cell_format.width * hidden if plan.cell_format else 1, name="c")
-        have_x = Signal()
         values = {"h": h, "c": c}
-        have = {"h": Const(1), "c": Const(1), "xh": have_x}
+        have = {"h": Const(1), "c": Const(1)}
+        done = Signal()     # the step's output is taken this cycle
+        idle = Signal(init=1)
+        enter = idle | done     # a step may enter
+        mac = self._parts[0].core
+        if self._initial:
+            # A sequence's first step waits for its initial state, and both enter together.
+            first = Signal(init=1)
+            both = ~first | self.i_state.valid
+            m.d.comb += self.i_state.ready.eq(enter & mac.i.ready & first & self.i.valid)
+        else:
+            first, both = Const(0), Const(1)
+        m.d.comb += self.i.ready.eq(enter & mac.i.ready & both)
+
+        # The step's input goes to the MAC in the cycle it enters, with the state as the step
+        # starts: h (the last step's h' is written in place), zeros after a sequence's last
+        # step, or the initial state of a sequence's first.
+        h_start = Mux(done & last, 0, h)
+        if self._initial:
+            h_start = Mux(first, Value.cast(self.i_state.payload.h), h_start)
+        x = Value.cast(self.i.payload.data)
         # [x; h] in the MAC's input format: x and h shifted to its fraction bits (exact).
         mac_shape = format_shape(plan.mac_in_format)
         lanes = []
         for k, (value, width, shift) in enumerate(
-                [(x, in_w, plan.x_shift)] * inputs + [(h, state_w, plan.h_shift)] * hidden):
+                [(x, in_w, plan.x_shift)] * inputs + [(h_start, state_w, plan.h_shift)] * hidden):
             index = k if k < inputs else k - inputs
             lane = Signal(mac_shape, name=f"xh{k}")
             code = value[index * width:(index + 1) * width]
@@ -322,12 +349,15 @@ class Recurrent(wiring.Component):
                                         else plan.state_format).signed else code
             m.d.comb += lane.eq(code << shift)
             lanes.append(lane)
-        values["xh"] = Cat(*lanes)
+        m.d.comb += [mac.i.valid.eq(self.i.valid & enter & both),
+                     Value.cast(mac.i.payload).eq(Cat(*lanes))]
 
-        done = Signal()     # the step's output is taken this cycle
+        # h' and c' are written over h and c: every part that reads the old state is done
+        # with it before the parts that make the new one give their first output.
+        state = {"h_next": h, "c_next": c}
         for part in self._parts:
             m.submodules[part.name] = part.core
-            self._run_part(m, part, values, have, done)
+            self._run_part(m, part, values, have, done, state)
 
         # The step's output: the new hidden state, while the next step's input may enter.
         if self._sequences:
@@ -339,22 +369,16 @@ class Recurrent(wiring.Component):
             m.d.comb += [self.o.valid.eq(have["h_next"] & last),
                          Value.cast(self.o.payload).eq(values["h_next"]),
                          done.eq(have["h_next"] & (~last | self.o.ready))]
-        idle = Signal(init=1)
-        if self._initial:
-            # A sequence's first step waits for its initial state, and both enter together.
-            first = Signal(init=1)
-            m.d.comb += [self.i.ready.eq((idle | done) & (~first | self.i_state.valid)),
-                         self.i_state.ready.eq((idle | done) & first & self.i.valid)]
-        else:
-            m.d.comb += self.i.ready.eq(idle | done)
         with m.If(done):
-            m.d.sync += [idle.eq(1), have_x.eq(0),
-                         h.eq(values["h_next"]), c.eq(values.get("c_next", c))]
+            m.d.sync += idle.eq(1)
+            if values["h_next"] is not h:
+                m.d.sync += h.eq(values["h_next"])
+            if values.get("c_next", c) is not c:
+                m.d.sync += c.eq(values["c_next"])
             with m.If(last):  # the next sequence starts from zeros
                 m.d.sync += [h.eq(0), c.eq(0)]
         with m.If(self.i.valid & self.i.ready):
-            m.d.sync += [x.eq(Value.cast(self.i.payload.data)), last.eq(self.i.payload.last),
-                         have_x.eq(1), idle.eq(0)]
+            m.d.sync += [last.eq(self.i.payload.last), idle.eq(0)]
             if self._initial:
                 m.d.sync += first.eq(self.i.payload.last)
                 with m.If(first):
@@ -367,21 +391,23 @@ class Recurrent(wiring.Component):
         """The part output (or state) a value comes from: itself, or the value it slices."""
         return self._slices.get(name, (name,))[0]
 
-    def _run_part(self, m, part, values, have, done):
+    def _run_part(self, m, part, values, have, done, state):
         """Start ``part`` once every value it reads is in, and feed it ``chunks`` transfers,
-        one per cycle; keep its outputs, in order, in the value it makes (registers, or a
-        memory written one word per transfer, see :meth:`_memory_values`), and name the
+        one per cycle (the step's MAC is fed by :meth:`elaborate`); keep its outputs, in
+        order, in the value it makes (registers, the state register ``state[part.makes]``,
+        or a memory written one word per transfer, see :meth:`_memory_values`), and name the
         slices of it that later parts read."""
         o = part.core.o
         out_width = len(Value.cast(o.payload)) // part.out_lanes
         got = Signal(name=f"have_{part.makes}")
         sent = Signal(range(part.chunks + 1), name=f"sent_{part.name}")
         back = Signal(range(part.out_chunks), name=f"back_{part.name}")
-        ready = Cat(*(have[self._source(name)] for name in part.reads)).all()
+        fed = part.reads != ["xh"]
+        ready = Cat(*(have[self._source(name)] for name in part.reads if fed)).all()
         offer = ready & (sent != part.chunks)
         first = getattr(part.core, part.ports[0])
         transfer = first.valid & first.ready
-        for port, name in zip(part.ports, part.reads):
+        for port, name in zip(part.ports, part.reads if fed else ()):
             sink = getattr(part.core, port)
             width = len(Value.cast(sink.payload)) // part.lanes
             source = self._source(name)
@@ -405,7 +431,9 @@ class Recurrent(wiring.Component):
             m.d.comb += [write.en.eq(o.valid), write.addr.eq(back),
                          write.data.eq(Value.cast(o.payload))]
         else:
-            out = Signal(out_width * part.out_count, name=part.makes)
+            out = state.get(part.makes)
+            if out is None or len(out) != out_width * part.out_count:
+                out = Signal(out_width * part.out_count, name=part.makes)
             with m.If(o.valid):
                 with m.Switch(back):
                     for j in range(part.out_chunks):
