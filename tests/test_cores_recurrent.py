@@ -209,9 +209,11 @@ def run_with_states(core, stream, states, n_out, seed):
     return np.array(codes, dtype=np.int64)
 
 
-@pytest.mark.parametrize("kind", ["lstm", "gru"])
-def test_initial_state_comes_with_each_sequence(kind):
-    core = Recurrent(plan(kind), arith="mcm", initial_state=True)
+@pytest.mark.parametrize("kind, options", [("lstm", dict(arith="mcm")),
+                                           ("gru", dict(arith="mcm")),
+                                           ("lstm", dict(parallelism=1, lanes=1))])
+def test_initial_state_comes_with_each_sequence(kind, options):
+    core = Recurrent(plan(kind), initial_state=True, **options)
     lengths = [16, 2, 5]
     xs, stream = random_sequences(core.plan.in_format, core.plan.input_size, lengths, seed=6)
     rng = np.random.default_rng(7)

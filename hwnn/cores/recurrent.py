@@ -206,17 +206,19 @@ class Recurrent(wiring.Component):
         A value qualifies when it is made in several transfers and every part that reads it
         (or a slice of it) reads it in several transfers of as many lanes, each slice
         starting and ending on a transfer's boundary: each reader then needs one word per
-        cycle, addressed one cycle ahead. The new state (``h_next``, ``c_next``) and a MAC's
-        input are read whole and stay registers; so does a slice whose first word is the
-        value's last (it would be read in the cycle it is written).
+        cycle, addressed one cycle ahead. A MAC's input is read whole: ``h`` (and ``h_next``,
+        written over it) stays in registers, and so does ``c`` with an initial state (loaded
+        whole); otherwise ``c_next`` is written over ``c`` in its memory and read as ``c`` in
+        the next step. A slice whose first word is the value's last stays in registers too (it
+        would be read in the cycle it is written).
         """
         stored = set()
         for part in self._parts:
             name = part.makes
-            if part.out_chunks < 2 or name in ("h_next", "c_next"):
+            if part.out_chunks < 2 or name == "h_next" or (name == "c_next" and self._initial):
                 continue
             readers = [(reader, read) for reader in self._parts for read in reader.reads
-                       if self._slices.get(read, (read,))[0] == name]
+                       if self._kept_in(read) == name]
             if readers and all(self._word_addresses(reader, read, part.out_lanes) is not None
                                for reader, read in readers):
                 stored.add(name)
@@ -225,7 +227,7 @@ class Recurrent(wiring.Component):
     def _word_addresses(self, reader, read, lanes):
         """The memory words (of ``lanes`` values) that ``reader`` reads of value ``read``, in
         order, or None when it cannot read them from a memory (see :meth:`_memory_values`)."""
-        source, segments = self._slices.get(read, (read, [(0, None)]))
+        source, segments = self._slices.get(read, (self._kept_in(read), [(0, None)]))
         if reader.lanes != lanes or reader.chunks < 2 or isinstance(reader.core, Dense):
             return None
         maker = next(part for part in self._parts if part.makes == source)
@@ -355,9 +357,13 @@ class Recurrent(wiring.Component):
         # h' and c' are written over h and c: every part that reads the old state is done
         # with it before the parts that make the new one give their first output.
         state = {"h_next": h, "c_next": c}
+        fresh = Signal(init=1)  # the step is a sequence's first: c is zero
+        if "c_next" in self._stored:
+            cell = next(part for part in self._parts if part.makes == "c_next")
+            state["c_next"] = values["c_next"] = m.submodules.c_memory = _memory(cell)
         for part in self._parts:
             m.submodules[part.name] = part.core
-            self._run_part(m, part, values, have, done, state)
+            self._run_part(m, part, values, have, done, state, fresh)
 
         # The step's output: the new hidden state, while the next step's input may enter.
         if self._sequences:
@@ -370,10 +376,10 @@ class Recurrent(wiring.Component):
                          Value.cast(self.o.payload).eq(values["h_next"]),
                          done.eq(have["h_next"] & (~last | self.o.ready))]
         with m.If(done):
-            m.d.sync += idle.eq(1)
+            m.d.sync += [idle.eq(1), fresh.eq(last)]
             if values["h_next"] is not h:
                 m.d.sync += h.eq(values["h_next"])
-            if values.get("c_next", c) is not c:
+            if "c_next" in values and values["c_next"] is not state["c_next"]:
                 m.d.sync += c.eq(values["c_next"])
             with m.If(last):  # the next sequence starts from zeros
                 m.d.sync += [h.eq(0), c.eq(0)]
@@ -391,12 +397,18 @@ class Recurrent(wiring.Component):
         """The part output (or state) a value comes from: itself, or the value it slices."""
         return self._slices.get(name, (name,))[0]
 
-    def _run_part(self, m, part, values, have, done, state):
+    def _kept_in(self, name: str) -> str:
+        """The value whose storage holds ``name``: its source, or for the cell state ``c``,
+        ``c_next`` (written over it)."""
+        return "c_next" if name == "c" else self._source(name)
+
+    def _run_part(self, m, part, values, have, done, state, fresh):
         """Start ``part`` once every value it reads is in, and feed it ``chunks`` transfers,
         one per cycle (the step's MAC is fed by :meth:`elaborate`); keep its outputs, in
         order, in the value it makes (registers, the state register ``state[part.makes]``,
         or a memory written one word per transfer, see :meth:`_memory_values`), and name the
-        slices of it that later parts read."""
+        slices of it that later parts read. ``c`` read from its memory is zero while
+        ``fresh`` (a sequence's first step)."""
         o = part.core.o
         out_width = len(Value.cast(o.payload)) // part.out_lanes
         got = Signal(name=f"have_{part.makes}")
@@ -410,13 +422,15 @@ class Recurrent(wiring.Component):
         for port, name in zip(part.ports, part.reads if fed else ()):
             sink = getattr(part.core, port)
             width = len(Value.cast(sink.payload)) // part.lanes
-            source = self._source(name)
-            if source in self._stored:
+            kept = self._kept_in(name)
+            if kept in self._stored:
                 # A synchronous read addressed one transfer ahead: the word of the next
                 # transfer is there when it is offered.
-                payload = _read_words(m, values[source],
+                payload = _read_words(m, values[kept],
                                       self._word_addresses(part, name, part.lanes),
                                       Mux(transfer, sent + 1, sent))
+                if name == "c":
+                    payload = Mux(fresh, 0, payload)
             else:
                 payload = _chunk(values[name], width, part, sent)
             m.d.comb += [sink.valid.eq(offer), Value.cast(sink.payload).eq(payload)]
@@ -424,9 +438,10 @@ class Recurrent(wiring.Component):
         with m.If(transfer):
             m.d.sync += sent.eq(sent + 1)
         if part.makes in self._stored:
-            out = Memory(shape=unsigned(out_width * part.out_lanes), depth=part.out_chunks,
-                         init=[])
-            m.submodules[f"{part.makes}_memory"] = out
+            out = state.get(part.makes)
+            if out is None:
+                out = _memory(part)
+                m.submodules[f"{part.makes}_memory"] = out
             write = out.write_port()
             m.d.comb += [write.en.eq(o.valid), write.addr.eq(back),
                          write.data.eq(Value.cast(o.payload))]
@@ -454,6 +469,12 @@ class Recurrent(wiring.Component):
                 values[name] = out if source in self._stored else Cat(
                     *(out[offset * out_width:(offset + length) * out_width]
                       for offset, length in segments))
+
+
+def _memory(part):
+    """A memory of one word per transfer of ``part``'s output."""
+    width = len(Value.cast(part.core.o.payload))
+    return Memory(shape=unsigned(width), depth=part.out_chunks, init=[])
 
 
 def _one_lane(arith, parallelism) -> bool:
