@@ -472,9 +472,13 @@ class Recurrent(wiring.Component):
 
 
 def _memory(part):
-    """A memory of one word per transfer of ``part``'s output."""
+    """A memory of one word per transfer of ``part``'s output, in block RAM."""
     width = len(Value.cast(part.core.o.payload))
-    return Memory(shape=unsigned(width), depth=part.out_chunks, init=[])
+    # yosys keeps a memory of a few words and several read ports in flip-flops by its own
+    # estimate (which counts neither the read multiplexers nor the logic cells they fill);
+    # block RAM costs no logic cell at all.
+    return Memory(shape=unsigned(width), depth=part.out_chunks, init=[],
+                  attrs={"ram_style": "block"})
 
 
 def _one_lane(arith, parallelism) -> bool:
