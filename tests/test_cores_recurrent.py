@@ -126,14 +126,20 @@ def test_exports_verilog_with_framed_ports():
     assert "module gru" in text
 
 
+@pytest.mark.synth
 def test_a_16_bit_lstm_4_to_8_fits_the_up5k():
-    # The issue's resource goal: folded onto the DSPs, within 5280 LUT4 and 8 DSPs.
+    # The issue's resource goal: folded onto the DSPs, placed by nextpnr in the UP5K's 5280
+    # logic cells (the core with its timing harness), 8 DSPs.
     params = weights("lstm", hidden=8, inputs=4, seed=0)
     core = Recurrent(plan_recurrent("lstm", *params, in_format=SQ(1, 15), bits=16),
                      parallelism=1, lanes=1)
-    report = synthesize(core, "ice40-up5k", name="lstm")
+    report = synthesize(core, "ice40-up5k", name="lstm", fmax=True)
     assert report.dsps == core.multipliers == 4     # the MAC and the three products
-    assert report.luts <= 5280
+    assert report.fits and report.pnr_utilization["ICESTORM_LC"]["used"] <= 5280
+    # The weights (384 words of 16 bits) in two block RAMs, and the step's values in
+    # eleven: the gates (read by σ and tanh), σ's outputs (read by three products), g, f⊙c,
+    # i⊙g, tanh(c') and c (read by f⊙c and tanh(c')).
+    assert report.brams == 2 + 11
 
 
 def test_synthesizes_a_small_gru():
