@@ -113,6 +113,28 @@ def test_step_cycles_is_the_chain_of_parts():
     assert info["multipliers"] == 1 + 3 * 3 and info["mac"]["n_in"] == 5
 
 
+def test_values_read_a_transfer_at_a_time_live_in_block_ram():
+    # One multiplier sends the gates one by one; at lanes 1 every value but h (the MAC reads
+    # it whole) is made and read a value per cycle.
+    lstm = Recurrent(plan("lstm", hidden=4), parallelism=1, lanes=1)
+    assert lstm.mac.rows and lstm.describe()["block_ram"] == [
+        "c_next", "fc", "g", "gates", "ifo", "ig", "tc"]
+    # An initial state loads c whole; a MAC on several lanes sends its gates at once, which
+    # σ then reads a value at a time from registers.
+    assert Recurrent(plan("lstm", hidden=4), parallelism=1, lanes=1,
+                     initial_state=True).describe()["block_ram"] == [
+        "fc", "g", "gates", "ifo", "ig", "tc"]
+    wide = Recurrent(plan("lstm", hidden=4), parallelism=2, lanes=1)
+    assert not wide.mac.rows and "gates" not in wide.describe()["block_ram"]
+    # Words of two values for hidden 4; three lanes do not divide it: registers.
+    assert "rz" in Recurrent(plan("gru", hidden=4), parallelism=1,
+                             lanes=2).describe()["block_ram"]
+    assert Recurrent(plan("gru", hidden=4), parallelism=1, lanes=3).describe()[
+        "block_ram"] == []
+    # All of a part's values at once: nothing is read a transfer at a time.
+    assert Recurrent(plan("lstm"), parallelism=1).describe()["block_ram"] == []
+
+
 def test_core_errors():
     with pytest.raises(ParameterTypeError, match="^plan must be a RecurrentPlan"):
         Recurrent("lstm")

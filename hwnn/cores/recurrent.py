@@ -302,11 +302,12 @@ class Recurrent(wiring.Component):
         return ins, outs if self._sequences else outs[last_steps(lengths)]
 
     def describe(self) -> dict:
-        """Parameters, formats, timing and the parts (JSON-serializable)."""
+        """Parameters, formats, timing, the values kept in block RAM and the parts
+        (JSON-serializable)."""
         return {"kind": self._plan.kind, "class": "Recurrent", "arith": self._mac.arith,
                 "parallelism": self._mac.parallelism, "lanes": self._lanes,
                 "sequences": self._sequences, "initial_state": self._initial,
-                "multipliers": self.multipliers,
+                "multipliers": self.multipliers, "block_ram": sorted(self._stored),
                 "latency": self.latency, "ii": self.ii, **self._plan.describe(),
                 "mac": self._mac.describe()}
 
