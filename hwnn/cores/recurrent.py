@@ -169,6 +169,7 @@ class Recurrent(wiring.Component):
             if lanes is not None and lanes < hidden:
                 unit_plan = replace(unit_plan, lanes=lanes)
             return owned(Elementwise(unit_plan)), hidden
+
         def mac(name, core, reads, makes):
             rows = core.plan.n_out
             return _Part(name, core, 1, reads, makes, out=(rows, 1 if core.rows else rows))
