@@ -65,7 +65,7 @@ def test_core_equals_reference_on_back_to_back_sequences_with_stalls(kind, plann
     simulate(core, [16, 1, 17, 3], stall=0.3, seed=len(str(options)))
 
 
-@pytest.mark.parametrize("kind, planning, options", CASES[::2])
+@pytest.mark.parametrize("kind, planning, options", CASES[::2] + CASES[11:12])
 def test_one_step_every_step_cycles(kind, planning, options):
     core = Recurrent(plan(kind, **planning), **options)
     run = simulate(core, [5, 4], seed=2)
