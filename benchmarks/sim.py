@@ -4,7 +4,8 @@
 Four streaming cores, each run by every engine of ``hwnn.sim.ENGINES`` on the same kind of run
 (random input codes over the full range, random stalls 0.2 on input and output):
 
-    demo Dense      16→8, parallelism 8, ii 16 (the layer ``hwnn demo`` builds)
+    demo Dense      16→8, parallelism 8, ii 16 (the layer ``hwnn demo`` built before the
+                    equalizer, hwnn.demo.write_dense_spec)
     shift-add Dense the 16×16 int8 matrix A of benchmarks/shift_add.py, arith="mcm", ii 1
     PWL tanh        16-bit input SQ(6,10) → SQ(1,15), 16 segments, ii 1
     ShiftMac        16→8, pot2 weights loaded at build time, parallelism 8, ii 16
@@ -55,7 +56,7 @@ from shift_add import make_plan as shift_add_plan  # noqa: E402
 from hwnn.cores.dense import Dense  # noqa: E402
 from hwnn.cores.pwl import PWLActivation  # noqa: E402
 from hwnn.cores.shift_mac import ShiftMac  # noqa: E402
-from hwnn.demo import write_demo_spec  # noqa: E402
+from hwnn.demo import write_dense_spec  # noqa: E402
 from hwnn.fixed import SQ  # noqa: E402
 from hwnn.plans.pwl import plan_pwl  # noqa: E402
 from hwnn.plans.shift_mac import plan_shift_mac  # noqa: E402
@@ -94,7 +95,7 @@ class Row:
 
 
 def demo_row(scratch: Path) -> Row:
-    design = load_spec(write_demo_spec(scratch / "demo"))
+    design = load_spec(write_dense_spec(scratch / "demo"))
     return Row("demo Dense 16→8 P=8", design.build,
                lambda n, seed: make_vectors(design.in_format, design.in_lanes, n, seed=seed),
                lambda x: np.asarray(design.reference(x)).reshape(len(x), design.out_lanes))

@@ -246,7 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hwnn {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("demo", help="run a built-in layer through generate, sim and synth")
+    p = sub.add_parser("demo", help="the built-in bidirectional-LSTM channel equalizer "
+                                    "through generate, sim, bit error rate and synth")
     p.add_argument("--out", default="hwnn-demo", help="output directory (default: hwnn-demo)")
     p.add_argument("--no-fmax", action="store_true", help="skip place-and-route (faster)")
     p.set_defaults(func=cmd_demo)

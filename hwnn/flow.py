@@ -591,7 +591,9 @@ def synth_reports(build, name: str, targets, *, fmax: bool, dsp: bool = True,
 
 def table_notes(reports) -> list[str]:
     """Lines to print under a synthesis table: how its "fits" row was judged."""
-    if any(r.fits is not None and r.pnr_utilization is None for r in reports):
+    # A "maybe" (fits None on a target with totals) is an estimate too.
+    if any((r.fits is not None or r.totals is not None) and r.pnr_utilization is None
+           for r in reports):
         return ["fits: estimated from yosys cell counts, no place-and-route (--fmax checks it "
                 "with nextpnr)"]
     return []

@@ -39,6 +39,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from .checks import ParameterTypeError, ParameterValueError, check_choice, check_integer
+from .plans.bidirectional import BidirectionalPlan
 from .plans.conv1d import Conv1dPlan
 from .plans.dense import ARITHMETIC, DensePlan, shift_add_graph
 from .plans.exact import ExactPlan
@@ -315,7 +316,9 @@ def layer_metrics(layer, *, arith=None, lanes=1) -> LayerMetrics:
     brings its own ``lanes``): see
     :func:`_activation_metrics`; BoP 0 (the formula counts weight layers' MACs).
     ``RecurrentPlan`` (or a ``Recurrent`` core): :func:`recurrent_metrics` (``arith`` for
-    the MAC over ``[x; h]``).
+    the MAC over ``[x; h]``). ``BidirectionalPlan`` (or a ``Bidirectional`` core): the sum of
+    its two directions' (one output step is one step of each), kind ``"bi<kind>"``; ``p``
+    the non-zero weights over both directions' gate products.
 
     Raises
     ------
@@ -328,6 +331,14 @@ def layer_metrics(layer, *, arith=None, lanes=1) -> LayerMetrics:
     graph = None
     lanes = check_integer(lanes, "lanes", minimum=1)
     plan = getattr(layer, "plan", layer)
+    if isinstance(plan, BidirectionalPlan):
+        parts = layer.cores if plan is not layer else plan.directions
+        if plan is not layer and arith is not None:
+            raise ParameterValueError("arith", f"arith comes from the core "
+                                               f"({parts[0].mac.arith!r}); pass arith=None, "
+                                               f"not {arith!r}")
+        return _bidirectional_metrics([layer_metrics(part, arith=arith) for part in parts],
+                                      plan)
     if isinstance(plan, RecurrentPlan):
         if plan is not layer and arith is not None:
             raise ParameterValueError("arith", f"arith comes from the core "
@@ -437,6 +448,17 @@ def recurrent_metrics(plan: RecurrentPlan, *, arith: str = "mult",
                         + sum(s.lanes for s in stages if s.op != "mul"),
                         shifts=mac.shifts + sum(u.shifts for u in units),
                         comparisons=sum(u.comparisons for u in units), p=p)
+
+
+def _bidirectional_metrics(directions, plan: BidirectionalPlan) -> LayerMetrics:
+    """The sum of both directions' :class:`LayerMetrics`; ``p`` weighted by their products
+    (the two directions have the same gate blocks)."""
+    return LayerMetrics(kind=f"bi{plan.kind}", rm=sum(m.rm for m in directions),
+                        bop=math.fsum(m.bop for m in directions),
+                        additions=sum(m.additions for m in directions),
+                        shifts=sum(m.shifts for m in directions),
+                        comparisons=sum(m.comparisons for m in directions),
+                        p=sum(m.p for m in directions) / len(directions))
 
 
 @dataclass(frozen=True)

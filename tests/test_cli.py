@@ -7,7 +7,7 @@ import pytest
 
 from hwnn import cli
 from hwnn.cores._component import inspected
-from hwnn.demo import write_demo_spec
+from hwnn.demo import write_dense_spec
 from hwnn.fixed import SQ, to_float
 from hwnn.sim import EngineError, compiled, harness
 from hwnn.sim.compiled import find_compiler
@@ -17,7 +17,7 @@ from test_spec import refusal
 
 @pytest.fixture
 def spec(tmp_path):
-    return write_demo_spec(tmp_path)
+    return write_dense_spec(tmp_path)
 
 
 def run(capsys, *argv):

@@ -76,6 +76,15 @@ def test_output_backpressure_never_drops_or_duplicates():
     np.testing.assert_array_equal(run.outputs, dense(plan, x))
 
 
+def test_rows_leave_one_at_a_time():
+    plan = make_plan(3, 5)
+    x = make_vectors(plan.in_format, 5, 20, seed=4)
+    core = Dense(plan, rows=True)
+    assert core.rows and not Dense(plan).rows and core.latency == Dense(plan).latency
+    run = run_stream(core, x, n_outputs=3 * len(x), stall_in=0.3, stall_out=0.3, seed=2)
+    np.testing.assert_array_equal(run.outputs, dense(plan, x).reshape(-1, 1))
+
+
 def test_properties():
     plan = make_plan(3, 5)
     core = Dense(plan, parallelism=7)
@@ -94,6 +103,10 @@ def test_dense_parameter_errors():
          "parallelism must be an integer between 1 and 6, not 7"),
         (dict(plan=plan, parallelism="2"), ParameterTypeError, "parallelism",
          "parallelism must be an integer between 1 and 6, not '2'"),
+        (dict(plan=plan, rows="yes"), ParameterTypeError, "rows",
+         "rows must be True or False, not 'yes'"),
+        (dict(plan=plan, arith="mcm", rows=True), ParameterValueError, "rows",
+         "rows applies to arith 'mult' (a folded MAC on one multiplier), not to arith 'mcm'"),
     ]
     for kwargs, error, parameter, message in cases:
         with pytest.raises(error, match=re.escape(message) + "$") as info:

@@ -87,6 +87,29 @@ def test_equals_the_reference_with_stalls_latency_and_ii(case):
     assert set(np.diff(timing.in_cycles).tolist()) == {ii}
 
 
+@pytest.mark.parametrize("case", [(3, 4, 1, 1), (4, 1, 2, 1), (2, 5, 1, 2)],
+                         ids=lambda c: "-".join(map(str, c)))
+def test_rows_leave_one_per_transfer_as_each_finishes(case):
+    n_out, n_in, depth, stages = case
+    plan = make_plan(n_out, n_in)
+    product = OffsetMultiply(plan.in_format, plan.weight_format, depth)
+    x = corner_and_random(plan, 30, seed=n_in)
+    core = FoldedMac(plan, product, rows=True, requantize_stages=stages)
+    assert core.rows and core.latency == n_out * n_in + 2 + depth + stages
+    run = run_stream(core, x, n_outputs=len(x) * n_out, stall_in=0.3, stall_out=0.4,
+                     seed=depth)
+    np.testing.assert_array_equal(run.outputs, dense(plan, x).reshape(-1, 1))
+    # Without stalls: row r of vector v leaves latency − (n_out − 1 − r)·n_in cycles after v
+    # entered, and vectors enter ii apart.
+    steady = run_stream(FoldedMac(plan, product, rows=True, requantize_stages=stages), x[:4],
+                        n_outputs=4 * n_out)
+    np.testing.assert_array_equal(steady.outputs, dense(plan, x[:4]).reshape(-1, 1))
+    assert set(np.diff(steady.in_cycles).tolist()) == {core.ii}
+    offsets = core.latency - (n_out - 1 - np.arange(n_out)) * n_in
+    np.testing.assert_array_equal(steady.out_cycles,
+                                  (steady.in_cycles[:, None] + offsets).reshape(-1))
+
+
 def test_weight_port_loads_words_for_later_vectors():
     plan = make_plan(2, 3)
     product = OffsetMultiply(plan.in_format, plan.weight_format, 2)
@@ -127,6 +150,11 @@ def test_parameter_errors():
          "weight_port must be True or False, not 1"),
         ((plan, product), dict(requantize_stages=3), ParameterValueError, "requantize_stages",
          "requantize_stages must be an integer between 1 and 2, not 3"),
+        ((plan, product), dict(rows=1), ParameterTypeError, "rows",
+         "rows must be True or False, not 1"),
+        ((plan, product), dict(rows=True, parallelism=2), ParameterValueError, "rows",
+         "rows needs parallelism 1 (one lane, so each row finishes in a cycle of its own), "
+         "not parallelism=2"),
     ]
     for args, kwargs, error, parameter, message in cases:
         with pytest.raises(error, match=re.escape(message) + "$") as info:

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
+from hwnn.channel import transmit
 from hwnn.flow import read_inputs, simulate
 from hwnn.spec import load_spec
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "equalizer"
 sys.path.insert(0, str(EXAMPLE))
 
-from channel import transmit  # noqa: E402  (the example's own modules, from its directory)
 from run import SPEC, evaluate, received_codes  # noqa: E402
 from train import CHANNELS, K1, K2, LENGTH, SIGMA, forward  # noqa: E402
 

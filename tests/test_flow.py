@@ -3,7 +3,7 @@ import pytest
 
 from hwnn import flow
 from hwnn.cores._component import inspected
-from hwnn.demo import write_demo_spec
+from hwnn.demo import write_dense_spec
 from hwnn.fixed import SQ
 from hwnn.flow import FlowError
 from hwnn.spec import load_spec
@@ -17,7 +17,7 @@ def report(target, **fields):
 
 @pytest.fixture
 def design(tmp_path):
-    return load_spec(write_demo_spec(tmp_path))
+    return load_spec(write_dense_spec(tmp_path))
 
 
 def test_input_codes_from_vectors_and_exhaustive(design):

@@ -159,12 +159,11 @@ def test_refusals_name_the_node(tmp_path):
     rng = np.random.default_rng(5)
     squeeze = helper.make_node("Squeeze", ["rnn_Y", "axes"], ["y"])
     axes = tensor("axes", np.array([1], dtype=np.int64))
-    node, inits = recurrent("LSTM", "x", rng=rng, direction="bidirectional",
-                            weights=onnx_weights("LSTM", rng, direction=2))
+    node, inits = recurrent("LSTM", "x", rng=rng, direction="reverse")
     info = refused(tmp_path, [node, helper.make_node("Squeeze", ["rnn_Y", "axes"], ["y"])],
                    inits + [axes])
     assert isinstance(info.value, UnsupportedLayer)
-    assert "node 'rnn' (LSTM) has direction = 'bidirectional'" in str(info.value)
+    assert "node 'rnn' (LSTM) has direction = 'reverse'" in str(info.value)
     node, inits = recurrent("LSTM", "x", rng=rng)
     info = refused(tmp_path, [node, helper.make_node("Squeeze", ["rnn_Y", "axes0"], ["y"])],
                    inits + [tensor("axes0", np.array([0], dtype=np.int64))])
@@ -216,16 +215,9 @@ def test_state_dict_with_a_dense_head(tmp_path, kind):
     assert [layer.kind for layer in design.plan.layers] == [kind, "flatten", "dense"]
 
 
-def test_state_dict_refuses_stacked_and_bidirectional(tmp_path):
+def test_state_dict_refusals(tmp_path):
     rng = np.random.default_rng(7)
-    for extra, what in (("weight_ih_l1", "weight_ih_l1"), ("weight_ih_l0_reverse",
-                                                            "weight_ih_l0_reverse")):
-        state = {**torch_state(rng), f"rnn.{extra}": np.zeros((4 * HIDDEN, HIDDEN))}
-        np.savez(tmp_path / "sd.npz", **state)
-        with pytest.raises(ModelError, match=f"module 'rnn' has '{what}': a stacked "
-                                             r"\(num_layers > 1\) or bidirectional LSTM/GRU is "
-                                             "not supported yet"):
-            read_model(tmp_path / "sd.npz", "lstm", STEPS)
+    # (Stacked and bidirectional modules: tests/test_import_bidir.py.)
     np.savez(tmp_path / "sd.npz", **torch_state(rng))
     with pytest.raises(ModelError, match="layers says gru where .* has lstm module 'rnn'"):
         read_model(tmp_path / "sd.npz", "gru", STEPS)

@@ -287,11 +287,11 @@ def test_spec_loads_pytorch_names_and_formats(tmp_path):
     (("hidden_size = 3", "hidden_size = 4"), None, "params.layers[0].hidden_size",
      "is 4, but 'lstm.weight_hh_l0' in seq.npz has shape (12, 3): hidden size 3"),
     (("", ""), {**torch_arrays(), "lstm.weight_ih_l1": np.zeros((12, 3))},
-     "params.layers[0].weights", "holds 'lstm.weight_ih_l1', layer 1 of a stacked "
-                                 "(num_layers > 1) module: not supported yet"),
+     "params.layers[0].weights", "holds 'lstm.weight_ih_l1', layer 1 of a stacked module, "
+                                 "but num_layers is 1: set num_layers = 2"),
     (("", ""), {**torch_arrays(), "lstm.weight_ih_l0_reverse": np.zeros((12, 2))},
-     "params.layers[0].weights", "holds 'lstm.weight_ih_l0_reverse', a bidirectional "
-                                 "layer's reverse direction: not supported yet"),
+     "params.layers[0].weights", "holds 'lstm.weight_ih_l0_reverse', a reverse direction, "
+                                 "but bidirectional is false: set bidirectional = true"),
     (("", ""), {k: v for k, v in torch_arrays().items() if "hh_l0" not in k or "bias" in k},
      "params.layers[0].weights", "seq.npz has no array 'lstm.weight_hh_l0' for layer 'lstm'"),
     (("parallelism = 6", 'arith = "mcm"\nparallelism = 2'), None,

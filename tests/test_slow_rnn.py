@@ -19,11 +19,11 @@ STEPS = 10**5
 LENGTHS = (16, 17, 40, 64)
 
 
-def long_stream(plan, seed):
-    """About STEPS steps of random codes in back-to-back sequences of the LENGTHS in a random
-    order; the framed stream and the expected hidden states, in stream order."""
+def long_stream(plan, seed, steps=STEPS):
+    """About ``steps`` steps of random codes in back-to-back sequences of the LENGTHS in a
+    random order; the framed stream and the expected hidden states, in stream order."""
     rng = np.random.default_rng(seed)
-    order = rng.choice(LENGTHS, STEPS // int(np.mean(LENGTHS)))
+    order = rng.choice(LENGTHS, steps // int(np.mean(LENGTHS)))
     fmt = plan.in_format
     states = {}
     xs = {n: rng.integers(fmt.min_int, fmt.max_int + 1, ((order == n).sum(), n,
@@ -57,5 +57,22 @@ def test_a_hundred_thousand_steps(kind, bits, options):
     run = run_stream(core, stream, n_outputs=len(want), stall_in=STALL_IN, stall_out=STALL_OUT,
                      seed=23, engine=ENGINE, max_cycles=cycles)
     assert run.engine == ENGINE
+    np.testing.assert_array_equal(run.outputs["data"], want)
+    np.testing.assert_array_equal(run.outputs["last"], stream["last"])
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_one_multiplier_with_the_step_in_block_ram(kind):
+    # The 16-bit (4→8) cores of the UP5K goal: the MAC on one multiplier sends its gates one
+    # by one and the units take a value per cycle, so the step's values live in memories
+    # (synchronous reads addressed a transfer ahead). 470-odd cycles a step: 3000 steps.
+    plan = plan_recurrent(kind, *weights(kind, hidden=8, inputs=4, seed=21),
+                          in_format=SQ(1, 15), bits=16)
+    core = Recurrent(plan, parallelism=1, lanes=1)
+    assert core.describe()["block_ram"]
+    stream, want = long_stream(plan, seed=24, steps=3000)
+    cycles = int(2 * len(want) * core.step_cycles / (1 - max(STALL_IN, STALL_OUT))) + 1000
+    run = run_stream(core, stream, n_outputs=len(want), stall_in=STALL_IN, stall_out=STALL_OUT,
+                     seed=25, engine=ENGINE, max_cycles=cycles)
     np.testing.assert_array_equal(run.outputs["data"], want)
     np.testing.assert_array_equal(run.outputs["last"], stream["last"])

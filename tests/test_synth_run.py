@@ -9,8 +9,9 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hwnn.cores._component import inspected
-from hwnn.synth import RegisteredHarness, ToolError, format_table, synthesize, synthesize_rtlil
-from hwnn.synth.report import parse_stat
+from hwnn.synth import RegisteredHarness, ToolError, format_table, run, synthesize, synthesize_rtlil
+from hwnn.synth.report import SynthReport, parse_stat
+from hwnn.synth.targets import TARGETS
 
 pytestmark = pytest.mark.synth
 
@@ -335,3 +336,47 @@ def test_extra_rtlil_supplies_an_instantiated_module():
     assert report.carries >= 6 and report.ffs == 16 and report.fmax_mhz > 0
     with pytest.raises(TypeError, match="extra_rtlil must be a string of RTLIL"):
         synthesize(inspected(Wrapper()), "ice40-up5k", extra_rtlil=None)
+
+
+@pytest.mark.parametrize("luts, ffs, doubt", [
+    (3000, 2280, False),    # every flop can take a cell of its own: fits whatever packs
+    (3000, 2281, True),     # 5281 cells if no flop packs with a LUT, 3000 if all do
+    (5280, 5280, True),
+])
+def test_ice40_estimate_is_maybe_when_packing_decides(luts, ffs, doubt):
+    target = TARGETS["ice40-up5k"]
+    text = run._packing_doubt(target, {"luts": luts, "ffs": ffs})
+    assert (text is not None) == doubt
+    if doubt:
+        assert text == (f"may not fit: {luts} LUT4 and {ffs} FF need between {max(luts, ffs)} "
+                        f"and {luts + ffs} of the 5280 logic cells, as the flip-flops pack with "
+                        f"LUTs or not; place-and-route (--fmax) decides")
+    # LUTs and flops have sites of their own on ECP5: the category counts decide.
+    assert run._packing_doubt(TARGETS["ecp5-25f"], {"luts": 24288, "ffs": 24288}) is None
+
+
+def test_maybe_shows_in_the_table():
+    report = SynthReport(target="ice40-up5k", top="t", luts=3000, carries=0, ffs=3000, dsps=0,
+                         brams=0, cells={}, totals=dict(TARGETS["ice40-up5k"].totals))
+    assert format_table([report]).splitlines()[-1].split() == ["fits", "maybe"]
+
+
+def test_no_legal_placement_is_does_not_fit(tmp_path):
+    log = tmp_path / "nextpnr.log"
+    log.write_text(
+        "Info: \t        TRELLIS_FF:    9844/  24288    40%\n"
+        "Info: \t      TRELLIS_COMB:   22573/  24288    92%\n"
+        "ERROR: Unable to find legal placement for cell 'x$CCU2_COMB0' of type 'TRELLIS_COMB' "
+        "after 131592865 attempts, check constraints and utilisation.\n")
+    report = SynthReport(target="ecp5-25f", top="t", luts=1, carries=0, ffs=1, dsps=0,
+                         brams=0, cells={})
+    run._record_overflow(report, ToolError("nextpnr-ecp5", 125, log, ""))
+    assert report.fits is False
+    assert report.pnr_utilization["TRELLIS_COMB"] == {"used": 22573, "available": 24288}
+    assert report.notes[-1].startswith("does not fit: nextpnr found no legal placement with "
+                                       "TRELLIS_COMB at 22573/24288 (ERROR: Unable to find "
+                                       "legal placement for cell 'x$CCU2_COMB0'")
+    # Any other failure stays a tool error.
+    log.write_text("ERROR: something else\n")
+    with pytest.raises(ToolError):
+        run._record_overflow(report, ToolError("nextpnr-ecp5", 1, log, ""))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hwnn.synth import ToolError, tool_env, tool_path
+from hwnn.synth import ToolError, ToolTimeout, tool_env, tool_path
 from hwnn.synth.toolchain import run_tool
 
 ENV_TOOLS = {
@@ -107,3 +107,24 @@ def test_run_tool_mentions_the_compile_only_when_it_happens(tmp_path, monkeypatc
              progress=lines.append, what="version")
     assert lines == [line]
     assert (tmp_path / "p.log").read_text() == "ran\n"
+
+
+@pytest.mark.synth
+def test_run_tool_stops_at_its_timeout(tmp_path):
+    # Starting the WebAssembly runtime alone takes far longer than 10 ms. A first run compiles
+    # the tool, which no timeout limits.
+    run_tool("yosys", ["-V"], tmp_path, tmp_path / "first.log")
+    log = tmp_path / "slow.log"
+    with pytest.raises(ToolTimeout) as info:
+        run_tool("yosys", ["-V"], tmp_path, log, timeout=0.01)
+    error = info.value
+    assert isinstance(error, ToolError) and error.returncode is None and error.seconds == 0.01
+    assert str(error).startswith(f"yosys did not finish within 0.01 s and was stopped; last "
+                                 f"lines of {log}:")
+
+
+@pytest.mark.parametrize("value", [0, -1, True, "10"])
+def test_timeout_must_be_a_positive_number(tmp_path, value):
+    with pytest.raises(ValueError, match=rf"^timeout must be a positive number of seconds or "
+                                         rf"None, not {value!r}$"):
+        run_tool("yosys", ["-V"], tmp_path, tmp_path / "x.log", timeout=value)

@@ -6,7 +6,8 @@ synthesis with Fmax, samples per second. Writes ``results.json`` beside this fil
 
 Steps:
 
-1. Test frames from :func:`channel.transmit` with :data:`TEST_SEED` (training used other seeds).
+1. Test frames from :func:`hwnn.channel.transmit` with :data:`TEST_SEED` (training used other
+   seeds).
 2. Float SER: the float model of the spec (``design.float_model``: float64, the unquantized
    weights of ``equalizer.npz``) on the real received samples. Quantized SER: the bit-exact
    reference (``design.reference``, which the core matches bit for bit) on the samples
@@ -28,11 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
+from hwnn.channel import snr_db, ser, transmit
 from hwnn.fixed import Overflow, Rounding, quantize, to_float
 from hwnn.flow import simulate, synth_reports
 from hwnn.spec import Design, load_spec
 
-from channel import snr_db, ser, transmit
 from train import K1, K2, LENGTH, SEED, SIGMA, windows
 
 __all__ = ["HERE", "SPEC", "TEST_SEED", "TARGETS", "evaluate", "linear_equalizer",

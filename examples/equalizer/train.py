@@ -11,8 +11,8 @@ The model, in PyTorch terms::
 maps each received frame ``(length,)`` to one logit per sample, trained with the logistic loss
 ``log(1 + exp(−a·y))`` against the ±1 symbols ``a``; the decision is the logit's sign.
 Training uses hand-written backpropagation and Adam on fresh frames from
-:func:`channel.transmit` every step (seeds derived from :data:`SEED`; evaluation in ``run.py``
-uses other seeds), so it never sees a test symbol. Run time: about 15 s on one core.
+:func:`hwnn.channel.transmit` every step (seeds derived from :data:`SEED`; evaluation in
+``run.py`` uses other seeds), so it never sees a test symbol. Run time: about 15 s on one core.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from channel import ser, transmit
+from hwnn.channel import ser, transmit
 
 __all__ = ["CHANNELS", "K1", "K2", "LENGTH", "SIGMA", "SEED", "forward", "train", "windows"]
 

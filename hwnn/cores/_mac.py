@@ -51,7 +51,8 @@ def accumulate_lane(m, index, lane, product, *, t, advance, accumulate, acc_shap
     Each output segment of the lane starts from 0, or from its row's bias if it holds the
     row's column 0 (every row has exactly one such segment, so the bias joins each sum once
     without an adder of its own). The register holding each finished segment is appended to
-    ``sums[row]``; the caller adds a row's partial sums.
+    ``sums[row]``; the caller adds a row's partial sums. With ``sums`` None no segment is kept
+    beyond the accumulator (the caller takes each from it in time). Returns the accumulator.
     """
     init_value = Const(0, acc_shape)
     for row, first, _ in lane.segments:
@@ -67,7 +68,7 @@ def accumulate_lane(m, index, lane, product, *, t, advance, accumulate, acc_shap
     m.d.comb += acc_next.eq(Mux(restart, init, acc) + product)
     with m.If(accumulate):
         m.d.sync += acc.eq(acc_next)
-    for row, _, last_t in lane.segments:
+    for row, _, last_t in (() if sums is None else lane.segments):
         if last_t == lane.last_busy_cycle:
             # The final segment stays in the accumulator until the next vector's first product
             # arrives, which is no earlier than the output stage reads it.
@@ -80,16 +81,18 @@ def accumulate_lane(m, index, lane, product, *, t, advance, accumulate, acc_shap
         with m.If(accumulate & done):
             m.d.sync += partial.eq(acc_next)
         sums[row].append(partial)
+    return acc
 
 
-def mac_sequencer(m, ii, *, accepted, advance, finish, partials_valid, depth=1):
+def mac_sequencer(m, ii, *, accepted, advance, finish, partials_valid, depth=1, ends=None):
     """The issue, operand and product stages' control of a folded MAC array.
 
     A vector accepted (``accepted``) is issued over ``ii`` cycles ``t = 0 … ii − 1`` while
     ``busy``; the operand stage follows one cycle later and the product register ``depth``
     cycles after that, all moving only when ``advance`` is high. ``partials_valid`` (the
-    caller's register) is set when the last product has been accumulated and cleared on
-    ``finish`` (the output stage took the sums).
+    caller's register) is set when the product of a cycle in ``ends`` (default: the last,
+    ``ii − 1``) has been accumulated and cleared on ``finish`` (the output stage took the
+    sums).
 
     Returns ``(busy, last_issue, t, t_late, accumulate)``: ``last_issue`` is
     ``t == ii − 1`` kept in a register, so the input handshake (which enables the wide input
@@ -122,7 +125,9 @@ def mac_sequencer(m, ii, *, accepted, advance, finish, partials_valid, depth=1):
         stages += [valid_stage.eq(valid_late), t_stage.eq(t_late)]
         valid_late, t_late = valid_stage, t_stage
     with m.If(advance):
-        m.d.sync += stages + [valid_product.eq(valid_late), last_product.eq(t_late == ii - 1)]
+        m.d.sync += stages + [valid_product.eq(valid_late),
+                              last_product.eq(any_equal(t_late, [ii - 1] if ends is None
+                                                        else ends))]
     accumulate = valid_product & advance
     with m.If(finish):
         m.d.sync += partials_valid.eq(0)

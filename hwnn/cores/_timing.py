@@ -20,9 +20,9 @@ __all__ = ["chain_schedule", "check_arrivals", "last_steps", "layer_lengths",
            "pipeline_schedule", "sequence_pipeline", "timing_against_model"]
 
 
-def check_arrivals(arrivals, total: int) -> np.ndarray:
-    """``arrivals`` as an int64 array of ``total`` non-decreasing non-negative cycles (None:
-    all 0, every transfer offered from the start).
+def check_arrivals(arrivals, total: int, name: str = "arrivals") -> np.ndarray:
+    """``arrivals`` (called ``name`` in the message) as an int64 array of ``total``
+    non-decreasing non-negative cycles (None: all 0, every transfer offered from the start).
 
     Raises
     ------
@@ -34,9 +34,10 @@ def check_arrivals(arrivals, total: int) -> np.ndarray:
     array = np.asarray(arrivals)
     if (array.shape != (total,) or not np.issubdtype(array.dtype, np.integer)
             or (total and (array[0] < 0 or (np.diff(array) < 0).any()))):
-        raise ParameterValueError("arrivals", f"arrivals must be {total} non-decreasing "
-                                              f"non-negative integers, one per input step, "
-                                              f"not {arrivals!r}")
+        raise ParameterValueError(name, f"{name} must be {total} non-decreasing "
+                                        f"non-negative integers, one per "
+                                        f"{'input' if name == 'arrivals' else 'output'} step, "
+                                        f"not {arrivals!r}")
     return array.astype(np.int64)
 
 
@@ -89,9 +90,11 @@ def _transfers(lengths) -> int:
     return lengths if isinstance(lengths, int) else sum(lengths)
 
 
-def _core_schedule(layer, core, lengths, arrivals):
+def _core_schedule(layer, core, lengths, arrivals, taken=None):
     if layer.kind in ("dense", "activation"):
         return pipeline_schedule(core.ii, core.latency, arrivals)
+    if taken is not None:
+        return core.schedule(lengths, arrivals, taken=taken)
     return core.schedule(lengths, arrivals)
 
 
@@ -100,37 +103,59 @@ def chain_schedule(layers, cores, lengths, arrivals, gate: int | None = None):
     last output always taken, the first input offered as ``arrivals`` says and, with
     ``gate``, taken at most every ``gate`` cycles (the network's input throttle).
 
+    A core whose ``schedule`` models outputs taken late (``holds_outputs``: a
+    :class:`~hwnn.cores.bidirectional.Bidirectional` takes ``taken``, the earliest cycle each
+    output can go) may be held up by the core after it: the chain is then scheduled again
+    with the cycles that core takes them in, until every output goes in the cycle the next
+    core takes it (each pass fixes at least one more transfer, and times only grow).
+
     Raises
     ------
     NotImplementedError
-        A core would not take a transfer in the cycle the core before it sends it: the model
-        of each core assumes its output is always taken, so the chain's timing is then not
-        modelled (the message names the two layers and the cycle).
+        Any other core would not take a transfer in the cycle the core before it sends it:
+        the model of each such core assumes its output is always taken, so the chain's timing
+        is then not modelled (the message names the two layers and the cycle).
     """
     arrivals = np.asarray(arrivals, dtype=np.int64)
-    ins, outs = _first_schedule(layers[0], cores[0], lengths, arrivals, gate)
+    taken = {}
+    for _ in range(_transfers(lengths) * len(cores) + 1):
+        schedule, held = _chain_pass(layers, cores, lengths, arrivals, gate, taken)
+        if held is None:
+            return schedule
+        index, ins, k, offered = held
+        if not getattr(cores[index], "holds_outputs", False):
+            raise NotImplementedError(
+                f"layer {layers[index + 1].name!r} would hold up layer {layers[index].name!r} "
+                f"(its transfer {k}, sent in cycle {int(offered[k])}, taken in cycle "
+                f"{int(ins[k])}): the timing of a chain whose layers wait for each other is "
+                f"not modelled")
+        taken[index] = ins
+    raise AssertionError("the chain's schedule does not settle")
+
+
+def _chain_pass(layers, cores, lengths, arrivals, gate, taken):
+    """One pass of :func:`chain_schedule`: ``((in_cycles, out_cycles) of the chain, None)``,
+    or ``(None, (index, in_cycles, k, offered))`` of the first core (at ``index + 1``) that
+    would take transfer ``k`` later than core ``index`` offers it."""
+    ins, outs = _first_schedule(layers[0], cores[0], lengths, arrivals, gate, taken.get(0))
     first_ins = ins
-    for before, layer, core in zip(layers, layers[1:], cores[1:]):
+    for index, (before, layer, core) in enumerate(zip(layers, layers[1:], cores[1:])):
         lengths = layer_lengths(before, lengths)
         offered = outs
-        ins, outs = _core_schedule(layer, core, lengths, offered)
-        held = np.flatnonzero(ins != offered)
-        if held.size:
-            k = int(held[0])
-            raise NotImplementedError(
-                f"layer {layer.name!r} would hold up layer {before.name!r} (its transfer {k}, "
-                f"sent in cycle {int(offered[k])}, taken in cycle {int(ins[k])}): the timing "
-                f"of a chain whose layers wait for each other is not modelled")
-    return first_ins, outs
+        ins, outs = _core_schedule(layer, core, lengths, offered, taken.get(index + 1))
+        late = np.flatnonzero(ins != offered)
+        if late.size:
+            return None, (index, ins, int(late[0]), offered)
+    return (first_ins, outs), None
 
 
-def _first_schedule(layer, core, lengths, arrivals, gate):
+def _first_schedule(layer, core, lengths, arrivals, gate, taken=None):
     """The first core's schedule behind the input throttle: transfer ``k`` is offered from
     ``max(arrivals[k], in_cycles[k − 1] + gate)``. Each pass fixes at least one more leading
     transfer, so passes repeat until nothing moves."""
     offered = arrivals
     for _ in range(_transfers(lengths) + 1):
-        ins, outs = _core_schedule(layer, core, lengths, offered)
+        ins, outs = _core_schedule(layer, core, lengths, offered, taken)
         if gate is None:
             return ins, outs
         wanted = arrivals.copy()

@@ -6,12 +6,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-from amaranth.hdl import Cat, Module, Signal, Value
+from amaranth.hdl import Cat, Const, Module, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..checks import ParameterTypeError, ParameterValueError, check_integer
+from ..checks import check_integer
+from ..plans.bidirectional import BidirectionalPlan
 from ..plans.rnn import RecurrentPlan
 from ._component import owned, rejects_quietly
 from ._timing import check_arrivals, pipeline_schedule
@@ -35,14 +36,17 @@ class Bidirectional(wiring.Component):
     2. *reverse*: from the sequence's last step back to its first, the memory feeds a second
        Recurrent core built from the reverse plan run forwards (one step every ``S_r``
        cycles); its hidden states go to a third memory;
-    3. *emit*: both memories are read in time order, an output every 2 cycles (a read, then
-       the transfer).
+    3. *emit*: both memories are read in time order, an output every ``emit_cycles =
+       max(2, pace)`` cycles (a read, then the transfer; ``pace`` slows it down to what the
+       layer after it takes, so that layer never holds it up).
 
     Timing without stalls: a sequence of ``L`` steps whose steps are offered at once takes
-    ``L·S_f`` cycles to load, its reverse pass starts 2 cycles after its last step entered and
-    its outputs ``max(S_f, 2 + L·S_r) + 2`` cycles after that; the emit phase takes ``2·L``
-    cycles, and the next sequence's first step enters in the cycle after the last output
-    (:meth:`schedule` gives every cycle).
+    ``L·S_f`` cycles to load; its first output comes ``max(S_f, 2 + L·S_r) + 3`` cycles after
+    its last step entered (the reverse pass), the others ``emit_cycles`` apart, and the next
+    sequence's first step enters in the cycle after the last output (:meth:`schedule` gives
+    every cycle, :meth:`period` the cycles per sequence). So ``ii`` is ``S_f`` (steps within a
+    sequence) and ``latency`` is counted from a sequence's last step to its first output, for
+    a sequence of ``max_steps`` steps.
 
     Sequences longer than ``max_steps`` are not stored: their extra steps raise the sticky
     ``error`` output and the sequence's outputs are not defined (a network sets ``max_steps``
@@ -55,6 +59,8 @@ class Bidirectional(wiring.Component):
         format and size, hidden size and state format.
     max_steps : int
         The longest sequence (the depth of the memories).
+    pace : int
+        The fewest cycles between outputs (at least 2 in any case).
     **options
         For both Recurrent cores (``arith``, ``parallelism``, ``pipeline``, ``lanes``).
 
@@ -67,26 +73,17 @@ class Bidirectional(wiring.Component):
     Raises
     ------
     TypeError, ValueError
-        Plans that are not RecurrentPlans or do not pair up (the message says how), a bad
-        ``max_steps``, and the Recurrent cores' errors.
+        Plans that are not RecurrentPlans or do not pair up (the message says how,
+        :class:`~hwnn.plans.bidirectional.BidirectionalPlan`), a bad ``max_steps`` or
+        ``pace``, and the Recurrent cores' errors.
     """
 
     @rejects_quietly
     def __init__(self, forward: RecurrentPlan, reverse: RecurrentPlan, *, max_steps: int,
-                 **options):
-        for name, plan in (("forward", forward), ("reverse", reverse)):
-            if not isinstance(plan, RecurrentPlan):
-                raise ParameterTypeError(name, f"{name} must be a RecurrentPlan, not {plan!r}")
-        if forward.reverse or not reverse.reverse:
-            raise ParameterValueError("reverse", "forward must be a forward plan and reverse a "
-                                                 "reverse one (plan_recurrent(reverse=True))")
-        for what in ("kind", "input_size", "hidden_size", "in_format", "state_format"):
-            if getattr(forward, what) != getattr(reverse, what):
-                raise ParameterValueError("reverse", f"the two directions must have one "
-                                                     f"{what}, not {getattr(forward, what)} and "
-                                                     f"{getattr(reverse, what)}")
+                 pace: int = 1, **options):
+        self._plan = BidirectionalPlan(forward, reverse)
         self._max_steps = check_integer(max_steps, "max_steps", minimum=1)
-        self._plans = (forward, reverse)
+        self._pace = check_integer(pace, "pace", minimum=1)
         self._forward = owned(Recurrent(forward, **options))
         self._reverse = owned(Recurrent(replace(reverse, reverse=False), **options))
         super().__init__({
@@ -96,25 +93,64 @@ class Bidirectional(wiring.Component):
             "error": Out(1),
         })
 
-    plans = property(lambda self: self._plans, doc="``(forward, reverse)`` plans.")
+    plan = property(lambda self: self._plan, doc="The :class:`BidirectionalPlan`.")
+    plans = property(lambda self: self._plan.directions, doc="``(forward, reverse)`` plans.")
     cores = property(lambda self: (self._forward, self._reverse),
                      doc="The forward core and the reverse direction's core.")
     max_steps = property(lambda self: self._max_steps)
+    pace = property(lambda self: self._pace)
     multipliers = property(lambda self: self._forward.multipliers + self._reverse.multipliers)
+    ii = property(lambda self: self._forward.step_cycles,
+                  doc="Cycles between the steps of a sequence while it loads (``S_f``); the "
+                      "cycles per sequence are :meth:`period`'s.")
 
-    def schedule(self, lengths, arrivals=None):
+    @property
+    def emit_cycles(self) -> int:
+        """Cycles between the outputs of the emit phase: ``max(2, pace)``."""
+        return max(2, self._pace)
+
+    @property
+    def latency(self) -> int:
+        """Cycles from the last step of a sequence of ``max_steps`` steps to its first output:
+        ``max(S_f, 2 + max_steps·S_r) + 3`` (a shorter sequence's come sooner)."""
+        return max(self._forward.step_cycles,
+                   2 + self._max_steps * self._reverse.step_cycles) + 3
+
+    def period(self, steps: int) -> int:
+        """Cycles from one sequence's first step to the next one's when sequences of ``steps``
+        steps follow back to back at full rate: ``(steps − 1)·S_f + max(S_f, 2 + steps·S_r)
+        + 4 + (steps − 1)·emit_cycles``.
+
+        Raises
+        ------
+        TypeError, ValueError
+            ``steps`` is not an integer between 1 and ``max_steps``.
+        """
+        steps = check_integer(steps, "steps", minimum=1, maximum=self._max_steps)
+        s_f, s_r = self._forward.step_cycles, self._reverse.step_cycles
+        return (steps - 1) * (s_f + self.emit_cycles) + max(s_f, 2 + steps * s_r) + 4
+
+    #: :meth:`schedule` models outputs taken late (``taken``): a network may hold it up.
+    holds_outputs = True
+
+    def schedule(self, lengths, arrivals=None, taken=None):
         """``(in_cycles, out_cycles)`` of back-to-back sequences of ``lengths`` steps (each at
         most ``max_steps``), step ``k`` offered from cycle ``arrivals[k]`` (None: all from
-        cycle 0), the output always taken; the rules of the class docstring.
+        cycle 0), output ``k`` taken from cycle ``taken[k]`` on (None: always taken); the
+        rules of the class docstring: output ``k`` of a sequence goes at ``max(taken[k],
+        first)``, ``first`` the cycle its reverse pass ends in for its first output and the
+        previous output's cycle plus ``emit_cycles`` for the others.
 
         Raises
         ------
         ValueError
-            A length beyond ``max_steps`` or negative, or malformed ``arrivals``.
+            A length beyond ``max_steps`` or negative, or malformed ``arrivals`` or ``taken``.
         """
         lengths = [check_integer(n, "lengths[i]", minimum=0, maximum=self._max_steps)
                    for n in lengths]
         arrivals = check_arrivals(arrivals, sum(lengths))
+        taken = np.zeros(sum(lengths), dtype=np.int64) if taken is None else \
+            check_arrivals(taken, sum(lengths), "taken")
         s_f, s_r = self._forward.step_cycles, self._reverse.step_cycles
         ins, outs, free, k = [], [], 0, 0
         for length in lengths:
@@ -122,18 +158,24 @@ class Bidirectional(wiring.Component):
                 continue
             load, _ = pipeline_schedule(s_f, s_f, np.maximum(arrivals[k:k + length], free))
             last_in = int(load[-1])
-            done = max(last_in + s_f, last_in + 2 + length * s_r) + 2
-            emitted = done + 2 * np.arange(length) + 1
+            out = max(last_in + s_f, last_in + 2 + length * s_r) + 3 - self.emit_cycles
+            for j in range(length):
+                out = max(out + self.emit_cycles, int(taken[k + j]))
+                outs.append(out)
             ins.extend(load)
-            outs.extend(emitted)
-            free, k = int(emitted[-1]) + 1, k + length
+            free, k = out + 1, k + length
         return np.asarray(ins, dtype=np.int64), np.asarray(outs, dtype=np.int64)
 
     def describe(self) -> dict:
         """Parameters, timing and both cores (JSON-serializable)."""
-        return {"kind": self._plans[0].kind, "class": "Bidirectional",
-                "max_steps": self._max_steps, "multipliers": self.multipliers,
-                "forward": self._forward.describe(), "reverse": self._reverse.describe()}
+        plan, forward = self._plan, self._forward.describe()
+        return {"kind": f"bi{plan.kind}", "class": "Bidirectional", "bidirectional": True,
+                "arith": forward["arith"], "method": forward["method"],
+                "input_size": plan.input_size, "hidden_size": 2 * plan.hidden_size,
+                "in_format": str(plan.in_format), "out_format": str(plan.out_format),
+                "max_steps": self._max_steps, "pace": self._pace, "ii": self.ii,
+                "latency": self.latency, "multipliers": self.multipliers,
+                "forward": forward, "reverse": self._reverse.describe()}
 
     def elaborate(self, platform):
         m = Module()
@@ -202,7 +244,15 @@ class Bidirectional(wiring.Component):
             m.d.sync += [phase.eq(emit), at.eq(0), fetched.eq(0)]
 
         # Emit: both directions' states in time order.
-        m.d.comb += [self.o.valid.eq((phase == emit) & fetched),
+        paced = Const(1)
+        if self._pace > 2:   # outputs no closer than `pace` cycles: the next layer's rate
+            wait = Signal(range(self._pace))
+            paced = wait == 0
+            with m.If(self.o.valid & self.o.ready):
+                m.d.sync += wait.eq(self._pace - 1)
+            with m.Elif(~paced):
+                m.d.sync += wait.eq(wait - 1)
+        m.d.comb += [self.o.valid.eq((phase == emit) & fetched & paced),
                      Value.cast(self.o.payload.data).eq(Cat(f_read.data, r_read.data)),
                      self.o.payload.last.eq(at == count - 1)]
         with m.If(self.o.valid & self.o.ready):

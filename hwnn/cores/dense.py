@@ -63,34 +63,40 @@ class Dense(wiring.Component):
         takes a vector in any cycle and its consumer must take every output in the cycle it is
         valid. The pipeline then never stalls and needs no skid register (one multiplexer and
         two flip-flops fewer per output bit), like a bare pipelined datapath.
+    rows : bool
+        ``arith="mult"`` with ``parallelism`` 1 only: each output leaves on its own, in row
+        order, as soon as its sum is complete (:class:`~hwnn.cores.mac.FoldedMac`'s ``rows``;
+        ``o`` then carries one value per transfer and ``latency`` is that of the last row).
 
     Members
     -------
     i : In(stream.Signature(data.ArrayLayout(<in_format shape>, n_in)))
         Input vector, element 0 in the least significant bits.
     o : Out(stream.Signature(data.ArrayLayout(<out_format shape>, n_out)))
-        Output vector.
+        Output vector (with ``rows``: ``ArrayLayout(<out_format shape>, 1)``, one row).
 
     Raises
     ------
     TypeError
         ``plan`` is not a DensePlan, ``arith`` not a string, ``parallelism`` or ``pipeline``
-        not an integer, ``always_ready`` not a bool (``ParameterTypeError``; ``exc.parameter``
-        names the parameter).
+        not an integer, ``always_ready`` or ``rows`` not a bool (``ParameterTypeError``;
+        ``exc.parameter`` names the parameter).
     ValueError
         ``parallelism`` is outside ``1 … n_in·n_out``, ``arith`` unknown, ``pipeline`` < 0,
-        ``pipeline`` or ``always_ready`` with ``arith="mult"``, or ``parallelism`` with
-        shift-add arithmetic (``ParameterValueError``).
+        ``pipeline`` or ``always_ready`` with ``arith="mult"``, ``parallelism`` or ``rows``
+        with shift-add arithmetic, ``rows`` with ``parallelism`` other than 1
+        (``ParameterValueError``).
     """
 
     @rejects_quietly
     def __init__(self, plan: DensePlan, *, parallelism: int | None = None, arith: str = "mult",
-                 pipeline: int | None = None, always_ready: bool = False):
+                 pipeline: int | None = None, always_ready: bool = False, rows: bool = False):
         if not isinstance(plan, DensePlan):
             raise ParameterTypeError("plan", f"plan must be a DensePlan (see "
                                              f"hwnn.plans.dense.plan_dense), not {plan!r}")
         arith = check_choice(arith, "arith", ARITHMETIC)
         always_ready = check_bool(always_ready, "always_ready")
+        rows = check_bool(rows, "rows")
         self._plan, self._arith, self._always_ready = plan, arith, always_ready
         if arith == "mult":
             if always_ready:
@@ -103,9 +109,13 @@ class Dense(wiring.Component):
                     f"'mcm'), not to arith 'mult'; got pipeline={pipeline!r}")
             parallelism = 1 if parallelism is None else parallelism
             self._mac = owned(FoldedMac(plan, Multiply(plan.in_format, plan.weight_format),
-                                        parallelism=parallelism))
+                                        parallelism=parallelism, rows=rows))
             self._parallelism, self._graph, self._pipeline = self._mac.parallelism, None, None
         else:
+            if rows:
+                raise ParameterValueError(
+                    "rows", f"rows applies to arith 'mult' (a folded MAC on one multiplier), "
+                            f"not to arith {arith!r}")
             if parallelism is not None:
                 raise ParameterValueError(
                     "parallelism", f"arith {arith!r} is fully parallel (one vector per "
@@ -124,7 +134,8 @@ class Dense(wiring.Component):
             "i": In(stream.Signature(data.ArrayLayout(format_shape(plan.in_format), plan.n_in),
                                      always_ready=always_ready)),
             "o": Out(stream.Signature(data.ArrayLayout(format_shape(plan.out_format),
-                                                       plan.n_out), always_ready=always_ready)),
+                                                       1 if rows else plan.n_out),
+                                      always_ready=always_ready)),
         })
 
     plan = property(lambda self: self._plan, doc="The DensePlan this core implements.")
@@ -137,6 +148,8 @@ class Dense(wiring.Component):
                         doc="Adder levels per register stage (None for arith 'mult').")
     always_ready = property(lambda self: self._always_ready,
                             doc="Streams without backpressure (a free-running pipeline).")
+    rows = property(lambda self: self._mac is not None and self._mac.rows,
+                    doc="Outputs leave one row per transfer (else the whole vector).")
     multipliers = property(lambda self: self._mac.lanes if self._graph is None else 0,
                            doc="Multipliers actually instantiated (lanes with work).")
 

@@ -15,7 +15,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..checks import ParameterTypeError, check_bool, check_integer
+from ..checks import ParameterTypeError, ParameterValueError, check_bool, check_integer
 from ..fixed import SQ, Format, Overflow, Rounding, signed_bits_for
 from ..plans.dense import DensePlan, mac_schedule
 from ._component import rejects_quietly
@@ -117,6 +117,13 @@ class FoldedMac(wiring.Component):
     Latency: ``ii + 2 + product.depth + requantize_stages`` cycles from the cycle a vector is
     accepted to the cycle its output is first valid.
 
+    Rows (``rows=True``, one lane: ``parallelism`` 1): each output leaves on its own, in row
+    order, one transfer per row, as soon as its sum is complete: row ``r`` of a vector is
+    valid ``latency − (n_out − 1 − r)·n_in`` cycles after the vector was accepted (the last
+    row at ``latency``), so a consumer that takes outputs one at a time needs no vector of
+    them. The accumulator holds a finished row until the output stage takes it: no partial
+    sums are kept and one requantizer serves every row.
+
     Ordering (with ``weight_port``): a vector is computed with exactly the weights of the loads
     accepted in earlier cycles. ``i_weight`` is ready while no vector is being issued; ``i`` is
     not ready in a cycle where ``i_weight.valid`` is high (offered loads go first, so
@@ -138,6 +145,9 @@ class FoldedMac(wiring.Component):
         Add the ``i_weight`` stream that loads weight words at run time (default False).
     requantize_stages : int
         1 (default) or 2, see above.
+    rows : bool
+        Send one output per transfer, in row order (default False: the whole vector), see
+        above; needs ``parallelism`` 1.
 
     Members
     -------
@@ -146,22 +156,22 @@ class FoldedMac(wiring.Component):
     i_weight : In(stream.Signature(data.StructLayout({"addr": unsigned, "code": word_shape})))
         Only with ``weight_port``: one weight word per transfer, ``addr = row·n_in + column``.
     o : Out(stream.Signature(data.ArrayLayout(<out_format shape>, n_out)))
-        Output vector.
+        Output vector (with ``rows``: ``ArrayLayout(<out_format shape>, 1)``, one row).
 
     Raises
     ------
     TypeError
         ``plan`` is not a DensePlan, ``product`` not a Product, ``parallelism`` or
-        ``requantize_stages`` not an integer, ``weight_port`` not a bool
+        ``requantize_stages`` not an integer, ``weight_port`` or ``rows`` not a bool
         (``ParameterTypeError``, ``exc.parameter`` names it).
     ValueError
-        ``parallelism`` outside ``1 … n_in·n_out``, ``requantize_stages`` not 1 or 2
-        (``ParameterValueError``).
+        ``parallelism`` outside ``1 … n_in·n_out``, ``requantize_stages`` not 1 or 2, ``rows``
+        with ``parallelism`` other than 1 (``ParameterValueError``).
     """
 
     @rejects_quietly
     def __init__(self, plan: DensePlan, product: Product, *, parallelism: int = 1,
-                 weight_port: bool = False, requantize_stages: int = 1):
+                 weight_port: bool = False, requantize_stages: int = 1, rows: bool = False):
         if not isinstance(plan, DensePlan):
             raise ParameterTypeError("plan", f"plan must be a DensePlan (see "
                                              f"hwnn.plans.dense.plan_dense), not {plan!r}")
@@ -175,6 +185,11 @@ class FoldedMac(wiring.Component):
         self._weight_port = check_bool(weight_port, "weight_port")
         self._requantize_stages = check_integer(requantize_stages, "requantize_stages",
                                                 minimum=1, maximum=2)
+        self._rows = check_bool(rows, "rows")
+        if self._rows and self._parallelism != 1:
+            raise ParameterValueError(
+                "rows", f"rows needs parallelism 1 (one lane, so each row finishes in a cycle "
+                        f"of its own), not parallelism={self._parallelism}")
         self._schedule = mac_schedule(plan, self._parallelism)
         members = {
             "i": In(stream.Signature(data.ArrayLayout(format_shape(plan.in_format), plan.n_in))),
@@ -187,7 +202,7 @@ class FoldedMac(wiring.Component):
             })
             members["i_weight"] = In(stream.Signature(self._weight_layout))
         members["o"] = Out(stream.Signature(data.ArrayLayout(format_shape(plan.out_format),
-                                                             plan.n_out)))
+                                                             1 if rows else plan.n_out)))
         super().__init__(members)
 
     plan = property(lambda self: self._plan, doc="The DensePlan (initial weights) it computes.")
@@ -200,6 +215,8 @@ class FoldedMac(wiring.Component):
     weight_layout = property(lambda self: self._weight_layout,
                              doc="Payload layout of ``i_weight`` (``addr``, then ``code``), "
                                  "or None.")
+    rows = property(lambda self: self._rows,
+                    doc="Outputs leave one row per transfer (else the whole vector).")
     ii = property(lambda self: self._schedule.ii,
                   doc="Cycles between accepted inputs at full rate.")
 
@@ -216,17 +233,22 @@ class FoldedMac(wiring.Component):
 
         # Issue stage: the input register and the cycle counter `t` of the vector in flight.
         x = Signal.like(self.i.payload, name="x")
-        partials_valid = Signal()  # every partial sum of a vector is complete
+        # Every partial sum of a vector is complete (with `rows`: the accumulator holds a
+        # finished row).
+        partials_valid = Signal()
         result = Signal.like(self.o.payload, name="result")
+        # Results come every ii cycles, or with `rows` every n_in: a second output register
+        # only pays when they may come every cycle.
+        full_rate = (plan.n_in if self._rows else ii) == 1
         if self._requantize_stages == 1:
             # The output stage registers each result; `out_accept` depends on flip-flops only.
-            out_accept = registered_output(m, self.o, partials_valid, result, full_rate=ii == 1)
+            out_accept = registered_output(m, self.o, partials_valid, result, full_rate=full_rate)
             finish = partials_valid & out_accept
         else:
             # The lanes' sums are added and rounded into `rounded`, then saturated (or wrapped)
             # into the registered output.
             rounded_valid = Signal()
-            out_accept = registered_output(m, self.o, rounded_valid, result, full_rate=ii == 1)
+            out_accept = registered_output(m, self.o, rounded_valid, result, full_rate=full_rate)
             with m.If(rounded_valid & out_accept):
                 m.d.sync += rounded_valid.eq(0)
             finish = partials_valid & (~rounded_valid | out_accept)
@@ -236,9 +258,11 @@ class FoldedMac(wiring.Component):
         # overwrite have been taken by the output stage.
         advance = ~partials_valid | finish
         accepted = self.i.valid & self.i.ready
+        ends = ([last for _, _, last in schedule.lanes[0].segments] if self._rows
+                else [ii - 1])
         busy, last_issue, t, t_product, accumulate = mac_sequencer(
             m, ii, accepted=accepted, advance=advance, finish=finish,
-            partials_valid=partials_valid, depth=self._product.depth)
+            partials_valid=partials_valid, depth=self._product.depth, ends=ends)
         ready = advance & (~busy | last_issue)
         load = write_code = None
         if self._weight_port:
@@ -264,8 +288,11 @@ class FoldedMac(wiring.Component):
             product = Signal(self._product.shape, name=f"product{index}")
             with m.If(advance):
                 m.d.sync += product.eq(value)
-            accumulate_lane(m, index, lane, product, t=t_product, advance=advance,
-                            accumulate=accumulate, acc_shape=acc_shape, bias=plan.bias, sums=sums)
+            acc = accumulate_lane(m, index, lane, product, t=t_product, advance=advance,
+                                  accumulate=accumulate, acc_shape=acc_shape, bias=plan.bias,
+                                  sums=None if self._rows else sums)
+        if self._rows:     # the one lane's accumulator holds each row in turn
+            sums = [[acc]]
 
         if self._requantize_stages == 2:
             mid_format = rounded_format(plan.acc_format, plan.out_format)

@@ -10,11 +10,12 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..checks import ParameterTypeError, ParameterValueError, check_integer
-from ..plans.network import RECURRENT, NetworkPlan
+from ..plans.network import BIDIRECTIONAL, RECURRENT, STEPPED, NetworkPlan
 from ._component import inspected, owned
 from ._timing import chain_schedule, check_arrivals, layer_lengths
 from ._window import start_shifts
 from .activation import activation_core
+from .bidirectional import Bidirectional
 from .conv1d import Conv1d
 from .dense import Dense
 from .flatten import Flatten
@@ -25,13 +26,19 @@ from .recurrent import Recurrent
 
 __all__ = ["Network", "layer_builders", "layer_core", "step_cycles"]
 
+#: Sequences :meth:`Network.period` schedules to reach the steady state of a network with a
+#: bidirectional layer (each layer's state is reset per sequence, so a few suffice).
+_SETTLE = 6
+
 
 def layer_core(layer, lanes_in: int, sequence: bool = False, fmt=None, pace=None):
     """A fresh core for ``layer`` (a :class:`~hwnn.plans.network.Layer`) fed ``lanes_in``
     values of format ``fmt`` per transfer; an activation over a ``sequence`` carries ``last``
     beside its data (:class:`~hwnn.cores.framed.Framed`); a conv1d takes windows at most every
     ``pace`` cycles (:meth:`~hwnn.plans.network.NetworkPlan.pacing`); an LSTM or GRU layer is
-    a :class:`~hwnn.cores.recurrent.Recurrent` with the layer's options."""
+    a :class:`~hwnn.cores.recurrent.Recurrent` with the layer's options, a bidirectional one a
+    :class:`~hwnn.cores.bidirectional.Bidirectional` whose outputs come at most every ``pace``
+    cycles."""
     if layer.kind == "dense":
         return Dense(layer.plan, **layer.options)
     if layer.kind == "conv1d":
@@ -44,15 +51,20 @@ def layer_core(layer, lanes_in: int, sequence: bool = False, fmt=None, pace=None
         return LastStep(layer.plan, fmt)
     if layer.kind in RECURRENT:
         return Recurrent(layer.plan, **layer.options)
+    if layer.kind == BIDIRECTIONAL:
+        return Bidirectional(layer.plan.forward, layer.plan.reverse, pace=pace or 1,
+                             **layer.options)
     unit = activation_core(layer.plan, lanes=lanes_in)
     return Framed(unit) if sequence else unit
 
 
 def step_cycles(plan: NetworkPlan) -> dict:
     """``{name: cycles per time step}`` of ``plan``'s recurrent layers, read off their cores
-    (:attr:`~hwnn.cores.recurrent.Recurrent.ii`): the ``step_ii`` the plan's timing needs."""
+    (:attr:`~hwnn.cores.recurrent.Recurrent.ii`,
+    :attr:`~hwnn.cores.bidirectional.Bidirectional.ii`): the ``step_ii`` the plan's timing
+    needs."""
     return {layer.name: inspected(layer_core(layer, 0)).ii
-            for layer in plan.layers if layer.kind in RECURRENT}
+            for layer in plan.layers if layer.kind in STEPPED}
 
 
 def layer_builders(plan: NetworkPlan) -> list[tuple]:
@@ -88,8 +100,11 @@ class Network(wiring.Component):
 
     Each layer is its own core (``Dense`` in its ``arith`` with its ``parallelism``, an
     activation unit with as many lanes as the previous layer has outputs, a ``Recurrent``
-    for an LSTM or GRU layer, whose cycles per time step are its ``step_cycles``), and each layer's
-    output stream feeds the next layer's input stream directly: no buffers, nothing copied.
+    for an LSTM or GRU layer, whose cycles per time step are its ``step_cycles``, a
+    ``Bidirectional`` for a bidirectional one, which stores each sequence and emits its
+    outputs after the sequence's last step, no faster than the next layer takes them), and
+    each layer's output stream feeds the next layer's input stream directly: no buffers,
+    nothing copied.
 
     Throughput: one input (a vector, or a time step of a sequence) every ``ii`` cycles: the
     busiest layer's cycles per input of its own times the inputs it sees per network input
@@ -118,8 +133,9 @@ class Network(wiring.Component):
     o : Out(stream.Signature(...))
         The last layer's output stream.
     error : Out(1)
-        Only with a flatten layer: high (sticky) once a sequence of the wrong length arrived
-        and was dropped.
+        Only with a flatten or a bidirectional layer: high (sticky) once a sequence of the
+        wrong length arrived and was dropped (a flatten) or one longer than ``max_steps``
+        came (a bidirectional layer: its outputs are then not defined).
 
     Raises
     ------
@@ -134,7 +150,7 @@ class Network(wiring.Component):
         self._plan = plan
         self._cores = tuple(owned(build()) for _, build in layer_builders(plan))
         self._step_ii = {layer.name: core.ii for layer, core in zip(plan.layers, self._cores)
-                         if layer.kind in RECURRENT}
+                         if layer.kind in STEPPED}
         first, last = self._cores[0], self._cores[-1]
         members = {
             "i": In(stream.Signature(first.i.signature.members["payload"].shape)),
@@ -173,10 +189,15 @@ class Network(wiring.Component):
         sequences of ``steps`` steps follow back to back at full rate (after the first few).
         Each layer needs its transfers per sequence times its cycles per transfer (a conv1d:
         one cycle per input step, and ``take_ii`` per window, of which the first of a
-        sequence comes ``gap`` shifts after the last of the one before, when stride is 1),
+        sequence comes ``gap`` shifts after the last of the one before, when stride is 1; a
+        bidirectional layer its own :meth:`~hwnn.cores.bidirectional.Bidirectional.period`),
         the input its steps times :attr:`ii` when :attr:`throttled`; the slowest sets the
         period. A lower bound; exact when every conv1d is
-        :attr:`~hwnn.cores.conv1d.Conv1d.gap_free` with stride 1 (the tests check it).
+        :attr:`~hwnn.cores.conv1d.Conv1d.gap_free` with stride 1 (the tests check it). With a
+        bidirectional layer, layers wait for each other at sequence boundaries (a stack of
+        them, for instance), so the period is read off :meth:`schedule` instead: the cycles
+        between the first steps of the last two of :data:`_SETTLE` sequences (the bound when
+        the schedule is not modelled).
 
         Raises
         ------
@@ -197,10 +218,18 @@ class Network(wiring.Component):
                     gap = start_shifts(layer.plan.window) - layer.plan.padding[1]
                     worst = max(worst, (windows - 1) * take + max(take, gap))
                 worst = max(worst, count, windows * take)
+            elif layer.kind == BIDIRECTIONAL:
+                worst = max(worst, core.period(count))
             else:
                 worst = max(worst, count * core.ii)
             count = layer_lengths(layer, [count])
             count = count if isinstance(count, int) else count[0]
+        if any(layer.kind == BIDIRECTIONAL for layer in self._plan.layers):
+            try:
+                ins, _ = self.schedule([steps] * _SETTLE)
+            except NotImplementedError:
+                return worst
+            return int(ins[(_SETTLE - 1) * steps] - ins[(_SETTLE - 2) * steps])
         return worst
 
     def schedule(self, lengths, arrivals=None):

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from amaranth.hdl import Array, Cat, Const, Module, Signal, Value
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..checks import ParameterTypeError, check_bool, check_integer
@@ -33,13 +34,17 @@ __all__ = ["Recurrent"]
 class _Part:
     """A part of the step: its core, the values it reads (names, in port order), the value it
     makes, and how many values (``count``) it takes through ``core.lanes`` lanes: ``chunks``
-    transfers, one per cycle."""
+    transfers, one per cycle. It makes as many values on as many lanes, or ``out = (count,
+    lanes)`` of them (a MAC takes its whole input in one transfer and sends its outputs in one
+    transfer, or one per transfer)."""
 
-    def __init__(self, name, core, count, reads, makes, ports=("i",)):
+    def __init__(self, name, core, count, reads, makes, ports=("i",), out=None):
         self.name, self.core, self.reads, self.makes, self.ports = name, core, reads, makes, ports
         self.count = count
         self.lanes = getattr(core, "lanes", count)
         self.chunks = -(-count // self.lanes)
+        self.out_count, self.out_lanes = (count, self.lanes) if out is None else out
+        self.out_chunks = -(-self.out_count // self.out_lanes)
 
 
 class Recurrent(wiring.Component):
@@ -52,14 +57,22 @@ class Recurrent(wiring.Component):
     :class:`NotImplementedError`.
 
     Timing. One step at a time: its input is taken in the cycle the previous step's output is
-    taken (or at once when idle), and each part starts the cycle after its last operand
-    arrives. A part of ``n`` values on units of ``lanes`` lanes takes ``k = ceil(n / lanes)``
-    transfers, one per cycle. A step takes :attr:`step_cycles` = ``1 + Σ (latency + k)``
-    over the chain of parts that wait for each other (parts side by side count once, the
-    later one): for an LSTM the MAC, σ∥tanh, f⊙c∥i⊙g, the sum, tanh(c'), o⊙tanh(c'); for a GRU
-    the MAC, σ, r⊙n_h, the candidate sum, tanh, h − n, z⊙(h − n), the final sum. That is the
-    ``ii`` (cycles per time step, at full rate) and the ``latency`` (from a step's input to
-    its hidden state). The MAC's own ``ii`` (its ``parallelism``) is inside its latency.
+    taken (or at once when idle), and goes to the MAC in that cycle; each later part starts
+    the cycle after its last operand arrives. A part of ``n`` values on units of ``lanes``
+    lanes takes ``k = ceil(n / lanes)`` transfers, one per cycle (the MAC ``k = 1``). A step
+    takes :attr:`step_cycles` = ``Σ (latency + k)`` over the chain of parts that wait for each
+    other (parts side by side count once, the later one): for an LSTM the MAC, σ∥tanh,
+    f⊙c∥i⊙g, the sum, tanh(c'), o⊙tanh(c'); for a GRU the MAC, σ, r⊙n_h, the candidate sum,
+    tanh, h − n, z⊙(h − n), the final sum. That is the ``ii`` (cycles per time step, at full
+    rate) and the ``latency`` (from a step's input to its hidden state). The MAC's own ``ii``
+    (its ``parallelism``) is inside its latency; on one multiplier (``arith="mult"``,
+    ``parallelism`` 1) it sends the gates one by one as they complete (Dense's ``rows``), and
+    its latency is that of the last.
+
+    Storage. Each part's output is kept until the step ends: in block RAM
+    (``amaranth.lib.memory``, one synchronous read port per reader) when it is made and read
+    in several transfers of the same lanes, else in registers. The new state is written over
+    the old one (h' over h, c' over c).
 
     Parameters
     ----------
@@ -109,14 +122,18 @@ class Recurrent(wiring.Component):
             raise NotImplementedError("a reverse direction needs its whole sequence before its "
                                       "first step; this core runs forward only")
         self._plan = plan
+        # On one multiplier the MAC sends each gate as its sum completes: no partial sums, no
+        # vector of results in the MAC (the step keeps them, see elaborate).
         self._mac = owned(Dense(plan.gates, arith=arith, parallelism=parallelism,
-                                pipeline=pipeline))
+                                pipeline=pipeline, rows=_one_lane(arith, parallelism)))
         self._hidden_mac = None
         if plan.hidden_gates is not None:   # the original GRU's second MAC, as folded
             products = plan.hidden_size ** 2
+            hidden_parallelism = (None if parallelism is None
+                                  else min(parallelism, products))
             self._hidden_mac = owned(Dense(
                 plan.hidden_gates, arith=arith, pipeline=pipeline,
-                parallelism=None if parallelism is None else min(parallelism, products)))
+                parallelism=hidden_parallelism, rows=_one_lane(arith, hidden_parallelism)))
         self._lanes = None if lanes is None else check_integer(lanes, "lanes", minimum=1)
         self._sequences = check_bool(sequences, "sequences")
         self._initial = check_bool(initial_state, "initial_state")
@@ -124,6 +141,8 @@ class Recurrent(wiring.Component):
         out = (frame_layout(plan.state_format, plan.hidden_size) if self._sequences
                else data.ArrayLayout(state, plan.hidden_size))
         self._parts = self._build_parts(self._lanes)
+        self._slices = _slices(plan)
+        self._stored = self._memory_values()
         super().__init__({
             "i": In(stream.Signature(frame_layout(plan.in_format, plan.input_size))),
             "o": Out(stream.Signature(out)),
@@ -150,10 +169,14 @@ class Recurrent(wiring.Component):
             if lanes is not None and lanes < hidden:
                 unit_plan = replace(unit_plan, lanes=lanes)
             return owned(Elementwise(unit_plan)), hidden
+
+        def mac(name, core, reads, makes):
+            rows = core.plan.n_out
+            return _Part(name, core, 1, reads, makes, out=(rows, 1 if core.rows else rows))
         two = ("i_a", "i_b")
         if plan.kind == "lstm":
             return [
-                _Part("mac", self._mac, 1, ["xh"], "gates"),
+                mac("mac", self._mac, ["xh"], "gates"),
                 _Part("sigmoid", *unit("sigmoid", 3 * hidden), ["ifo_pre"], "ifo"),
                 _Part("tanh", *unit("tanh", hidden), ["g_pre"], "g"),
                 _Part("forget", *ew("forget"), ["f", "c"], "fc", two),
@@ -166,9 +189,9 @@ class Recurrent(wiring.Component):
             reset = [_Part("reset", *ew("reset"), ["r", "nh_pre"], "rn", two)]
         else:   # the original GRU: r⊙h, then the second MAC
             reset = [_Part("reset", *ew("reset"), ["r", "h"], "rh", two),
-                     _Part("hidden_mac", self._hidden_mac, 1, ["rh"], "rn")]
+                     mac("hidden_mac", self._hidden_mac, ["rh"], "rn")]
         return [
-            _Part("mac", self._mac, 1, ["xh"], "gates"),
+            mac("mac", self._mac, ["xh"], "gates"),
             _Part("sigmoid", *unit("sigmoid", 2 * hidden), ["rz_pre"], "rz"),
             *reset,
             _Part("candidate", *ew("candidate"), ["nx_pre", "rn"], "cand", two),
@@ -177,6 +200,47 @@ class Recurrent(wiring.Component):
             _Part("update", *ew("update"), ["z", "d"], "u", two),
             _Part("hidden", *ew("hidden"), ["n", "u"], "h_next", two),
         ]
+
+    def _memory_values(self) -> set:
+        """The part outputs kept in block RAM rather than registers.
+
+        A value qualifies when it is made in several transfers and every part that reads it
+        (or a slice of it) reads it in several transfers of as many lanes, each slice
+        starting and ending on a transfer's boundary: each reader then needs one word per
+        cycle, addressed one cycle ahead. A MAC's input is read whole: ``h`` (and ``h_next``,
+        written over it) stays in registers, and so does ``c`` with an initial state (loaded
+        whole); otherwise ``c_next`` is written over ``c`` in its memory and read as ``c`` in
+        the next step. A slice whose first word is the value's last stays in registers too (it
+        would be read in the cycle it is written).
+        """
+        stored = set()
+        for part in self._parts:
+            name = part.makes
+            if part.out_chunks < 2 or name == "h_next" or (name == "c_next" and self._initial):
+                continue
+            readers = [(reader, read) for reader in self._parts for read in reader.reads
+                       if self._kept_in(read) == name]
+            if readers and all(self._word_addresses(reader, read, part.out_lanes) is not None
+                               for reader, read in readers):
+                stored.add(name)
+        return stored
+
+    def _word_addresses(self, reader, read, lanes):
+        """The memory words (of ``lanes`` values) that ``reader`` reads of value ``read``, in
+        order, or None when it cannot read them from a memory (see :meth:`_memory_values`)."""
+        source, segments = self._slices.get(read, (self._kept_in(read), [(0, None)]))
+        if reader.lanes != lanes or reader.chunks < 2 or isinstance(reader.core, Dense):
+            return None
+        maker = next(part for part in self._parts if part.makes == source)
+        words = []
+        for offset, length in segments:
+            length = maker.out_count if length is None else length
+            if offset % lanes or length % lanes:
+                return None
+            words += range(offset // lanes, (offset + length) // lanes)
+        if len(words) != reader.chunks or words[0] == maker.out_chunks - 1:
+            return None
+        return words
 
     plan = property(lambda self: self._plan, doc="The RecurrentPlan this core implements.")
     mac = property(lambda self: self._mac, doc="The Dense core over [x; h].")
@@ -209,9 +273,10 @@ class Recurrent(wiring.Component):
     @property
     def step_cycles(self) -> int:
         """Cycles per time step (see the class docstring for the formula)."""
-        made = {"xh": 0, "c": 0, "h": 0}    # the cycle each value is ready, from the input
+        # The cycle each value is ready, from the input's; the MAC takes [x; h] at once.
+        made = {"xh": -1, "c": 0, "h": 0}
         for part in self._parts:
-            start = max(made[_source(name)] for name in part.reads)
+            start = max(made[self._source(name)] for name in part.reads)
             made[part.makes] = start + part.chunks - 1 + part.core.latency + 1
         return 1 + made["h_next"]
 
@@ -238,11 +303,12 @@ class Recurrent(wiring.Component):
         return ins, outs if self._sequences else outs[last_steps(lengths)]
 
     def describe(self) -> dict:
-        """Parameters, formats, timing and the parts (JSON-serializable)."""
+        """Parameters, formats, timing, the values kept in block RAM and the parts
+        (JSON-serializable)."""
         return {"kind": self._plan.kind, "class": "Recurrent", "arith": self._mac.arith,
                 "parallelism": self._mac.parallelism, "lanes": self._lanes,
                 "sequences": self._sequences, "initial_state": self._initial,
-                "multipliers": self.multipliers,
+                "multipliers": self.multipliers, "block_ram": sorted(self._stored),
                 "latency": self.latency, "ii": self.ii, **self._plan.describe(),
                 "mac": self._mac.describe()}
 
@@ -250,18 +316,36 @@ class Recurrent(wiring.Component):
         m = Module()
         plan, hidden, inputs = self._plan, self._plan.hidden_size, self._plan.input_size
         state_w, in_w = plan.state_format.width, plan.in_format.width
-        x = Signal(in_w * inputs, name="x")
         last = Signal()
         h = Signal(state_w * hidden, name="h")
         c = Signal(plan.cell_format.width * hidden if plan.cell_format else 1, name="c")
-        have_x = Signal()
         values = {"h": h, "c": c}
-        have = {"h": Const(1), "c": Const(1), "xh": have_x}
+        have = {"h": Const(1), "c": Const(1)}
+        done = Signal()     # the step's output is taken this cycle
+        idle = Signal(init=1)
+        enter = idle | done     # a step may enter
+        mac = self._parts[0].core
+        if self._initial:
+            # A sequence's first step waits for its initial state, and both enter together.
+            first = Signal(init=1)
+            both = ~first | self.i_state.valid
+            m.d.comb += self.i_state.ready.eq(enter & mac.i.ready & first & self.i.valid)
+        else:
+            first, both = Const(0), Const(1)
+        m.d.comb += self.i.ready.eq(enter & mac.i.ready & both)
+
+        # The step's input goes to the MAC in the cycle it enters, with the state as the step
+        # starts: h (the last step's h' is written in place), zeros after a sequence's last
+        # step, or the initial state of a sequence's first.
+        h_start = Mux(done & last, 0, h)
+        if self._initial:
+            h_start = Mux(first, Value.cast(self.i_state.payload.h), h_start)
+        x = Value.cast(self.i.payload.data)
         # [x; h] in the MAC's input format: x and h shifted to its fraction bits (exact).
         mac_shape = format_shape(plan.mac_in_format)
         lanes = []
         for k, (value, width, shift) in enumerate(
-                [(x, in_w, plan.x_shift)] * inputs + [(h, state_w, plan.h_shift)] * hidden):
+                [(x, in_w, plan.x_shift)] * inputs + [(h_start, state_w, plan.h_shift)] * hidden):
             index = k if k < inputs else k - inputs
             lane = Signal(mac_shape, name=f"xh{k}")
             code = value[index * width:(index + 1) * width]
@@ -269,13 +353,19 @@ class Recurrent(wiring.Component):
                                         else plan.state_format).signed else code
             m.d.comb += lane.eq(code << shift)
             lanes.append(lane)
-        values["xh"] = Cat(*lanes)
+        m.d.comb += [mac.i.valid.eq(self.i.valid & enter & both),
+                     Value.cast(mac.i.payload).eq(Cat(*lanes))]
 
-        done = Signal()     # the step's output is taken this cycle
+        # h' and c' are written over h and c: every part that reads the old state is done
+        # with it before the parts that make the new one give their first output.
+        state = {"h_next": h, "c_next": c}
+        fresh = Signal(init=1)  # the step is a sequence's first: c is zero
+        if "c_next" in self._stored:
+            cell = next(part for part in self._parts if part.makes == "c_next")
+            state["c_next"] = values["c_next"] = m.submodules.c_memory = _memory(cell)
         for part in self._parts:
             m.submodules[part.name] = part.core
-            self._run_part(m, part, values, have, done)
-            self._name_gates(part, values[part.makes], values, have, have[part.makes])
+            self._run_part(m, part, values, have, done, state, fresh)
 
         # The step's output: the new hidden state, while the next step's input may enter.
         if self._sequences:
@@ -287,22 +377,16 @@ class Recurrent(wiring.Component):
             m.d.comb += [self.o.valid.eq(have["h_next"] & last),
                          Value.cast(self.o.payload).eq(values["h_next"]),
                          done.eq(have["h_next"] & (~last | self.o.ready))]
-        idle = Signal(init=1)
-        if self._initial:
-            # A sequence's first step waits for its initial state, and both enter together.
-            first = Signal(init=1)
-            m.d.comb += [self.i.ready.eq((idle | done) & (~first | self.i_state.valid)),
-                         self.i_state.ready.eq((idle | done) & first & self.i.valid)]
-        else:
-            m.d.comb += self.i.ready.eq(idle | done)
         with m.If(done):
-            m.d.sync += [idle.eq(1), have_x.eq(0),
-                         h.eq(values["h_next"]), c.eq(values.get("c_next", c))]
+            m.d.sync += [idle.eq(1), fresh.eq(last)]
+            if values["h_next"] is not h:
+                m.d.sync += h.eq(values["h_next"])
+            if "c_next" in values and values["c_next"] is not state["c_next"]:
+                m.d.sync += c.eq(values["c_next"])
             with m.If(last):  # the next sequence starts from zeros
                 m.d.sync += [h.eq(0), c.eq(0)]
         with m.If(self.i.valid & self.i.ready):
-            m.d.sync += [x.eq(Value.cast(self.i.payload.data)), last.eq(self.i.payload.last),
-                         have_x.eq(1), idle.eq(0)]
+            m.d.sync += [last.eq(self.i.payload.last), idle.eq(0)]
             if self._initial:
                 m.d.sync += first.eq(self.i.payload.last)
                 with m.If(first):
@@ -311,69 +395,120 @@ class Recurrent(wiring.Component):
                         m.d.sync += c.eq(Value.cast(self.i_state.payload.c))
         return m
 
-    @staticmethod
-    def _run_part(m, part, values, have, done):
+    def _source(self, name: str) -> str:
+        """The part output (or state) a value comes from: itself, or the value it slices."""
+        return self._slices.get(name, (name,))[0]
+
+    def _kept_in(self, name: str) -> str:
+        """The value whose storage holds ``name``: its source, or for the cell state ``c``,
+        ``c_next`` (written over it)."""
+        return "c_next" if name == "c" else self._source(name)
+
+    def _run_part(self, m, part, values, have, done, state, fresh):
         """Start ``part`` once every value it reads is in, and feed it ``chunks`` transfers,
-        one per cycle; latch its outputs, in order, into the value it makes."""
+        one per cycle (the step's MAC is fed by :meth:`elaborate`); keep its outputs, in
+        order, in the value it makes (registers, the state register ``state[part.makes]``,
+        or a memory written one word per transfer, see :meth:`_memory_values`), and name the
+        slices of it that later parts read. ``c`` read from its memory is zero while
+        ``fresh`` (a sequence's first step)."""
         o = part.core.o
-        out_width = len(Value.cast(o.payload)) // part.lanes
-        out = Signal(out_width * part.count, name=part.makes)
+        out_width = len(Value.cast(o.payload)) // part.out_lanes
         got = Signal(name=f"have_{part.makes}")
         sent = Signal(range(part.chunks + 1), name=f"sent_{part.name}")
-        back = Signal(range(part.chunks), name=f"back_{part.name}")
-        ready = Cat(*(have[_source(name)] for name in part.reads)).all()
+        back = Signal(range(part.out_chunks), name=f"back_{part.name}")
+        fed = part.reads != ["xh"]
+        ready = Cat(*(have[self._source(name)] for name in part.reads if fed)).all()
         offer = ready & (sent != part.chunks)
-        for port, name in zip(part.ports, part.reads):
+        first = getattr(part.core, part.ports[0])
+        transfer = first.valid & first.ready
+        for port, name in zip(part.ports, part.reads if fed else ()):
             sink = getattr(part.core, port)
             width = len(Value.cast(sink.payload)) // part.lanes
-            m.d.comb += [sink.valid.eq(offer),
-                         Value.cast(sink.payload).eq(_chunk(values[name], width, part, sent))]
-        first = getattr(part.core, part.ports[0])
+            kept = self._kept_in(name)
+            if kept in self._stored:
+                # A synchronous read addressed one transfer ahead: the word of the next
+                # transfer is there when it is offered.
+                payload = _read_words(m, values[kept],
+                                      self._word_addresses(part, name, part.lanes),
+                                      Mux(transfer, sent + 1, sent))
+                if name == "c":
+                    payload = Mux(fresh, 0, payload)
+            else:
+                payload = _chunk(values[name], width, part, sent)
+            m.d.comb += [sink.valid.eq(offer), Value.cast(sink.payload).eq(payload)]
         m.d.comb += o.ready.eq(1)
-        with m.If(first.valid & first.ready):
+        with m.If(transfer):
             m.d.sync += sent.eq(sent + 1)
+        if part.makes in self._stored:
+            out = state.get(part.makes)
+            if out is None:
+                out = _memory(part)
+                m.submodules[f"{part.makes}_memory"] = out
+            write = out.write_port()
+            m.d.comb += [write.en.eq(o.valid), write.addr.eq(back),
+                         write.data.eq(Value.cast(o.payload))]
+        else:
+            out = state.get(part.makes)
+            if out is None or len(out) != out_width * part.out_count:
+                out = Signal(out_width * part.out_count, name=part.makes)
+            with m.If(o.valid):
+                with m.Switch(back):
+                    for j in range(part.out_chunks):
+                        lanes = min(part.out_lanes, part.out_count - j * part.out_lanes)
+                        with m.Case(j):
+                            m.d.sync += out[j * part.out_lanes * out_width:][
+                                :lanes * out_width].eq(Value.cast(o.payload)[:lanes * out_width])
         with m.If(o.valid):
-            with m.Switch(back):
-                for j in range(part.chunks):
-                    lanes = min(part.lanes, part.count - j * part.lanes)
-                    with m.Case(j):
-                        m.d.sync += out[j * part.lanes * out_width:][:lanes * out_width].eq(
-                            Value.cast(o.payload)[:lanes * out_width])
             m.d.sync += back.eq(back + 1)
-            with m.If(back == part.chunks - 1):
+            with m.If(back == part.out_chunks - 1):
                 m.d.sync += [got.eq(1), back.eq(0)]
         with m.If(done):
             m.d.sync += [sent.eq(0), got.eq(0)]
         values[part.makes], have[part.makes] = out, got
-
-    def _name_gates(self, part, out, values, have, got):
-        """The slices of the MAC's and the σ unit's outputs that later parts read."""
-        hidden = self._plan.hidden_size
-        if part.makes == "gates":
-            w = self._plan.gate_format.width
-            block = [out[k * hidden * w:(k + 1) * hidden * w] for k in range(4)]
-            if self._plan.kind == "lstm":
-                slices = {"ifo_pre": Cat(block[0], block[1], block[3]), "g_pre": block[2]}
-            else:
-                slices = {"rz_pre": Cat(block[0], block[1]), "nx_pre": block[2]}
-                if self._plan.reset_after:
-                    slices["nh_pre"] = block[3]
-        elif part.makes in ("ifo", "rz"):
-            w = self._plan.activations["sigmoid"].out_format.width
-            names = ["i", "f", "o"] if part.makes == "ifo" else ["r", "z"]
-            slices = {n: out[k * hidden * w:(k + 1) * hidden * w] for k, n in enumerate(names)}
-        else:
-            return
-        for name, value in slices.items():
-            values[name] = value
-            have[name] = got
+        for name, (source, segments) in self._slices.items():
+            if source == part.makes:
+                have[name] = got
+                values[name] = out if source in self._stored else Cat(
+                    *(out[offset * out_width:(offset + length) * out_width]
+                      for offset, length in segments))
 
 
-def _source(name: str) -> str:
-    """The part output a value comes from (a slice of the gates or of σ's output)."""
-    return {"ifo_pre": "gates", "g_pre": "gates", "rz_pre": "gates", "nx_pre": "gates",
-            "nh_pre": "gates", "i": "ifo", "f": "ifo", "o": "ifo", "r": "rz",
-            "z": "rz"}.get(name, name)
+def _memory(part):
+    """A memory of one word per transfer of ``part``'s output, in block RAM."""
+    width = len(Value.cast(part.core.o.payload))
+    # yosys keeps a memory of a few words and several read ports in flip-flops by its own
+    # estimate (which counts neither the read multiplexers nor the logic cells they fill);
+    # block RAM costs no logic cell at all.
+    return Memory(shape=unsigned(width), depth=part.out_chunks, init=[],
+                  attrs={"ram_style": "block"})
+
+
+def _one_lane(arith, parallelism) -> bool:
+    """A MAC of ``arith`` and ``parallelism`` (None: Dense's default) runs on one lane."""
+    return arith == "mult" and parallelism in (None, 1) and not isinstance(parallelism, bool)
+
+
+def _slices(plan) -> dict:
+    """``{name: (value, [(offset, length), ...])}``: the values that are pieces of a part's
+    output (the gates of the MAC's, the gate activations of σ's), in units of one value."""
+    h = plan.hidden_size
+    if plan.kind == "lstm":     # gates i, f, g, o; σ makes i, f, o
+        return {"ifo_pre": ("gates", [(0, 2 * h), (3 * h, h)]), "g_pre": ("gates", [(2 * h, h)]),
+                "i": ("ifo", [(0, h)]), "f": ("ifo", [(h, h)]), "o": ("ifo", [(2 * h, h)])}
+    slices = {"rz_pre": ("gates", [(0, 2 * h)]), "nx_pre": ("gates", [(2 * h, h)]),
+              "r": ("rz", [(0, h)]), "z": ("rz", [(h, h)])}
+    if plan.reset_after:
+        slices["nh_pre"] = ("gates", [(3 * h, h)])
+    return slices
+
+
+def _read_words(m, memory, words, index):
+    """Word ``words[index]`` of ``memory`` one cycle after ``index`` (a synchronous read;
+    the index one past the last reads the first word again, ready for the next step)."""
+    read = memory.read_port()
+    m.d.comb += read.addr.eq(Array(Const(w, range(memory.depth)) for w in words + [words[0]])
+                             [index])
+    return read.data
 
 
 def _chunk(value, width, part, index):

@@ -7,7 +7,8 @@ beside it. Each choice is a line of the spec with a comment saying why; edit and
 
 A 1-D CNN (Conv, pooling, Flatten, then dense layers) becomes ``conv1d``, ``pool`` and
 ``flatten`` layers (:mod:`hwnn.spec.sequence`), an ONNX ``LSTM``/``GRU`` node or a state_dict's
-``lstm``/``gru`` entry an ``lstm``/``gru`` layer (:mod:`hwnn.spec.recurrent`), and the spec's
+``lstm``/``gru`` entry an ``lstm``/``gru`` layer (:mod:`hwnn.spec.recurrent`; with
+``bidirectional = true`` and ``num_layers = N`` as the model has them), and the spec's
 ``sequence_length``: the
 model's static time dimension or the ``sequence_length`` argument (``--sequence-length N``).
 Its weights keep PyTorch's layouts (a conv weight ``(out, in/groups, k)``; the dense layer
@@ -116,8 +117,11 @@ def write_spec(layers, in_choice, choices, spec_path, name: str, bits: int, sour
         elif isinstance(layer, FloatRecurrent):
             lines += [f'kind = "{layer.kind}"', f"name = {_toml_string(layer.name)}",
                       f"hidden_size = {layer.hidden_size}",
+                      *(["bidirectional = true"] if layer.bidirectional else []),
+                      *([f"num_layers = {layer.num_layers}"] if layer.num_layers > 1 else []),
                       *([] if layer.return_sequences else
-                        [_comment("only each sequence's last hidden state (h_n, Y_h)"),
+                        [_comment("only each sequence's last output step (output[:, -1]: "
+                                  "h_n, Y_h of one direction)"),
                          "return_sequences = false"]),
                       *([] if layer.reset_after else
                         [_comment("the original GRU (linear_before_reset = 0)"),

@@ -23,7 +23,7 @@ import numpy as np
 from ..export import VERILOG_KEYWORDS
 from ..plans.functions import FUNCTIONS, LEAKY_SHIFT, leaky_relu
 from ..ref.conv1d import conv1d_float
-from ..ref.rnn_float import gru_float, lstm_float
+from ..ref.rnn_float import rnn_float
 from ..ref.windows import Window, conv1d_window, gather_windows
 
 __all__ = ["ModelError", "UnsupportedLayer", "FloatDense", "FloatActivation", "FloatConv1d",
@@ -129,13 +129,16 @@ class FloatFlatten:
 
 @dataclass
 class FloatRecurrent:
-    """One direction of one PyTorch ``nn.LSTM`` or ``nn.GRU`` layer (``kind`` "lstm"/"gru"):
-    ``weights`` holds its ``state_dict`` arrays without prefix (``weight_ih_l0``,
-    ``weight_hh_l0`` and, unless the layer has no bias, ``bias_ih_l0``, ``bias_hh_l0``) in
-    float64; it gives every step's hidden state from a zero state, or with
-    ``return_sequences`` False only the last one (PyTorch's ``h_n``, ONNX's ``Y_h``: a vector
-    per sequence). ``in_steps`` as :class:`FloatConv1d`'s; ``reset_after`` False for the
-    original GRU (ONNX ``linear_before_reset = 0``)."""
+    """A PyTorch ``nn.LSTM`` or ``nn.GRU`` module (``kind`` "lstm"/"gru"): ``weights`` holds
+    its ``state_dict`` arrays without prefix (``weight_ih_l0``, ``weight_hh_l0`` and, unless
+    the module has no bias, ``bias_ih_l0``, ``bias_hh_l0``; the same with ``_l1``... for
+    stacked layers and ``_reverse`` for a bidirectional module) in float64; it gives every
+    step's output (the last layer's hidden states, ``[forward; reverse]`` when bidirectional)
+    from a zero state, or with ``return_sequences`` False only the last step's
+    (``output[:, -1]``: PyTorch's ``h_n`` and ONNX's ``Y_h`` for one direction; for a
+    bidirectional module its reverse half is not ``h_n``'s). ``in_steps`` as
+    :class:`FloatConv1d`'s; ``reset_after`` False for the original GRU (ONNX
+    ``linear_before_reset = 0``)."""
     name: str
     kind: str
     weights: dict
@@ -146,20 +149,31 @@ class FloatRecurrent:
 
     @property
     def hidden_size(self) -> int:
+        """Hidden size of each direction of each layer."""
         return self.weights["weight_hh_l0"].shape[1]
 
     @property
     def input_size(self) -> int:
         return self.weights["weight_ih_l0"].shape[1]
 
+    @property
+    def num_layers(self) -> int:
+        return 1 + max(int(key.split("_l")[1].split("_")[0]) for key in self.weights)
+
+    @property
+    def bidirectional(self) -> bool:
+        return any(key.endswith("_reverse") for key in self.weights)
+
+    @property
+    def out_size(self) -> int:
+        """Values per output step: the hidden size, twice it when bidirectional."""
+        return self.hidden_size * (2 if self.bidirectional else 1)
+
     def evaluate(self, x: np.ndarray) -> np.ndarray:
-        """Every step's hidden state for time-major ``x`` (sequences, steps, input), or the
-        last step's (sequences, hidden) without ``return_sequences``."""
-        w = self.weights
-        arrays = (x, w["weight_ih_l0"], w["weight_hh_l0"], w.get("bias_ih_l0"),
-                  w.get("bias_hh_l0"))
-        y = (lstm_float(*arrays) if self.kind == "lstm" else
-             gru_float(*arrays, reset_after=self.reset_after))[0]
+        """Every step's output for time-major ``x`` (sequences, steps, input), or the last
+        step's (sequences, out_size) without ``return_sequences``."""
+        y = rnn_float(self.kind, self.weights, x,
+                      reset_after=self.kind == "lstm" or self.reset_after)[0]
         return y if self.return_sequences else y[..., -1, :]
 
 

@@ -28,8 +28,10 @@ nodes) otherwise. Operators:
   ``flatten`` layer (PyTorch's channel-major vector, the order the next Gemm's weights keep;
   of a time-major (batch, steps, hidden) tensor after an LSTM or GRU, the next Gemm's weights
   are read time-major); before any, a no-op on the data;
-- ``LSTM``, ``GRU`` (one layer, forward) and the ``Transpose``, ``Squeeze`` and ``Unsqueeze``
-  nodes around them: :mod:`hwnn.io.onnx_rnn`, which follows every sequence tensor's axes.
+- ``LSTM``, ``GRU`` (forward or bidirectional; a stacked module is one node per layer) and the
+  ``Transpose``, ``Squeeze``, ``Unsqueeze`` and (merging a bidirectional ``Y``'s directions)
+  ``Reshape`` nodes around them: :mod:`hwnn.io.onnx_rnn`, which follows every sequence
+  tensor's axes.
 
 The sequence length (the ``sequence_length`` of the spec) is the input's static time
 dimension, or ``sequence_length`` when the graph leaves it symbolic. ONNX holds sequences as
@@ -50,7 +52,8 @@ from ..ref.windows import same_padding
 from .model import (FloatActivation, FloatConv1d, FloatDense, FloatFlatten,
                     FloatPool, FloatRecurrent, ModelError, Names, UnsupportedLayer,
                     fold_batchnorm, leaky_shift_of)
-from .onnx_rnn import (AXES, RESHAPES, first_axes, rearrange, recurrent_node, strip,
+from .onnx_rnn import (AXES, DIRECTIONS_AXIS, RESHAPES, first_axes, merge_directions,
+                       rearrange, recurrent_node, strip,
                        zero_states)
 
 __all__ = ["read_onnx", "SUPPORTED_OPS"]
@@ -439,7 +442,8 @@ def read_onnx(path, sequence_length=None) -> tuple[list, str]:
             linear = False
             if layer.return_sequences:
                 features = (layer.hidden_size, features[1])
-                axes, sequences = ("steps", "dirs", "batch", "channels"), True
+                dirs = DIRECTIONS_AXIS if layer.bidirectional else "dirs"
+                axes, sequences = ("steps", dirs, "batch", "channels"), True
             else:   # Y_h: the last state, (dirs, batch, hidden)
                 features, axes, sequences = (layer.hidden_size,), ("dirs", "batch",
                                                                    "channels"), False
@@ -448,6 +452,8 @@ def read_onnx(path, sequence_length=None) -> tuple[list, str]:
             continue
         elif op in RESHAPES:
             axes = rearrange(g, node, axes)
+        elif op == "Reshape" and axes is not None and DIRECTIONS_AXIS in axes:
+            axes, features = merge_directions(g, node, axes, features)
         elif op in ("Conv", *_POOLS):
             if strip(axes or ()) != AXES["conv"] and len(features) == 2:
                 raise ModelError(f"{what} reads (batch, channels, steps), but gets a tensor "

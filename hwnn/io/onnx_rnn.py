@@ -8,14 +8,20 @@ time-major, one step of all channels per transfer, so these nodes move no data i
 reader follows each tensor's axes by name (``batch``, ``steps``, ``channels``, and the size-1
 ``dirs`` and ``one``) and checks that every layer gets its axes in the order it reads them.
 
-Supported: one layer, one direction (``direction = "forward"``), every step's hidden state
-(``Y``) or only the last one (``Y_h``, axes (dirs, batch, hidden): a layer with
-``return_sequences = false``), the other outputs read by nobody; no ``sequence_lens``, initial
+Supported: ``direction = "forward"`` or ``"bidirectional"``, every step's hidden state
+(``Y``) or, of a forward node, only the last one (``Y_h``, axes (dirs, batch, hidden): a layer
+with ``return_sequences = false``), the other outputs read by nobody. A bidirectional node's
+``Y`` is (steps, directions, batch, hidden); PyTorch's exporter moves the directions next to
+the hidden units and merges them, ``Transpose(perm=[0, 2, 1, 3])`` then
+``Reshape([0, 0, -1])``, which is ``[h_forward; h_reverse]`` per step, hwnn's bidirectional
+layer (:func:`merge_directions` checks it). A stacked module is one node per layer, each
+reading the one before. No ``sequence_lens``, initial
 states absent, zero constants, or zeros computed from the input's shape (what PyTorch's
 exporter makes of ``torch.zeros(1, batch, hidden)`` with a dynamic batch:
 :func:`zero_states`); the LSTM/GRU attributes that PyTorch's modules cannot express are refused
 by :mod:`hwnn.io.rnn`; GRU ``linear_before_reset = 0`` is the original GRU
-(``reset_after = false``). Bidirectional and reverse layers raise
+(``reset_after = false``). A reverse-only node (which ``nn.LSTM`` cannot express) and the
+``Y_h`` of a bidirectional node (PyTorch's ``h_n``, which is not a last output step) raise
 :class:`~hwnn.io.model.UnsupportedLayer` naming the node.
 """
 
@@ -26,8 +32,8 @@ import numpy as np
 from .model import FloatRecurrent, ModelError, UnsupportedLayer
 from .rnn import gru_from_onnx, lstm_from_onnx
 
-__all__ = ["AXES", "RESHAPES", "first_axes", "rearrange", "recurrent_node", "strip",
-           "zero_states"]
+__all__ = ["AXES", "DIRECTIONS_AXIS", "RESHAPES", "first_axes", "merge_directions", "rearrange",
+           "recurrent_node", "strip", "zero_states"]
 
 #: The axes each kind of layer reads, in order.
 AXES = {"conv": ("batch", "channels", "steps"), "recurrent": ("steps", "batch", "channels"),
@@ -35,6 +41,8 @@ AXES = {"conv": ("batch", "channels", "steps"), "recurrent": ("steps", "batch", 
 #: Nodes that only rename or reorder axes (no data moves in hwnn's stream).
 RESHAPES = ("Transpose", "Squeeze", "Unsqueeze")
 _SIZE_ONE = ("dirs", "one")
+#: The size-2 axis of a bidirectional node's Y.
+DIRECTIONS_AXIS = "directions"
 #: Operators of shape arithmetic: their results depend on tensors' shapes, not their values.
 _SHAPE_OPS = ("Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Slice", "Cast", "Reshape")
 
@@ -224,9 +232,10 @@ def recurrent_node(g, node, name, features, axes, steps) -> tuple[FloatRecurrent
     attrs = g.attributes(node)
     direction = attrs.get("direction", b"forward")
     direction = direction.decode() if isinstance(direction, bytes) else direction
-    if direction != "forward":
-        raise UnsupportedLayer(f"{what} has direction = {direction!r}: hwnn imports forward "
-                               f"LSTM/GRU layers only for now (not bidirectional or reverse)")
+    if direction == "reverse":
+        raise UnsupportedLayer(f"{what} has direction = 'reverse': a reverse-only layer, which "
+                               f"PyTorch's modules do not have; hwnn imports forward and "
+                               f"bidirectional LSTM/GRU layers")
     if len(node.input) > 4 and node.input[4]:
         raise UnsupportedLayer(f"{what} has sequence_lens: hwnn's sequences end with their "
                                f"last step (the stream's last flag), not by a length input")
@@ -237,6 +246,7 @@ def recurrent_node(g, node, name, features, axes, steps) -> tuple[FloatRecurrent
     options = {key: attrs[key] for key in ("hidden_size", "clip", "activations",
                                            "activation_alpha", "activation_beta", "layout")
                if key in attrs}
+    options["direction"] = direction
     if node.op_type == "LSTM":
         peepholes = g.constant(node, 7, required=False)
         weights = lstm_from_onnx(*arrays, P=peepholes,
@@ -255,5 +265,47 @@ def recurrent_node(g, node, name, features, axes, steps) -> tuple[FloatRecurrent
         raise ModelError(f"{what}: outputs {names} feed other nodes; hwnn imports a chain "
                          f"that goes on from Y (every step's hidden state) or Y_h (the last "
                          f"one) alone")
+    if readers[0] == 1 and layer.bidirectional:
+        raise UnsupportedLayer(f"{what}: Y_h of a bidirectional node is each direction's "
+                               f"final state (PyTorch's h_n); hwnn's last step of a "
+                               f"bidirectional layer is [h_forward(T); h_reverse(T)] (the reverse "
+                               f"direction after its first step): read Y")
     layer.return_sequences = readers[0] == 0
     return layer, node.output[readers[0]]
+
+
+def merge_directions(g, node, axes, features) -> tuple[tuple, tuple]:
+    """``(axes, features)`` after a Reshape ``node`` that merges the directions of a
+    bidirectional node's ``Y`` (``axes`` holding :data:`DIRECTIONS_AXIS`, ``features``
+    ``(hidden, steps)``) into its channels: ``(..., directions, channels)`` adjacent, the
+    directions first (so each step is ``[h_forward; h_reverse]``), into one ``channels`` axis
+    of ``2·hidden``, every other axis kept (each target entry 0 to copy it, before the merged
+    axis, its size, or one -1).
+
+    Raises
+    ------
+    ModelError
+        Directions not right before the channels, or a target shape that does anything else
+        (the message names the node, the axes and the shape).
+    """
+    what = _what(node)
+    at = axes.index(DIRECTIONS_AXIS)
+    if at + 1 >= len(axes) or axes[at + 1] != "channels":
+        raise ModelError(f"{what} reshapes a bidirectional Y with axes {list(axes)}: hwnn "
+                         f"merges the directions into the channels when they come right "
+                         f"before them ([h_forward; h_reverse], PyTorch's Transpose(perm=[0, "
+                         f"2, 1, 3]) then Reshape)")
+    merged = axes[:at] + axes[at + 1:]
+    hidden, steps = features
+    shape = [int(v) for v in np.asarray(g.constant(node, 1)).reshape(-1)]
+    sizes = {"channels": 2 * hidden, "steps": steps}
+    allowed = [({-1, 0} if k < at else {-1}) | ({sizes[a]} if a in sizes else set())
+               for k, a in enumerate(merged)]
+    if (len(shape) != len(merged) or shape.count(-1) > 1
+            or (g.attributes(node).get("allowzero", 0) and 0 in shape)
+            or any(v not in ok and not (v > 0 and a == "batch")
+                   for v, ok, a in zip(shape, allowed, merged))):
+        raise ModelError(f"{what} reshapes a bidirectional Y with axes {list(axes)} to "
+                         f"{shape}: hwnn merges its directions and channels alone, into axes "
+                         f"{list(merged)} ({2 * hidden} channels; e.g. [0, 0, -1])")
+    return merged, (2 * hidden, steps)

@@ -134,7 +134,7 @@ def _interval_ranges(layers, shape) -> list[tuple[float, float]]:
         elif isinstance(layer, FloatPool):
             lo, hi = _widen_for_padding(layer, lo, hi)
         elif isinstance(layer, FloatRecurrent):
-            lo, hi = np.full(layer.hidden_size, -1.0), np.full(layer.hidden_size, 1.0)
+            lo, hi = np.full(layer.out_size, -1.0), np.full(layer.out_size, 1.0)
         elif isinstance(layer, FloatFlatten):  # channel-major: each channel's bound per step
             lo, hi = np.repeat(lo, layer.steps), np.repeat(hi, layer.steps)
         else:

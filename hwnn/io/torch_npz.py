@@ -20,11 +20,14 @@ layer, options after colons (``name:key=value:key=value``):
 - ``maxpool``/``avgpool``: ``nn.MaxPool1d``/``nn.AvgPool1d`` (no module), options ``k`` (the
   kernel size, required), ``stride`` (default ``k``), ``padding`` (default 0; an average
   counts it as zeros, PyTorch's ``count_include_pad=True``);
-- ``lstm``/``gru``: the next ``nn.LSTM``/``nn.GRU`` (one layer, one direction:
-  ``<prefix>.weight_ih_l0``, ``weight_hh_l0``, ``bias_ih_l0``, ``bias_hh_l0``;
-  ``batch_first`` or not, the stream is time-major either way), every step's hidden state,
-  or with ``lstm:last``/``gru:last`` only the last one (``h_n``, a vector per sequence); a
-  stacked (``_l1``...) or bidirectional (``_reverse``) module is refused by name;
+- ``lstm``/``gru``: the next ``nn.LSTM``/``nn.GRU`` (``<prefix>.weight_ih_l0``,
+  ``weight_hh_l0``, ``bias_ih_l0``, ``bias_hh_l0``, and ``_l1``... of a stacked module,
+  ``_reverse`` of a bidirectional one: its ``num_layers`` and ``bidirectional`` are read off
+  the keys; ``batch_first`` or not, the stream is time-major either way), every step's
+  output (``[forward; reverse]`` when bidirectional), or with ``lstm:last``/``gru:last`` only
+  the last step's (``output[:, -1]``, a vector per sequence: ``h_n`` of a one-direction
+  module; of a bidirectional one, the reverse half is its state after one step, not
+  ``h_n``'s);
 - ``flatten``: ``nn.Flatten`` after the sequence layers: of a conv1d's or pool's
   ``(channels, steps)``, channel-major; of an LSTM's or GRU's ``(steps, hidden)``
   (``batch_first``), time-major, and the next dense weight is read in that order;
@@ -40,9 +43,12 @@ A chain with conv1d or pooling needs the length of its input sequences (``sequen
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from ..plans.functions import LEAKY_SHIFT
+from ..ref.rnn_float import rnn_float
 from .model import (FloatActivation, FloatConv1d, FloatDense, FloatFlatten, FloatPool,
                     FloatRecurrent, ModelError, Names, fold_batchnorm, leaky_shift_of)
 
@@ -65,8 +71,8 @@ def _groups(path, archive) -> list[tuple[str, dict]]:
     return list(groups.items())
 
 
-#: The arrays of one direction of one recurrent layer (biases optional).
-_RECURRENT = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
+#: The arrays of a recurrent module, layer ``k`` (biases optional; ``_reverse`` suffixes).
+_RECURRENT = re.compile(r"(weight|bias)_(ih|hh)_l\d+(_reverse)?")
 
 
 def _kind(path, prefix, arrays) -> str:
@@ -81,12 +87,18 @@ def _kind(path, prefix, arrays) -> str:
             raise ModelError(f"{path}: module {prefix!r} has weight_hh_l0 of shape "
                              f"{None if hh is None else hh.shape}; nn.LSTM's is (4·hidden, "
                              f"hidden), nn.GRU's (3·hidden, hidden)")
-        other = sorted(set(arrays) - set(_RECURRENT))
+        other = sorted(key for key in arrays if not _RECURRENT.fullmatch(key))
         if other:
-            raise ModelError(f"{path}: module {prefix!r} has {other[0]!r}: a stacked "
-                             f"(num_layers > 1) or bidirectional LSTM/GRU is not supported "
-                             f"yet; hwnn reads one layer, one direction")
-        return "lstm" if gates == 4 else "gru"
+            raise ModelError(f"{path}: module {prefix!r} has {other[0]!r}, which is not a "
+                             f"parameter of an nn.LSTM or nn.GRU (weight_ih_l<k>, weight_hh_l<k>, "
+                             f"bias_ih_l<k>, bias_hh_l<k>, each also with _reverse)")
+        kind = "lstm" if gates == 4 else "gru"
+        try:   # rnn_float's checks: every layer and direction present, shapes that chain
+            rnn_float(kind, arrays, np.zeros((1, 1, np.shape(arrays["weight_ih_l0"])[-1:][0]
+                                              if np.ndim(arrays["weight_ih_l0"]) else 1)))
+        except (TypeError, ValueError) as exc:
+            raise ModelError(f"{path}: module {prefix!r}: {exc}") from None
+        return kind
     if weight is None or weight.ndim not in (2, 3):
         raise ModelError(f"{path}: module {prefix!r} has arrays {sorted(arrays)}"
                          + ("" if weight is None else f" and a weight of shape {weight.shape}")
@@ -192,8 +204,7 @@ def read_state_dict(path, layers: str, sequence_length=None) -> list:
                 if n_in is not None:
                     raise ModelError(f"layers: {kind} ({prefix!r}) after a dense layer or "
                                      f"flatten: a network's sequence layers come first")
-                weights = {key: np.asarray(arrays[key], dtype=np.float64)
-                           for key in _RECURRENT if key in arrays}
+                weights = {key: np.asarray(arrays[key], dtype=np.float64) for key in arrays}
                 layer = FloatRecurrent(names.make(prefix, kind), kind, weights, what,
                                        in_steps=_sequence_length(sequence_length, token)
                                        if steps is None else steps,
@@ -202,9 +213,9 @@ def read_state_dict(path, layers: str, sequence_length=None) -> list:
                     raise ModelError(f"{path}: {prefix}.weight_ih_l0 has shape "
                                      f"{weights['weight_ih_l0'].shape} (gates·hidden, input) "
                                      f"but the layer before gives {channels} channels")
-                steps, channels = layer.in_steps, layer.hidden_size
+                steps, channels = layer.in_steps, layer.out_size
                 if not layer.return_sequences:   # a vector per sequence from here on
-                    n_in, steps, channels = layer.hidden_size, None, None
+                    n_in, steps, channels = layer.out_size, None, None
                 result.append(layer)
                 continue
             if kind in ("dense", "conv1d"):

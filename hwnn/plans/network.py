@@ -9,7 +9,9 @@ sequence of a fixed length into one vector in time-major order (index ``t·chann
 dense layer after it takes its weights in that order, see
 :meth:`~hwnn.plans.pool.FlattenPlan.stream_weight`), ``dense`` layers take vectors, and an
 activation takes whichever comes; ``lstm`` and ``gru`` layers (:mod:`hwnn.plans.rnn`) take
-sequences of ``input_size`` values per step and give every step's hidden state, and ``last``
+sequences of ``input_size`` values per step and give every step's hidden state (a
+``bidirectional`` layer, :mod:`hwnn.plans.bidirectional`, both directions' ``[h_forward;
+h_reverse]``; its core's option ``max_steps`` is the longest sequence it stores), and ``last``
 turns each sequence (of any length) into its last step's vector. :func:`balance`
 chooses the parallelism of each folded dense layer for a target initiation interval with the
 fewest multipliers.
@@ -32,25 +34,33 @@ from ..checks import ParameterTypeError, ParameterValueError, check_integer
 from .conv1d import Conv1dPlan
 from .dense import ARITHMETIC, DensePlan, mac_schedule
 from .pool import FlattenPlan, LastStepPlan, Pool1dPlan
+from .bidirectional import BidirectionalPlan
 from .rnn import RecurrentPlan
 
-__all__ = ["KINDS", "RECURRENT", "Layer", "NetworkPlan", "TimingUnknown", "balance",
-           "plan_network"]
+__all__ = ["BIDIRECTIONAL", "KINDS", "RECURRENT", "STEPPED", "Layer", "NetworkPlan",
+           "TimingUnknown", "balance", "plan_network"]
 
 #: The recurrent layer kinds (one direction of one layer, :class:`~hwnn.plans.rnn.RecurrentPlan`).
 RECURRENT = ("lstm", "gru")
+#: Both directions of a bidirectional LSTM or GRU layer
+#: (:class:`~hwnn.plans.bidirectional.BidirectionalPlan`); its core needs ``max_steps``.
+BIDIRECTIONAL = "bidirectional"
+#: Kinds whose cycles per time step only their core knows (``step_ii``).
+STEPPED = (*RECURRENT, BIDIRECTIONAL)
+_RECURRENT_OPTIONS = ("arith", "parallelism", "pipeline", "lanes")
 #: Layer kinds a network chains, with the core options each takes.
 KINDS = {"dense": ("arith", "parallelism", "pipeline"), "activation": (),
          "conv1d": ("arith", "parallelism", "pipeline"), "pool": (), "flatten": (),
-         "last": (),
-         **{kind: ("arith", "parallelism", "pipeline", "lanes") for kind in RECURRENT}}
+         "last": (), **{kind: _RECURRENT_OPTIONS for kind in RECURRENT},
+         BIDIRECTIONAL: (*_RECURRENT_OPTIONS, "max_steps")}
 # The plan class each kind needs (activations: any activation plan).
 _PLANS = {"dense": DensePlan, "conv1d": Conv1dPlan, "pool": Pool1dPlan, "flatten": FlattenPlan,
-          "last": LastStepPlan, **{kind: RecurrentPlan for kind in RECURRENT}}
+          "last": LastStepPlan, **{kind: RecurrentPlan for kind in RECURRENT},
+          BIDIRECTIONAL: BidirectionalPlan}
 # Whether a kind takes / gives sequences (None: whatever comes, an activation).
 _SEQUENCES = {"dense": (False, False), "conv1d": (True, True), "pool": (True, True),
               "flatten": (True, False), "last": (True, False), "activation": (None, None),
-              **{kind: (True, True) for kind in RECURRENT}}
+              **{kind: (True, True) for kind in STEPPED}}
 
 
 class TimingUnknown(LookupError):
@@ -91,6 +101,8 @@ class Layer:
             return self.plan.channels, self.plan.n_out
         if self.kind in RECURRENT:
             return self.plan.input_size, self.plan.hidden_size
+        if self.kind == BIDIRECTIONAL:
+            return self.plan.input_size, 2 * self.plan.hidden_size
         return n_in, n_in
 
     def sequences(self, before: bool) -> tuple[bool, bool]:
@@ -106,18 +118,20 @@ class Layer:
 
     def cycles(self, step_ii=None) -> Fraction:
         """Cycles per input of its own at full rate: :attr:`load`, or for a recurrent layer
-        ``step_ii[name]`` (its core's cycles per time step).
+        ``step_ii[name]`` (its core's cycles per time step; a bidirectional layer's, while a
+        sequence loads: its forward direction's).
 
         Raises
         ------
         TimingUnknown
             A recurrent layer whose name ``step_ii`` (None: empty) does not hold.
         """
-        if self.kind not in RECURRENT:
+        if self.kind not in STEPPED:
             return self.load
         if not step_ii or self.name not in step_ii:
+            core = "Bidirectional" if self.kind == BIDIRECTIONAL else "Recurrent"
             raise TimingUnknown(f"layer {self.name!r} ({self.kind}): its cycles per time step "
-                                f"are known only from its core (Recurrent(plan).ii); build "
+                                f"are known only from its core ({core}(plan).ii); build "
                                 f"the network's core (Network(plan).ii) or pass step_ii")
         return Fraction(step_ii[self.name])
 
@@ -140,7 +154,7 @@ class Layer:
         TimingUnknown
             A recurrent layer (see :meth:`cycles`).
         """
-        if self.kind in RECURRENT:
+        if self.kind in STEPPED:
             return self.cycles()
         if self.kind == "conv1d":
             return Fraction(max(self.mac_ii, self.plan.stride), self.plan.stride)
@@ -188,7 +202,7 @@ class NetworkPlan:
     @property
     def recurrent(self) -> bool:
         """Whether a layer is recurrent (then timing needs its core's ``step_ii``)."""
-        return any(layer.kind in RECURRENT for layer in self.layers)
+        return any(layer.kind in STEPPED for layer in self.layers)
 
     def loads(self, step_ii=None) -> tuple:
         """Per layer, its cycles per network input: :meth:`Layer.cycles` times
@@ -206,14 +220,20 @@ class NetworkPlan:
         """Cycles between inputs (vectors, or time steps of sequences) at full rate: the
         busiest layer's cycles per input of its own times the inputs it sees per network input
         (:meth:`loads`), rounded up; a recurrent layer's cycles per step come from
-        ``step_ii`` (name → its core's ``ii``).
+        ``step_ii`` (name → its core's ``ii``). Only the layers up to the first bidirectional
+        one count: it stores each sequence before its outputs go on, paced to the layers
+        after it, so those set the cycles per sequence (``Network.period``), not the rate
+        the steps of a sequence come in at.
 
         Raises
         ------
         TimingUnknown
             A recurrent layer missing from ``step_ii``.
         """
-        return math.ceil(max(self.loads(step_ii)))
+        loads = self.loads(step_ii)
+        kinds = [layer.kind for layer in self.layers]
+        upto = kinds.index(BIDIRECTIONAL) + 1 if BIDIRECTIONAL in kinds else len(loads)
+        return math.ceil(max(loads[:upto]))
 
     @property
     def ii(self) -> int:
@@ -234,17 +254,19 @@ class NetworkPlan:
         return self.pacing()
 
     def pacing(self, step_ii=None) -> tuple:
-        """Per layer, the fewest cycles between its windows (a conv1d; None for the others)
-        that keep it from sending the layers after it transfers faster than they take them.
+        """Per layer, the fewest cycles between its windows (a conv1d) or its outputs (a
+        bidirectional layer; None for the others) that keep it from sending the layers after
+        it transfers faster than they take them.
 
         Worked back from the network's output (always taken): a conv1d takes a window every
         ``take = max(mac_ii, need)`` cycles, ``need`` being the spacing the layers after it
         want, and wants its own inputs ``ceil(take / stride)`` apart; a pool wants
         ``ceil(need / stride)``, a flatten ``ceil(need / steps)``, a dense layer
         ``max(ii, need)``, a recurrent layer ``max(step_ii[name], need)``, an activation
-        ``need``. Inside a sequence this spacing never makes a layer wait; at sequence
-        boundaries (a tail, or a stride phase that starts over) it may, and
-        :meth:`~hwnn.cores.network.Network.schedule` says so.
+        ``need``; a bidirectional layer emits its outputs ``need`` apart and, as it stores
+        its sequences, wants its inputs ``step_ii[name]`` apart. Inside a sequence this
+        spacing never makes a layer wait; at sequence boundaries (a tail, or a stride phase
+        that starts over) it may, and :meth:`~hwnn.cores.network.Network.schedule` says so.
 
         Raises
         ------
@@ -265,6 +287,8 @@ class NetworkPlan:
                 need = max(layer.ii, need)
             elif layer.kind in RECURRENT:
                 need = max(math.ceil(layer.cycles(step_ii)), need)
+            elif layer.kind == BIDIRECTIONAL:
+                pace, need = need, math.ceil(layer.cycles(step_ii))
             paces.append(pace)
         return tuple(reversed(paces))
 
@@ -312,7 +336,13 @@ def _check_layer(layer, index) -> Layer:
         raise ParameterValueError("layers", f"{where} ({layer.name}): a {layer.kind} layer "
                                             f"needs a {layer.kind} plan, not a "
                                             f"{layer.plan.kind} one")
-    if layer.kind in ("dense", "conv1d", *RECURRENT):
+    if layer.kind == BIDIRECTIONAL:
+        steps = layer.options.get("max_steps")
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise ParameterValueError("layers", f"{where} ({layer.name}): a bidirectional layer "
+                                                f"needs option max_steps, a positive integer "
+                                                f"(its longest sequence), not {steps!r}")
+    if layer.kind in ("dense", "conv1d", *STEPPED):
         arith = layer.options.get("arith", "mult")
         if arith not in ARITHMETIC:
             raise ParameterValueError("layers", f"{where} ({layer.name}): arith must be one of "
@@ -320,7 +350,9 @@ def _check_layer(layer, index) -> Layer:
                                                 f"{arith!r}")
         if arith == "mult":
             macs = (layer.plan.groups if layer.kind == "conv1d" else
-                    (layer.plan.gates,) if layer.kind in RECURRENT else (layer.plan,))
+                    (layer.plan.gates,) if layer.kind in RECURRENT else
+                    (layer.plan.forward.gates, layer.plan.reverse.gates)
+                    if layer.kind == BIDIRECTIONAL else (layer.plan,))
             for plan in macs:   # a recurrent layer's MAC is over [x; h]
                 mac_schedule(plan, layer.options.get("parallelism", 1))  # checks it
         elif "parallelism" in layer.options:

@@ -45,9 +45,16 @@ def _recurrent_outputs(plan, x):
     return recurrent(plan, x)[0]
 
 
+def _bidirectional_outputs(plan, x):
+    """``[h_forward(t); h_reverse(t)]`` of every step of a bidirectional layer (PyTorch's
+    order), each direction from a zero state, the reverse one from each sequence's last step."""
+    return np.concatenate([recurrent(plan.forward, x)[0], recurrent(plan.reverse, x)[0]],
+                          axis=-1)
+
+
 _REFERENCES = {"dense": dense, "activation": activation, "conv1d": conv1d, "pool": pool1d,
                "flatten": _stream_flatten, "last": _last_step, "lstm": _recurrent_outputs,
-               "gru": _recurrent_outputs}
+               "gru": _recurrent_outputs, "bidirectional": _bidirectional_outputs}
 
 
 def network_layers(plan, x) -> list[np.ndarray]:
@@ -58,7 +65,9 @@ def network_layers(plan, x) -> list[np.ndarray]:
     Raises
     ------
     ValueError
-        ``x`` has the wrong shape or holds codes outside the network's input format.
+        ``x`` has the wrong shape or holds codes outside the network's input format, or
+        sequences longer than a bidirectional layer's ``max_steps`` reach it (its core does
+        not store them).
     """
     x = np.asarray(x)
     if plan.sequences[0]:
@@ -70,6 +79,10 @@ def network_layers(plan, x) -> list[np.ndarray]:
                                        f"not {x.shape}")
     outputs = []
     for layer in plan.layers:
+        if layer.kind == "bidirectional" and x.shape[-2] > layer.options["max_steps"]:
+            raise ParameterValueError("x", f"layer {layer.name!r} (bidirectional) takes "
+                                           f"sequences of at most {layer.options['max_steps']} "
+                                           f"steps (its max_steps), not {x.shape[-2]}")
         x = _REFERENCES[layer.kind](layer.plan, x)
         outputs.append(x)
     return outputs
@@ -89,6 +102,13 @@ def _pool_float(plan, x):
     return y[0] if single else y
 
 
+def _direction_float(plan, x, arrays):
+    """One direction (a RecurrentPlan ``plan``) of PyTorch's LSTM or GRU over real ``x``."""
+    if plan.kind == "lstm":
+        return lstm_float(x, *arrays, reverse=plan.reverse)[0]
+    return gru_float(x, *arrays, reverse=plan.reverse, reset_after=plan.reset_after)[0]
+
+
 def network_float(plan, weights, x) -> list[np.ndarray]:
     """The float64 model of ``plan``'s network: every layer's output for real inputs ``x``.
 
@@ -102,7 +122,9 @@ def network_float(plan, weights, x) -> list[np.ndarray]:
     ``nn.LSTM``/``nn.GRU`` (:func:`~hwnn.ref.rnn_float.lstm_float`,
     :func:`~hwnn.ref.rnn_float.gru_float`, the GRU variant its plan's ``reset_after``) from a
     zero state with ``weights[name] = (weight_ih, weight_hh, bias_ih, bias_hh)`` and gives
-    every step's hidden state.
+    every step's hidden state; a bidirectional one takes ``weights[name] = (forward arrays,
+    reverse arrays)`` and gives ``[h_forward(t); h_reverse(t)]``, as PyTorch's
+    ``bidirectional=True``.
     """
     x = np.asarray(x, dtype=np.float64)
     outputs = []
@@ -123,11 +145,11 @@ def network_float(plan, weights, x) -> list[np.ndarray]:
             x = _last_step(layer.plan, x)
         elif layer.kind == "pool":
             x = _pool_float(layer.plan, x)
-        elif layer.kind == "lstm":
-            x = lstm_float(x, *weights[layer.name], reverse=layer.plan.reverse)[0]
-        elif layer.kind == "gru":
-            x = gru_float(x, *weights[layer.name], reverse=layer.plan.reverse,
-                          reset_after=layer.plan.reset_after)[0]
+        elif layer.kind in ("lstm", "gru"):
+            x = _direction_float(layer.plan, x, weights[layer.name])
+        elif layer.kind == "bidirectional":
+            x = np.concatenate([_direction_float(plan, x, arrays) for plan, arrays in
+                                zip(layer.plan.directions, weights[layer.name])], axis=-1)
         else:
             x = np.asarray(layer.plan.function(x), dtype=np.float64)
         outputs.append(x)

@@ -42,7 +42,7 @@ from ..plans.pool import plan_last_step
 from ..ref.network import network, network_float
 from .fields import Design, SpecError, _Fields, _load_arrays, _plan_error
 from .layers import _activation_design, _dense_design
-from .recurrent import RECURRENT_KINDS, recurrent_arrays, recurrent_layer
+from .recurrent import RECURRENT_KINDS, recurrent_arrays, recurrent_layers
 from .sequence import conv1d_layer, flatten_layer, pool_layer
 
 __all__ = ["NETWORK_FIELDS", "network_design"]
@@ -115,10 +115,14 @@ def network_design(core: dict, params: _Fields, base_dir, source, kinds) -> Desi
         if kind in RECURRENT_KINDS:
             found, keys = recurrent_arrays(layer_params, name, path, arrays)
             used.update(keys)
-            layer, floats[name] = recurrent_layer(kind, name, layer_params, path, found)
-            if not layer_params.boolean("return_sequences", True):  # the last state alone
+            stack = recurrent_layers(kind, name, layer_params, path, found, steps)
+            for layer, weights in stack:   # num_layers of them: all but the last go in here
+                floats[layer.name] = weights
+            layers.extend(layer for layer, _ in stack[:-1])
+            layer = stack[-1][0]
+            if not layer_params.boolean("return_sequences", True):  # the last step alone
                 layers.append(layer)
-                in_format, width = layer.out_format, layer.plan.hidden_size
+                in_format, width = layer.out_format, layer.lanes(0)[1]
                 layer = Layer(f"{name}_last", "last", plan_last_step(width, steps or 1))
         elif kind == "conv1d":
             layer, floats[name] = conv1d_layer(name, layer_params, path, weight, bias)
@@ -167,7 +171,8 @@ def network_design(core: dict, params: _Fields, base_dir, source, kinds) -> Desi
         raise params.error("weights", f"{path.name} has arrays no layer uses: "
                                       f"{', '.join(unused)} (dense layers read '<name>.weight' "
                                       f"and '<name>.bias', lstm and gru layers "
-                                      f"'<name>.weight_ih_l0'...)")
+                                      f"'<name>.weight_ih_l0'..., '_l1'... up to num_layers, "
+                                      f"'_reverse' when bidirectional)")
     target_ii = params.integer("target_ii", None, 1) if "target_ii" in params.table else None
     if steps_in is None and layers[0].kind in _SEQUENCE_FIRST:
         raise params.error("sequence_length", "missing: the network runs over sequences; give "

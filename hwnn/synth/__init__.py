@@ -9,9 +9,10 @@ from .harness import RegisteredHarness
 from .report import SynthReport, format_table
 from .run import coarse_cells, synthesize, synthesize_rtlil
 from .targets import TARGETS, Target, get_target
-from .toolchain import ToolError, tool_env, tool_path
+from .toolchain import ToolError, ToolTimeout, tool_env, tool_path
 
 __all__ = [
     "coarse_cells", "synthesize", "synthesize_rtlil", "SynthReport", "format_table", "TARGETS", "Target",
     "get_target", "RegisteredHarness", "tool_path", "tool_env", "ToolError",
+    "ToolTimeout",
 ]

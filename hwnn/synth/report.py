@@ -223,7 +223,8 @@ class SynthReport:
         None when place-and-route did not run.
     fits : bool or None
         From nextpnr when place-and-route ran; otherwise whether the yosys counts fit the
-        totals; None for estimate-only targets.
+        totals, None when they cannot tell (an iCE40 design whose flip-flops fit only if they
+        pack with its LUTs: a note says so) and for estimate-only targets.
     pnr_utilization : dict or None
         nextpnr's own ``{"used", "available"}`` per bel type (harness included), or None.
     notes : list of str
@@ -276,7 +277,9 @@ def _fmax_cell(report: SynthReport) -> str:
 
 
 def _fits_cell(report: SynthReport) -> str:
-    return {None: "-", True: "yes", False: "NO"}[report.fits]
+    if report.fits is None:
+        return "-" if report.totals is None else "maybe"
+    return "yes" if report.fits else "NO"
 
 
 _ROWS = [

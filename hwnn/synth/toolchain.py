@@ -25,7 +25,7 @@ try:  # a dependency of yowasp-runtime, not of hwnn: used only to find YoWASP's 
 except ImportError:  # pragma: no cover
     platformdirs = None
 
-__all__ = ["ToolError", "tool_path", "tool_env", "run_tool", "is_compiled", "COMPILE_SECONDS"]
+__all__ = ["ToolError", "ToolTimeout", "tool_path", "tool_env", "run_tool", "is_compiled", "COMPILE_SECONDS"]
 
 # Which pip package installs each script, for the error message when one is missing.
 _PACKAGES = {
@@ -82,6 +82,24 @@ class ToolError(RuntimeError):
         self.tail = tail
         super().__init__(
             f"{tool} failed with exit status {returncode}; last lines of {self.log_path}:\n{tail}")
+
+
+class ToolTimeout(ToolError):
+    """A YoWASP tool ran longer than its time limit and was stopped (``returncode`` None)."""
+
+    def __init__(self, tool: str, seconds: float, log_path: Path, tail: str):
+        self.seconds = seconds
+        super().__init__(tool, None, log_path, tail)
+        self.args = (f"{tool} did not finish within {seconds:g} s and was stopped; last lines "
+                     f"of {self.log_path}:\n{tail}",)
+
+
+def check_timeout(value, parameter: str) -> None:
+    """Raise ValueError naming ``parameter`` unless ``value`` is None or a positive number."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                              or not value > 0):
+        raise ValueError(f"{parameter} must be a positive number of seconds or None, "
+                         f"not {value!r}")
 
 
 def _short_name(name: str) -> str:
@@ -219,7 +237,8 @@ def log_tail(log_path, lines: int = _TAIL_LINES) -> str:
 
 
 def run_tool(name: str, args: Sequence[str], cwd, log_path,
-             progress: Callable[[str], None] | None = None, *, what: str | None = None) -> None:
+             progress: Callable[[str], None] | None = None, *, what: str | None = None,
+             timeout: float | None = None) -> None:
     """Run the YoWASP tool ``name`` with ``args`` and wait for it to finish.
 
     Parameters
@@ -238,6 +257,9 @@ def run_tool(name: str, args: Sequence[str], cwd, log_path,
         Told, in one line, what is about to run (the CLI prints it to stderr).
     what : str, optional
         Short description of the step for the progress line, e.g. ``"synth_ice40"``.
+    timeout : float, optional
+        Stop the tool after this many seconds (None: no limit). A run that first compiles the
+        tool (once per machine) is not limited.
 
     Raises
     ------
@@ -245,7 +267,12 @@ def run_tool(name: str, args: Sequence[str], cwd, log_path,
         The tool is not installed.
     ToolError
         The tool exited with a non-zero status; carries the log path and its last lines.
+    ToolTimeout
+        The tool ran longer than ``timeout`` (a :class:`ToolError`).
+    ValueError
+        ``timeout`` is not a positive number.
     """
+    check_timeout(timeout, "timeout")
     short = _short_name(name)
     executable = tool_path(short)
     compiling = is_compiled(short) is False
@@ -259,7 +286,11 @@ def run_tool(name: str, args: Sequence[str], cwd, log_path,
         if compiling:
             returncode = _run_with_compile_bar(command, cwd, log, short)
         else:
-            returncode = subprocess.run(command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL).returncode
+            try:
+                returncode = subprocess.run(command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, timeout=timeout).returncode
+            except subprocess.TimeoutExpired:   # subprocess.run has killed it
+                log.flush()
+                raise ToolTimeout(short, timeout, log_path, log_tail(log_path)) from None
     if returncode != 0:
         raise ToolError(short, returncode, log_path, log_tail(log_path))
