@@ -17,7 +17,7 @@ from ..plans.rnn import RecurrentPlan
 from ._component import owned, rejects_quietly
 from ._timing import check_arrivals, pipeline_schedule
 from .framed import frame_layout
-from .recurrent import Recurrent
+from .rnn_core import recurrent_core
 
 __all__ = ["Bidirectional"]
 
@@ -34,15 +34,17 @@ class Bidirectional(wiring.Component):
        every ``S_f`` = its ``step_cycles``) and a memory of ``max_steps`` steps; the forward
        hidden states go to a second memory;
     2. *reverse*: from the sequence's last step back to its first, the memory feeds a second
-       Recurrent core built from the reverse plan run forwards (one step every ``S_r``
-       cycles); its hidden states go to a third memory;
+       Recurrent core built from the reverse plan run forwards (one step every ``S_r`` = its
+       ``step_cycles`` cycles, or every 2 for a core of 1 cycle a step: each step is read from
+       the memory, then sent); its hidden states go to a third memory;
     3. *emit*: both memories are read in time order, an output every ``emit_cycles =
        max(2, pace)`` cycles (a read, then the transfer; ``pace`` slows it down to what the
        layer after it takes, so that layer never holds it up).
 
     Timing without stalls: a sequence of ``L`` steps whose steps are offered at once takes
-    ``L·S_f`` cycles to load; its first output comes ``max(S_f, 2 + L·S_r) + 3`` cycles after
-    its last step entered (the reverse pass), the others ``emit_cycles`` apart, and the next
+    ``L·S_f`` cycles to load; its first output comes ``max(S_f, R(L)) + 3`` cycles after
+    its last step entered (``R(L) = 2 + (L − 1)·max(2, S_r) + S_r``, the reverse pass), the
+    others ``emit_cycles`` apart, and the next
     sequence's first step enters in the cycle after the last output (:meth:`schedule` gives
     every cycle, :meth:`period` the cycles per sequence). So ``ii`` is ``S_f`` (steps within a
     sequence) and ``latency`` is counted from a sequence's last step to its first output, for
@@ -62,7 +64,9 @@ class Bidirectional(wiring.Component):
     pace : int
         The fewest cycles between outputs (at least 2 in any case).
     **options
-        For both Recurrent cores (``arith``, ``parallelism``, ``pipeline``, ``lanes``).
+        For both directions' cores (``arith``, ``parallelism``, ``pipeline``, ``lanes``; with
+        ``cuts``, :class:`~hwnn.cores.recurrent_unrolled.UnrolledRecurrent`:
+        :func:`~hwnn.cores.rnn_core.recurrent_core`).
 
     Members
     -------
@@ -84,8 +88,8 @@ class Bidirectional(wiring.Component):
         self._plan = BidirectionalPlan(forward, reverse)
         self._max_steps = check_integer(max_steps, "max_steps", minimum=1)
         self._pace = check_integer(pace, "pace", minimum=1)
-        self._forward = owned(Recurrent(forward, **options))
-        self._reverse = owned(Recurrent(replace(reverse, reverse=False), **options))
+        self._forward = owned(recurrent_core(forward, **options))
+        self._reverse = owned(recurrent_core(replace(reverse, reverse=False), **options))
         super().__init__({
             "i": In(stream.Signature(frame_layout(forward.in_format, forward.input_size))),
             "o": Out(stream.Signature(frame_layout(forward.state_format,
@@ -104,6 +108,14 @@ class Bidirectional(wiring.Component):
                   doc="Cycles between the steps of a sequence while it loads (``S_f``); the "
                       "cycles per sequence are :meth:`period`'s.")
 
+    def _reverse_pass(self, steps: int) -> int:
+        """Cycles from a sequence's last step in to its last reverse state out: ``2 + (L −
+        1)·max(2, S_r) + S_r`` (``L`` steps; each step is read from the memory a cycle before
+        it is sent, so a core of 1 cycle a step gets one every 2; for ``S_r`` ≥ 2 this is
+        ``2 + L·S_r``)."""
+        s_r = self._reverse.step_cycles
+        return 2 + (steps - 1) * max(2, s_r) + s_r
+
     @property
     def emit_cycles(self) -> int:
         """Cycles between the outputs of the emit phase: ``max(2, pace)``."""
@@ -112,13 +124,14 @@ class Bidirectional(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from the last step of a sequence of ``max_steps`` steps to its first output:
-        ``max(S_f, 2 + max_steps·S_r) + 3`` (a shorter sequence's come sooner)."""
+        ``max(S_f, R(max_steps)) + 3`` (a shorter sequence's come sooner), ``R`` the reverse
+        pass (:meth:`_reverse_pass`: ``2 + L·S_r`` for ``S_r`` ≥ 2)."""
         return max(self._forward.step_cycles,
-                   2 + self._max_steps * self._reverse.step_cycles) + 3
+                   self._reverse_pass(self._max_steps)) + 3
 
     def period(self, steps: int) -> int:
         """Cycles from one sequence's first step to the next one's when sequences of ``steps``
-        steps follow back to back at full rate: ``(steps − 1)·S_f + max(S_f, 2 + steps·S_r)
+        steps follow back to back at full rate: ``(steps − 1)·S_f + max(S_f, R(steps))
         + 4 + (steps − 1)·emit_cycles``.
 
         Raises
@@ -127,8 +140,8 @@ class Bidirectional(wiring.Component):
             ``steps`` is not an integer between 1 and ``max_steps``.
         """
         steps = check_integer(steps, "steps", minimum=1, maximum=self._max_steps)
-        s_f, s_r = self._forward.step_cycles, self._reverse.step_cycles
-        return (steps - 1) * (s_f + self.emit_cycles) + max(s_f, 2 + steps * s_r) + 4
+        s_f = self._forward.step_cycles
+        return (steps - 1) * (s_f + self.emit_cycles) + max(s_f, self._reverse_pass(steps)) + 4
 
     #: :meth:`schedule` models outputs taken late (``taken``): a network may hold it up.
     holds_outputs = True
@@ -151,14 +164,14 @@ class Bidirectional(wiring.Component):
         arrivals = check_arrivals(arrivals, sum(lengths))
         taken = np.zeros(sum(lengths), dtype=np.int64) if taken is None else \
             check_arrivals(taken, sum(lengths), "taken")
-        s_f, s_r = self._forward.step_cycles, self._reverse.step_cycles
+        s_f = self._forward.step_cycles
         ins, outs, free, k = [], [], 0, 0
         for length in lengths:
             if not length:
                 continue
             load, _ = pipeline_schedule(s_f, s_f, np.maximum(arrivals[k:k + length], free))
             last_in = int(load[-1])
-            out = max(last_in + s_f, last_in + 2 + length * s_r) + 3 - self.emit_cycles
+            out = max(last_in + s_f, last_in + self._reverse_pass(length)) + 3 - self.emit_cycles
             for j in range(length):
                 out = max(out + self.emit_cycles, int(taken[k + j]))
                 outs.append(out)

@@ -22,7 +22,7 @@ from .flatten import Flatten
 from .framed import Framed
 from .last import LastStep
 from .pool import Pool1d
-from .recurrent import Recurrent
+from .rnn_core import recurrent_core
 
 __all__ = ["Network", "layer_builders", "layer_core", "step_cycles"]
 
@@ -36,7 +36,9 @@ def layer_core(layer, lanes_in: int, sequence: bool = False, fmt=None, pace=None
     values of format ``fmt`` per transfer; an activation over a ``sequence`` carries ``last``
     beside its data (:class:`~hwnn.cores.framed.Framed`); a conv1d takes windows at most every
     ``pace`` cycles (:meth:`~hwnn.plans.network.NetworkPlan.pacing`); an LSTM or GRU layer is
-    a :class:`~hwnn.cores.recurrent.Recurrent` with the layer's options, a bidirectional one a
+    a :class:`~hwnn.cores.recurrent.Recurrent` with the layer's options
+    (:class:`~hwnn.cores.recurrent_unrolled.UnrolledRecurrent` with ``cuts``,
+    :func:`~hwnn.cores.rnn_core.recurrent_core`), a bidirectional one a
     :class:`~hwnn.cores.bidirectional.Bidirectional` whose outputs come at most every ``pace``
     cycles."""
     if layer.kind == "dense":
@@ -50,7 +52,7 @@ def layer_core(layer, lanes_in: int, sequence: bool = False, fmt=None, pace=None
     if layer.kind == "last":
         return LastStep(layer.plan, fmt)
     if layer.kind in RECURRENT:
-        return Recurrent(layer.plan, **layer.options)
+        return recurrent_core(layer.plan, **layer.options)
     if layer.kind == BIDIRECTIONAL:
         return Bidirectional(layer.plan.forward, layer.plan.reverse, pace=pace or 1,
                              **layer.options)

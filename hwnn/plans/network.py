@@ -47,7 +47,7 @@ RECURRENT = ("lstm", "gru")
 BIDIRECTIONAL = "bidirectional"
 #: Kinds whose cycles per time step only their core knows (``step_ii``).
 STEPPED = (*RECURRENT, BIDIRECTIONAL)
-_RECURRENT_OPTIONS = ("arith", "parallelism", "pipeline", "lanes")
+_RECURRENT_OPTIONS = ("arith", "parallelism", "pipeline", "lanes", "cuts")
 #: Layer kinds a network chains, with the core options each takes.
 KINDS = {"dense": ("arith", "parallelism", "pipeline"), "activation": (),
          "conv1d": ("arith", "parallelism", "pipeline"), "pool": (), "flatten": (),

@@ -16,7 +16,9 @@
     # state_format, gate_format, cell_format (lstm), sigmoid_format, tanh_format, weight_format:
     # each replaces its default (hwnn.plans.rnn.default_formats); segments (pwl), table_size
     # (lut); arith, parallelism, pipeline as a dense layer (the MAC over [x; h]); lanes (the
-    # core's folding of its activation and elementwise units); return_sequences = false to
+    # core's folding of its activation and elementwise units); cuts = N (arith "mcm" or
+    # "csd"): the whole step as one datapath with N register stages, N + 1 cycles a step
+    # (hwnn.cores.recurrent_unrolled.UnrolledRecurrent); return_sequences = false to
     # give only each sequence's last output step (a vector; a layer "<name>_last" is added);
     # max_steps (bidirectional): the longest sequence its core stores (default: the length
     # of the sequences reaching it, from sequence_length)
@@ -58,7 +60,8 @@ __all__ = ["RECURRENT_KINDS", "recurrent_arrays", "recurrent_layers"]
 
 _FORMATS = ("state_format", "gate_format", "sigmoid_format", "tanh_format", "weight_format")
 _COMMON = ("in_format", "hidden_size", "bits", "method", *_FORMATS, "segments", "table_size",
-           "arith", "parallelism", "pipeline", "lanes", "saturate_weights", "return_sequences",
+           "arith", "parallelism", "pipeline", "lanes", "cuts", "saturate_weights",
+           "return_sequences",
            "bidirectional", "num_layers", "max_steps")
 #: Fields of each recurrent layer kind.
 RECURRENT_KINDS = {"lstm": (*_COMMON, "cell_format"), "gru": (*_COMMON, "reset_after")}
@@ -130,9 +133,18 @@ def recurrent_arrays(params: _Fields, name: str, path, arrays) -> tuple[dict, se
 
 
 def _options(params: _Fields) -> dict:
-    """The core options of the fields: arith, parallelism, pipeline, lanes."""
+    """The core options of the fields: arith, parallelism, pipeline, lanes, cuts."""
     options = {}
     arith = params.choice("arith", ("mult", "csd", "mcm"), "mult")
+    if "cuts" in params.table:   # the whole step as one datapath (UnrolledRecurrent)
+        if arith == "mult":
+            raise params.error("cuts", "needs a shift-add MAC (arith = \"mcm\" or \"csd\"): "
+                                       "the unrolled step has every weight as a constant")
+        for other in ("parallelism", "pipeline", "lanes"):
+            if other in params.table:
+                raise params.error(other, "does not apply with cuts (the unrolled step has "
+                                          "every product at once, no pipelined parts, no lanes)")
+        return {"arith": arith, "cuts": params.integer("cuts", None, 0)}
     if arith != "mult":
         options["arith"] = arith
         if "parallelism" in params.table:
