@@ -1,13 +1,16 @@
 """What every recurrent core does around its step: the streams, the x/h/c registers, the
 initial state and the output framing, apart from how the step itself is computed.
 
-A recurrent core (:class:`~hwnn.cores.recurrent_unrolled.UnrolledRecurrent`, and
-:class:`~hwnn.cores.recurrent.Recurrent` once it uses this module) runs one time step at a
-time. :func:`sequence_control` holds the step's input ``x`` and the state ``h`` (and ``c`` for
-an LSTM) in registers and asks the core's step function for the next state; the step's input
-is taken in the cycle the previous step's output is taken (or at once when idle), the state
-becomes the next state then, and starts over from zeros (or from the ``i_state`` stream) after
-a sequence's ``last`` step.
+A recurrent core (:class:`~hwnn.cores.recurrent_unrolled.UnrolledRecurrent`,
+:class:`~hwnn.cores.recurrent.Recurrent`) runs one time step at a time: both take their ports
+(:func:`recurrent_members`), ``[x; h]`` (:func:`mac_inputs`) and their timing model
+(:func:`step_schedule`) from here. :func:`sequence_control` holds the step's input ``x`` and
+the state ``h`` (and ``c`` for an LSTM) in registers and asks the core's step function for the
+next state; the step's input is taken in the cycle the previous step's output is taken (or at
+once when idle), the state becomes the next state then, and starts over from zeros (or from
+the ``i_state`` stream) after a sequence's ``last`` step. Recurrent has control of its own: it
+writes h' and c' over h and c in block RAM and feeds the step's input to its MAC without an x
+register.
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ from amaranth.hdl import Signal, Value
 from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
+from ._timing import last_steps, sequence_pipeline
 from .framed import frame_layout
 from .requantize import format_shape
 
-__all__ = ["mac_inputs", "recurrent_members", "sequence_control", "state_layout"]
+__all__ = ["mac_inputs", "recurrent_members", "sequence_control", "state_layout",
+           "step_schedule"]
 
 
 def state_layout(plan) -> data.StructLayout:
@@ -42,6 +47,22 @@ def recurrent_members(plan, *, sequences: bool, initial_state: bool) -> dict:
         "o": Out(stream.Signature(out)),
         **({"i_state": In(stream.Signature(state_layout(plan)))} if initial_state else {}),
     }
+
+
+def step_schedule(lengths, arrivals, step_cycles: int, sequences: bool):
+    """``(in_cycles, out_cycles)`` of a core that runs one step at a time, ``step_cycles`` each
+    (a step enters in the cycle the one before it leaves), over back-to-back sequences of
+    ``lengths`` steps, step ``k`` offered from cycle ``arrivals[k]`` (None: all from cycle 0),
+    the output always taken; with ``sequences`` False only each sequence's last output.
+
+    Raises
+    ------
+    ValueError
+        ``lengths`` holds a negative number, or ``arrivals`` is not one non-decreasing
+        non-negative integer per step.
+    """
+    lengths, ins, outs = sequence_pipeline(lengths, arrivals, step_cycles, step_cycles)
+    return ins, outs if sequences else outs[last_steps(lengths)]
 
 
 def mac_inputs(m, plan, x, h) -> list:

@@ -14,19 +14,16 @@ from __future__ import annotations
 from dataclasses import replace
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In, Out
 
 from ..checks import ParameterTypeError, check_bool, check_integer
 from ..plans.rnn import RecurrentPlan
 from ._component import owned, rejects_quietly
-from ._timing import last_steps, sequence_pipeline
+from ._recurrent_io import mac_inputs, recurrent_members, step_schedule
 from .activation import activation_core
 from .dense import Dense
 from .elementwise import Elementwise
-from .framed import frame_layout
-from .requantize import format_shape
 
 __all__ = ["Recurrent"]
 
@@ -137,25 +134,11 @@ class Recurrent(wiring.Component):
         self._lanes = None if lanes is None else check_integer(lanes, "lanes", minimum=1)
         self._sequences = check_bool(sequences, "sequences")
         self._initial = check_bool(initial_state, "initial_state")
-        state = format_shape(plan.state_format)
-        out = (frame_layout(plan.state_format, plan.hidden_size) if self._sequences
-               else data.ArrayLayout(state, plan.hidden_size))
         self._parts = self._build_parts(self._lanes)
         self._slices = _slices(plan)
         self._stored = self._memory_values()
-        super().__init__({
-            "i": In(stream.Signature(frame_layout(plan.in_format, plan.input_size))),
-            "o": Out(stream.Signature(out)),
-            **({"i_state": In(stream.Signature(self._state_layout()))} if self._initial else {}),
-        })
-
-    def _state_layout(self):
-        """A sequence's initial state: ``h0`` and, for an LSTM, ``c0``."""
-        plan = self._plan
-        fields = {"h": data.ArrayLayout(format_shape(plan.state_format), plan.hidden_size)}
-        if plan.cell_format is not None:
-            fields["c"] = data.ArrayLayout(format_shape(plan.cell_format), plan.hidden_size)
-        return data.StructLayout(fields)
+        super().__init__(recurrent_members(plan, sequences=self._sequences,
+                                           initial_state=self._initial))
 
     def _build_parts(self, lanes) -> list:
         plan, hidden = self._plan, self._plan.hidden_size
@@ -298,9 +281,7 @@ class Recurrent(wiring.Component):
             ``lengths`` holds a negative number, or ``arrivals`` is not one non-decreasing
             non-negative integer per step.
         """
-        lengths, ins, outs = sequence_pipeline(lengths, arrivals, self.step_cycles,
-                                               self.step_cycles)
-        return ins, outs if self._sequences else outs[last_steps(lengths)]
+        return step_schedule(lengths, arrivals, self.step_cycles, self._sequences)
 
     def describe(self) -> dict:
         """Parameters, formats, timing, the values kept in block RAM and the parts
@@ -314,10 +295,9 @@ class Recurrent(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        plan, hidden, inputs = self._plan, self._plan.hidden_size, self._plan.input_size
-        state_w, in_w = plan.state_format.width, plan.in_format.width
+        plan, hidden = self._plan, self._plan.hidden_size
         last = Signal()
-        h = Signal(state_w * hidden, name="h")
+        h = Signal(plan.state_format.width * hidden, name="h")
         c = Signal(plan.cell_format.width * hidden if plan.cell_format else 1, name="c")
         values = {"h": h, "c": c}
         have = {"h": Const(1), "c": Const(1)}
@@ -342,17 +322,7 @@ class Recurrent(wiring.Component):
             h_start = Mux(first, Value.cast(self.i_state.payload.h), h_start)
         x = Value.cast(self.i.payload.data)
         # [x; h] in the MAC's input format: x and h shifted to its fraction bits (exact).
-        mac_shape = format_shape(plan.mac_in_format)
-        lanes = []
-        for k, (value, width, shift) in enumerate(
-                [(x, in_w, plan.x_shift)] * inputs + [(h_start, state_w, plan.h_shift)] * hidden):
-            index = k if k < inputs else k - inputs
-            lane = Signal(mac_shape, name=f"xh{k}")
-            code = value[index * width:(index + 1) * width]
-            code = code.as_signed() if (plan.in_format if k < inputs
-                                        else plan.state_format).signed else code
-            m.d.comb += lane.eq(code << shift)
-            lanes.append(lane)
+        lanes = mac_inputs(m, plan, x, h_start)
         m.d.comb += [mac.i.valid.eq(self.i.valid & enter & both),
                      Value.cast(mac.i.payload).eq(Cat(*lanes))]
 

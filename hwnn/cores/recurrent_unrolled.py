@@ -26,8 +26,7 @@ from ..plans.lut import LUTPlan
 from ..plans.pwl import PWLPlan
 from ..plans.rnn import RecurrentPlan
 from ._component import rejects_quietly
-from ._recurrent_io import mac_inputs, recurrent_members, sequence_control
-from ._timing import last_steps, sequence_pipeline
+from ._recurrent_io import mac_inputs, recurrent_members, sequence_control, step_schedule
 from .dense import biased_output, shift_add_polarity
 from .elementwise import elementwise_exact
 from .exact import exact_datapath
@@ -219,9 +218,7 @@ class UnrolledRecurrent(wiring.Component):
             ``lengths`` holds a negative number, or ``arrivals`` is not one non-decreasing
             non-negative integer per step.
         """
-        lengths, ins, outs = sequence_pipeline(lengths, arrivals, self.step_cycles,
-                                               self.step_cycles)
-        return ins, outs if self._sequences else outs[last_steps(lengths)]
+        return step_schedule(lengths, arrivals, self.step_cycles, self._sequences)
 
     def describe(self) -> dict:
         """Parameters, formats, timing, the layers and where the cuts are (JSON-serializable)."""
