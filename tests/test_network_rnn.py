@@ -434,25 +434,6 @@ def test_conv_before_a_gru_is_paced_to_its_steps():
     np.testing.assert_array_equal(steady.out_cycles, out_cycles)
 
 
-@pytest.mark.slow
-def test_a_long_lstm_network_run_on_a_compiled_engine(tmp_path):
-    # The spec's path (flow.simulate) on CXXRTL with stalls: 16 000 steps of the spec's LSTM.
-    # (10⁵ steps of each recurrent kind on the core itself: tests/test_slow_rnn.py.)
-    from hwnn.flow import simulate
-    from hwnn.sim import EngineError, compiled
-    try:
-        compiled.find_compiler("cxxrtl")
-    except EngineError as error:
-        pytest.skip(str(error))
-    text = SPEC[:SPEC.index("[[params.layers]]\nkind = \"flatten\"")]
-    text = text.replace("sequence_length = 6", "sequence_length = 16")
-    design = load_spec(write_spec(tmp_path, text, torch_arrays()))
-    x = np.random.default_rng(12).integers(-128, 128, (1000, 16, 2))
-    result = simulate(design, x, stall=0.2, seed=6, engine="cxxrtl")
-    assert result.exact, result.mismatch()
-    assert result.outputs.shape == (1000, 16, 3)
-
-
 def test_synth_parts_build_the_lstm_as_the_network_does(tmp_path):
     from hwnn.flow import composition_notes, synth_parts, synth_reports
     text = SPEC[:SPEC.index("[[params.layers]]\nkind = \"flatten\"")]
