@@ -33,10 +33,11 @@ def test_a_layer_with_cuts_runs_on_the_unrolled_core(tmp_path, kind, extra):
     ('arith = "mcm"\ncuts = 1\nlanes = 2', "lanes", "does not apply with cuts"),
     ('arith = "mcm"\ncuts = 1\npipeline = 1', "pipeline", "does not apply with cuts"),
     ('arith = "mcm"\ncuts = -1', "cuts", ""),
+    ('arith = "mcm"\ncuts = 7', "cuts", "cuts must be an integer between 0 and 6, not 7"),
 ])
 def test_fields_the_unrolled_core_refuses(tmp_path, extra, field, message):
     arrays = state_dict("lstm", "rnn", hidden=2, inputs=2)
     with pytest.raises(SpecError) as info:
-        load_spec(write(tmp_path, spec_text("lstm", extra), arrays)).build()
+        load_spec(write(tmp_path, spec_text("lstm", extra), arrays))
     assert info.value.field.endswith(field), (info.value.field, str(info.value))
     assert message in str(info.value)

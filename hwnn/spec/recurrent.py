@@ -48,8 +48,11 @@ step), not PyTorch's ``h_n[1]`` (the reverse state after the whole sequence, at 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from types import MappingProxyType
 
+from ..cores._component import inspected
+from ..cores.recurrent_unrolled import UnrolledRecurrent
 from ..plans.bidirectional import BidirectionalPlan
 from ..plans.network import Layer
 from ..plans.rnn import KINDS as GATES
@@ -158,6 +161,16 @@ def _options(params: _Fields) -> dict:
     return options
 
 
+def _check_cuts(params: _Fields, plan, options) -> None:
+    """Raise a SpecError on ``cuts`` if the unrolled core of ``plan`` refuses it (more cuts than
+    its step has layer boundaries)."""
+    try:
+        inspected(UnrolledRecurrent(replace(plan, reverse=False), arith=options["arith"],
+                                    cuts=options["cuts"]))
+    except (TypeError, ValueError) as exc:
+        raise params.error("cuts", str(exc)) from None
+
+
 def _direction(kind, name, params, path, arrays, key, in_format, settings, reverse):
     """One direction's plan from its arrays (``key`` names its ``weight_ih``)."""
     gates, hidden = GATES[kind], arrays["weight_hh"].shape[-1]
@@ -255,6 +268,9 @@ def recurrent_layers(kind: str, name: str, params: _Fields, path, found,
                                          _key(name, "weight_ih", layer, d), in_format,
                                          settings, bool(d))
                               for d in range(directions)))
+        if "cuts" in options:
+            for plan in plans:
+                _check_cuts(params, plan, options)
         layer_name = f"{name}_l{layer}" if layer else name
         if directions == 2:
             try:
