@@ -18,7 +18,7 @@ from hwnn.ref.rnn import recurrent
 from hwnn.sim import run_stream
 from hwnn.synth import synthesize
 from sequences import random_sequences
-from test_cores_recurrent import plan, run_with_states, simulate
+from test_cores_recurrent import check_initial_states, plan, simulate
 
 CASES = [
     ("lstm", dict(method="lut"), dict(cuts=0)),
@@ -90,19 +90,8 @@ def test_only_the_last_state_of_each_sequence(kind):
 
 @pytest.mark.parametrize("kind, cuts", [("lstm", 0), ("lstm", 3), ("gru", 2)])
 def test_initial_state_comes_with_each_sequence(kind, cuts):
-    core = UnrolledRecurrent(plan(kind, method="lut"), cuts=cuts, initial_state=True)
-    lengths = [16, 2, 5]
-    xs, stream = random_sequences(core.plan.in_format, core.plan.input_size, lengths, seed=6)
-    rng = np.random.default_rng(7)
-    state_fmt, cell_fmt = core.plan.state_format, core.plan.cell_format
-    h0 = rng.integers(state_fmt.min_int, state_fmt.max_int + 1, (3, 3))
-    c0 = None if cell_fmt is None else rng.integers(cell_fmt.min_int, cell_fmt.max_int + 1,
-                                                    (3, 3))
-    want = np.concatenate([recurrent(core.plan, x, h0=h0[k], c0=None if c0 is None else c0[k])[0]
-                           for k, x in enumerate(xs)])
-    states = {"h": h0} if c0 is None else {"h": h0, "c": c0}
-    np.testing.assert_array_equal(run_with_states(core, stream, states, len(want), 8), want)
-    assert not np.array_equal(want, np.concatenate([recurrent(core.plan, x)[0] for x in xs]))
+    check_initial_states(UnrolledRecurrent(plan(kind, method="lut"), cuts=cuts,
+                                           initial_state=True))
 
 
 def test_balanced_cuts_minimize_the_largest_segment():

@@ -32,7 +32,7 @@ def test_a_layer_with_cuts_runs_on_the_unrolled_core(tmp_path, kind, extra):
     ("cuts = 1", "cuts", 'needs a shift-add MAC (arith = "mcm" or "csd")'),
     ('arith = "mcm"\ncuts = 1\nlanes = 2', "lanes", "does not apply with cuts"),
     ('arith = "mcm"\ncuts = 1\npipeline = 1', "pipeline", "does not apply with cuts"),
-    ('arith = "mcm"\ncuts = -1', "cuts", ""),
+    ('arith = "mcm"\ncuts = -1', "cuts", "must be at least 0, not -1"),
     ('arith = "mcm"\ncuts = 7', "cuts", "cuts must be an integer between 0 and 6, not 7"),
 ])
 def test_fields_the_unrolled_core_refuses(tmp_path, extra, field, message):

@@ -23,8 +23,8 @@ from ._timing import last_steps, sequence_pipeline
 from .framed import frame_layout
 from .requantize import format_shape
 
-__all__ = ["mac_inputs", "recurrent_members", "sequence_control", "state_layout",
-           "step_schedule"]
+__all__ = ["load_initial_state", "mac_inputs", "recurrent_members", "sequence_control",
+           "state_layout", "step_output", "step_schedule"]
 
 
 def state_layout(plan) -> data.StructLayout:
@@ -110,15 +110,7 @@ def sequence_control(m, core, plan, step, *, sequences: bool, initial_state: boo
     done = Signal(name="done")
     h_next, c_next, valid = step(x, h, c, have_x, done)
 
-    if sequences:
-        m.d.comb += [core.o.valid.eq(valid),
-                     Value.cast(core.o.payload.data).eq(h_next),
-                     core.o.payload.last.eq(last),
-                     done.eq(core.o.valid & core.o.ready)]
-    else:   # only a sequence's last state leaves; the others end their step at once
-        m.d.comb += [core.o.valid.eq(valid & last),
-                     Value.cast(core.o.payload).eq(h_next),
-                     done.eq(valid & (~last | core.o.ready))]
+    step_output(m, core, h_next, valid, last, done, sequences=sequences)
     idle = Signal(init=1, name="idle")
     if initial_state:
         first = Signal(init=1, name="first")
@@ -136,10 +128,32 @@ def sequence_control(m, core, plan, step, *, sequences: bool, initial_state: boo
         m.d.sync += [x.eq(Value.cast(core.i.payload.data)), last.eq(core.i.payload.last),
                      have_x.eq(1), idle.eq(0)]
         if initial_state:
-            m.d.sync += first.eq(core.i.payload.last)
-            with m.If(first):
-                m.d.sync += h.eq(Value.cast(core.i_state.payload.h))
-                if plan.cell_format is not None:
-                    m.d.sync += c.eq(Value.cast(core.i_state.payload.c))
+            load_initial_state(m, core, plan, first, h, c)
     return done
+
+
+def step_output(m, core, h_next, valid, last, done, *, sequences: bool) -> None:
+    """Drive ``core.o`` with a step's ``h_next`` (there when ``valid``) and ``done`` (the
+    step's output is taken this cycle): every step framed with ``last`` (``sequences``), or
+    only a sequence's last state, its other steps ending as soon as ``valid``."""
+    if sequences:
+        m.d.comb += [core.o.valid.eq(valid),
+                     Value.cast(core.o.payload.data).eq(h_next),
+                     core.o.payload.last.eq(last),
+                     done.eq(core.o.valid & core.o.ready)]
+    else:
+        m.d.comb += [core.o.valid.eq(valid & last),
+                     Value.cast(core.o.payload).eq(h_next),
+                     done.eq(valid & (~last | core.o.ready))]
+
+
+def load_initial_state(m, core, plan, first, h, c) -> None:
+    """In the cycle a step's input is taken: remember whether the next step starts a sequence
+    (``first``, from its ``last``), and if this one does, load ``h`` (and ``c``, for an LSTM)
+    from ``core.i_state``."""
+    m.d.sync += first.eq(core.i.payload.last)
+    with m.If(first):
+        m.d.sync += h.eq(Value.cast(core.i_state.payload.h))
+        if plan.cell_format is not None:
+            m.d.sync += c.eq(Value.cast(core.i_state.payload.c))
 

@@ -20,7 +20,8 @@ from amaranth.lib.memory import Memory
 from ..checks import ParameterTypeError, check_bool, check_integer
 from ..plans.rnn import RecurrentPlan
 from ._component import owned, rejects_quietly
-from ._recurrent_io import mac_inputs, recurrent_members, step_schedule
+from ._recurrent_io import (load_initial_state, mac_inputs, recurrent_members, step_output,
+                            step_schedule)
 from .activation import activation_core
 from .dense import Dense
 from .elementwise import Elementwise
@@ -338,15 +339,8 @@ class Recurrent(wiring.Component):
             self._run_part(m, part, values, have, done, state, fresh)
 
         # The step's output: the new hidden state, while the next step's input may enter.
-        if self._sequences:
-            m.d.comb += [self.o.valid.eq(have["h_next"]),
-                         Value.cast(self.o.payload.data).eq(values["h_next"]),
-                         self.o.payload.last.eq(last),
-                         done.eq(self.o.valid & self.o.ready)]
-        else:   # only a sequence's last state leaves; the others end their step at once
-            m.d.comb += [self.o.valid.eq(have["h_next"] & last),
-                         Value.cast(self.o.payload).eq(values["h_next"]),
-                         done.eq(have["h_next"] & (~last | self.o.ready))]
+        step_output(m, self, values["h_next"], have["h_next"], last, done,
+                    sequences=self._sequences)
         with m.If(done):
             m.d.sync += [idle.eq(1), fresh.eq(last)]
             if values["h_next"] is not h:
@@ -358,11 +352,7 @@ class Recurrent(wiring.Component):
         with m.If(self.i.valid & self.i.ready):
             m.d.sync += [last.eq(self.i.payload.last), idle.eq(0)]
             if self._initial:
-                m.d.sync += first.eq(self.i.payload.last)
-                with m.If(first):
-                    m.d.sync += h.eq(Value.cast(self.i_state.payload.h))
-                    if plan.cell_format is not None:
-                        m.d.sync += c.eq(Value.cast(self.i_state.payload.c))
+                load_initial_state(m, self, plan, first, h, c)
         return m
 
     def _source(self, name: str) -> str:
