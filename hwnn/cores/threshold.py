@@ -20,7 +20,7 @@ comparators per lane.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -178,15 +178,17 @@ class MultiThreshold(_Activation):
             m.d.comb += result.eq(above ^ descending)
             return
         if self._loadable:
-            c = Signal(range(len(thresholds) + 1), name=f"{name}_count")
+            c = Signal(plan.k, name=f"{name}_count")
             m.d.comb += c.eq(sum(above[i] for i in range(len(thresholds))))
         else:
             c = _thermometer_count(m, above, plan.k, name)
-        low = Const(out.min_int, signed(out.width + 1)) + c
-        high = Const(out.max_int, signed(out.width + 1)) - c
+        # Modulo 2**k, min_int + c is c with the sign bit flipped (min_int is 0 or
+        # -2**(k-1)) and max_int - c is ~(min_int + c): bit flips, no adder.
+        sign = Const(1 << (plan.k - 1) if out.signed else 0, plan.k)
+        flips = sign ^ (descending.replicate(plan.k) if self._loadable
+                        else Const(-int(descending), plan.k))
         with m.If(advance):
-            m.d.sync += result.eq(Mux(descending, high, low) if self._loadable
-                                  else (high if descending else low))
+            m.d.sync += result.eq(c ^ flips)
 
     def _compare(self, x, threshold):
         """``x >= threshold``; a constant bit for a constant threshold at an end of the range."""
@@ -214,17 +216,14 @@ class Threshold(MultiThreshold):
 
 def _thermometer_count(m, above, k, name):
     """The number of ones in the thermometer code ``above`` (bit ``i`` set implies every lower
-    bit set, as with ascending thresholds) as ``k`` bits: each bit, from the top, is the
-    comparison bit at the midpoint that the bits above it select (a bisection of the code)."""
-    bits = []
-    for j in reversed(range(k)):
-        # The count so far is the higher bits (times their weights); bit j is set when the
-        # comparison at `so_far + 2**j` (1-based) holds.
-        # (so_far + 2**j) - 1 with so_far's low j + 1 bits zero: those bits are 0 then j ones.
-        index = Cat(Const((1 << j) - 1, j + 1), *reversed(bits))
-        bit = Signal(name=f"{name}_count{j}")
-        m.d.comb += bit.eq(above.bit_select(index, 1))
-        bits.append(bit)
+    bit set, as with ascending thresholds) as ``k`` bits: bit ``j`` of a count ``c`` is the
+    parity of ``c >> j``, the number of multiples of ``2**j`` at or below ``c``, so it is the
+    XOR of the comparison bits at those multiples. Every bit is one XOR of at most
+    ``2**(k-j) - 1`` bits, side by side (two LUT4 levels for ``k ≤ 4``), where decoding the
+    bits one after the other would chain ``k`` multiplexers."""
     count = Signal(k, name=f"{name}_count")
-    m.d.comb += count.eq(Cat(*reversed(bits)))
+    for j in range(k):
+        # above[i] is "x >= T_(i+1)", so the multiple q * 2**j sits at index q * 2**j - 1.
+        taps = [above[q * (1 << j) - 1] for q in range(1, ((1 << k) - 1 >> j) + 1)]
+        m.d.comb += count[j].eq(Cat(*taps).xor())
     return count

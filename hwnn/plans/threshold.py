@@ -298,7 +298,7 @@ def plan_batchnorm_sign(in_format, gamma, beta, mean, var, eps=1e-5) -> Threshol
     channels = gamma_array.shape[0] if gamma_array.ndim == 1 and gamma_array.size else 1
     gamma, beta, mean, var = (_check_parameter(v, n, channels) for v, n in
                               ((gamma, "gamma"), (beta, "beta"), (mean, "mean"), (var, "var")))
-    eps = _check_parameter(eps, "eps", 1)[0]
+    eps = float(_check_parameter(eps, "eps", 1)[0])
     if (var < 0).any():
         raise ParameterValueError("var", f"var must be non-negative, not {var.tolist()}")
     if eps < 0 or not (var + eps > 0).all():
