@@ -184,6 +184,9 @@ def test_function_errors_are_named():
             "in_format must be at most 53 bits wide, not SQ(54, 0)")):
         plan_thresholds(lambda s: s, SQ(54, 0), UQ(2, 0))
     with pytest.raises(ParameterValueError, match=re.escape(
+            "descending must be a bool or 2 bools, not [1, 0]")):
+        plan_thresholds(lambda s: s > 0, SQ(6, 0), UQ(1, 0), channels=2, descending=[1, 0])
+    with pytest.raises(ParameterValueError, match=re.escape(
             "channels must be a positive integer, not 0")):
         plan_thresholds(lambda s: s, SQ(6, 0), UQ(2, 0), channels=0)
 
@@ -259,3 +262,10 @@ def test_thresholds_agree_with_the_closed_form_away_from_rounding():
     assert clear.sum() > 150
     np.testing.assert_array_equal(plan.thresholds[clear, 0], closed[clear])
     np.testing.assert_array_equal(plan.descending, gamma < 0)
+
+
+def test_a_given_direction_is_kept():
+    # A constant function has no direction of its own; descending=True stores "not s >= T".
+    plan = plan_thresholds(lambda s: np.ones_like(s), SQ(4, 0), UQ(1, 0), descending=True)
+    assert plan.descending.tolist() == [True] and plan.thresholds.tolist() == [[8]]
+    np.testing.assert_array_equal(multithreshold(plan, SQ(4, 0).codes()), np.ones(16))

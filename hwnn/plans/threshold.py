@@ -220,7 +220,12 @@ def plan_thresholds(function, in_format, out_format, *, channels: int = 1,
                      channels, out_format)
     if descending is None:
         descending = ends[1] < ends[0]
-    descending = np.broadcast_to(np.asarray(descending), (channels,))
+    descending = np.asarray(descending)
+    if descending.ndim == 0:
+        descending = np.full(channels, descending)
+    if descending.dtype != np.bool_ or descending.shape != (channels,):
+        raise ParameterValueError("descending", f"descending must be a bool or {channels} "
+                                                f"bools, not {descending.tolist()!r}")
     levels = np.arange(1, 1 << out_format.width, dtype=np.int64)  # level i = 1 .. L
 
     def reaches(s):  # s: (channels, L); f(s) has passed level i
@@ -230,7 +235,7 @@ def plan_thresholds(function, in_format, out_format, *, channels: int = 1,
         return np.where(descending[:, np.newaxis], down, up)
 
     thresholds = first_reaching(reaches, lo, hi, (channels, len(levels)))
-    plan = ThresholdPlan(in_format, out_format, thresholds, descending.astype(bool), source)
+    plan = ThresholdPlan(in_format, out_format, thresholds, descending, source)
     _check(plan, function)
     return plan
 
