@@ -11,12 +11,15 @@ from amaranth.sim import Simulator
 from hwnn.checks import ParameterTypeError, ParameterValueError
 from hwnn.cores._component import inspected
 from hwnn.cores.threshold import MultiThreshold, Threshold
+from hwnn.export import export
 from hwnn.fixed import SQ, UQ
 from hwnn.plans.threshold import ThresholdPlan, plan_batchnorm_sign, plan_thresholds
 from hwnn.ref.binary import multithreshold
 from hwnn.sim import run_stream
 from hwnn.sim.payload import PayloadCodec
 from hwnn.synth import synthesize
+from verilator_tool import needs_verilator, verilator
+from verilator_tool import run as run_verilator
 
 
 def every_code(fmt, lanes):
@@ -230,6 +233,17 @@ def test_exports_verilog():
     assert "module mt" in text and "i_thresholds__payload" in text
 
 
+@needs_verilator
+@pytest.mark.parametrize("loadable", [False, True], ids=["constant", "registers"])
+def test_verilator_lints_the_exported_verilog(tmp_path, loadable):
+    plans = [batchnorm_plan(SQ(8, 0), 3, 1), clip_plan(SQ(8, 0), SQ(3, 0), 3, 1)]
+    for index, plan in enumerate(plans):
+        core = (Threshold if plan.k == 1 else MultiThreshold)(plan, loadable=loadable)
+        export(core, f"th{index}", tmp_path, formats=("verilog",))
+        result = run_verilator(verilator("--lint-only", "-Wall", f"th{index}.v"), tmp_path)
+        assert (result.returncode, result.stderr) == (0, ""), result.stderr
+
+
 @pytest.mark.synth
 def test_synthesizes_constant_thresholds_to_a_handful_of_cells():
     # 4 lanes of one 10-bit threshold: 4 comparators of about 10 LUTs each at most, and the
@@ -241,3 +255,23 @@ def test_synthesizes_constant_thresholds_to_a_handful_of_cells():
     assert constant.luts <= 4 * 12 + 20
     # 4 thresholds of 11 bits and 4 direction bits in registers.
     assert loaded.ffs - constant.ffs >= 4 * 11 + 4
+
+
+@pytest.mark.slow
+def test_every_16_bit_code_on_a_compiled_engine():
+    # A BNN first layer's pre-activation is wider than 12 bits: every code of SQ(16, 0), on
+    # four lanes (batch-norm thresholds, loadable registers at their initial values) and on a
+    # 4-bit multi-threshold, under stalls.
+    fmt = SQ(16, 0)
+    plan = batchnorm_plan(fmt, 4, 16)
+    x = every_code(fmt, 4)
+    run = run_stream(Threshold(plan, loadable=True), x, stall_in=0.1, stall_out=0.2, seed=7,
+                     engine="cxxrtl")
+    assert run.engine == "cxxrtl"
+    np.testing.assert_array_equal(run.outputs, multithreshold(plan, x))
+    multi = clip_plan(fmt, SQ(4, 0), 1, 16)
+    run = run_stream(MultiThreshold(multi), x[:, 0], stall_in=0.1, stall_out=0.2, seed=8,
+                     engine="cxxrtl")
+    expected = multithreshold(multi, x[:, 0])
+    np.testing.assert_array_equal(run.outputs, expected)
+    assert len(np.unique(expected)) == 16

@@ -179,7 +179,7 @@ class MultiThreshold(_Activation):
             return
         if self._loadable:
             c = Signal(plan.k, name=f"{name}_count")
-            m.d.comb += c.eq(sum(above[i] for i in range(len(thresholds))))
+            m.d.comb += c.eq(_balanced_sum([above[i] for i in range(len(thresholds))]))
         else:
             c = _thermometer_count(m, above, plan.k, name)
         # Modulo 2**k, min_int + c is c with the sign bit flipped (min_int is 0 or
@@ -227,3 +227,11 @@ def _thermometer_count(m, above, k, name):
         taps = [above[q * (1 << j) - 1] for q in range(1, ((1 << k) - 1 >> j) + 1)]
         m.d.comb += count[j].eq(Cat(*taps).xor())
     return count
+
+
+def _balanced_sum(terms):
+    """The sum of ``terms`` as a balanced tree of additions (depth ``log2`` of their number,
+    where Python's ``sum`` would chain them)."""
+    while len(terms) > 1:
+        terms = [a + b for a, b in zip(terms[::2], terms[1::2])] + terms[len(terms) & ~1:]
+    return terms[0]
