@@ -207,12 +207,17 @@ def test_batchnorm_errors_are_named():
          "eps must be non-negative with var + eps > 0, not -1.0"),
         (dict(gamma=[True, False, True]), ParameterTypeError,
          "gamma must be real numbers, not [True, False, True]"),
+        (dict(gamma=[[1.0]]), ParameterValueError,
+         "gamma must be a number or have shape (1,), not shape (1, 1)"),
+        (dict(in_format="SQ(x)"), ParameterValueError,
+         "in_format must be a format like 'SQ(4,12)' or 'UQ(0,8)', not 'SQ(x)'"),
     ]
     for changes, error, message in cases:
-        arguments = dict(gamma=[1.0, -1.0, 0.0], beta=0.0, mean=0.0, var=1.0, eps=1e-5)
+        arguments = dict(in_format=fmt, gamma=[1.0, -1.0, 0.0], beta=0.0, mean=0.0, var=1.0,
+                         eps=1e-5)
         arguments.update(changes)
         with pytest.raises(error, match=re.escape(message) + "$") as info:
-            plan_batchnorm_sign(fmt, **arguments)
+            plan_batchnorm_sign(**arguments)
         assert info.value.parameter == message.split()[0]
 
 

@@ -266,8 +266,9 @@ def _check_parameter(value, name, channels) -> np.ndarray:
                                        or np.issubdtype(array.dtype, np.floating)):
         raise ParameterTypeError(name, f"{name} must be real numbers, not {value!r}")
     if array.ndim > 1 or (array.ndim == 1 and array.shape != (channels,)):
-        raise ParameterValueError(name, f"{name} must be a number or have shape ({channels},) "
-                                        f"like gamma, not shape {array.shape}")
+        like = "" if name == "gamma" else " like gamma"
+        raise ParameterValueError(name, f"{name} must be a number or have shape ({channels},)"
+                                        f"{like}, not shape {array.shape}")
     array = np.broadcast_to(array.astype(np.float64), (channels,))
     if not np.isfinite(array).all():
         raise ParameterValueError(name, f"{name} must be finite, not {array.tolist()}")
