@@ -39,8 +39,8 @@ import numpy as np
 from ..checks import ParameterTypeError, ParameterValueError, check_choice
 from ._inputs import check_codes
 
-__all__ = ["ENCODINGS", "check_bits", "to_bipolar", "from_bipolar", "decode", "binary_dot", "integer_dot",
-           "dot_range", "multithreshold", "batchnorm_sign"]
+__all__ = ["ENCODINGS", "check_bits", "to_bipolar", "from_bipolar", "decode", "binary_dot",
+           "integer_dot", "dot_range", "multithreshold", "batchnorm_sign"]
 
 #: The one-bit encodings.
 ENCODINGS = ("binary", "bipolar")
