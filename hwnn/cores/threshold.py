@@ -21,12 +21,12 @@ comparators per lane.
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import data, stream
+from amaranth.lib.wiring import In
 
 from ..checks import ParameterTypeError, ParameterValueError, check_bool, check_integer
 from ..plans.threshold import ThresholdPlan
-from ._activation import _Activation, _payload_shape
+from ._activation import _Activation
 from ._component import rejects_quietly
 
 __all__ = ["MultiThreshold", "Threshold"]
@@ -87,16 +87,16 @@ class MultiThreshold(_Activation):
             raise ParameterValueError("lanes", f"lanes must be {plan.channels} (the plan's "
                                                f"channels) for a plan with more than one "
                                                f"channel, not {lanes}")
-        self._plan, self._lanes = plan, lanes
         self._loadable = check_bool(loadable, "loadable")
         self._stages = 1 if plan.k == 1 else 2
-        members = {"i": In(stream.Signature(_payload_shape(plan.in_format, lanes))),
-                   "o": Out(stream.Signature(_payload_shape(plan.out_format, lanes)))}
+        super().__init__(plan, lanes=lanes, src_loc_at=src_loc_at)
+
+    def _members(self) -> dict:
+        """``i`` and ``o``, and with ``loadable`` the load port ``i_thresholds``."""
+        members = super()._members()
         if self._loadable:
             members["i_thresholds"] = In(stream.Signature(self.load_layout))
-        # The members differ from _Activation's (the load port), so the Component is built
-        # here; the pipeline, properties and lanes are _Activation's.
-        wiring.Component.__init__(self, members)
+        return members
 
     def _check_plan(self, plan):
         """Subclasses restrict the plans they take."""
