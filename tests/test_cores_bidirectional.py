@@ -3,13 +3,14 @@
 outputs, its timing model, and its errors."""
 
 import re
+from fractions import Fraction
 
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
 from hwnn.checks import ParameterTypeError, ParameterValueError
-from hwnn.cores.bidirectional import Bidirectional
+from hwnn.cores.bidirectional import Bidirectional, bank_schedule, steady_period
 from hwnn.fixed import SQ
 from hwnn.plans.rnn import plan_recurrent
 from hwnn.ref.rnn import recurrent
@@ -97,3 +98,29 @@ def test_errors():
     assert info.value.parameter == "reverse"
     with pytest.raises(ParameterValueError, match="^max_steps must be"):
         Bidirectional(forward, reverse, max_steps=0)
+
+
+def test_steady_period_is_what_the_schedule_settles_to():
+    # Random timings, including reverse cores much faster or slower than the forward one:
+    # the closed form against the schedule's spacing after many sequences (its third cycle,
+    # through a sequence's bank, never sets the rate: its half is printed beside).
+    rng = np.random.default_rng(0)
+    binding = set()
+    for _ in range(150):
+        steps = int(rng.integers(1, 12))
+        s_f, s_r = int(rng.integers(1, 50)), int(rng.integers(1, 50))
+        emit = int(rng.integers(2, 6))
+
+        def reverse_pass(length, s_r=s_r):
+            return 2 + (length - 1) * max(2, s_r) + s_r
+        count = 600
+        zeros = np.zeros(steps * count, dtype=np.int64)
+        ins, _ = bank_schedule([steps] * count, zeros, zeros, s_f, reverse_pass, emit)
+        spacing = np.diff(ins[::steps])
+        want = steady_period(steps, s_f, reverse_pass(steps), emit)
+        np.testing.assert_array_equal(spacing[-4:], want)
+        banks = Fraction((steps - 1) * (s_f + emit) + max(s_f + 3, reverse_pass(steps) + 4)
+                         + 1, 2)
+        assert banks <= want
+        binding.add("load" if want == steps * s_f else "reverse")
+    assert binding == {"load", "reverse"}

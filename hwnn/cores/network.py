@@ -4,6 +4,9 @@ streams into one component with the stream ports of a single core."""
 from __future__ import annotations
 
 import functools
+from fractions import Fraction
+
+import numpy as np
 
 from amaranth.hdl import Cat, Module, Signal, Value
 from amaranth.lib import stream, wiring
@@ -26,9 +29,11 @@ from .rnn_core import recurrent_core
 
 __all__ = ["Network", "layer_builders", "layer_core", "step_cycles"]
 
-#: Sequences :meth:`Network.period` schedules to reach the steady state of a network with a
-#: bidirectional layer (each layer's state is reset per sequence, so a few suffice).
-_SETTLE = 6
+#: Sequences :meth:`Network.period` schedules first to find the steady state of a network with
+#: a bidirectional layer (doubled until it is found).
+_SETTLE = 8
+#: The most sequences :meth:`Network.period` schedules before it gives up on a steady state.
+_SETTLE_MAX = 1024
 
 
 def layer_core(layer, lanes_in: int, sequence: bool = False, fmt=None, pace=None):
@@ -186,7 +191,7 @@ class Network(wiring.Component):
         layer alone would take them faster)."""
         return self.ii > self._cores[0].ii
 
-    def period(self, steps: int) -> int:
+    def period(self, steps: int):
         """Over sequences: cycles from one sequence's first step to the next one's when
         sequences of ``steps`` steps follow back to back at full rate (after the first few).
         Each layer needs its transfers per sequence times its cycles per transfer (a conv1d:
@@ -197,9 +202,9 @@ class Network(wiring.Component):
         period. A lower bound; exact when every conv1d is
         :attr:`~hwnn.cores.conv1d.Conv1d.gap_free` with stride 1 (the tests check it). With a
         bidirectional layer, layers wait for each other at sequence boundaries (a stack of
-        them, for instance), so the period is read off :meth:`schedule` instead: the cycles
-        between the first steps of the last two of :data:`_SETTLE` sequences (the bound when
-        the schedule is not modelled).
+        them, for instance), so the period is read off :meth:`schedule` instead, once it has
+        settled (:meth:`_settled_period`; a Fraction when the spacing alternates between two
+        values; the bound when the schedule is not modelled).
 
         Raises
         ------
@@ -228,11 +233,37 @@ class Network(wiring.Component):
             count = count if isinstance(count, int) else count[0]
         if any(layer.kind == BIDIRECTIONAL for layer in self._plan.layers):
             try:
-                ins, _ = self.schedule([steps] * _SETTLE)
+                return self._settled_period(steps, worst)
             except NotImplementedError:
                 return worst
-            return int(ins[(_SETTLE - 1) * steps] - ins[(_SETTLE - 2) * steps])
         return worst
+
+    def _settled_period(self, steps: int, bound):
+        """The cycles per sequence that :meth:`schedule` settles to over back-to-back
+        sequences of ``steps`` steps: more sequences until the spacing of the last ones
+        repeats with a period of one sequence (an int) or two (a Fraction, their mean) and is
+        at least ``bound`` (every layer's own period). A bidirectional layer's banks can take
+        many sequences to fill when its load and its reverse phases take nearly as long (each
+        sequence adds their difference to its backlog, while the spacing stays at the load's),
+        hence no fixed count, and the bound.
+
+        Raises
+        ------
+        NotImplementedError
+            The schedule is not modelled (see :meth:`schedule`).
+        AssertionError
+            No repeat within :data:`_SETTLE_MAX` sequences.
+        """
+        count = _SETTLE
+        while count <= _SETTLE_MAX:
+            ins, _ = self.schedule([steps] * count)
+            spacing = np.diff(ins[::steps]).tolist()[-4:]
+            mean = Fraction(spacing[-1] + spacing[-2], 2)
+            if spacing[0] == spacing[2] and spacing[1] == spacing[3] and mean >= bound:
+                return int(mean) if mean.denominator == 1 else mean
+            count *= 2
+        raise AssertionError(f"the schedule of sequences of {steps} steps does not settle "
+                             f"within {_SETTLE_MAX} sequences")
 
     def schedule(self, lengths, arrivals=None):
         """``(in_cycles, out_cycles)`` of a run whose output is always taken: over sequences,
