@@ -10,7 +10,8 @@ next state; the step's input is taken in the cycle the previous step's output is
 once when idle), the state becomes the next state then, and starts over from zeros (or from
 the ``i_state`` stream) after a sequence's ``last`` step. Recurrent has control of its own: it
 writes h' and c' over h and c in block RAM and feeds the step's input to its MAC without an x
-register.
+register. A cell (:class:`~hwnn.cores.rnn_cell.RecurrentCell`) takes its state with every step
+and sends the next one: :func:`cell_members`, :func:`cell_output`.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from ._timing import last_steps, sequence_pipeline
 from .framed import frame_layout
 from .requantize import format_shape
 
-__all__ = ["cell_members", "cell_output", "load_initial_state", "mac_inputs",
-           "load_state", "recurrent_members", "sequence_control", "state_layout", "step_output",
+__all__ = ["cell_members", "cell_output", "load_initial_state", "load_state", "mac_inputs",
+           "recurrent_members", "sequence_control", "state_layout", "step_output",
            "step_schedule"]
 
 

@@ -321,7 +321,7 @@ class Recurrent(wiring.Component):
         idle = Signal(init=1)
         enter = idle | done     # a step may enter
         mac = self._parts[0].core
-        if self._initial and not self._cell:
+        if self._initial:
             # A sequence's first step waits for its initial state, and both enter together.
             first = Signal(init=1)
             both = ~first | self.i_state.valid
