@@ -24,11 +24,19 @@ from .last import LastStep
 from .pool import Pool1d
 from .rnn_core import recurrent_core
 
-__all__ = ["Network", "layer_builders", "layer_core", "step_cycles"]
+__all__ = ["Network", "layer_builders", "layer_core", "state_port", "step_cycles"]
 
 #: Sequences :meth:`Network.period` schedules to reach the steady state of a network with a
 #: bidirectional layer (each layer's state is reset per sequence, so a few suffice).
 _SETTLE = 6
+
+
+def state_port(name: str) -> str:
+    """The name of the network's input stream that loads layer ``name``'s initial states:
+    ``i_state_<name>``. A layer's name is a Python identifier
+    (:func:`~hwnn.plans.network.plan_network` checks it), so this is one too, and two layers
+    never share one."""
+    return f"i_state_{name}"
 
 
 def layer_core(layer, lanes_in: int, sequence: bool = False, fmt=None, pace=None):
@@ -134,6 +142,13 @@ class Network(wiring.Component):
         The first layer's input stream.
     o : Out(stream.Signature(...))
         The last layer's output stream.
+    i_state_<name> : In(stream.Signature(...))
+        Only for a layer ``name`` with option ``initial_state`` (:func:`state_port`): one
+        transfer per sequence, the state that layer starts the sequence from (the payload of
+        its core's ``i_state``: ``h`` and, for an LSTM, ``c``;
+        :class:`~hwnn.cores.bidirectional.Bidirectional` has both directions'). A sequence's
+        first step waits in that layer until its state is there and both are taken together;
+        the timing properties and :meth:`schedule` assume the state is offered in time.
     error : Out(1)
         Only with a flatten or a bidirectional layer: high (sticky) once a sequence of the
         wrong length arrived and was dropped (a flatten) or one longer than ``max_steps``
@@ -158,6 +173,10 @@ class Network(wiring.Component):
             "i": In(stream.Signature(first.i.signature.members["payload"].shape)),
             "o": Out(stream.Signature(last.o.signature.members["payload"].shape)),
         }
+        # A layer that loads its initial states takes them from a stream of the network's own.
+        for layer, core in zip(plan.layers, self._cores):
+            if layer.initial_state:
+                members[state_port(layer.name)] = core.signature.members["i_state"]
         # A flatten flags a sequence of the wrong length (dropped): the network says so too.
         self._flagging = [core for core in self._cores if "error" in core.signature.members]
         if self._flagging:
@@ -291,6 +310,10 @@ class Network(wiring.Component):
         for before, after in zip(self._cores, self._cores[1:]):
             _connect(m, before.o, after.i)
         _connect(m, self._cores[-1].o, wiring.flipped(self.o))
+        for layer, core in zip(self._plan.layers, self._cores):
+            if layer.initial_state:
+                wiring.connect(m, wiring.flipped(getattr(self, state_port(layer.name))),
+                               core.i_state)
         if self._flagging:
             m.d.comb += self.error.eq(Cat(core.error for core in self._flagging).any())
         return m
