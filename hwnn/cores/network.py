@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
 from amaranth.hdl import Cat, Module, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..checks import ParameterTypeError, ParameterValueError, check_integer
 from ..plans.network import BIDIRECTIONAL, RECURRENT, STEPPED, NetworkPlan
+from ..ref.network import state_fields
 from ._component import inspected, owned
 from ._timing import chain_schedule, check_arrivals, layer_lengths
 from ._window import start_shifts
@@ -275,6 +277,26 @@ class Network(wiring.Component):
         return chain_schedule(self._plan.layers, self._cores, lengths,
                               check_arrivals(arrivals, total),
                               self.ii if self.throttled else None)
+
+    def state_inputs(self, initial_states, sequences: int) -> dict:
+        """``{port: rows}`` that feed every ``i_state_<name>`` port (:func:`state_port`) for
+        ``sequences`` sequences: ``initial_states`` holds the codes as
+        :func:`hwnn.ref.network.network_layers` takes them (``{name: {"h": (sequences, ...),
+        "c": ...}}``); a layer it does not name (or all, when None) gets zeros, the reference's
+        default. The rows are what :func:`hwnn.sim.run_stream` takes for each port's payload."""
+        initial_states, ports = initial_states or {}, {}
+        for layer in self._plan.stateful:
+            fields = state_fields(layer)
+            given = initial_states.get(layer.name, {})
+            state = {key: np.asarray(given[key]) if key in given else
+                     np.zeros((sequences, *shape), dtype=np.int64)
+                     for key, shape in fields.items()}
+            if layer.kind == BIDIRECTIONAL:   # the core's flat record: h_forward, h_reverse...
+                state = {f"{key}_{direction}": value[:, k]
+                         for key, value in state.items()
+                         for k, direction in enumerate(("forward", "reverse"))}
+            ports[state_port(layer.name)] = state
+        return ports
 
     @property
     def multipliers(self) -> int:
