@@ -22,7 +22,7 @@ from .flow import (FlowError, check_output_path, check_values_exact, composition
 from .io import ModelError, import_model
 from .sim import AUTO_MIN_CYCLES, ENGINES, EngineError
 from .spec import SpecError, load_spec
-from .states import read_initial_states, state_arrays
+from .states import read_initial_states, state_arrays, state_lines
 from .synth import ToolError, format_table
 
 __all__ = ["main"]
@@ -196,6 +196,8 @@ def cmd_plan(args):
     if period:
         print(f"back to back, a sequence of {period['steps']} steps every {period['cycles']} "
               f"cycles ({period['cycles'] / period['steps']:.3g} per step)")
+    for line in state_lines(design):
+        print(line)
     if metrics:
         print(f"complexity per input {metrics.get('per', 'vector')}: RM {metrics['rm']}, "
               f"BoP {metrics['bop']:,.0f}, "

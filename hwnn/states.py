@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from .cores.network import state_port
 from .fixed import Format, Overflow, Rounding, quantize, to_float
 from .flow import FlowError, Note
 from .ref.network import state_fields
 from .spec import Design
 
-__all__ = ["read_initial_states", "state_arrays"]
+__all__ = ["read_initial_states", "state_arrays", "state_lines"]
 
 
 def state_arrays(design: Design) -> dict:
@@ -30,6 +31,16 @@ def state_arrays(design: Design) -> dict:
         for key in state_fields(layer):
             names[f"{key}0_{layer.name}"] = (layer, key)
     return names
+
+
+def state_lines(design: Design) -> list[str]:
+    """One line per layer of ``design`` with an initial state: its stream and the arrays of
+    ``--initial-state`` that feed it."""
+    arrays = state_arrays(design)
+    return [f"initial state of layer {layer.name}: stream {state_port(layer.name)}, one per "
+            f"sequence (--initial-state arrays "
+            f"{', '.join(n for n, (owner, _) in arrays.items() if owner is layer)})"
+            for layer in getattr(design.plan, "stateful", ())]
 
 
 def _formats(layer, key: str) -> list[Format]:

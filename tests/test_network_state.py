@@ -4,6 +4,8 @@ spec, plan, network core ports, reference and float model (PyTorch's ``lstm(x, (
 exact simulation under stalls, ``flow.simulate`` and ``hwnn sim --initial-state``."""
 
 import re
+import shutil
+import subprocess
 from types import MappingProxyType
 
 import numpy as np
@@ -13,7 +15,7 @@ from hwnn import SQ, cli
 from hwnn.cores.bidirectional import bidirectional_state_layout
 from hwnn.cores.network import Network, state_port
 from hwnn.cores._recurrent_io import state_layout
-from hwnn.flow import simulate
+from hwnn.flow import generate, simulate
 from hwnn.plans.network import Layer, plan_network
 from hwnn.ref.network import network, network_float, state_fields
 from hwnn.ref.rnn import recurrent
@@ -292,7 +294,25 @@ def test_cli_refuses_a_bad_state_file_in_one_line(tmp_path, capsys, arrays, mess
 
 def test_cli_without_a_state_file_starts_from_zeros(tmp_path, capsys):
     spec = write_spec(tmp_path, "gru", directions=1)
+    assert cli.main(["plan", str(spec)]) == 0
+    assert ("initial state of layer rnn: stream i_state_rnn, one per sequence "
+            "(--initial-state arrays h0_rnn)\n") in capsys.readouterr().out
     assert cli.main(["sim", str(spec), "--vectors", "2", "--engine", "pysim"]) == 0
     out, err = capsys.readouterr()
     assert "note: no --initial-state: layers rnn start every sequence from zeros" in err
     assert "bi: 2 sequences bit-exact" in out
+
+
+def test_generated_testbench_offers_zero_states(tmp_path):
+    design = load_spec(write_spec(tmp_path, "gru", directions=1, steps=4))
+    written = generate(design, tmp_path / "gen", testbench=2, seed=3)
+    bench = written["testbench"].read_text()
+    assert "wire [0:0] i_state_rnn__valid = 1'b1;" in bench
+    if not shutil.which("iverilog"):
+        pytest.skip("needs Icarus Verilog to run the testbench")
+    folder = written["testbench"].parent
+    subprocess.run(["iverilog", "-g2005", "-o", "tb.vvp", "bi.v", "bi_tb.v"], cwd=folder,
+                   check=True, capture_output=True)
+    out = subprocess.run(["vvp", "-n", "tb.vvp"], cwd=folder, capture_output=True,
+                         text=True).stdout
+    assert "PASS 8 vectors" in out, out
