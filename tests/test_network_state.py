@@ -316,3 +316,12 @@ def test_generated_testbench_offers_zero_states(tmp_path):
     out = subprocess.run(["vvp", "-n", "tb.vvp"], cwd=folder, capture_output=True,
                          text=True).stdout
     assert "PASS 8 vectors" in out, out
+
+
+def test_cli_refuses_states_for_a_network_without_initial_state(tmp_path, capsys):
+    spec = write_spec(tmp_path, "gru", extra="", directions=1)
+    np.savez(tmp_path / "s.npz", h0_rnn=np.zeros((2, 3)))
+    assert cli.main(["sim", str(spec), "--vectors", "2", "--initial-state",
+                     str(tmp_path / "s.npz"), "--engine", "pysim"]) == 2
+    assert capsys.readouterr().err == (f"hwnn: error: --initial-state {tmp_path / 's.npz'}: bi "
+                                       f"has no layer with initial_state = true\n")
