@@ -12,7 +12,8 @@ import pytest
 
 from hwnn.checks import ParameterTypeError, ParameterValueError
 from hwnn.cores._component import inspected
-from hwnn.cores.recurrent_unrolled import DELAY, UnrolledRecurrent, balanced_cuts
+from hwnn.cores.recurrent_unrolled import UnrolledRecurrent
+from hwnn.cores.rnn_datapath import DELAY, balanced_cuts
 from hwnn.export import core_verilog
 from hwnn.ref.rnn import recurrent
 from hwnn.sim import run_stream
@@ -110,7 +111,7 @@ def test_cuts_follow_the_estimated_delays():
     assert names == ["mac", "gates", "activations", "products", "cell", "tanh_cell",
                      "hidden"]
     delays = [layer.delay for layer in core.layers]
-    assert delays[0] == core._graph.depth * DELAY["adder"]
+    assert delays[0] == core.datapath.graph.depth * DELAY["adder"]
     assert core.cut_after == tuple(names[j] for j in balanced_cuts(delays, 2))
     assert sum(core.segments, []) == names and len(core.segments) == 3
     info = json.loads(json.dumps(core.describe()))
@@ -137,11 +138,12 @@ def test_the_step_is_combinational_between_the_cuts():
     assert registers(UnrolledRecurrent(plan("lstm", method="pwl"), cuts=0)) == {
         "x", "last", "h", "c", "o__valid", "idle"}
     # One cut, after σ and tanh: i, f, g, o of every neuron are registered (c, a register
-    # already, is not), and one valid flag (it drives o.valid).
+    # already, is not; the registers are named for the layer they follow, number 2), and one
+    # valid flag (it drives o.valid).
     core = UnrolledRecurrent(plan("lstm", method="pwl"), cuts=1)
     assert core.cut_after == ("activations",)
     cut = registers(core) - {"x", "last", "h", "c", "have_x", "idle"}
-    assert cut == {f"{v}{k}_cut" for v in "ifgo" for k in range(3)} | {"o__valid"}
+    assert cut == {f"{v}{k}_cut2" for v in "ifgo" for k in range(3)} | {"o__valid"}
 
 
 def test_core_errors():

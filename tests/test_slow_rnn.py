@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 
 from hwnn.cores.recurrent import Recurrent
+from hwnn.cores.rnn_cell import LSTMCell
 from hwnn.fixed import SQ
 from hwnn.plans.rnn import plan_recurrent
-from hwnn.ref.rnn import recurrent
+from hwnn.ref.rnn import recurrent, recurrent_step
 from hwnn.sim import run_stream
+from test_cores_rnn_cell import random_steps
 from test_plans_rnn import weights
 from test_slow_engines import ENGINE, STALL_IN, STALL_OUT, pytestmark  # noqa: F401
 
@@ -76,3 +78,18 @@ def test_one_multiplier_with_the_step_in_block_ram(kind):
                      seed=25, engine=ENGINE, max_cycles=cycles)
     np.testing.assert_array_equal(run.outputs["data"], want)
     np.testing.assert_array_equal(run.outputs["last"], stream["last"])
+
+
+def test_a_hundred_thousand_cell_steps():
+    # Independent random steps through the pipelined LSTM cell (four in flight), every state
+    # code over its range: the cell's own 10⁵-step run.
+    plan = plan_recurrent("lstm", *weights("lstm", hidden=2, inputs=2, seed=24),
+                          in_format=SQ(1, 7), bits=8, method="lut")
+    core = LSTMCell(plan, cuts=3)
+    steps = random_steps(plan, STEPS, seed=25)
+    h, c = recurrent_step(plan, steps["x"], steps["h"], steps["c"])
+    run = run_stream(core, steps, stall_in=STALL_IN, stall_out=STALL_OUT, seed=26,
+                     engine=ENGINE)
+    assert run.engine == ENGINE
+    np.testing.assert_array_equal(run.outputs["h"], h)
+    np.testing.assert_array_equal(run.outputs["c"], c)

@@ -51,10 +51,12 @@ class _Activation(wiring.Component):
             raise ParameterTypeError("plan", f"plan must be {article} {kind} (see "
                                      f"hwnn.plans.activation.plan_activation), not {plan!r}")
         self._plan, self._lanes = plan, check_integer(lanes, "lanes", minimum=1)
-        super().__init__({
-            "i": In(stream.Signature(_payload_shape(plan.in_format, lanes))),
-            "o": Out(stream.Signature(_payload_shape(plan.out_format, lanes))),
-        })
+        super().__init__(self._members())
+
+    def _members(self) -> dict:
+        """The signature's members: ``i`` and ``o`` (a subclass may add ports of its own)."""
+        return {"i": In(stream.Signature(_payload_shape(self._plan.in_format, self._lanes))),
+                "o": Out(stream.Signature(_payload_shape(self._plan.out_format, self._lanes)))}
 
     plan = property(lambda self: self._plan, doc="The plan this unit implements.")
     lanes = property(lambda self: self._lanes, doc="Values per transfer.")

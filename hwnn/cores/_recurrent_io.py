@@ -23,8 +23,9 @@ from ._timing import last_steps, sequence_pipeline
 from .framed import frame_layout
 from .requantize import format_shape
 
-__all__ = ["load_initial_state", "mac_inputs", "recurrent_members", "sequence_control",
-           "state_layout", "step_output", "step_schedule"]
+__all__ = ["cell_members", "cell_output", "load_initial_state", "mac_inputs",
+           "load_state", "recurrent_members", "sequence_control", "state_layout", "step_output",
+           "step_schedule"]
 
 
 def state_layout(plan) -> data.StructLayout:
@@ -33,6 +34,25 @@ def state_layout(plan) -> data.StructLayout:
     if plan.cell_format is not None:
         fields["c"] = data.ArrayLayout(format_shape(plan.cell_format), plan.hidden_size)
     return data.StructLayout(fields)
+
+
+def cell_members(plan) -> dict:
+    """The members of a cell's signature (one independent step per transfer): ``i`` carries
+    the step's input ``x`` and its state (:func:`state_layout`: ``h``, and ``c`` for an LSTM),
+    ``o`` the next state (``h'``, and ``c'`` for an LSTM), PyTorch's ``LSTMCell``/``GRUCell``."""
+    fields = {"x": data.ArrayLayout(format_shape(plan.in_format), plan.input_size),
+              **state_layout(plan).members}
+    return {"i": In(stream.Signature(data.StructLayout(fields))),
+            "o": Out(stream.Signature(state_layout(plan)))}
+
+
+def cell_output(m, core, h_next, c_next, valid) -> Value:
+    """Drive a cell's ``core.o`` with ``h_next`` and, for an LSTM, ``c_next`` (flat values,
+    there when ``valid``); returns whether the output is taken this cycle."""
+    m.d.comb += [core.o.valid.eq(valid), Value.cast(core.o.payload.h).eq(h_next)]
+    if c_next is not None:
+        m.d.comb += Value.cast(core.o.payload.c).eq(c_next)
+    return core.o.valid & core.o.ready
 
 
 def recurrent_members(plan, *, sequences: bool, initial_state: bool) -> dict:
@@ -153,7 +173,12 @@ def load_initial_state(m, core, plan, first, h, c) -> None:
     from ``core.i_state``."""
     m.d.sync += first.eq(core.i.payload.last)
     with m.If(first):
-        m.d.sync += h.eq(Value.cast(core.i_state.payload.h))
-        if plan.cell_format is not None:
-            m.d.sync += c.eq(Value.cast(core.i_state.payload.c))
+        load_state(m, plan, core.i_state.payload, h, c)
+
+
+def load_state(m, plan, state, h, c) -> None:
+    """Load ``h`` (and ``c``, for an LSTM) from ``state`` (a :func:`state_layout` view)."""
+    m.d.sync += h.eq(Value.cast(state.h))
+    if plan.cell_format is not None:
+        m.d.sync += c.eq(Value.cast(state.c))
 

@@ -1,12 +1,12 @@
 """Both directions of a bidirectional LSTM or GRU layer, as two recurrent cores and three
-sequence memories."""
+sequence memories (two of them in two banks, so consecutive sequences overlap)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
 import numpy as np
-from amaranth.hdl import Cat, Const, Module, Signal, Value
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -41,27 +41,33 @@ class Bidirectional(wiring.Component):
     its first (:func:`hwnn.ref.rnn.recurrent` with each plan).
 
     The reverse direction needs a sequence's last step first, so a sequence goes through three
-    phases, one after the other:
+    phases, one after the other (the next sequence's load runs beside its other two):
 
     1. *load*: each step enters the forward :class:`~hwnn.cores.recurrent.Recurrent` core (one
-       every ``S_f`` = its ``step_cycles``) and a memory of ``max_steps`` steps; the forward
-       hidden states go to a second memory;
+       every ``S_f`` = its ``step_cycles``) and a memory of steps; the forward hidden states
+       go to a second memory;
     2. *reverse*: from the sequence's last step back to its first, the memory feeds a second
        Recurrent core built from the reverse plan run forwards (one step every ``S_r`` = its
        ``step_cycles`` cycles, or every 2 for a core of 1 cycle a step: each step is read from
        the memory, then sent); its hidden states go to a third memory;
-    3. *emit*: both memories are read in time order, an output every ``emit_cycles =
+    3. *emit*: both directions' states are read in time order, an output every ``emit_cycles =
        max(2, pace)`` cycles (a read, then the transfer; ``pace`` slows it down to what the
        layer after it takes, so that layer never holds it up).
 
-    Timing without stalls: a sequence of ``L`` steps whose steps are offered at once takes
-    ``L·S_f`` cycles to load; its first output comes ``max(S_f, R(L)) + 3`` cycles after
-    its last step entered (``R(L) = 2 + (L − 1)·max(2, S_r) + S_r``, the reverse pass), the
-    others ``emit_cycles`` apart, and the next
-    sequence's first step enters in the cycle after the last output (:meth:`schedule` gives
-    every cycle, :meth:`period` the cycles per sequence). So ``ii`` is ``S_f`` (steps within a
-    sequence) and ``latency`` is counted from a sequence's last step to its first output, for
-    a sequence of ``max_steps`` steps.
+    The step and forward-state memories have two banks of ``max_steps`` steps (one memory of
+    twice the depth: no more block RAMs while that depth fits one, 256 words of 16 bits on
+    the iCE40), so a sequence loads while the one before it is reversed and sent: the forward
+    core and the reverse core work side by side, and a sequence's first step waits only for
+    its bank, free once the sequence two before it has sent its last output.
+
+    Timing without stalls (:meth:`schedule` gives every cycle, the rules in its docstring):
+    a sequence of ``L`` steps takes ``L·S_f`` cycles to load; its reverse pass starts 2 cycles
+    after its last step entered (or after the previous sequence's last output, if later) and
+    takes ``R(L) = 2 + (L − 1)·max(2, S_r) + S_r`` cycles; its outputs follow, ``emit_cycles``
+    apart. Back to back, a sequence every :meth:`period` cycles: the slower of the load and
+    the reverse-and-emit phases, not their sum. ``ii`` is ``S_f`` (steps within a sequence)
+    and ``latency`` is counted from a sequence's last step to its first output, for a
+    sequence of ``max_steps`` steps.
 
     Sequences longer than ``max_steps`` are not stored: their extra steps raise the sticky
     ``error`` output and the sequence's outputs are not defined (a network sets ``max_steps``
@@ -79,7 +85,8 @@ class Bidirectional(wiring.Component):
     initial_state : bool
         Each sequence starts both directions from a state taken on ``i_state`` (PyTorch's
         ``h0[0]``/``h0[1]``) rather than zeros: the forward one with the sequence's first step,
-        the reverse one (kept in a register meanwhile) with its first step, the sequence's last.
+        the reverse one (kept in a register of the sequence's bank meanwhile) with its first
+        step, the sequence's last.
         The forward core's first step waits for it; nothing else changes in the timing.
     **options
         For both directions' cores (``arith``, ``parallelism``, ``pipeline``, ``lanes``; with
@@ -148,16 +155,17 @@ class Bidirectional(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from the last step of a sequence of ``max_steps`` steps to its first output:
-        ``max(S_f, R(max_steps)) + 3`` (a shorter sequence's come sooner), ``R`` the reverse
-        pass (:meth:`_reverse_pass`: ``2 + L·S_r`` for ``S_r`` ≥ 2)."""
-        return max(self._forward.step_cycles,
-                   self._reverse_pass(self._max_steps)) + 3
+        """Cycles from the last step of a sequence of ``max_steps`` steps to its first output
+        when no sequence before it is still being sent: ``max(S_f + 3, R(max_steps) + 4)``
+        (a shorter sequence's come sooner), ``R`` the reverse pass (:meth:`_reverse_pass`:
+        ``2 + L·S_r`` for ``S_r`` ≥ 2)."""
+        return max(self._forward.step_cycles + 3, self._reverse_pass(self._max_steps) + 4)
 
     def period(self, steps: int) -> int:
         """Cycles from one sequence's first step to the next one's when sequences of ``steps``
-        steps follow back to back at full rate: ``(steps − 1)·S_f + max(S_f, R(steps))
-        + 4 + (steps − 1)·emit_cycles``.
+        steps follow back to back at full rate, in the steady state: the slower of the load
+        (``steps·S_f``) and the reverse and emit phases of a sequence (``R(steps) + 3 +
+        (steps − 1)·emit_cycles``), read off :meth:`schedule`.
 
         Raises
         ------
@@ -165,8 +173,8 @@ class Bidirectional(wiring.Component):
             ``steps`` is not an integer between 1 and ``max_steps``.
         """
         steps = check_integer(steps, "steps", minimum=1, maximum=self._max_steps)
-        s_f = self._forward.step_cycles
-        return (steps - 1) * (s_f + self.emit_cycles) + max(s_f, self._reverse_pass(steps)) + 4
+        ins, _ = self.schedule([steps] * 6)
+        return int(ins[5 * steps] - ins[4 * steps])
 
     #: :meth:`schedule` models outputs taken late (``taken``): a network may hold it up.
     holds_outputs = True
@@ -174,10 +182,16 @@ class Bidirectional(wiring.Component):
     def schedule(self, lengths, arrivals=None, taken=None):
         """``(in_cycles, out_cycles)`` of back-to-back sequences of ``lengths`` steps (each at
         most ``max_steps``), step ``k`` offered from cycle ``arrivals[k]`` (None: all from
-        cycle 0), output ``k`` taken from cycle ``taken[k]`` on (None: always taken); the
-        rules of the class docstring: output ``k`` of a sequence goes at ``max(taken[k],
-        first)``, ``first`` the cycle its reverse pass ends in for its first output and the
-        previous output's cycle plus ``emit_cycles`` for the others.
+        cycle 0), output ``k`` taken from cycle ``taken[k]`` on (None: always taken).
+
+        The rules (``S_f``, ``S_r``: the cores' ``step_cycles``; ``R``: :meth:`_reverse_pass`;
+        ``E``: :attr:`emit_cycles`): step ``k`` enters at the earliest at its arrival and
+        ``S_f`` cycles after the step before it; a sequence's first step also waits for its
+        bank, free the cycle after the last output of the sequence two before it. A sequence
+        starts its reverse pass ``B = max(last_in, last_out') + 2`` (``last_in`` its last
+        step's cycle, ``last_out'`` the previous sequence's last output); its first output
+        goes at ``max(last_in + S_f + 3, B + R(L) + 2)`` or when taken, the others ``E``
+        cycles after the one before or when taken.
 
         Raises
         ------
@@ -190,18 +204,28 @@ class Bidirectional(wiring.Component):
         taken = np.zeros(sum(lengths), dtype=np.int64) if taken is None else \
             check_arrivals(taken, sum(lengths), "taken")
         s_f = self._forward.step_cycles
-        ins, outs, free, k = [], [], 0, 0
+        ins, outs, k = [], [], 0
+        # The cycle after the last output of the last two sequences (-inf: none yet).
+        last_outs = [-(1 << 62), -(1 << 62)]
+        entered = -(1 << 62)
         for length in lengths:
             if not length:
                 continue
-            load, _ = pipeline_schedule(s_f, s_f, np.maximum(arrivals[k:k + length], free))
-            last_in = int(load[-1])
-            out = max(last_in + s_f, last_in + self._reverse_pass(length)) + 3 - self.emit_cycles
             for j in range(length):
+                start = int(arrivals[k + j])
+                if j == 0:
+                    start = max(start, last_outs[0] + 1)
+                entered = max(start, entered + s_f)
+                ins.append(entered)
+            reverse = max(entered, last_outs[1]) + 2
+            out = max(entered + s_f + 3, reverse + self._reverse_pass(length) + 2)
+            out = max(out, int(taken[k]))
+            outs.append(out)
+            for j in range(1, length):
                 out = max(out + self.emit_cycles, int(taken[k + j]))
                 outs.append(out)
-            ins.extend(load)
-            free, k = out + 1, k + length
+            last_outs = [last_outs[1], out]
+            k += length
         return np.asarray(ins, dtype=np.int64), np.asarray(outs, dtype=np.int64)
 
     def describe(self) -> dict:
@@ -223,66 +247,92 @@ class Bidirectional(wiring.Component):
         depth = self._max_steps
         x_width = len(Value.cast(self.i.payload.data))
         h_width = len(Value.cast(fwd.o.payload.data))
-        m.submodules.steps = steps = Memory(shape=x_width, depth=depth, init=[])
-        m.submodules.forward_states = f_mem = Memory(shape=h_width, depth=depth, init=[])
+        # Two banks of `depth` steps in the step and forward-state memories: one sequence
+        # loads into one bank while the one before it is reversed and sent from the other.
+        m.submodules.steps = steps = Memory(shape=x_width, depth=2 * depth, init=[])
+        m.submodules.forward_states = f_mem = Memory(shape=h_width, depth=2 * depth, init=[])
         m.submodules.reverse_states = r_mem = Memory(shape=h_width, depth=depth, init=[])
         x_write, x_read = steps.write_port(), steps.read_port()
         f_write, f_read = f_mem.write_port(), f_mem.read_port()
         r_write, r_read = r_mem.write_port(), r_mem.read_port()
 
-        load, backward, emit = range(3)
-        phase = Signal(range(3), init=load)
-        count = Signal(range(depth + 1))       # steps of the sequence loaded (its length)
-        f_count = Signal(range(depth + 1))     # forward states stored
-        r_count = Signal(range(depth + 1))     # reverse states stored
-        at = Signal(range(depth))              # the step the reverse/emit phase reads
-        fetched = Signal()                     # the memories' outputs are those of `at`
+        def address(bank, index):
+            return Mux(bank, depth + index, index)
+
+        # Per bank: its sequence's steps are all in (`loaded`), its forward states are all
+        # written (`forwarded`), and its length. A bank is free again once its last output
+        # is sent.
+        loaded = [Signal(name=f"loaded{b}") for b in range(2)]
+        forwarded = [Signal(name=f"forwarded{b}") for b in range(2)]
+        lengths = Array(Signal(range(depth + 1), name=f"length{b}") for b in range(2))
+        x_bank, f_bank, b_bank = Signal(), Signal(), Signal()
+        count = Signal(range(depth + 1))       # steps of the loading sequence so far
+        f_count = Signal(range(depth + 1))     # its forward states written
         error = Signal()
         m.d.comb += self.error.eq(error)
-        # A read port's output is that of the address one cycle before: `fetched` a cycle after
-        # `at` moved (every move below clears it, and comes later, so it wins).
-        with m.If(~fetched):
-            m.d.sync += fetched.eq(1)
 
-        # Load: each step into the forward core and the step memory, side by side.
-        loading = phase == load
-        m.d.comb += [fwd.i.valid.eq(self.i.valid & loading),
+        # Load: each step into the forward core and the step memory, side by side, while
+        # the bank it goes to is free.
+        free = ~Array(loaded)[x_bank]
+        take = self.i.valid & self.i.ready
+        m.d.comb += [fwd.i.valid.eq(self.i.valid & free),
                      fwd.i.payload.eq(self.i.payload),
-                     self.i.ready.eq(fwd.i.ready & loading),
-                     x_write.addr.eq(count), x_write.data.eq(Value.cast(self.i.payload.data))]
-        with m.If(self.i.valid & self.i.ready):
+                     self.i.ready.eq(fwd.i.ready & free),
+                     x_write.addr.eq(address(x_bank, count)),
+                     x_write.data.eq(Value.cast(self.i.payload.data))]
+        with m.If(take):
             with m.If(count == depth):
                 m.d.sync += error.eq(1)
             with m.Else():
                 m.d.comb += x_write.en.eq(1)
                 m.d.sync += count.eq(count + 1)
             with m.If(self.i.payload.last):
-                m.d.sync += [phase.eq(backward), at.eq(count), fetched.eq(0)]
-        m.d.comb += [fwd.o.ready.eq(1), f_write.addr.eq(f_count),
+                m.d.sync += [lengths[x_bank].eq(Mux(count == depth, depth, count + 1)),
+                             count.eq(0), x_bank.eq(~x_bank)]
+        m.d.comb += [fwd.o.ready.eq(1), f_write.addr.eq(address(f_bank, f_count)),
                      f_write.data.eq(Value.cast(fwd.o.payload.data)),
-                     f_write.en.eq(fwd.o.valid)]
+                     f_write.en.eq(fwd.o.valid & (f_count != depth))]
         with m.If(fwd.o.valid):
-            m.d.sync += f_count.eq(f_count + 1)
+            m.d.sync += f_count.eq(Mux(f_count == depth, depth, f_count + 1))
+            with m.If(fwd.o.payload.last):
+                m.d.sync += [f_count.eq(0), f_bank.eq(~f_bank)]
+
+        # Reverse, then emit, one bank after the other.
+        idle, backward, emit = range(3)
+        phase = Signal(range(3), init=idle)
+        length = Signal(range(depth + 1))      # the sequence's, copied as it starts
+        r_count = Signal(range(depth + 1))     # reverse states stored
+        r_sent = Signal(range(depth + 1))      # steps sent to the reverse core
+        at = Signal(range(depth))              # the step the reverse/emit phase reads
+        fetched = Signal()                     # the memories' outputs are those of `at`
+        # A read port's output is that of the address one cycle before: `fetched` a cycle after
+        # `at` moved (every move below clears it, and comes later, so it wins).
+        with m.If(~fetched):
+            m.d.sync += fetched.eq(1)
+        with m.If((phase == idle) & Array(loaded)[b_bank]):
+            m.d.sync += [phase.eq(backward), length.eq(lengths[b_bank]),
+                         at.eq(lengths[b_bank] - 1), fetched.eq(0), r_sent.eq(0),
+                         r_count.eq(0)]
 
         if self._initial:
-            self._load_states(m)
+            self._load_states(m, x_bank, b_bank)
 
         # Reverse: the stored steps, last first, into the reverse core.
-        m.d.comb += [x_read.addr.eq(at), f_read.addr.eq(at), r_read.addr.eq(at)]
-        r_sent = Signal(range(depth + 1))      # steps sent to the reverse core
-        m.d.comb += [rev.i.valid.eq((phase == backward) & fetched & (r_sent != count)),
+        m.d.comb += [x_read.addr.eq(address(b_bank, at)), f_read.addr.eq(address(b_bank, at)),
+                     r_read.addr.eq(at)]
+        m.d.comb += [rev.i.valid.eq((phase == backward) & fetched & (r_sent != length)),
                      Value.cast(rev.i.payload.data).eq(x_read.data),
                      rev.i.payload.last.eq(at == 0)]
         with m.If(rev.i.valid & rev.i.ready):
             m.d.sync += [fetched.eq(0), r_sent.eq(r_sent + 1)]
             with m.If(at != 0):
                 m.d.sync += at.eq(at - 1)
-        m.d.comb += [rev.o.ready.eq(1), r_write.addr.eq(count - 1 - r_count),
+        m.d.comb += [rev.o.ready.eq(1), r_write.addr.eq(length - 1 - r_count),
                      r_write.data.eq(Value.cast(rev.o.payload.data)),
                      r_write.en.eq(rev.o.valid)]
         with m.If(rev.o.valid):
             m.d.sync += r_count.eq(r_count + 1)
-        with m.If((phase == backward) & (f_count == count) & (r_count == count)):
+        with m.If((phase == backward) & Array(forwarded)[b_bank] & (r_count == length)):
             m.d.sync += [phase.eq(emit), at.eq(0), fetched.eq(0)]
 
         # Emit: both directions' states in time order.
@@ -296,19 +346,30 @@ class Bidirectional(wiring.Component):
                 m.d.sync += wait.eq(wait - 1)
         m.d.comb += [self.o.valid.eq((phase == emit) & fetched & paced),
                      Value.cast(self.o.payload.data).eq(Cat(f_read.data, r_read.data)),
-                     self.o.payload.last.eq(at == count - 1)]
+                     self.o.payload.last.eq(at == length - 1)]
+        done = self.o.valid & self.o.ready & (at == length - 1)
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += [fetched.eq(0), at.eq(at + 1)]
-            with m.If(at == count - 1):
-                m.d.sync += [phase.eq(load), count.eq(0), f_count.eq(0), r_count.eq(0),
-                             r_sent.eq(0), at.eq(0)]
+            with m.If(done):
+                m.d.sync += [phase.eq(idle), b_bank.eq(~b_bank), at.eq(0)]
+
+        # The banks' flags: set by the load, cleared when the bank's last output leaves (the
+        # two never meet on one bank: a bank is not loaded again before it is free).
+        for b in range(2):
+            with m.If(take & self.i.payload.last & (x_bank == b)):
+                m.d.sync += loaded[b].eq(1)
+            with m.If(fwd.o.valid & fwd.o.payload.last & (f_bank == b)):
+                m.d.sync += forwarded[b].eq(1)
+            with m.If(done & (b_bank == b)):
+                m.d.sync += [loaded[b].eq(0), forwarded[b].eq(0)]
         return m
 
-    def _load_states(self, m) -> None:
-        """Feed ``i_state`` to both cores: the forward core takes it (with the sequence's first
-        step), and the reverse half waits in a register, offered to the reverse core until its
-        first step takes it. The next sequence's state cannot overwrite it before: its first
-        step enters only after this sequence's emit phase, after the reverse pass."""
+    def _load_states(self, m, x_bank, b_bank) -> None:
+        """Feed ``i_state`` to both cores: the forward core takes it with the sequence's first
+        step, which goes to bank ``x_bank``; the reverse half waits in that bank's register
+        until the reverse core's first step of the sequence (bank ``b_bank``) takes it. A
+        bank's register is not written again before: the bank is not loaded again before
+        its sequence has been sent, after its reverse pass."""
         fwd, rev = self._forward, self._reverse
         m.d.comb += [fwd.i_state.valid.eq(self.i_state.valid),
                      self.i_state.ready.eq(fwd.i_state.ready), rev.i_state.valid.eq(1)]
@@ -316,10 +377,8 @@ class Bidirectional(wiring.Component):
             m.d.comb += Value.cast(getattr(fwd.i_state.payload, name)).eq(
                 Value.cast(getattr(self.i_state.payload, f"{name}_forward")))
         for name in state_layout(self._plan.reverse).members:
-            held = Signal.like(Value.cast(getattr(self.i_state.payload, f"{name}_reverse")),
-                               name=f"{name}_reverse")
+            given = Value.cast(getattr(self.i_state.payload, f"{name}_reverse"))
+            held = [Signal.like(given, name=f"{name}_reverse_{b}") for b in range(2)]
             with m.If(self.i_state.valid & self.i_state.ready):
-                m.d.sync += held.eq(Value.cast(getattr(self.i_state.payload,
-                                                         f"{name}_reverse")))
-            m.d.comb += Value.cast(getattr(rev.i_state.payload, name)).eq(held)
-
+                m.d.sync += Array(held)[x_bank].eq(given)
+            m.d.comb += Value.cast(getattr(rev.i_state.payload, name)).eq(Array(held)[b_bank])

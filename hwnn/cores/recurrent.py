@@ -17,11 +17,11 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 
-from ..checks import ParameterTypeError, check_bool, check_integer
+from ..checks import ParameterTypeError, ParameterValueError, check_bool, check_integer
 from ..plans.rnn import RecurrentPlan
 from ._component import owned, rejects_quietly
-from ._recurrent_io import (load_initial_state, mac_inputs, recurrent_members, step_output,
-                            step_schedule)
+from ._recurrent_io import (cell_members, cell_output, load_initial_state, load_state,
+                            mac_inputs, recurrent_members, step_output, step_schedule)
 from .activation import activation_core
 from .dense import Dense
 from .elementwise import Elementwise
@@ -86,6 +86,11 @@ class Recurrent(wiring.Component):
     initial_state : bool
         Take each sequence's initial state (``h0``, and ``c0`` for an LSTM) from the stream
         ``i_state``, one transfer per sequence, together with its first step (False: zeros).
+    cell : bool
+        Run independent steps instead of sequences, each bringing its own state and sending the
+        next one (the ports of :func:`~hwnn.cores._recurrent_io.cell_members`, one step a
+        transfer): the engine of :class:`~hwnn.cores.rnn_cell.RecurrentCell` on these parts.
+        ``sequences`` False or ``initial_state`` with it is a ValueError.
 
     Members
     -------
@@ -98,12 +103,15 @@ class Recurrent(wiring.Component):
         "c": ArrayLayout(<cell shape>, hidden)})))
         Only with ``initial_state``; ``c`` only for an LSTM.
 
+    With ``cell``, ``i`` and ``o`` are :func:`~hwnn.cores._recurrent_io.cell_members`'s.
+
     Raises
     ------
     TypeError
         ``plan`` is not a RecurrentPlan; Dense's type errors.
     ValueError
-        Dense's value errors (``parallelism`` out of range...).
+        Dense's value errors (``parallelism`` out of range...); ``cell`` with
+        ``initial_state`` or without ``sequences``.
     NotImplementedError
         ``plan.reverse``.
     """
@@ -112,7 +120,7 @@ class Recurrent(wiring.Component):
     def __init__(self, plan: RecurrentPlan, *, arith: str = "mult",
                  parallelism: int | None = None, pipeline: int | None = None,
                  lanes: int | None = None, sequences: bool = True,
-                 initial_state: bool = False):
+                 initial_state: bool = False, cell: bool = False):
         if not isinstance(plan, RecurrentPlan):
             raise ParameterTypeError("plan", f"plan must be a RecurrentPlan (see "
                                              f"hwnn.plans.rnn.plan_recurrent), not {plan!r}")
@@ -135,11 +143,16 @@ class Recurrent(wiring.Component):
         self._lanes = None if lanes is None else check_integer(lanes, "lanes", minimum=1)
         self._sequences = check_bool(sequences, "sequences")
         self._initial = check_bool(initial_state, "initial_state")
+        self._cell = check_bool(cell, "cell")
+        if self._cell and (self._initial or not self._sequences):
+            raise ParameterValueError(
+                "cell", "cell=True runs independent steps that bring their own state: "
+                        "initial_state and sequences=False do not apply")
         self._parts = self._build_parts(self._lanes)
         self._slices = _slices(plan)
         self._stored = self._memory_values()
-        super().__init__(recurrent_members(plan, sequences=self._sequences,
-                                           initial_state=self._initial))
+        super().__init__(cell_members(plan) if self._cell else recurrent_members(
+            plan, sequences=self._sequences, initial_state=self._initial))
 
     def _build_parts(self, lanes) -> list:
         plan, hidden = self._plan, self._plan.hidden_size
@@ -195,12 +208,14 @@ class Recurrent(wiring.Component):
         written over it) stays in registers, and so does ``c`` with an initial state (loaded
         whole); otherwise ``c_next`` is written over ``c`` in its memory and read as ``c`` in
         the next step. A slice whose first word is the value's last stays in registers too (it
-        would be read in the cycle it is written).
+        would be read in the cycle it is written). A cell's ``c`` is loaded whole with each step
+        and its ``c_next`` sent whole: registers.
         """
         stored = set()
         for part in self._parts:
             name = part.makes
-            if part.out_chunks < 2 or name == "h_next" or (name == "c_next" and self._initial):
+            whole_state = self._initial or self._cell
+            if part.out_chunks < 2 or name == "h_next" or (name == "c_next" and whole_state):
                 continue
             readers = [(reader, read) for reader in self._parts for read in reader.reads
                        if self._kept_in(read) == name]
@@ -289,7 +304,7 @@ class Recurrent(wiring.Component):
         (JSON-serializable)."""
         return {"kind": self._plan.kind, "class": "Recurrent", "arith": self._mac.arith,
                 "parallelism": self._mac.parallelism, "lanes": self._lanes,
-                "sequences": self._sequences, "initial_state": self._initial,
+                "sequences": self._sequences, "initial_state": self._initial, "cell": self._cell,
                 "multipliers": self.multipliers, "block_ram": sorted(self._stored),
                 "latency": self.latency, "ii": self.ii, **self._plan.describe(),
                 "mac": self._mac.describe()}
@@ -306,7 +321,7 @@ class Recurrent(wiring.Component):
         idle = Signal(init=1)
         enter = idle | done     # a step may enter
         mac = self._parts[0].core
-        if self._initial:
+        if self._initial and not self._cell:
             # A sequence's first step waits for its initial state, and both enter together.
             first = Signal(init=1)
             both = ~first | self.i_state.valid
@@ -319,9 +334,12 @@ class Recurrent(wiring.Component):
         # starts: h (the last step's h' is written in place), zeros after a sequence's last
         # step, or the initial state of a sequence's first.
         h_start = Mux(done & last, 0, h)
-        if self._initial:
-            h_start = Mux(first, Value.cast(self.i_state.payload.h), h_start)
-        x = Value.cast(self.i.payload.data)
+        if self._cell:      # every step brings its state
+            h_start, x = Value.cast(self.i.payload.h), Value.cast(self.i.payload.x)
+        else:
+            if self._initial:
+                h_start = Mux(first, Value.cast(self.i_state.payload.h), h_start)
+            x = Value.cast(self.i.payload.data)
         # [x; h] in the MAC's input format: x and h shifted to its fraction bits (exact).
         lanes = mac_inputs(m, plan, x, h_start)
         m.d.comb += [mac.i.valid.eq(self.i.valid & enter & both),
@@ -339,8 +357,12 @@ class Recurrent(wiring.Component):
             self._run_part(m, part, values, have, done, state, fresh)
 
         # The step's output: the new hidden state, while the next step's input may enter.
-        step_output(m, self, values["h_next"], have["h_next"], last, done,
-                    sequences=self._sequences)
+        if self._cell:
+            m.d.comb += done.eq(cell_output(m, self, values["h_next"], values.get("c_next"),
+                                            have["h_next"]))
+        else:
+            step_output(m, self, values["h_next"], have["h_next"], last, done,
+                        sequences=self._sequences)
         with m.If(done):
             m.d.sync += [idle.eq(1), fresh.eq(last)]
             if values["h_next"] is not h:
@@ -350,9 +372,13 @@ class Recurrent(wiring.Component):
             with m.If(last):  # the next sequence starts from zeros
                 m.d.sync += [h.eq(0), c.eq(0)]
         with m.If(self.i.valid & self.i.ready):
-            m.d.sync += [last.eq(self.i.payload.last), idle.eq(0)]
-            if self._initial:
-                load_initial_state(m, self, plan, first, h, c)
+            m.d.sync += idle.eq(0)
+            if self._cell:
+                load_state(m, plan, self.i.payload, h, c)
+            else:
+                m.d.sync += last.eq(self.i.payload.last)
+                if self._initial:
+                    load_initial_state(m, self, plan, first, h, c)
         return m
 
     def _source(self, name: str) -> str:
