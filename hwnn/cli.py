@@ -22,6 +22,7 @@ from .flow import (FlowError, check_output_path, check_values_exact, composition
 from .io import ModelError, import_model
 from .sim import AUTO_MIN_CYCLES, ENGINES, EngineError
 from .spec import SpecError, load_spec
+from .states import read_initial_states, state_arrays, state_lines
 from .synth import ToolError, format_table
 
 __all__ = ["main"]
@@ -71,18 +72,26 @@ def cmd_sim(args):
         check_values_exact(design)
     x = input_codes(design, vectors=args.vectors, inputs=args.inputs,
                     exhaustive=args.exhaustive, seed=args.seed, note=progress)
+    states = None
+    if args.initial_state is not None:
+        states = read_initial_states(design, args.initial_state, len(x), note=progress)
+    elif state_arrays(design):
+        names = dict.fromkeys(layer.name for layer, _ in state_arrays(design).values())
+        progress(f"note: no --initial-state: layers {', '.join(names)} start every sequence "
+                 f"from zeros")
     for line in design.notes:
         progress(line)
     progress(f"simulating {len(x)} vectors through {design.name} ({ENGINE_NAMES[args.engine]})...")
     result = simulate(design, x, stall=args.stall, seed=args.seed, vcd=args.vcd,
-                      engine=args.engine, note=progress)
+                      engine=args.engine, note=progress,
+                      initial_states=None if states is None else states[0])
     if result.seconds > 0:
         progress(f"{result.cycles} cycles in {result.seconds:.2f} s: "
                  f"{result.cycles / result.seconds:,.0f} cycles/s ({result.engine}"
                  + (", the time includes building the model unless it was cached)"
                     if result.engine != "pysim" else ")"))
     if args.float:
-        print(format_float_errors(float_errors(design, x, args.inputs)))
+        print(format_float_errors(float_errors(design, x, args.inputs, states)))
     if output is not None:
         progress(f"wrote {save_values(output, design, result.outputs)}")
     if codes is not None:
@@ -187,6 +196,8 @@ def cmd_plan(args):
     if period:
         print(f"back to back, a sequence of {period['steps']} steps every {period['cycles']} "
               f"cycles ({period['cycles'] / period['steps']:.3g} per step)")
+    for line in state_lines(design):
+        print(line)
     if metrics:
         print(f"complexity per input {metrics.get('per', 'vector')}: RM {metrics['rm']}, "
               f"BoP {metrics['bop']:,.0f}, "
@@ -270,6 +281,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="real-valued inputs, one row per vector, one column per lane")
     source.add_argument("--exhaustive", action="store_true",
                         help="every input code once, in ascending order (all lanes alike)")
+    p.add_argument("--initial-state", metavar="FILE.npz",
+                   help="networks with initial_state = true layers: the state each sequence "
+                        "starts from, arrays h0_<layer> (and c0_<layer>, LSTM) of shape "
+                        "(sequences, hidden), (sequences, 2, hidden) when bidirectional, as "
+                        "PyTorch's lstm(x, (h0, c0)); rounded half-even, never clamped "
+                        "(default: zeros)")
     p.add_argument("--output", metavar="FILE.npy",
                    help="save the core's outputs as real values (float64; refused for output "
                         "formats wider than 53 bits, which float64 would round)")

@@ -5,24 +5,18 @@ prints, :mod:`hwnn.demo` chains the steps. A problem with an argument (an input 
 a real-valued array, an output path that is a directory) is a :class:`FlowError`, whose message
 is one line naming the command-line option it came from.
 
-Long work shows a progress bar with rate and ETA on stderr (``tqdm``): the bar appears only
-after :data:`BAR_DELAY` seconds and only when stderr is a terminal, so short runs, pipes and
-logs stay quiet.
+Long work shows a progress bar (:func:`hwnn.progress.progress_bar`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import sys
-import threading
 import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
-from tqdm import tqdm
 
 from .cores._component import inspected
 from .cores._timing import timing_against_model
@@ -30,6 +24,7 @@ from .export import export
 from .fixed import Format, Overflow, Rounding, quantize, to_float
 from .cores.network import layer_builders
 from .metrics import layer_metrics, network_metrics
+from .progress import BAR_DELAY, _QuietBar, progress_bar  # noqa: F401 (flow's own names)
 from .ref.network import network_layers
 from .sim import EngineFallback, PayloadCodec, make_vectors, run_stream
 from .sim.frames import frame, unframe
@@ -41,9 +36,6 @@ __all__ = ["FlowError", "Simulation", "BAR_DELAY", "EXHAUSTIVE_MAX_BITS", "FLOAT
            "input_codes", "read_inputs", "check_output_path", "check_values_exact", "simulate",
            "save_values", "save_codes", "generate", "plan_info", "synth_targets",
            "synth_reports", "table_notes", "progress_bar"]
-
-#: Seconds of work before a progress bar appears ("more than a few seconds").
-BAR_DELAY = 3.0
 
 #: ``--exhaustive`` simulates every input code only up to this input width.
 EXHAUSTIVE_MAX_BITS = 20
@@ -57,45 +49,6 @@ Note = Callable[[str], None]
 
 class FlowError(ValueError):
     """A bad argument of a flow step (reported by ``hwnn`` as one line, exit code 2)."""
-
-
-class _QuietBar(tqdm):
-    """A tqdm bar that stays hidden during its ``delay`` even when a note is written.
-
-    ``tqdm.write`` redraws every bar after the line it prints, including a bar still in its
-    delay, so a short step that prints a note would flash an empty bar.
-    """
-
-    def refresh(self, *args, **kwargs):
-        if self.delay and time.time() - self.start_t < self.delay:
-            return None
-        return super().refresh(*args, **kwargs)
-
-
-@contextlib.contextmanager
-def progress_bar(total, what: str, unit: str, *, delay: float = BAR_DELAY) -> Iterator[tqdm]:
-    """A tqdm bar on stderr: rate and ETA, shown only on a terminal and after ``delay`` s.
-
-    A thread redraws it every second, so the elapsed time moves during one long step (a
-    yosys run) that updates the count only when it ends.
-    """
-    bar = _QuietBar(total=total, desc=what, unit=unit, file=sys.stderr, delay=delay,
-                    mininterval=0.5, disable=None, leave=False, dynamic_ncols=True)
-    stop = threading.Event()
-
-    def tick():
-        while not stop.wait(1.0):
-            bar.refresh()
-    ticker = threading.Thread(target=tick, daemon=True)
-    if not bar.disable:
-        ticker.start()
-    try:
-        yield bar
-    finally:
-        stop.set()
-        if ticker.is_alive():
-            ticker.join()
-        bar.close()
 
 
 # --- inputs --------------------------------------------------------------------------------
@@ -269,12 +222,16 @@ class Simulation:
 
 
 def simulate(design: Design, x: np.ndarray, *, stall: float = 0.0, seed: int = 0,
-             vcd=None, engine: str = "auto", note: Note | None = None) -> Simulation:
+             vcd=None, engine: str = "auto", note: Note | None = None,
+             initial_states=None) -> Simulation:
     """Run a fresh core of ``design`` on input codes ``x`` and its reference beside it.
 
     ``engine`` is that of :func:`hwnn.sim.run_stream` (``"pysim"``, ``"cxxrtl"``,
     ``"verilator"`` or ``"auto"``: every engine gives the same cycles for the same seed);
-    ``note`` is told when ``"auto"`` could not use a compiled engine, and why.
+    ``note`` is told when ``"auto"`` could not use a compiled engine, and why. A network's
+    layers with an initial state start each sequence from ``initial_states`` (codes, as
+    :func:`hwnn.ref.network.network_layers` takes them; zeros for a layer it does not name),
+    fed to the core's ``i_state_<layer>`` streams with the same stalls as its input.
 
     Raises
     ------
@@ -286,10 +243,13 @@ def simulate(design: Design, x: np.ndarray, *, stall: float = 0.0, seed: int = 0
     core = design.build()
     # An always_ready output has no backpressure to exercise.
     stall_out = 0.0 if core.o.signature.always_ready else stall
-    want = np.asarray(design.reference(x))
+    want = np.asarray(design.reference(x) if initial_states is None
+                      else design.reference(x, initial_states))
     framed_in, framed_out = (design.plan.sequences if design.sequence_length is not None
                              else (False, False))
     feed = (frame(x, scalar=_scalar_data(core)) if framed_in else _payload_rows(core, x))
+    if framed_in and getattr(design.plan, "stateful", ()):
+        feed = {"i": feed, **core.state_inputs(initial_states, len(x))}
     n_out = want.shape[0] * want.shape[1] if framed_out else len(x)
     start = time.monotonic()
     with progress_bar(n_out, f"simulating {design.name}", "output") as bar, \
@@ -347,12 +307,14 @@ def _out_rows(core, y: np.ndarray) -> np.ndarray:
     return y[:, 0] if codec.lanes is None else y
 
 
-def float_errors(design: Design, codes: np.ndarray, inputs=None) -> list[dict]:
+def float_errors(design: Design, codes: np.ndarray, inputs=None, states=None) -> list[dict]:
     """Per layer of a network: how far its quantized outputs are from the float model's.
 
     ``codes`` are the input codes the bit-exact reference runs on; the float model runs on the
     real values of ``inputs`` (the ``.npy`` file the codes were read from) when given, else on
-    the values of the codes, so input quantization shows in the first layer. Each entry has
+    the values of the codes, so input quantization shows in the first layer; ``states``:
+    ``(codes, real values)`` of the initial states (``initial_states`` of the reference and
+    of the float model), or None for zeros. Each entry has
     the layer's ``name`` and ``out_format``, ``max_abs`` and ``rms`` of (quantized − float),
     and ``float_max`` (the largest float output, for scale).
 
@@ -366,10 +328,11 @@ def float_errors(design: Design, codes: np.ndarray, inputs=None) -> list[dict]:
                         f"{design.kind} spec (use kind = \"network\", one layer is enough)")
     real = (np.load(inputs).astype(np.float64).reshape(codes.shape) if inputs is not None
             else to_float(codes, design.in_format))
-    floats = design.float_model(real)
+    state_codes, state_values = states or (None, None)
+    floats = design.float_model(real, state_values)
     rows, fmt = [], design.in_format
-    for layer, ints, want in zip(design.plan.layers, network_layers(design.plan, codes),
-                                 floats):
+    for layer, ints, want in zip(design.plan.layers,
+                                 network_layers(design.plan, codes, state_codes), floats):
         fmt = layer.out_format or fmt  # a flatten keeps the format before it
         error = to_float(ints, fmt) - want
         rows.append({"name": layer.name, "out_format": str(fmt),

@@ -187,12 +187,17 @@ def _ready_wiring(i_always_ready: bool, o_always_ready: bool) -> dict:
 def _other_wiring(core) -> dict:
     """Template pieces for the ports besides ``clk``, ``rst``, ``i`` and ``o`` (a shift_mac's
     ``i_weight``): inputs held at 0, so another input stream stays idle (valid low) and the
-    core runs with what it was built with; outputs connected to unread wires."""
+    core runs with what it was built with, except a network's initial-state streams
+    (``i_state_<layer>``), which offer a zero state all the time (valid high), the reference's
+    default; outputs connected to unread wires."""
     others = [port for port in port_table(core)
               if port["name"] not in ("clk", "rst")
               and not port["name"].startswith(("i__", "o__"))]
+    held = {port["name"]: "1'b1" if port["name"].startswith("i_state_")
+            and port["name"].endswith("__valid") else "0" for port in others}
     decls = "".join(
-        f"  wire [{port['width'] - 1}:0] {port['name']} = 0;\n" if port["direction"] == "in"
+        f"  wire [{port['width'] - 1}:0] {port['name']} = {held[port['name']]};\n"
+        if port["direction"] == "in"
         else (f"  /* verilator lint_off UNUSEDSIGNAL */  // not checked by this testbench\n"
               f"  wire [{port['width'] - 1}:0] {port['name']};\n"
               f"  /* verilator lint_on UNUSEDSIGNAL */\n")

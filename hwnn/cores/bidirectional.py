@@ -7,19 +7,33 @@ from dataclasses import replace
 
 import numpy as np
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..checks import check_integer
+from ..checks import check_bool, check_integer
 from ..plans.bidirectional import BidirectionalPlan
 from ..plans.rnn import RecurrentPlan
 from ._component import owned, rejects_quietly
+from ._recurrent_io import state_layout
 from ._timing import check_arrivals, pipeline_schedule
 from .framed import frame_layout
 from .rnn_core import recurrent_core
 
-__all__ = ["Bidirectional", "bank_schedule", "steady_period"]
+__all__ = ["Bidirectional", "bank_schedule", "bidirectional_state_layout", "steady_period"]
+
+
+def bidirectional_state_layout(forward: RecurrentPlan,
+                               reverse: RecurrentPlan) -> data.StructLayout:
+    """Both directions' initial state as one flat record: ``h_forward``, ``h_reverse`` and, for
+    an LSTM, ``c_forward``, ``c_reverse`` (each direction's fields of
+    :func:`~hwnn.cores._recurrent_io.state_layout`, which may differ in format). Flat rather than
+    two nested records: the simulators' payload codec packs one level of fields."""
+    fields = {}
+    for direction, plan in (("forward", forward), ("reverse", reverse)):
+        for name, shape in state_layout(plan).members.items():
+            fields[f"{name}_{direction}"] = shape
+    return data.StructLayout(fields)
 
 
 class Bidirectional(wiring.Component):
@@ -69,6 +83,12 @@ class Bidirectional(wiring.Component):
         The longest sequence (the depth of the memories).
     pace : int
         The fewest cycles between outputs (at least 2 in any case).
+    initial_state : bool
+        Each sequence starts both directions from a state taken on ``i_state`` (PyTorch's
+        ``h0[0]``/``h0[1]``) rather than zeros: the forward one with the sequence's first step,
+        the reverse one (kept in a register of the sequence's bank meanwhile) with its first
+        step, the sequence's last.
+        The forward core's first step waits for it; nothing else changes in the timing.
     **options
         For both directions' cores (``arith``, ``parallelism``, ``pipeline``, ``lanes``; with
         ``cuts``, :class:`~hwnn.cores.recurrent_unrolled.UnrolledRecurrent`:
@@ -78,6 +98,8 @@ class Bidirectional(wiring.Component):
     -------
     i : In(stream.Signature(frame_layout(in_format, input_size)))
     o : Out(stream.Signature(frame_layout(state_format, 2·hidden)))
+    i_state : In(stream.Signature(bidirectional_state_layout(forward, reverse)))
+        Only with ``initial_state``: one transfer per sequence.
     error : Out(1)
 
     Raises
@@ -90,16 +112,21 @@ class Bidirectional(wiring.Component):
 
     @rejects_quietly
     def __init__(self, forward: RecurrentPlan, reverse: RecurrentPlan, *, max_steps: int,
-                 pace: int = 1, **options):
+                 pace: int = 1, initial_state: bool = False, **options):
         self._plan = BidirectionalPlan(forward, reverse)
         self._max_steps = check_integer(max_steps, "max_steps", minimum=1)
         self._pace = check_integer(pace, "pace", minimum=1)
+        self._initial = check_bool(initial_state, "initial_state")
+        options["initial_state"] = self._initial
         self._forward = owned(recurrent_core(forward, **options))
         self._reverse = owned(recurrent_core(replace(reverse, reverse=False), **options))
+        state = ({"i_state": In(stream.Signature(bidirectional_state_layout(forward, reverse)))}
+                 if self._initial else {})
         super().__init__({
             "i": In(stream.Signature(frame_layout(forward.in_format, forward.input_size))),
             "o": Out(stream.Signature(frame_layout(forward.state_format,
                                                    2 * forward.hidden_size))),
+            **state,
             "error": Out(1),
         })
 
@@ -188,6 +215,7 @@ class Bidirectional(wiring.Component):
                 "input_size": plan.input_size, "hidden_size": 2 * plan.hidden_size,
                 "in_format": str(plan.in_format), "out_format": str(plan.out_format),
                 "max_steps": self._max_steps, "pace": self._pace, "ii": self.ii,
+                "initial_state": self._initial,
                 "latency": self.latency, "multipliers": self.multipliers,
                 "forward": forward, "reverse": self._reverse.describe()}
 
@@ -265,6 +293,9 @@ class Bidirectional(wiring.Component):
                          at.eq(lengths[b_bank] - 1), fetched.eq(0), r_sent.eq(0),
                          r_count.eq(0)]
 
+        if self._initial:
+            self._load_states(m, x_bank, b_bank)
+
         # Reverse: the stored steps, last first, into the reverse core.
         m.d.comb += [x_read.addr.eq(address(b_bank, at)), f_read.addr.eq(address(b_bank, at)),
                      r_read.addr.eq(at)]
@@ -312,6 +343,24 @@ class Bidirectional(wiring.Component):
                 m.d.sync += [loaded[b].eq(0), forwarded[b].eq(0)]
         return m
 
+    def _load_states(self, m, x_bank, b_bank) -> None:
+        """Feed ``i_state`` to both cores: the forward core takes it with the sequence's first
+        step, which goes to bank ``x_bank``; the reverse half waits in that bank's register
+        until the reverse core's first step of the sequence (bank ``b_bank``) takes it. A
+        bank's register is not written again before: the bank is not loaded again before
+        its sequence has been sent, after its reverse pass."""
+        fwd, rev = self._forward, self._reverse
+        m.d.comb += [fwd.i_state.valid.eq(self.i_state.valid),
+                     self.i_state.ready.eq(fwd.i_state.ready), rev.i_state.valid.eq(1)]
+        for name in state_layout(self._plan.forward).members:
+            m.d.comb += Value.cast(getattr(fwd.i_state.payload, name)).eq(
+                Value.cast(getattr(self.i_state.payload, f"{name}_forward")))
+        for name in state_layout(self._plan.reverse).members:
+            given = Value.cast(getattr(self.i_state.payload, f"{name}_reverse"))
+            held = [Signal.like(given, name=f"{name}_reverse_{b}") for b in range(2)]
+            with m.If(self.i_state.valid & self.i_state.ready):
+                m.d.sync += Array(held)[x_bank].eq(given)
+            m.d.comb += Value.cast(getattr(rev.i_state.payload, name)).eq(Array(held)[b_bank])
 
 def bank_schedule(lengths, arrivals, taken, s_f: int, reverse_pass, emit: int):
     """The cycles of :meth:`Bidirectional.schedule` (its rules) from its parts: the forward

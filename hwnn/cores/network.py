@@ -8,12 +8,14 @@ from fractions import Fraction
 
 import numpy as np
 
+import numpy as np
 from amaranth.hdl import Cat, Module, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..checks import ParameterTypeError, ParameterValueError, check_integer
 from ..plans.network import BIDIRECTIONAL, RECURRENT, STEPPED, NetworkPlan
+from ..ref.network import state_fields
 from ._component import inspected, owned
 from ._timing import chain_schedule, check_arrivals, layer_lengths
 from ._window import start_shifts
@@ -27,13 +29,21 @@ from .last import LastStep
 from .pool import Pool1d
 from .rnn_core import recurrent_core
 
-__all__ = ["Network", "layer_builders", "layer_core", "step_cycles"]
+__all__ = ["Network", "layer_builders", "layer_core", "state_port", "step_cycles"]
 
 #: Sequences :meth:`Network.period` schedules first to find the steady state of a network with
 #: a bidirectional layer (doubled until it is found).
 _SETTLE = 8
 #: The most sequences :meth:`Network.period` schedules before it gives up on a steady state.
 _SETTLE_MAX = 1024
+
+
+def state_port(name: str) -> str:
+    """The name of the network's input stream that loads layer ``name``'s initial states:
+    ``i_state_<name>``. A layer's name is a Python identifier
+    (:func:`~hwnn.plans.network.plan_network` checks it), so this is one too, and two layers
+    never share one."""
+    return f"i_state_{name}"
 
 
 def layer_core(layer, lanes_in: int, sequence: bool = False, fmt=None, pace=None):
@@ -139,6 +149,13 @@ class Network(wiring.Component):
         The first layer's input stream.
     o : Out(stream.Signature(...))
         The last layer's output stream.
+    i_state_<name> : In(stream.Signature(...))
+        Only for a layer ``name`` with option ``initial_state`` (:func:`state_port`): one
+        transfer per sequence, the state that layer starts the sequence from (the payload of
+        its core's ``i_state``: ``h`` and, for an LSTM, ``c``;
+        :class:`~hwnn.cores.bidirectional.Bidirectional` has both directions'). A sequence's
+        first step waits in that layer until its state is there and both are taken together;
+        the timing properties and :meth:`schedule` assume the state is offered in time.
     error : Out(1)
         Only with a flatten or a bidirectional layer: high (sticky) once a sequence of the
         wrong length arrived and was dropped (a flatten) or one longer than ``max_steps``
@@ -163,6 +180,10 @@ class Network(wiring.Component):
             "i": In(stream.Signature(first.i.signature.members["payload"].shape)),
             "o": Out(stream.Signature(last.o.signature.members["payload"].shape)),
         }
+        # A layer that loads its initial states takes them from a stream of the network's own.
+        for layer, core in zip(plan.layers, self._cores):
+            if layer.initial_state:
+                members[state_port(layer.name)] = core.signature.members["i_state"]
         # A flatten flags a sequence of the wrong length (dropped): the network says so too.
         self._flagging = [core for core in self._cores if "error" in core.signature.members]
         if self._flagging:
@@ -288,6 +309,26 @@ class Network(wiring.Component):
                               check_arrivals(arrivals, total),
                               self.ii if self.throttled else None)
 
+    def state_inputs(self, initial_states, sequences: int) -> dict:
+        """``{port: rows}`` that feed every ``i_state_<name>`` port (:func:`state_port`) for
+        ``sequences`` sequences: ``initial_states`` holds the codes as
+        :func:`hwnn.ref.network.network_layers` takes them (``{name: {"h": (sequences, ...),
+        "c": ...}}``); a layer it does not name (or all, when None) gets zeros, the reference's
+        default. The rows are what :func:`hwnn.sim.run_stream` takes for each port's payload."""
+        initial_states, ports = initial_states or {}, {}
+        for layer in self._plan.stateful:
+            fields = state_fields(layer)
+            given = initial_states.get(layer.name, {})
+            state = {key: np.asarray(given[key]) if key in given else
+                     np.zeros((sequences, *shape), dtype=np.int64)
+                     for key, shape in fields.items()}
+            if layer.kind == BIDIRECTIONAL:   # the core's flat record: h_forward, h_reverse...
+                state = {f"{key}_{direction}": value[:, k]
+                         for key, value in state.items()
+                         for k, direction in enumerate(("forward", "reverse"))}
+            ports[state_port(layer.name)] = state
+        return ports
+
     @property
     def multipliers(self) -> int:
         """Multipliers of the folded dense layers (shift-add layers have none)."""
@@ -322,6 +363,10 @@ class Network(wiring.Component):
         for before, after in zip(self._cores, self._cores[1:]):
             _connect(m, before.o, after.i)
         _connect(m, self._cores[-1].o, wiring.flipped(self.o))
+        for layer, core in zip(self._plan.layers, self._cores):
+            if layer.initial_state:
+                wiring.connect(m, wiring.flipped(getattr(self, state_port(layer.name))),
+                               core.i_state)
         if self._flagging:
             m.d.comb += self.error.eq(Cat(core.error for core in self._flagging).any())
         return m

@@ -47,7 +47,7 @@ RECURRENT = ("lstm", "gru")
 BIDIRECTIONAL = "bidirectional"
 #: Kinds whose cycles per time step only their core knows (``step_ii``).
 STEPPED = (*RECURRENT, BIDIRECTIONAL)
-_RECURRENT_OPTIONS = ("arith", "parallelism", "pipeline", "lanes", "cuts")
+_RECURRENT_OPTIONS = ("arith", "parallelism", "pipeline", "lanes", "cuts", "initial_state")
 #: Layer kinds a network chains, with the core options each takes.
 KINDS = {"dense": ("arith", "parallelism", "pipeline"), "activation": (),
          "conv1d": ("arith", "parallelism", "pipeline"), "pool": (), "flatten": (),
@@ -104,6 +104,12 @@ class Layer:
         if self.kind == BIDIRECTIONAL:
             return self.plan.input_size, 2 * self.plan.hidden_size
         return n_in, n_in
+
+    @property
+    def initial_state(self) -> bool:
+        """Whether the layer (an LSTM, GRU or bidirectional one) starts each sequence from a
+        loaded state (core option ``initial_state``) rather than from zeros."""
+        return bool(self.options.get("initial_state", False))
 
     def sequences(self, before: bool) -> tuple[bool, bool]:
         """``(takes sequences, gives sequences)``, after a layer that gives ``before``."""
@@ -203,6 +209,12 @@ class NetworkPlan:
     def recurrent(self) -> bool:
         """Whether a layer is recurrent (then timing needs its core's ``step_ii``)."""
         return any(layer.kind in STEPPED for layer in self.layers)
+
+    @property
+    def stateful(self) -> tuple:
+        """The layers that start each sequence from a loaded state (:attr:`Layer.initial_state`),
+        in order."""
+        return tuple(layer for layer in self.layers if layer.initial_state)
 
     def loads(self, step_ii=None) -> tuple:
         """Per layer, its cycles per network input: :meth:`Layer.cycles` times
@@ -336,6 +348,9 @@ def _check_layer(layer, index) -> Layer:
         raise ParameterValueError("layers", f"{where} ({layer.name}): a {layer.kind} layer "
                                             f"needs a {layer.kind} plan, not a "
                                             f"{layer.plan.kind} one")
+    if not isinstance(layer.options.get("initial_state", False), bool):
+        raise ParameterTypeError("layers", f"{where} ({layer.name}): option initial_state must "
+                                           f"be a bool, not {layer.options['initial_state']!r}")
     if layer.kind == BIDIRECTIONAL:
         steps = layer.options.get("max_steps")
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..checks import ParameterValueError
+from ..checks import ParameterTypeError, ParameterValueError
 from .activation import activation
 from .conv1d import conv1d, conv1d_float
 from .dense import dense
@@ -20,7 +20,7 @@ from .rnn import recurrent
 from .rnn_float import gru_float, lstm_float
 from .windows import gather_windows
 
-__all__ = ["network", "network_float", "network_layers"]
+__all__ = ["network", "network_float", "network_layers", "state_fields"]
 
 def _stream_flatten(plan, x):
     """Time-major flatten of ``(…, steps, channels)``: what the Flatten core delivers."""
@@ -40,16 +40,27 @@ def _last_step(plan, x):
     return x[..., -1, :]
 
 
-def _recurrent_outputs(plan, x):
-    """Every step's hidden state of an LSTM or GRU layer, each sequence from a zero state."""
-    return recurrent(plan, x)[0]
+def _recurrent_outputs(plan, x, state=None):
+    """Every step's hidden state of an LSTM or GRU layer, each sequence from its ``state``
+    (``{"h": h0, "c": c0}``, None: zeros)."""
+    state = state or {}
+    return recurrent(plan, x, state.get("h"), state.get("c"))[0]
 
 
-def _bidirectional_outputs(plan, x):
+def _direction_state(state, direction: int):
+    """One direction's part (0 forward, 1 reverse) of a bidirectional layer's ``state``, whose
+    arrays are ``(2, hidden)`` or ``(sequences, 2, hidden)`` (PyTorch's ``h0`` per sequence)."""
+    if state is None:
+        return None
+    return {key: np.asarray(value)[..., direction, :] for key, value in state.items()}
+
+
+def _bidirectional_outputs(plan, x, state=None):
     """``[h_forward(t); h_reverse(t)]`` of every step of a bidirectional layer (PyTorch's
-    order), each direction from a zero state, the reverse one from each sequence's last step."""
-    return np.concatenate([recurrent(plan.forward, x)[0], recurrent(plan.reverse, x)[0]],
-                          axis=-1)
+    order), each direction from its part of ``state`` (zeros when None), the reverse one from
+    each sequence's last step."""
+    return np.concatenate([_recurrent_outputs(direction, x, _direction_state(state, k))
+                           for k, direction in enumerate(plan.directions)], axis=-1)
 
 
 _REFERENCES = {"dense": dense, "activation": activation, "conv1d": conv1d, "pool": pool1d,
@@ -57,17 +68,61 @@ _REFERENCES = {"dense": dense, "activation": activation, "conv1d": conv1d, "pool
                "gru": _recurrent_outputs, "bidirectional": _bidirectional_outputs}
 
 
-def network_layers(plan, x) -> list[np.ndarray]:
+def state_fields(layer) -> dict:
+    """``{field: shape}`` of the initial state a recurrent ``layer`` starts a sequence from:
+    ``"h"`` and, for an LSTM, ``"c"``, each ``(hidden,)``, or ``(2, hidden)`` for a
+    bidirectional layer (forward, reverse: PyTorch's ``h0`` of one sequence)."""
+    plan = layer.plan
+    shape = (2, plan.hidden_size) if layer.kind == "bidirectional" else (plan.hidden_size,)
+    return {"h": shape, **({"c": shape} if plan.kind == "lstm" else {})}
+
+
+def _check_states(plan, states, x):
+    """``states`` (``{layer name: {field: array}}`` or None) checked against ``plan``'s layers
+    with an initial state and the sequences of ``x``."""
+    if states is None:
+        return {}
+    if not isinstance(states, dict):
+        raise ParameterTypeError("initial_states", f"initial_states must be a dict from layer "
+                                                   f"name to states, not {states!r}")
+    takers = {layer.name: layer for layer in plan.stateful}
+    for name, state in states.items():
+        if name not in takers:
+            raise ParameterValueError("initial_states", f"initial_states names {name!r}, which "
+                                      f"is no layer with initial_state (those are: "
+                                      f"{', '.join(takers) or 'none'})")
+        fields = state_fields(takers[name])
+        if not isinstance(state, dict) or set(state) != set(fields):
+            raise ParameterValueError("initial_states", f"initial_states[{name!r}] must be a "
+                                      f"dict with {' and '.join(map(repr, fields))}, not "
+                                      f"{state!r}")
+        for key, shape in fields.items():
+            want = shape if x.ndim == 2 else (x.shape[0], *shape)
+            if np.shape(state[key]) != want:
+                raise ParameterValueError("initial_states", f"initial_states[{name!r}][{key!r}] "
+                                          f"must have shape {want}, not {np.shape(state[key])}")
+    return states
+
+
+def network_layers(plan, x, initial_states=None) -> list[np.ndarray]:
     """The output codes of every layer of ``plan`` for input codes ``x``, in order.
 
-    ``x`` has shape ``(n_in,)`` or ``(n, n_in)``.
+    ``x`` has shape ``(n_in,)`` or ``(n, n_in)`` (over sequences ``(steps, n_in)`` or
+    ``(sequences, steps, n_in)``). ``initial_states`` maps the name of a layer with an initial
+    state (:attr:`NetworkPlan.stateful <hwnn.plans.network.NetworkPlan.stateful>`) to the
+    codes it starts each sequence from, ``{"h": h0, "c": c0}`` (``c`` for an LSTM only; codes
+    of the layer's ``state_format`` and ``cell_format``), shaped as :func:`state_fields` says,
+    after a leading ``sequences`` axis when ``x`` has one: PyTorch's ``lstm(x, (h0, c0))``
+    one sequence at a time. A layer it does not name starts from zeros (as does every layer
+    when it is None).
 
     Raises
     ------
-    ValueError
+    TypeError, ValueError
         ``x`` has the wrong shape or holds codes outside the network's input format, or
         sequences longer than a bidirectional layer's ``max_steps`` reach it (its core does
-        not store them).
+        not store them); ``initial_states`` names a layer without an initial state, lacks or
+        adds a field, or holds arrays of the wrong shape or codes outside their format.
     """
     x = np.asarray(x)
     if plan.sequences[0]:
@@ -77,20 +132,25 @@ def network_layers(plan, x) -> list[np.ndarray]:
     elif x.shape[-1:] != (plan.n_in,) or x.ndim > 2:
         raise ParameterValueError("x", f"x must have shape ({plan.n_in},) or (n, {plan.n_in}), "
                                        f"not {x.shape}")
+    states = _check_states(plan, initial_states, x)
     outputs = []
     for layer in plan.layers:
         if layer.kind == "bidirectional" and x.shape[-2] > layer.options["max_steps"]:
             raise ParameterValueError("x", f"layer {layer.name!r} (bidirectional) takes "
                                            f"sequences of at most {layer.options['max_steps']} "
                                            f"steps (its max_steps), not {x.shape[-2]}")
-        x = _REFERENCES[layer.kind](layer.plan, x)
+        if layer.name in states:
+            x = _REFERENCES[layer.kind](layer.plan, x, states[layer.name])
+        else:
+            x = _REFERENCES[layer.kind](layer.plan, x)
         outputs.append(x)
     return outputs
 
 
-def network(plan, x) -> np.ndarray:
-    """Output codes of the network ``plan`` for input codes ``x`` (its last layer's output)."""
-    return network_layers(plan, x)[-1]
+def network(plan, x, initial_states=None) -> np.ndarray:
+    """Output codes of the network ``plan`` for input codes ``x`` (its last layer's output),
+    recurrent layers starting from ``initial_states`` (:func:`network_layers`)."""
+    return network_layers(plan, x, initial_states)[-1]
 
 
 def _pool_float(plan, x):
@@ -102,14 +162,18 @@ def _pool_float(plan, x):
     return y[0] if single else y
 
 
-def _direction_float(plan, x, arrays):
-    """One direction (a RecurrentPlan ``plan``) of PyTorch's LSTM or GRU over real ``x``."""
+def _direction_float(plan, x, arrays, state=None):
+    """One direction (a RecurrentPlan ``plan``) of PyTorch's LSTM or GRU over real ``x``, from
+    ``state`` (``{"h": h0, "c": c0}`` real values; None: zeros)."""
+    state = state or {}
     if plan.kind == "lstm":
-        return lstm_float(x, *arrays, reverse=plan.reverse)[0]
-    return gru_float(x, *arrays, reverse=plan.reverse, reset_after=plan.reset_after)[0]
+        return lstm_float(x, *arrays, h0=state.get("h"), c0=state.get("c"),
+                          reverse=plan.reverse)[0]
+    return gru_float(x, *arrays, h0=state.get("h"), reverse=plan.reverse,
+                     reset_after=plan.reset_after)[0]
 
 
-def network_float(plan, weights, x) -> list[np.ndarray]:
+def network_float(plan, weights, x, initial_states=None) -> list[np.ndarray]:
     """The float64 model of ``plan``'s network: every layer's output for real inputs ``x``.
 
     Dense layers compute ``x @ W.T + b`` and conv1d layers PyTorch's convolution with the
@@ -124,9 +188,16 @@ def network_float(plan, weights, x) -> list[np.ndarray]:
     zero state with ``weights[name] = (weight_ih, weight_hh, bias_ih, bias_hh)`` and gives
     every step's hidden state; a bidirectional one takes ``weights[name] = (forward arrays,
     reverse arrays)`` and gives ``[h_forward(t); h_reverse(t)]``, as PyTorch's
-    ``bidirectional=True``.
+    ``bidirectional=True``. ``initial_states`` gives layers their initial states as real
+    values, shaped as in :func:`network_layers` (PyTorch's ``lstm(x, (h0, c0))``).
+
+    Raises
+    ------
+    TypeError, ValueError
+        ``initial_states`` as :func:`network_layers` says.
     """
     x = np.asarray(x, dtype=np.float64)
+    states = _check_states(plan, initial_states, x)
     outputs = []
     for layer in plan.layers:
         if layer.kind == "dense":
@@ -146,10 +217,14 @@ def network_float(plan, weights, x) -> list[np.ndarray]:
         elif layer.kind == "pool":
             x = _pool_float(layer.plan, x)
         elif layer.kind in ("lstm", "gru"):
-            x = _direction_float(layer.plan, x, weights[layer.name])
+            x = _direction_float(layer.plan, x, weights[layer.name], states.get(layer.name))
         elif layer.kind == "bidirectional":
-            x = np.concatenate([_direction_float(plan, x, arrays) for plan, arrays in
-                                zip(layer.plan.directions, weights[layer.name])], axis=-1)
+            state = states.get(layer.name)
+            x = np.concatenate([_direction_float(direction, x, arrays,
+                                                 _direction_state(state, k))
+                                for k, (direction, arrays) in
+                                enumerate(zip(layer.plan.directions, weights[layer.name]))],
+                               axis=-1)
         else:
             x = np.asarray(layer.plan.function(x), dtype=np.float64)
         outputs.append(x)

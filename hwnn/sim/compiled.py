@@ -121,7 +121,8 @@ int main(int argc, char **argv) {
   if (!in) return 3;
   std::vector<int64_t> header(4);
   load(in, header);
-  const int64_t n_in = header[0], n_out = header[1], max_cycles = header[2], every = header[3];
+  // header[0] is the main port's row count; each port loads its own below.
+  const int64_t n_out = header[1], max_cycles = header[2], every = header[3];
   ${DECLARE}
 #ifdef HWNN_VCD
   if (argc < 4) return 2;
@@ -133,9 +134,11 @@ int main(int argc, char **argv) {
 
 # Per input port K: the payload words, the idle pattern, the producer state.
 _DRIVER_PORT_LOAD = r"""
-  std::vector<uint32_t> pay_${K}(n_in * ${CH}); load(in, pay_${K});
+  std::vector<int64_t> rows_${K}(1); load(in, rows_${K});  // each port has its own row count
+  const int64_t n_${K} = rows_${K}[0];
+  std::vector<uint32_t> pay_${K}(n_${K} * ${CH}); load(in, pay_${K});
   std::vector<uint64_t> idle_${K}(2); load(in, idle_${K});  // the stall pattern's key, threshold
-  std::vector<int64_t> inc_${K}; inc_${K}.reserve(n_in);
+  std::vector<int64_t> inc_${K}; inc_${K}.reserve(n_${K});
   int64_t index_${K} = 0; bool pending_${K} = false, ready_${K} = false, active_${K} = false;
 """
 
@@ -224,7 +227,7 @@ def driver_source(core, plan, access: Access) -> str:
         always = getattr(core, name).signature.always_ready
         body += string.Template(_DRIVER_PORT_LOAD).substitute(K=k, CH=words)
         produce.append(
-            f"    active_{k} = index_{k} < n_in;\n"
+            f"    active_{k} = index_{k} < n_{k};\n"
             f"    if (active_{k}) {{ any = true; if (!pending_{k} && !stalled(idle_{k}[0], idle_{k}[1], cycle)) {{\n"
             f"      put({payload}, &pay_{k}[index_{k} * {words}]);\n"
             f"      put_bit({valid}, true); pending_{k} = true; }} }}")
@@ -234,7 +237,7 @@ def driver_source(core, plan, access: Access) -> str:
             f"    if (active_{k} && pending_{k} && ready_{k}) {{ inc_{k}.push_back(cycle); "
             f"index_{k}++; pending_{k} = false; put_bit({valid}, false); }}")
         timeout.append(f"    if (active_{k} && cycle > max_cycles) "
-                       f"{{ status = 1; status_count = index_{k}; break; }}")
+                       f"{{ status = {3 + k}; status_count = index_{k}; break; }}")
         save.append(f"  {{ std::vector<int64_t> n = {{(int64_t)inc_{k}.size()}}; save(out, n); "
                     f"save(out, inc_{k}); }}")
     zero = [f"  {{ uint32_t z[{chunks(p['width'])}] = {{0}}; put({port(p['name'])}, z); }}"
@@ -304,6 +307,7 @@ def run_model(engine: str, executable: Path, core, plan, progress=None, vcd=None
             f.write(np.array([plan.n_in, plan.n_out, plan.max_cycles, every],
                              dtype="<i8").tobytes())
             for port in plan.ports:
+                f.write(np.array([len(plan.rows[port])], dtype="<i8").tobytes())
                 f.write(plan.codecs[port].words(plan.rows[port]).tobytes())
                 f.write(_pattern_words(plan.idle_in[port]))
             f.write(_pattern_words(plan.hold_out))
@@ -328,8 +332,8 @@ def run_model(engine: str, executable: Path, core, plan, progress=None, vcd=None
         n = int(np.frombuffer(raw, dtype="<i8", count=1, offset=offset)[0])
         in_cycles[port] = np.frombuffer(raw, dtype="<i8", count=n, offset=offset + 8)
         offset += 8 * (n + 1)
-    if status == 1:
-        raise plan.in_timeout(count)
+    if status >= 3:   # input port status - 3 stopped being taken
+        raise plan.in_timeout(count, plan.ports[status - 3])
     if status == 2:
         raise plan.out_timeout(count)
     out_cycles = np.frombuffer(raw, dtype="<i8", count=plan.n_out, offset=offset)[:taken]

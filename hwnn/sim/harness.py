@@ -71,7 +71,9 @@ class StreamPlan:
     """Everything the engines need for one run, checked and computed once.
 
     ``rows[port]`` holds the checked codes of every row and ``codecs[port]`` their
-    :class:`PayloadCodec` (each engine packs them its own way); ``idle_in[port]`` and
+    :class:`PayloadCodec` (each engine packs them its own way); ``n_in`` is the row count of
+    the main input port (``i_port``, or the first port fed), which ``in_cycles`` and the
+    default ``n_outputs`` count; other ports may have their own; ``idle_in[port]`` and
     ``hold_out`` are the :class:`~hwnn.sim.stalls.StallPattern` of each stream, all from the
     seed: in cycle ``c`` a producer without a pending transfer stays idle when
     ``idle_in[port][c]``, and the consumer holds ``ready`` low when ``hold_out[c]``.
@@ -88,8 +90,11 @@ class StreamPlan:
     idle_in: MappingProxyType
     hold_out: StallPattern
 
-    def in_timeout(self, index):
-        return TimeoutError(f"core accepted {index} of {self.n_in} inputs in {self.max_cycles} cycles")
+    def in_timeout(self, index, port=None):
+        where = "" if port is None or len(self.ports) == 1 else f" on {port}"
+        total = self.n_in if port is None else len(self.rows[port])
+        return TimeoutError(f"core accepted {index} of {total} inputs{where} in "
+                            f"{self.max_cycles} cycles")
 
     def out_timeout(self, count):
         return TimeoutError(f"core produced {count} of {self.n_out} outputs in "
@@ -97,13 +102,14 @@ class StreamPlan:
 
     def result(self, outputs, in_cycles, out_cycles, cycles, engine) -> StreamRun:
         """The :class:`StreamRun` of ``outputs`` (rows as ``out_codec.rows`` gives them) and
-        per-port ``in_cycles``."""
-        taken = min(map(len, in_cycles.values()))
+        per-port ``in_cycles``: those of the ports with ``n_in`` rows (a port of its own count,
+        such as a recurrent core's initial states, one per sequence, does not count)."""
+        main = [c for port, c in in_cycles.items() if len(self.rows[port]) == self.n_in]
+        taken = min(map(len, main))
         return StreamRun(
             outputs=outputs,
             # A row is in once its last port has taken it (a join takes all of them at once).
-            in_cycles=np.max([np.asarray(c, dtype=np.int64)[:taken] for c in in_cycles.values()],
-                             axis=0),
+            in_cycles=np.max([np.asarray(c, dtype=np.int64)[:taken] for c in main], axis=0),
             out_cycles=np.asarray(out_cycles, dtype=np.int64),
             cycles=int(cycles),
             engine=engine,
@@ -143,10 +149,7 @@ def plan_stream(core, inputs, *, n_outputs=None, stall_in=0.0, stall_out=0.0, se
         shape = getattr(core, port).signature.members["payload"].shape
         codecs[port] = PayloadCodec.for_shape(shape)
         rows[port] = codecs[port].rows(values)
-    lengths = {port: len(values) for port, values in rows.items()}
-    n_in = len(next(iter(rows.values())))
-    if set(lengths.values()) != {n_in}:
-        raise ValueError(f"inputs must have the same number of rows on every port, not {lengths}")
+    n_in = len(rows[i_port] if i_port in rows else next(iter(rows.values())))
     out_codec = PayloadCodec.for_shape(o_stream.signature.members["payload"].shape)
     n_out = n_in if n_outputs is None else int(n_outputs)
     if max_cycles is None:
@@ -182,8 +185,10 @@ def run_stream(core, inputs, *, n_outputs=None, stall_in=0.0, stall_out=0.0, see
         Integer codes, shape ``(n,)`` for scalar payloads or ``(n, lanes)`` for vectors; for a
         ``StructLayout`` payload, a dict from field name to such an array (or a numpy
         structured array). A dict keyed by port names feeds several input streams (such as the
-        two operands of a join), one producer per port, each with its own stall pattern; every
-        port needs the same ``n``, and ``i_port`` is not used.
+        two operands of a join), one producer per port, each with its own stall pattern and its
+        own row count (a recurrent core's ``i_state`` has one row per sequence); the rows of
+        ``i_port`` (or, without it among them, the first port's) are the ``n`` that
+        ``n_outputs`` and :attr:`StreamRun.in_cycles` count.
     n_outputs : int
         Outputs to collect before stopping (default: one per input row).
     stall_in, stall_out : float
@@ -212,8 +217,8 @@ def run_stream(core, inputs, *, n_outputs=None, stall_in=0.0, stall_out=0.0, see
     Raises
     ------
     ValueError
-        ``inputs`` do not fit the input payload, ports differ in row count, a probability is
-        outside [0, 1), or ``engine`` is unknown.
+        ``inputs`` do not fit the input payload, a probability is outside [0, 1), or
+        ``engine`` is unknown.
     TimeoutError
         The core stopped accepting inputs or producing outputs.
     hwnn.sim.EngineError
@@ -278,7 +283,7 @@ def _run_pysim(core, plan: StreamPlan, vcd, progress) -> StreamRun:
         pack = plan.codecs[port].pack
         in_payload = Value.cast(i_stream.payload)
         index, cycle, pending = 0, 0, False
-        while index < n_in:
+        while index < len(rows):
             if not pending and not idle[cycle]:
                 ctx.set(in_payload, pack(rows[index]))
                 ctx.set(i_stream.valid, 1)
@@ -291,7 +296,7 @@ def _run_pysim(core, plan: StreamPlan, vcd, progress) -> StreamRun:
                 ctx.set(i_stream.valid, 0)
             cycle += 1
             if cycle > max_cycles:
-                raise plan.in_timeout(index)
+                raise plan.in_timeout(index, port)
 
     async def consumer(ctx):
         cycle = 0

@@ -28,7 +28,9 @@ class Design:
     """A loaded spec: the plan plus what the CLI needs to build, simulate and check the core.
 
     ``build()`` returns a fresh core (Amaranth elaborates a core once per simulation or export);
-    ``reference(x)`` maps input codes ``(n, in_lanes)`` to output codes ``(n, out_lanes)``;
+    ``reference(x)`` maps input codes ``(n, in_lanes)`` to output codes ``(n, out_lanes)`` (a
+    network's also takes ``initial_states``, :func:`hwnn.ref.network.network_layers`, and so
+    does its ``float_model``, with real values);
     ``info`` holds facts about the spec that the core cannot know (e.g. ``saturated_weights``
     of weights quantized for it), shown by ``hwnn plan``; ``notes`` are lines a user should
     read before trusting a check of the design (e.g. that its weights are all zero).

@@ -187,8 +187,10 @@ def network_design(core: dict, params: _Fields, base_dir, source, kinds) -> Desi
     return Design(
         kind="network", name=core["name"], source=str(source), plan=plan,
         in_format=plan.in_format, out_format=plan.out_format, in_lanes=plan.n_in,
-        out_lanes=plan.n_out, build=lambda: Network(plan), reference=lambda x: network(plan, x),
+        out_lanes=plan.n_out, build=lambda: Network(plan),
+        reference=lambda x, initial_states=None: network(plan, x, initial_states),
         notes=tuple(note for design in designs for note in design.notes),
-        float_model=lambda x: network_float(plan, floats, x),
+        float_model=lambda x, initial_states=None: network_float(plan, floats, x,
+                                                                 initial_states),
         sequence_length=steps_in if plan.sequences[0] else None,
     )

@@ -21,7 +21,8 @@
     # (hwnn.cores.recurrent_unrolled.UnrolledRecurrent); return_sequences = false to
     # give only each sequence's last output step (a vector; a layer "<name>_last" is added);
     # max_steps (bidirectional): the longest sequence its core stores (default: the length
-    # of the sequences reaching it, from sequence_length)
+    # of the sequences reaching it, from sequence_length); initial_state = true: each
+    # sequence starts from a state loaded through the network's stream i_state_<name>
 
 A ``gru`` layer is the same with 3H rows; ``reset_after = true`` (default) is PyTorch's variant,
 ``false`` the original GRU (ONNX ``linear_before_reset = 0``). The
@@ -38,6 +39,12 @@ network, ``<name>`` then ``<name>_l1`` ... ``<name>_l{N-1}``, layer ``k`` taking
 ``k − 1``'s outputs (2H wide when bidirectional), as PyTorch's ``nn.LSTM`` does in inference
 (no dropout). Every direction of every layer gets its own default formats from its own weights
 (and the format fields given here, which apply to all of them).
+
+With ``initial_state = true`` (default false) every layer of the module (each of a stack, both
+directions of a bidirectional one) starts each sequence from a loaded state instead of zeros,
+PyTorch's ``lstm(x, (h0, c0))``: the network gets an input stream ``i_state_<layer name>`` per
+such layer (:func:`hwnn.cores.network.state_port`), one transfer per sequence, and a sequence's
+first step waits for it.
 
 With ``return_sequences = false`` the layer gives each sequence's last output step,
 ``output[:, -1]``. For a bidirectional layer that is ``[h_forward(T); h_reverse(T)]``: the
@@ -64,7 +71,7 @@ __all__ = ["RECURRENT_KINDS", "recurrent_arrays", "recurrent_layers"]
 _FORMATS = ("state_format", "gate_format", "sigmoid_format", "tanh_format", "weight_format")
 _COMMON = ("in_format", "hidden_size", "bits", "method", *_FORMATS, "segments", "table_size",
            "arith", "parallelism", "pipeline", "lanes", "cuts", "saturate_weights",
-           "return_sequences",
+           "return_sequences", "initial_state",
            "bidirectional", "num_layers", "max_steps")
 #: Fields of each recurrent layer kind.
 RECURRENT_KINDS = {"lstm": (*_COMMON, "cell_format"), "gru": (*_COMMON, "reset_after")}
@@ -147,7 +154,8 @@ def _options(params: _Fields) -> dict:
             if other in params.table:
                 raise params.error(other, "does not apply with cuts (the unrolled step has "
                                           "every product at once, no pipelined parts, no lanes)")
-        return {"arith": arith, "cuts": params.integer("cuts", None, 0)}
+        return {"arith": arith, "cuts": params.integer("cuts", None, 0),
+                **({"initial_state": True} if params.boolean("initial_state", False) else {})}
     if arith != "mult":
         options["arith"] = arith
         if "parallelism" in params.table:
@@ -158,6 +166,8 @@ def _options(params: _Fields) -> dict:
         options["parallelism"] = params.integer("parallelism", None, 1)
     if "lanes" in params.table:
         options["lanes"] = params.integer("lanes", None, 1)
+    if params.boolean("initial_state", False):
+        options["initial_state"] = True
     return options
 
 
