@@ -81,7 +81,9 @@ def cmd_sim(args):
                  f"from zeros")
     for line in design.notes:
         progress(line)
-    progress(f"simulating {len(x)} vectors through {design.name} ({ENGINE_NAMES[args.engine]})...")
+    what = "sequences" if x.ndim == 3 else "vectors"
+    progress(f"simulating {len(x)} {what} through {design.name} "
+             f"({ENGINE_NAMES[args.engine]})...")
     result = simulate(design, x, stall=args.stall, seed=args.seed, vcd=args.vcd,
                       engine=args.engine, note=progress,
                       initial_states=None if states is None else states[0])

@@ -446,7 +446,8 @@ def plan_info(design: Design) -> dict:
         if design.sequence_length:
             # Cycles per sequence of the spec's length when sequences follow back to back.
             info["period"] = {"steps": design.sequence_length,
-                              "cycles": core.period(design.sequence_length)}
+                              # a Fraction when the spacing alternates (JSON: a float)
+                              "cycles": _number(core.period(design.sequence_length))}
     elif design.kind in ("dense", "activation"):
         info["metrics"] = layer_metrics(core).describe()
     return info
@@ -560,3 +561,8 @@ def table_notes(reports) -> list[str]:
         return ["fits: estimated from yosys cell counts, no place-and-route (--fmax checks it "
                 "with nextpnr)"]
     return []
+
+
+def _number(value):
+    """``value`` for JSON: an int as is, a Fraction as a float."""
+    return value if isinstance(value, int) else float(value)
