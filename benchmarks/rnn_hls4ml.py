@@ -23,14 +23,18 @@ measures hls4ml itself on exactly the same layers and inputs:
 * P: ``ap_fixed<16,6>`` and ``ap_fixed<12,4>`` (issue 11's), beside hwnn's 16- and 12-bit
   rows (pwl and lut) read from ``benchmarks/results/rnn.json`` (``rnn.py``'s output) and the
   figures issue 11 quotes; and ``ap_fixed<32,12>``, where the words are wide enough that what
-  is left is mostly the tables' error.
+  is left is mostly the tables' error;
+* ``--weight-seeds N``: also LSTM(4→8) and GRU(4→8) at ``ap_fixed<16,6>`` and
+  ``ap_fixed<12,4>`` with the weights of seeds 11 … 10 + N (seed 11 is ``rnn.py``'s), beside
+  hwnn's pwl and lut rows for the same weights, computed here by ``rnn.run`` (those of seed 11
+  must equal ``rnn.json``'s exactly): how much the comparison depends on the weight draw.
 
 torch and hls4ml are optional, benchmark-only dependencies: install them in a virtualenv of
 their own (with hwnn from this checkout), e.g.::
 
     python -m venv /tmp/hls4ml-venv
     /tmp/hls4ml-venv/bin/pip install torch hls4ml==1.3.0 numpy -e .
-    /tmp/hls4ml-venv/bin/python benchmarks/rnn_hls4ml.py [--quick] [--keep DIR]
+    /tmp/hls4ml-venv/bin/python benchmarks/rnn_hls4ml.py [--quick] [--weight-seeds N] [--keep DIR]
                                  [--json benchmarks/results/rnn_hls4ml.json]
 
 Prints a Markdown table and writes JSON (and the table next to it as .md). ``--keep DIR``
@@ -76,6 +80,10 @@ BACKEND, IO_TYPE = "Vitis", "io_parallel"
 #: float64 but sum in different orders); a mismatch means the weights are not the layer's.
 TORCH_CHECK = 1e-12
 HWNN_METHODS = ("pwl", "lut")
+#: PyTorch's names of ``rnn.pytorch_weights``'s four arrays, in its order.
+PARAMETERS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
+#: The layer size and precisions of the ``--weight-seeds`` runs (issue 11's comparisons).
+SEED_SIZE, SEED_PRECISIONS = (4, 8), PRECISIONS[:2]
 
 
 @dataclass(frozen=True)
@@ -120,13 +128,15 @@ def torch_model(kind: str, weights) -> "_LastState":
     bias_hh) in PyTorch's layout, in eval mode.
 
     Raises:
-        ValueError: if a weight's shape is not the layer's (names the parameter and shapes).
+        ValueError: if ``kind`` is not "lstm" or "gru", or a weight's shape is not the
+            layer's (names the parameter and shapes).
     """
+    if kind not in ("lstm", "gru"):
+        raise ValueError(f"kind must be 'lstm' or 'gru', not {kind!r}")
     rows, input_size = weights[0].shape
     model = _LastState(kind, input_size, rows // rnn.KINDS[kind])
     with torch.no_grad():
-        for name, value in zip(("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"),
-                               weights):
+        for name, value in zip(PARAMETERS, weights):
             parameter = getattr(model.rnn, name)
             if tuple(parameter.shape) != value.shape:
                 raise ValueError(f"{name}: shape {value.shape}, the layer's is "
@@ -145,8 +155,8 @@ def check_torch(kind: str, model, x: np.ndarray, weights) -> float:
     """
     wide = copy.deepcopy(model).double()
     # The float32 model's weights widened to float64 are not the drawn ones: reload them.
-    wide.rnn.load_state_dict({name: torch.from_numpy(value) for name, value in zip(
-        ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"), weights)})
+    wide.rnn.load_state_dict({name: torch.from_numpy(value)
+                              for name, value in zip(PARAMETERS, weights)})
     with torch.no_grad():
         y_torch = wide(torch.from_numpy(x)).numpy()
     difference = float(np.abs(y_torch - rnn.float_sequence(kind, weights, x)[0]).max())
@@ -243,6 +253,74 @@ def run(quick: bool, workdir: Path, hwnn: dict) -> list[dict]:
     return rows
 
 
+def hwnn_live(kind: str, bits: int, seed: int) -> dict:
+    """hwnn's h_T max and RMS for LSTM/GRU ``SEED_SIZE`` at ``bits`` with the weights of
+    ``seed``, per method of :data:`HWNN_METHODS`, by ``rnn.run`` (the integer reference)."""
+    chosen = [rnn.Layer(kind, *SEED_SIZE, bits, method) for method in HWNN_METHODS]
+    return {row["method"]: {"h_T_max": row["h_T_max"], "h_T_rms": row["h_T_rms"]}
+            for row in rnn.run(kinds=("error",), weight_seed=seed, chosen=chosen)}
+
+
+def seed_runs(count: int, workdir: Path, hwnn: dict) -> list[dict]:
+    """hls4ml and hwnn on LSTM and GRU ``SEED_SIZE`` at :data:`SEED_PRECISIONS` for the
+    weights of seeds ``rnn.WEIGHT_SEED`` … ``rnn.WEIGHT_SEED + count − 1``, one row each.
+
+    Raises:
+        ValueError: if ``count`` < 1.
+        RuntimeError: if hwnn's live rows for ``rnn.WEIGHT_SEED`` differ from ``hwnn`` (the
+            rows of ``rnn.json``): that file is stale.
+    """
+    if count < 1:
+        raise ValueError(f"--weight-seeds must be at least 1, not {count}")
+    rows, x = [], rnn.sequences(SEED_SIZE[0])
+    for seed in range(rnn.WEIGHT_SEED, rnn.WEIGHT_SEED + count):
+        for kind in ("lstm", "gru"):
+            weights = rnn.pytorch_weights(kind, *SEED_SIZE, seed)
+            check_torch(kind, torch_model(kind, weights), x, weights)
+            y_float = rnn.float_sequence(kind, weights, x)[0][:, -1]
+            for precision, bits in SEED_PRECISIONS:
+                config = Config(kind, *SEED_SIZE, precision, bits)
+                print(f"seed {seed}: {config.name} {precision}...", file=sys.stderr, flush=True)
+                measured = measure(config, weights, x, y_float, workdir / f"seed{seed}")
+                live = hwnn_live(kind, bits, seed)
+                stored = {m: hwnn.get((kind, *SEED_SIZE, bits, m)) for m in HWNN_METHODS}
+                if seed == rnn.WEIGHT_SEED and live != stored:
+                    raise RuntimeError(f"hwnn's rows for seed {seed}, {config.name}, {bits} "
+                                       f"bits: {live} computed, {stored} in rnn.json (stale?)")
+                rows.append({"seed": seed, "kind": kind, "precision": precision,
+                             "hwnn_bits": bits, "h_T_max": measured["h_T_max"],
+                             "h_T_rms": measured["h_T_rms"], "hwnn": live})
+    return rows
+
+
+def _span(values, digits: str = ".2e", unit: str = "") -> str:
+    return f"{min(values):{digits}}{unit} – {max(values):{digits}}{unit}"
+
+
+def seed_markdown(rows: list[dict]) -> str:
+    """The ``--weight-seeds`` table: per layer and precision, the range over the seeds of
+    hls4ml's error, hwnn's pwl and lut errors and hls4ml's error over hwnn's."""
+    lines = ["| layer | hls4ml precision | seeds | hls4ml h_T max | hls4ml h_T RMS | hwnn pwl "
+             "max / RMS | hwnn lut max / RMS | hls4ml ÷ hwnn pwl, max / RMS | "
+             "hls4ml ÷ hwnn lut, max / RMS |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for kind in dict.fromkeys(r["kind"] for r in rows):
+        for precision in dict.fromkeys(r["precision"] for r in rows):
+            chosen = [r for r in rows if (r["kind"], r["precision"]) == (kind, precision)]
+            cells = [_span([r["h_T_max"] for r in chosen]),
+                     _span([r["h_T_rms"] for r in chosen])]
+            for method in HWNN_METHODS:
+                cells.append(" / ".join(_span([r["hwnn"][method][m] for r in chosen])
+                                        for m in ("h_T_max", "h_T_rms")))
+            for method in HWNN_METHODS:
+                cells.append(" / ".join(
+                    _span([r[m] / r["hwnn"][method][m] for r in chosen], ".1f", "×")
+                    for m in ("h_T_max", "h_T_rms")))
+            name = f"{kind.upper()}({SEED_SIZE[0]}→{SEED_SIZE[1]})"
+            lines.append(f"| {name} | `{precision}` | {len(chosen)} | " + " | ".join(cells)
+                         + " |")
+    return "\n".join(lines)
+
+
 def _pair(entry) -> str:
     return "—" if entry is None else f"{entry['h_T_max']:.2e} / {entry['h_T_rms']:.2e}"
 
@@ -280,6 +358,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="input 4 / hidden 8 only")
     parser.add_argument("--keep", metavar="DIR", help="keep the hls4ml projects under DIR")
+    parser.add_argument("--weight-seeds", type=int, metavar="N",
+                        help="also LSTM/GRU(4→8) at ap_fixed<16,6> and <12,4> for the weights "
+                             f"of seeds {rnn.WEIGHT_SEED} … {rnn.WEIGHT_SEED - 1} + N")
     parser.add_argument("--hwnn-json", default=str(Path(__file__).parent / "results" /
                                                    "rnn.json"),
                         help="rnn.py's results, for hwnn's rows (default: %(default)s)")
@@ -287,6 +368,8 @@ def main(argv=None):
                                               "rnn_hls4ml.json"),
                         help="output (default: %(default)s)")
     args = parser.parse_args(argv)
+    if args.weight_seeds is not None and args.weight_seeds < 1:
+        parser.error(f"--weight-seeds must be at least 1, not {args.weight_seeds}")
     if MISSING is not None:
         raise SystemExit(f"rnn_hls4ml.py needs torch and hls4ml (optional, benchmark-only): "
                          f"{MISSING}. Install them in a virtualenv of their own, e.g. "
@@ -302,7 +385,11 @@ def main(argv=None):
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(
                 prefix="hwnn-hls4ml-")))
         rows = run(args.quick, workdir, hwnn)
+        seeds = [] if args.weight_seeds is None else seed_runs(args.weight_seeds, workdir, hwnn)
     table = markdown(rows)
+    if seeds:
+        table += (f"\n\nOver the weights of {args.weight_seeds} seeds (min – max):\n\n"
+                  + seed_markdown(seeds))
     print(table)
     setup = {"quick": args.quick, "sequences": rnn.SEQUENCES, "steps": rnn.STEPS,
              "weight_seed": rnn.WEIGHT_SEED, "input_seed": rnn.INPUT_SEED,
@@ -317,12 +404,12 @@ def main(argv=None):
                            "default_precision=P, channels_last_conversion='off', "
                            "transpose_outputs=False), granularity 'model'; "
                            "convert_from_pytorch_model; compile(); predict",
-             "hwnn_rows": str(Path(args.hwnn_json).name),
+             "hwnn_rows": str(Path(args.hwnn_json).name), "weight_seeds": args.weight_seeds,
              "seconds": round(time.monotonic() - started, 1)}
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"benchmark": "rnn_hls4ml", "setup": setup, "rows": rows},
-                              indent=2) + "\n")
+    out.write_text(json.dumps({"benchmark": "rnn_hls4ml", "setup": setup, "rows": rows,
+                               "weight_seed_rows": seeds}, indent=2) + "\n")
     out.with_suffix(".md").write_text(
         table + f"\n\nhls4ml {setup['hls4ml']}, torch {setup['torch']}, {setup['compiler']}; "
         f"backend {BACKEND}, {IO_TYPE}; whole run {setup['seconds']:.0f} s.\n")
