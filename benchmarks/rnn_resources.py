@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 import time
 from pathlib import Path
@@ -36,6 +37,7 @@ from hwnn.cores.dense import Dense
 from hwnn.cores.recurrent import Recurrent
 from hwnn.cores.recurrent_unrolled import UnrolledRecurrent
 from hwnn.synth import TARGETS, ToolError, ToolTimeout, synthesize
+from hwnn.synth.report import classify_cells, parse_stat
 
 UP5K, ECP5_85, ECP5_25 = "ice40-up5k", "ecp5-85f", "ecp5-25f"
 
@@ -193,6 +195,18 @@ def _core(layer, plan):
 _LOGIC_CELL = {"ice40": "ICESTORM_LC", "ecp5": "TRELLIS_COMB"}
 
 
+def _stopped_counts(target, nextpnr_log: Path) -> dict:
+    """The yosys counts of the core (``design.stat.json`` beside ``nextpnr_log``) and the
+    logic cells nextpnr had packed (its utilization lines) when it was stopped."""
+    cells = parse_stat((nextpnr_log.parent / "design.stat.json").read_text())
+    out = dict(classify_cells(target.family, cells).counts)
+    packed = re.search(rf"{_LOGIC_CELL[target.family]}:\s*(\d+)/\s*(\d+)",
+                       nextpnr_log.read_text())
+    out["logic_cells"] = None if packed is None else {"used": int(packed[1]),
+                                                      "available": int(packed[2])}
+    return out
+
+
 def measure_resources(layer, plan, weights, x) -> dict:
     """Synthesize the layer's core on ``layer.target``: yosys counts of the core alone, and
     with ``layer.pnr`` the logic cells nextpnr used (core and timing harness), Fmax and fit;
@@ -213,9 +227,10 @@ def measure_resources(layer, plan, weights, x) -> dict:
         report = synthesize(core, target.name, name="rnn", fmax=layer.pnr, progress=progress,
                             pnr_timeout=PNR_TIMEOUT if layer.pnr else None)
     except ToolTimeout as error:
-        # Not a crash: nextpnr was stopped at the limit (its yosys counts die with the report).
-        row.update(fits=None, timed_out=error.seconds, failed=None,
-                   synth_seconds=round(time.monotonic() - started, 1))
+        # Not a crash: nextpnr was stopped at the limit. The report is lost with the
+        # exception, but the kept directory holds yosys's counts and nextpnr's packing.
+        row.update(_stopped_counts(target, error.log_path), fits=None, pnr=layer.pnr,
+                   timed_out=error.seconds, synth_seconds=round(time.monotonic() - started, 1))
         return row
     except ToolError as error:
         row.update(fits=False, failed=str(error).splitlines()[0],
@@ -341,7 +356,8 @@ def markdown(rows, cycles, notes=()) -> str:
         name = f"{r['kind'].upper()}({r['input_size']}→{r['hidden_size']})"
         cells = r.get("logic_cells")
         if r.get("timed_out"):
-            fits = f"**stopped** (nextpnr past its {r['timed_out']:.0f} s limit)"
+            fits = (f"**stopped** (nextpnr past its {r['timed_out']:.0f} s limit; logic "
+                    f"cells as packed)")
         elif r.get("failed"):
             # The tool's message ends in "last lines of <log>:", a log since removed.
             fits = f"**NO** (synthesis failed: {r['failed'].split('; last lines')[0]})"
