@@ -196,14 +196,17 @@ _LOGIC_CELL = {"ice40": "ICESTORM_LC", "ecp5": "TRELLIS_COMB"}
 
 
 def _stopped_counts(target, nextpnr_log: Path) -> dict:
-    """The yosys counts of the core (``design.stat.json`` beside ``nextpnr_log``) and the
-    logic cells nextpnr had packed (its utilization lines) when it was stopped."""
+    """The yosys counts of the core (``design.stat.json`` beside ``nextpnr_log``), the logic
+    cells nextpnr had packed (its utilization lines) and, if it had placed the design, its
+    last Fmax estimate before routing (``placed_fmax_mhz``) when it was stopped."""
     cells = parse_stat((nextpnr_log.parent / "design.stat.json").read_text())
     out = dict(classify_cells(target.family, cells).counts)
     packed = re.search(rf"{_LOGIC_CELL[target.family]}:\s*(\d+)/\s*(\d+)",
                        nextpnr_log.read_text())
     out["logic_cells"] = None if packed is None else {"used": int(packed[1]),
                                                       "available": int(packed[2])}
+    estimates = re.findall(r"Max frequency for clock .*?: ([\d.]+) MHz", nextpnr_log.read_text())
+    out["placed_fmax_mhz"] = float(estimates[-1]) if estimates else None
     return out
 
 
@@ -356,8 +359,11 @@ def markdown(rows, cycles, notes=()) -> str:
         name = f"{r['kind'].upper()}({r['input_size']}→{r['hidden_size']})"
         cells = r.get("logic_cells")
         if r.get("timed_out"):
+            placed = r.get("placed_fmax_mhz")
             fits = (f"**stopped** (nextpnr past its {r['timed_out']:.0f} s limit; logic "
-                    f"cells as packed)")
+                    f"cells as packed" + ("" if placed is None else
+                                          f"; {placed:.1f} MHz estimated after placement")
+                    + ")")
         elif r.get("failed"):
             # The tool's message ends in "last lines of <log>:", a log since removed.
             fits = f"**NO** (synthesis failed: {r['failed'].split('; last lines')[0]})"
