@@ -32,15 +32,18 @@ a ratio above 1 is a violation, printed loudly, and the script exits with status
     python benchmarks/rnn.py [--quick] [--steps-bound] [--plot docs/rnn_error.png]
                              [--cell-int K] [--weight-seed S]
                              [--json benchmarks/results/rnn.json]
-    python benchmarks/rnn.py --resources [--quick]
+    python benchmarks/rnn.py --resources [--quick] [--only WHICH | --missing]
                              [--json benchmarks/results/rnn_resources.json]
 
 ``--resources`` synthesizes the cores instead (:mod:`rnn_resources`, next to this file): LSTM
 and GRU cores of a chosen subset of sizes, bit widths, activation methods, ariths, MAC
 parallelisms and lanes, placed and routed on ``ice40-up5k`` and ``ecp5-85f`` (and the
 ``ecp5-25f`` of a goal) for LUT, carry, FF, DSP, BRAM, Fmax, cycles and time steps per second,
-with issue 11's resource goals marked; about 25 minutes. ``--quick`` synthesizes one
-configuration and checks the cycle table's derived shift-add steps against the core.
+with issue 11's resource goals marked; hours (the ``unrolled`` rows take 10 to 25 minutes
+each). ``--quick`` synthesizes one configuration and checks the cycle table's derived
+shift-add steps against the core. ``--only`` (questions and row indices, comma-separated) or
+``--missing`` (configurations without a row yet) measures just those and merges each row
+into the existing JSON as it finishes.
 
 ``--cell-int K`` measures the LSTMs with the cell format SQ(K, bits − K) instead of the
 default (no goals are marked then: they are about the defaults); ``--weight-seed`` draws other
@@ -433,10 +436,28 @@ def plot(rows: list[dict], path) -> None:
     print(f"wrote {path}", file=sys.stderr)
 
 
-def run_resources(quick: bool, json_path) -> None:
+def run_resources(quick: bool, json_path, only: str | None = None,
+                  missing: bool = False) -> None:
     """``--resources``: synthesize the configurations of :mod:`rnn_resources`, add the cycle
-    table of every layer at 8 and 16 bits, print and write ``json_path`` and its .md."""
+    table of every layer at 8 and 16 bits, print and write ``json_path`` and its .md.
+
+    With ``only`` (questions and row indices, :func:`rnn_resources.select_configs`) or
+    ``missing`` (the configurations without a row in ``json_path``), measure just those, one at
+    a time, and merge each row into the existing results as it finishes (the cycle table and
+    the other rows stay)."""
     started = time.monotonic()
+    configs = rnn_resources.resource_configs(quick)
+    if only is not None or missing:
+        results = json.loads(Path(json_path).read_text())
+        chosen = rnn_resources.select_configs(configs, only,
+                                              results["rows"] if missing else None)
+        for config in chosen:
+            row, = run(kinds=("resources", "error"), chosen=[Layer(**config)])
+            rnn_resources.merge_rows(json_path, [row])
+            print(f"merged {rnn_resources.row_key(row)} into {json_path} "
+                  f"({row['seconds']:.0f} s)", file=sys.stderr, flush=True)
+        print(f"{len(chosen)} rows in {time.monotonic() - started:.0f} s", file=sys.stderr)
+        return
     plans = {}
     for layer in layers(quick):
         if layer.bits in HARD_BITS and layer.method in METHODS:
@@ -444,20 +465,18 @@ def run_resources(quick: bool, json_path) -> None:
             plans[(layer.kind, layer.input_size, layer.hidden_size, layer.bits,
                    layer.method)] = make_plan(layer, weights)
     cycles = rnn_resources.cycle_table(plans, check=quick)
-    chosen = [Layer(**config) for config in rnn_resources.resource_configs(quick)]
-    rows = run(kinds=("resources", "error"), chosen=chosen)
+    rows = run(kinds=("resources", "error"), chosen=[Layer(**config) for config in configs])
     seconds = round(time.monotonic() - started, 1)
     out = Path(json_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     setup = {"quick": quick, "weight_seed": WEIGHT_SEED, "input_seed": INPUT_SEED,
              "sequences": SEQUENCES, "steps": STEPS, "questions": rnn_resources.QUESTIONS,
              "seconds": seconds}
-    out.write_text(json.dumps({"benchmark": "rnn_resources", "setup": setup, "rows": rows,
-                               "goals": rnn_resources.goal_results(rows), "cycles": cycles},
-                              indent=2) + "\n")
-    table = rnn_resources.markdown(rows, cycles)
-    print(table)
-    out.with_suffix(".md").write_text(table + f"\n\nWhole run: {seconds:.0f} s.\n")
+    results = {"benchmark": "rnn_resources", "setup": setup, "rows": rows,
+               "goals": rnn_resources.goal_results(rows), "cycles": cycles,
+               "notes": [f"Whole run: {seconds:.0f} s."]}
+    rnn_resources.write_results(out, results)
+    print(out.with_suffix(".md").read_text())
     print(f"wrote {out} and {out.with_suffix('.md')} in {seconds} s", file=sys.stderr)
 
 
@@ -475,13 +494,25 @@ def main(argv=None):
     parser.add_argument("--resources", action="store_true",
                         help="synthesize the cores instead (place-and-route, Fmax; about 25 "
                              "minutes); --quick: one configuration")
+    parser.add_argument("--only", metavar="WHICH",
+                        help="with --resources: only these questions and row indices (from 0, "
+                             "table order), comma-separated, merged into the existing JSON")
+    parser.add_argument("--missing", action="store_true",
+                        help="with --resources: only the configurations without a row in the "
+                             "JSON yet, merged into it")
     parser.add_argument("--json", help="output (default benchmarks/results/rnn.json, with "
                                        "--resources rnn_resources.json)")
     args = parser.parse_args(argv)
     results = Path(__file__).parent / "results"
     if args.resources:
-        run_resources(args.quick, args.json or results / "rnn_resources.json")
+        try:
+            run_resources(args.quick, args.json or results / "rnn_resources.json", args.only,
+                          args.missing)
+        except ValueError as error:
+            parser.error(str(error))
         return
+    if args.only is not None or args.missing:
+        parser.error("--only and --missing go with --resources")
     args.json = args.json or str(results / "rnn.json")
     started = time.monotonic()
     kinds = ("plan", "error") + (("steps_bound",) if args.steps_bound else ())

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 import time
 from pathlib import Path
@@ -35,7 +36,8 @@ from hwnn.cores._component import inspected
 from hwnn.cores.dense import Dense
 from hwnn.cores.recurrent import Recurrent
 from hwnn.cores.recurrent_unrolled import UnrolledRecurrent
-from hwnn.synth import TARGETS, ToolError, synthesize
+from hwnn.synth import TARGETS, ToolError, ToolTimeout, synthesize
+from hwnn.synth.report import classify_cells, parse_stat
 
 UP5K, ECP5_85, ECP5_25 = "ice40-up5k", "ecp5-85f", "ecp5-25f"
 
@@ -43,6 +45,8 @@ UP5K, ECP5_85, ECP5_25 = "ice40-up5k", "ecp5-85f", "ecp5-25f"
 QUESTIONS = {
     "smallest": "what the smallest core costs: folded MAC on one multiplier (P = 1), one value "
                 "per cycle in every activation and elementwise unit (lanes 1)",
+    "size": "what the big layer costs: input 16 / hidden 32 (32 times the weights of 4→8 "
+            "for an LSTM) at P = 1, lanes 1, GRU at 8 and 16 bits and LSTM at 16",
     "method": "lut against pwl activations, same core",
     "parallelism": "what MAC parallelism buys: P = 1, mid and the most the DSPs allow",
     "lanes": "what lanes buy: one value per cycle against all at once, same P",
@@ -61,10 +65,14 @@ CONFIGS = (
     ("smallest", "gru", 4, 8, 8, "pwl", "mult", 1, 1, (UP5K,)),
     ("smallest", "gru", 4, 8, 16, "pwl", "mult", 1, 1, (UP5K,)),
     ("smallest", "lstm", 16, 32, 8, "pwl", "mult", 1, 1, (UP5K, ECP5_85)),
+    ("size", "gru", 16, 32, 8, "pwl", "mult", 1, 1, (UP5K, ECP5_85)),
+    ("size", "gru", 16, 32, 16, "pwl", "mult", 1, 1, (UP5K, ECP5_85)),
+    ("size", "lstm", 16, 32, 16, "pwl", "mult", 1, 1, (UP5K, ECP5_85)),
     ("method", "lstm", 4, 8, 16, "lut", "mult", 1, 1, (UP5K,)),
     ("parallelism", "lstm", 4, 8, 8, "pwl", "mult", "mid", 1, (UP5K,)),
     ("parallelism", "lstm", 4, 8, 8, "pwl", "mult", "max", 1, (UP5K,)),
     ("parallelism", "lstm", 4, 8, 16, "pwl", "mult", "max", 1, (ECP5_85,)),
+    ("parallelism", "lstm", 16, 32, 8, "pwl", "mult", "max", 1, (ECP5_85,)),
     ("lanes", "lstm", 4, 8, 16, "pwl", "mult", "max", None, (ECP5_85,)),
     ("fastest", "lstm", 4, 8, 8, "lut", "mcm", None, None, (ECP5_25,)),
     ("fastest", "lstm", 4, 8, 8, "pwl", "mcm", None, None, (ECP5_25,)),
@@ -78,6 +86,15 @@ CONFIGS = (
 #: step's values moved to block RAM: LSTM(16→32) at 8 bits, once 7156 FF, is placed on the
 #: UP5K too.
 COUNTS_ONLY = frozenset()
+
+#: nextpnr's time limit per row, in seconds: a row past it is marked as stopped at the limit
+#: (the P = 128 ECP5-85F rows' router had not converged after 11 minutes).
+PNR_TIMEOUT = 900.0
+
+#: The fields of a row that name its configuration (a row of the JSON and of
+#: :func:`resource_configs` alike).
+KEY_FIELDS = ("question", "kind", "input_size", "hidden_size", "bits", "method", "arith",
+              "parallelism", "lanes", "target")
 
 
 def resource_configs(quick: bool = False, question: str | None = None) -> list[dict]:
@@ -95,6 +112,42 @@ def resource_configs(quick: bool = False, question: str | None = None) -> list[d
                             question=question,
                             pnr=(kind, i, h, bits, target) not in COUNTS_ONLY))
     return out
+
+
+def row_key(row) -> tuple:
+    """The configuration ``row`` (a dict with :data:`KEY_FIELDS`) was measured for."""
+    return tuple(row[field] for field in KEY_FIELDS)
+
+
+def select_configs(configs: list[dict], only: str | None = None,
+                   missing_from: list[dict] | None = None) -> list[dict]:
+    """The configurations of ``configs`` (from :func:`resource_configs`) to measure, in order.
+
+    ``only``: a comma-separated list of question names (:data:`QUESTIONS`) and row indices
+    (positions in ``configs``, from 0: the table's row order); None keeps every one.
+    ``missing_from``: rows already measured (a results JSON's ``rows``); their configurations
+    are left out.
+
+    Raises
+    ------
+    ValueError
+        ``only`` names no question, or an index outside ``configs``.
+    """
+    chosen = list(range(len(configs)))
+    if only is not None:
+        chosen = []
+        for item in only.split(","):
+            item = item.strip()
+            if item in QUESTIONS:
+                chosen += [n for n, c in enumerate(configs) if c["question"] == item]
+            elif item.isdigit() and int(item) < len(configs):
+                chosen.append(int(item))
+            else:
+                raise ValueError(f"only: {item!r} is neither a question ({', '.join(QUESTIONS)}) "
+                                 f"nor a row index below {len(configs)}")
+        chosen = list(dict.fromkeys(chosen))
+    done = {row_key(r) for r in missing_from or ()}
+    return [configs[n] for n in chosen if row_key(configs[n]) not in done]
 
 
 def parallelism_for(plan, lanes, rule, dsps: int) -> int:
@@ -142,6 +195,21 @@ def _core(layer, plan):
 _LOGIC_CELL = {"ice40": "ICESTORM_LC", "ecp5": "TRELLIS_COMB"}
 
 
+def _stopped_counts(target, nextpnr_log: Path) -> dict:
+    """The yosys counts of the core (``design.stat.json`` beside ``nextpnr_log``), the logic
+    cells nextpnr had packed (its utilization lines) and, if it had placed the design, its
+    last Fmax estimate before routing (``placed_fmax_mhz``) when it was stopped."""
+    cells = parse_stat((nextpnr_log.parent / "design.stat.json").read_text())
+    out = dict(classify_cells(target.family, cells).counts)
+    packed = re.search(rf"{_LOGIC_CELL[target.family]}:\s*(\d+)/\s*(\d+)",
+                       nextpnr_log.read_text())
+    out["logic_cells"] = None if packed is None else {"used": int(packed[1]),
+                                                      "available": int(packed[2])}
+    estimates = re.findall(r"Max frequency for clock .*?: ([\d.]+) MHz", nextpnr_log.read_text())
+    out["placed_fmax_mhz"] = float(estimates[-1]) if estimates else None
+    return out
+
+
 def measure_resources(layer, plan, weights, x) -> dict:
     """Synthesize the layer's core on ``layer.target``: yosys counts of the core alone, and
     with ``layer.pnr`` the logic cells nextpnr used (core and timing harness), Fmax and fit;
@@ -159,7 +227,14 @@ def measure_resources(layer, plan, weights, x) -> dict:
     def progress(message):
         print(f"  {time.monotonic() - started:5.0f} s {message}", file=sys.stderr, flush=True)
     try:
-        report = synthesize(core, target.name, name="rnn", fmax=layer.pnr, progress=progress)
+        report = synthesize(core, target.name, name="rnn", fmax=layer.pnr, progress=progress,
+                            pnr_timeout=PNR_TIMEOUT if layer.pnr else None)
+    except ToolTimeout as error:
+        # Not a crash: nextpnr was stopped at the limit. The report is lost with the
+        # exception, but the kept directory holds yosys's counts and nextpnr's packing.
+        row.update(_stopped_counts(target, error.log_path), fits=None, pnr=layer.pnr,
+                   timed_out=error.seconds, synth_seconds=round(time.monotonic() - started, 1))
+        return row
     except ToolError as error:
         row.update(fits=False, failed=str(error).splitlines()[0],
                    synth_seconds=round(time.monotonic() - started, 1))
@@ -272,8 +347,9 @@ def _n(value, digits=1) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
-def markdown(rows, cycles) -> str:
-    """The synthesized rows grouped by question, the goals, and the cycle table."""
+def markdown(rows, cycles, notes=()) -> str:
+    """The synthesized rows grouped by question, the goals, the cycle table, and ``notes``
+    (paragraphs: which rows come from which run, and how long they took)."""
     lines = ["| question | layer | bits | method | arith | P | lanes | target | LUT4 | carry "
              "| FF | DSP | BRAM | logic cells (PnR) | Fmax MHz | fits | cycles/step "
              "| k steps/s | h_T RMS |",
@@ -282,13 +358,22 @@ def markdown(rows, cycles) -> str:
     for r in rows:
         name = f"{r['kind'].upper()}({r['input_size']}→{r['hidden_size']})"
         cells = r.get("logic_cells")
-        if r.get("failed"):
-            fits = f"**NO** (synthesis failed: {r['failed']})"
+        if r.get("timed_out"):
+            placed = r.get("placed_fmax_mhz")
+            fits = (f"**stopped** (nextpnr past its {r['timed_out']:.0f} s limit; logic "
+                    f"cells as packed" + ("" if placed is None else
+                                          f"; {placed:.1f} MHz estimated after placement")
+                    + ")")
+        elif r.get("failed"):
+            # The tool's message ends in "last lines of <log>:", a log since removed.
+            fits = f"**NO** (synthesis failed: {r['failed'].split('; last lines')[0]})"
         elif not r.get("pnr", True):
             fits = ("**NO** (yosys counts exceed the device; no PnR)" if r["fits"] is False
                     else "counts only")
         else:
             fits = {True: "yes", False: "**NO**", None: "—"}[r["fits"]]
+        if r.get("remark"):
+            fits += f"; {r['remark']}"
         rate = r.get("steps_per_second")
         used = "—" if cells is None else f"{cells['used']}/{cells['available']}"
         lines.append(
@@ -317,31 +402,49 @@ def markdown(rows, cycles) -> str:
             f"{cell('Pmax_up5k_lanes_1')} | {cell('Pmax_up5k_lanes_all')} | "
             f"{cell('Pmax_ecp5_85f_lanes_1')} | {cell('Pmax_ecp5_85f_lanes_all')} | "
             f"{c['mcm_lanes_1']} | {c['mcm_lanes_all']} |")
-    return "\n".join(lines)
+    if notes:
+        lines += [""] + [f"{note}\n" for note in notes]
+    return "\n".join(lines).rstrip("\n")
 
 
-def merge_question(json_path, question: str, rows, note: str = "") -> None:
-    """Replace ``question``'s rows in the results ``json_path`` (written by ``rnn.py
-    --resources``) by ``rows``, in :data:`CONFIGS` order, recompute the goals and rewrite the
-    Markdown beside it (with ``note`` after the run's own). One question can so be measured
-    again without the whole run::
+def merge_rows(json_path, rows, note: str = "") -> None:
+    """Put ``rows`` into the results ``json_path`` (written by ``rnn.py --resources``), each
+    replacing the row of its configuration (:func:`row_key`) if there is one, all in
+    :func:`resource_configs` order; recompute the goals, add ``note`` to the results' notes
+    (paragraphs after the tables) and rewrite the Markdown beside it. Some rows can so be
+    measured again, or added, without the whole run (``rnn.py --resources --only ...``)."""
+    path = Path(json_path)
+    results = json.loads(path.read_text())
+    order = {row_key(c): n for n, c in enumerate(resource_configs())}
+    new = {row_key(r) for r in rows}
+    kept = [r for r in results["rows"] if row_key(r) not in new] + list(rows)
+    results["rows"] = sorted(kept, key=lambda r: order.get(row_key(r), len(order)))
+    results["setup"]["questions"] = QUESTIONS
+    results["goals"] = goal_results(results["rows"])
+    if note:
+        results["notes"] = results.get("notes", []) + [note]
+    write_results(path, results)
 
-        import rnn, rnn_resources
-        rows = rnn.run(kinds=("resources", "error"), chosen=[
-            rnn.Layer(**c) for c in rnn_resources.resource_configs(question="unrolled")])
-        rnn_resources.merge_question("results/rnn_resources.json", "unrolled", rows)
+
+def set_remark(json_path, index: int, remark: str) -> None:
+    """Give row ``index`` (from 0, table order) of the results ``json_path`` a remark (shown
+    in its fits cell: why it failed, for example) and rewrite the Markdown.
+
+    Raises
+    ------
+    ValueError
+        ``index`` is not a row of the results.
     """
     path = Path(json_path)
     results = json.loads(path.read_text())
-    order = list(QUESTIONS)
-    kept = [r for r in results["rows"] if r["question"] != question] + list(rows)
-    results["rows"] = sorted(kept, key=lambda r: order.index(r["question"]))
-    results["setup"]["questions"] = QUESTIONS
-    results["goals"] = goal_results(results["rows"])
+    if not 0 <= index < len(results["rows"]):
+        raise ValueError(f"index must be a row from 0 to {len(results['rows']) - 1}, not {index}")
+    results["rows"][index]["remark"] = remark
+    write_results(path, results)
+
+
+def write_results(path: Path, results: dict) -> None:
+    """Write ``results`` to the JSON ``path`` and its tables and notes to the .md beside it."""
     path.write_text(json.dumps(results, indent=2) + "\n")
-    md = path.with_suffix(".md")
-    tail = md.read_text().split("\n\n")[-1].strip() if md.exists() else ""
-    text = markdown(results["rows"], results["cycles"])
     path.with_suffix(".md").write_text(
-        text + (f"\n\n{tail}" if tail.startswith("Whole run") else "")
-        + (f" {note}" if note and note not in tail else "") + "\n")
+        markdown(results["rows"], results["cycles"], results.get("notes", ())) + "\n")
