@@ -1,0 +1,380 @@
+"""Popcount trees for LUT4 fabrics with carry chains: which adders and counters, at which level.
+
+A plan is a netlist of *wires* (single bits) and *operations* on them. Wires ``0 … n−1`` are the
+input bits; every operation creates new wires. Three operations exist:
+
+* ``"adder"``: a carry-chain adder ``A + B + cin`` of two little-endian operands (wire ids, or
+  None for a constant 0 bit) and an optional carry-in wire, giving ``len(out)`` sum bits. On
+  iCE40 each sum bit is one logic cell (LUT4 + SB_CARRY); on ECP5 two bits share a CCU2C.
+* ``"full"``: a 3:2 counter (full adder) in LUTs: ``out = (x ^ y ^ z, maj(x, y, z))``.
+* ``"half"``: a 2:2 counter (half adder) in LUTs: ``out = (x ^ y, x & y)``.
+
+Methods (:data:`METHODS`):
+
+* ``"adder_tree"``: a balanced tree of carry-chain adders, each taking one spare input bit on
+  its carry-in: 3 bits → a 2-bit sum, two 2-bit sums and a bit → 3 bits, and so on. An adder
+  with operands of ``w`` bits reduces ``2w + 1`` bits to ``w + 1`` with ``w + 1`` cells.
+* ``"counters"``: the same tree whose leaves (groups of 2 or 3 input bits) are LUT counters
+  (half/full adders) instead of one-bit carry-chain adders: no carry cells at the first level.
+* ``"compressor"``: a Dadda tree of full and half adders in LUTs (one level per Dadda stage)
+  reducing the input column to two rows, then one carry-chain adder.
+
+Every operation has a logic ``level`` (1 for those fed by inputs only, one more than its
+latest operand otherwise). With ``pipeline = k > 0`` a register follows every ``k`` levels
+(operation at level ``l`` is in stage ``(l − 1) // k``), and wires used in a later stage are
+delayed through registers; with ``pipeline = 0`` the tree is combinational. The count always
+leaves through one output register, so ``latency = max(1, ceil(levels / k))`` (1 for ``k = 0``).
+
+Every sum is exactly ``popcount_width(n) = ceil(log2(n + 1))`` bits wide at the output; an
+adder's width is that of the largest value it can reach (the number of input bits below it), so
+reducing its sum modulo ``2**width`` drops only bits that are always zero.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..checks import check_choice, check_integer
+from ..ref.popcount import bits_array, popcount, popcount_width
+
+__all__ = ["METHODS", "MAX_BITS", "PopOp", "PopcountPlan", "plan_popcount"]
+
+#: The tree constructions, see the module docstring.
+METHODS = ("adder_tree", "counters", "compressor")
+
+#: Largest input width a plan accepts (the bit-level model evaluates in int64 with headroom).
+MAX_BITS = 4096
+
+# Random rows the plan's self-check evaluates besides the corner rows.
+_CHECK_ROWS = 64
+
+
+@dataclass(frozen=True)
+class PopOp:
+    """One operation of a popcount plan (see the module docstring).
+
+    Attributes
+    ----------
+    kind : str
+        ``"adder"``, ``"full"`` or ``"half"``.
+    operands : tuple of tuples
+        ``"adder"``: ``(A, B)``, each little-endian wire ids or None (constant 0);
+        ``"full"``/``"half"``: one tuple of the 3 or 2 input wires.
+    carry_in : int or None
+        The adder's carry-in wire (None: 0; always None for counters).
+    out : tuple of int
+        New wires: the adder's sum bits (little-endian), or a counter's ``(sum, carry)``.
+    level : int
+        Logic level, from 1.
+    """
+    kind: str
+    operands: tuple
+    carry_in: int | None
+    out: tuple
+    level: int
+
+    @property
+    def inputs(self) -> tuple:
+        """Every wire the operation reads (constant-0 operand bits left out)."""
+        wires = [w for operand in self.operands for w in operand if w is not None]
+        return tuple(wires + ([self.carry_in] if self.carry_in is not None else []))
+
+
+@dataclass(frozen=True, eq=False)
+class PopcountPlan:
+    """A popcount of ``n`` bits as a netlist of adders and counters (see the module docstring).
+
+    Attributes
+    ----------
+    n : int
+        Input bits.
+    method : str
+        One of :data:`METHODS`.
+    pipeline : int
+        Logic levels per register stage (0: combinational tree, one output register).
+    ops : tuple of PopOp
+        Operations in an order where every wire is created before it is read.
+    output : tuple of int
+        Wires of the count, little-endian, exactly :attr:`width` of them.
+    """
+    n: int
+    method: str
+    pipeline: int
+    ops: tuple
+    output: tuple
+
+    def __post_init__(self):
+        _check_structure(self)
+
+    @property
+    def width(self) -> int:
+        """Output bits: ``ceil(log2(n + 1))``."""
+        return popcount_width(self.n)
+
+    @property
+    def levels(self) -> int:
+        """Logic levels of the tree (0 for ``n = 1``)."""
+        return max((op.level for op in self.ops), default=0)
+
+    @property
+    def latency(self) -> int:
+        """Cycles from an input to its count: one per register stage, at least the output one."""
+        if self.pipeline == 0:
+            return 1
+        return max(1, math.ceil(self.levels / self.pipeline))
+
+    def stage(self, level: int) -> int:
+        """Register stage (from 0) of an operation at ``level``."""
+        return 0 if self.pipeline == 0 else (level - 1) // self.pipeline
+
+    def register_stages(self) -> dict:
+        """For every wire, ``(made, used)``: the stage whose logic creates it (0 for inputs)
+        and the last stage that reads it (``latency`` for output wires: the output register).
+        A wire passes through ``used − made`` registers."""
+        made = {w: 0 for w in range(self.n)}
+        used = {}
+        for op in self.ops:
+            stage = self.stage(op.level)
+            for w in op.inputs:
+                used[w] = max(used.get(w, 0), stage)
+            for w in op.out:
+                made[w] = stage
+        for w in self.output:
+            used[w] = self.latency
+        return {w: (made[w], used.get(w, made[w])) for w in made}
+
+    def cost(self) -> dict:
+        """Estimated iCE40 resources of the tree (yosys may map a little differently).
+
+        ``luts``: one LUT4 per adder sum bit and per counter output; ``carries``: one SB_CARRY
+        per adder bit below the top one; ``ffs``: the pipeline and output registers;
+        ``delay_ffs``: those that hold input bits (no LUT drives them, so each takes a logic
+        cell of its own); ``logic_cells``: ``luts + delay_ffs`` (a carry shares its cell with
+        its sum bit's LUT, a flop with the LUT that drives it).
+        """
+        luts = carries = 0
+        for op in self.ops:
+            luts += len(op.out)
+            carries += len(op.out) - 1 if op.kind == "adder" else 0
+        ffs = delay_ffs = 0
+        for wire, (made, used) in self.register_stages().items():
+            ffs += used - made
+            if wire < self.n:
+                delay_ffs += used - made
+        return {"luts": luts, "carries": carries, "ffs": ffs, "delay_ffs": delay_ffs,
+                "logic_cells": luts + delay_ffs}
+
+    def describe(self) -> dict:
+        """The structure in plain data: method, widths, levels, latency, operation counts,
+        adder widths and the estimated cost."""
+        kinds = Counter(op.kind for op in self.ops)
+        adders = Counter(len(op.out) for op in self.ops if op.kind == "adder")
+        return {"method": self.method, "n": self.n, "width": self.width,
+                "pipeline": self.pipeline, "levels": self.levels, "latency": self.latency,
+                "adders": kinds["adder"], "full_adders": kinds["full"],
+                "half_adders": kinds["half"],
+                "adder_widths": {str(w): adders[w] for w in sorted(adders)}, **self.cost()}
+
+    def simulate(self, bits) -> np.ndarray:
+        """The count the plan's netlist computes for each row of ``bits`` (shape ``(..., n)``),
+        bit by bit: counters as XOR/majority, adders modulo ``2**len(out)``, as hardware does.
+
+        Raises
+        ------
+        TypeError, ValueError
+            ``bits`` is not 0/1 integers (see :func:`hwnn.ref.popcount.bits_array`) or its
+            last axis is not ``n`` long.
+        """
+        bits = bits_array(bits)
+        if bits.shape[-1] != self.n:
+            raise ValueError(f"bits must have {self.n} bits along the last axis, "
+                             f"not {bits.shape[-1]}")
+        zero = np.zeros(bits.shape[:-1], dtype=np.int64)
+        wires = {w: bits[..., w] for w in range(self.n)}
+
+        def number(operand):
+            return sum(((wires[w] << i) for i, w in enumerate(operand) if w is not None), zero)
+
+        for op in self.ops:
+            if op.kind == "adder":
+                a, b = op.operands
+                total = number(a) + number(b)
+                if op.carry_in is not None:
+                    total = total + wires[op.carry_in]
+                for i, w in enumerate(op.out):
+                    wires[w] = (total >> i) & 1
+            else:
+                ins = [wires[w] for w in op.operands[0]]
+                parity = ins[0] ^ ins[1] ^ (ins[2] if op.kind == "full" else 0)
+                carry = ((ins[0] & ins[1]) | (ins[0] & ins[2]) | (ins[1] & ins[2])
+                         if op.kind == "full" else ins[0] & ins[1])
+                wires[op.out[0]], wires[op.out[1]] = parity, carry
+        return number(self.output)
+
+
+def _check_structure(plan: PopcountPlan) -> None:
+    """Every wire made once before it is read, read at most once, levels consistent, the
+    output exactly ``width`` wires; raise ValueError naming what is wrong."""
+    level = {w: 0 for w in range(plan.n)}
+    read = set()
+    for index, op in enumerate(plan.ops):
+        shape_ok = (op.kind == "adder" and len(op.operands) == 2 and len(op.out) >= 1) or (
+            op.kind in ("full", "half") and len(op.operands) == 1 and op.carry_in is None
+            and len(op.operands[0]) == (3 if op.kind == "full" else 2) and len(op.out) == 2)
+        if not shape_ok:
+            raise ValueError(f"ops[{index}] is not a well-formed {op.kind!r} operation: {op!r}")
+        for w in op.inputs:
+            if w not in level or w in read:
+                raise ValueError(f"ops[{index}] reads wire {w}, which is "
+                                 f"{'read twice' if w in read else 'not made before it'}")
+            read.add(w)
+        expected = 1 + max((level[w] for w in op.inputs), default=0)
+        if op.level != expected:
+            raise ValueError(f"ops[{index}] has level {op.level}, but its inputs put it at "
+                             f"level {expected}")
+        for w in op.out:
+            if w in level:
+                raise ValueError(f"ops[{index}] makes wire {w} a second time")
+            level[w] = op.level
+    if len(plan.output) != plan.width or any(w not in level or w in read for w in plan.output):
+        raise ValueError(f"output must be {plan.width} made and unread wires, not "
+                         f"{plan.output!r}")
+
+
+class _Builder:
+    """Collects operations, numbering new wires after the ``n`` inputs."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.ops: list[PopOp] = []
+        self.level = {w: 0 for w in range(n)}
+        self.next_wire = n
+
+    def _new(self, count: int) -> tuple:
+        wires = tuple(range(self.next_wire, self.next_wire + count))
+        self.next_wire += count
+        return wires
+
+    def add(self, kind: str, operands: tuple, carry_in, width: int) -> tuple:
+        op = PopOp(kind, operands, carry_in, (), 0)
+        level = 1 + max((self.level[w] for w in op.inputs), default=0)
+        out = self._new(width)
+        self.ops.append(PopOp(kind, operands, carry_in, out, level))
+        for w in out:
+            self.level[w] = level
+        return out
+
+
+def _tree(builder: _Builder, bits: list, leaves: str) -> tuple:
+    """The count of the input wires ``bits`` (little-endian wires), built as a carry-in adder
+    tree; ``leaves`` is ``"adder"`` or ``"counter"`` for groups of 2 or 3 bits."""
+    if len(bits) == 1:
+        return (bits[0],)
+    if len(bits) <= 3:
+        if leaves == "counter":
+            return builder.add("full" if len(bits) == 3 else "half", (tuple(bits),), None, 2)
+        carry_in = bits[2] if len(bits) == 3 else None
+        return builder.add("adder", ((bits[0],), (bits[1],)), carry_in, 2)
+    # One bit rides on the carry-in; the rest splits into two subtrees whose sizes are of the
+    # form 2^k - 1 where possible (those use every carry-in of theirs).
+    carry_in, rest = bits[-1], bits[:-1]
+    left = _split(len(rest))
+    a = _tree(builder, rest[:left], leaves)
+    b = _tree(builder, rest[left:], leaves)
+    return builder.add("adder", (a, b), carry_in, popcount_width(len(bits)))
+
+
+def _split(count: int) -> int:
+    """Size of the first subtree of ``count`` bits: the larger half, rounded up to ``2^k − 1``
+    when the other part stays at least a quarter (a full subtree wastes no carry-in)."""
+    half = -(-count // 2)
+    full = (1 << half.bit_length()) - 1
+    return full if full < count and count - full >= full // 2 else half
+
+
+def _dadda(builder: _Builder, n: int) -> tuple:
+    """Dadda reduction of ``n`` weight-1 bits to two rows, then one carry-chain adder."""
+    columns = [list(range(n))]
+    heights = [2]
+    while heights[-1] < n:
+        heights.append(heights[-1] * 3 // 2)
+    for target in reversed([h for h in heights if h < max(len(c) for c in columns)]):
+        carries: list[list] = [[] for _ in range(len(columns) + 1)]
+        new_columns = []
+        for index, column in enumerate(columns):
+            pending = list(column)
+            height = len(pending) + len(carries[index])
+            kept = []
+            while height > target:
+                if height - target >= 2 and len(pending) >= 3:
+                    s, c = builder.add("full", (tuple(pending[:3]),), None, 2)
+                    del pending[:3]
+                    height -= 2
+                else:
+                    s, c = builder.add("half", (tuple(pending[:2]),), None, 2)
+                    del pending[:2]
+                    height -= 1
+                kept.append(s)
+                carries[index + 1].append(c)
+            new_columns.append(kept + pending + carries[index])
+        if carries[len(columns)]:
+            new_columns.append(carries[len(columns)])
+        columns = new_columns
+    width = popcount_width(n)
+    if len(columns) == width and all(len(c) == 1 for c in columns):
+        return tuple(c[0] for c in columns)
+    if len(columns) > width:
+        raise AssertionError(f"Dadda reduction of {n} bits left a column above the count's "
+                             f"{width} bits")
+    rows = [tuple(c[r] if len(c) > r else None for c in columns) for r in (0, 1)]
+    return builder.add("adder", tuple(rows), None, width)
+
+
+def plan_popcount(n, method: str = "adder_tree", pipeline=0) -> PopcountPlan:
+    """Plan a popcount of ``n`` bits with ``method``, a register every ``pipeline`` levels.
+
+    The plan is checked: its structure (see :class:`PopcountPlan`), then its bit-level model
+    (:meth:`PopcountPlan.simulate`) against :func:`hwnn.ref.popcount.popcount` on all-zero,
+    all-one, one-hot and all-but-one (the first 256 bits), and fixed-seed random rows.
+
+    Parameters
+    ----------
+    n : int
+        Input bits, 1 to :data:`MAX_BITS`.
+    method : str
+        One of :data:`METHODS`.
+    pipeline : int
+        Logic levels between registers, 0 for a combinational tree (non-negative).
+
+    Raises
+    ------
+    TypeError
+        ``n`` or ``pipeline`` is not an integer, ``method`` not a string.
+    ValueError
+        ``n`` outside ``[1, MAX_BITS]``, unknown ``method``, negative ``pipeline``.
+    """
+    n = check_integer(n, "n", minimum=1, maximum=MAX_BITS)
+    method = check_choice(method, "method", METHODS)
+    pipeline = check_integer(pipeline, "pipeline", minimum=0)
+    builder = _Builder(n)
+    if method == "compressor":
+        output = _dadda(builder, n)
+    else:
+        output = _tree(builder, list(range(n)), "adder" if method == "adder_tree" else "counter")
+    plan = PopcountPlan(n, method, pipeline, tuple(builder.ops), tuple(output))
+    rows = _check_rows(n)
+    if not np.array_equal(plan.simulate(rows), popcount(rows)):
+        raise AssertionError(f"the {method} plan of {n} bits does not count correctly")
+    return plan
+
+
+def _check_rows(n: int) -> np.ndarray:
+    # One-hot and all-but-one rows for every bit while that stays small.
+    eye = np.eye(n, dtype=np.int64)[:256]
+    rng = np.random.default_rng(n)
+    return np.concatenate([np.zeros((1, n), np.int64), np.ones((1, n), np.int64), eye, 1 - eye,
+                           rng.integers(0, 2, (_CHECK_ROWS, n))])
