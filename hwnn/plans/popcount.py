@@ -41,13 +41,16 @@ import numpy as np
 from ..checks import check_choice, check_integer
 from ..ref.popcount import bits_array, popcount, popcount_width
 
-__all__ = ["METHODS", "MAX_BITS", "PopOp", "PopcountPlan", "plan_popcount"]
+__all__ = ["METHODS", "MAX_BITS", "DEFAULT_CHAIN", "PopOp", "PopcountPlan", "plan_popcount"]
 
 #: The tree constructions, see the module docstring.
 METHODS = ("adder_tree", "counters", "compressor")
 
 #: Largest input width a plan accepts (the bit-level model evaluates in int64 with headroom).
 MAX_BITS = 4096
+
+#: Default longest carry chain, in cells.
+DEFAULT_CHAIN = 16
 
 # Random rows the plan's self-check evaluates besides the corner rows.
 _CHECK_ROWS = 64
@@ -79,9 +82,10 @@ class PopOp:
 
     @property
     def inputs(self) -> tuple:
-        """Every wire the operation reads (constant-0 operand bits left out)."""
+        """Every wire the operation reads, once each (constant-0 operand bits left out)."""
         wires = [w for operand in self.operands for w in operand if w is not None]
-        return tuple(wires + ([self.carry_in] if self.carry_in is not None else []))
+        wires += [self.carry_in] if self.carry_in is not None else []
+        return tuple(dict.fromkeys(wires))
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,6 +100,8 @@ class PopcountPlan:
         One of :data:`METHODS`.
     pipeline : int
         Logic levels per register stage (0: combinational tree, one output register).
+    chain : int
+        Most cells in one carry chain (0: no limit): the adders of a level share chains.
     ops : tuple of PopOp
         Operations in an order where every wire is created before it is read.
     output : tuple of int
@@ -104,6 +110,7 @@ class PopcountPlan:
     n: int
     method: str
     pipeline: int
+    chain: int
     ops: tuple
     output: tuple
 
@@ -153,20 +160,24 @@ class PopcountPlan:
         ``luts``: one LUT4 per adder sum bit and per counter output; ``carries``: one SB_CARRY
         per adder bit below the top one; ``ffs``: the pipeline and output registers;
         ``delay_ffs``: those that hold input bits (no LUT drives them, so each takes a logic
-        cell of its own); ``logic_cells``: ``luts + delay_ffs`` (a carry shares its cell with
-        its sum bit's LUT, a flop with the LUT that drives it).
+        cell of its own); ``chains``: carry chains; ``logic_cells``: ``luts + delay_ffs`` and
+        one cell per chain with a carry-in (it enters the chain through a cell of its own; a
+        carry shares its cell with its sum bit's LUT, a flop with the LUT that drives it).
         """
-        luts = carries = 0
+        luts = carries = chains = feeds = 0
         for op in self.ops:
             luts += len(op.out)
-            carries += len(op.out) - 1 if op.kind == "adder" else 0
+            if op.kind == "adder":
+                carries += len(op.out) - 1
+                chains += 1
+                feeds += op.carry_in is not None
         ffs = delay_ffs = 0
         for wire, (made, used) in self.register_stages().items():
             ffs += used - made
             if wire < self.n:
                 delay_ffs += used - made
-        return {"luts": luts, "carries": carries, "ffs": ffs, "delay_ffs": delay_ffs,
-                "logic_cells": luts + delay_ffs}
+        return {"luts": luts, "carries": carries, "chains": chains, "ffs": ffs,
+                "delay_ffs": delay_ffs, "logic_cells": luts + feeds + delay_ffs}
 
     def describe(self) -> dict:
         """The structure in plain data: method, widths, levels, latency, operation counts,
@@ -174,14 +185,15 @@ class PopcountPlan:
         kinds = Counter(op.kind for op in self.ops)
         adders = Counter(len(op.out) for op in self.ops if op.kind == "adder")
         return {"method": self.method, "n": self.n, "width": self.width,
-                "pipeline": self.pipeline, "levels": self.levels, "latency": self.latency,
+                "pipeline": self.pipeline, "chain": self.chain, "levels": self.levels, "latency": self.latency,
                 "adders": kinds["adder"], "full_adders": kinds["full"],
                 "half_adders": kinds["half"],
                 "adder_widths": {str(w): adders[w] for w in sorted(adders)}, **self.cost()}
 
     def simulate(self, bits) -> np.ndarray:
         """The count the plan's netlist computes for each row of ``bits`` (shape ``(..., n)``),
-        bit by bit: counters as XOR/majority, adders modulo ``2**len(out)``, as hardware does.
+        bit by bit as the cells compute it: counters and every carry-chain cell as XOR and
+        majority (an adder's carry out of its top cell is dropped).
 
         Raises
         ------
@@ -201,12 +213,13 @@ class PopcountPlan:
 
         for op in self.ops:
             if op.kind == "adder":
-                a, b = op.operands
-                total = number(a) + number(b)
-                if op.carry_in is not None:
-                    total = total + wires[op.carry_in]
-                for i, w in enumerate(op.out):
-                    wires[w] = (total >> i) & 1
+                # Ripple through the chain cell by cell: sum = a ^ b ^ c, carry = maj(a, b, c).
+                carry = zero if op.carry_in is None else wires[op.carry_in]
+                for w, x, y in zip(op.out, *op.operands):
+                    x = zero if x is None else wires[x]
+                    y = zero if y is None else wires[y]
+                    wires[w] = x ^ y ^ carry
+                    carry = (x & y) | (x & carry) | (y & carry)
             else:
                 ins = [wires[w] for w in op.operands[0]]
                 parity = ins[0] ^ ins[1] ^ (ins[2] if op.kind == "full" else 0)
@@ -217,12 +230,14 @@ class PopcountPlan:
 
 
 def _check_structure(plan: PopcountPlan) -> None:
-    """Every wire made once before it is read, read at most once, levels consistent, the
-    output exactly ``width`` wires; raise ValueError naming what is wrong."""
+    """Every wire made once before it is read, read by at most one operation, every input
+    read, levels consistent, the output exactly ``width`` wires; raise ValueError naming what
+    is wrong."""
     level = {w: 0 for w in range(plan.n)}
     read = set()
     for index, op in enumerate(plan.ops):
-        shape_ok = (op.kind == "adder" and len(op.operands) == 2 and len(op.out) >= 1) or (
+        shape_ok = (op.kind == "adder" and len(op.operands) == 2 and len(op.out) >= 1
+                    and len(op.operands[0]) == len(op.operands[1]) == len(op.out)) or (
             op.kind in ("full", "half") and len(op.operands) == 1 and op.carry_in is None
             and len(op.operands[0]) == (3 if op.kind == "full" else 2) and len(op.out) == 2)
         if not shape_ok:
@@ -230,7 +245,7 @@ def _check_structure(plan: PopcountPlan) -> None:
         for w in op.inputs:
             if w not in level or w in read:
                 raise ValueError(f"ops[{index}] reads wire {w}, which is "
-                                 f"{'read twice' if w in read else 'not made before it'}")
+                                 f"{'read before' if w in read else 'not made before it'}")
             read.add(w)
         expected = 1 + max((level[w] for w in op.inputs), default=0)
         if op.level != expected:
@@ -243,29 +258,53 @@ def _check_structure(plan: PopcountPlan) -> None:
     if len(plan.output) != plan.width or any(w not in level or w in read for w in plan.output):
         raise ValueError(f"output must be {plan.width} made and unread wires, not "
                          f"{plan.output!r}")
+    for w in range(plan.n):
+        if w not in read and w not in plan.output:
+            raise ValueError(f"input wire {w} is never read")
+
+
+@dataclass(frozen=True)
+class _Logical:
+    """One adder of the tree before packing: ``a + b + carry_in`` into ``out``."""
+    a: tuple
+    b: tuple
+    carry_in: int | None
+    out: tuple
+    level: int
 
 
 class _Builder:
-    """Collects operations, numbering new wires after the ``n`` inputs."""
+    """Collects counters and logical adders, numbering new wires after the ``n`` inputs."""
 
     def __init__(self, n: int):
         self.n = n
         self.ops: list[PopOp] = []
+        self.adders: list[_Logical] = []
         self.level = {w: 0 for w in range(n)}
         self.next_wire = n
 
-    def _new(self, count: int) -> tuple:
+    def new(self, count: int) -> tuple:
         wires = tuple(range(self.next_wire, self.next_wire + count))
         self.next_wire += count
         return wires
 
-    def add(self, kind: str, operands: tuple, carry_in, width: int) -> tuple:
-        op = PopOp(kind, operands, carry_in, (), 0)
-        level = 1 + max((self.level[w] for w in op.inputs), default=0)
-        out = self._new(width)
-        self.ops.append(PopOp(kind, operands, carry_in, out, level))
+    def _made(self, inputs, count: int) -> tuple[tuple, int]:
+        level = 1 + max((self.level[w] for w in inputs if w is not None), default=0)
+        out = self.new(count)
         for w in out:
             self.level[w] = level
+        return out, level
+
+    def counter(self, bits: tuple) -> tuple:
+        """A full (3 bits) or half (2 bits) adder in LUTs: ``(sum, carry)`` wires."""
+        out, level = self._made(bits, 2)
+        self.ops.append(PopOp("full" if len(bits) == 3 else "half", (bits,), None, out, level))
+        return out
+
+    def adder(self, a: tuple, b: tuple, carry_in, width: int) -> tuple:
+        """A logical adder ``a + b + carry_in`` of ``width`` sum bits (packed later)."""
+        out, level = self._made(a + b + (carry_in,), width)
+        self.adders.append(_Logical(a, b, carry_in, out, level))
         return out
 
 
@@ -276,16 +315,16 @@ def _tree(builder: _Builder, bits: list, leaves: str) -> tuple:
         return (bits[0],)
     if len(bits) <= 3:
         if leaves == "counter":
-            return builder.add("full" if len(bits) == 3 else "half", (tuple(bits),), None, 2)
+            return builder.counter(tuple(bits))
         carry_in = bits[2] if len(bits) == 3 else None
-        return builder.add("adder", ((bits[0],), (bits[1],)), carry_in, 2)
+        return builder.adder((bits[0],), (bits[1],), carry_in, 2)
     # One bit rides on the carry-in; the rest splits into two subtrees whose sizes are of the
     # form 2^k - 1 where possible (those use every carry-in of theirs).
     carry_in, rest = bits[-1], bits[:-1]
     left = _split(len(rest))
     a = _tree(builder, rest[:left], leaves)
     b = _tree(builder, rest[left:], leaves)
-    return builder.add("adder", (a, b), carry_in, popcount_width(len(bits)))
+    return builder.adder(a, b, carry_in, popcount_width(len(bits)))
 
 
 def _split(count: int) -> int:
@@ -311,11 +350,11 @@ def _dadda(builder: _Builder, n: int) -> tuple:
             kept = []
             while height > target:
                 if height - target >= 2 and len(pending) >= 3:
-                    s, c = builder.add("full", (tuple(pending[:3]),), None, 2)
+                    s, c = builder.counter(tuple(pending[:3]))
                     del pending[:3]
                     height -= 2
                 else:
-                    s, c = builder.add("half", (tuple(pending[:2]),), None, 2)
+                    s, c = builder.counter(tuple(pending[:2]))
                     del pending[:2]
                     height -= 1
                 kept.append(s)
@@ -331,11 +370,73 @@ def _dadda(builder: _Builder, n: int) -> tuple:
         raise AssertionError(f"Dadda reduction of {n} bits left a column above the count's "
                              f"{width} bits")
     rows = [tuple(c[r] if len(c) > r else None for c in columns) for r in (0, 1)]
-    return builder.add("adder", tuple(rows), None, width)
+    return builder.adder(rows[0], rows[1], None, width)
 
 
-def plan_popcount(n, method: str = "adder_tree", pipeline=0) -> PopcountPlan:
-    """Plan a popcount of ``n`` bits with ``method``, a register every ``pipeline`` levels.
+def _pack(builder: _Builder, chain: int) -> list:
+    """The logical adders of each level packed into carry chains of at most ``chain`` cells
+    (0: no limit); returns the chain operations.
+
+    In a chain, an adder's top sum bit (its carry-out) and the next adder's carry-in share one
+    cell: both operand bits of that cell are the next carry-in ``d``, so the cell's sum is the
+    carry-out ``d + d + c ≡ c`` and its carry is ``maj(d, d, c) = d``. A lone adder on iCE40
+    pays a cell to bring its carry-in onto the chain and one to take its carry-out off it; in
+    a chain only the first and the last do. Logically the chain is one addition of the
+    concatenated operands: each adder's sum stays below ``2**len(out)``, so nothing carries
+    from one field into the next.
+    """
+    ops = []
+    for level in sorted({a.level for a in builder.adders}):
+        group = [a for a in builder.adders if a.level == level]
+        start = 0
+        while start < len(group):
+            stop = start + 1
+            while stop < len(group) and (chain == 0 or
+                                         _chain_cells(group[start:stop + 1]) <= chain):
+                stop += 1
+            ops.append(_chain(builder, group[start:stop], level))
+            start = stop
+    return ops
+
+
+def _fields(adders: list) -> list:
+    """Per adder ``(operand positions, whether a separator cell follows)``."""
+    fields = []
+    for index, adder in enumerate(adders):
+        span = max(len(adder.a), len(adder.b))
+        follows = adders[index + 1].carry_in if index + 1 < len(adders) else None
+        # The top sum bit is a pure carry-out (no operand bits there): the next carry-in rides
+        # on it. Otherwise the carry-out is always 0 and the next carry-in needs a cell of
+        # its own (none when there is no next carry-in).
+        fields.append((len(adder.out) - 1 if span < len(adder.out) else len(adder.out),
+                       span < len(adder.out) or follows is not None))
+    return fields
+
+
+def _chain_cells(adders: list) -> int:
+    return sum(positions + separator for positions, separator in _fields(adders))
+
+
+def _chain(builder: _Builder, adders: list, level: int) -> PopOp:
+    a, b, out = [], [], []
+    for index, (adder, (positions, separator)) in enumerate(zip(adders, _fields(adders))):
+        for i in range(positions):
+            a.append(adder.a[i] if i < len(adder.a) else None)
+            b.append(adder.b[i] if i < len(adder.b) else None)
+        out.extend(adder.out)
+        if separator:
+            follows = adders[index + 1].carry_in if index + 1 < len(adders) else None
+            a.append(follows)
+            b.append(follows)
+            if positions == len(adder.out):
+                out.extend(builder.new(1))  # the adder's carry-out: always 0, never read
+    return PopOp("adder", (tuple(a), tuple(b)), adders[0].carry_in, tuple(out), level)
+
+
+def plan_popcount(n, method: str = "adder_tree", pipeline=0, chain=DEFAULT_CHAIN
+                  ) -> PopcountPlan:
+    """Plan a popcount of ``n`` bits with ``method``, a register every ``pipeline`` levels,
+    carry chains of at most ``chain`` cells.
 
     The plan is checked: its structure (see :class:`PopcountPlan`), then its bit-level model
     (:meth:`PopcountPlan.simulate`) against :func:`hwnn.ref.popcount.popcount` on all-zero,
@@ -349,23 +450,30 @@ def plan_popcount(n, method: str = "adder_tree", pipeline=0) -> PopcountPlan:
         One of :data:`METHODS`.
     pipeline : int
         Logic levels between registers, 0 for a combinational tree (non-negative).
+    chain : int
+        Most cells per carry chain, 0 for no limit (non-negative). Longer chains save the
+        cells that bring carries on and off chains; shorter ones keep the carry path short
+        (timing analysis follows a chain from end to end).
 
     Raises
     ------
     TypeError
-        ``n`` or ``pipeline`` is not an integer, ``method`` not a string.
+        ``n``, ``pipeline`` or ``chain`` is not an integer, ``method`` not a string.
     ValueError
-        ``n`` outside ``[1, MAX_BITS]``, unknown ``method``, negative ``pipeline``.
+        ``n`` outside ``[1, MAX_BITS]``, unknown ``method``, negative ``pipeline`` or
+        ``chain``.
     """
     n = check_integer(n, "n", minimum=1, maximum=MAX_BITS)
     method = check_choice(method, "method", METHODS)
     pipeline = check_integer(pipeline, "pipeline", minimum=0)
+    chain = check_integer(chain, "chain", minimum=0)
     builder = _Builder(n)
     if method == "compressor":
         output = _dadda(builder, n)
     else:
         output = _tree(builder, list(range(n)), "adder" if method == "adder_tree" else "counter")
-    plan = PopcountPlan(n, method, pipeline, tuple(builder.ops), tuple(output))
+    ops = sorted(builder.ops + _pack(builder, chain), key=lambda op: op.level)
+    plan = PopcountPlan(n, method, pipeline, chain, tuple(ops), tuple(output))
     rows = _check_rows(n)
     if not np.array_equal(plan.simulate(rows), popcount(rows)):
         raise AssertionError(f"the {method} plan of {n} bits does not count correctly")

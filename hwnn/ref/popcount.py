@@ -35,7 +35,7 @@ def bits_array(bits, name: str = "bits") -> np.ndarray:
         raise ParameterValueError(name, f"{name} must have a non-empty last axis (the bits), "
                                         f"not shape {array.shape}")
     if array.size and (array.min() < 0 or array.max() > 1):
-        bad = array[(array < 0) | (array > 1)].flat[0]
+        bad = int(array[(array < 0) | (array > 1)].flat[0])
         raise ParameterValueError(name, f"{name} must hold only 0 and 1, not {bad!r}")
     return array.astype(np.int64)
 
