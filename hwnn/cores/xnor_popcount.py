@@ -18,14 +18,32 @@ __all__ = ["XnorPopcount", "OUTPUTS"]
 OUTPUTS = ("popcount", "bipolar")
 
 
+def _order(plan, weights) -> list:
+    """Which input bit feeds each of the plan's input wires: with constant weights, the
+    inverted bits (weight 0) first on the wires LUT counters read; otherwise in order."""
+    if weights is None:
+        return list(range(plan.n))
+    lut_wires = set(plan.lut_inputs)
+    others = [w for w in range(plan.n) if w not in lut_wires]
+    inverted = [j for j in range(plan.n) if not weights[j]]
+    plain = [j for j in range(plan.n) if weights[j]]
+    order = [0] * plan.n
+    for wire, bit in zip(list(plan.lut_inputs) + others, inverted + plain):
+        order[wire] = bit
+    return order
+
+
 class XnorPopcount(wiring.Component):
     """``popcount(XNOR(a, w))`` or ``2 · popcount(XNOR(a, w)) − n`` of each ``n``-bit input.
 
     Matches :func:`hwnn.ref.popcount.xnor_popcount` (``output="popcount"``) or
     :func:`hwnn.ref.popcount.bipolar_dot` (``output="bipolar"``: FINN's ±1 dot product, bit 1
-    = +1). With constant weights each XNOR is a wire (``w = 1``) or an inverter (``w = 0``)
-    that the tree's first LUTs absorb; with run-time weights each input transfer carries its
-    own weight vector (hold it constant for a fixed neuron) and the XNOR costs a LUT input.
+    = +1). With constant weights each XNOR is a wire (``w = 1``) or an inverter (``w = 0``);
+    a count does not depend on the order of its bits, so the inverted bits go to the plan's
+    LUT counters (:attr:`PopcountPlan.lut_inputs`), which absorb the inverters, and the others
+    to carry-chain cells, which could not (use ``method="counters"`` for constant weights:
+    its first level is all LUTs). With run-time weights each input transfer carries its own
+    weight vector (hold it constant for a fixed neuron) and each XNOR is a LUT.
 
     The popcount is ``plan``'s tree (:mod:`hwnn.plans.popcount`). ``latency`` is
     ``plan.latency`` cycles, one more for ``"bipolar"`` when the tree is pipelined (the
@@ -70,6 +88,7 @@ class XnorPopcount(wiring.Component):
                                                      f"plan's n), not shape {weights.shape}")
             weights = tuple(int(w) for w in weights)
         self._weights = weights
+        self._order = _order(plan, weights)
         self._output = check_choice(output, "output", OUTPUTS)
         vector = data.ArrayLayout(unsigned(1), plan.n)
         payload = vector if weights is not None else data.StructLayout({"a": vector,
@@ -112,7 +131,7 @@ class XnorPopcount(wiring.Component):
             bits = [~(a[j] ^ w[j]) for j in range(n)]
         else:
             a = self.i.payload
-            bits = [a[j] if self._weights[j] else ~a[j] for j in range(n)]
+            bits = [a[j] if self._weights[j] else ~a[j] for j in self._order]
         count = popcount_tree(m, self._plan, bits, advance)
         if self._extra_stage:
             held = Signal(self._plan.width)

@@ -138,6 +138,12 @@ class PopcountPlan:
         """Register stage (from 0) of an operation at ``level``."""
         return 0 if self.pipeline == 0 else (level - 1) // self.pipeline
 
+    @property
+    def lut_inputs(self) -> tuple:
+        """Input wires read by LUT counters, in order: an inverter on one of them folds into
+        the LUT, while a carry chain cell needs its operand bits as they are."""
+        return tuple(w for op in self.ops if op.kind != "adder" for w in op.inputs if w < self.n)
+
     def register_stages(self) -> dict:
         """For every wire, ``(made, used)``: the stage whose logic creates it (0 for inputs)
         and the last stage that reads it (``latency`` for output wires: the output register).
