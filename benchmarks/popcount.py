@@ -38,7 +38,7 @@ from hwnn.cores.popcount import Popcount, pipeline_valid
 from hwnn.plans.popcount import DEFAULT_CHAIN, plan_popcount
 from hwnn.ref.popcount import popcount, popcount_width
 from hwnn.sim import run_stream
-from hwnn.synth import RegisteredHarness, synthesize
+from hwnn.synth import RegisteredHarness, ToolTimeout, synthesize
 
 TARGETS = ("ice40-up5k", "ice40-hx8k", "ecp5-25f")
 SIZES = (16, 32, 64, 128, 256, 512, 1024)
@@ -46,8 +46,16 @@ SIZES = (16, 32, 64, 128, 256, 512, 1024)
 DESIGNS = (("yosys sum(bits)", None, 0), ("adder_tree", "adder_tree", 0),
            ("adder_tree k=3", "adder_tree", 3), ("adder_tree k=2", "adder_tree", 2),
            ("counters", "counters", 0), ("compressor", "compressor", 0))
-# The goal is measured first (64 and 256 bits on the UP5K), then the rest of the grid.
-FIRST = ((64, "ice40-up5k"), (256, "ice40-up5k"))
+# The goal is measured first (64 and 256 bits on the UP5K), then the other targets at
+# those widths, then the rest of the grid.
+FIRST = ((64, "ice40-up5k"), (256, "ice40-up5k"), (64, "ecp5-25f"), (256, "ecp5-25f"),
+         (64, "ice40-hx8k"), (256, "ice40-hx8k"))
+# pipeline=2 stops routing on the UP5K at 256 bits (the router circles with ~750 overused
+# wires until the timeout), so wider widths leave it out.
+MAX_K2_BITS = 256
+#: nextpnr gets this many seconds per design; a design it cannot route by then gets a row
+#: without Fmax (the UP5K router can circle for hours on a congested placement).
+PNR_TIMEOUT = 300
 QUICK = dict(sizes=(64,), targets=("ice40-up5k",), designs=DESIGNS[:2])
 
 
@@ -108,24 +116,35 @@ def core_cells(core, report):
 def measure(label, n, method, pipeline, target):
     started = time.monotonic()
     core = make_core(n, method, pipeline)
-    report = synthesize(core, target, name="bench", fmax=True)
-    cells = core_cells(inspected(make_core(n, method, pipeline)), report)
-    return {"design": label, "method": method or "yosys", "pipeline": pipeline, "n": n,
-            "target": target, "latency": core.latency, "luts": report.luts,
-            "carries": report.carries, "ffs": report.ffs, "core_lc": cells,
-            "lut_per_bit": round(report.luts / n, 3), "lc_per_bit": round(cells / n, 3), "fmax_mhz": report.fmax_mhz,
-            "fits": report.fits, "pnr_utilization": report.pnr_utilization,
-            "seconds": round(time.monotonic() - started, 1)}
+    row = {"design": label, "method": method or "yosys", "pipeline": pipeline, "n": n,
+           "target": target, "latency": core.latency}
+    try:
+        report = synthesize(core, target, name="bench", fmax=True, pnr_timeout=PNR_TIMEOUT)
+    except ToolTimeout:
+        # Resources without place-and-route, and the timeout said in the row.
+        report = synthesize(make_core(n, method, pipeline), target, name="bench")
+        row["note"] = f"nextpnr did not finish in {PNR_TIMEOUT} s"
+    cells = (core_cells(inspected(make_core(n, method, pipeline)), report)
+             if report.pnr_utilization or not target.startswith("ice40") else None)
+    row.update({"luts": report.luts, "carries": report.carries, "ffs": report.ffs,
+                "core_lc": cells, "lut_per_bit": round(report.luts / n, 3),
+                "lc_per_bit": None if cells is None else round(cells / n, 3),
+                "fmax_mhz": report.fmax_mhz, "fits": report.fits,
+                "pnr_utilization": report.pnr_utilization,
+                "seconds": round(time.monotonic() - started, 1)})
+    return row
 
 
 def markdown(rows):
     lines = ["| n | target | design | latency | LUT4 | carry | FF | LUT4/bit | core LC | "
              "LC/bit | Fmax MHz |", "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        fmax = f"{r['fmax_mhz']:.1f}" if r["fmax_mhz"] else "—"
+        fmax = f"{r['fmax_mhz']:.1f}" if r["fmax_mhz"] else "— (" + r.get("note", "") + ")"
+        cells = "—" if r["core_lc"] is None else r["core_lc"]
+        per_bit = "—" if r["lc_per_bit"] is None else f"{r['lc_per_bit']:.2f}"
         lines.append(f"| {r['n']} | {r['target']} | {r['design']} | {r['latency']} | "
                      f"{r['luts']} | {r['carries']} | {r['ffs']} | {r['lut_per_bit']:.2f} | "
-                     f"{r['core_lc']} | {r['lc_per_bit']:.2f} | {fmax} |")
+                     f"{cells} | {per_bit} | {fmax} |")
     return "\n".join(lines)
 
 
@@ -135,6 +154,8 @@ def main(argv=None):
     parser.add_argument("--sizes", type=int, nargs="+", default=SIZES)
     parser.add_argument("--targets", nargs="+", default=TARGETS)
     parser.add_argument("--designs", nargs="+", help="labels of DESIGNS to run (default all)")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the rows already in the JSON file, measure only the others")
     parser.add_argument("--json", default=str(Path(__file__).parent / "results" / "popcount.json"))
     args = parser.parse_args(argv)
     sizes, targets, designs = args.sizes, args.targets, DESIGNS
@@ -145,12 +166,15 @@ def main(argv=None):
 
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
-    rows = []
+    rows = json.loads(out.read_text())["rows"] if args.resume and out.exists() else []
+    done = {(r["n"], r["target"], r["design"]) for r in rows}
     grid = [(n, t) for n, t in FIRST if n in sizes and t in targets]
     grid += [(n, t) for t in targets for n in sizes if (n, t) not in grid]
     checked = set()
     for n, target in grid:
         for label, method, pipeline in designs:
+            if (n, target, label) in done or (pipeline == 2 and n > MAX_K2_BITS):
+                continue
             if (n, method, pipeline) not in checked:
                 check_exact(n, method, pipeline)
                 checked.add((n, method, pipeline))

@@ -3,9 +3,12 @@
 A plan is a netlist of *wires* (single bits) and *operations* on them. Wires ``0 … n−1`` are the
 input bits; every operation creates new wires. Three operations exist:
 
-* ``"adder"``: a carry-chain adder ``A + B + cin`` of two little-endian operands (wire ids, or
-  None for a constant 0 bit) and an optional carry-in wire, giving ``len(out)`` sum bits. On
-  iCE40 each sum bit is one logic cell (LUT4 + SB_CARRY); on ECP5 two bits share a CCU2C.
+* ``"adder"``: one carry chain ``A + B + cin`` of two little-endian rows (wire ids, or None for
+  a constant 0 bit) and an optional carry-in wire, giving ``len(out)`` sum bits, one per cell.
+  On iCE40 each cell is one logic cell (LUT4 + SB_CARRY); on ECP5 two share a CCU2C. A chain
+  holds the adders of one tree level side by side, at most ``chain`` cells (see
+  :func:`_pack`: a cell whose two operands are the same wire ``d`` hands the previous adder's
+  carry-out to its sum and starts the next adder with carry-in ``d``).
 * ``"full"``: a 3:2 counter (full adder) in LUTs: ``out = (x ^ y ^ z, maj(x, y, z))``.
 * ``"half"``: a 2:2 counter (half adder) in LUTs: ``out = (x ^ y, x & y)``.
 
@@ -27,7 +30,8 @@ leaves through one output register, so ``latency = max(1, ceil(levels / k))`` (1
 
 Every sum is exactly ``popcount_width(n) = ceil(log2(n + 1))`` bits wide at the output; an
 adder's width is that of the largest value it can reach (the number of input bits below it), so
-reducing its sum modulo ``2**width`` drops only bits that are always zero.
+reducing its sum modulo ``2**width`` drops only bits that are always zero, and nothing carries
+from one adder of a chain into the next.
 """
 
 from __future__ import annotations
