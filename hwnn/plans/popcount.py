@@ -195,7 +195,8 @@ class PopcountPlan:
         kinds = Counter(op.kind for op in self.ops)
         adders = Counter(len(op.out) for op in self.ops if op.kind == "adder")
         return {"method": self.method, "n": self.n, "width": self.width,
-                "pipeline": self.pipeline, "chain": self.chain, "levels": self.levels, "latency": self.latency,
+                "pipeline": self.pipeline, "chain": self.chain, "levels": self.levels,
+                "latency": self.latency,
                 "adders": kinds["adder"], "full_adders": kinds["full"],
                 "half_adders": kinds["half"],
                 "adder_widths": {str(w): adders[w] for w in sorted(adders)}, **self.cost()}
