@@ -50,9 +50,9 @@ DESIGNS = (("yosys sum(bits)", None, 0), ("adder_tree", "adder_tree", 0),
 # those widths, then the rest of the grid.
 FIRST = ((64, "ice40-up5k"), (256, "ice40-up5k"), (64, "ecp5-25f"), (256, "ecp5-25f"),
          (64, "ice40-hx8k"), (256, "ice40-hx8k"))
-# pipeline=2 stops routing on the UP5K at 256 bits (the router circles with ~750 overused
-# wires until the timeout), so wider widths leave it out.
-MAX_K2_BITS = 256
+# pipeline=2 stops routing on the UP5K from 128 bits on (the router circles with hundreds of
+# overused wires until the timeout), so wider widths leave it out.
+MAX_K2_BITS = 128
 #: nextpnr gets this many seconds per design; a design it cannot route by then gets a row
 #: without Fmax (the UP5K router can circle for hours on a congested placement).
 PNR_TIMEOUT = 300
