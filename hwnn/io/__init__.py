@@ -74,6 +74,18 @@ def _comment(text: str) -> str:
     return "# " + " ".join(text.split())  # one line: no newline may end the comment early
 
 
+def _initial_state_lines(layer) -> list[str]:
+    """The spec lines of a layer that loads each sequence's initial state."""
+    shape = "(sequences, 2, hidden)" if layer.bidirectional else "(sequences, hidden)"
+    arrays = f"h0_{layer.name}" + (f", c0_{layer.name}" if layer.kind == "lstm" else "")
+    return [_comment(f"each sequence starts from a loaded state, as from the {layer.initial_state} "
+                     f"(directions, batch, hidden): the network's stream i_state_{layer.name}; "
+                     f"`hwnn sim --initial-state S.npz` takes arrays {arrays} of shape {shape}, "
+                     f"each the ONNX rows with the batch first (x.transpose(1, 0, 2), "
+                     f"squeezed to (sequences, hidden) for one direction)"),
+            "initial_state = true"]
+
+
 def write_spec(layers, in_choice, choices, spec_path, name: str, bits: int, source: str):
     """Write the network spec at ``spec_path`` and its weights ``<name>.npz`` beside it.
 
@@ -126,6 +138,7 @@ def write_spec(layers, in_choice, choices, spec_path, name: str, bits: int, sour
                       *([] if layer.reset_after else
                         [_comment("the original GRU (linear_before_reset = 0)"),
                          "reset_after = false"]),
+                      *(_initial_state_lines(layer) if layer.initial_state else []),
                       _comment("weights: PyTorch's names under the layer's; method = \"pwl\" "
                                "(or lut, hard) and any stage's format (state_format, "
                                "gate_format, ...) may be set here")]

@@ -146,6 +146,10 @@ class FloatRecurrent:
     in_steps: int | None = None
     return_sequences: bool = True
     reset_after: bool = True
+    #: Where each sequence's initial state comes from when it is loaded (the spec's
+    #: ``initial_state = true``), e.g. "ONNX inputs h0[0:1], c0[0:1]"; empty: zeros.
+    #: :meth:`evaluate` (the importer's calibration) starts from zeros either way.
+    initial_state: str = ""
 
     @property
     def hidden_size(self) -> int:

@@ -52,9 +52,8 @@ from ..ref.windows import same_padding
 from .model import (FloatActivation, FloatConv1d, FloatDense, FloatFlatten,
                     FloatPool, FloatRecurrent, ModelError, Names, UnsupportedLayer,
                     fold_batchnorm, leaky_shift_of)
-from .onnx_rnn import (AXES, DIRECTIONS_AXIS, RESHAPES, first_axes, merge_directions,
-                       rearrange, recurrent_node, strip,
-                       zero_states)
+from .onnx_rnn import (AXES, DIRECTIONS_AXIS, RESHAPES, first_axes, loaded_states,
+                       merge_directions, rearrange, recurrent_node, strip, zero_states)
 
 __all__ = ["read_onnx", "SUPPORTED_OPS"]
 
@@ -90,6 +89,8 @@ class _Graph:
         self.onnx = onnx
         self.constants = {t.name: onnx.numpy_helper.to_array(t) for t in graph.initializer}
         self.consumers = {}
+        #: Initial-state tensors loaded from graph inputs (:func:`loaded_states`).
+        self.loaded = {}
         for position, node in enumerate(graph.node):
             if node.op_type == "Constant":
                 self._constant_node(node)
@@ -122,12 +123,12 @@ class _Graph:
         return np.asarray(self.constants[name], dtype=np.float64)
 
 
-def _graph_input(graph, constants, sequence_length, axes=None):
+def _graph_input(graph, constants, sequence_length, axes=None, states=()):
     """``(name, feature shape, batch)`` of the graph's input; a symbolic last dimension of a
     (batch, channels, steps) input is ``sequence_length`` (None when that is None too). A
     3-D input whose ``axes`` are named (:func:`~hwnn.io.onnx_rnn.first_axes`) is read in that
-    order."""
-    inputs = [i for i in graph.input if i.name not in constants]
+    order. ``states``: the graph inputs that only hold initial states."""
+    inputs = [i for i in graph.input if i.name not in constants and i.name not in states]
     if len(inputs) != 1:
         raise ModelError(f"the graph must have one input, not {len(inputs)} "
                          f"({', '.join(i.name for i in inputs)})")
@@ -381,9 +382,11 @@ def read_onnx(path, sequence_length=None) -> tuple[list, str]:
     graph = model.graph
     g = _Graph(onnx, graph)
     ignored = zero_states(g, graph)   # an LSTM's zeros from the input's shape: no layer
-    starts = [i.name for i in graph.input if i.name not in g.constants]
+    sliced, states = loaded_states(g, graph)   # h0, c0 as graph inputs: loaded states
+    ignored |= sliced
+    starts = [i.name for i in graph.input if i.name not in g.constants and i.name not in states]
     axes = first_axes(g, starts[0]) if len(starts) == 1 else None
-    current, features, batch = _graph_input(graph, g.constants, sequence_length, axes)
+    current, features, batch = _graph_input(graph, g.constants, sequence_length, axes, states)
     input_name = current
     # The axes of the current tensor, by name, while it is a sequence (None for vectors);
     # time_major: a flatten of (steps, channels) waits for its Gemm.

@@ -15,10 +15,14 @@ with ``return_sequences = false``), the other outputs read by nobody. A bidirect
 the hidden units and merges them, ``Transpose(perm=[0, 2, 1, 3])`` then
 ``Reshape([0, 0, -1])``, which is ``[h_forward; h_reverse]`` per step, hwnn's bidirectional
 layer (:func:`merge_directions` checks it). A stacked module is one node per layer, each
-reading the one before. No ``sequence_lens``, initial
+reading the one before. No ``sequence_lens``. Initial
 states absent, zero constants, or zeros computed from the input's shape (what PyTorch's
 exporter makes of ``torch.zeros(1, batch, hidden)`` with a dynamic batch:
-:func:`zero_states`); the LSTM/GRU attributes that PyTorch's modules cannot express are refused
+:func:`zero_states`) are zeros; initial states that are graph inputs, read whole or sliced by
+rows (what the exporter makes of ``lstm(x, (h0, c0))``: a single-layer module reads ``h0`` and
+``c0`` as they are, layer ``k`` of a stack ``Slice(h0, [k·d], [(k+1)·d], axes=[0])``), make
+layers with a loaded initial state (:func:`loaded_states`, the spec's ``initial_state =
+true``); the LSTM/GRU attributes that PyTorch's modules cannot express are refused
 by :mod:`hwnn.io.rnn`; GRU ``linear_before_reset = 0`` is the original GRU
 (``reset_after = false``). A reverse-only node (which ``nn.LSTM`` cannot express) and the
 ``Y_h`` of a bidirectional node (PyTorch's ``h_n``, which is not a last output step) raise
@@ -32,8 +36,8 @@ import numpy as np
 from .model import FloatRecurrent, ModelError, UnsupportedLayer
 from .rnn import gru_from_onnx, lstm_from_onnx
 
-__all__ = ["AXES", "DIRECTIONS_AXIS", "RESHAPES", "first_axes", "merge_directions", "rearrange",
-           "recurrent_node", "strip", "zero_states"]
+__all__ = ["AXES", "DIRECTIONS_AXIS", "RESHAPES", "first_axes", "loaded_states",
+           "merge_directions", "rearrange", "recurrent_node", "strip", "zero_states"]
 
 #: The axes each kind of layer reads, in order.
 AXES = {"conv": ("batch", "channels", "steps"), "recurrent": ("steps", "batch", "channels"),
@@ -124,6 +128,104 @@ def zero_states(g, graph) -> set:
 
 def _what(node) -> str:
     return f"node {node.name or '(unnamed)'!r} ({node.op_type})"
+
+
+def _dims(value_info) -> list:
+    """The dimensions of a graph input: ints where static, None where symbolic."""
+    return [d.dim_value if d.HasField("dim_value") else None
+            for d in value_info.type.tensor_type.shape.dim]
+
+
+def _slice_rows(g, node, rows) -> tuple[int, int]:
+    """``(start, stop)``: the rows a ``Slice`` node takes along axis 0 of a tensor of ``rows``
+    rows (None: symbolic), with step 1 and constant bounds.
+
+    Raises
+    ------
+    UnsupportedLayer
+        Any other slice (the message names the node).
+    """
+    attrs = g.attributes(node)
+    try:
+        if "starts" in attrs:   # opset < 10: attributes
+            starts, ends, axes = attrs["starts"], attrs["ends"], attrs.get("axes", [0])
+            steps = [1]
+        else:
+            starts, ends = g.constant(node, 1), g.constant(node, 2)
+            axes = g.constant(node, 3, required=False)
+            steps = g.constant(node, 4, required=False)
+        starts, ends = [int(v) for v in np.ravel(starts)], [int(v) for v in np.ravel(ends)]
+        axes = [0] if axes is None else [int(v) for v in np.ravel(axes)]
+        steps = [1] if steps is None else [int(v) for v in np.ravel(steps)]
+    except ModelError:
+        starts = None
+    if starts is None or (len(starts), axes, steps) != (1, [0], [1]) or starts[0] < 0 \
+            or ends[0] <= starts[0]:
+        raise UnsupportedLayer(f"{_what(node)} slices an initial state in a way hwnn does not "
+                               f"follow: it reads the rows [k·d, (k+1)·d) of a graph input "
+                               f"along axis 0 with constant bounds (PyTorch's export of a "
+                               f"stacked module)")
+    stop = ends[0] if rows is None else min(ends[0], rows)
+    return starts[0], stop
+
+
+def loaded_states(g, graph) -> tuple[set, set]:
+    """Find the initial states of LSTM/GRU nodes that are loaded from graph inputs:
+    ``(positions, inputs)``, the ``Slice`` nodes that only take rows of such an input (the
+    chain reader treats them as read) and the graph inputs that hold nothing but initial
+    states (not the chain's input).
+
+    A node's ``initial_h`` (``initial_c``) that is a graph input ``h0`` of shape
+    ``(directions, batch, hidden)``, or a Slice of rows ``[a, b)`` of one, is recorded in
+    ``g.loaded``: the tensor's name to ``"h0"`` or ``"h0[a:b]"``, for :func:`recurrent_node`.
+
+    Raises
+    ------
+    UnsupportedLayer
+        A slice hwnn does not follow.
+    ModelError
+        A state input whose static shape is not ``(directions, batch, hidden)`` of its node.
+    """
+    inputs = {i.name: i for i in graph.input if i.name not in g.constants}
+    producers = {out: (position, node) for position, node in enumerate(graph.node)
+                 for out in node.output if out}
+    positions, reads = set(), {}
+    for position, node in enumerate(graph.node):
+        if node.op_type not in ("LSTM", "GRU"):
+            continue
+        attrs = g.attributes(node)
+        direction = attrs.get("direction", b"forward")
+        directions = 2 if direction in (b"bidirectional", "bidirectional") else 1
+        for index in (5, 6):   # initial_h, initial_c
+            name = node.input[index] if index < len(node.input) else ""
+            if name in inputs:
+                source, dims, rows = name, _dims(inputs[name]), None
+                reads.setdefault(name, set()).add((position, index))
+            elif name in producers and producers[name][1].op_type == "Slice" \
+                    and producers[name][1].input[0] in inputs:
+                at, cut = producers[name]
+                dims = _dims(inputs[cut.input[0]])
+                start, stop = _slice_rows(g, cut, dims[0] if dims else None)
+                source, rows = f"{cut.input[0]}[{start}:{stop}]", stop - start
+                positions.add(at)
+                reads.setdefault(cut.input[0], set()).add((at, 0))
+            else:
+                continue
+            hidden = attrs.get("hidden_size")
+            want = (directions, None, hidden)
+            shape = [rows if rows is not None else dims[0], *dims[1:]] if dims else []
+            if len(shape) != 3 or any(s is not None and w is not None and s != w
+                                      for s, w in zip(shape, want)):
+                raise ModelError(f"{_what(node)} reads its {('initial_h', 'initial_c')[index - 5]}"
+                                 f" from {source} of shape {shape}, not (directions = "
+                                 f"{directions}, batch, hidden_size = {hidden})")
+            g.loaded[name] = source
+    # A graph input that only feeds initial states is not the chain's input.
+    states = {name for name, read in reads.items()
+              if {(p, k) for p, _, k in g.consumers.get(name, [])} <= read}
+    for name in states:
+        g.consumers.pop(name, None)
+    return positions, states
 
 
 def first_axes(g, start: str):
@@ -219,8 +321,8 @@ def recurrent_node(g, node, name, features, axes, steps) -> tuple[FloatRecurrent
     Raises
     ------
     UnsupportedLayer
-        ``direction`` other than forward, ``sequence_lens``, a nonzero initial state, or what
-        :mod:`hwnn.io.rnn` refuses.
+        ``direction`` reverse, ``sequence_lens``, a nonzero constant initial state, an LSTM
+        that loads only one of h and c, or what :mod:`hwnn.io.rnn` refuses.
     ModelError
         Its input's axes are not (steps, batch, input), its weights do not take the channels
         before it, or more than one of its outputs (or ``Y_c``) feeds other nodes.
@@ -239,9 +341,18 @@ def recurrent_node(g, node, name, features, axes, steps) -> tuple[FloatRecurrent
     if len(node.input) > 4 and node.input[4]:
         raise UnsupportedLayer(f"{what} has sequence_lens: hwnn's sequences end with their "
                                f"last step (the stream's last flag), not by a length input")
-    _zero_state(g, node, 5, "initial_h")
-    if node.op_type == "LSTM":
-        _zero_state(g, node, 6, "initial_c")
+    loaded = [g.loaded.get(node.input[k]) if k < len(node.input) else None
+              for k in ((5, 6) if node.op_type == "LSTM" else (5,))]
+    if any(loaded) and not all(loaded):
+        given, other = (("initial_h", "initial_c") if loaded[0] else ("initial_c", "initial_h"))
+        raise UnsupportedLayer(f"{what} loads its {given} from {loaded[0] or loaded[1]} but "
+                               f"not its {other}: hwnn loads an LSTM's h and c together (give "
+                               f"both as graph inputs, zeros where a sequence starts from "
+                               f"zero)")
+    if not any(loaded):
+        _zero_state(g, node, 5, "initial_h")
+        if node.op_type == "LSTM":
+            _zero_state(g, node, 6, "initial_c")
     arrays = [g.constant(node, k, required=k < 3) for k in (1, 2, 3)]   # W, R, B
     options = {key: attrs[key] for key in ("hidden_size", "clip", "activations",
                                            "activation_alpha", "activation_beta", "layout")
@@ -255,7 +366,9 @@ def recurrent_node(g, node, name, features, axes, steps) -> tuple[FloatRecurrent
         weights, reset_after = gru_from_onnx(
             *arrays, linear_before_reset=attrs.get("linear_before_reset", 0), **options)
     layer = FloatRecurrent(name, node.op_type.lower(), weights, what, in_steps=steps,
-                           reset_after=node.op_type == "LSTM" or reset_after)
+                           reset_after=node.op_type == "LSTM" or reset_after,
+                           initial_state=(f"ONNX input{'s' * (len(loaded) > 1)} "
+                                          f"{', '.join(loaded)}" if any(loaded) else ""))
     if layer.input_size != features[0]:
         raise ModelError(f"{what}: W of shape {arrays[0].shape} takes {layer.input_size} "
                          f"inputs, but the tensor before it has {features[0]} channels")
