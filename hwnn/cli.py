@@ -77,8 +77,8 @@ def cmd_sim(args):
         states = read_initial_states(design, args.initial_state, len(x), note=progress)
     elif state_arrays(design):
         names = dict.fromkeys(layer.name for layer, _ in state_arrays(design).values())
-        progress(f"note: no --initial-state: layers {', '.join(names)} start every sequence "
-                 f"from zeros")
+        progress(f"note: no --initial-state: layers {', '.join(names)} start from zero "
+                 f"states")
     for line in design.notes:
         progress(line)
     what = "sequences" if x.ndim == 3 else "vectors"

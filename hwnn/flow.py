@@ -248,7 +248,7 @@ def simulate(design: Design, x: np.ndarray, *, stall: float = 0.0, seed: int = 0
     framed_in, framed_out = (design.plan.sequences if design.sequence_length is not None
                              else (False, False))
     feed = (frame(x, scalar=_scalar_data(core)) if framed_in else _payload_rows(core, x))
-    if framed_in and getattr(design.plan, "stateful", ()):
+    if getattr(design.plan, "stateful", ()):   # one state per sequence, or per vector (cells)
         feed = {"i": feed, **core.state_inputs(initial_states, len(x))}
     n_out = want.shape[0] * want.shape[1] if framed_out else len(x)
     start = time.monotonic()
@@ -402,7 +402,8 @@ def generate(design: Design, out_dir, *, testbench: int = 100, seed: int = 0,
     # The Verilog testbench streams vectors into `i` and holds every other input idle (a
     # weight port's valid low), so the core computes with the weights it was built with, which
     # are the ones the reference uses.
-    others = [name for name in core.signature.members if name not in ("i", "o")]
+    others = [name for name in core.signature.members if name not in ("i", "o")
+              and not name.startswith("i_state_")]   # offered zero states (the reference's)
     if testbench and "i" not in core.signature.members:
         if note is not None:
             note(f"note: no testbench written: it streams vectors into i, and {design.name} "

@@ -315,7 +315,7 @@ def layer_metrics(layer, *, arith=None, lanes=1) -> LayerMetrics:
     Activation plans (LUT, PWL, exact) of ``lanes`` values per step (an activation core
     brings its own ``lanes``): see
     :func:`_activation_metrics`; BoP 0 (the formula counts weight layers' MACs).
-    ``RecurrentPlan`` (or a ``Recurrent`` core): :func:`recurrent_metrics` (``arith`` for
+    ``RecurrentPlan`` (or a recurrent core or cell): :func:`recurrent_metrics` (``arith`` for
     the MAC over ``[x; h]``). ``BidirectionalPlan`` (or a ``Bidirectional`` core): the sum of
     its two directions' (one output step is one step of each), kind ``"bi<kind>"``; ``p``
     the non-zero weights over both directions' gate products.
@@ -342,10 +342,10 @@ def layer_metrics(layer, *, arith=None, lanes=1) -> LayerMetrics:
     if isinstance(plan, RecurrentPlan):
         if plan is not layer and arith is not None:
             raise ParameterValueError("arith", f"arith comes from the core "
-                                               f"({layer.mac.arith!r}); pass arith=None, not "
-                                               f"{arith!r}")
+                                               f"({_recurrent_mac(layer)[0]!r}); pass "
+                                               f"arith=None, not {arith!r}")
         if plan is not layer:
-            arith, graph = layer.mac.arith, layer.mac.graph
+            arith, graph = _recurrent_mac(layer)
         arith = check_choice("mult" if arith is None else arith, "arith", ARITHMETIC)
         return recurrent_metrics(plan, arith=arith, graph=graph)
     if plan is not layer and not isinstance(plan, DensePlan) and lanes == 1:
@@ -371,6 +371,16 @@ def layer_metrics(layer, *, arith=None, lanes=1) -> LayerMetrics:
     if isinstance(plan, (Conv1dPlan, Pool1dPlan, FlattenPlan, LastStepPlan)):
         return _sequence_metrics(plan)
     return _activation_metrics(plan, lanes)
+
+
+def _recurrent_mac(core) -> tuple:
+    """``(arith, graph)`` of the MAC over ``[x; h]`` of a recurrent core: a ``Recurrent``'s
+    Dense, the datapath of an ``UnrolledRecurrent`` or a cell with ``cuts``, the parts of a
+    cell without (a ``CellLayer`` brings its cell)."""
+    core = getattr(core, "cell", core)
+    core = getattr(core, "parts", None) or core
+    source = getattr(core, "mac", None) or core.datapath
+    return source.arith, source.graph
 
 
 def _sequence_metrics(plan) -> LayerMetrics:

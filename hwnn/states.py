@@ -3,7 +3,9 @@
 ``hwnn sim --initial-state S.npz`` gives every layer with ``initial_state = true`` the state
 each sequence starts from, as PyTorch's ``lstm(x, (h0, c0))`` takes it per layer: arrays
 ``h0_<layer>`` (and ``c0_<layer>`` for an LSTM) of shape ``(sequences, hidden)``, or
-``(sequences, 2, hidden)`` for a bidirectional layer (forward, reverse), in real values.
+``(sequences, 2, hidden)`` for a bidirectional layer (forward, reverse), in real values; a
+cell layer (``lstm_cell``, ``gru_cell``) takes the state of each vector's step,
+``(vectors, hidden)``.
 They are rounded half-even to the layer's ``state_format`` (``h``) and ``cell_format``
 (``c``) as inputs are; a value outside the format is an error, not clamped: a state is the
 result of an earlier run, and a clamped one would be silently another state.
@@ -16,6 +18,7 @@ import numpy as np
 from .cores.network import state_port
 from .fixed import Format, Overflow, Rounding, quantize, to_float
 from .flow import FlowError, Note
+from .plans.network import CELLS
 from .ref.network import state_fields
 from .spec import Design
 
@@ -37,8 +40,9 @@ def state_lines(design: Design) -> list[str]:
     """One line per layer of ``design`` with an initial state: its stream and the arrays of
     ``--initial-state`` that feed it."""
     arrays = state_arrays(design)
-    return [f"initial state of layer {layer.name}: stream {state_port(layer.name)}, one per "
-            f"sequence (--initial-state arrays "
+    return [f"{'state' if layer.kind in CELLS else 'initial state'} of layer {layer.name}: "
+            f"stream {state_port(layer.name)}, one per "
+            f"{'vector' if layer.kind in CELLS else 'sequence'} (--initial-state arrays "
             f"{', '.join(n for n, (owner, _) in arrays.items() if owner is layer)})"
             for layer in getattr(design.plan, "stateful", ())]
 
@@ -107,7 +111,8 @@ def read_initial_states(design: Design, path, sequences: int, *,
     for name, (layer, key) in expected.items():
         value, shape = arrays[name], (sequences, *state_fields(layer)[key])
         if value.shape != shape:
-            raise FlowError(f"{option}: array '{name}' must have shape {shape} (sequences, "
+            rows = "vectors" if layer.kind in CELLS else "sequences"
+            raise FlowError(f"{option}: array '{name}' must have shape {shape} ({rows}, "
                             f"{'2, ' if len(shape) == 3 else ''}hidden), not {value.shape}")
         if value.dtype.kind not in "iuf":
             raise FlowError(f"{option}: array '{name}' must hold real numbers, not dtype "

@@ -299,7 +299,7 @@ def test_cli_without_a_state_file_starts_from_zeros(tmp_path, capsys):
             "(--initial-state arrays h0_rnn)\n") in capsys.readouterr().out
     assert cli.main(["sim", str(spec), "--vectors", "2", "--engine", "pysim"]) == 0
     out, err = capsys.readouterr()
-    assert "note: no --initial-state: layers rnn start every sequence from zeros" in err
+    assert "note: no --initial-state: layers rnn start from zero states" in err
     assert "bi: 2 sequences bit-exact" in out
 
 

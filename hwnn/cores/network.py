@@ -7,20 +7,19 @@ import functools
 from fractions import Fraction
 
 import numpy as np
-
-import numpy as np
 from amaranth.hdl import Cat, Module, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..checks import ParameterTypeError, ParameterValueError, check_integer
-from ..plans.network import BIDIRECTIONAL, RECURRENT, STEPPED, NetworkPlan
+from ..plans.network import BIDIRECTIONAL, CELLS, RECURRENT, STEPPED, NetworkPlan
 from ..ref.network import state_fields
 from ._component import inspected, owned
 from ._timing import chain_schedule, check_arrivals, layer_lengths
 from ._window import start_shifts
 from .activation import activation_core
 from .bidirectional import Bidirectional
+from .cell_layer import CellLayer
 from .conv1d import Conv1d
 from .dense import Dense
 from .flatten import Flatten
@@ -55,7 +54,7 @@ def layer_core(layer, lanes_in: int, sequence: bool = False, fmt=None, pace=None
     (:class:`~hwnn.cores.recurrent_unrolled.UnrolledRecurrent` with ``cuts``,
     :func:`~hwnn.cores.rnn_core.recurrent_core`), a bidirectional one a
     :class:`~hwnn.cores.bidirectional.Bidirectional` whose outputs come at most every ``pace``
-    cycles."""
+    cycles, a cell a :class:`~hwnn.cores.cell_layer.CellLayer`."""
     if layer.kind == "dense":
         return Dense(layer.plan, **layer.options)
     if layer.kind == "conv1d":
@@ -71,6 +70,8 @@ def layer_core(layer, lanes_in: int, sequence: bool = False, fmt=None, pace=None
     if layer.kind == BIDIRECTIONAL:
         return Bidirectional(layer.plan.forward, layer.plan.reverse, pace=pace or 1,
                              **layer.options)
+    if layer.kind in CELLS:
+        return CellLayer(layer.plan, **layer.options)
     unit = activation_core(layer.plan, lanes=lanes_in)
     return Framed(unit) if sequence else unit
 
@@ -150,8 +151,9 @@ class Network(wiring.Component):
     o : Out(stream.Signature(...))
         The last layer's output stream.
     i_state_<name> : In(stream.Signature(...))
-        Only for a layer ``name`` with option ``initial_state`` (:func:`state_port`): one
-        transfer per sequence, the state that layer starts the sequence from (the payload of
+        Only for a layer ``name`` with option ``initial_state`` (:func:`state_port`) and for
+        a cell layer (``lstm_cell``, ``gru_cell``: one transfer per vector, the state of its
+        step, taken with the vector): one transfer per sequence, the state that layer starts the sequence from (the payload of
         its core's ``i_state``: ``h`` and, for an LSTM, ``c``;
         :class:`~hwnn.cores.bidirectional.Bidirectional` has both directions'). A sequence's
         first step waits in that layer until its state is there and both are taken together;

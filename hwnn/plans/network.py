@@ -11,8 +11,11 @@ dense layer after it takes its weights in that order, see
 activation takes whichever comes; ``lstm`` and ``gru`` layers (:mod:`hwnn.plans.rnn`) take
 sequences of ``input_size`` values per step and give every step's hidden state (a
 ``bidirectional`` layer, :mod:`hwnn.plans.bidirectional`, both directions' ``[h_forward;
-h_reverse]``; its core's option ``max_steps`` is the longest sequence it stores), and ``last``
-turns each sequence (of any length) into its last step's vector. :func:`balance`
+h_reverse]``; its core's option ``max_steps`` is the longest sequence it stores), ``last``
+turns each sequence (of any length) into its last step's vector, and ``lstm_cell`` and
+``gru_cell`` layers take vectors: one step of the cell per vector, from a state loaded with
+it (the network's ``i_state_<name>`` stream), giving the next state ``[h'; c']`` (``h'`` for
+a GRU) in :attr:`~hwnn.plans.rnn.RecurrentPlan.next_state_format`. :func:`balance`
 chooses the parallelism of each folded dense layer for a target initiation interval with the
 fewest multipliers.
 
@@ -37,7 +40,7 @@ from .pool import FlattenPlan, LastStepPlan, Pool1dPlan
 from .bidirectional import BidirectionalPlan
 from .rnn import RecurrentPlan
 
-__all__ = ["BIDIRECTIONAL", "KINDS", "RECURRENT", "STEPPED", "Layer", "NetworkPlan",
+__all__ = ["BIDIRECTIONAL", "CELLS", "KINDS", "RECURRENT", "STEPPED", "Layer", "NetworkPlan",
            "TimingUnknown", "balance", "plan_network"]
 
 #: The recurrent layer kinds (one direction of one layer, :class:`~hwnn.plans.rnn.RecurrentPlan`).
@@ -45,22 +48,27 @@ RECURRENT = ("lstm", "gru")
 #: Both directions of a bidirectional LSTM or GRU layer
 #: (:class:`~hwnn.plans.bidirectional.BidirectionalPlan`); its core needs ``max_steps``.
 BIDIRECTIONAL = "bidirectional"
-#: Kinds whose cycles per time step only their core knows (``step_ii``).
-STEPPED = (*RECURRENT, BIDIRECTIONAL)
+#: Cells (:class:`~hwnn.cores.cell_layer.CellLayer`): one LSTM or GRU step per vector, the
+#: state loaded with it and ``[h'; c']`` out (PyTorch's ``LSTMCell``, ``GRUCell``).
+CELLS = ("lstm_cell", "gru_cell")
+#: Kinds whose cycles per time step (a cell's: per vector) only their core knows (``step_ii``).
+STEPPED = (*RECURRENT, BIDIRECTIONAL, *CELLS)
 _RECURRENT_OPTIONS = ("arith", "parallelism", "pipeline", "lanes", "cuts", "initial_state")
 #: Layer kinds a network chains, with the core options each takes.
 KINDS = {"dense": ("arith", "parallelism", "pipeline"), "activation": (),
          "conv1d": ("arith", "parallelism", "pipeline"), "pool": (), "flatten": (),
          "last": (), **{kind: _RECURRENT_OPTIONS for kind in RECURRENT},
-         BIDIRECTIONAL: (*_RECURRENT_OPTIONS, "max_steps")}
+         BIDIRECTIONAL: (*_RECURRENT_OPTIONS, "max_steps"),
+         **{kind: ("arith", "parallelism", "pipeline", "lanes", "cuts") for kind in CELLS}}
 # The plan class each kind needs (activations: any activation plan).
 _PLANS = {"dense": DensePlan, "conv1d": Conv1dPlan, "pool": Pool1dPlan, "flatten": FlattenPlan,
           "last": LastStepPlan, **{kind: RecurrentPlan for kind in RECURRENT},
-          BIDIRECTIONAL: BidirectionalPlan}
+          BIDIRECTIONAL: BidirectionalPlan, **{kind: RecurrentPlan for kind in CELLS}}
 # Whether a kind takes / gives sequences (None: whatever comes, an activation).
 _SEQUENCES = {"dense": (False, False), "conv1d": (True, True), "pool": (True, True),
               "flatten": (True, False), "last": (True, False), "activation": (None, None),
-              **{kind: (True, True) for kind in STEPPED}}
+              **{kind: (True, True) for kind in (*RECURRENT, BIDIRECTIONAL)},
+              **{kind: (False, False) for kind in CELLS}}
 
 
 class TimingUnknown(LookupError):
@@ -86,6 +94,10 @@ class Layer:
 
     @property
     def out_format(self):
+        """The output format (a cell's ``[h'; c']``: :attr:`RecurrentPlan.next_state_format
+        <hwnn.plans.rnn.RecurrentPlan.next_state_format>`)."""
+        if self.kind in CELLS:
+            return self.plan.next_state_format
         return getattr(self.plan, "out_format", None)
 
     def lanes(self, n_in: int) -> tuple[int, int]:
@@ -103,13 +115,17 @@ class Layer:
             return self.plan.input_size, self.plan.hidden_size
         if self.kind == BIDIRECTIONAL:
             return self.plan.input_size, 2 * self.plan.hidden_size
+        if self.kind in CELLS:   # [h'; c'] of an LSTM, h' of a GRU
+            states = 2 if self.plan.cell_format is not None else 1
+            return self.plan.input_size, states * self.plan.hidden_size
         return n_in, n_in
 
     @property
     def initial_state(self) -> bool:
         """Whether the layer (an LSTM, GRU or bidirectional one) starts each sequence from a
-        loaded state (core option ``initial_state``) rather than from zeros."""
-        return bool(self.options.get("initial_state", False))
+        loaded state (core option ``initial_state``) rather than from zeros; a cell loads its
+        state with every vector."""
+        return self.kind in CELLS or bool(self.options.get("initial_state", False))
 
     def sequences(self, before: bool) -> tuple[bool, bool]:
         """``(takes sequences, gives sequences)``, after a layer that gives ``before``."""
@@ -135,7 +151,8 @@ class Layer:
         if self.kind not in STEPPED:
             return self.load
         if not step_ii or self.name not in step_ii:
-            core = "Bidirectional" if self.kind == BIDIRECTIONAL else "Recurrent"
+            core = {BIDIRECTIONAL: "Bidirectional", **{kind: "CellLayer" for kind in CELLS}
+                    }.get(self.kind, "Recurrent")
             raise TimingUnknown(f"layer {self.name!r} ({self.kind}): its cycles per time step "
                                 f"are known only from its core ({core}(plan).ii); build "
                                 f"the network's core (Network(plan).ii) or pass step_ii")
@@ -297,7 +314,7 @@ class NetworkPlan:
                 need = -(-need // layer.plan.steps)
             elif layer.kind == "dense":
                 need = max(layer.ii, need)
-            elif layer.kind in RECURRENT:
+            elif layer.kind in (*RECURRENT, *CELLS):
                 need = max(math.ceil(layer.cycles(step_ii)), need)
             elif layer.kind == BIDIRECTIONAL:
                 pace, need = need, math.ceil(layer.cycles(step_ii))
@@ -344,9 +361,10 @@ def _check_layer(layer, index) -> Layer:
         raise ParameterTypeError("layers", f"{where} ({layer.name}): a {layer.kind} layer needs "
                                            f"a {wanted.__name__}, not "
                                            f"{type(layer.plan).__name__}")
-    if layer.kind in RECURRENT and layer.plan.kind != layer.kind:
+    wanted = layer.kind.removesuffix("_cell")
+    if layer.kind in (*RECURRENT, *CELLS) and layer.plan.kind != wanted:
         raise ParameterValueError("layers", f"{where} ({layer.name}): a {layer.kind} layer "
-                                            f"needs a {layer.kind} plan, not a "
+                                            f"needs a {wanted} plan, not a "
                                             f"{layer.plan.kind} one")
     if not isinstance(layer.options.get("initial_state", False), bool):
         raise ParameterTypeError("layers", f"{where} ({layer.name}): option initial_state must "
@@ -365,7 +383,7 @@ def _check_layer(layer, index) -> Layer:
                                                 f"{arith!r}")
         if arith == "mult":
             macs = (layer.plan.groups if layer.kind == "conv1d" else
-                    (layer.plan.gates,) if layer.kind in RECURRENT else
+                    (layer.plan.gates,) if layer.kind in (*RECURRENT, *CELLS) else
                     (layer.plan.forward.gates, layer.plan.reverse.gates)
                     if layer.kind == BIDIRECTIONAL else (layer.plan,))
             for plan in macs:   # a recurrent layer's MAC is over [x; h]

@@ -122,6 +122,16 @@ class RecurrentPlan:
         """The hidden state's format: what the layer outputs."""
         return self.state_format
 
+    @property
+    def next_state_format(self) -> Format:
+        """The format of ``[h'; c']`` in one vector (a cell layer's output): the narrowest that
+        holds every code of ``state_format`` and of ``cell_format`` exactly (the most integer
+        and the most fraction bits of the two), ``state_format`` for a GRU."""
+        if self.cell_format is None:
+            return self.state_format
+        h, c = self.state_format, self.cell_format
+        return Format(h.signed or c.signed, max(h.i, c.i), max(h.f, c.f))
+
     def describe(self) -> dict:
         """Formats, sizes and every part's description (JSON-serializable)."""
         return {"kind": self.kind, "input_size": self.input_size,

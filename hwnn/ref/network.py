@@ -16,8 +16,8 @@ from .activation import activation
 from .conv1d import conv1d, conv1d_float
 from .dense import dense
 from .pool import pool1d
-from .rnn import recurrent
-from .rnn_float import gru_float, lstm_float
+from .rnn import recurrent, recurrent_step
+from .rnn_float import gru_cell_float, gru_float, lstm_cell_float, lstm_float
 from .windows import gather_windows
 
 __all__ = ["network", "network_float", "network_layers", "state_fields"]
@@ -63,15 +63,41 @@ def _bidirectional_outputs(plan, x, state=None):
                            for k, direction in enumerate(plan.directions)], axis=-1)
 
 
+def _next_state(plan, h, c):
+    """``[h'; c']`` (``h'`` for a GRU) in ``plan.next_state_format``: each code shifted left
+    to its fraction bits (exact), or, for real values, the values side by side."""
+    if c is None:
+        return h
+    if np.issubdtype(np.asarray(h).dtype, np.floating):
+        return np.concatenate([h, c], axis=-1)
+    fmt = plan.next_state_format
+    return np.concatenate([np.asarray(h, dtype=np.int64) << (fmt.f - plan.state_format.f),
+                           np.asarray(c, dtype=np.int64) << (fmt.f - plan.cell_format.f)],
+                          axis=-1)
+
+
+def _cell_outputs(plan, x, state=None):
+    """A cell layer's next state ``[h'; c']`` (:func:`_next_state`) of each vector of ``x``,
+    from its ``state`` (``{"h": h, "c": c}`` codes, one per vector; None: zeros)."""
+    x = np.asarray(x)
+    zeros = np.zeros(x.shape[:-1] + (plan.hidden_size,), dtype=np.int64)
+    state = state or {}
+    h = state.get("h", zeros)
+    c = state.get("c", zeros) if plan.cell_format is not None else None
+    return _next_state(plan, *recurrent_step(plan, x, h, c))
+
+
 _REFERENCES = {"dense": dense, "activation": activation, "conv1d": conv1d, "pool": pool1d,
                "flatten": _stream_flatten, "last": _last_step, "lstm": _recurrent_outputs,
-               "gru": _recurrent_outputs, "bidirectional": _bidirectional_outputs}
+               "gru": _recurrent_outputs, "bidirectional": _bidirectional_outputs,
+               "lstm_cell": _cell_outputs, "gru_cell": _cell_outputs}
 
 
 def state_fields(layer) -> dict:
-    """``{field: shape}`` of the initial state a recurrent ``layer`` starts a sequence from:
-    ``"h"`` and, for an LSTM, ``"c"``, each ``(hidden,)``, or ``(2, hidden)`` for a
-    bidirectional layer (forward, reverse: PyTorch's ``h0`` of one sequence)."""
+    """``{field: shape}`` of the initial state a recurrent ``layer`` starts a sequence from (a
+    cell layer: the state of one vector's step): ``"h"`` and, for an LSTM, ``"c"``, each
+    ``(hidden,)``, or ``(2, hidden)`` for a bidirectional layer (forward, reverse: PyTorch's
+    ``h0`` of one sequence)."""
     plan = layer.plan
     shape = (2, plan.hidden_size) if layer.kind == "bidirectional" else (plan.hidden_size,)
     return {"h": shape, **({"c": shape} if plan.kind == "lstm" else {})}
@@ -96,8 +122,9 @@ def _check_states(plan, states, x):
             raise ParameterValueError("initial_states", f"initial_states[{name!r}] must be a "
                                       f"dict with {' and '.join(map(repr, fields))}, not "
                                       f"{state!r}")
+        batched = x.ndim == (3 if plan.sequences[0] else 2)
         for key, shape in fields.items():
-            want = shape if x.ndim == 2 else (x.shape[0], *shape)
+            want = (x.shape[0], *shape) if batched else shape
             if np.shape(state[key]) != want:
                 raise ParameterValueError("initial_states", f"initial_states[{name!r}][{key!r}] "
                                           f"must have shape {want}, not {np.shape(state[key])}")
@@ -173,6 +200,18 @@ def _direction_float(plan, x, arrays, state=None):
                      reset_after=plan.reset_after)[0]
 
 
+def _cell_float(plan, x, arrays, state=None):
+    """PyTorch's ``LSTMCell``/``GRUCell`` over real vectors ``x``, each from its ``state``
+    (real values; None: zeros): ``[h'; c']`` (``h'`` for a GRU)."""
+    zeros = np.zeros(x.shape[:-1] + (plan.hidden_size,))
+    state = state or {}
+    h = np.asarray(state.get("h", zeros), dtype=np.float64)
+    if plan.kind == "lstm":
+        c = np.asarray(state.get("c", zeros), dtype=np.float64)
+        return _next_state(plan, *lstm_cell_float(x, h, c, *arrays))
+    return gru_cell_float(x, h, *arrays, reset_after=plan.reset_after)
+
+
 def network_float(plan, weights, x, initial_states=None) -> list[np.ndarray]:
     """The float64 model of ``plan``'s network: every layer's output for real inputs ``x``.
 
@@ -188,7 +227,8 @@ def network_float(plan, weights, x, initial_states=None) -> list[np.ndarray]:
     zero state with ``weights[name] = (weight_ih, weight_hh, bias_ih, bias_hh)`` and gives
     every step's hidden state; a bidirectional one takes ``weights[name] = (forward arrays,
     reverse arrays)`` and gives ``[h_forward(t); h_reverse(t)]``, as PyTorch's
-    ``bidirectional=True``. ``initial_states`` gives layers their initial states as real
+    ``bidirectional=True``. A cell layer runs PyTorch's ``LSTMCell``/``GRUCell`` on each vector
+    from its state (zeros when not given) and gives ``[h'; c']`` (``h'`` for a GRU). ``initial_states`` gives layers their initial states as real
     values, shaped as in :func:`network_layers` (PyTorch's ``lstm(x, (h0, c0))``).
 
     Raises
@@ -218,6 +258,8 @@ def network_float(plan, weights, x, initial_states=None) -> list[np.ndarray]:
             x = _pool_float(layer.plan, x)
         elif layer.kind in ("lstm", "gru"):
             x = _direction_float(layer.plan, x, weights[layer.name], states.get(layer.name))
+        elif layer.kind in ("lstm_cell", "gru_cell"):
+            x = _cell_float(layer.plan, x, weights[layer.name], states.get(layer.name))
         elif layer.kind == "bidirectional":
             state = states.get(layer.name)
             x = np.concatenate([_direction_float(direction, x, arrays,

@@ -14,7 +14,7 @@ from ..export import check_module_name
 from .fields import Design, SpecError, _as_toml, _Fields
 from .layers import _activation_design, _dense_design, _shift_mac_design
 from .network import network_design
-from .recurrent import RECURRENT_KINDS
+from .recurrent import CELL_KINDS, RECURRENT_KINDS
 from .sequence import SEQUENCE_KINDS
 
 __all__ = ["SpecError", "Design", "load_spec", "design_from_dict", "KINDS"]
@@ -41,7 +41,7 @@ def _network_design(core: dict, params, base_dir, source) -> Design:
 
 # The fields of each kind of network layer.
 _LAYER_FIELDS = {"dense": KINDS["dense"][0], "activation": KINDS["activation"][0],
-                 **SEQUENCE_KINDS, **RECURRENT_KINDS}
+                 **SEQUENCE_KINDS, **RECURRENT_KINDS, **CELL_KINDS}
 # A network's [params]: its own fields, and any layer field as a default for its layers.
 KINDS["network"] = (("layers", "target_ii", "sequence_length",
                      *dict.fromkeys(f for fields in _LAYER_FIELDS.values() for f in fields)),

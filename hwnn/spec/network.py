@@ -26,8 +26,9 @@
 
 Each layer takes the fields of its kind's own spec, except ``in_format`` (the previous layer's
 ``out_format``; the network's ``in_format`` for the first), ``weights`` (the network's file) and
-``lanes`` (an activation has as many lanes as the layer before has outputs; an ``lstm`` or
-``gru`` layer's ``lanes`` is its core's folding, :mod:`hwnn.spec.recurrent`).
+``lanes`` (an activation has as many lanes as the layer before has outputs; an ``lstm``,
+``gru``, ``lstm_cell`` or ``gru_cell`` layer's ``lanes`` is its core's folding,
+:mod:`hwnn.spec.recurrent`).
 """
 
 from __future__ import annotations
@@ -42,12 +43,13 @@ from ..plans.pool import plan_last_step
 from ..ref.network import network, network_float
 from .fields import Design, SpecError, _Fields, _load_arrays, _plan_error
 from .layers import _activation_design, _dense_design
-from .recurrent import RECURRENT_KINDS, recurrent_arrays, recurrent_layers
+from .recurrent import CELL_KINDS, RECURRENT_KINDS, cell_layer, recurrent_arrays, recurrent_layers
 from .sequence import conv1d_layer, flatten_layer, pool_layer
 
 __all__ = ["NETWORK_FIELDS", "network_design"]
 
-_LAYER_KINDS = ("dense", "activation", "conv1d", "pool", "flatten", *RECURRENT_KINDS)
+_LAYER_KINDS = ("dense", "activation", "conv1d", "pool", "flatten", *RECURRENT_KINDS,
+                *CELL_KINDS)
 # Layer kinds that need a sequence_length (they run over sequences from the input on).
 _SEQUENCE_FIRST = ("conv1d", "pool", *RECURRENT_KINDS)
 # Fields a layer table may not set: the network decides them.
@@ -72,7 +74,7 @@ def _layer_params(params: _Fields, table, index: int, kind: str, allowed_of_kind
     prefix = f"params.layers[{index}]"
     for key, why in _SET_BY_NETWORK.items():
         # A recurrent layer's lanes fold its units: its own choice, not the network's.
-        if key in table and not (key == "lanes" and kind in RECURRENT_KINDS):
+        if key in table and not (key == "lanes" and kind in (*RECURRENT_KINDS, *CELL_KINDS)):
             raise SpecError(params.source, f"{prefix}.{key}", f"is set by the network: {why}")
     _Fields(table, prefix, params.source, ("kind", "name", *allowed_of_kind))  # unknown fields
     defaults = {key: value for key, value in params.table.items()
@@ -124,6 +126,9 @@ def network_design(core: dict, params: _Fields, base_dir, source, kinds) -> Desi
                 layers.append(layer)
                 in_format, width = layer.out_format, layer.lanes(0)[1]
                 layer = Layer(f"{name}_last", "last", plan_last_step(width, steps or 1))
+        elif kind in CELL_KINDS:
+            layer, floats[name], keys = cell_layer(kind, name, layer_params, path, arrays)
+            used.update(keys)
         elif kind == "conv1d":
             layer, floats[name] = conv1d_layer(name, layer_params, path, weight, bias)
             steps = layer.plan.out_length(steps) if steps is not None else None
@@ -142,7 +147,7 @@ def network_design(core: dict, params: _Fields, base_dir, source, kinds) -> Desi
         if steps == 0:
             raise params.error("sequence_length", f"{steps_in} steps leave no output step after "
                                                   f"layer {name!r}: give longer sequences")
-        if kind in ("conv1d", "pool", "flatten", *RECURRENT_KINDS):
+        if kind in ("conv1d", "pool", "flatten", *RECURRENT_KINDS, *CELL_KINDS):
             layers.append(layer)
             fmt = layer.out_format if layer.out_format is not None else in_format
             in_format, width = fmt, layer.lanes(width)[1]
@@ -172,7 +177,8 @@ def network_design(core: dict, params: _Fields, base_dir, source, kinds) -> Desi
                                       f"{', '.join(unused)} (dense layers read '<name>.weight' "
                                       f"and '<name>.bias', lstm and gru layers "
                                       f"'<name>.weight_ih_l0'..., '_l1'... up to num_layers, "
-                                      f"'_reverse' when bidirectional)")
+                                      f"'_reverse' when bidirectional, lstm_cell and gru_cell "
+                                      f"layers '<name>.weight_ih'...)")
     target_ii = params.integer("target_ii", None, 1) if "target_ii" in params.table else None
     if steps_in is None and layers[0].kind in _SEQUENCE_FIRST:
         raise params.error("sequence_length", "missing: the network runs over sequences; give "

@@ -1,4 +1,5 @@
-"""The recurrent layers of a ``network`` spec: ``lstm`` and ``gru``.
+"""The recurrent layers of a ``network`` spec: ``lstm`` and ``gru``, and the cells
+``lstm_cell`` and ``gru_cell``.
 
 ::
 
@@ -46,6 +47,13 @@ PyTorch's ``lstm(x, (h0, c0))``: the network gets an input stream ``i_state_<lay
 such layer (:func:`hwnn.cores.network.state_port`), one transfer per sequence, and a sequence's
 first step waits for it.
 
+``lstm_cell`` and ``gru_cell`` layers (PyTorch's ``nn.LSTMCell``/``nn.GRUCell``, arrays
+``<name>.weight_ih``, ``<name>.weight_hh`` and optional ``<name>.bias_ih``, ``<name>.bias_hh``)
+take vectors: one step per vector, its state loaded with it on ``i_state_<name>``, giving
+``[h'; c']`` (``h'`` for a GRU) in the plan's ``next_state_format``
+(:class:`~hwnn.cores.cell_layer.CellLayer`). They take the fields above but the sequence ones
+(``return_sequences``, ``initial_state``, ``bidirectional``, ``num_layers``, ``max_steps``).
+
 With ``return_sequences = false`` the layer gives each sequence's last output step,
 ``output[:, -1]``. For a bidirectional layer that is ``[h_forward(T); h_reverse(T)]``: the
 reverse half is the reverse direction's state after its FIRST step (it starts at the last
@@ -66,7 +74,7 @@ from ..plans.rnn import KINDS as GATES
 from ..plans.rnn import plan_recurrent
 from .fields import _Fields, _plan_error, _saturation_error
 
-__all__ = ["RECURRENT_KINDS", "recurrent_arrays", "recurrent_layers"]
+__all__ = ["CELL_KINDS", "RECURRENT_KINDS", "cell_layer", "recurrent_arrays", "recurrent_layers"]
 
 _FORMATS = ("state_format", "gate_format", "sigmoid_format", "tanh_format", "weight_format")
 _COMMON = ("in_format", "hidden_size", "bits", "method", *_FORMATS, "segments", "table_size",
@@ -75,6 +83,11 @@ _COMMON = ("in_format", "hidden_size", "bits", "method", *_FORMATS, "segments", 
            "bidirectional", "num_layers", "max_steps")
 #: Fields of each recurrent layer kind.
 RECURRENT_KINDS = {"lstm": (*_COMMON, "cell_format"), "gru": (*_COMMON, "reset_after")}
+_CELL = tuple(key for key in _COMMON if key not in ("return_sequences", "initial_state",
+                                                     "bidirectional", "num_layers",
+                                                     "max_steps"))
+#: Fields of each cell layer kind (one step per vector, PyTorch's LSTMCell and GRUCell).
+CELL_KINDS = {"lstm_cell": (*_CELL, "cell_format"), "gru_cell": (*_CELL, "reset_after")}
 
 #: The arrays of one layer and direction, PyTorch's names without the ``_l{k}`` suffix
 #: (biases optional).
@@ -91,6 +104,38 @@ def _shape(params: _Fields) -> tuple[int, int]:
 
 def _key(name: str, field: str, layer: int, direction: int) -> str:
     return f"{name}.{field}_l{layer}{'_reverse' if direction else ''}"
+
+
+def _cell_key(name: str, field: str, layer: int = 0, direction: int = 0) -> str:
+    """A cell's array (PyTorch's ``LSTMCell``/``GRUCell`` names: no layer, no direction)."""
+    return f"{name}.{field}"
+
+
+def cell_layer(kind: str, name: str, params: _Fields, path, arrays) -> tuple[Layer, tuple, set]:
+    """The network layer of the cell ``name`` (``kind`` "lstm_cell" or "gru_cell") from the
+    network's ``arrays``: PyTorch's ``LSTMCell``/``GRUCell`` ``state_dict`` under the layer's
+    name, ``<name>.weight_ih``, ``<name>.weight_hh`` and, when present, ``<name>.bias_ih``,
+    ``<name>.bias_hh``. Returns ``(layer, float weights, keys used)``.
+
+    Raises
+    ------
+    SpecError
+        No weights file or a missing weight (the message names the key), and what
+        :func:`recurrent_layers` refuses.
+    """
+    keys = {field: _cell_key(name, field) for field in _FIELDS}
+    if path is None:
+        raise params.error("weights", f"missing: layer {name!r} needs arrays "
+                                      f"'{keys['weight_ih']}' and '{keys['weight_hh']}'")
+    for field in _FIELDS[:2]:
+        if keys[field] not in arrays:
+            raise params.error("weights", f"{path.name} has no array '{keys[field]}' for "
+                                          f"layer {name!r} (PyTorch's {kind[:-5].upper()}Cell "
+                                          f"names; it has: {', '.join(sorted(arrays)) or 'nothing'})")
+    found = {(0, 0): {field: arrays[key] for field, key in keys.items() if key in arrays}}
+    [(layer, floats)] = recurrent_layers(kind.removesuffix("_cell"), name, params, path, found,
+                                         None, cell=True)
+    return replace(layer, kind=kind), floats, {key for key in keys.values() if key in arrays}
 
 
 def recurrent_arrays(params: _Fields, name: str, path, arrays) -> tuple[dict, set]:
@@ -212,13 +257,14 @@ def _direction(kind, name, params, path, arrays, key, in_format, settings, rever
 
 
 def recurrent_layers(kind: str, name: str, params: _Fields, path, found,
-                     steps: int | None) -> list[tuple[Layer, tuple]]:
+                     steps: int | None, *, cell: bool = False) -> list[tuple[Layer, tuple]]:
     """The network layers of the ``lstm`` or ``gru`` module ``name`` (its ``num_layers``
     layers, each ``bidirectional`` or not) from its PyTorch arrays ``found``
     (:func:`recurrent_arrays`), each with its float weights: ``(weight_ih, weight_hh,
     bias_ih, bias_hh)`` of one direction, or ``(forward, reverse)`` such tuples. ``steps`` is
     the length of the sequences reaching the module (None: unknown), a bidirectional layer's
-    default ``max_steps``.
+    default ``max_steps``. ``cell``: the arrays are a cell's (``<name>.weight_ih``, no
+    ``_l0``), as messages name them.
 
     Raises
     ------
@@ -230,8 +276,9 @@ def recurrent_layers(kind: str, name: str, params: _Fields, path, found,
     """
     layers, directions = _shape(params)
     gates = GATES[kind]
+    keyof = _cell_key if cell else _key
     first = found[0, 0]["weight_hh"]
-    key_hh = _key(name, "weight_hh", 0, 0)
+    key_hh = keyof(name, "weight_hh", 0, 0)
     if first.ndim != 2 or first.shape[0] != gates * first.shape[1]:
         raise params.error("weights", f"array '{key_hh}' in {path.name} must have shape "
                                       f"({gates}·hidden_size, hidden_size) for a {kind}, not "
@@ -270,12 +317,12 @@ def recurrent_layers(kind: str, name: str, params: _Fields, path, found,
         settings["width"] = (found[0, 0]["weight_ih"].shape[-1] if not layer
                              else directions * hidden)
         settings["why"] = (f"{gates} gates of hidden size {hidden}, "
-                           + (f"the input size of '{_key(name, 'weight_ih', 0, 0)}'"
+                           + (f"the input size of '{keyof(name, 'weight_ih', 0, 0)}'"
                               if not layer else
                               f"layer {layer} takes layer {layer - 1}'s {directions}·{hidden} "
                               f"outputs"))
         plans, floats = zip(*(_direction(kind, name, params, path, found[layer, d],
-                                         _key(name, "weight_ih", layer, d), in_format,
+                                         keyof(name, "weight_ih", layer, d), in_format,
                                          settings, bool(d))
                               for d in range(directions)))
         if "cuts" in options:
