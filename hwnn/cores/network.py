@@ -151,13 +151,14 @@ class Network(wiring.Component):
     o : Out(stream.Signature(...))
         The last layer's output stream.
     i_state_<name> : In(stream.Signature(...))
-        Only for a layer ``name`` with option ``initial_state`` (:func:`state_port`) and for
-        a cell layer (``lstm_cell``, ``gru_cell``: one transfer per vector, the state of its
-        step, taken with the vector): one transfer per sequence, the state that layer starts the sequence from (the payload of
+        Only for a layer ``name`` with option ``initial_state`` (:func:`state_port`): one
+        transfer per sequence, the state that layer starts the sequence from (the payload of
         its core's ``i_state``: ``h`` and, for an LSTM, ``c``;
         :class:`~hwnn.cores.bidirectional.Bidirectional` has both directions'). A sequence's
         first step waits in that layer until its state is there and both are taken together;
-        the timing properties and :meth:`schedule` assume the state is offered in time.
+        the timing properties and :meth:`schedule` assume the state is offered in time. A
+        cell layer (``lstm_cell``, ``gru_cell``) has one too: one transfer per vector, the
+        state of that vector's step, taken together with it.
     error : Out(1)
         Only with a flatten or a bidirectional layer: high (sticky) once a sequence of the
         wrong length arrived and was dropped (a flatten) or one longer than ``max_steps``

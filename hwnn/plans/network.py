@@ -361,10 +361,10 @@ def _check_layer(layer, index) -> Layer:
         raise ParameterTypeError("layers", f"{where} ({layer.name}): a {layer.kind} layer needs "
                                            f"a {wanted.__name__}, not "
                                            f"{type(layer.plan).__name__}")
-    wanted = layer.kind.removesuffix("_cell")
-    if layer.kind in (*RECURRENT, *CELLS) and layer.plan.kind != wanted:
+    plan_kind = layer.kind.removesuffix("_cell")
+    if layer.kind in (*RECURRENT, *CELLS) and layer.plan.kind != plan_kind:
         raise ParameterValueError("layers", f"{where} ({layer.name}): a {layer.kind} layer "
-                                            f"needs a {wanted} plan, not a "
+                                            f"needs a {plan_kind} plan, not a "
                                             f"{layer.plan.kind} one")
     if not isinstance(layer.options.get("initial_state", False), bool):
         raise ParameterTypeError("layers", f"{where} ({layer.name}): option initial_state must "

@@ -139,8 +139,9 @@ def network_layers(plan, x, initial_states=None) -> list[np.ndarray]:
     state (:attr:`NetworkPlan.stateful <hwnn.plans.network.NetworkPlan.stateful>`) to the
     codes it starts each sequence from, ``{"h": h0, "c": c0}`` (``c`` for an LSTM only; codes
     of the layer's ``state_format`` and ``cell_format``), shaped as :func:`state_fields` says,
-    after a leading ``sequences`` axis when ``x`` has one: PyTorch's ``lstm(x, (h0, c0))``
-    one sequence at a time. A layer it does not name starts from zeros (as does every layer
+    after a leading ``sequences`` axis when ``x`` has one (PyTorch's ``lstm(x, (h0, c0))``
+    one sequence at a time); a cell layer's state is per vector, after a leading axis of the
+    vectors when ``x`` has one. A layer it does not name starts from zeros (as does every layer
     when it is None).
 
     Raises
@@ -228,8 +229,10 @@ def network_float(plan, weights, x, initial_states=None) -> list[np.ndarray]:
     every step's hidden state; a bidirectional one takes ``weights[name] = (forward arrays,
     reverse arrays)`` and gives ``[h_forward(t); h_reverse(t)]``, as PyTorch's
     ``bidirectional=True``. A cell layer runs PyTorch's ``LSTMCell``/``GRUCell`` on each vector
-    from its state (zeros when not given) and gives ``[h'; c']`` (``h'`` for a GRU). ``initial_states`` gives layers their initial states as real
-    values, shaped as in :func:`network_layers` (PyTorch's ``lstm(x, (h0, c0))``).
+    from its state (zeros when not given) and gives ``[h'; c']`` (``h'`` for a GRU).
+    ``initial_states`` gives layers their initial states (a cell layer: the state of each
+    vector) as real values, shaped as in :func:`network_layers` (PyTorch's
+    ``lstm(x, (h0, c0))``).
 
     Raises
     ------

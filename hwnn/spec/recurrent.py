@@ -129,9 +129,10 @@ def cell_layer(kind: str, name: str, params: _Fields, path, arrays) -> tuple[Lay
                                       f"'{keys['weight_ih']}' and '{keys['weight_hh']}'")
     for field in _FIELDS[:2]:
         if keys[field] not in arrays:
+            have = ", ".join(sorted(arrays)) or "nothing"
             raise params.error("weights", f"{path.name} has no array '{keys[field]}' for "
                                           f"layer {name!r} (PyTorch's {kind[:-5].upper()}Cell "
-                                          f"names; it has: {', '.join(sorted(arrays)) or 'nothing'})")
+                                          f"names; it has: {have})")
     found = {(0, 0): {field: arrays[key] for field, key in keys.items() if key in arrays}}
     [(layer, floats)] = recurrent_layers(kind.removesuffix("_cell"), name, params, path, found,
                                          None, cell=True)
