@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from ..export import check_module_name
-from .model import (SEQUENCE_TYPES, FloatActivation, FloatConv1d, FloatDense, FloatFlatten,
-                    FloatRecurrent, ModelError, UnsupportedLayer)
+from .model import (SEQUENCE_TYPES, FloatActivation, FloatBinaryDense, FloatConv1d, FloatDense,
+                    FloatFlatten, FloatRecurrent, FloatSign, ModelError, UnsupportedLayer)
 from .onnx import read_onnx
 from .quantize import choose_formats
 from .torch_npz import read_state_dict
@@ -194,6 +194,11 @@ def import_model(model, output, *, bits: int = 8, calibration=None, name=None, l
         A file cannot be read or written.
     """
     float_layers, default = read_model(model, layers, sequence_length)
+    binary = [layer for layer in float_layers if isinstance(layer, (FloatSign, FloatBinaryDense))]
+    if binary:
+        raise UnsupportedLayer(f"{binary[0].source}: a binarized layer; hwnn reads BNNs "
+                               f"(hwnn.io.read_model) but writes them as a spec only once its "
+                               f"BinaryDense layer kind lands (issue 12)")
     if name is None:
         name = re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9_]", "_", default)).strip("_") or "model"
         name = name if not name[0].isdigit() else f"model_{name}"

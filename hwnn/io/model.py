@@ -22,12 +22,14 @@ import numpy as np
 
 from ..export import VERILOG_KEYWORDS
 from ..plans.functions import FUNCTIONS, LEAKY_SHIFT, leaky_relu
+from ..ref.binary import batchnorm_sign
 from ..ref.conv1d import conv1d_float
 from ..ref.rnn_float import rnn_float
 from ..ref.windows import Window, conv1d_window, gather_windows
 
 __all__ = ["ModelError", "UnsupportedLayer", "FloatDense", "FloatActivation", "FloatConv1d",
-           "FloatPool", "FloatFlatten", "FloatRecurrent", "SEQUENCE_TYPES", "forward",
+           "FloatPool", "FloatFlatten", "FloatRecurrent", "FloatSign", "FloatBinaryDense",
+           "SEQUENCE_TYPES", "forward",
            "fold_batchnorm",
            "leaky_shift_of", "Names"]
 
@@ -48,6 +50,46 @@ class FloatDense:
     weight: np.ndarray
     bias: np.ndarray
     source: str
+
+
+@dataclass
+class FloatSign:
+    """Binarization: +1 where ``x ≥ 0``, else −1 (ONNX ``Sign``; a bit has no 0, so ties go to
+    +1, as FINN and Brevitas binarize, where ONNX gives ``Sign(0) = 0``)."""
+    name: str
+    source: str
+
+    def evaluate(self, x: np.ndarray) -> np.ndarray:
+        return np.where(np.asarray(x, dtype=np.float64) >= 0, 1.0, -1.0)
+
+
+@dataclass
+class FloatBinaryDense:
+    """A binarized dense layer: the dot products ``d = weight @ x`` with ``weight`` (n_out,
+    n_in) all ±1; with ``batchnorm = (gamma, beta, mean, var, eps)`` (one value per output),
+    batch norm + sign of ``d + bias`` as ±1 (:func:`hwnn.ref.binary.batchnorm_sign` with the
+    bias taken into the mean, ``mean − bias``: the decision its folded thresholds reproduce on
+    every integer ``d``; ties to +1), without it ``d + bias`` (a last layer's logits).
+    ``binary_input``: its inputs are ±1 (after a Sign or a binarized layer), else real values
+    (a BNN's first layer on multi-bit inputs)."""
+    name: str
+    weight: np.ndarray
+    bias: np.ndarray
+    source: str
+    batchnorm: tuple | None = None
+    binary_input: bool = True
+
+    @property
+    def bits(self) -> np.ndarray:
+        """The weights as bits, 1 for +1 and 0 for −1 (the bipolar encoding)."""
+        return (self.weight > 0).astype(np.int64)
+
+    def evaluate(self, x: np.ndarray) -> np.ndarray:
+        d = np.asarray(x, dtype=np.float64) @ self.weight.T
+        if self.batchnorm is None:
+            return d + self.bias
+        gamma, beta, mean, var, eps = self.batchnorm
+        return 2.0 * batchnorm_sign(d, gamma, beta, mean - self.bias, var, eps) - 1.0
 
 
 @dataclass

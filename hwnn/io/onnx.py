@@ -19,7 +19,10 @@ nodes) otherwise. Operators:
   ``count_include_pad=True``); ``GlobalMaxPool``/``GlobalAveragePool`` are pools over the
   whole sequence;
 - ``BatchNormalization`` right after a Gemm, MatMul or Conv: folded into its weights and bias
-  (float64);
+  (float64); after a Gemm or MatMul whose weights are all ±1 and before a ``Sign``, a
+  binarized layer's thresholds instead (:mod:`hwnn.io.onnx_binary`);
+- ``Sign`` (ties to +1, where ONNX gives 0): with the batch norm before it, part of a
+  binarized layer; elsewhere (the input's binarization) a sign of its own;
 - ``Relu``, ``Sigmoid``, ``Tanh``; ``LeakyRelu`` with ``alpha = 2**-k`` (``k`` = 1..16);
   ``HardSigmoid`` with ``alpha = 1/6, beta = 1/2`` (PyTorch's, hwnn's ``hard_sigmoid``);
   ``Clip`` to ``[0, 6]`` (relu6), ``[-1, 1]`` (hard_tanh) or ``[0, inf)`` (relu): over vectors
@@ -49,9 +52,10 @@ import math
 import numpy as np
 
 from ..ref.windows import same_padding
-from .model import (FloatActivation, FloatConv1d, FloatDense, FloatFlatten,
-                    FloatPool, FloatRecurrent, ModelError, Names, UnsupportedLayer,
+from .model import (FloatActivation, FloatBinaryDense, FloatConv1d, FloatDense, FloatFlatten,
+                    FloatPool, FloatRecurrent, FloatSign, ModelError, Names, UnsupportedLayer,
                     fold_batchnorm, leaky_shift_of)
+from .onnx_binary import batchnorm_before_sign, binarize
 from .onnx_rnn import (AXES, DIRECTIONS_AXIS, RESHAPES, first_axes, loaded_states,
                        merge_directions, rearrange, recurrent_node, strip, zero_states)
 
@@ -59,7 +63,7 @@ __all__ = ["read_onnx", "SUPPORTED_OPS"]
 
 SUPPORTED_OPS = ("Gemm", "MatMul", "Add", "Conv", "MaxPool", "AveragePool", "GlobalMaxPool",
                  "GlobalAveragePool", "BatchNormalization", "Relu", "LeakyRelu", "Sigmoid",
-                 "Tanh", "HardSigmoid", "Clip", "Flatten", "Reshape", "LSTM", "GRU",
+                 "Tanh", "HardSigmoid", "Clip", "Flatten", "Reshape", "LSTM", "GRU", "Sign",
                  *RESHAPES)
 _POOLS = {"MaxPool": "max", "AveragePool": "avg", "GlobalMaxPool": "max",
           "GlobalAveragePool": "avg"}
@@ -399,6 +403,7 @@ def read_onnx(path, sequence_length=None) -> tuple[list, str]:
     # linear: the last layer takes a bias or a normalization; sequences: a sequence layer came
     # and no flatten since (the tensor is (batch, channels, steps) in hwnn's stream).
     layers, names, visited, linear, sequences = [], Names(), set(ignored), False, False
+    signed = False   # the Sign ahead belongs to the binarized layer just read
     while current != outputs[0] or g.consumers.get(current):
         users = g.consumers.get(current, [])
         if len(users) != 1 or current == outputs[0]:
@@ -487,8 +492,15 @@ def read_onnx(path, sequence_length=None) -> tuple[list, str]:
             attrs = g.attributes(node)
             if attrs.get("training_mode", 0):
                 raise ModelError(f"{what} has training_mode = 1; export the model for inference")
-            fold_batchnorm(layers[-1], *(g.constant(node, k) for k in range(1, 5)),
-                           float(attrs.get("epsilon", 1e-5)), what)
+            if batchnorm_before_sign(g, node, layers, what):
+                signed, linear = True, False   # the Sign after it is part of the layer
+            else:
+                fold_batchnorm(layers[-1], *(g.constant(node, k) for k in range(1, 5)),
+                               float(attrs.get("epsilon", 1e-5)), what)
+        elif op == "Sign":
+            if not signed:   # a binarization of its own (the input's)
+                layers.append(FloatSign(names.make(node.name, "sign"), what))
+            signed, linear = False, False
         elif op in ("Flatten", "Reshape"):
             if len(features) == 2:
                 _steps(features, what, input_name)
@@ -513,8 +525,10 @@ def read_onnx(path, sequence_length=None) -> tuple[list, str]:
                          f"output: hwnn imports a chain")
     if not layers:
         raise ModelError("the graph has no layer to import")
-    if not isinstance(layers[0], (FloatDense, FloatConv1d, FloatRecurrent)):
+    # A BNN binarizes its input first: the layer after that Sign sets the width.
+    first = layers[1] if isinstance(layers[0], FloatSign) and len(layers) > 1 else layers[0]
+    if not isinstance(first, (FloatDense, FloatBinaryDense, FloatConv1d, FloatRecurrent)):
         # A network's first layer sets its input width: an activation or pool has none.
-        raise ModelError(f"the first layer is {layers[0].source}; a network imports from a "
+        raise ModelError(f"the first layer is {first.source}; a network imports from a "
                          f"Gemm, MatMul, Conv, LSTM or GRU first")
-    return layers, graph.name
+    return binarize(layers), graph.name

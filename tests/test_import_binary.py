@@ -1,0 +1,172 @@
+"""Binarized networks in ONNX (as PyTorch exports a BNN: Sign, ±1 MatMul/Gemm weights, batch norm
+before a Sign) read into binarized float layers: the float model against ONNX's own evaluation,
+the folded thresholds against float batch norm + sign on every dot product, the ties ONNX's
+Sign(0) = 0 makes, and what is refused."""
+
+import numpy as np
+import pytest
+
+from hwnn.fixed import SQ, signed_bits_for
+from hwnn.io import UnsupportedLayer, import_model, read_model
+from hwnn.io.model import FloatBinaryDense, FloatDense, FloatSign, forward
+from hwnn.io.onnx_binary import sign_ties
+from hwnn.plans.threshold import plan_batchnorm_sign
+from hwnn.ref.binary import binary_dot, dot_range, from_bipolar, multithreshold
+
+onnx = pytest.importorskip("onnx")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from onnx.reference import ReferenceEvaluator  # noqa: E402
+
+SIZES = (16, 12, 8, 4)
+
+
+def tensor(name, array):
+    return numpy_helper.from_array(np.asarray(array, dtype=np.float64), name)
+
+
+def batchnorm(name, x, out, n, rng, **fixed):
+    """A BatchNormalization node and its parameters (random unless given in ``fixed``)."""
+    params = {"scale": rng.uniform(-2, 2, n), "bias": rng.uniform(-1, 1, n),
+              "mean": rng.uniform(-3, 3, n), "var": rng.uniform(0.5, 4, n), **fixed}
+    names = [f"{name}_{key}" for key in ("scale", "bias", "mean", "var")]
+    node = helper.make_node("BatchNormalization", [x, *names], [out], name=name, epsilon=1e-5)
+    return node, [tensor(k, params[k.split("_")[-1]]) for k in names]
+
+
+def bnn(path, rng, *, input_sign=True, bias=True, bipolar=True, fixed=None):
+    """x (N, 16) → [Sign] → MatMul ±1 (+ Add) → BN → Sign → MatMul ±1 → BN → Sign → Gemm ±1
+    (+ C) → y. ``bipolar`` False makes the first weights real; ``fixed`` sets the first batch
+    norm's parameters."""
+    nodes, inits, data = [], [], "x"
+    if input_sign:
+        nodes.append(helper.make_node("Sign", ["x"], ["x_s"], name="sign_in"))
+        data = "x_s"
+    weights = [rng.choice([-1.0, 1.0], (a, b)) for a, b in zip(SIZES, SIZES[1:])]
+    if not bipolar:
+        weights[0] = weights[0] * rng.uniform(0.5, 1.5, weights[0].shape)
+    for k in range(2):
+        inits.append(tensor(f"w{k}", weights[k]))
+        nodes.append(helper.make_node("MatMul", [data, f"w{k}"], [f"m{k}"], name=f"fc{k}"))
+        pre = f"m{k}"
+        if bias:
+            inits.append(tensor(f"b{k}", rng.uniform(-1, 1, SIZES[k + 1])))
+            nodes.append(helper.make_node("Add", [pre, f"b{k}"], [f"a{k}"], name=f"add{k}"))
+            pre = f"a{k}"
+        node, more = batchnorm(f"bn{k}", pre, f"n{k}", SIZES[k + 1], rng,
+                               **((fixed or {}) if k == 0 else {}))
+        nodes += [node, helper.make_node("Sign", [f"n{k}"], [f"s{k}"], name=f"sign{k}")]
+        inits += more
+        data = f"s{k}"
+    inits += [tensor("w2", weights[2].T), tensor("c2", rng.uniform(-1, 1, SIZES[3]))]
+    nodes.append(helper.make_node("Gemm", [data, "w2", "c2"], ["y"], name="fc2", transB=1))
+    graph = helper.make_graph(
+        nodes, "bnn", [helper.make_tensor_value_info("x", TensorProto.DOUBLE, ["N", SIZES[0]])],
+        [helper.make_tensor_value_info("y", TensorProto.DOUBLE, ["N", SIZES[3]])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return model
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_bnn_reads_as_binarized_layers_and_matches_onnx(tmp_path, bias):
+    rng = np.random.default_rng(1 + bias)
+    model = bnn(tmp_path / "m.onnx", rng, bias=bias)
+    layers, _ = read_model(tmp_path / "m.onnx")
+    assert [type(layer) for layer in layers] == [FloatSign] + [FloatBinaryDense] * 3
+    assert [layer.batchnorm is not None for layer in layers[1:]] == [True, True, False]
+    assert all(layer.binary_input for layer in layers[1:])
+    x = rng.normal(size=(500, SIZES[0]))
+    theirs = ReferenceEvaluator(model).run(None, {"x": x})[0]
+    assert sign_ties(layers, x) == [0, 0, 0, 0]
+    np.testing.assert_array_equal(forward(layers, x)[-1], theirs)
+
+
+def test_thresholds_fold_each_batchnorm_on_every_dot_product(tmp_path):
+    rng = np.random.default_rng(3)
+    bnn(tmp_path / "m.onnx", rng)
+    layers, _ = read_model(tmp_path / "m.onnx")
+    for layer in layers[1:3]:
+        n = layer.weight.shape[1]
+        lo, hi = dot_range(n, "bipolar")
+        fmt = SQ(signed_bits_for(lo, hi), 0)
+        gamma, beta, mean, var, eps = layer.batchnorm
+        plan = plan_batchnorm_sign(fmt, gamma, beta, mean - layer.bias, var, eps)
+        # Every dot product the layer can see, against its float model: the layer's own
+        # decision on d, through an input vector that makes that d for each row.
+        d = np.arange(lo, hi + 1, 2)   # a ±1 dot of length n has n's parity
+        bits = multithreshold(plan, np.repeat(d[:, None], layer.weight.shape[0], axis=1))
+        z = gamma * (d[:, None] + layer.bias - mean) / np.sqrt(var + eps) + beta
+        # The float model's decision takes the bias into the mean; away from ties it is
+        # batch norm + sign of d + bias.
+        near = np.abs(z) < 1e-9
+        assert not near.any()
+        np.testing.assert_array_equal(bits, (z >= 0).astype(np.int64))
+    # And on the network's own ±1 vectors: the layer's float output is its thresholds' bits
+    # applied to the integer dot (XNOR-popcount) of the bits before it.
+    x = rng.normal(size=(300, SIZES[0]))
+    a = from_bipolar(layers[0].evaluate(x).astype(np.int64))
+    for layer in layers[1:3]:
+        d = binary_dot(a, layer.bits)
+        n = layer.weight.shape[1]
+        fmt = SQ(signed_bits_for(*dot_range(n, "bipolar")), 0)
+        plan = plan_batchnorm_sign(fmt, *layer.batchnorm[:2], layer.batchnorm[2] - layer.bias,
+                                   *layer.batchnorm[3:])
+        want = from_bipolar(layer.evaluate(2.0 * a - 1.0).astype(np.int64))
+        np.testing.assert_array_equal(multithreshold(plan, d), want)
+        a = want
+
+
+def test_ties_go_to_plus_one_where_onnx_gives_zero(tmp_path):
+    rng = np.random.default_rng(4)
+    # The first batch norm is the identity around 0 on its integer dot: z = d exactly, so
+    # every even dot of 0 (n = 16) is a tie.
+    n = SIZES[1]
+    fixed = {"scale": np.ones(n), "bias": np.zeros(n), "mean": np.zeros(n),
+             "var": np.full(n, 1 - 1e-5)}
+    model = bnn(tmp_path / "m.onnx", rng, bias=False, fixed=fixed)
+    layers, _ = read_model(tmp_path / "m.onnx")
+    x = rng.normal(size=(400, SIZES[0]))
+    hidden = forward(layers, x)[1]
+    d = layers[0].evaluate(x) @ layers[1].weight.T
+    ties = sign_ties(layers, x)
+    assert ties[1] == np.count_nonzero(d == 0) > 0
+    assert np.all(hidden[d == 0] == 1)   # hwnn: sign(0) = +1
+    onnx_hidden = ReferenceEvaluator(model).run(["s0"], {"x": x})[0]
+    assert np.all(onnx_hidden[d == 0] == 0)   # ONNX: Sign(0) = 0
+    np.testing.assert_array_equal(hidden[d != 0], onnx_hidden[d != 0])
+
+
+def test_batchnorm_after_real_weights_is_folded_and_the_spec_is_refused(tmp_path):
+    rng = np.random.default_rng(5)
+    bnn(tmp_path / "m.onnx", rng, input_sign=False, bipolar=False)
+    layers, _ = read_model(tmp_path / "m.onnx")
+    # Real first weights: the batch norm folds into them and the Sign is a layer of its own.
+    assert [type(layer) for layer in layers] == [FloatDense, FloatSign, FloatBinaryDense,
+                                                 FloatBinaryDense]
+    assert layers[2].binary_input and layers[3].binary_input
+    with pytest.raises(UnsupportedLayer, match=r"a binarized layer; hwnn reads BNNs "
+                                               r"\(hwnn.io.read_model\) but writes them as a "
+                                               r"spec only once its BinaryDense layer kind lands"):
+        import_model(tmp_path / "m.onnx", tmp_path / "m.toml", bits=8)
+
+
+def test_first_layer_on_real_inputs_and_plain_bipolar_dense_layers(tmp_path):
+    rng = np.random.default_rng(6)
+    model = bnn(tmp_path / "m.onnx", rng, input_sign=False)
+    layers, _ = read_model(tmp_path / "m.onnx")
+    # ±1 weights on real inputs with batch norm + sign after: a binarized neuron whose inputs
+    # are multi-bit (a BNN's first layer).
+    assert type(layers[0]) is FloatBinaryDense and not layers[0].binary_input
+    x = rng.normal(size=(200, SIZES[0]))
+    np.testing.assert_array_equal(forward(layers, x)[-1],
+                                  ReferenceEvaluator(model).run(None, {"x": x})[0])
+    # ±1 weights alone, without a Sign before or after, are an ordinary dense layer.
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"], name="fc")], "plain",
+        [helper.make_tensor_value_info("x", TensorProto.DOUBLE, ["N", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.DOUBLE, ["N", 2])],
+        [tensor("w", rng.choice([-1.0, 1.0], (4, 2)))])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
+              str(tmp_path / "p.onnx"))
+    assert [type(layer) for layer in read_model(tmp_path / "p.onnx")[0]] == [FloatDense]
