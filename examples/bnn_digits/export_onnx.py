@@ -91,15 +91,17 @@ def compare(model: dict, eps: float, bits: np.ndarray, labels: np.ndarray, ref_h
             ref_logits: np.ndarray) -> dict:
     """The ONNX model against the integer reference's hidden bits ``ref_hidden`` (one array
     per hidden layer) and ``ref_logits`` on input ``bits`` with ``labels``: per hidden layer
-    the batch-norm outputs exactly 0 (``Sign`` gives 0) and the values where ``Sign`` differs
-    from the reference's ±1; the images whose ONNX argmax differs; the ONNX accuracy."""
+    the batch-norm outputs exactly 0 (``Sign`` gives 0), the smallest magnitude of one (how near
+    the data comes to a tie), and the values where ``Sign`` differs from the reference's ±1; the images whose ONNX argmax differs; the ONNX accuracy."""
     out = evaluate(build(model, eps, hidden_outputs=True), bits)
-    zeros, differ = [], []
+    zeros, nearest, differ = [], [], []
     for (_, bn), ref in zip(_layers(model), ref_hidden):
         zeros.append(int((out[bn] == 0).sum()))
+        nearest.append(float(np.abs(out[bn]).min()))
         differ.append(int((out["sign" + bn[2:]] != to_bipolar(ref)).sum()))
     predicted = np.argmax(out["logits"], axis=1)
-    return {"images": len(labels), "bn_exact_zeros": zeros, "sign_differs": differ,
+    return {"images": len(labels), "bn_exact_zeros": zeros, "bn_smallest_magnitude": nearest,
+            "sign_differs": differ,
             "logits_differ": int((out["logits"] != ref_logits).any(axis=1).sum()),
             "argmax_differs": int((predicted != np.argmax(ref_logits, axis=1)).sum()),
             "accuracy": float(np.mean(predicted == labels))}
