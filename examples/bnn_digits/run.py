@@ -192,6 +192,9 @@ def evaluate(model: dict) -> dict:
                             "hidden_bits_compared": int(sum(h.size for h in ref_hidden)),
                             "bn_exact_zeros": exact_zeros(model, bits),
                             "argmax_ties": int((top.sum(axis=1) > 1).sum()),
+                            "smallest_top_two_gap": int(np.min(np.diff(
+                                np.sort(ref_logits, axis=1)[:, -2:], axis=1))),
+                            "logits_range": [int(ref_logits.min()), int(ref_logits.max())],
                             "argmax_ties_with_label_among_maxima": int(
                                 ((top.sum(axis=1) > 1) & top[np.arange(len(labels)),
                                                              labels]).sum())}
