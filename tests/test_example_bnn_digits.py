@@ -49,8 +49,7 @@ def test_folded_thresholds_equal_float_batchnorm_sign_on_real_pre_activations(mo
     plans = run.threshold_plans(model)
     for bits in (test_bits, train_bits):
         for plan, s, (_, bn) in zip(plans, _pre_activations(model, bits), train.HIDDEN_LAYERS):
-            expected = batchnorm_sign(s, *(model[f"{bn}.{f}"] for f in
-                                           ("weight", "bias", "running_mean", "running_var")),
+            expected = batchnorm_sign(s, *(model[f"{bn}.{f}"] for f in train.BN_FIELDS),
                                       train.EPS)
             np.testing.assert_array_equal(multithreshold(plan, s), expected)
             # Both decisions occur in most neurons: the check is not over constants.
@@ -92,7 +91,7 @@ def test_saved_model_has_pytorch_names_bits_and_shapes(model):
         expected[f"fc{index}.weight"] = (np.dtype(np.uint8), (n_out, n_in))
     for fc, bn in train.HIDDEN_LAYERS:
         n = expected[f"{fc}.weight"][1][0]
-        for field in ("weight", "bias", "running_mean", "running_var"):
+        for field in train.BN_FIELDS:
             expected[f"{bn}.{field}"] = (np.dtype(np.float64), (n,))
         expected[f"{bn}.num_batches_tracked"] = (np.dtype(np.int64), ())
     assert shapes == expected

@@ -92,7 +92,8 @@ def compare(model: dict, eps: float, bits: np.ndarray, labels: np.ndarray, ref_h
     """The ONNX model against the integer reference's hidden bits ``ref_hidden`` (one array
     per hidden layer) and ``ref_logits`` on input ``bits`` with ``labels``: per hidden layer
     the batch-norm outputs exactly 0 (``Sign`` gives 0), the smallest magnitude of one (how near
-    the data comes to a tie), and the values where ``Sign`` differs from the reference's ±1; the images whose ONNX argmax differs; the ONNX accuracy."""
+    the data comes to a tie), and the values where ``Sign`` differs from the reference's ±1;
+    the images whose ONNX logits and argmax differ; the ONNX accuracy."""
     out = evaluate(build(model, eps, hidden_outputs=True), bits)
     zeros, nearest, differ = [], [], []
     for (_, bn), ref in zip(_layers(model), ref_hidden):

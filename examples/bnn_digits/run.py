@@ -72,8 +72,7 @@ def load_model(path=train.WEIGHTS) -> dict:
 
 
 def _bn(model: dict, bn: str) -> tuple:
-    return tuple(model[f"{bn}.{field}"] for field in ("weight", "bias", "running_mean",
-                                                       "running_var"))
+    return tuple(model[f"{bn}.{field}"] for field in train.BN_FIELDS)
 
 
 def dot_format(n_in: int):

@@ -41,11 +41,11 @@ from pathlib import Path
 import numpy as np
 from sklearn.datasets import load_digits
 
-from hwnn.ref.binary import batchnorm_sign, from_bipolar, to_bipolar
+from hwnn.ref.binary import batchnorm_sign, to_bipolar
 
 __all__ = ["SIZES", "PIXEL_THRESHOLD", "TEST_SIZE", "SEED", "EPOCHS", "BATCH", "EPS",
-           "MOMENTUM", "LOGIT_SCALE", "WEIGHTS", "HIDDEN_LAYERS", "load_split", "initial",
-           "binarized", "float_model", "accuracy", "train", "main"]
+           "MOMENTUM", "LOGIT_SCALE", "WEIGHTS", "HIDDEN_LAYERS", "BN_FIELDS", "load_split",
+           "initial", "binarized", "float_model", "accuracy", "train", "main"]
 
 SIZES = (64, 256, 256, 10)
 #: A pixel (0…16) at or above this is bit 1 (+1), below it bit 0 (−1). Chosen among 4, 6 and 8
@@ -63,7 +63,8 @@ LOGIT_SCALE = 1 / 16
 WEIGHTS = Path(__file__).resolve().parent / "bnn_digits.npz"
 #: Batch-normalized layers (each followed by sign), and the dense layer each follows.
 HIDDEN_LAYERS = (("fc1", "bn1"), ("fc2", "bn2"))
-_BN_FIELDS = ("weight", "bias", "running_mean", "running_var")
+#: The batch-norm parameters of the float model, in ``batchnorm_sign``'s order.
+BN_FIELDS = ("weight", "bias", "running_mean", "running_var")
 
 
 def load_split(seed: int = SEED) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -120,7 +121,7 @@ def float_model(model: dict, bits: np.ndarray) -> tuple[list[np.ndarray], np.nda
     hidden = []
     for fc, bn in HIDDEN_LAYERS:
         s = x @ _signs(model[f"{fc}.weight"]).T
-        h = batchnorm_sign(s, *(model[f"{bn}.{field}"] for field in _BN_FIELDS), EPS)
+        h = batchnorm_sign(s, *(model[f"{bn}.{field}"] for field in BN_FIELDS), EPS)
         hidden.append(h)
         x = to_bipolar(h).astype(np.float64)
     return hidden, x @ _signs(model["fc3.weight"]).T
