@@ -4,7 +4,6 @@ core (exact under stalls, timed exactly without), metrics, errors and the CLI.""
 
 import re
 import shutil
-import subprocess
 from types import MappingProxyType
 
 import numpy as np
@@ -26,6 +25,7 @@ from hwnn.sim import run_stream
 from hwnn.spec import SpecError, load_spec
 from sequences import random_sequences
 from test_plans_rnn import weights
+from test_testbench import run_icarus
 
 FIELDS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
@@ -371,9 +371,5 @@ def test_generated_testbench_checks_a_bidirectional_network(tmp_path):
     assert len((tmp_path / "gen" / "bi_out.hex").read_text().splitlines()) == 12
     if not shutil.which("iverilog"):
         pytest.skip("needs Icarus Verilog to run the testbench")
-    folder = written["testbench"].parent
-    subprocess.run(["iverilog", "-g2005", "-o", "tb.vvp", "bi.v", "bi_tb.v"], cwd=folder,
-                   check=True, capture_output=True)
-    out = subprocess.run(["vvp", "-n", "tb.vvp"], cwd=folder, capture_output=True,
-                         text=True).stdout
+    out = run_icarus(written["testbench"].parent, name="bi")
     assert "PASS 12 vectors" in out, out

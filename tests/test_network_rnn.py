@@ -2,6 +2,7 @@
 """LSTM and GRU layers in networks: plan, reference, float model, core, spec, metrics, CLI."""
 
 import re
+import shutil
 from types import MappingProxyType
 
 import numpy as np
@@ -11,6 +12,7 @@ from hwnn import SQ
 from hwnn.cores._component import inspected
 from hwnn.cores.network import Network, step_cycles
 from hwnn.cores.recurrent import Recurrent
+from hwnn.flow import generate
 from hwnn.metrics import bop, digit_counts, layer_metrics, recurrent_metrics
 from hwnn.plans.conv1d import plan_conv1d
 from hwnn.plans.dense import plan_dense
@@ -24,6 +26,7 @@ from hwnn.sim import run_stream
 from hwnn.sim.frames import frame, unframe
 from hwnn.spec import SpecError, load_spec
 from test_plans_rnn import weights
+from test_testbench import run_icarus
 
 
 def rnn_plan(kind, hidden=3, inputs=2, bits=8, seed=0, **options):
@@ -399,20 +402,13 @@ def test_cli_plan_sim_float_and_generate(tmp_path, capsys):
 
 
 def test_generated_testbench_checks_an_lstm_network(tmp_path):
-    import shutil
-    import subprocess
-    from hwnn.flow import generate
     design = load_spec(write_spec(tmp_path))
     written = generate(design, tmp_path / "gen", testbench=4, seed=3)
     expected = (tmp_path / "gen" / "seq_out.hex").read_text().splitlines()
     assert len(expected) == 4   # one vector per sequence, after the flatten and dense head
     if not shutil.which("iverilog"):
         pytest.skip("needs Icarus Verilog to run the testbench")
-    folder = written["testbench"].parent
-    subprocess.run(["iverilog", "-g2005", "-o", "tb.vvp", "seq.v", "seq_tb.v"], cwd=folder,
-                   check=True, capture_output=True)
-    out = subprocess.run(["vvp", "-n", "tb.vvp"], cwd=folder, capture_output=True,
-                         text=True).stdout
+    out = run_icarus(written["testbench"].parent, name="seq")
     assert "PASS 4 vectors" in out, out
 
 

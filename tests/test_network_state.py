@@ -5,7 +5,6 @@ exact simulation under stalls, ``flow.simulate`` and ``hwnn sim --initial-state`
 
 import re
 import shutil
-import subprocess
 from types import MappingProxyType
 
 import numpy as np
@@ -26,6 +25,7 @@ from sequences import random_sequences
 from test_network_bidir import spec_text, state_dict
 from test_network_rnn import rnn_plan
 from test_plans_rnn import weights
+from test_testbench import run_icarus
 
 
 def random_states(layer, sequences, seed):
@@ -310,11 +310,7 @@ def test_generated_testbench_offers_zero_states(tmp_path):
     assert "wire [0:0] i_state_rnn__valid = 1'b1;" in bench
     if not shutil.which("iverilog"):
         pytest.skip("needs Icarus Verilog to run the testbench")
-    folder = written["testbench"].parent
-    subprocess.run(["iverilog", "-g2005", "-o", "tb.vvp", "bi.v", "bi_tb.v"], cwd=folder,
-                   check=True, capture_output=True)
-    out = subprocess.run(["vvp", "-n", "tb.vvp"], cwd=folder, capture_output=True,
-                         text=True).stdout
+    out = run_icarus(written["testbench"].parent, name="bi")
     assert "PASS 8 vectors" in out, out
 
 

@@ -36,9 +36,11 @@ def make_design(tmp_path, parallelism, in_format=SQ(1, 7), out_format=SQ(3, 6), 
     return tmp_path
 
 
-def run_icarus(directory, check=True):
-    subprocess.run(["iverilog", "-g2005", "-o", "tb.vvp", "fc.v", "fc_tb.v"], cwd=directory,
-                   check=True, capture_output=True)
+def run_icarus(directory, check=True, name="fc"):
+    """Compile ``<name>.v`` and its testbench ``<name>_tb.v`` in ``directory`` with Icarus and
+    run it: its output (or, with ``check`` False, the completed process)."""
+    subprocess.run(["iverilog", "-g2005", "-o", "tb.vvp", f"{name}.v", f"{name}_tb.v"],
+                   cwd=directory, check=True, capture_output=True)
     result = subprocess.run(["vvp", "-n", "tb.vvp"], cwd=directory, check=check,
                             capture_output=True, text=True)
     return result.stdout if check else result
