@@ -1,0 +1,194 @@
+"""A binarized dense layer on the folded MAC: PE lanes × SIMD-bit XNOR-popcount products."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Const, Module, Mux, Value, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..checks import ParameterTypeError
+from ..fixed import signed_bits_for
+from ..plans.binary_dense import BinaryDensePlan
+from ..plans.popcount import PopcountPlan
+from ..ref.binary import dot_range
+from ._component import owned, rejects_quietly
+from .mac import FoldedMac, Product
+from .popcount import popcount_tree
+from .requantize import format_shape
+from .threshold import MultiThreshold, _balanced_sum
+
+__all__ = ["BinaryDense", "XnorPopcountProduct", "SelectProduct"]
+
+
+def _bit_function(table: int, a, w):
+    """``f(a, w)``, bit ``a + 2·w`` of the truth table ``table``, as a multiplexer on ``w``
+    between the functions of ``a`` it leaves (0, 1, ``a`` or ``¬a``): with a constant ``w``
+    (weights in LUT constants) it is a wire, an inverter or a constant."""
+    def of_a(half):
+        return (Const(0, 1), ~a, a, Const(1, 1))[half]
+    return Mux(w, of_a(table >> 2 & 3), of_a(table & 3))
+
+
+class XnorPopcountProduct(Product):
+    """A group of ``simd`` one-bit inputs times a ``simd``-bit weight word: ``scale`` times the
+    popcount of the bit functions ``f_k(a_j, w_j)`` (``len(tables)·simd`` bits; for bipolar ×
+    bipolar, ``2·popcount(XNOR(a, w))``; :data:`hwnn.plans.binary_dense.TERMS`).
+
+    The popcount is ``popcount``'s tree (:func:`hwnn.cores.popcount.popcount_tree`, in a
+    submodule per lane); ``depth`` is its latency (its pipeline registers, then the array's
+    product register). The factor 2 is a shift, so the product costs nothing beyond the tree.
+
+    Parameters
+    ----------
+    tables : tuple of int
+        Truth tables of the bit functions, bit ``a + 2·w`` is ``f(a, w)``.
+    scale : int
+        1 or 2.
+    simd : int
+        Bits of a group and of a weight word.
+    popcount : PopcountPlan
+        A tree of ``len(tables)·simd`` bits.
+    """
+
+    def __init__(self, tables, scale: int, simd: int, popcount: PopcountPlan):
+        self._tables, self._scale, self._simd, self._popcount = tuple(tables), scale, simd, popcount
+        self.word_shape = unsigned(simd)
+        self.shape = unsigned((scale * popcount.n).bit_length())
+        self.depth = popcount.latency
+
+    def product(self, m, name, operand, word, advance):
+        bits = [_bit_function(table, operand[j], word[j]) for table in self._tables
+                for j in range(self._simd)]
+        tree = Module()
+        m.submodules[f"popcount{name}"] = tree
+        count = popcount_tree(tree, self._popcount, bits, advance)
+        return count << 1 if self._scale == 2 else count
+
+
+class SelectProduct(Product):
+    """A group of ``simd`` integer codes ``x_j`` of ``in_format`` times a ``simd``-bit weight
+    word: ``Σ (w_j ? x_j : −x_j)`` for bipolar weights, ``Σ (w_j ? x_j : 0)`` for binary ones,
+    a multiplexer per code and a balanced adder tree (no multiplier). ``depth`` 1.
+
+    Parameters
+    ----------
+    in_format : Format
+        The codes.
+    w_encoding : str
+        ``"bipolar"`` or ``"binary"``.
+    simd : int
+        Codes per group, bits per weight word.
+    """
+
+    def __init__(self, in_format, w_encoding: str, simd: int):
+        self._format, self._bipolar, self._simd = in_format, w_encoding == "bipolar", simd
+        self.word_shape = unsigned(simd)
+        lo, hi = dot_range(simd, "integer", w_encoding, in_format)
+        self.shape = signed(max(2, signed_bits_for(lo, hi)))
+
+    def product(self, m, name, operand, word, advance):
+        width = self._format.width
+        terms = []
+        for j in range(self._simd):
+            x = operand[j * width:(j + 1) * width]
+            x = x.as_signed() if self._format.signed else x
+            terms.append(Mux(word[j], x, -x if self._bipolar else 0))
+        return _balanced_sum(terms)
+
+
+class BinaryDense(wiring.Component):
+    """A binarized dense layer: ``binary_dense(plan, x)`` (:mod:`hwnn.ref.binary_dense`).
+
+    A :class:`~hwnn.cores.mac.FoldedMac` with ``plan.pe`` lanes over the ``n_out × (n_in /
+    simd)`` matrix of ``simd``-bit weight words (:attr:`BinaryDensePlan.mac
+    <hwnn.plans.binary_dense.BinaryDensePlan>`): the input vector, registered, is read as
+    ``n_in / simd`` groups; each lane owns ``n_out / pe`` neurons, keeps their weight words in
+    a memory of depth ``ii`` (a constant when ``ii == 1``; yosys puts deep ones in block RAM)
+    and forms one group's product per cycle, an :class:`XnorPopcountProduct` for one-bit inputs
+    or a :class:`SelectProduct` for integer codes. Each accumulator starts at the row's
+    correction ``−c·n_in`` (:mod:`hwnn.plans.binary_dense`), so it ends at the exact dot
+    product in ``plan.dot_format``; then, with thresholds, a
+    :class:`~hwnn.cores.threshold.MultiThreshold` of ``n_out`` lanes.
+
+    Throughput: one vector every ``ii = (n_out / pe) · (n_in / simd)`` cycles. Latency: the
+    folded MAC's ``ii + 3 + depth`` (``depth`` the popcount tree's latency, 1 for integer
+    inputs) plus the threshold unit's (3 for one output bit, 4 for more).
+
+    Parameters
+    ----------
+    plan : BinaryDensePlan
+        From :func:`hwnn.plans.binary_dense.plan_binary_dense`.
+
+    Members
+    -------
+    i : In(stream.Signature(data.ArrayLayout(<in_format shape>, n_in)))
+        The input vector, bit (code) 0 in the least significant bits: ``unsigned(1)`` per input
+        for one-bit encodings.
+    o : Out(stream.Signature(data.ArrayLayout(<out_format shape>, n_out)))
+        The output codes: the dot products (``plan.dot_format``) or the activation's codes.
+
+    Raises
+    ------
+    TypeError
+        ``plan`` is not a BinaryDensePlan (``ParameterTypeError`` naming ``plan``).
+    """
+
+    @rejects_quietly
+    def __init__(self, plan):
+        if not isinstance(plan, BinaryDensePlan):
+            raise ParameterTypeError("plan", f"plan must be a BinaryDensePlan (see "
+                                             f"hwnn.plans.binary_dense.plan_binary_dense), not "
+                                             f"{plan!r}")
+        self._plan = plan
+        if plan.popcount is None:
+            product = SelectProduct(plan.in_format, plan.w_encoding, plan.simd)
+        else:
+            tables, scale, _ = plan.terms
+            product = XnorPopcountProduct(tables, scale, plan.simd, plan.popcount)
+        self._mac = owned(FoldedMac(plan.mac, product, parallelism=plan.pe))
+        self._threshold = None
+        if plan.activation is not None:
+            self._threshold = owned(MultiThreshold(plan.activation, lanes=plan.n_out))
+        super().__init__({
+            "i": In(stream.Signature(data.ArrayLayout(format_shape(plan.in_format),
+                                                      plan.n_in))),
+            "o": Out(stream.Signature(data.ArrayLayout(format_shape(plan.out_format),
+                                                       plan.n_out))),
+        })
+
+    plan = property(lambda self: self._plan, doc="The BinaryDensePlan it computes.")
+    mac = property(lambda self: self._mac, doc="The FoldedMac that forms the dot products.")
+    threshold = property(lambda self: self._threshold,
+                         doc="The MultiThreshold after it, or None.")
+    schedule = property(lambda self: self._mac.schedule, doc="The PE lanes' MacSchedule.")
+    ii = property(lambda self: self._mac.ii, doc="Cycles between accepted inputs at full rate.")
+    in_format = property(lambda self: self._plan.in_format)
+    out_format = property(lambda self: self._plan.out_format)
+
+    @property
+    def latency(self) -> int:
+        """Cycles from an accepted input to its output, without stalls."""
+        return self._mac.latency + (0 if self._threshold is None else self._threshold.latency)
+
+    def describe(self) -> dict:
+        """Parameters, formats, latency and ii, for manifests and reports."""
+        return {"kind": "binary_dense", "class": "BinaryDense", "latency": self.latency,
+                "ii": self.ii, **self._plan.describe()}
+
+    def elaborate(self, platform):
+        m = Module()
+        mac = m.submodules.mac = self._mac
+        # The vector of n_in inputs and the MAC's vector of n_in/simd groups are the same
+        # bits, element 0 lowest: only the view changes.
+        m.d.comb += [mac.i.valid.eq(self.i.valid), self.i.ready.eq(mac.i.ready),
+                     Value.cast(mac.i.payload).eq(Value.cast(self.i.payload))]
+        if self._threshold is None:
+            wiring.connect(m, mac.o, wiring.flipped(self.o))
+            return m
+        unit = m.submodules.threshold = self._threshold
+        # A one-lane unit takes a scalar, the MAC gives a one-element vector: the same bits.
+        m.d.comb += [unit.i.valid.eq(mac.o.valid), mac.o.ready.eq(unit.i.ready),
+                     Value.cast(unit.i.payload).eq(Value.cast(mac.o.payload)),
+                     self.o.valid.eq(unit.o.valid), unit.o.ready.eq(self.o.ready),
+                     Value.cast(self.o.payload).eq(Value.cast(unit.o.payload))]
+        return m
