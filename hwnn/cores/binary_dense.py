@@ -12,12 +12,12 @@ from ..plans.binary_dense import BinaryDensePlan
 from ..plans.popcount import PopcountPlan
 from ..ref.binary import dot_range
 from ._component import owned, rejects_quietly
-from .mac import FoldedMac, Product
+from .mac import FoldedMac, Product, RowOutput
 from .popcount import popcount_tree
 from .requantize import format_shape
-from .threshold import MultiThreshold, _balanced_sum
+from .threshold import _balanced_sum, thresholded
 
-__all__ = ["BinaryDense", "XnorPopcountProduct", "SelectProduct"]
+__all__ = ["BinaryDense", "XnorPopcountProduct", "SelectProduct", "ThresholdRows"]
 
 
 def _bit_function(table: int, a, w):
@@ -96,6 +96,28 @@ class SelectProduct(Product):
         return _balanced_sum(terms)
 
 
+class ThresholdRows(RowOutput):
+    """Each finished dot product through its neuron's thresholds
+    (:func:`hwnn.cores.threshold.thresholded`: :class:`~hwnn.cores.threshold.MultiThreshold`'s
+    comparisons and decode, without its registers), so a PE keeps ``k`` bits per finished
+    neuron instead of its sum.
+
+    Parameters
+    ----------
+    plan : ThresholdPlan
+        On the dot product's format (:attr:`BinaryDensePlan.activation
+        <hwnn.plans.binary_dense.BinaryDensePlan>`).
+    """
+
+    def __init__(self, plan):
+        self._plan = plan
+        self.shape = format_shape(plan.out_format)
+
+    def build(self, m, row, value):
+        channel = 0 if self._plan.channels == 1 else row
+        return thresholded(m, value, self._plan, channel, f"row{row}")
+
+
 class BinaryDense(wiring.Component):
     """A binarized dense layer: ``binary_dense(plan, x)`` (:mod:`hwnn.ref.binary_dense`).
 
@@ -107,12 +129,13 @@ class BinaryDense(wiring.Component):
     and forms one group's product per cycle, an :class:`XnorPopcountProduct` for one-bit inputs
     or a :class:`SelectProduct` for integer codes. Each accumulator starts at the row's
     correction ``−c·n_in`` (:mod:`hwnn.plans.binary_dense`), so it ends at the exact dot
-    product in ``plan.dot_format``; then, with thresholds, a
-    :class:`~hwnn.cores.threshold.MultiThreshold` of ``n_out`` lanes.
+    product in ``plan.dot_format``. With thresholds, each finished dot product goes through
+    its neuron's comparators as it leaves the accumulator (:class:`ThresholdRows`, the MAC's
+    :class:`~hwnn.cores.mac.RowOutput`), and the PE keeps its ``k``-bit code, not its sum.
 
     Throughput: one vector every ``ii = (n_out / pe) · (n_in / simd)`` cycles. Latency: the
     folded MAC's ``ii + 3 + depth`` (``depth`` the popcount tree's latency, 1 for integer
-    inputs) plus the threshold unit's (3 for one output bit, 4 for more).
+    inputs), with or without thresholds.
 
     Parameters
     ----------
@@ -145,10 +168,8 @@ class BinaryDense(wiring.Component):
         else:
             tables, scale, _ = plan.terms
             product = XnorPopcountProduct(tables, scale, plan.simd, plan.popcount)
-        self._mac = owned(FoldedMac(plan.mac, product, parallelism=plan.pe))
-        self._threshold = None
-        if plan.activation is not None:
-            self._threshold = owned(MultiThreshold(plan.activation, lanes=plan.n_out))
+        rows = None if plan.activation is None else ThresholdRows(plan.activation)
+        self._mac = owned(FoldedMac(plan.mac, product, parallelism=plan.pe, row_output=rows))
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(format_shape(plan.in_format),
                                                       plan.n_in))),
@@ -158,17 +179,13 @@ class BinaryDense(wiring.Component):
 
     plan = property(lambda self: self._plan, doc="The BinaryDensePlan it computes.")
     mac = property(lambda self: self._mac, doc="The FoldedMac that forms the dot products.")
-    threshold = property(lambda self: self._threshold,
-                         doc="The MultiThreshold after it, or None.")
     schedule = property(lambda self: self._mac.schedule, doc="The PE lanes' MacSchedule.")
     ii = property(lambda self: self._mac.ii, doc="Cycles between accepted inputs at full rate.")
     in_format = property(lambda self: self._plan.in_format)
     out_format = property(lambda self: self._plan.out_format)
 
-    @property
-    def latency(self) -> int:
-        """Cycles from an accepted input to its output, without stalls."""
-        return self._mac.latency + (0 if self._threshold is None else self._threshold.latency)
+    latency = property(lambda self: self._mac.latency,
+                       doc="Cycles from an accepted input to its output, without stalls.")
 
     def describe(self) -> dict:
         """Parameters, formats, latency and ii, for manifests and reports."""
@@ -182,13 +199,5 @@ class BinaryDense(wiring.Component):
         # bits, element 0 lowest: only the view changes.
         m.d.comb += [mac.i.valid.eq(self.i.valid), self.i.ready.eq(mac.i.ready),
                      Value.cast(mac.i.payload).eq(Value.cast(self.i.payload))]
-        if self._threshold is None:
-            wiring.connect(m, mac.o, wiring.flipped(self.o))
-            return m
-        unit = m.submodules.threshold = self._threshold
-        # A one-lane unit takes a scalar, the MAC gives a one-element vector: the same bits.
-        m.d.comb += [unit.i.valid.eq(mac.o.valid), mac.o.ready.eq(unit.i.ready),
-                     Value.cast(unit.i.payload).eq(Value.cast(mac.o.payload)),
-                     self.o.valid.eq(unit.o.valid), unit.o.ready.eq(self.o.ready),
-                     Value.cast(self.o.payload).eq(Value.cast(unit.o.payload))]
+        wiring.connect(m, mac.o, wiring.flipped(self.o))
         return m
