@@ -139,12 +139,22 @@ def test_ports_properties_and_describe():
     assert element.signed and element.width == 5
 
 
-def test_bad_plan_is_named():
+def test_bad_parameters_are_named():
     with pytest.raises(ParameterTypeError, match=re.escape(
             "plan must be a BinaryDensePlan (see hwnn.plans.binary_dense.plan_binary_dense), "
             "not 'plan'") + "$") as info:
         BinaryDense("plan")
     assert info.value.parameter == "plan"
+    with pytest.raises(ParameterValueError, match=re.escape(
+            "weight_ram must be one of auto | block | logic, not 'spram'") + "$") as info:
+        BinaryDense(make_plan(2, 4, 1, 2), weight_ram="spram")
+    assert info.value.parameter == "weight_ram"
+    plan = make_plan(4, 8, 2, 4)
+    with pytest.raises(ParameterTypeError, match=re.escape(
+            "memory_attrs must be a dict or None, not 'block'") + "$") as info:
+        FoldedMac(plan.mac, XnorPopcountProduct(plan.terms[0], 2, 4, plan.popcount),
+                  memory_attrs="block")
+    assert info.value.parameter == "memory_attrs"
 
 
 def test_folded_mac_row_output_needs_whole_rows_per_lane():
@@ -185,3 +195,10 @@ def test_synthesizes_on_up5k():
     # The PEs keep one bit per finished neuron, not its 8-bit sum: measured 282 FF (the sums
     # kept, with a MultiThreshold after the MAC, took 867).
     assert 0 < report.luts < 800 and 0 < report.ffs < 400
+    # 64 x 16 weight bits per PE: block RAM ("auto" from 1024 bits), or logic on request.
+    plan = make_plan(64, 64, 4, 16, seed=10)
+    block = synthesize(BinaryDense(plan), "ice40-up5k", name="bdense")
+    logic = synthesize(BinaryDense(plan, weight_ram="logic"), "ice40-up5k", name="bdense")
+    print(f"BinaryDense 64->64 pe=4 simd=16: {block.luts} LUT4 + {block.brams} EBR, "
+          f"{logic.luts} LUT4 in logic")
+    assert block.brams == 4 and logic.brams == 0 and block.luts < logic.luts

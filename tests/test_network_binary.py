@@ -128,12 +128,14 @@ def test_spec_simulates_bit_exact(tmp_path):
     rng = np.random.default_rng(6)
     arrays = spec_arrays(rng)
     np.savez(tmp_path / "b.npz", **arrays)
-    (tmp_path / "b.toml").write_text(spec_text())
+    (tmp_path / "b.toml").write_text(spec_text(extra_second='weight_ram = "logic"'))
     design = load_spec(tmp_path / "b.toml")
     fc1, fc2 = (layer.plan for layer in design.plan.layers)
     np.testing.assert_array_equal(fc1.weights, (arrays["fc1.weight"] > 0).astype(int))
     np.testing.assert_array_equal(fc1.thresholds.descending, arrays["fc1.descending"])
     assert fc1.out_format == UQ(1, 0) and fc2.in_encoding == "bipolar" and fc2.ii == 4
+    assert design.plan.layers[1].options["weight_ram"] == "logic"
+    assert design.plan.layers[0].options["weight_ram"] == "auto"
     x = rng.integers(0, 2, (30, 12))
     run = simulate(design, x, stall=0.25, seed=1, engine="pysim")
     assert run.exact, run.mismatch()
@@ -168,6 +170,8 @@ def test_cli_plan_and_sim(tmp_path, capsys):
     ({}, ("simd = 6", "simd = 5"), "simd", "simd must divide n_in = 12"),
     ({}, ("pe = 4", 'pe = 4\nin_encoding = "ternary"'), "in_encoding",
      "must be one of binary | bipolar | integer, not 'ternary'"),
+    ({}, ("pe = 4", 'pe = 4\nweight_ram = "spram"'), "weight_ram",
+     "must be one of auto | block | logic, not 'spram'"),
 ])
 def test_spec_errors_name_the_field(tmp_path, arrays, text, field, message):
     rng = np.random.default_rng(8)

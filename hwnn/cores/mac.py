@@ -166,6 +166,9 @@ class FoldedMac(wiring.Component):
         Output each row's ``row_output`` value (of its shape) instead of the requantized sum;
         each lane keeps the values of its finished rows, not their sums. Needs every row in
         one lane (``parallelism`` dividing ``n_out``) and ``requantize_stages`` 1.
+    memory_attrs : dict, optional
+        Attributes of the weight memories (``{"ram_style": "block"}`` puts them in block RAM
+        where yosys, by its own estimate, would build small ones from logic).
 
     Members
     -------
@@ -181,7 +184,7 @@ class FoldedMac(wiring.Component):
     ------
     TypeError
         ``plan`` is not a DensePlan, ``product`` not a Product, ``row_output`` not a RowOutput,
-        ``parallelism`` or
+        ``memory_attrs`` not a dict, ``parallelism`` or
         ``requantize_stages`` not an integer, ``weight_port`` or ``rows`` not a bool
         (``ParameterTypeError``, ``exc.parameter`` names it).
     ValueError
@@ -193,7 +196,7 @@ class FoldedMac(wiring.Component):
     @rejects_quietly
     def __init__(self, plan: DensePlan, product: Product, *, parallelism: int = 1,
                  weight_port: bool = False, requantize_stages: int = 1, rows: bool = False,
-                 row_output: RowOutput | None = None):
+                 row_output: RowOutput | None = None, memory_attrs: dict | None = None):
         if not isinstance(plan, DensePlan):
             raise ParameterTypeError("plan", f"plan must be a DensePlan (see "
                                              f"hwnn.plans.dense.plan_dense), not {plan!r}")
@@ -214,6 +217,10 @@ class FoldedMac(wiring.Component):
                         f"of its own), not parallelism={self._parallelism}")
         self._schedule = mac_schedule(plan, self._parallelism)
         self._row_output = self._check_row_output(row_output)
+        if memory_attrs is not None and not isinstance(memory_attrs, dict):
+            raise ParameterTypeError("memory_attrs", f"memory_attrs must be a dict or None, "
+                                                     f"not {memory_attrs!r}")
+        self._memory_attrs = dict(memory_attrs or {})
         members = {
             "i": In(stream.Signature(data.ArrayLayout(format_shape(plan.in_format), plan.n_in))),
         }
@@ -372,7 +379,8 @@ class FoldedMac(wiring.Component):
             return Const(words[0], self._product.word_shape)
         # A synchronous read port is the operand register, and lets yosys use block RAM for
         # deep weight memories.
-        memory = Memory(shape=self._product.word_shape, depth=ii, init=words)
+        memory = Memory(shape=self._product.word_shape, depth=ii, init=words,
+                        attrs=self._memory_attrs)
         m.submodules[f"weights{index}"] = memory
         if self._weight_port:
             self._write_port(m, index, memory, load, write_code)

@@ -60,7 +60,7 @@ def layer_core(layer, lanes_in: int, sequence: bool = False, fmt=None, pace=None
     if layer.kind == "dense":
         return Dense(layer.plan, **layer.options)
     if layer.kind == "binary_dense":
-        return BinaryDense(layer.plan)
+        return BinaryDense(layer.plan, **layer.options)
     if layer.kind == "conv1d":
         return Conv1d(layer.plan, **layer.options, pace=pace)
     if layer.kind == "pool":

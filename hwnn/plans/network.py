@@ -63,7 +63,7 @@ KINDS = {"dense": ("arith", "parallelism", "pipeline"), "activation": (),
          "last": (), **{kind: _RECURRENT_OPTIONS for kind in RECURRENT},
          BIDIRECTIONAL: (*_RECURRENT_OPTIONS, "max_steps"),
          **{kind: ("arith", "parallelism", "pipeline", "lanes", "cuts") for kind in CELLS},
-         "binary_dense": ()}
+         "binary_dense": ("weight_ram",)}
 # The plan class each kind needs (activations: any activation plan).
 _PLANS = {"dense": DensePlan, "conv1d": Conv1dPlan, "pool": Pool1dPlan, "flatten": FlattenPlan,
           "last": LastStepPlan, **{kind: RecurrentPlan for kind in RECURRENT},

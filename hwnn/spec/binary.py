@@ -10,6 +10,8 @@ A layer table (``kind = "binary_dense"``) takes:
 * ``out_format``: the output of the thresholds (default ``UQ(k, 0)``, ``k`` from their count);
   read only when the layer has thresholds.
 * ``popcount_method``, ``popcount_pipeline``: the popcount tree of one-bit inputs.
+* ``weight_ram``: where the PEs' weight memories go, ``"auto"`` (default), ``"block"`` or
+  ``"logic"`` (:data:`hwnn.cores.binary_dense.WEIGHT_RAM`).
 
 Its arrays in the network's weights file: ``<name>.weight`` (``n_out × n_in``, 0/1 bits or
 ±1 values, +1 being bit 1), optionally ``<name>.thresholds`` (``(channels, 2**k − 1)``
@@ -24,6 +26,7 @@ from types import MappingProxyType
 
 import numpy as np
 
+from ..cores.binary_dense import WEIGHT_RAM
 from ..fixed import SQ, UQ
 from ..plans.binary_dense import plan_binary_dense
 from ..plans.network import Layer
@@ -36,7 +39,8 @@ __all__ = ["BINARY_KINDS", "binary_dense_layer"]
 
 #: The binarized layer kinds and their fields.
 BINARY_KINDS = {"binary_dense": ("in_format", "in_encoding", "w_encoding", "pe", "simd",
-                                 "out_format", "popcount_method", "popcount_pipeline")}
+                                 "out_format", "popcount_method", "popcount_pipeline",
+                                 "weight_ram")}
 
 
 def _array(params: _Fields, path, arrays, key: str, name: str):
@@ -89,6 +93,7 @@ def binary_dense_layer(name: str, params: _Fields, path, arrays, in_format) -> t
     pe, simd = params.integer("pe", 1, 1), params.integer("simd", 1, 1)
     method = params.choice("popcount_method", METHODS, "adder_tree")
     pipeline = params.integer("popcount_pipeline", 0, 0)
+    options = {"weight_ram": params.choice("weight_ram", WEIGHT_RAM, "auto")}
     thresholds, used = None, {keys["weight"]}
     if keys["thresholds"] in arrays:
         thresholds = _thresholds(params, path, arrays, keys, in_format, encoding)
@@ -103,7 +108,7 @@ def binary_dense_layer(name: str, params: _Fields, path, arrays, in_format) -> t
                                  popcount_pipeline=pipeline)
     except (TypeError, ValueError) as exc:
         raise _plan_error(params, exc, "weights") from None
-    return Layer(name, "binary_dense", plan, MappingProxyType({})), used
+    return Layer(name, "binary_dense", plan, MappingProxyType(options)), used
 
 
 def _thresholds(params, path, arrays, keys, in_format, encoding) -> ThresholdPlan:
