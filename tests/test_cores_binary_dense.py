@@ -68,6 +68,10 @@ CASES = [
     dict(n_out=4, n_in=6, pe=4, simd=3, encoding=UQ(4, 0), w_encoding="binary", k=2),
     dict(n_out=2, n_in=4, pe=1, simd=2, encoding=SQ(3, 2), k=1),
     dict(n_out=1, n_in=1, pe=1, simd=1, k=1),
+    # Several neurons per PE share its comparators (ThresholdRows.select).
+    dict(n_out=6, n_in=8, pe=1, simd=4, k=2),
+    dict(n_out=6, n_in=8, pe=2, simd=2, k=3, channels=1, encoding=SQ(2, 1)),
+    dict(n_out=8, n_in=6, pe=2, simd=3, k=1, encoding="binary", w_encoding="binary"),
 ]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Value, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -15,7 +15,7 @@ from ._component import owned, rejects_quietly
 from .mac import FoldedMac, Product, RowOutput
 from .popcount import popcount_tree
 from .requantize import format_shape
-from .threshold import _balanced_sum, thresholded
+from .threshold import _balanced_sum, threshold_code, thresholded
 
 __all__ = ["BinaryDense", "XnorPopcountProduct", "SelectProduct", "ThresholdRows",
            "WEIGHT_RAM", "AUTO_BLOCK_BITS"]
@@ -107,9 +107,12 @@ class SelectProduct(Product):
 
 class ThresholdRows(RowOutput):
     """Each finished dot product through its neuron's thresholds
-    (:func:`hwnn.cores.threshold.thresholded`: :class:`~hwnn.cores.threshold.MultiThreshold`'s
+    (:func:`hwnn.cores.threshold.threshold_code`: :class:`~hwnn.cores.threshold.MultiThreshold`'s
     comparisons and decode, without its registers), so a PE keeps ``k`` bits per finished
-    neuron instead of its sum.
+    neuron instead of its sum. A PE has one set of comparators for the neurons it finishes
+    before its last cycle, as FINN's PEs do: the finishing neuron's thresholds (constants)
+    are selected by its one-hot ``done`` bit (an OR per threshold bit), and one more set for
+    the neuron it finishes last, against constants.
 
     Parameters
     ----------
@@ -122,9 +125,32 @@ class ThresholdRows(RowOutput):
         self._plan = plan
         self.shape = format_shape(plan.out_format)
 
+    def _channel(self, row):
+        return 0 if self._plan.channels == 1 else row
+
     def build(self, m, row, value):
-        channel = 0 if self._plan.channels == 1 else row
-        return thresholded(m, value, self._plan, channel, f"row{row}")
+        return thresholded(m, value, self._plan, self._channel(row), f"row{row}")
+
+    def select(self, m, lane, rows, value):
+        plan = self._plan
+        # A threshold may lie one past the dot product's range: one bit wider, as
+        # MultiThreshold's loadable thresholds are.
+        width = plan.in_format.width + 1
+        thresholds = []
+        for level in range(plan.thresholds.shape[1]):
+            bits = Const(0, width)
+            for row, selected in rows:
+                code = int(plan.thresholds[self._channel(row), level]) & ((1 << width) - 1)
+                bits = bits | (Const(code, width) & selected.replicate(width))
+            threshold = Signal(signed(width), name=f"lane{lane}_threshold{level}")
+            m.d.comb += threshold.eq(bits)
+            thresholds.append(threshold)
+        descending = Const(0, 1)
+        for row, selected in rows:
+            if plan.descending[self._channel(row)]:
+                descending = descending | selected
+        return threshold_code(m, value, thresholds, descending, plan.in_format,
+                              plan.out_format, f"lane{lane}")
 
 
 class BinaryDense(wiring.Component):

@@ -10,7 +10,7 @@ partial sums and the requantize/output stages) is the same for all of them.
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Const, Module, Shape, Signal, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -106,6 +106,16 @@ class RowOutput:
     def build(self, m, row: int, value):
         """The output of row ``row`` for its sum ``value``, built into ``m``."""
         raise NotImplementedError
+
+    def select(self, m, lane: int, rows, value):
+        """The output of whichever of ``rows`` (``(row, one-bit Value)`` pairs, at most one
+        Value high) is selected, for its sum ``value``: what lane ``lane`` stores as each of
+        those rows finishes, one row per cycle. By default :meth:`build` of each row,
+        multiplexed; a subclass may share the logic between the rows."""
+        result = Const(0, self.shape)
+        for row, selected in rows:
+            result = Mux(selected, self.build(m, row, value), result)
+        return result
 
 
 class FoldedMac(wiring.Component):

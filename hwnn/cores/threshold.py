@@ -29,7 +29,8 @@ from ..plans.threshold import ThresholdPlan
 from ._activation import _Activation
 from ._component import rejects_quietly
 
-__all__ = ["MultiThreshold", "Threshold", "at_or_above", "count_code", "thresholded"]
+__all__ = ["MultiThreshold", "Threshold", "at_or_above", "count_code", "threshold_code",
+           "thresholded"]
 
 
 class MultiThreshold(_Activation):
@@ -224,17 +225,22 @@ def count_code(count, out_format, descending):
     return count ^ flips
 
 
-def thresholded(m, x, plan, channel: int, name: str):
-    """Combinational ``multithreshold`` of ``x`` (codes of ``plan.in_format``) with channel
-    ``channel`` of the constant thresholds of ``plan``: the comparisons, the thermometer
-    decode and the output code, as :class:`MultiThreshold` computes them, without its
-    registers."""
-    thresholds = [int(t) for t in plan.thresholds[channel]]
-    descending = bool(plan.descending[channel])
-    above = Cat(at_or_above(x, t, plan.in_format) for t in thresholds)
-    if plan.k == 1:
+def threshold_code(m, x, thresholds, descending, in_format, out_format, name: str):
+    """Combinational ``multithreshold`` of ``x`` (codes of ``in_format``) with ascending
+    ``thresholds`` (ints, or Values one bit wider than ``x``) and ``descending`` (a bool or a
+    one-bit Value): the comparisons, the thermometer decode and the output code of
+    ``out_format``, as :class:`MultiThreshold` computes them, without its registers."""
+    above = Cat(at_or_above(x, t, in_format) for t in thresholds)
+    if out_format.width == 1:
         return above ^ descending
-    return count_code(_thermometer_count(m, above, plan.k, name), plan.out_format, descending)
+    count = _thermometer_count(m, above, out_format.width, name)
+    return count_code(count, out_format, descending)
+
+
+def thresholded(m, x, plan, channel: int, name: str):
+    """:func:`threshold_code` with channel ``channel`` of ``plan``'s constant thresholds."""
+    return threshold_code(m, x, [int(t) for t in plan.thresholds[channel]],
+                          bool(plan.descending[channel]), plan.in_format, plan.out_format, name)
 
 
 def _thermometer_count(m, above, k, name):
