@@ -140,7 +140,8 @@ def _layer_what(layer) -> tuple[str, str, str]:
     what = kind + (f" {layer['arith']} {layer['method']}" if "hidden_size" in layer else
                    f" {layer['arith']}" if "arith" in layer else
                    f" {layer['method']} {layer['function']}" if "method" in layer else
-                   f" {layer['pool']} k{layer['kernel_size']}" if "pool" in layer else "")
+                   f" {layer['pool']} k{layer['kernel_size']}" if "pool" in layer else
+                   f" pe {layer['pe']} simd {layer['simd']}" if "simd" in layer else "")
     fmt_in = layer.get("in_format", layer.get("format"))
     fmt_out = layer.get("out_format", layer.get("format", layer.get("state_format")))
     values = (f"{layer['n_in']} -> {layer['n_out']}" if "n_in" in layer else

@@ -443,6 +443,8 @@ def plan_info(design: Design) -> dict:
         # `count` of them.
         total = {key: sum(m.describe()[key] * c for (_, m), c in zip(metrics.layers, counts))
                  for key in ("rm", "bop", "additions", "shifts", "comparisons", "nabs")}
+        if metrics.total.xnors:   # binarized layers' bit functions
+            total["xnors"] = sum(m.xnors * c for (_, m), c in zip(metrics.layers, counts))
         info["metrics"] = {**total, "per": "sequence" if design.sequence_length else "vector"}
         if design.sequence_length:
             # Cycles per sequence of the spec's length when sequences follow back to back.

@@ -26,6 +26,12 @@ NABS, additions and bit shifts
     a non-zero constant amount counts 1; negation, rounding and saturation count 0 (the
     requantize stage every layer ends with is left out of every measure).
 
+Binarized layers (:mod:`hwnn.plans.binary_dense`) have no multiplications (RM 0): their
+products are bit functions, counted as ``xnors`` (an XNOR, or for mixed encodings the AND/OR
+pairs of :data:`~hwnn.plans.binary_dense.TERMS`, one per weight bit and function), and their
+popcounts are additions (a popcount of ``n`` bits adds ``n − 1`` times); BoP is the formula's
+with ``b_a`` the input's width (1 for bits) and ``b_w = 1``.
+
 The counts of one layer are a :class:`LayerMetrics`; :func:`layer_metrics` derives them from a
 plan (or a core that holds one) and :func:`network_metrics` adds them up.
 """
@@ -40,6 +46,7 @@ import numpy as np
 
 from .checks import ParameterTypeError, ParameterValueError, check_choice, check_integer
 from .plans.bidirectional import BidirectionalPlan
+from .plans.binary_dense import BinaryDensePlan
 from .plans.conv1d import Conv1dPlan
 from .plans.dense import ARITHMETIC, DensePlan, shift_add_graph
 from .plans.exact import ExactPlan
@@ -49,8 +56,9 @@ from .plans.pwl.plan import PWLPlan
 from .plans.rnn import RecurrentPlan
 from .plans.shift_add import AdderGraph, csd
 
-__all__ = ["LayerMetrics", "NetworkMetrics", "bop", "digit_counts", "layer_metrics",
-           "network_metrics", "nabs", "recurrent_metrics", "rm", "weight_layer_metrics"]
+__all__ = ["LayerMetrics", "NetworkMetrics", "binary_dense_metrics", "bop", "digit_counts",
+           "layer_metrics", "network_metrics", "nabs", "recurrent_metrics", "rm",
+           "weight_layer_metrics"]
 
 
 def _shape(n_in, n_out, kernel, groups) -> tuple[int, int, int, int]:
@@ -220,7 +228,8 @@ class LayerMetrics:
     ``rm`` real multiplications (RMpS for a layer over a sequence), ``bop`` bit operations,
     ``nabs = additions + shifts``, ``comparisons`` (an activation's segment search and clips;
     in none of the other counts). ``p`` is the fraction of non-zero weights BoP used (1 for
-    layers without weights).
+    layers without weights). ``xnors``: a binarized layer's bit functions (module docstring;
+    0 for every other layer, and then left out of :meth:`describe`).
     """
     kind: str
     rm: int
@@ -229,6 +238,7 @@ class LayerMetrics:
     shifts: int
     comparisons: int = 0
     p: float = 1.0
+    xnors: int = 0
 
     @property
     def nabs(self) -> int:
@@ -238,6 +248,8 @@ class LayerMetrics:
         """A JSON-serializable summary (``nabs`` included)."""
         info = {f.name: getattr(self, f.name) for f in fields(self)}
         info["nabs"] = self.nabs
+        if not self.xnors:
+            del info["xnors"]
         return info
 
 
@@ -315,6 +327,7 @@ def layer_metrics(layer, *, arith=None, lanes=1) -> LayerMetrics:
     Activation plans (LUT, PWL, exact) of ``lanes`` values per step (an activation core
     brings its own ``lanes``): see
     :func:`_activation_metrics`; BoP 0 (the formula counts weight layers' MACs).
+    ``BinaryDensePlan`` (or a ``BinaryDense`` core): :func:`binary_dense_metrics`.
     ``RecurrentPlan`` (or a recurrent core or cell): :func:`recurrent_metrics` (``arith`` for
     the MAC over ``[x; h]``). ``BidirectionalPlan`` (or a ``Bidirectional`` core): the sum of
     its two directions' (one output step is one step of each), kind ``"bi<kind>"``; ``p``
@@ -339,6 +352,11 @@ def layer_metrics(layer, *, arith=None, lanes=1) -> LayerMetrics:
                                                f"not {arith!r}")
         return _bidirectional_metrics([layer_metrics(part, arith=arith) for part in parts],
                                       plan)
+    if isinstance(plan, BinaryDensePlan):
+        if arith is not None:
+            raise ParameterValueError("arith", f"arith does not apply to a binarized layer; "
+                                               f"got arith={arith!r}")
+        return binary_dense_metrics(plan)
     if isinstance(plan, RecurrentPlan):
         if plan is not layer and arith is not None:
             raise ParameterValueError("arith", f"arith comes from the core "
@@ -371,6 +389,23 @@ def layer_metrics(layer, *, arith=None, lanes=1) -> LayerMetrics:
     if isinstance(plan, (Conv1dPlan, Pool1dPlan, FlattenPlan, LastStepPlan)):
         return _sequence_metrics(plan)
     return _activation_metrics(plan, lanes)
+
+
+def binary_dense_metrics(plan) -> LayerMetrics:
+    """:class:`LayerMetrics` of one vector through a binarized dense layer (module
+    docstring), from :meth:`BinaryDensePlan.binary_ops
+    <hwnn.plans.binary_dense.BinaryDensePlan.binary_ops>`: ``xnors`` its bit functions,
+    ``additions`` the popcount trees' additions (for integer inputs the group sums') plus one
+    accumulation per weight word, ``shifts`` the doubling of each bipolar popcount (a wire in
+    hardware, a shift in NABS's terms), ``comparisons`` the thresholds'."""
+    ops = plan.binary_ops()
+    words = plan.n_out * plan.groups
+    doubled = plan.terms is not None and plan.terms[1] == 2
+    b_a = 1 if plan.popcount is not None else plan.in_format.width
+    return LayerMetrics(kind="binary_dense", rm=0, bop=bop(plan.n_in, plan.n_out, b_a, 1),
+                        additions=ops.get("popcount_adds", ops.get("adds", 0))
+                        + ops["accumulate"], shifts=words if doubled else 0,
+                        comparisons=ops["compare"], xnors=ops.get("xnor", 0))
 
 
 def _recurrent_mac(core) -> tuple:
@@ -511,5 +546,6 @@ def network_metrics(layers) -> NetworkMetrics:
                          bop=math.fsum(m.bop for m in metrics),
                          additions=sum(m.additions for m in metrics),
                          shifts=sum(m.shifts for m in metrics),
-                         comparisons=sum(m.comparisons for m in metrics))
+                         comparisons=sum(m.comparisons for m in metrics),
+                         xnors=sum(m.xnors for m in metrics))
     return NetworkMetrics(layers=tuple(named), total=total)

@@ -146,8 +146,8 @@ def test_batchnorm_after_real_weights_is_folded_and_the_spec_is_refused(tmp_path
                                                  FloatBinaryDense]
     assert layers[2].binary_input and layers[3].binary_input
     with pytest.raises(UnsupportedLayer, match=r"a binarized layer; hwnn reads BNNs "
-                                               r"\(hwnn.io.read_model\) but writes them as a "
-                                               r"spec only once its BinaryDense layer kind lands"):
+                                               r"\(hwnn.io.read_model\) but does not write "
+                                               r"them as binary_dense layers of a spec yet"):
         import_model(tmp_path / "m.onnx", tmp_path / "m.toml", bits=8)
 
 

@@ -80,7 +80,8 @@ def test_balance_picks_the_fewest_multipliers_for_the_target():
      "layers[0].name must be an identifier (letters, digits, _), not 'fc 1'"),
     ([Layer("c", "conv2d", dense_plan(6, 8, 0))],
      "layers[0].kind must be one of 'dense', 'activation', 'conv1d', 'pool', 'flatten', 'last', "
-     "'lstm', 'gru', 'bidirectional', 'lstm_cell', 'gru_cell', not 'conv2d'"),
+     "'lstm', 'gru', 'bidirectional', 'lstm_cell', 'gru_cell', 'binary_dense', not "
+     "'conv2d'"),
     ([Layer("fc1", "dense", dense_plan(6, 8, 0), MappingProxyType({"lanes": 2}))],
      "layers[0] (fc1): option 'lanes' does not apply to a dense layer"),
     ([Layer("fc1", "dense", dense_plan(6, 8, 0), MappingProxyType({"arith": "mcm",

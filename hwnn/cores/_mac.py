@@ -45,14 +45,17 @@ def select_input(m, index, columns, x, n_in, t, ii):
     return Value.cast(elements[port.data])
 
 
-def accumulate_lane(m, index, lane, product, *, t, advance, accumulate, acc_shape, bias, sums):
+def accumulate_lane(m, index, lane, product, *, t, advance, accumulate, acc_shape, bias, sums,
+                    row_output=None):
     """Accumulate lane ``index``'s ``product`` (registered, aligned with cycle ``t``).
 
     Each output segment of the lane starts from 0, or from its row's bias if it holds the
     row's column 0 (every row has exactly one such segment, so the bias joins each sum once
     without an adder of its own). The register holding each finished segment is appended to
     ``sums[row]``; the caller adds a row's partial sums. With ``sums`` None no segment is kept
-    beyond the accumulator (the caller takes each from it in time). Returns the accumulator.
+    beyond the accumulator (the caller takes each from it in time). With ``row_output`` (a
+    :class:`~hwnn.cores.mac.RowOutput`) each finished sum is kept as ``row_output``'s value of
+    it instead (every row then lies in one lane). Returns the accumulator.
     """
     init_value = Const(0, acc_shape)
     for row, first, _ in lane.segments:
@@ -68,18 +71,30 @@ def accumulate_lane(m, index, lane, product, *, t, advance, accumulate, acc_shap
     m.d.comb += acc_next.eq(Mux(restart, init, acc) + product)
     with m.If(accumulate):
         m.d.sync += acc.eq(acc_next)
-    for row, _, last_t in (() if sums is None else lane.segments):
-        if last_t == lane.last_busy_cycle:
+    segments = () if sums is None else lane.segments
+    done = {}   # the rows finished before the lane's last cycle: set as their sum completes
+    for row, _, last_t in segments:
+        if last_t != lane.last_busy_cycle:
+            done[row] = Signal(name=f"done{index}_row{row}")
+            with m.If(advance):
+                m.d.sync += done[row].eq(t == last_t)
+    if row_output is not None and done:
+        # At most one row finishes per cycle: they share one output of acc_next.
+        shared = row_output.select(m, index, list(done.items()), acc_next)
+    for row, _, last_t in segments:
+        if row not in done:
             # The final segment stays in the accumulator until the next vector's first product
             # arrives, which is no earlier than the output stage reads it.
-            sums[row].append(acc)
+            sums[row].append(acc if row_output is None else row_output.build(m, row, acc))
             continue
-        done = Signal(name=f"done{index}_row{row}")
-        with m.If(advance):
-            m.d.sync += done.eq(t == last_t)
-        partial = Signal(acc_shape, name=f"partial{index}_row{row}")
-        with m.If(accumulate & done):
-            m.d.sync += partial.eq(acc_next)
+        if row_output is None:
+            partial = Signal(acc_shape, name=f"partial{index}_row{row}")
+            value = acc_next
+        else:
+            partial = Signal(row_output.shape, name=f"output{index}_row{row}")
+            value = shared
+        with m.If(accumulate & done[row]):
+            m.d.sync += partial.eq(value)
         sums[row].append(partial)
     return acc
 

@@ -10,7 +10,7 @@ partial sums and the requantize/output stages) is the same for all of them.
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Const, Module, Shape, Signal, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -23,7 +23,7 @@ from ._mac import accumulate_lane, mac_sequencer, select_input
 from ._output import registered_output
 from .requantize import format_shape, requantize
 
-__all__ = ["Product", "Multiply", "FoldedMac"]
+__all__ = ["Product", "Multiply", "RowOutput", "FoldedMac"]
 
 
 class Product:
@@ -94,6 +94,30 @@ class Multiply(Product):
         return operand * word
 
 
+class RowOutput:
+    """What a :class:`FoldedMac` outputs for each finished sum instead of requantizing it (a
+    binarized layer's thresholds): ``shape`` of one output, and :meth:`build`, the
+    combinational logic from a row's exact sum (codes of the plan's ``acc_format``) to it.
+    The array keeps each row's output rather than its sum, so a lane holds ``shape`` bits per
+    finished row."""
+
+    shape: Shape
+
+    def build(self, m, row: int, value):
+        """The output of row ``row`` for its sum ``value``, built into ``m``."""
+        raise NotImplementedError
+
+    def select(self, m, lane: int, rows, value):
+        """The output of whichever of ``rows`` (``(row, one-bit Value)`` pairs, at most one
+        Value high) is selected, for its sum ``value``: what lane ``lane`` stores as each of
+        those rows finishes, one row per cycle. By default :meth:`build` of each row,
+        multiplexed; a subclass may share the logic between the rows."""
+        result = Const(0, self.shape)
+        for row, selected in rows:
+            result = Mux(selected, self.build(m, row, value), result)
+        return result
+
+
 class FoldedMac(wiring.Component):
     """``y = requantize(W·x + b)`` (:func:`hwnn.ref.dense.dense`) on ``parallelism`` lanes.
 
@@ -148,6 +172,13 @@ class FoldedMac(wiring.Component):
     rows : bool
         Send one output per transfer, in row order (default False: the whole vector), see
         above; needs ``parallelism`` 1.
+    row_output : RowOutput, optional
+        Output each row's ``row_output`` value (of its shape) instead of the requantized sum;
+        each lane keeps the values of its finished rows, not their sums. Needs every row in
+        one lane (``parallelism`` dividing ``n_out``) and ``requantize_stages`` 1.
+    memory_attrs : dict, optional
+        Attributes of the weight memories (``{"ram_style": "block"}`` puts them in block RAM
+        where yosys, by its own estimate, would build small ones from logic).
 
     Members
     -------
@@ -156,22 +187,26 @@ class FoldedMac(wiring.Component):
     i_weight : In(stream.Signature(data.StructLayout({"addr": unsigned, "code": word_shape})))
         Only with ``weight_port``: one weight word per transfer, ``addr = row·n_in + column``.
     o : Out(stream.Signature(data.ArrayLayout(<out_format shape>, n_out)))
-        Output vector (with ``rows``: ``ArrayLayout(<out_format shape>, 1)``, one row).
+        Output vector (with ``rows``: ``ArrayLayout(<out_format shape>, 1)``, one row; with
+        ``row_output``: its shape).
 
     Raises
     ------
     TypeError
-        ``plan`` is not a DensePlan, ``product`` not a Product, ``parallelism`` or
+        ``plan`` is not a DensePlan, ``product`` not a Product, ``row_output`` not a RowOutput,
+        ``memory_attrs`` not a dict, ``parallelism`` or
         ``requantize_stages`` not an integer, ``weight_port`` or ``rows`` not a bool
         (``ParameterTypeError``, ``exc.parameter`` names it).
     ValueError
         ``parallelism`` outside ``1 … n_in·n_out``, ``requantize_stages`` not 1 or 2, ``rows``
-        with ``parallelism`` other than 1 (``ParameterValueError``).
+        with ``parallelism`` other than 1, ``row_output`` with rows split between lanes, with
+        ``requantize_stages`` 2 or with ``rows`` (``ParameterValueError``).
     """
 
     @rejects_quietly
     def __init__(self, plan: DensePlan, product: Product, *, parallelism: int = 1,
-                 weight_port: bool = False, requantize_stages: int = 1, rows: bool = False):
+                 weight_port: bool = False, requantize_stages: int = 1, rows: bool = False,
+                 row_output: RowOutput | None = None, memory_attrs: dict | None = None):
         if not isinstance(plan, DensePlan):
             raise ParameterTypeError("plan", f"plan must be a DensePlan (see "
                                              f"hwnn.plans.dense.plan_dense), not {plan!r}")
@@ -191,6 +226,11 @@ class FoldedMac(wiring.Component):
                 "rows", f"rows needs parallelism 1 (one lane, so each row finishes in a cycle "
                         f"of its own), not parallelism={self._parallelism}")
         self._schedule = mac_schedule(plan, self._parallelism)
+        self._row_output = self._check_row_output(row_output)
+        if memory_attrs is not None and not isinstance(memory_attrs, dict):
+            raise ParameterTypeError("memory_attrs", f"memory_attrs must be a dict or None, "
+                                                     f"not {memory_attrs!r}")
+        self._memory_attrs = dict(memory_attrs or {})
         members = {
             "i": In(stream.Signature(data.ArrayLayout(format_shape(plan.in_format), plan.n_in))),
         }
@@ -201,9 +241,27 @@ class FoldedMac(wiring.Component):
                 "code": product.word_shape,
             })
             members["i_weight"] = In(stream.Signature(self._weight_layout))
-        members["o"] = Out(stream.Signature(data.ArrayLayout(format_shape(plan.out_format),
+        out_shape = format_shape(plan.out_format) if row_output is None else row_output.shape
+        members["o"] = Out(stream.Signature(data.ArrayLayout(out_shape,
                                                              1 if rows else plan.n_out)))
         super().__init__(members)
+
+    def _check_row_output(self, row_output):
+        if row_output is None:
+            return None
+        if not isinstance(row_output, RowOutput):
+            raise ParameterTypeError("row_output", f"row_output must be a "
+                                                   f"hwnn.cores.mac.RowOutput or None, not "
+                                                   f"{row_output!r}")
+        lanes = [{row for row, _, _ in lane.segments} for lane in self._schedule.lanes]
+        split = [row for row in range(self._plan.n_out)
+                 if sum(row in rows for rows in lanes) > 1]
+        if split or self._requantize_stages != 1 or self._rows:
+            why = (f"row {split[0]} is split between lanes at parallelism {self._parallelism}"
+                   if split else "requantize_stages 2 or rows is given")
+            raise ParameterValueError("row_output", f"row_output needs every row in one lane, "
+                                                    f"requantize_stages 1 and no rows; {why}")
+        return row_output
 
     plan = property(lambda self: self._plan, doc="The DensePlan (initial weights) it computes.")
     product = property(lambda self: self._product, doc="What makes a product.")
@@ -290,13 +348,17 @@ class FoldedMac(wiring.Component):
                 m.d.sync += product.eq(value)
             acc = accumulate_lane(m, index, lane, product, t=t_product, advance=advance,
                                   accumulate=accumulate, acc_shape=acc_shape, bias=plan.bias,
-                                  sums=None if self._rows else sums)
+                                  sums=None if self._rows else sums,
+                                  row_output=self._row_output)
         if self._rows:     # the one lane's accumulator holds each row in turn
             sums = [[acc]]
 
         if self._requantize_stages == 2:
             mid_format = rounded_format(plan.acc_format, plan.out_format)
         for row, terms in enumerate(sums):
+            if self._row_output is not None:   # one lane's output for the row, no requantize
+                m.d.comb += result[row].eq(terms[0])
+                continue
             total = Signal(acc_shape, name=f"sum{row}")
             m.d.comb += total.eq(sum(terms[1:], terms[0]))
             if self._requantize_stages == 1:
@@ -327,7 +389,8 @@ class FoldedMac(wiring.Component):
             return Const(words[0], self._product.word_shape)
         # A synchronous read port is the operand register, and lets yosys use block RAM for
         # deep weight memories.
-        memory = Memory(shape=self._product.word_shape, depth=ii, init=words)
+        memory = Memory(shape=self._product.word_shape, depth=ii, init=words,
+                        attrs=self._memory_attrs)
         m.submodules[f"weights{index}"] = memory
         if self._weight_port:
             self._write_port(m, index, memory, load, write_code)

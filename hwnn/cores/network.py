@@ -19,6 +19,7 @@ from ._timing import chain_schedule, check_arrivals, layer_lengths
 from ._window import start_shifts
 from .activation import activation_core
 from .bidirectional import Bidirectional
+from .binary_dense import BinaryDense
 from .cell_layer import CellLayer
 from .conv1d import Conv1d
 from .dense import Dense
@@ -54,9 +55,12 @@ def layer_core(layer, lanes_in: int, sequence: bool = False, fmt=None, pace=None
     (:class:`~hwnn.cores.recurrent_unrolled.UnrolledRecurrent` with ``cuts``,
     :func:`~hwnn.cores.rnn_core.recurrent_core`), a bidirectional one a
     :class:`~hwnn.cores.bidirectional.Bidirectional` whose outputs come at most every ``pace``
-    cycles, a cell a :class:`~hwnn.cores.cell_layer.CellLayer`."""
+    cycles, a cell a :class:`~hwnn.cores.cell_layer.CellLayer`, a binarized dense layer a
+    :class:`~hwnn.cores.binary_dense.BinaryDense`."""
     if layer.kind == "dense":
         return Dense(layer.plan, **layer.options)
+    if layer.kind == "binary_dense":
+        return BinaryDense(layer.plan, **layer.options)
     if layer.kind == "conv1d":
         return Conv1d(layer.plan, **layer.options, pace=pace)
     if layer.kind == "pool":

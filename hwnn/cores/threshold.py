@@ -20,7 +20,7 @@ comparators per lane.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream
 from amaranth.lib.wiring import In
 
@@ -29,7 +29,8 @@ from ..plans.threshold import ThresholdPlan
 from ._activation import _Activation
 from ._component import rejects_quietly
 
-__all__ = ["MultiThreshold", "Threshold"]
+__all__ = ["MultiThreshold", "Threshold", "at_or_above", "count_code", "threshold_code",
+           "thresholded"]
 
 
 class MultiThreshold(_Activation):
@@ -165,7 +166,7 @@ class MultiThreshold(_Activation):
             descending = bool(plan.descending[self._channel(index)])
         above = Signal(len(thresholds), name=f"{name}_above")  # bit i: x >= T_(i+1)
         with m.If(advance):
-            m.d.sync += above.eq(Cat(self._compare(x, t) for t in thresholds))
+            m.d.sync += above.eq(Cat(at_or_above(x, t, plan.in_format) for t in thresholds))
         if self._loadable:
             # The direction travels with the comparisons it belongs to: a load may replace
             # the register before they reach the output.
@@ -182,22 +183,8 @@ class MultiThreshold(_Activation):
             m.d.comb += c.eq(_balanced_sum([above[i] for i in range(len(thresholds))]))
         else:
             c = _thermometer_count(m, above, plan.k, name)
-        # Modulo 2**k, min_int + c is c with the sign bit flipped (min_int is 0 or
-        # -2**(k-1)) and max_int - c is ~(min_int + c): bit flips, no adder.
-        sign = Const(1 << (plan.k - 1) if out.signed else 0, plan.k)
-        flips = sign ^ (descending.replicate(plan.k) if self._loadable
-                        else Const(-int(descending), plan.k))
         with m.If(advance):
-            m.d.sync += result.eq(c ^ flips)
-
-    def _compare(self, x, threshold):
-        """``x >= threshold``; a constant bit for a constant threshold at an end of the range."""
-        if isinstance(threshold, int):
-            if threshold <= self._plan.in_format.min_int:
-                return Const(1, 1)
-            if threshold > self._plan.in_format.max_int:
-                return Const(0, 1)
-        return x >= threshold
+            m.d.sync += result.eq(count_code(c, out, descending))
 
 
 class Threshold(MultiThreshold):
@@ -212,6 +199,48 @@ class Threshold(MultiThreshold):
         if plan.k != 1:
             raise ParameterValueError("plan", f"plan must have a one-bit output for a Threshold "
                                               f"(use MultiThreshold), not {plan.out_format}")
+
+
+def at_or_above(x, threshold, in_format):
+    """``x >= threshold`` for ``x`` of ``in_format``; a constant bit for a constant threshold
+    at an end of the range."""
+    if isinstance(threshold, int):
+        if threshold <= in_format.min_int:
+            return Const(1, 1)
+        if threshold > in_format.max_int:
+            return Const(0, 1)
+    return x >= threshold
+
+
+def count_code(count, out_format, descending):
+    """The output code of ``count`` thresholds at or below the input: ``out.min_int + c``, or
+    ``out.max_int − c`` when ``descending`` (a bool, or a one-bit Value).
+
+    Modulo ``2**k``, ``min_int + c`` is ``c`` with the sign bit flipped (``min_int`` is 0 or
+    ``−2**(k−1)``) and ``max_int − c`` is ``~(min_int + c)``: bit flips, no adder."""
+    k = out_format.width
+    sign = Const(1 << (k - 1) if out_format.signed else 0, k)
+    flips = sign ^ (descending.replicate(k) if isinstance(descending, Value)
+                    else Const(-int(descending), k))
+    return count ^ flips
+
+
+def threshold_code(m, x, thresholds, descending, in_format, out_format, name: str):
+    """Combinational ``multithreshold`` of ``x`` (codes of ``in_format``) with ascending
+    ``thresholds`` (ints, or Values one bit wider than ``x``) and ``descending`` (a bool or a
+    one-bit Value): the comparisons, the thermometer decode and the output code of
+    ``out_format``, as :class:`MultiThreshold` computes them, without its registers."""
+    above = Cat(at_or_above(x, t, in_format) for t in thresholds)
+    if out_format.width == 1:
+        return above ^ descending
+    count = _thermometer_count(m, above, out_format.width, name)
+    return count_code(count, out_format, descending)
+
+
+def thresholded(m, x, plan, channel: int, name: str):
+    """:func:`threshold_code` with channel ``channel`` of ``plan``'s constant thresholds."""
+    return threshold_code(m, x, [int(t) for t in plan.thresholds[channel]],
+                          bool(plan.descending[channel]), plan.in_format, plan.out_format, name)
 
 
 def _thermometer_count(m, above, k, name):

@@ -197,8 +197,8 @@ def import_model(model, output, *, bits: int = 8, calibration=None, name=None, l
     binary = [layer for layer in float_layers if isinstance(layer, (FloatSign, FloatBinaryDense))]
     if binary:
         raise UnsupportedLayer(f"{binary[0].source}: a binarized layer; hwnn reads BNNs "
-                               f"(hwnn.io.read_model) but writes them as a spec only once its "
-                               f"BinaryDense layer kind lands (issue 12)")
+                               f"(hwnn.io.read_model) but does not write them as binary_dense "
+                               f"layers of a spec yet (issue 12)")
     if name is None:
         name = re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9_]", "_", default)).strip("_") or "model"
         name = name if not name[0].isdigit() else f"model_{name}"

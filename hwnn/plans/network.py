@@ -15,7 +15,9 @@ h_reverse]``; its core's option ``max_steps`` is the longest sequence it stores)
 turns each sequence (of any length) into its last step's vector, and ``lstm_cell`` and
 ``gru_cell`` layers take vectors: one step of the cell per vector, from a state loaded with
 it (the network's ``i_state_<name>`` stream), giving the next state ``[h'; c']`` (``h'`` for
-a GRU) in :attr:`~hwnn.plans.rnn.RecurrentPlan.next_state_format`. :func:`balance`
+a GRU) in :attr:`~hwnn.plans.rnn.RecurrentPlan.next_state_format`; ``binary_dense`` layers
+(:mod:`hwnn.plans.binary_dense`) take vectors of bits (or integer codes) and give dot products
+or threshold codes, folded by the ``pe`` and ``simd`` of their plan. :func:`balance`
 chooses the parallelism of each folded dense layer for a target initiation interval with the
 fewest multipliers.
 
@@ -34,6 +36,7 @@ from fractions import Fraction
 from types import MappingProxyType
 
 from ..checks import ParameterTypeError, ParameterValueError, check_integer
+from .binary_dense import BinaryDensePlan
 from .conv1d import Conv1dPlan
 from .dense import ARITHMETIC, DensePlan, mac_schedule
 from .pool import FlattenPlan, LastStepPlan, Pool1dPlan
@@ -59,16 +62,18 @@ KINDS = {"dense": ("arith", "parallelism", "pipeline"), "activation": (),
          "conv1d": ("arith", "parallelism", "pipeline"), "pool": (), "flatten": (),
          "last": (), **{kind: _RECURRENT_OPTIONS for kind in RECURRENT},
          BIDIRECTIONAL: (*_RECURRENT_OPTIONS, "max_steps"),
-         **{kind: ("arith", "parallelism", "pipeline", "lanes", "cuts") for kind in CELLS}}
+         **{kind: ("arith", "parallelism", "pipeline", "lanes", "cuts") for kind in CELLS},
+         "binary_dense": ("weight_ram",)}
 # The plan class each kind needs (activations: any activation plan).
 _PLANS = {"dense": DensePlan, "conv1d": Conv1dPlan, "pool": Pool1dPlan, "flatten": FlattenPlan,
           "last": LastStepPlan, **{kind: RecurrentPlan for kind in RECURRENT},
-          BIDIRECTIONAL: BidirectionalPlan, **{kind: RecurrentPlan for kind in CELLS}}
+          BIDIRECTIONAL: BidirectionalPlan, **{kind: RecurrentPlan for kind in CELLS},
+          "binary_dense": BinaryDensePlan}
 # Whether a kind takes / gives sequences (None: whatever comes, an activation).
 _SEQUENCES = {"dense": (False, False), "conv1d": (True, True), "pool": (True, True),
               "flatten": (True, False), "last": (True, False), "activation": (None, None),
               **{kind: (True, True) for kind in (*RECURRENT, BIDIRECTIONAL)},
-              **{kind: (False, False) for kind in CELLS}}
+              **{kind: (False, False) for kind in CELLS}, "binary_dense": (False, False)}
 
 
 class TimingUnknown(LookupError):
@@ -103,7 +108,7 @@ class Layer:
     def lanes(self, n_in: int) -> tuple[int, int]:
         """``(input lanes, output lanes)`` of the layer when ``n_in`` values arrive per
         transfer (a sequence layer's lanes are its channels)."""
-        if self.kind == "dense":
+        if self.kind in ("dense", "binary_dense"):
             return self.plan.n_in, self.plan.n_out
         if self.kind == "conv1d":
             return self.plan.in_channels, self.plan.out_channels
@@ -161,7 +166,10 @@ class Layer:
     @property
     def mac_ii(self) -> int:
         """A dense or conv1d layer's MAC ii (per vector or window): the folded schedule's, 1
-        for shift-add; 1 for the other kinds."""
+        for shift-add; a binary_dense layer's ``(n_out/pe)·(n_in/simd)``; 1 for the other
+        kinds."""
+        if self.kind == "binary_dense":
+            return self.plan.ii
         if self.kind not in ("dense", "conv1d") or self.options.get("arith", "mult") != "mult":
             return 1
         plan = self.plan if self.kind == "dense" else self.plan.groups[0]
@@ -290,7 +298,7 @@ class NetworkPlan:
         Worked back from the network's output (always taken): a conv1d takes a window every
         ``take = max(mac_ii, need)`` cycles, ``need`` being the spacing the layers after it
         want, and wants its own inputs ``ceil(take / stride)`` apart; a pool wants
-        ``ceil(need / stride)``, a flatten ``ceil(need / steps)``, a dense layer
+        ``ceil(need / stride)``, a flatten ``ceil(need / steps)``, a dense (or binary_dense) layer
         ``max(ii, need)``, a recurrent layer ``max(step_ii[name], need)``, an activation
         ``need``; a bidirectional layer emits its outputs ``need`` apart and, as it stores
         its sequences, wants its inputs ``step_ii[name]`` apart. Inside a sequence this
@@ -312,7 +320,7 @@ class NetworkPlan:
                 need = -(-need // layer.plan.stride)
             elif layer.kind in ("flatten", "last"):
                 need = -(-need // layer.plan.steps)
-            elif layer.kind == "dense":
+            elif layer.kind in ("dense", "binary_dense"):
                 need = max(layer.ii, need)
             elif layer.kind in (*RECURRENT, *CELLS):
                 need = max(math.ceil(layer.cycles(step_ii)), need)

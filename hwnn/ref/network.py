@@ -13,6 +13,7 @@ import numpy as np
 
 from ..checks import ParameterTypeError, ParameterValueError
 from .activation import activation
+from .binary_dense import binary_dense, binary_dense_float
 from .conv1d import conv1d, conv1d_float
 from .dense import dense
 from .pool import pool1d
@@ -90,7 +91,8 @@ def _cell_outputs(plan, x, state=None):
 _REFERENCES = {"dense": dense, "activation": activation, "conv1d": conv1d, "pool": pool1d,
                "flatten": _stream_flatten, "last": _last_step, "lstm": _recurrent_outputs,
                "gru": _recurrent_outputs, "bidirectional": _bidirectional_outputs,
-               "lstm_cell": _cell_outputs, "gru_cell": _cell_outputs}
+               "lstm_cell": _cell_outputs, "gru_cell": _cell_outputs,
+               "binary_dense": binary_dense}
 
 
 def state_fields(layer) -> dict:
@@ -229,9 +231,10 @@ def network_float(plan, weights, x, initial_states=None) -> list[np.ndarray]:
     every step's hidden state; a bidirectional one takes ``weights[name] = (forward arrays,
     reverse arrays)`` and gives ``[h_forward(t); h_reverse(t)]``, as PyTorch's
     ``bidirectional=True``. A cell layer runs PyTorch's ``LSTMCell``/``GRUCell`` on each vector
-    from its state (zeros when not given) and gives ``[h'; c']`` (``h'`` for a GRU).
-    ``initial_states`` gives layers their initial states (a cell layer: the state of each
-    vector) as real values, shaped as in :func:`network_layers` (PyTorch's
+    from its state (zeros when not given) and gives ``[h'; c']`` (``h'`` for a GRU). A
+    binary_dense layer is :func:`~hwnn.ref.binary_dense.binary_dense_float` (its plan holds
+    the weights). ``initial_states`` gives layers their initial states (a cell layer: the
+    state of each vector) as real values, shaped as in :func:`network_layers` (PyTorch's
     ``lstm(x, (h0, c0))``).
 
     Raises
@@ -248,6 +251,8 @@ def network_float(plan, weights, x, initial_states=None) -> list[np.ndarray]:
             x = x @ np.asarray(weight, dtype=np.float64).T
             if bias is not None:
                 x = x + np.asarray(bias, dtype=np.float64)
+        elif layer.kind == "binary_dense":
+            x = binary_dense_float(layer.plan, x)
         elif layer.kind == "conv1d":
             weight, bias = weights[layer.name]
             c = layer.plan

@@ -11,6 +11,7 @@ import tomllib
 from pathlib import Path
 
 from ..export import check_module_name
+from .binary import BINARY_KINDS
 from .fields import Design, SpecError, _as_toml, _Fields
 from .layers import _activation_design, _dense_design, _shift_mac_design
 from .network import network_design
@@ -41,7 +42,7 @@ def _network_design(core: dict, params, base_dir, source) -> Design:
 
 # The fields of each kind of network layer.
 _LAYER_FIELDS = {"dense": KINDS["dense"][0], "activation": KINDS["activation"][0],
-                 **SEQUENCE_KINDS, **RECURRENT_KINDS, **CELL_KINDS}
+                 **SEQUENCE_KINDS, **RECURRENT_KINDS, **CELL_KINDS, **BINARY_KINDS}
 # A network's [params]: its own fields, and any layer field as a default for its layers.
 KINDS["network"] = (("layers", "target_ii", "sequence_length",
                      *dict.fromkeys(f for fields in _LAYER_FIELDS.values() for f in fields)),

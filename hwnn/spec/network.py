@@ -28,7 +28,8 @@ Each layer takes the fields of its kind's own spec, except ``in_format`` (the pr
 ``out_format``; the network's ``in_format`` for the first), ``weights`` (the network's file) and
 ``lanes`` (an activation has as many lanes as the layer before has outputs; an ``lstm``,
 ``gru``, ``lstm_cell`` or ``gru_cell`` layer's ``lanes`` is its core's folding,
-:mod:`hwnn.spec.recurrent`).
+:mod:`hwnn.spec.recurrent`). A ``binary_dense`` layer (:mod:`hwnn.spec.binary`) reads
+``<name>.weight`` (bits or ±1) and optionally ``<name>.thresholds`` and ``<name>.descending``.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from ..cores.network import Network
 from ..plans.network import Layer, balance, plan_network
 from ..plans.pool import plan_last_step
 from ..ref.network import network, network_float
+from .binary import BINARY_KINDS, binary_dense_layer
 from .fields import Design, SpecError, _Fields, _load_arrays, _plan_error
 from .layers import _activation_design, _dense_design
 from .recurrent import CELL_KINDS, RECURRENT_KINDS, cell_layer, recurrent_arrays, recurrent_layers
@@ -49,7 +51,7 @@ from .sequence import conv1d_layer, flatten_layer, pool_layer
 __all__ = ["NETWORK_FIELDS", "network_design"]
 
 _LAYER_KINDS = ("dense", "activation", "conv1d", "pool", "flatten", *RECURRENT_KINDS,
-                *CELL_KINDS)
+                *CELL_KINDS, *BINARY_KINDS)
 # Layer kinds that need a sequence_length (they run over sequences from the input on).
 _SEQUENCE_FIRST = ("conv1d", "pool", *RECURRENT_KINDS)
 # Fields a layer table may not set: the network decides them.
@@ -129,6 +131,9 @@ def network_design(core: dict, params: _Fields, base_dir, source, kinds) -> Desi
         elif kind in CELL_KINDS:
             layer, floats[name], keys = cell_layer(kind, name, layer_params, path, arrays)
             used.update(keys)
+        elif kind in BINARY_KINDS:
+            layer, keys = binary_dense_layer(name, layer_params, path, arrays, in_format)
+            used.update(keys)
         elif kind == "conv1d":
             layer, floats[name] = conv1d_layer(name, layer_params, path, weight, bias)
             steps = layer.plan.out_length(steps) if steps is not None else None
@@ -147,7 +152,7 @@ def network_design(core: dict, params: _Fields, base_dir, source, kinds) -> Desi
         if steps == 0:
             raise params.error("sequence_length", f"{steps_in} steps leave no output step after "
                                                   f"layer {name!r}: give longer sequences")
-        if kind in ("conv1d", "pool", "flatten", *RECURRENT_KINDS, *CELL_KINDS):
+        if kind in ("conv1d", "pool", "flatten", *RECURRENT_KINDS, *CELL_KINDS, *BINARY_KINDS):
             layers.append(layer)
             fmt = layer.out_format if layer.out_format is not None else in_format
             in_format, width = fmt, layer.lanes(width)[1]
@@ -178,7 +183,9 @@ def network_design(core: dict, params: _Fields, base_dir, source, kinds) -> Desi
                                       f"and '<name>.bias', lstm and gru layers "
                                       f"'<name>.weight_ih_l0'..., '_l1'... up to num_layers, "
                                       f"'_reverse' when bidirectional, lstm_cell and gru_cell "
-                                      f"layers '<name>.weight_ih'...)")
+                                      f"layers '<name>.weight_ih'..., binary_dense layers "
+                                      f"'<name>.weight', '<name>.thresholds', "
+                                      f"'<name>.descending')")
     target_ii = params.integer("target_ii", None, 1) if "target_ii" in params.table else None
     if steps_in is None and layers[0].kind in _SEQUENCE_FIRST:
         raise params.error("sequence_length", "missing: the network runs over sequences; give "
