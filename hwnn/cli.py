@@ -139,7 +139,8 @@ def _layer_what(layer) -> tuple[str, str, str]:
     kind = layer["kind"]
     what = kind + (f" {layer['arith']} {layer['method']}" if "hidden_size" in layer else
                    f" {layer['arith']}" if "arith" in layer else
-                   f" {layer['method']} {layer['function']}" if "method" in layer else
+                   f" {layer['method']} {layer['function']}" if "function" in layer else
+                   f" {layer['source']}" if layer.get("method") == "threshold" else
                    f" {layer['pool']} k{layer['kernel_size']}" if "pool" in layer else
                    f" pe {layer['pe']} simd {layer['simd']}" if "simd" in layer else "")
     fmt_in = layer.get("in_format", layer.get("format"))
@@ -148,7 +149,7 @@ def _layer_what(layer) -> tuple[str, str, str]:
               f"{layer['input_size']} -> {layer['hidden_size']}" if "hidden_size" in layer else
               f"{layer['in_channels']} -> {layer['out_channels']} ch" if "in_channels" in layer
               else f"{layer['steps']}x{layer['channels']} -> {layer['n_out']}" if "steps" in layer
-              else f"{layer['channels']} ch" if "channels" in layer
+              else f"{layer['channels']} ch" if "channels" in layer and "lanes" not in layer
               else f"{layer['lanes']} -> {layer['lanes']}")
     return what, f"{fmt_in} -> {fmt_out}", values
 

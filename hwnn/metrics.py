@@ -55,6 +55,7 @@ from .plans.pool import FlattenPlan, LastStepPlan, Pool1dPlan
 from .plans.pwl.plan import PWLPlan
 from .plans.rnn import RecurrentPlan
 from .plans.shift_add import AdderGraph, csd
+from .plans.threshold import ThresholdPlan
 
 __all__ = ["LayerMetrics", "NetworkMetrics", "binary_dense_metrics", "bop", "digit_counts",
            "layer_metrics", "network_metrics", "nabs", "recurrent_metrics", "rm",
@@ -291,7 +292,8 @@ def _activation_metrics(plan, lanes: int) -> LayerMetrics:
     and ``pieces − 1`` comparisons to find the piece (none for uniform pieces: the index is
     bits of the code); exact: comparisons for the clips (relu, leaky_relu 1; relu6, hard_tanh,
     hard_sigmoid 2), leaky_relu one shift, hard_sigmoid one addition (``q + 3``), one
-    multiplication (by the reciprocal of 3) and one shift."""
+    multiplication (by the reciprocal of 3) and one shift; thresholds: one comparison per
+    threshold (``2**k − 1``)."""
     if isinstance(plan, LUTPlan):
         rm_, additions, shifts, comparisons = 0, 0, 0, 0
     elif isinstance(plan, PWLPlan):
@@ -308,9 +310,12 @@ def _activation_metrics(plan, lanes: int) -> LayerMetrics:
         rm_, additions, shifts, comparisons = {
             "relu": (0, 0, 0, 1), "relu6": (0, 0, 0, 2), "hard_tanh": (0, 0, 0, 2),
             "leaky_relu": (0, 0, 1, 1), "hard_sigmoid": (1, 1, 1, 2)}[name]
+    elif isinstance(plan, ThresholdPlan):
+        rm_, additions, shifts, comparisons = 0, 0, 0, plan.thresholds.shape[1]
     else:
         raise ParameterTypeError("plan", f"plan must be a DensePlan, LUTPlan, PWLPlan, "
-                                         f"ExactPlan or a core with such a plan, not {plan!r}")
+                                         f"ExactPlan, ThresholdPlan or a core with such a plan, "
+                                         f"not {plan!r}")
     return LayerMetrics(kind=f"activation/{plan.method}", rm=rm_ * lanes, bop=0.0,
                         additions=additions * lanes, shifts=shifts * lanes,
                         comparisons=comparisons * lanes)
@@ -324,7 +329,7 @@ def layer_metrics(layer, *, arith=None, lanes=1) -> LayerMetrics:
     weights' digits for ``arith="mult"`` (the default), from the adder graph the ``Dense`` core
     builds (:func:`hwnn.plans.dense.shift_add_graph`, the graph ``hwnn plan`` reports) for
     ``"csd"`` and ``"mcm"``. A ``Dense`` core brings its own ``arith`` and graph.
-    Activation plans (LUT, PWL, exact) of ``lanes`` values per step (an activation core
+    Activation plans (LUT, PWL, exact, thresholds) of ``lanes`` values per step (an activation core
     brings its own ``lanes``): see
     :func:`_activation_metrics`; BoP 0 (the formula counts weight layers' MACs).
     ``BinaryDensePlan`` (or a ``BinaryDense`` core): :func:`binary_dense_metrics`.

@@ -7,7 +7,9 @@ from hwnn.checks import ParameterTypeError, ParameterValueError
 from hwnn.cores.activation import (ExactActivation, LUTActivation, PWLActivation,
                                    activation_core)
 from hwnn.fixed import SQ, UQ
+from hwnn.cores.threshold import MultiThreshold
 from hwnn.plans.activation import plan_activation
+from hwnn.plans.threshold import ThresholdPlan
 from hwnn.ref.activation import activation
 from hwnn.sim import run_stream
 
@@ -17,6 +19,9 @@ PLANS = {
     "pwl": (plan_activation("tanh", SQ(3, 4), SQ(1, 7), method="pwl", segments=4),
             PWLActivation, 8),
     "exact": (plan_activation("hard_sigmoid", SQ(3, 4), UQ(1, 6)), ExactActivation, 3),
+    # Two channels (one per lane), the second descending.
+    "threshold": (ThresholdPlan(SQ(3, 4), UQ(2, 0), np.array([[-20, 0, 7], [-3, -3, 60]]),
+                                np.array([False, True])), MultiThreshold, 4),
 }
 
 
@@ -33,8 +38,8 @@ def test_dispatches_each_plan_to_its_unit(method):
 
 
 def test_rejects_what_is_not_an_activation_plan():
-    message = ("plan must be an activation plan (LUTPlan, PWLPlan or ExactPlan, see "
-               "hwnn.plans.activation.plan_activation), not 'tanh'")
+    message = ("plan must be an activation plan (LUTPlan, PWLPlan, ExactPlan, see "
+               "hwnn.plans.activation.plan_activation, or ThresholdPlan), not 'tanh'")
     with pytest.raises(ParameterTypeError, match=re.escape(message) + "$") as info:
         activation_core("tanh")
     assert info.value.parameter == "plan"

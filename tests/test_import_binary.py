@@ -1,17 +1,21 @@
 """Binarized networks in ONNX (as PyTorch exports a BNN: Sign, ±1 MatMul/Gemm weights, batch norm
 before a Sign) read into binarized float layers: the float model against ONNX's own evaluation,
 the folded thresholds against float batch norm + sign on every dot product, the ties ONNX's
-Sign(0) = 0 makes, and what is refused."""
+Sign(0) = 0 makes; imported as specs (threshold and binary_dense layers), simulated bit-exactly
+and compared with ONNX; and what is refused."""
 
 import numpy as np
 import pytest
 
+from hwnn import cli
 from hwnn.fixed import SQ, signed_bits_for
+from hwnn.flow import make_vectors, simulate
 from hwnn.io import UnsupportedLayer, import_model, read_model
 from hwnn.io.model import FloatBinaryDense, FloatDense, FloatSign, forward
 from hwnn.io.onnx_binary import sign_ties
 from hwnn.plans.threshold import plan_batchnorm_sign
 from hwnn.ref.binary import binary_dot, dot_range, from_bipolar, multithreshold
+from hwnn.spec import load_spec
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
@@ -137,7 +141,7 @@ def test_ties_go_to_plus_one_where_onnx_gives_zero(tmp_path):
     np.testing.assert_array_equal(hidden[d != 0], onnx_hidden[d != 0])
 
 
-def test_batchnorm_after_real_weights_is_folded_and_the_spec_is_refused(tmp_path):
+def test_batchnorm_after_real_weights_is_folded_and_imports_with_a_sign_layer(tmp_path):
     rng = np.random.default_rng(5)
     bnn(tmp_path / "m.onnx", rng, input_sign=False, bipolar=False)
     layers, _ = read_model(tmp_path / "m.onnx")
@@ -145,10 +149,89 @@ def test_batchnorm_after_real_weights_is_folded_and_the_spec_is_refused(tmp_path
     assert [type(layer) for layer in layers] == [FloatDense, FloatSign, FloatBinaryDense,
                                                  FloatBinaryDense]
     assert layers[2].binary_input and layers[3].binary_input
-    with pytest.raises(UnsupportedLayer, match=r"a binarized layer; hwnn reads BNNs "
-                                               r"\(hwnn.io.read_model\) but does not write "
-                                               r"them as binary_dense layers of a spec yet"):
+    spec, _ = import_model(tmp_path / "m.onnx", tmp_path / "m.toml", bits=8)
+    design = load_spec(spec)
+    assert [layer.kind for layer in design.plan.layers] == ["dense", "activation",
+                                                            "binary_dense", "dense"]
+    x = make_vectors(design.in_format, design.in_lanes, 60, seed=5)
+    run = simulate(design, x, stall=0.3, seed=5, engine="pysim")
+    assert run.exact, run.mismatch()
+
+
+def import_and_check(tmp_path, model, seed):
+    """Import ``model`` (saved at m.onnx), simulate it bit-exactly, and compare it with ONNX's
+    evaluation on the codes' real values: the hidden bits equal wherever no sign input is
+    exactly 0 (counted and asserted zero), the last dense layer's outputs within its rounding
+    (half an output unit) plus the bias's (half a unit of the accumulator)."""
+    spec, _ = import_model(tmp_path / "m.onnx", tmp_path / "m.toml", bits=8)
+    design = load_spec(spec)
+    x = make_vectors(design.in_format, design.in_lanes, 300, seed=seed)
+    x[x == 0] = 1   # ONNX's Sign(0) = 0 where hwnn gives +1: keep the inputs off 0
+    run = simulate(design, x[:40], stall=0.3, seed=seed, engine="pysim")
+    assert run.exact, run.mismatch()
+    real = x * 2.0 ** -design.in_format.f
+    layers, _ = read_model(tmp_path / "m.onnx")
+    assert sum(sign_ties(layers, real)) == 0
+    outputs = ReferenceEvaluator(model).run(None, {"x": real})[0]
+    last = design.plan.layers[-1]
+    got = design.reference(x) * 2.0 ** -design.out_format.f
+    if last.kind == "dense":
+        bound = 2.0 ** -(last.plan.out_format.f + 1) + 2.0 ** -(last.plan.acc_format.f + 1)
+        assert np.max(np.abs(got - outputs)) <= bound
+    else:
+        np.testing.assert_array_equal(got, outputs)
+    return design
+
+
+@pytest.mark.parametrize("input_sign", [True, False])
+@pytest.mark.parametrize("bias", [True, False])
+def test_imported_bnn_is_bit_exact_and_agrees_with_onnx(tmp_path, input_sign, bias):
+    rng = np.random.default_rng(10 + 2 * input_sign + bias)
+    model = bnn(tmp_path / "m.onnx", rng, input_sign=input_sign, bias=bias)
+    design = import_and_check(tmp_path, model, seed=2 * input_sign + bias)
+    kinds = [layer.kind for layer in design.plan.layers]
+    # The last Gemm has a bias: a dense layer on the bits (weights ±2, bias c - W·1).
+    assert kinds == ["activation"] * input_sign + ["binary_dense"] * 2 + ["dense"]
+    first = design.plan.layers[input_sign].plan
+    assert first.in_encoding == ("bipolar" if input_sign else "integer")
+
+
+def test_last_layer_without_bias_gives_its_dot_products(tmp_path):
+    rng = np.random.default_rng(20)
+    model = bnn(tmp_path / "m.onnx", rng, bias=False)
+    gemm = next(node for node in model.graph.node if node.op_type == "Gemm")
+    del gemm.input[2]   # no C: the last layer's dot products are the outputs
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    design = import_and_check(tmp_path, model, seed=20)
+    assert [layer.kind for layer in design.plan.layers][-1] == "binary_dense"
+    assert design.out_format == SQ(signed_bits_for(*dot_range(SIZES[2], "bipolar")), 0)
+
+
+def test_only_dense_and_binarized_layers_may_take_bits(tmp_path):
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w0"], ["m"], name="fc0"),
+         helper.make_node("Sign", ["m"], ["s"], name="sign"),
+         helper.make_node("Relu", ["s"], ["r"], name="relu"),
+         helper.make_node("MatMul", ["r", "w"], ["y"], name="fc")], "bad",
+        [helper.make_tensor_value_info("x", TensorProto.DOUBLE, ["N", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.DOUBLE, ["N", 2])],
+        [tensor("w0", np.full((4, 4), 0.5)), tensor("w", np.ones((4, 2)))])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
+              str(tmp_path / "m.onnx"))
+    with pytest.raises(UnsupportedLayer, match=r"node 'relu' \(Relu\): takes the ±1 outputs of "
+                                               r"a binarized layer; hwnn writes only dense and "
+                                               r"binarized layers after one"):
         import_model(tmp_path / "m.onnx", tmp_path / "m.toml", bits=8)
+
+
+def test_cli_imports_and_simulates_a_bnn(tmp_path, capsys):
+    bnn(tmp_path / "m.onnx", np.random.default_rng(21))
+    assert cli.main(["import", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "m.toml")]) == 0
+    assert 'kind = "threshold"' in (tmp_path / "m.toml").read_text()
+    capsys.readouterr()
+    assert cli.main(["sim", str(tmp_path / "m.toml"), "--vectors", "20", "--engine",
+                     "pysim"]) == 0
+    assert "20 vectors bit-exact" in capsys.readouterr().out
 
 
 def test_first_layer_on_real_inputs_and_plain_bipolar_dense_layers(tmp_path):

@@ -241,8 +241,8 @@ def test_pwl_pot_slopes_cost_shifts_not_multiplications():
     (lambda: layer_metrics(plan_activation("relu", SQ(3, 5), SQ(3, 5)), lanes=0),
      ParameterValueError, "lanes", "lanes must be a positive integer, not 0"),
     (lambda: layer_metrics("dense"), ParameterTypeError, "plan",
-     "plan must be a DensePlan, LUTPlan, PWLPlan, ExactPlan or a core with such a plan, "
-     "not 'dense'"),
+     "plan must be a DensePlan, LUTPlan, PWLPlan, ExactPlan, ThresholdPlan or a core with "
+     "such a plan, not 'dense'"),
     (lambda: layer_metrics(SimpleNamespace(plan=tiny_plan(), arith="mult", graph=None),
                            arith="csd"),
      ParameterValueError, "arith", "arith comes from the core ('mult')"),

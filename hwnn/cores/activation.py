@@ -2,8 +2,10 @@
 
 The units themselves live one per module, as their references do: :mod:`hwnn.cores.lut`
 (:class:`LUTActivation`), :mod:`hwnn.cores.pwl` (:class:`PWLActivation`) and
-:mod:`hwnn.cores.exact` (:class:`ExactActivation`); they share the pipeline of
-:mod:`hwnn.cores._activation`. This module picks the unit for a plan and re-exports them.
+:mod:`hwnn.cores.exact` (:class:`ExactActivation`), and a threshold plan's
+:class:`~hwnn.cores.threshold.MultiThreshold` (:mod:`hwnn.cores.threshold`); they share the
+pipeline of :mod:`hwnn.cores._activation`. This module picks the unit for a plan and re-exports
+the first three.
 """
 
 from __future__ import annotations
@@ -12,18 +14,21 @@ from ..checks import ParameterTypeError
 from .exact import ExactActivation
 from .lut import LUTActivation
 from .pwl import PWLActivation
+from .threshold import MultiThreshold
 
 __all__ = ["LUTActivation", "PWLActivation", "ExactActivation", "activation_core"]
 
-_UNITS = (LUTActivation, PWLActivation, ExactActivation)
+_UNITS = (LUTActivation, PWLActivation, ExactActivation, MultiThreshold)
 
 
 def activation_core(plan, *, lanes=1):
     """The activation unit that implements ``plan``, with ``lanes`` values per transfer.
 
     Matches :func:`hwnn.ref.activation.activation`: a ``LUTPlan`` gets a
-    :class:`LUTActivation`, a ``PWLPlan`` a :class:`PWLActivation` and an ``ExactPlan`` an
-    :class:`ExactActivation`. Latency and ``ii`` are the unit's.
+    :class:`LUTActivation`, a ``PWLPlan`` a :class:`PWLActivation`, an ``ExactPlan`` an
+    :class:`ExactActivation` and a ``ThresholdPlan`` a
+    :class:`~hwnn.cores.threshold.MultiThreshold` (its ``channels`` 1 or ``lanes``). Latency
+    and ``ii`` are the unit's.
 
     Raises
     ------
@@ -37,6 +42,6 @@ def activation_core(plan, *, lanes=1):
         if isinstance(plan, unit._plan_type):
             # The unit is the caller's: Amaranth's unused-core warning names the caller's line.
             return unit(plan, lanes=lanes, src_loc_at=1)
-    raise ParameterTypeError("plan", f"plan must be an activation plan (LUTPlan, PWLPlan or "
-                                     f"ExactPlan, see hwnn.plans.activation.plan_activation), "
-                                     f"not {plan!r}")
+    raise ParameterTypeError("plan", f"plan must be an activation plan (LUTPlan, PWLPlan, "
+                                     f"ExactPlan, see hwnn.plans.activation.plan_activation, or "
+                                     f"ThresholdPlan), not {plan!r}")

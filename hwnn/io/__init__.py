@@ -27,6 +27,7 @@ import numpy as np
 from ..export import check_module_name
 from .model import (SEQUENCE_TYPES, FloatActivation, FloatBinaryDense, FloatConv1d, FloatDense,
                     FloatFlatten, FloatRecurrent, FloatSign, ModelError, UnsupportedLayer)
+from .binary_spec import binary_layer_lines, bit_input_dense, takes_bits, written_as_dense
 from .onnx import read_onnx
 from .quantize import choose_formats
 from .torch_npz import read_state_dict
@@ -86,6 +87,12 @@ def _initial_state_lines(layer) -> list[str]:
             "initial_state = true"]
 
 
+def _input_width(layers) -> int:
+    """The width of one input vector: the first layer with weights reads it (a sign keeps
+    it)."""
+    return next(layer for layer in layers if not isinstance(layer, FloatSign)).weight.shape[1]
+
+
 def write_spec(layers, in_choice, choices, spec_path, name: str, bits: int, source: str):
     """Write the network spec at ``spec_path`` and its weights ``<name>.npz`` beside it.
 
@@ -108,14 +115,24 @@ def write_spec(layers, in_choice, choices, spec_path, name: str, bits: int, sour
     lines += [_comment('dense outputs are narrowed with the defaults rounding = "half_up" and '
                         'overflow = "sat" (set them per layer to change them); set target_ii = N '
                         'to fold the dense layers for N cycles per vector')]
-    arrays = {}
-    for layer, choice in zip(layers, choices):
+    arrays, in_bits = {}, in_choice.format.width  # the width of the values a layer takes
+    for index, (layer, choice, bits_in) in enumerate(zip(layers, choices, takes_bits(layers))):
         lines += ["", "[[params.layers]]", _comment(f"from {layer.source}")]
-        if isinstance(layer, (FloatDense, FloatConv1d)):
-            kind = "dense" if isinstance(layer, FloatDense) else "conv1d"
+        if isinstance(layer, (FloatSign, FloatBinaryDense)) and not written_as_dense(layer):
+            lanes = _input_width(layers) if index == 0 else None
+            kind, more, layer_arrays = binary_layer_lines(layer, lanes, in_bits, _comment)
+            lines += [f'kind = "{kind}"', f"name = {_toml_string(layer.name)}", *more]
+            arrays.update(layer_arrays)
+        elif isinstance(layer, (FloatDense, FloatConv1d, FloatBinaryDense)):
+            kind = "conv1d" if isinstance(layer, FloatConv1d) else "dense"
             lines += [f'kind = "{kind}"', f"name = {_toml_string(layer.name)}"]
-            arrays[f"{layer.name}.weight"] = layer.weight
-            arrays[f"{layer.name}.bias"] = layer.bias
+            weight, bias = layer.weight, layer.bias
+            if bits_in:
+                weight, bias = bit_input_dense(weight, bias)
+                lines.append(_comment("takes the bits b of a binarized layer for -1/+1 = 2b - 1: "
+                                      "weights 2W and bias c - W·1 (exactly W(2b - 1) + c)"))
+            arrays[f"{layer.name}.weight"] = weight
+            arrays[f"{layer.name}.bias"] = bias
             if kind == "conv1d":
                 padding = layer.padding if isinstance(layer.padding, int) else '"same"'
                 lines += [f"stride = {layer.stride}", f"dilation = {layer.dilation}",
@@ -156,6 +173,8 @@ def write_spec(layers, in_choice, choices, spec_path, name: str, bits: int, sour
         for key, made in choice.items():
             value = made.format if isinstance(made.format, int) else f'"{made.format}"'
             lines += [_comment(made.why), f"{key} = {value}"]
+        if "out_format" in choice:
+            in_bits = choice["out_format"].format.width
     spec_path.write_text("\n".join(lines) + "\n")
     with npz_path.open("wb") as file:
         np.savez(file, **arrays)
@@ -194,11 +213,7 @@ def import_model(model, output, *, bits: int = 8, calibration=None, name=None, l
         A file cannot be read or written.
     """
     float_layers, default = read_model(model, layers, sequence_length)
-    binary = [layer for layer in float_layers if isinstance(layer, (FloatSign, FloatBinaryDense))]
-    if binary:
-        raise UnsupportedLayer(f"{binary[0].source}: a binarized layer; hwnn reads BNNs "
-                               f"(hwnn.io.read_model) but does not write them as binary_dense "
-                               f"layers of a spec yet (issue 12)")
+    takes_bits(float_layers)  # refuses layers that would take a binarized layer's ±1 values
     if name is None:
         name = re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9_]", "_", default)).strip("_") or "model"
         name = name if not name[0].isdigit() else f"model_{name}"

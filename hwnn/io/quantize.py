@@ -25,6 +25,11 @@ The rule (every choice is written into the spec with a comment saying why, and c
   ``SQ(1, bits - 1)`` and ``UQ(0, bits)`` at most.
 - **Pool and flatten** layers keep their input's format (no field is written): a maximum or a
   mean of codes (and zeros) is a code of the same format.
+- **Binarized layers** (:mod:`hwnn.io.binary_spec`) choose nothing: a sign or a binarized
+  neuron gives bits, a binarized layer without one its exact integer dot products. A dense
+  layer after them takes bits ``b`` for ``±1 = 2b − 1`` with weights ``2W``: its weight format
+  has one more integer bit than ``W``'s, the same codes (so has a binarized layer with a bias
+  but no sign, written as such a dense layer).
 - **LSTM and GRU** layers get ``bits = <budget>``: their own rule chooses every stage's format
   within it from the weights (:func:`hwnn.plans.rnn.default_formats`); the hidden state is
   within ``(-1, 1)`` (it is ``o⊙tanh(c)`` or a mix of tanh values), its range for the layers
@@ -39,8 +44,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..fixed import SQ, UQ, Format
-from .model import (FloatActivation, FloatConv1d, FloatDense, FloatFlatten,
-                    FloatPool, FloatRecurrent, ModelError, forward)
+from .binary_spec import bit_input_weight_format, takes_bits, written_as_dense
+from .model import (FloatActivation, FloatBinaryDense, FloatConv1d, FloatDense, FloatFlatten,
+                    FloatPool, FloatRecurrent, FloatSign, ModelError, forward)
 
 __all__ = ["Choice", "MIN_BITS", "MAX_BITS", "weight_format", "range_format", "choose_formats"]
 
@@ -99,8 +105,8 @@ def _range_choice(lo, hi, bits, what) -> Choice:
 def _input_shape(layers) -> tuple:
     """The shape of one input: ``(n_in,)``, or ``(steps, channels)`` before a conv1d (the
     readers start every network with a dense or conv1d layer)."""
-    first = layers[0]
-    if isinstance(first, FloatDense):
+    first = next(layer for layer in layers if not isinstance(layer, FloatSign))  # the width
+    if isinstance(first, (FloatDense, FloatBinaryDense)):
         return (first.weight.shape[1],)
     if isinstance(first, FloatRecurrent):
         return first.in_steps, first.input_size
@@ -119,7 +125,8 @@ def _interval_ranges(layers, shape) -> list[tuple[float, float]]:
     lo, hi = np.full(shape[-1], -1.0), np.full(shape[-1], 1.0)
     ranges = []
     for layer in layers:
-        if isinstance(layer, FloatDense):
+        if isinstance(layer, FloatDense) or (isinstance(layer, FloatBinaryDense)
+                                             and layer.batchnorm is None):
             center = layer.weight @ ((lo + hi) / 2) + layer.bias
             radius = np.abs(layer.weight) @ ((hi - lo) / 2)
             lo, hi = center - radius, center + radius
@@ -135,6 +142,9 @@ def _interval_ranges(layers, shape) -> list[tuple[float, float]]:
             lo, hi = _widen_for_padding(layer, lo, hi)
         elif isinstance(layer, FloatRecurrent):
             lo, hi = np.full(layer.out_size, -1.0), np.full(layer.out_size, 1.0)
+        elif isinstance(layer, (FloatSign, FloatBinaryDense)):  # a sign: either value
+            width = layer.weight.shape[0] if isinstance(layer, FloatBinaryDense) else len(lo)
+            lo, hi = np.full(width, -1.0), np.full(width, 1.0)
         elif isinstance(layer, FloatFlatten):  # channel-major: each channel's bound per step
             lo, hi = np.repeat(lo, layer.steps), np.repeat(hi, layer.steps)
         else:
@@ -188,13 +198,17 @@ def choose_formats(layers, bits: int = 8, calibration=None) -> tuple[Choice, lis
         in_choice = Choice(SQ(1, bits - 1), f"inputs assumed in [-1, 1) (no calibration data) "
                                             f"-> SQ(1, {bits - 1})")
     choices = []
-    for layer, (lo, hi) in zip(layers, ranges):
-        if isinstance(layer, (FloatDense, FloatConv1d)):
+    for layer, (lo, hi), bits_in in zip(layers, ranges, takes_bits(layers)):
+        if isinstance(layer, (FloatDense, FloatConv1d)) or written_as_dense(layer):
             w = weight_format(layer.weight, bits)
             biggest = float(np.max(np.abs(layer.weight)))
+            why = (f"max|w| = {biggest:.6g} -> {w}: the fewest integer bits of {bits} that hold "
+                   f"every rounded weight")
+            if bits_in:
+                w = bit_input_weight_format(w)
+                why += f"; doubled on bits (2W, the same codes) -> {w}"
             choices.append({
-                "weight_format": Choice(w, f"max|w| = {biggest:.6g} -> {w}: the fewest integer "
-                                           f"bits of {bits} that hold every rounded weight"),
+                "weight_format": Choice(w, why),
                 "out_format": _range_choice(lo, hi, bits, f"outputs ({how})"),
             })
         elif isinstance(layer, FloatActivation):

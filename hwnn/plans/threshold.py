@@ -84,6 +84,9 @@ class ThresholdPlan:
         an output wider than :data:`MAX_OUT_WIDTH` bits, an input wider than
         :data:`MAX_IN_WIDTH`).
     """
+    #: An activation plan's method name: a network's activation layer may hold a threshold plan.
+    method = "threshold"
+
     in_format: Format
     out_format: Format
     thresholds: np.ndarray

@@ -1,8 +1,9 @@
-"""Bit-exact reference of any activation plan (lut, pwl or exact)."""
+"""Bit-exact reference of any activation plan (lut, pwl, exact or threshold)."""
 
 from __future__ import annotations
 
 from ..checks import ParameterTypeError
+from .binary import multithreshold
 from .exact import exact
 from .lut import lut
 from .pwl import pwl
@@ -27,5 +28,7 @@ def activation(plan, q):
         return pwl(plan, q)
     if method == "exact":
         return exact(plan, q)
-    raise ParameterTypeError("plan", f"plan must be an activation plan (lut, pwl or exact), "
-                                     f"not {plan!r}")
+    if method == "threshold":  # a ThresholdPlan: per-lane channels on the last axis of q
+        return multithreshold(plan, q)
+    raise ParameterTypeError("plan", f"plan must be an activation plan (lut, pwl, exact or "
+                                     f"threshold), not {plan!r}")

@@ -39,7 +39,7 @@ import numpy as np
 from ..checks import ParameterTypeError, ParameterValueError, check_choice
 from ._inputs import check_codes
 
-__all__ = ["ENCODINGS", "check_bits", "to_bipolar", "from_bipolar", "decode", "binary_dot",
+__all__ = ["ENCODINGS", "check_bits", "multithreshold_float", "to_bipolar", "from_bipolar", "decode", "binary_dot",
            "integer_dot", "dot_range", "multithreshold", "batchnorm_sign"]
 
 #: The one-bit encodings.
@@ -229,6 +229,23 @@ def multithreshold(plan, s) -> np.ndarray:
     count = (s[..., np.newaxis] >= thresholds).sum(axis=-1, dtype=np.int64)
     out = plan.out_format
     return np.where(descending, out.max_int - count, out.min_int + count)
+
+
+def multithreshold_float(plan, x) -> np.ndarray:
+    """The float64 model of :func:`multithreshold` for real inputs ``x`` (the same shapes): the
+    count of thresholds ``T`` with ``x ≥ T·2**-in_format.f`` (exact: the thresholds are
+    float64 values), mapped to the output codes as there and returned as real values
+    (``code·2**-out_format.f``). On the real value of a code it equals
+    :func:`multithreshold` of that code."""
+    x = np.asarray(x, dtype=np.float64)
+    levels = np.ldexp(np.asarray(plan.thresholds, dtype=np.float64), -plan.in_format.f)
+    descending = np.asarray(plan.descending)
+    if levels.shape[0] == 1:
+        levels, descending = levels[0], descending[0]
+    count = (x[..., np.newaxis] >= levels).sum(axis=-1)
+    out = plan.out_format
+    codes = np.where(descending, out.max_int - count, out.min_int + count)
+    return np.ldexp(codes.astype(np.float64), -out.f)
 
 
 def batchnorm_sign(s, gamma, beta, mean, var, eps) -> np.ndarray:

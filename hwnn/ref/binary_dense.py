@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..checks import ParameterValueError
-from .binary import binary_dot, decode, integer_dot, multithreshold
+from .binary import binary_dot, decode, integer_dot, multithreshold, multithreshold_float
 
 __all__ = ["binary_dense", "binary_dense_dot", "binary_dense_float"]
 
@@ -47,23 +47,14 @@ def binary_dense_float(plan, x) -> np.ndarray:
     """The float64 model of the layer for real inputs ``x`` (shape ``(..., n_in)``): the dot
     products of the inputs' values (one-bit inputs: a real value at or above 0.5 is bit 1,
     decoded in ``plan.in_encoding``; integer inputs: the real values themselves, unquantized)
-    with the decoded weights, then the thresholds compared in real values (``s ≥ T·2**-f``,
-    counted as :func:`hwnn.ref.binary.multithreshold` counts), the output codes given as real
-    values. A layer with one-bit inputs rounds nothing, so its
-    model equals :func:`binary_dense` on those bits."""
+    with the decoded weights, then the thresholds compared in real values
+    (:func:`hwnn.ref.binary.multithreshold_float`), the output codes given as real values. A
+    layer with one-bit inputs rounds nothing, so its model equals :func:`binary_dense` on those
+    bits."""
     x = np.asarray(x, dtype=np.float64)
     if plan.in_encoding != "integer":
         x = decode((x >= 0.5).astype(np.int64), plan.in_encoding).astype(np.float64)
     dot = x @ decode(plan.weights, plan.w_encoding).T.astype(np.float64)
-    thresholds = plan.thresholds
-    if thresholds is None:
+    if plan.thresholds is None:
         return dot
-    # The count of thresholds at or below s, as multithreshold counts them, in real values.
-    levels = np.ldexp(thresholds.thresholds.astype(np.float64), -thresholds.in_format.f)
-    descending = thresholds.descending
-    if thresholds.channels == 1:
-        levels, descending = levels[0], descending[0]
-    count = (dot[..., np.newaxis] >= levels).sum(axis=-1)
-    out = thresholds.out_format
-    codes = np.where(descending, out.max_int - count, out.min_int + count)
-    return np.ldexp(codes.astype(np.float64), -out.f)
+    return multithreshold_float(plan.thresholds, dot)

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..checks import ParameterTypeError, ParameterValueError
 from .activation import activation
+from .binary import multithreshold_float
 from .binary_dense import binary_dense, binary_dense_float
 from .conv1d import conv1d, conv1d_float
 from .dense import dense
@@ -220,8 +221,10 @@ def network_float(plan, weights, x, initial_states=None) -> list[np.ndarray]:
 
     Dense layers compute ``x @ W.T + b`` and conv1d layers PyTorch's convolution with the
     unquantized ``weights[name] = (W, b)`` (``b`` may be None; a dense after a flatten holds its
-    weights in stream order); activations evaluate their function in float64. No rounding, no
-    saturation: the model the quantized network approximates.
+    weights in stream order); activations evaluate their function in float64 (a threshold
+    activation compares its real input with its thresholds' real values,
+    :func:`~hwnn.ref.binary.multithreshold_float`). No rounding, no saturation: the model the
+    quantized network approximates.
     Pooling takes the maximum (padding never wins) or the mean over the kernel (padding counts
     as zero, as PyTorch's ``count_include_pad``). ``last`` takes each sequence's last step.
     An LSTM or GRU layer runs PyTorch's
@@ -275,6 +278,8 @@ def network_float(plan, weights, x, initial_states=None) -> list[np.ndarray]:
                                 for k, (direction, arrays) in
                                 enumerate(zip(layer.plan.directions, weights[layer.name]))],
                                axis=-1)
+        elif layer.plan.method == "threshold":  # thresholds compared in real values
+            x = multithreshold_float(layer.plan, x)
         else:
             x = np.asarray(layer.plan.function(x), dtype=np.float64)
         outputs.append(x)

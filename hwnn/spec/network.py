@@ -29,7 +29,9 @@ Each layer takes the fields of its kind's own spec, except ``in_format`` (the pr
 ``lanes`` (an activation has as many lanes as the layer before has outputs; an ``lstm``,
 ``gru``, ``lstm_cell`` or ``gru_cell`` layer's ``lanes`` is its core's folding,
 :mod:`hwnn.spec.recurrent`). A ``binary_dense`` layer (:mod:`hwnn.spec.binary`) reads
-``<name>.weight`` (bits or ±1) and optionally ``<name>.thresholds`` and ``<name>.descending``.
+``<name>.weight`` (bits or ±1) and optionally ``<name>.thresholds`` and ``<name>.descending``
+or batch-norm arrays; a ``threshold`` layer optionally ``<name>.thresholds`` (without them it is
+the sign).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from ..cores.network import Network
 from ..plans.network import Layer, balance, plan_network
 from ..plans.pool import plan_last_step
 from ..ref.network import network, network_float
-from .binary import BINARY_KINDS, binary_dense_layer
+from .binary import BINARY_KINDS, binary_dense_layer, threshold_layer
 from .fields import Design, SpecError, _Fields, _load_arrays, _plan_error
 from .layers import _activation_design, _dense_design
 from .recurrent import CELL_KINDS, RECURRENT_KINDS, cell_layer, recurrent_arrays, recurrent_layers
@@ -75,8 +77,10 @@ def _layer_params(params: _Fields, table, index: int, kind: str, allowed_of_kind
                   in_format) -> _Fields:
     prefix = f"params.layers[{index}]"
     for key, why in _SET_BY_NETWORK.items():
-        # A recurrent layer's lanes fold its units: its own choice, not the network's.
-        if key in table and not (key == "lanes" and kind in (*RECURRENT_KINDS, *CELL_KINDS)):
+        # A recurrent layer's lanes fold its units: its own choice, not the network's; a
+        # threshold layer checks its own (it takes them when first).
+        if key in table and not (key == "lanes" and kind in (*RECURRENT_KINDS, *CELL_KINDS,
+                                                              "threshold")):
             raise SpecError(params.source, f"{prefix}.{key}", f"is set by the network: {why}")
     _Fields(table, prefix, params.source, ("kind", "name", *allowed_of_kind))  # unknown fields
     defaults = {key: value for key, value in params.table.items()
@@ -95,7 +99,7 @@ def network_design(core: dict, params: _Fields, base_dir, source, kinds) -> Desi
     path, arrays = _npz_arrays(params, base_dir)
     in_format = params.format("in_format")
     layers, designs, used, floats = [], [], set(), {}
-    width, flattened = None, None
+    width, flattened, first_lanes = None, None, None
     steps = steps_in = (params.integer("sequence_length", None, 1)
                         if "sequence_length" in params.table else None)
     for index, table in enumerate(tables):
@@ -130,6 +134,11 @@ def network_design(core: dict, params: _Fields, base_dir, source, kinds) -> Desi
                 layer = Layer(f"{name}_last", "last", plan_last_step(width, steps or 1))
         elif kind in CELL_KINDS:
             layer, floats[name], keys = cell_layer(kind, name, layer_params, path, arrays)
+            used.update(keys)
+        elif kind == "threshold":
+            layer, keys, width = threshold_layer(name, layer_params, path, arrays, in_format,
+                                                 width)
+            first_lanes = width if not layers else first_lanes  # a first activation's input
             used.update(keys)
         elif kind in BINARY_KINDS:
             layer, keys = binary_dense_layer(name, layer_params, path, arrays, in_format)
@@ -171,6 +180,7 @@ def network_design(core: dict, params: _Fields, base_dir, source, kinds) -> Desi
             design = _activation_design({"kind": kind, "name": name}, layer_params, base_dir,
                                         source)
             options = {}
+            first_lanes = design.in_lanes if not layers else first_lanes
         if kind == "dense":  # an activation between a flatten and its dense keeps the order
             flattened = None
         layers.append(Layer(name, kind, design.plan, MappingProxyType(options)))
@@ -191,8 +201,8 @@ def network_design(core: dict, params: _Fields, base_dir, source, kinds) -> Desi
         raise params.error("sequence_length", "missing: the network runs over sequences; give "
                                               "their length (time steps)")
     try:
-        plan = plan_network(layers, n_in=designs[0].in_lanes
-                            if layers[0].kind == "activation" else None)
+        plan = plan_network(layers, n_in=first_lanes if layers[0].kind == "activation"
+                            else None)
         if target_ii is not None:
             plan = balance(plan, target_ii)
     except (TypeError, ValueError) as exc:
