@@ -241,7 +241,8 @@ def cmd_import(args):
     try:
         spec, weights = import_model(args.model, output, bits=args.bits, name=args.name,
                                      calibration=args.calibration, layers=args.layers,
-                                     sequence_length=args.sequence_length)
+                                     sequence_length=args.sequence_length,
+                                     binary_input=args.binary_input)
     except ModelError as exc:
         raise UsageError(str(exc)) from None
     print(f"wrote {spec} and {weights}")
@@ -349,6 +350,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sequence-length", type=int, metavar="N",
                    help="time steps of a CNN's or LSTM/GRU's input sequences (when the model "
                         "does not say)")
+    p.add_argument("--binary-input", action="store_true",
+                   help="a BNN whose inputs are -1/+1: binarize them with a sign (x >= 0 is "
+                        "+1) so that its first layer takes bits")
     p.set_defaults(func=cmd_import)
     return parser
 

@@ -10,7 +10,7 @@ import pytest
 from hwnn import cli
 from hwnn.fixed import SQ, signed_bits_for
 from hwnn.flow import make_vectors, simulate
-from hwnn.io import UnsupportedLayer, import_model, read_model
+from hwnn.io import ModelError, UnsupportedLayer, import_model, read_model
 from hwnn.io.model import FloatBinaryDense, FloatDense, FloatSign, forward
 from hwnn.io.onnx_binary import sign_ties
 from hwnn.plans.threshold import plan_batchnorm_sign
@@ -224,9 +224,35 @@ def test_only_dense_and_binarized_layers_may_take_bits(tmp_path):
         import_model(tmp_path / "m.onnx", tmp_path / "m.toml", bits=8)
 
 
+def test_binary_input_binarizes_the_inputs_and_makes_the_first_layer_one_bit(tmp_path):
+    rng = np.random.default_rng(22)
+    model = bnn(tmp_path / "m.onnx", rng, input_sign=False, bias=False)
+    gemm = next(node for node in model.graph.node if node.op_type == "Gemm")
+    del gemm.input[2]
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    spec, _ = import_model(tmp_path / "m.onnx", tmp_path / "m.toml", binary_input=True)
+    design = load_spec(spec)
+    assert [layer.kind for layer in design.plan.layers] == ["activation"] + ["binary_dense"] * 3
+    assert design.plan.layers[1].plan.in_encoding == "bipolar"
+    assert design.in_format == SQ(2, 6)   # holds -1 and +1
+    x = rng.choice([-1.0, 1.0], (200, SIZES[0]))
+    codes = (x * 2 ** 6).astype(np.int64)
+    np.testing.assert_array_equal(design.reference(codes),
+                                  ReferenceEvaluator(model).run(None, {"x": x})[0])
+    run = simulate(design, codes[:30], stall=0.3, seed=22, engine="pysim")
+    assert run.exact, run.mismatch()
+    bnn(tmp_path / "s.onnx", rng)
+    with pytest.raises(ModelError, match=r"binary_input: node 'sign_in' \(Sign\) binarizes "
+                                         r"the inputs already"):
+        import_model(tmp_path / "s.onnx", tmp_path / "s.toml", binary_input=True)
+
+
 def test_cli_imports_and_simulates_a_bnn(tmp_path, capsys):
     bnn(tmp_path / "m.onnx", np.random.default_rng(21))
     assert cli.main(["import", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "m.toml")]) == 0
+    assert cli.main(["import", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "b.toml"),
+                     "--binary-input"]) == 2   # the model has its Sign: one line, exit 2
+    assert "binarizes the inputs already" in capsys.readouterr().err
     assert 'kind = "threshold"' in (tmp_path / "m.toml").read_text()
     capsys.readouterr()
     assert cli.main(["sim", str(tmp_path / "m.toml"), "--vectors", "20", "--engine",

@@ -27,9 +27,10 @@ import numpy as np
 from ..export import check_module_name
 from .model import (SEQUENCE_TYPES, FloatActivation, FloatBinaryDense, FloatConv1d, FloatDense,
                     FloatFlatten, FloatRecurrent, FloatSign, ModelError, UnsupportedLayer)
-from .binary_spec import binary_layer_lines, bit_input_dense, takes_bits, written_as_dense
+from .binary_spec import (binary_layer_lines, bit_input_dense, takes_bits, with_input_sign,
+                          written_as_dense)
 from .onnx import read_onnx
-from .quantize import choose_formats
+from .quantize import Choice, choose_formats, range_format
 from .torch_npz import read_state_dict
 
 __all__ = ["ModelError", "UnsupportedLayer", "import_model", "read_model", "write_spec"]
@@ -182,7 +183,7 @@ def write_spec(layers, in_choice, choices, spec_path, name: str, bits: int, sour
 
 
 def import_model(model, output, *, bits: int = 8, calibration=None, name=None, layers=None,
-                 sequence_length=None):
+                 sequence_length=None, binary_input: bool = False):
     """Import ``model`` (``.onnx`` or state_dict ``.npz``) as the network spec ``output``.
 
     Parameters
@@ -201,6 +202,10 @@ def import_model(model, output, *, bits: int = 8, calibration=None, name=None, l
     sequence_length : int, optional
         Time steps of a CNN's input sequences: required for a state_dict CNN and for an ONNX
         graph whose time dimension is symbolic; must agree with a static one.
+    binary_input : bool
+        The model's inputs are −1/+1 (a BNN without a ``Sign`` at its input): a sign layer
+        binarizes them (``x ≥ 0`` is +1, exact on ±1) so that the first layer takes bits
+        (:func:`hwnn.io.binary_spec.with_input_sign`).
 
     Returns ``(spec_path, npz_path)``.
 
@@ -213,6 +218,8 @@ def import_model(model, output, *, bits: int = 8, calibration=None, name=None, l
         A file cannot be read or written.
     """
     float_layers, default = read_model(model, layers, sequence_length)
+    if binary_input:
+        float_layers = with_input_sign(float_layers)
     takes_bits(float_layers)  # refuses layers that would take a binarized layer's ±1 values
     if name is None:
         name = re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9_]", "_", default)).strip("_") or "model"
@@ -231,4 +238,8 @@ def import_model(model, output, *, bits: int = 8, calibration=None, name=None, l
         except ValueError as exc:
             raise ModelError(f"calibration {calibration}: not an .npy array ({exc})") from None
     in_choice, choices = choose_formats(float_layers, bits, x)
+    if binary_input and x is None:  # [-1, 1) would saturate +1 (harmless before a sign, but noted)
+        fmt = range_format(-1.0, 1.0, bits)
+        in_choice = Choice(fmt, f"inputs -1/+1 (binary_input) -> {fmt}: the fewest integer bits "
+                                f"of {bits} that hold both")
     return write_spec(float_layers, in_choice, choices, output, name, bits, Path(model).name)

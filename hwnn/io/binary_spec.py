@@ -23,17 +23,46 @@ Between binarized layers a stream carries bits (``UQ(1, 0)``); the float model o
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ..fixed import MAX_WIDTH, SQ
-from .model import FloatBinaryDense, FloatDense, FloatSign, UnsupportedLayer
+from .model import FloatBinaryDense, FloatDense, FloatSign, ModelError, UnsupportedLayer
 
 __all__ = ["MAX_SIMD", "binary_layer_lines", "bit_input_dense", "bit_input_weight_format",
-           "default_simd", "takes_bits", "written_as_dense"]
+           "default_simd", "takes_bits", "with_input_sign", "written_as_dense"]
 
 #: The widest default ``simd`` the importer writes for one-bit inputs (integer inputs: a
 #: quarter of it): a popcount tree of 32 bits per PE and cycle.
 MAX_SIMD = 32
+
+
+def with_input_sign(layers) -> list:
+    """``layers`` with a :class:`~hwnn.io.model.FloatSign` first, for a BNN whose inputs are
+    −1/+1 (the sign keeps them): its first layer takes bits. A first binarized layer becomes
+    one-bit (``binary_input``); a first dense layer then takes bits as any dense layer after a
+    sign.
+
+    Raises
+    ------
+    ModelError
+        The model starts with a sign already, or with a layer other than a dense or binarized
+        one.
+    """
+    first = layers[0]
+    if isinstance(first, FloatSign):
+        raise ModelError(f"binary_input: {first.source} binarizes the inputs already")
+    if not isinstance(first, (FloatDense, FloatBinaryDense)):
+        raise ModelError(f"binary_input: the first layer is {first.source}; a sign can only "
+                         f"feed a dense or binarized layer")
+    if isinstance(first, FloatBinaryDense):
+        first = replace(first, binary_input=True)
+    names = {layer.name for layer in layers}
+    name = next(n for n in ("sign_in", *(f"sign_in_{k}" for k in range(1, len(layers) + 1)))
+                if n not in names)
+    sign = FloatSign(name, "binary_input: the -1/+1 inputs as bits")
+    return [sign, first, *layers[1:]]
 
 
 def takes_bits(layers) -> list[bool]:
