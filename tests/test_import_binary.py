@@ -12,7 +12,7 @@ from hwnn.fixed import SQ, signed_bits_for
 from hwnn.flow import make_vectors, simulate
 from hwnn.io import ModelError, UnsupportedLayer, import_model, read_model
 from hwnn.io.model import FloatBinaryDense, FloatDense, FloatSign, forward
-from hwnn.io.onnx_binary import sign_ties
+from hwnn.io.onnx_binary import quant, sign_ties
 from hwnn.plans.threshold import plan_batchnorm_sign
 from hwnn.ref.binary import binary_dot, dot_range, from_bipolar, multithreshold
 from hwnn.spec import load_spec
@@ -279,3 +279,84 @@ def test_first_layer_on_real_inputs_and_plain_bipolar_dense_layers(tmp_path):
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
               str(tmp_path / "p.onnx"))
     assert [type(layer) for layer in read_model(tmp_path / "p.onnx")[0]] == [FloatDense]
+
+
+QONNX = "qonnx.custom_op.general"
+
+
+def qonnx_bnn(path, rng, *, act_scale=1.0, data_quant=False):
+    """x (N, 16) → BipolarQuant → MatMul(BipolarQuant(latent w0)) → BN → BipolarQuant →
+    MatMul(Quant(w1, 2**-3, 0, 4 bits)) → y, as Brevitas exports a BNN to QONNX."""
+    latent = rng.normal(size=(16, 12))
+    latent[0, 0] = 0.0   # BipolarQuant(0) = +1
+    real = rng.uniform(-1.2, 1.2, (12, 4))
+    inits = [tensor("w0", latent), tensor("w1", real), tensor("one", 1.0),
+             tensor("act_scale", act_scale), tensor("q_scale", 0.125), tensor("zero", 0.0),
+             tensor("bits", 4.0)]
+    node, more = batchnorm("bn0", "m0", "n0", 12, rng)
+    quant_in = (helper.make_node("Quant", ["x", "q_scale", "zero", "bits"], ["xs"], name="q_in",
+                                 domain=QONNX) if data_quant else
+                helper.make_node("BipolarQuant", ["x", "one"], ["xs"], name="sign_in",
+                                 domain=QONNX))
+    nodes = [quant_in,
+             helper.make_node("BipolarQuant", ["w0", "one"], ["w0q"], name="wq0", domain=QONNX),
+             helper.make_node("MatMul", ["xs", "w0q"], ["m0"], name="fc0"), node,
+             helper.make_node("BipolarQuant", ["n0", "act_scale"], ["s0"], name="act0",
+                              domain=QONNX),
+             helper.make_node("Quant", ["w1", "q_scale", "zero", "bits"], ["w1q"], name="wq1",
+                              domain=QONNX, signed=1, narrow=0, rounding_mode="ROUND"),
+             helper.make_node("MatMul", ["s0", "w1q"], ["y"], name="fc1")]
+    graph = helper.make_graph(
+        nodes, "qbnn", [helper.make_tensor_value_info("x", TensorProto.DOUBLE, ["N", 16])],
+        [helper.make_tensor_value_info("y", TensorProto.DOUBLE, ["N", 4])], inits + more)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                    helper.make_opsetid(QONNX, 1)])
+    onnx.save(model, str(path))
+    return latent, real, {t.name: numpy_helper.to_array(t) for t in more}
+
+
+def test_qonnx_bipolar_quant_and_quant_of_weights(tmp_path):
+    rng = np.random.default_rng(30)
+    latent, real, bn = qonnx_bnn(tmp_path / "q.onnx", rng)
+    layers, _ = read_model(tmp_path / "q.onnx")
+    assert [type(layer) for layer in layers] == [FloatSign, FloatBinaryDense, FloatDense]
+    np.testing.assert_array_equal(layers[1].weight, np.where(latent.T >= 0, 1.0, -1.0))
+    assert layers[1].weight[0, 0] == 1.0
+    # QONNX's Quant: half-even rounding of w / 2**-3, clipped to 4-bit codes [-8, 7].
+    np.testing.assert_array_equal(layers[2].weight,
+                                  np.clip(np.rint(real.T * 8), -8, 7) / 8)
+    x = rng.normal(size=(300, 16))
+    s = np.where(x >= 0, 1.0, -1.0)
+    z = ((s @ layers[1].weight.T - bn["bn0_mean"]) / np.sqrt(bn["bn0_var"] + 1e-5)
+         * bn["bn0_scale"] + bn["bn0_bias"])
+    want = np.where(z >= 0, 1.0, -1.0) @ layers[2].weight.T
+    np.testing.assert_array_equal(forward(layers, x)[-1], want)
+    spec, _ = import_model(tmp_path / "q.onnx", tmp_path / "q.toml")
+    assert [layer.kind for layer in load_spec(spec).plan.layers] == ["activation",
+                                                                     "binary_dense", "dense"]
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(act_scale=0.5), r"node 'act0' \(BipolarQuant\): BipolarQuant of scale \[0.5\]; hwnn "
+                          r"reads activations binarized to ±1 \(scale 1\)"),
+    (dict(data_quant=True), r"node 'q_in' \(Quant\): a Quant of activations; hwnn reads Quant "
+                            r"nodes of weights \(folded\)"),
+])
+def test_qonnx_quantizers_hwnn_does_not_read(tmp_path, kw, message):
+    qonnx_bnn(tmp_path / "q.onnx", np.random.default_rng(31), **kw)
+    with pytest.raises(UnsupportedLayer, match=message):
+        read_model(tmp_path / "q.onnx")
+
+
+def test_qonnx_quant_semantics():
+    x = np.array([-3.3, -0.0625, 0.0625, 0.1875, 2.0, 9.0])
+    np.testing.assert_array_equal(quant(x, 0.125, 0.0, 4), [-1.0, -0.0, 0.0, 0.25, 0.875, 0.875])
+    np.testing.assert_array_equal(quant(x, 0.125, 0.0, 4, narrow=1)[0], -0.875)
+    np.testing.assert_array_equal(quant(x, 1.0, 0.0, 2, signed=0), [0, 0, 0, 0, 2, 3])
+    np.testing.assert_array_equal(quant(x, 1.0, 0.0, 2, signed=0, rounding_mode="CEIL"),
+                                  [0, 0, 1, 1, 2, 3])
+    with pytest.raises(ModelError, match="rounding_mode must be one of ROUND, CEIL, FLOOR, "
+                                         "ROUND_TO_ZERO, not 'UP'"):
+        quant(x, 1.0, 0.0, 2, rounding_mode="UP")
+    with pytest.raises(ModelError, match="bitwidth must be an integer of at least 1, not 0.5"):
+        quant(x, 1.0, 0.0, 0.5)

@@ -22,7 +22,9 @@ nodes) otherwise. Operators:
   (float64); after a Gemm or MatMul whose weights are all ±1 and before a ``Sign``, a
   binarized layer's thresholds instead (:mod:`hwnn.io.onnx_binary`);
 - ``Sign`` (ties to +1, where ONNX gives 0): with the batch norm before it, part of a
-  binarized layer; elsewhere (the input's binarization) a sign of its own;
+  binarized layer; elsewhere (the input's binarization) a sign of its own; QONNX
+  ``BipolarQuant`` of scale 1 likewise, and ``BipolarQuant``/``Quant`` of constants (weights)
+  evaluated into constants (:mod:`hwnn.io.onnx_binary`);
 - ``Relu``, ``Sigmoid``, ``Tanh``; ``LeakyRelu`` with ``alpha = 2**-k`` (``k`` = 1..16);
   ``HardSigmoid`` with ``alpha = 1/6, beta = 1/2`` (PyTorch's, hwnn's ``hard_sigmoid``);
   ``Clip`` to ``[0, 6]`` (relu6), ``[-1, 1]`` (hard_tanh) or ``[0, inf)`` (relu): over vectors
@@ -55,7 +57,7 @@ from ..ref.windows import same_padding
 from .model import (FloatActivation, FloatBinaryDense, FloatConv1d, FloatDense, FloatFlatten,
                     FloatPool, FloatRecurrent, FloatSign, ModelError, Names, UnsupportedLayer,
                     fold_batchnorm, leaky_shift_of)
-from .onnx_binary import batchnorm_before_sign, binarize
+from .onnx_binary import QONNX_OPS, batchnorm_before_sign, binarize, fold_quantizer, is_sign
 from .onnx_rnn import (AXES, DIRECTIONS_AXIS, RESHAPES, first_axes, loaded_states,
                        merge_directions, rearrange, recurrent_node, strip, zero_states)
 
@@ -64,7 +66,7 @@ __all__ = ["read_onnx", "SUPPORTED_OPS"]
 SUPPORTED_OPS = ("Gemm", "MatMul", "Add", "Conv", "MaxPool", "AveragePool", "GlobalMaxPool",
                  "GlobalAveragePool", "BatchNormalization", "Relu", "LeakyRelu", "Sigmoid",
                  "Tanh", "HardSigmoid", "Clip", "Flatten", "Reshape", "LSTM", "GRU", "Sign",
-                 *RESHAPES)
+                 *QONNX_OPS, *RESHAPES)
 _POOLS = {"MaxPool": "max", "AveragePool": "avg", "GlobalMaxPool": "max",
           "GlobalAveragePool": "avg"}
 _SIMPLE = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh"}
@@ -95,9 +97,15 @@ class _Graph:
         self.consumers = {}
         #: Initial-state tensors loaded from graph inputs (:func:`loaded_states`).
         self.loaded = {}
+        #: Positions of the QONNX quantizers of constants, evaluated into constants.
+        self.folded = set()
         for position, node in enumerate(graph.node):
             if node.op_type == "Constant":
                 self._constant_node(node)
+                continue
+            if node.op_type in QONNX_OPS and all(n in self.constants for n in node.input if n):
+                self.constants[node.output[0]] = fold_quantizer(self, node)
+                self.folded.add(position)
                 continue
             for index, name in enumerate(node.input):
                 if name and name not in self.constants:
@@ -497,7 +505,8 @@ def read_onnx(path, sequence_length=None) -> tuple[list, str]:
             else:
                 fold_batchnorm(layers[-1], *(g.constant(node, k) for k in range(1, 5)),
                                float(attrs.get("epsilon", 1e-5)), what)
-        elif op == "Sign":
+        elif op in ("Sign", *QONNX_OPS):
+            is_sign(g, node, what)   # refuses a Quant of activations, a BipolarQuant's scale
             if not signed:   # a binarization of its own (the input's)
                 layers.append(FloatSign(names.make(node.name, "sign"), what))
             signed, linear = False, False
@@ -519,7 +528,8 @@ def read_onnx(path, sequence_length=None) -> tuple[list, str]:
             linear = False
         visited.add(position)
         current = node.output[0]
-    stray = [n for k, n in enumerate(graph.node) if n.op_type != "Constant" and k not in visited]
+    stray = [n for k, n in enumerate(graph.node)
+             if n.op_type != "Constant" and k not in visited and k not in g.folded]
     if stray:
         raise ModelError(f"{_what(stray[0])} is not on the path from the graph input to its "
                          f"output: hwnn imports a chain")

@@ -15,15 +15,90 @@ layers take ±1 inputs.
 Ties: ONNX defines ``Sign(0) = 0``; a bit has no 0, and hwnn, like FINN and Brevitas, sends 0
 to +1. A model whose normalized pre-activation is exactly 0 therefore differs from ONNX's own
 evaluation there (and only there); :func:`sign_ties` counts such values for given inputs.
+
+QONNX (what Brevitas and FINN exchange; any domain name): a ``BipolarQuant`` (``x ≥ 0 ? +1 :
+−1``, times its scale) or ``Quant`` (integer quantization, :func:`quant`) whose inputs are all
+constants is evaluated into a constant when the graph is read (:func:`fold_quantizer`: weights
+quantized to ±1 or to integers), and a ``BipolarQuant`` of scale 1 on the data path is a sign
+(:func:`is_sign`; its ties go to +1 as hwnn's). A ``BipolarQuant`` of another scale or a
+``Quant`` of activations is refused (:class:`~hwnn.io.model.UnsupportedLayer`): hwnn chooses
+activation formats itself.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .model import FloatBinaryDense, FloatDense, FloatSign, ModelError
+from .model import FloatBinaryDense, FloatDense, FloatSign, ModelError, UnsupportedLayer
 
-__all__ = ["batchnorm_before_sign", "binarize", "is_bipolar", "sign_ties"]
+__all__ = ["QONNX_OPS", "batchnorm_before_sign", "binarize", "fold_quantizer", "is_bipolar",
+           "is_sign", "quant", "sign_ties"]
+
+#: QONNX's quantizers that hwnn reads.
+QONNX_OPS = ("BipolarQuant", "Quant")
+_ROUNDING = {"ROUND": np.rint, "CEIL": np.ceil, "FLOOR": np.floor, "ROUND_TO_ZERO": np.trunc}
+
+
+def quant(x, scale, zeropt, bitwidth, *, signed=1, narrow=0, rounding_mode="ROUND"):
+    """QONNX's ``Quant``: ``(clip(round(x / scale + zeropt), lo, hi) − zeropt) · scale``, with
+    ``[lo, hi]`` the ``bitwidth``-bit integers (signed or not; ``narrow`` drops the most
+    negative signed code or the largest unsigned one) and ``round`` the ``rounding_mode``
+    (``ROUND`` is half to even).
+
+    Raises
+    ------
+    ModelError
+        An unknown ``rounding_mode`` or a ``bitwidth`` below 1.
+    """
+    if rounding_mode not in _ROUNDING:
+        raise ModelError(f"Quant: rounding_mode must be one of {', '.join(_ROUNDING)}, not "
+                         f"{rounding_mode!r}")
+    bits = float(np.asarray(bitwidth))
+    if bits < 1 or bits != int(bits):
+        raise ModelError(f"Quant: bitwidth must be an integer of at least 1, not {bits}")
+    bits = int(bits)
+    if signed:
+        lo, hi = -(1 << (bits - 1)) + bool(narrow), (1 << (bits - 1)) - 1
+    else:
+        lo, hi = 0, (1 << bits) - 1 - bool(narrow)
+    q = np.clip(_ROUNDING[rounding_mode](np.asarray(x) / scale + zeropt), lo, hi)
+    return (q - zeropt) * scale
+
+
+def fold_quantizer(g, node) -> np.ndarray:
+    """The constant a ``BipolarQuant`` or ``Quant`` ``node`` of constant inputs gives
+    (:func:`quant`; a BipolarQuant is ``x ≥ 0 ? scale : −scale``)."""
+    x, scale = g.constant(node, 0), g.constant(node, 1)
+    if node.op_type == "BipolarQuant":
+        return np.where(x >= 0, 1.0, -1.0) * scale
+    attrs = g.attributes(node)
+    mode = attrs.get("rounding_mode", "ROUND")
+    mode = mode.decode() if isinstance(mode, bytes) else mode
+    return quant(x, scale, g.constant(node, 2), g.constant(node, 3),
+                 signed=attrs.get("signed", 1), narrow=attrs.get("narrow", 0),
+                 rounding_mode=mode)
+
+
+def is_sign(g, node, what: str = "") -> bool:
+    """Whether ``node`` binarizes its input as a sign: an ONNX ``Sign``, or a QONNX
+    ``BipolarQuant`` of scale 1.
+
+    Raises
+    ------
+    UnsupportedLayer
+        A ``BipolarQuant`` of another scale, or a ``Quant`` on the data path.
+    """
+    if node.op_type == "Quant":
+        raise UnsupportedLayer(f"{what}: a Quant of activations; hwnn reads Quant nodes of "
+                               f"weights (folded) and chooses activation formats itself "
+                               f"(--bits)")
+    if node.op_type != "BipolarQuant":
+        return node.op_type == "Sign"
+    scale = g.constant(node, 1)
+    if not np.all(scale == 1):
+        raise UnsupportedLayer(f"{what}: BipolarQuant of scale {scale.ravel()[:4].tolist()}; "
+                               f"hwnn reads activations binarized to ±1 (scale 1)")
+    return True
 
 
 def is_bipolar(weight) -> bool:
@@ -45,8 +120,9 @@ def batchnorm_before_sign(g, node, layers, what: str) -> bool:
     """
     users = g.consumers.get(node.output[0], [])
     dense = layers[-1] if layers else None
-    if (len(users) != 1 or users[0][1].op_type != "Sign" or type(dense) is not FloatDense
-            or not is_bipolar(dense.weight)):
+    if (len(users) != 1 or users[0][1].op_type not in ("Sign", "BipolarQuant")
+            or type(dense) is not FloatDense or not is_bipolar(dense.weight)
+            or not is_sign(g, users[0][1], f"node {users[0][1].name!r} (BipolarQuant)")):
         return False
     n_out = dense.weight.shape[0]
     params = []
