@@ -1,12 +1,15 @@
 """The spec's binarized layers beyond weights and thresholds: the ``threshold`` layer (the sign
 by default, or given thresholds, as a network's activation), a ``binary_dense`` layer's batch
-norm folded when the spec loads, and their errors."""
+norm folded when the spec loads, their Verilog in Icarus, and their errors."""
 
 import re
+import shutil
 
 import numpy as np
 import pytest
+from test_testbench import run_icarus
 
+from hwnn import cli
 from hwnn.flow import simulate
 from hwnn.fixed import SQ, UQ
 from hwnn.plans.threshold import plan_batchnorm_sign
@@ -167,3 +170,14 @@ def test_errors_name_the_field(tmp_path, change, field, message):
     index = 0 if field == "lanes" or any(key.startswith("sign.") for key in
                                          change.get("add", {})) else 1
     assert f"layers[{index}].{field}" in str(info.value)
+
+
+def test_generated_verilog_runs_bit_exact_in_icarus(tmp_path):
+    rng = np.random.default_rng(4)
+    load(tmp_path, batchnorm_arrays(rng), spec_text(second='weight_ram = "block"'))
+    assert cli.main(["generate", str(tmp_path / "b.toml"), "-o", str(tmp_path / "out"),
+                     "--testbench", "40"]) == 0
+    if not shutil.which("iverilog"):
+        pytest.skip("needs Icarus Verilog (iverilog) to run the generated testbench")
+    out = run_icarus(tmp_path / "out", name="bnn")
+    assert "PASS 40 vectors" in out, out
