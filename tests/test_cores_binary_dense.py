@@ -68,7 +68,10 @@ CASES = [
     dict(n_out=4, n_in=6, pe=4, simd=3, encoding=UQ(4, 0), w_encoding="binary", k=2),
     dict(n_out=2, n_in=4, pe=1, simd=2, encoding=SQ(3, 2), k=1),
     dict(n_out=1, n_in=1, pe=1, simd=1, k=1),
-    # Several neurons per PE share its comparators (ThresholdRows.select).
+    # Several neurons per PE share its comparators (ThresholdRows.indexed); with three or
+    # more words per neuron their outputs are the output register itself.
+    dict(n_out=8, n_in=16, pe=2, simd=4, k=1),
+    dict(n_out=12, n_in=9, pe=3, simd=3, k=2, encoding="binary", pipeline=1),
     dict(n_out=6, n_in=8, pe=1, simd=4, k=2),
     dict(n_out=6, n_in=8, pe=2, simd=2, k=3, channels=1, encoding=SQ(2, 1)),
     dict(n_out=8, n_in=6, pe=2, simd=3, k=1, encoding="binary", w_encoding="binary"),
@@ -115,6 +118,8 @@ def test_every_input_code_of_a_tiny_first_layer():
     dict(n_out=4, n_in=8, pe=4, simd=8, k=1),
     dict(n_out=4, n_in=8, pe=2, simd=4, k=2, pipeline=1),
     dict(n_out=6, n_in=9, pe=3, simd=3, encoding=SQ(2, 1)),
+    dict(n_out=8, n_in=16, pe=2, simd=4, k=1),
+    dict(n_out=6, n_in=9, pe=2, simd=3, k=2, pipeline=1),
 ], ids=case_id)
 def test_ii_and_latency_are_what_simulation_shows(case):
     plan = make_plan(**case)
@@ -122,6 +127,9 @@ def test_ii_and_latency_are_what_simulation_shows(case):
     assert core.ii == plan.ii == (plan.n_out // plan.pe) * (plan.n_in // plan.simd)
     depth = 1 if plan.popcount is None else plan.popcount.latency
     assert core.latency == core.ii + 3 + depth
+    # Rows kept in the output register (three or more words per neuron) cost no cycle.
+    assert core.mac.rows_in_output == (plan.activation is not None and plan.n_out > plan.pe
+                                       and plan.n_in // plan.simd >= 3)
     run = run_stream(core, make_inputs(plan, 12))
     assert set(run.latencies.tolist()) == {core.latency}
     assert set(np.diff(run.in_cycles).tolist()) == {core.ii}
