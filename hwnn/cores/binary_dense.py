@@ -148,8 +148,10 @@ class ThresholdRows(RowOutput):
                                      else Array(Const(c, signed(width)) for c in codes)[index])
             thresholds.append(threshold)
         flips = [bool(plan.descending[self._channel(row)]) for row in padded]
-        descending = (Const(int(flips[0]), 1) if len(set(flips)) == 1
-                      else Array(Const(int(f), 1) for f in flips)[index])
+        descending = Const(int(flips[0]), 1)
+        if len(set(flips)) > 1:
+            descending = Signal(name=f"lane{lane}_descending")
+            m.d.comb += descending.eq(Array(Const(int(f), 1) for f in flips)[index])
         return threshold_code(m, value, thresholds, descending, plan.in_format,
                               plan.out_format, f"lane{lane}")
 
