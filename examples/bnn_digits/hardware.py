@@ -74,8 +74,8 @@ simd = {simd}
 popcount_pipeline = {pipeline}
 weight_ram = "block"
 """)
-    return f"""# The binarized 64-256-256-10 digits MLP (examples/bnn_digits/README.md) as hardware:
-# bipolar pixel bits in (bit 1 = +1), ten logits out. Written by hardware.py.
+    return f"""# The binarized 64-256-256-10 digits MLP (examples/bnn_digits/README.md) as
+# hardware: bipolar pixel bits in (bit 1 = +1), ten logits out. Written by hardware.py.
 [core]
 kind = "network"
 name = "bnn_digits"

@@ -142,13 +142,13 @@ def mac_sequencer(m, ii, *, accepted, advance, finish, partials_valid, depth=1, 
     sums).
 
     With ``early_ends`` (the cycles in which rows end before a lane's last one, ascending)
-    it also keeps ``early = (flag, count, len(early_ends))`` for :func:`accumulate_lane`: ``flag`` is set while
-    the product register holds a valid product of one of those cycles, ``count`` (a register
-    beside the accumulators) is how many such products the vector has accumulated so far.
+    it also keeps ``early = (flag, count, len(early_ends))`` for :func:`accumulate_lane`:
+    ``flag`` is set while the product register holds a valid product of one of those cycles,
+    ``count`` (a register beside the accumulators) is how many such products the vector has
+    accumulated so far.
 
     Returns ``(busy, last_issue, t, t_late, accumulate, early)`` (``early`` None without
-    ``early_ends``): ``last_issue`` is
-    ``t == ii − 1`` kept in a register, so the input handshake (which enables the wide input
+    ``early_ends``): ``last_issue`` is ``t == ii − 1`` kept in a register, so the input handshake (which enables the wide input
     register) is one LUT deep rather than a comparator deep; ``t_late`` is the cycle index of
     the stage just before the product register (the operand stage for ``depth == 1``), the
     one the accumulator's controls are decoded from (and registered with the product, so the
