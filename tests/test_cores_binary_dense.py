@@ -8,11 +8,12 @@ from amaranth.back import verilog
 from hwnn.checks import ParameterTypeError, ParameterValueError
 from hwnn.cores._component import inspected
 from hwnn.cores.binary_dense import BinaryDense, ThresholdRows, XnorPopcountProduct
-from hwnn.cores.mac import FoldedMac
+from hwnn.cores.mac import FoldedMac, Multiply
 from hwnn.fixed import SQ, UQ
 from hwnn.plans.binary_dense import plan_binary_dense
+from hwnn.plans.dense import plan_dense
 from hwnn.plans.threshold import ThresholdPlan
-from hwnn.ref.binary import dot_range
+from hwnn.ref.binary import dot_range, multithreshold
 from hwnn.ref.binary_dense import binary_dense
 from hwnn.sim import make_vectors, run_stream
 from hwnn.synth import synthesize
@@ -68,7 +69,11 @@ CASES = [
     dict(n_out=4, n_in=6, pe=4, simd=3, encoding=UQ(4, 0), w_encoding="binary", k=2),
     dict(n_out=2, n_in=4, pe=1, simd=2, encoding=SQ(3, 2), k=1),
     dict(n_out=1, n_in=1, pe=1, simd=1, k=1),
-    # Several neurons per PE share its comparators (ThresholdRows.select).
+    # Several neurons per PE share its comparators (ThresholdRows.indexed); with three or
+    # more words per neuron their outputs are the output register itself.
+    dict(n_out=8, n_in=16, pe=2, simd=4, k=1),
+    dict(n_out=8, n_in=12, pe=2, simd=4, k=2, seed=3),
+    dict(n_out=12, n_in=9, pe=3, simd=3, k=2, encoding="binary", pipeline=1),
     dict(n_out=6, n_in=8, pe=1, simd=4, k=2),
     dict(n_out=6, n_in=8, pe=2, simd=2, k=3, channels=1, encoding=SQ(2, 1)),
     dict(n_out=8, n_in=6, pe=2, simd=3, k=1, encoding="binary", w_encoding="binary"),
@@ -115,6 +120,8 @@ def test_every_input_code_of_a_tiny_first_layer():
     dict(n_out=4, n_in=8, pe=4, simd=8, k=1),
     dict(n_out=4, n_in=8, pe=2, simd=4, k=2, pipeline=1),
     dict(n_out=6, n_in=9, pe=3, simd=3, encoding=SQ(2, 1)),
+    dict(n_out=8, n_in=16, pe=2, simd=4, k=1),
+    dict(n_out=6, n_in=9, pe=2, simd=3, k=2, pipeline=1),
 ], ids=case_id)
 def test_ii_and_latency_are_what_simulation_shows(case):
     plan = make_plan(**case)
@@ -122,6 +129,9 @@ def test_ii_and_latency_are_what_simulation_shows(case):
     assert core.ii == plan.ii == (plan.n_out // plan.pe) * (plan.n_in // plan.simd)
     depth = 1 if plan.popcount is None else plan.popcount.latency
     assert core.latency == core.ii + 3 + depth
+    # Rows kept in the output register (three or more words per neuron) cost no cycle.
+    assert core.mac.rows_in_output == (plan.activation is not None and plan.n_out > plan.pe
+                                       and plan.n_in // plan.simd >= 3)
     run = run_stream(core, make_inputs(plan, 12))
     assert set(run.latencies.tolist()) == {core.latency}
     assert set(np.diff(run.in_cycles).tolist()) == {core.ii}
@@ -206,3 +216,25 @@ def test_synthesizes_on_up5k():
     print(f"BinaryDense 64->64 pe=4 simd=16: {block.luts} LUT4 + {block.brams} EBR, "
           f"{logic.luts} LUT4 in logic")
     assert block.brams == 4 and logic.brams == 0 and block.luts < logic.luts
+
+
+def test_folded_mac_row_outputs_with_a_shorter_last_lane():
+    # 8 rows on 3 lanes: 3, 3 and 2 rows, so the last lane shifts in only its own early row
+    # while the others finish their second. Multiplier products: an idle slot adds 0.
+    rng = np.random.default_rng(12)
+    dense_plan = plan_dense(rng.integers(-7, 8, (8, 2)) / 8, in_format=SQ(1, 3),
+                            weight_format=SQ(1, 3), out_format=SQ(4, 6))
+    lo = -2 * 8 * 8   # |x·w| ≤ 1 per product, in codes of acc_format (6 fraction bits)
+    thresholds = ThresholdPlan(SQ(12, dense_plan.acc_format.f), SQ(2, 0),
+                               np.sort(rng.integers(lo, -lo, (8, 3)), axis=1),
+                               rng.random(8) < 0.4)
+    core = FoldedMac(dense_plan, Multiply(SQ(1, 3), SQ(1, 3)), parallelism=3,
+                     row_output=ThresholdRows(thresholds))
+    assert [len(lane.segments) for lane in core.schedule.lanes] == [3, 3, 2]
+    assert not core.rows_in_output   # rows take 2 cycles
+    # The last lane's rows differ, so an early row overwritten by the next would show.
+    assert (dense_plan.weight[6] != dense_plan.weight[7]).any()
+    x = make_vectors(SQ(1, 3), 2, 60, seed=12)
+    sums = x @ dense_plan.weight.T   # codes at 6 fraction bits, no bias
+    run = run_stream(core, x, stall_in=0.3, stall_out=0.4, seed=13)
+    np.testing.assert_array_equal(run.outputs, multithreshold(thresholds, sums))

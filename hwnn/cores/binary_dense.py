@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Array, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -110,9 +110,9 @@ class ThresholdRows(RowOutput):
     (:func:`hwnn.cores.threshold.threshold_code`: :class:`~hwnn.cores.threshold.MultiThreshold`'s
     comparisons and decode, without its registers), so a PE keeps ``k`` bits per finished
     neuron instead of its sum. A PE has one set of comparators for the neurons it finishes
-    before its last cycle, as FINN's PEs do: the finishing neuron's thresholds (constants)
-    are selected by its one-hot ``done`` bit (an OR per threshold bit), and one more set for
-    the neuron it finishes last, against constants.
+    before its last cycle, as FINN's PEs do: the finishing neuron's thresholds are read from a
+    ROM of the PE's thresholds (constants, in LUTs) by the count of neurons it has finished,
+    and one more set for the neuron it finishes last, against constants.
 
     Parameters
     ----------
@@ -131,24 +131,27 @@ class ThresholdRows(RowOutput):
     def build(self, m, row, value):
         return thresholded(m, value, self._plan, self._channel(row), f"row{row}")
 
-    def select(self, m, lane, rows, value):
+    def indexed(self, m, lane, rows, index, value):
         plan = self._plan
+        if len(rows) == 1:
+            return self.build(m, rows[0], value)
         # A threshold may lie one past the dot product's range: one bit wider, as
         # MultiThreshold's loadable thresholds are.
         width = plan.in_format.width + 1
+        padded = list(rows) + [rows[-1]] * ((1 << (len(rows) - 1).bit_length()) - len(rows))
         thresholds = []
         for level in range(plan.thresholds.shape[1]):
-            bits = Const(0, width)
-            for row, selected in rows:
-                code = int(plan.thresholds[self._channel(row), level]) & ((1 << width) - 1)
-                bits = bits | (Const(code, width) & selected.replicate(width))
+            codes = [int(plan.thresholds[self._channel(row), level]) for row in padded]
             threshold = Signal(signed(width), name=f"lane{lane}_threshold{level}")
-            m.d.comb += threshold.eq(bits)
+            # A ROM of the lane's thresholds in finishing order, read by the row count.
+            m.d.comb += threshold.eq(codes[0] if len(set(codes)) == 1
+                                     else Array(Const(c, signed(width)) for c in codes)[index])
             thresholds.append(threshold)
-        descending = Const(0, 1)
-        for row, selected in rows:
-            if plan.descending[self._channel(row)]:
-                descending = descending | selected
+        flips = [bool(plan.descending[self._channel(row)]) for row in padded]
+        descending = Const(int(flips[0]), 1)
+        if len(set(flips)) > 1:
+            descending = Signal(name=f"lane{lane}_descending")
+            m.d.comb += descending.eq(Array(Const(int(f), 1) for f in flips)[index])
         return threshold_code(m, value, thresholds, descending, plan.in_format,
                               plan.out_format, f"lane{lane}")
 

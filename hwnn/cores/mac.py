@@ -10,7 +10,7 @@ partial sums and the requantize/output stages) is the same for all of them.
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Const, Module, Mux, Shape, Signal, signed, unsigned
+from amaranth.hdl import Array, Const, Module, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -107,15 +107,17 @@ class RowOutput:
         """The output of row ``row`` for its sum ``value``, built into ``m``."""
         raise NotImplementedError
 
-    def select(self, m, lane: int, rows, value):
-        """The output of whichever of ``rows`` (``(row, one-bit Value)`` pairs, at most one
-        Value high) is selected, for its sum ``value``: what lane ``lane`` stores as each of
-        those rows finishes, one row per cycle. By default :meth:`build` of each row,
-        multiplexed; a subclass may share the logic between the rows."""
-        result = Const(0, self.shape)
-        for row, selected in rows:
-            result = Mux(selected, self.build(m, row, value), result)
-        return result
+    def indexed(self, m, lane: int, rows, index, value):
+        """The output of row ``rows[index]`` for its sum ``value`` (``index`` a Value below
+        ``len(rows)``): what lane ``lane`` stores as each of ``rows`` finishes, one row per
+        cycle, in order. By default :meth:`build` of each row, multiplexed; a subclass may
+        share the logic between the rows."""
+        outputs = [self.build(m, row, value) for row in rows]
+        if len(outputs) == 1:
+            return outputs[0]
+        # Padded to a power of two: every index pattern is covered.
+        padded = outputs + [outputs[-1]] * ((1 << (len(outputs) - 1).bit_length()) - len(outputs))
+        return Array(padded)[index]
 
 
 class FoldedMac(wiring.Component):
@@ -174,8 +176,14 @@ class FoldedMac(wiring.Component):
         above; needs ``parallelism`` 1.
     row_output : RowOutput, optional
         Output each row's ``row_output`` value (of its shape) instead of the requantized sum;
-        each lane keeps the values of its finished rows, not their sums. Needs every row in
-        one lane (``parallelism`` dividing ``n_out``) and ``requantize_stages`` 1.
+        each lane keeps the values of its finished rows, not their sums: the rows it finishes
+        before its last shift into one register, their values from
+        :meth:`RowOutput.indexed`. Needs every row in one lane (``parallelism`` dividing
+        ``n_out``) and ``requantize_stages`` 1. When a lane's first row takes three cycles or
+        more (and ``ii > 1``), those registers are the output payload itself
+        (:attr:`rows_in_output`): no second copy of the vector; the array then waits, only
+        while the output still holds the vector before, to finish a row (never when the
+        consumer takes each output within a cycle, so ``ii`` and latency are unchanged).
     memory_attrs : dict, optional
         Attributes of the weight memories (``{"ram_style": "block"}`` puts them in block RAM
         where yosys, by its own estimate, would build small ones from logic).
@@ -227,6 +235,15 @@ class FoldedMac(wiring.Component):
                         f"of its own), not parallelism={self._parallelism}")
         self._schedule = mac_schedule(plan, self._parallelism)
         self._row_output = self._check_row_output(row_output)
+        # With row outputs: the cycles in which rows end before a lane's last one (every lane
+        # ends its rows in the same cycles as lane 0, up to its own number of rows).
+        self._early_ends = () if row_output is None else tuple(
+            last for _, _, last in self._schedule.lanes[0].segments[:-1])
+        # The early rows' outputs can be the output register itself when the next vector's
+        # first early row ends two cycles or more after the output is pushed, so a consumer
+        # that takes it at once never stalls the array (see `elaborate`).
+        self._rows_in_output = (bool(self._early_ends) and self._early_ends[0] >= 2
+                                and self._schedule.ii > 1)
         if memory_attrs is not None and not isinstance(memory_attrs, dict):
             raise ParameterTypeError("memory_attrs", f"memory_attrs must be a dict or None, "
                                                      f"not {memory_attrs!r}")
@@ -277,6 +294,9 @@ class FoldedMac(wiring.Component):
                     doc="Outputs leave one row per transfer (else the whole vector).")
     ii = property(lambda self: self._schedule.ii,
                   doc="Cycles between accepted inputs at full rate.")
+    rows_in_output = property(lambda self: self._rows_in_output,
+                              doc="With ``row_output``: the rows a lane finishes before its "
+                                  "last are kept in the output register itself (no copy).")
 
     @property
     def latency(self) -> int:
@@ -298,7 +318,19 @@ class FoldedMac(wiring.Component):
         # Results come every ii cycles, or with `rows` every n_in: a second output register
         # only pays when they may come every cycle.
         full_rate = (plan.n_in if self._rows else ii) == 1
-        if self._requantize_stages == 1:
+        blocked = Signal(name="blocked")
+        if self._rows_in_output:
+            # The lanes shift their early rows' outputs into registers that are the output
+            # payload: they may change only while the output holds nothing, so the array
+            # stalls (`blocked`) when an early row would finish while it does. The last rows
+            # are registered when the vector is pushed.
+            out_accept = ~self.o.valid
+            finish = partials_valid & out_accept
+            with m.If(self.o.ready):
+                m.d.sync += self.o.valid.eq(0)
+            with m.If(finish):
+                m.d.sync += self.o.valid.eq(1)
+        elif self._requantize_stages == 1:
             # The output stage registers each result; `out_accept` depends on flip-flops only.
             out_accept = registered_output(m, self.o, partials_valid, result, full_rate=full_rate)
             finish = partials_valid & out_accept
@@ -314,13 +346,16 @@ class FoldedMac(wiring.Component):
                 m.d.sync += rounded_valid.eq(1)
         # The whole MAC pipeline moves in lock step, and only while the partial sums it would
         # overwrite have been taken by the output stage.
-        advance = ~partials_valid | finish
+        advance = (~partials_valid | finish) & ~blocked
         accepted = self.i.valid & self.i.ready
         ends = ([last for _, _, last in schedule.lanes[0].segments] if self._rows
                 else [ii - 1])
-        busy, last_issue, t, t_product, accumulate = mac_sequencer(
+        busy, last_issue, t, t_product, accumulate, early = mac_sequencer(
             m, ii, accepted=accepted, advance=advance, finish=finish,
-            partials_valid=partials_valid, depth=self._product.depth, ends=ends)
+            partials_valid=partials_valid, depth=self._product.depth, ends=ends,
+            early_ends=self._early_ends)
+        if self._rows_in_output:
+            m.d.comb += blocked.eq(self.o.valid & early[0])
         ready = advance & (~busy | last_issue)
         load = write_code = None
         if self._weight_port:
@@ -349,13 +384,22 @@ class FoldedMac(wiring.Component):
             acc = accumulate_lane(m, index, lane, product, t=t_product, advance=advance,
                                   accumulate=accumulate, acc_shape=acc_shape, bias=plan.bias,
                                   sums=None if self._rows else sums,
-                                  row_output=self._row_output)
+                                  row_output=self._row_output, early=early)
         if self._rows:     # the one lane's accumulator holds each row in turn
             sums = [[acc]]
 
         if self._requantize_stages == 2:
             mid_format = rounded_format(plan.acc_format, plan.out_format)
+        last_rows = {lane.segments[-1][0] for lane in schedule.lanes}
         for row, terms in enumerate(sums):
+            if self._rows_in_output:
+                if row in last_rows:   # registered as the vector is pushed
+                    held = Signal(self._row_output.shape, name=f"held_row{row}")
+                    with m.If(finish):
+                        m.d.sync += held.eq(terms[0])
+                    terms = [held]
+                m.d.comb += self.o.payload[row].eq(terms[0])
+                continue
             if self._row_output is not None:   # one lane's output for the row, no requantize
                 m.d.comb += result[row].eq(terms[0])
                 continue
