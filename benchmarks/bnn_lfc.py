@@ -227,7 +227,8 @@ def markdown(result: dict) -> str:
         sizes = "-".join(map(str, check["sizes"]))
         lines.append(f"\nCheck ({sizes}, scale {check['scale']}): {check['equal']} of "
                      f"{check['vectors']} random vectors equal to the reference under random "
-                     f"stalls ({check['engine']}, {check['seconds']:.0f} s with the build).")
+                     f"stalls ({check['engine']}, {check['seconds']:.0f} s, its build included unless "
+                     f"cached).")
     if totals is None:
         return "\n".join(lines)
     fmax = totals.get("fmax_mhz")
@@ -286,7 +287,7 @@ def main(argv=None):
     totals = None
     if args.synth_from:
         totals = json.loads(Path(args.synth_from).read_text())["synth"]
-        result["synth"] = totals
+        result["synth"], result["synth_from"] = totals, args.synth_from
     elif not args.no_synth:
         totals = synth(plan, args.pnr_timeout, Path(args.workdir), args.router)
         if totals.get("fmax_mhz"):
