@@ -42,7 +42,7 @@ TARGET = "ice40-up5k"
 #: The folding per layer: ``(pe, simd)``; ``ii = (n_out/pe)·(n_in/simd)`` cycles per image.
 FOLDING = {"fc1": (2, 16), "fc2": (4, 32), "fc3": (1, 32)}
 #: Levels of the popcount trees between pipeline registers (0: none).
-POPCOUNT_PIPELINE = 2
+POPCOUNT_PIPELINE = 1
 
 
 def _load(name: str, file: str):
