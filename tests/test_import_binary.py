@@ -4,6 +4,8 @@ the folded thresholds against float batch norm + sign on every dot product, the 
 Sign(0) = 0 makes; imported as specs (threshold and binary_dense layers), simulated bit-exactly
 and compared with ONNX; and what is refused."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -358,5 +360,12 @@ def test_qonnx_quant_semantics():
     with pytest.raises(ModelError, match="rounding_mode must be one of ROUND, CEIL, FLOOR, "
                                          "ROUND_TO_ZERO, not 'UP'"):
         quant(x, 1.0, 0.0, 2, rounding_mode="UP")
-    with pytest.raises(ModelError, match="bitwidth must be an integer of at least 1, not 0.5"):
+    with pytest.raises(ModelError, match=re.escape("bitwidth must be one integer from 1 to 62, "
+                                                   "not [0.5]")):
         quant(x, 1.0, 0.0, 0.5)
+    with pytest.raises(ModelError, match=re.escape("bitwidth must be one integer from 1 to 62, "
+                                                   "not [4.0, 4.0]")):
+        quant(x, 1.0, 0.0, np.array([4, 4]))
+    with pytest.raises(ModelError, match=re.escape("scale must be positive and finite, not "
+                                                   "[0.0]")):
+        quant(x, 0.0, 0.0, 4)

@@ -39,24 +39,30 @@ QONNX_OPS = ("BipolarQuant", "Quant")
 _ROUNDING = {"ROUND": np.rint, "CEIL": np.ceil, "FLOOR": np.floor, "ROUND_TO_ZERO": np.trunc}
 
 
-def quant(x, scale, zeropt, bitwidth, *, signed=1, narrow=0, rounding_mode="ROUND"):
+def quant(x, scale, zeropt, bitwidth, *, signed=1, narrow=0, rounding_mode="ROUND",
+          what: str = "Quant"):
     """QONNX's ``Quant``: ``(clip(round(x / scale + zeropt), lo, hi) − zeropt) · scale``, with
     ``[lo, hi]`` the ``bitwidth``-bit integers (signed or not; ``narrow`` drops the most
     negative signed code or the largest unsigned one) and ``round`` the ``rounding_mode``
-    (``ROUND`` is half to even).
+    (``ROUND`` is half to even). ``what`` names the node in errors.
 
     Raises
     ------
     ModelError
-        An unknown ``rounding_mode`` or a ``bitwidth`` below 1.
+        An unknown ``rounding_mode``, a ``bitwidth`` that is not one integer from 1 to 62, or a
+        ``scale`` that is not positive and finite.
     """
     if rounding_mode not in _ROUNDING:
-        raise ModelError(f"Quant: rounding_mode must be one of {', '.join(_ROUNDING)}, not "
+        raise ModelError(f"{what}: rounding_mode must be one of {', '.join(_ROUNDING)}, not "
                          f"{rounding_mode!r}")
-    bits = float(np.asarray(bitwidth))
-    if bits < 1 or bits != int(bits):
-        raise ModelError(f"Quant: bitwidth must be an integer of at least 1, not {bits}")
-    bits = int(bits)
+    bitwidth, scale = np.asarray(bitwidth, dtype=np.float64), np.asarray(scale, np.float64)
+    if bitwidth.size != 1 or not 1 <= bitwidth.item() <= 62 or bitwidth.item() % 1:
+        raise ModelError(f"{what}: bitwidth must be one integer from 1 to 62, not "
+                         f"{bitwidth.ravel()[:4].tolist()}")
+    if not np.all(np.isfinite(scale) & (scale > 0)):
+        raise ModelError(f"{what}: scale must be positive and finite, not "
+                         f"{scale.ravel()[:4].tolist()}")
+    bits = int(bitwidth.item())
     if signed:
         lo, hi = -(1 << (bits - 1)) + bool(narrow), (1 << (bits - 1)) - 1
     else:
@@ -76,7 +82,7 @@ def fold_quantizer(g, node) -> np.ndarray:
     mode = mode.decode() if isinstance(mode, bytes) else mode
     return quant(x, scale, g.constant(node, 2), g.constant(node, 3),
                  signed=attrs.get("signed", 1), narrow=attrs.get("narrow", 0),
-                 rounding_mode=mode)
+                 rounding_mode=mode, what=f"node {node.name!r} (Quant)")
 
 
 def is_sign(g, node, what: str = "") -> bool:

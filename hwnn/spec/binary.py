@@ -163,8 +163,8 @@ def _batchnorm(params, path, arrays, keys, present, plan) -> ThresholdPlan:
         values.append(value.astype(np.float64))
     gamma, beta, mean, var, bias = values
     eps = params.raw("bn_eps", 1e-5)
-    if not isinstance(eps, (int, float)) or isinstance(eps, bool):
-        raise params.error("bn_eps", f"must be a number, not {eps!r}")
+    if not isinstance(eps, (int, float)) or isinstance(eps, bool) or not eps >= 0:
+        raise params.error("bn_eps", f"must be a non-negative number, not {eps!r}")
     return plan_batchnorm_sign(plan.dot_format, gamma, beta, mean - bias, var, float(eps))
 
 
