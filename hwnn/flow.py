@@ -34,6 +34,7 @@ from .testbench import write_testbench
 
 __all__ = ["FlowError", "Simulation", "BAR_DELAY", "EXHAUSTIVE_MAX_BITS", "FLOAT64_EXACT_BITS",
            "input_codes", "read_inputs", "check_output_path", "check_values_exact", "simulate",
+           "stream_rows", "output_codes",
            "save_values", "save_codes", "generate", "plan_info", "synth_targets",
            "synth_reports", "table_notes", "progress_bar"]
 
@@ -245,12 +246,10 @@ def simulate(design: Design, x: np.ndarray, *, stall: float = 0.0, seed: int = 0
     stall_out = 0.0 if core.o.signature.always_ready else stall
     want = np.asarray(design.reference(x) if initial_states is None
                       else design.reference(x, initial_states))
-    framed_in, framed_out = (design.plan.sequences if design.sequence_length is not None
-                             else (False, False))
-    feed = (frame(x, scalar=_scalar_data(core)) if framed_in else _payload_rows(core, x))
+    framed_in = design.sequence_length is not None and design.plan.sequences[0]
+    feed, n_out = stream_rows(design, core, x, want)
     if getattr(design.plan, "stateful", ()):   # one state per sequence, or per vector (cells)
         feed = {"i": feed, **core.state_inputs(initial_states, len(x))}
-    n_out = want.shape[0] * want.shape[1] if framed_out else len(x)
     start = time.monotonic()
     with progress_bar(n_out, f"simulating {design.name}", "output") as bar, \
             warnings.catch_warnings(record=True) as caught:
@@ -267,21 +266,37 @@ def simulate(design: Design, x: np.ndarray, *, stall: float = 0.0, seed: int = 0
             warnings.warn_explicit(warning.message, warning.category, warning.filename,
                                    warning.lineno)
     seconds = time.monotonic() - start
-    framing = None
-    if framed_out:
-        try:
-            got = unframe(run.outputs, want.shape[0], want.shape[1])
-        except ValueError as exc:  # last misplaced: the core is wrong, as with a bad code
-            got, framing = np.zeros_like(want), f"{design.name}: {exc}"
-    else:
-        want = want.reshape(len(x), design.out_lanes)
-        got = np.asarray(run.outputs).reshape(want.shape)
+    got, want, framing = output_codes(design, run.outputs, want, len(x))
     # A network without stalls: its cycles against its timing model.
     timing = (timing_against_model(core, [x.shape[1]] * x.shape[0] if x.ndim == 3 else len(x),
                                    run.in_cycles, run.out_cycles)
               if stall == 0 and design.kind == "network" else None)
     return Simulation(design, core, x, got, want, run.cycles, seconds, run.engine, framing,
                       timing)
+
+
+def stream_rows(design: Design, core, x: np.ndarray, want: np.ndarray):
+    """What ``core``'s input stream takes for input codes ``x``, and how many output rows the
+    reference ``want`` makes: ``(rows, n_out)``, rows as :func:`hwnn.sim.run_stream` takes
+    them (framed sequences with their ``last`` flags, or one row per vector)."""
+    framed_in, framed_out = (design.plan.sequences if design.sequence_length is not None
+                             else (False, False))
+    rows = frame(x, scalar=_scalar_data(core)) if framed_in else _payload_rows(core, x)
+    return rows, (want.shape[0] * want.shape[1] if framed_out else len(x))
+
+
+def output_codes(design: Design, outputs, want: np.ndarray, n: int):
+    """A core's output rows (as :func:`hwnn.sim.run_stream` returns them) in the shape of the
+    reference ``want`` for ``n`` inputs: ``(got, want, framing)``, ``framing`` saying what is
+    wrong with the ``last`` flags of framed outputs (None when nothing is)."""
+    framed_out = design.sequence_length is not None and design.plan.sequences[1]
+    if framed_out:
+        try:
+            return unframe(outputs, want.shape[0], want.shape[1]), want, None
+        except ValueError as exc:  # last misplaced: the core is wrong, as with a bad code
+            return np.zeros_like(want), want, f"{design.name}: {exc}"
+    want = want.reshape(n, design.out_lanes)
+    return np.asarray(outputs).reshape(want.shape), want, None
 
 
 def _sequence_cycles(design: Design, core, x, stall: float) -> int:

@@ -1,0 +1,1 @@
+"""Putting cores on boards: UART host link (framing, bridge, host driver), board builds."""
