@@ -18,7 +18,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..export import core_rtlil
 from .protocol import BoardInfo, row_bytes
-from .receiver import FrameReceiver
+from .receiver import FrameReceiver, check_buffer
 from .sender import FrameSender
 from .uart import UartRx, UartTx, baud_divisor
 
@@ -125,10 +125,8 @@ class UartBridge(wiring.Component):
             timeout_cycles = max(1, round(clock_hz * DEFAULT_TIMEOUT_S))
         self.core = core
         self.in_bits, self.out_bits = _payload_bits(core, "i"), _payload_bits(core, "o")
-        if isinstance(window, int) and not isinstance(window, bool) and window >= 1 \
-                and isinstance(capacity, int) and capacity < window * row_bytes(self.in_bits):
-            raise ValueError(f"capacity {capacity} bytes holds fewer than window = {window} "
-                             f"rows of {row_bytes(self.in_bits)} bytes")
+        check_buffer(self.in_bits, capacity=capacity, window=window,
+                     timeout_cycles=timeout_cycles)
         self.receiver = FrameReceiver(self.in_bits, capacity=capacity, window=window,
                                       timeout_cycles=timeout_cycles)
         self.info = BoardInfo(in_bits=self.in_bits, out_bits=self.out_bits, capacity=capacity,

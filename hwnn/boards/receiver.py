@@ -19,7 +19,7 @@ from .protocol import (CRC, END, ESC, ESC_END, ESC_ESC, HEADER_BYTES, TRAILER_BY
                        Kind, row_bytes)
 from .uart import RX_LAYOUT
 
-__all__ = ["FrameReceiver", "ERROR_QUEUE"]
+__all__ = ["FrameReceiver", "check_buffer", "ERROR_QUEUE"]
 
 #: Error replies the receiver keeps while the sender is busy; more are dropped (a line flooded
 #: with garbage makes errors faster than they can be answered).
@@ -27,6 +27,23 @@ ERROR_QUEUE = 4
 
 # Body bytes the counter can tell apart: the longest good body and one more.
 _MAX_BODY = HEADER_BYTES + 0xFFFF + TRAILER_BYTES + 1
+
+
+def check_buffer(in_bits: int, *, capacity: int, window: int, timeout_cycles: int) -> None:
+    """Raise the errors :class:`FrameReceiver` raises for these parameters, without building
+    anything."""
+    for name, value in (("in_bits", in_bits), ("capacity", capacity), ("window", window),
+                        ("timeout_cycles", timeout_cycles)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be an integer, not {value!r}")
+        if value < 1:
+            raise ValueError(f"{name} must be at least 1, not {value}")
+    if capacity & (capacity - 1) or capacity < row_bytes(in_bits) or capacity > 0x8000:
+        raise ValueError(f"capacity must be a power of two from one row "
+                         f"({row_bytes(in_bits)} bytes) to 32768 bytes, not {capacity}")
+    if capacity < window * row_bytes(in_bits):
+        raise ValueError(f"capacity {capacity} bytes holds fewer than window = {window} rows "
+                         f"of {row_bytes(in_bits)} bytes")
 
 
 class FrameReceiver(wiring.Component):
@@ -63,20 +80,12 @@ class FrameReceiver(wiring.Component):
     Raises
     ------
     TypeError, ValueError
-        A parameter is not a positive integer, ``capacity`` is not a power of two holding a
-        row, or ``window`` is not at least 1.
+        A parameter is not a positive integer, or ``capacity`` is not a power of two holding
+        ``window`` rows.
     """
 
     def __init__(self, in_bits: int, *, capacity: int, window: int, timeout_cycles: int):
-        for name, value in (("in_bits", in_bits), ("capacity", capacity), ("window", window),
-                            ("timeout_cycles", timeout_cycles)):
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"{name} must be an integer, not {value!r}")
-            if value < 1:
-                raise ValueError(f"{name} must be at least 1, not {value}")
-        if capacity & (capacity - 1) or capacity < row_bytes(in_bits) or capacity > 0x8000:
-            raise ValueError(f"capacity must be a power of two from one row "
-                             f"({row_bytes(in_bits)} bytes) to 32768 bytes, not {capacity}")
+        check_buffer(in_bits, capacity=capacity, window=window, timeout_cycles=timeout_cycles)
         self.in_bits, self.capacity, self.window = in_bits, capacity, window
         self.timeout_cycles = timeout_cycles
         self.in_bytes = row_bytes(in_bits)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
@@ -23,8 +23,8 @@ __all__ = ["LinkShell", "SimulatedTransport", "SEND_BYTE", "SEND_GAP", "SEND_BRE
            "HOST_LAYOUT"]
 
 #: What the host side of :class:`LinkShell` does with one input: send a byte, keep the line
-#: idle (high) for ``gap_cycles``, or hold it low for ``gap_cycles`` (a break: the receiver sees
-#: a byte without its stop bit).
+#: idle (high) for ``gap_cycles``, or hold it low for two byte times (a break: the receiver
+#: sees a byte without its stop bit).
 SEND_BYTE, SEND_GAP, SEND_BREAK = 0, 1, 2
 
 HOST_LAYOUT = data.StructLayout({"data": 8, "action": 2})
@@ -38,7 +38,7 @@ class LinkShell(wiring.Component):
     ----------
     bridge : UartBridge
     gap_cycles : int
-        Length of a ``SEND_GAP`` or ``SEND_BREAK``.
+        Length of a ``SEND_GAP``.
 
     Members
     -------
@@ -63,7 +63,8 @@ class LinkShell(wiring.Component):
         m.submodules.host_rx = host_rx = UartRx(bridge.divisor)
         wiring.connect(m, host_rx.o, wiring.flipped(self.o))
         m.d.comb += host_rx.rx.eq(bridge.tx)
-        hold = Signal(range(self.gap_cycles + 1))
+        break_cycles = 20 * bridge.divisor
+        hold = Signal(range(max(self.gap_cycles, break_cycles) + 1))
         low = Signal()
         m.d.comb += bridge.rx.eq(host_tx.tx & ~low)
         action = self.i.payload.action
@@ -77,7 +78,8 @@ class LinkShell(wiring.Component):
         with m.Elif(host_tx.i.ready):   # after the byte before it has gone out
             m.d.comb += self.i.ready.eq(1)
             with m.If(self.i.valid):
-                m.d.sync += [hold.eq(self.gap_cycles), low.eq(action == SEND_BREAK)]
+                m.d.sync += [hold.eq(Mux(action == SEND_BREAK, break_cycles, self.gap_cycles)),
+                             low.eq(action == SEND_BREAK)]
         return m
 
 
