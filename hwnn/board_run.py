@@ -15,11 +15,12 @@ from .boards.bridge import DEFAULT_BAUD, UartBridge, design_id
 from .boards.host import Host, LinkError, LinkStats
 from .boards.protocol import BoardInfo, pack_rows, unpack_rows, wire_bytes
 from .boards.simulated import SimulatedTransport
+from .boards.uart import baud_divisor
 from .flow import FlowError, Simulation, output_codes, stream_rows
 from .sim import PayloadCodec
 from .spec import Design
 
-__all__ = ["BoardRun", "run_on_board", "simulated_board", "core_rows_per_second",
+__all__ = ["BoardRun", "run_on_board", "simulated_board", "core_rows_per_second", "link_summary",
            "link_rows_per_second", "SIMULATED_CLOCK_HZ"]
 
 #: The clock of a simulated board when none is given: the iCEBreaker's oscillator (3 Mbaud is
@@ -47,13 +48,20 @@ def simulated_board(design: Design, *, clock_hz: int = SIMULATED_CLOCK_HZ,
     Raises
     ------
     FlowError
-        A baud rate the clock cannot make, or a core the bridge cannot carry.
+        A baud rate the clock cannot make, or a design with initial-state inputs.
+    ValueError
+        A bad ``bridge_args`` value (capacity, window...).
     """
+    # Refuse what the bridge would refuse before building a core that would go unused.
     try:
-        bridge = UartBridge(design.build(), clock_hz=clock_hz, baud=baud,
-                            design_id=design_id(design.build()), **bridge_args)
-    except (ValueError, NotImplementedError) as exc:
+        baud_divisor(clock_hz, baud)
+    except ValueError as exc:
         raise FlowError(f"{design.name}: {exc}") from None
+    if getattr(design.plan, "stateful", ()):
+        raise FlowError(f"{design.name}: the host link does not carry initial states yet "
+                        f"(layers with initial_state = true)")
+    bridge = UartBridge(design.build(), clock_hz=clock_hz, baud=baud,
+                        design_id=design_id(design.build()), **bridge_args)
     return SimulatedTransport(bridge)
 
 
@@ -107,3 +115,25 @@ def link_rows_per_second(info: BoardInfo, rows_out_per_row: float = 1.0) -> floa
     outward = (rows_out_per_row * wire_bytes(info.out_bytes) + wire_bytes(0) / rows) \
         * seconds_per_byte
     return 1 / max(inward, outward)
+
+
+def _rate(value: float) -> str:
+    return f"{value:,.0f} "
+
+
+def link_summary(design: Design, run: BoardRun) -> list[str]:
+    """Lines saying what the link moved, how fast, and whether the link or the core limits
+    the rate (the core's own rate at the board's clock against the link's best)."""
+    info, stats = run.info, run.stats
+    what = "time steps" if design.sequence_length is not None else "vectors"
+    core_rate = core_rows_per_second(design, run.simulation.core, info.clock_hz)
+    best = link_rows_per_second(info, stats.rows_out / max(1, stats.rows_in))
+    slower = "link" if best < core_rate else "core"
+    return [
+        f"link: {stats.rows_in} {what} in {stats.frames} frames, {stats.bytes_sent} bytes "
+        f"sent and {stats.bytes_received} received in {stats.seconds * 1e3:.3g} ms at "
+        f"{info.baud / 1e6:g} Mbaud: {_rate(stats.rows_per_second)}{what}/s",
+        f"throughput: the link carries at most {_rate(best)}{what}/s (full frames of "
+        f"{info.max_rows}); the core alone takes {_rate(core_rate)}{what}/s at "
+        f"{info.clock_hz / 1e6:g} MHz: the {slower} is the bottleneck",
+    ]

@@ -15,6 +15,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from . import __version__
+from .board_run import SIMULATED_CLOCK_HZ, link_summary, run_on_board, simulated_board
+from .boards.bridge import DEFAULT_BAUD
+from .boards.host import LinkError, SerialTransport
 from .demo import run_demo
 from .flow import (FlowError, check_output_path, check_values_exact, composition_notes,
                    float_errors, generate, input_codes, plan_info, save_codes, save_values,
@@ -249,6 +252,43 @@ def cmd_import(args):
     return EXIT_OK
 
 
+# --- run (on a board) ----------------------------------------------------------------------
+
+def cmd_run(args):
+    design = load_spec(args.spec)
+    if args.timeout <= 0:
+        raise UsageError(f"--timeout must be a positive number of seconds, not {args.timeout:g}")
+    x = input_codes(design, vectors=args.vectors, inputs=args.inputs, seed=args.seed,
+                    note=progress)
+    what = "sequences" if x.ndim == 3 else "vectors"
+    if args.simulate:
+        clock_hz = round(args.clock * 1e6) if args.clock else SIMULATED_CLOCK_HZ
+        progress(f"simulating {design.name} behind its UART bridge at {clock_hz / 1e6:g} MHz, "
+                 f"{args.baud} baud, every byte through the pins...")
+        transport = simulated_board(design, clock_hz=clock_hz, baud=args.baud)
+    else:
+        try:
+            transport = SerialTransport(args.port, args.baud)
+        except RuntimeError as exc:   # pyserial is not installed
+            raise UsageError(str(exc)) from None
+    progress(f"sending {len(x)} {what}...")
+    try:
+        run = run_on_board(design, x, transport, timeout=args.timeout)
+    except LinkError as exc:
+        print(f"hwnn: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        transport.close()
+    where = "the simulated link" if args.simulate else f"the link on {args.port}"
+    if not run.simulation.exact:
+        print(run.simulation.mismatch() + f" (over {where})")
+        return EXIT_FAILED
+    print(f"{design.name}: {len(x)} {what} bit-exact over {where} (board == reference)")
+    for line in link_summary(design, run):
+        print(line)
+    return EXIT_OK
+
+
 def cmd_demo(args):
     return run_demo(Path(args.out), fmax=not args.no_fmax, progress=progress)
 
@@ -331,6 +371,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="FILE", help="also write the reports as JSON")
     p.add_argument("--keep", metavar="DIR", help="keep the tool files (logs, netlists) here")
     p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("run", help="run vectors through a board over its UART (or a "
+                                   "simulated one) and compare with the reference")
+    p.add_argument("spec", help="TOML spec file (the design the board holds)")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--port", metavar="DEV",
+                       help="the board's serial port, e.g. /dev/ttyUSB1 (needs pyserial: "
+                            "pip install 'hwnn[board]')")
+    where.add_argument("--simulate", action="store_true",
+                       help="the board top in the simulator instead, every byte through "
+                            "the UART pins")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--vectors", type=int, default=20,
+                        help="corner vectors, then random ones (default: 20)")
+    source.add_argument("--inputs", metavar="FILE.npy",
+                        help="real-valued inputs, one row per vector, one column per lane")
+    p.add_argument("--baud", type=int, default=DEFAULT_BAUD,
+                   help=f"the UART's rate (default: {DEFAULT_BAUD}, as hwnn build)")
+    p.add_argument("--clock", type=float, metavar="MHZ",
+                   help=f"--simulate: the simulated core clock (default: "
+                        f"{SIMULATED_CLOCK_HZ / 1e6:g})")
+    p.add_argument("--timeout", type=float, default=2.0,
+                   help="seconds without a byte from the board before giving up (default: 2)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the vectors")
+    p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("import", help="network spec + weights from an ONNX model or a "
                                       "PyTorch state_dict .npz (hwnn/io)")
