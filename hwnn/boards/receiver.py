@@ -25,8 +25,8 @@ __all__ = ["FrameReceiver", "check_buffer", "ERROR_QUEUE"]
 #: with garbage makes errors faster than they can be answered).
 ERROR_QUEUE = 4
 
-# Body bytes the counter can tell apart: the longest good body and one more.
-_MAX_BODY = HEADER_BYTES + 0xFFFF + TRAILER_BYTES + 1
+# Body bytes the counter tells apart: the header's and "at least a shortest body".
+_MAX_BODY = HEADER_BYTES + TRAILER_BYTES
 
 
 def check_buffer(in_bits: int, *, capacity: int, window: int, timeout_cycles: int) -> None:
@@ -126,10 +126,12 @@ class FrameReceiver(wiring.Component):
             m.d.sync += escaped.eq(~line_error & ~escaped & (byte == ESC))
 
         # Frame state.
-        body = Signal(range(_MAX_BODY + 1))     # body bytes so far, saturating
+        body = Signal(range(_MAX_BODY + 1))     # body bytes so far, saturating at 5
         kind = Signal(8)
         length_low = Signal(8)
-        remaining = Signal(16)                  # payload bytes still to come
+        # Payload bytes still to come; a length over the buffer (refused anyway) is kept as
+        # capacity + 1, so the counter needs no more bits than the buffer's addresses.
+        remaining = Signal(range(self.capacity + 2))
         trailer = Signal(2)                     # bytes after the payload, saturating at 3
         fault = Signal(4)                       # a corrupted byte: LINE or ESCAPE
         semantic = Signal(4)                    # a well-formed frame that is refused
@@ -177,7 +179,8 @@ class FrameReceiver(wiring.Component):
                     m.d.sync += length_low.eq(value)
                 with m.Elif(body == 2):
                     length = Cat(length_low, value)
-                    m.d.sync += remaining.eq(length)
+                    m.d.sync += remaining.eq(Mux(length > self.capacity, self.capacity + 1,
+                                                 length))
                     with m.If(infer):
                         with m.If((length == 0) | (length > self.capacity)):
                             refuse(Error.LENGTH)

@@ -68,7 +68,9 @@ class FrameSender(wiring.Component):
         m.submodules.crc = crc = Processor(CRC)
         size = max(self.out_bytes, len(self.info_payload), 1)
         payload = Signal(8 * size)
-        length = Signal(16)
+        length = Signal(range(size + 1))
+        wide = Signal(16)
+        m.d.comb += wide.eq(length)
         kind = Signal(8)
         index = Signal(range(HEADER_BYTES + size + 2 + 1))  # body byte being sent
         second = Signal(8)      # the byte after an ESC
@@ -82,9 +84,9 @@ class FrameSender(wiring.Component):
         with m.If(index == 0):
             m.d.comb += current.eq(kind)
         with m.Elif(index == 1):
-            m.d.comb += current.eq(length[:8])
+            m.d.comb += current.eq(wide[:8])
         with m.Elif(index == 2):
-            m.d.comb += current.eq(length[8:])
+            m.d.comb += current.eq(wide[8:])
         with m.Elif(index < HEADER_BYTES + length):
             m.d.comb += current.eq(payload.word_select((index - HEADER_BYTES)[:len(index)], 8))
         with m.Elif(index == last - 1):
