@@ -264,7 +264,7 @@ def build_board(device_factory: Callable, board, *, clock_mhz=None, out_dir, nam
         board=board.name, part=board.part, name=name, out_dir=out_dir, bitstream=bitstream,
         bitstream_bytes=size, pnr_report=pnr_report,
         text_report=out_dir / f"{name}.report.txt", json_report=out_dir / f"{name}.report.json",
-        requested_hz=requested, clock_hz=achieved, pll=_pll_dict(top.pll), fmax_mhz=fmax,
+        requested_hz=requested, clock_hz=achieved, pll=_pll_dict(top.pll, board), fmax_mhz=fmax,
         timing_met=fmax * 1_000_000 >= achieved, utilization=result.utilization, seed=seed,
         seconds=round(seconds, 1))
     build.text_report.write_text(format_report(build) + "\n")
@@ -328,10 +328,11 @@ def _sync_fmax(report: Path, clock_mhz: float) -> float:
     return round(float(clocks[net]["achieved"]), 2)
 
 
-def _pll_dict(pll) -> dict | None:
+def _pll_dict(pll, board: Board) -> dict | None:
     if pll is None:
         return None
-    primitive = "SB_PLL40_CORE" if pll.family == "ice40" else "EHXPLLL"
+    primitive = ("EHXPLLL" if pll.family == "ecp5" else
+                 "SB_PLL40_PAD" if board.pll_pad else "SB_PLL40_CORE")
     params = {name: value if isinstance(value, (int, str)) else value.value
               for name, value in pll.parameters().items()}
     return {"primitive": primitive, "input_hz": float(pll.input_hz),

@@ -134,10 +134,12 @@ class BoardTop(Elaboratable):
         m.d.comb += ClockSignal("sync").eq(clock)
         m.submodules.reset_sync = ResetSynchronizer(~(ready & locked), domain="sync")
 
-        uart = platform.request("uart", 0)
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.rx_buf = rx_buf = io.Buffer("i", uart.rx)
+        m.submodules.tx_buf = tx_buf = io.Buffer("o", uart.tx)
         m.submodules.device = self.device
         # The RX pin is asynchronous to `sync`; idle high, as a UART line is.
-        m.submodules.rx_sync = FFSynchronizer(uart.rx.i, self.device.rx, init=1)
-        m.d.comb += uart.tx.o.eq(self.device.tx)
+        m.submodules.rx_sync = FFSynchronizer(rx_buf.i, self.device.rx, init=1)
+        m.d.comb += tx_buf.o.eq(self.device.tx)
         return m
 
