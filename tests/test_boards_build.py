@@ -125,6 +125,12 @@ def test_errors_before_anything_is_built(tmp_path):
         build_board(factory, "ulx3s-25f", clock_mhz=500, out_dir=tmp_path)
     with pytest.raises(TypeError, match="clock must be a frequency in MHz"):
         plan_clock("ulx3s-25f", "100")
+    with pytest.raises(ValueError, match="^seed must be an integer from 0 to 2\\*\\*31 - 1, not -1$"):
+        build_board(factory, "ulx3s-25f", out_dir=tmp_path, seed=-1)
+    with pytest.raises(TypeError, match="^seed must be an integer, not 1.0$"):
+        build_board(factory, "ulx3s-25f", out_dir=tmp_path, seed=1.0)
+    with pytest.raises(ValueError, match="^name must be an identifier"):
+        build_board(factory, "ulx3s-25f", out_dir=tmp_path, name="my top")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -194,7 +200,9 @@ def test_program_runs_the_board_programmer(monkeypatch, tmp_path):
     assert lines == [f"openFPGALoader -b ulx3s -m {tmp_path / 'top.bit'}"]
     tool.write_text("#!/bin/sh\nexit 3\n")
     with pytest.raises(ProgramError, match="^openFPGALoader failed with exit status 3$"):
-        program(build)
+        program(build, "ulx3s-25f")
+    with pytest.raises(ValueError, match="was built for ulx3s-25f, not for ulx3s-85f$"):
+        program(build, "ulx3s-85f")
 
 
 # --- the command line: one line on stderr, exit 2, before any build ---------------------

@@ -191,3 +191,11 @@ def test_instances():
     assert instance.attrs["FREQUENCY_PIN_CLKI"] == "25"
     assert instance.attrs["FREQUENCY_PIN_CLKOP"] == "100"
     assert instance.ports["CLKFB"][0] is out and instance.ports["CLKOP"][0] is out
+
+
+@pytest.mark.parametrize("limit, below", [(17, 1), (26, 2), (44, 3), (66, 4), (101, 5)])
+def test_ice40_filter_range_steps_at_icepll_limits(limit, below):
+    def filter_range(pfd_hz):
+        return Ice40Pll(Fraction(pfd_hz) * 2, divr=1, divf=0, divq=1).filter_range
+    assert filter_range(limit * MHZ - 1) == below
+    assert filter_range(limit * MHZ) == below + 1

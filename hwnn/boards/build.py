@@ -234,7 +234,9 @@ def build_board(device_factory: Callable, board, *, clock_mhz=None, out_dir, nam
     """
     board, _, requested, achieved = plan_clock(board, clock_mhz)
     name = _check_name(name)
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31:
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an integer, not {seed!r}")
+    if not 0 <= seed < 2**31:
         raise ValueError(f"seed must be an integer from 0 to 2**31 - 1, not {seed!r}")
     device = device_factory(round(achieved))
     check_device(device)
@@ -389,20 +391,25 @@ def find_programmer(board) -> tuple[str, ...]:
                              f"{missing}")
 
 
-def program(build: BoardBuild, progress: Progress = None) -> None:
-    """Load ``build``'s bitstream onto its board with the board's programmer.
+def program(build: BoardBuild, board=None, *, progress: Progress = None) -> None:
+    """Load ``build``'s bitstream onto ``board`` (default: the board it was built for).
 
     The OrangeCrab's DFU bootloader wants a DFU suffix: when ``dfu-suffix`` is installed, it is
     added to a copy, ``<name>.dfu``; without it dfu-util warns and loads the plain bitstream.
 
     Raises
     ------
+    ValueError
+        ``board`` is not the board of ``build``.
     ProgrammerNotFound
         No programmer for the board is on PATH.
     ProgramError
         The programmer exited with a non-zero status.
     """
-    board: Board = get_board(build.board)
+    board: Board = get_board(build.board if board is None else board)
+    if board.name != build.board:
+        raise ValueError(f"the bitstream {build.bitstream} was built for {build.board}, not "
+                         f"for {board.name}")
     command = find_programmer(board)
     bitstream = build.bitstream
     if command[0] == "dfu-util":
