@@ -123,9 +123,11 @@ def test_errors_before_anything_is_built(tmp_path):
         build_board(factory, "icebreaker", clock_mhz=17, out_dir=tmp_path)
     with pytest.raises(ValueError, match="^clock 500 MHz is out of range"):
         build_board(factory, "ulx3s-25f", clock_mhz=500, out_dir=tmp_path)
+    assert plan_clock("ulx3s-25f", 33.3)[2] == 33_300_000        # exactly, from a float
     with pytest.raises(TypeError, match="clock must be a frequency in MHz"):
         plan_clock("ulx3s-25f", "100")
-    with pytest.raises(ValueError, match="^seed must be an integer from 0 to 2\\*\\*31 - 1, not -1$"):
+    with pytest.raises(ValueError, match=r"^seed must be an integer from 0 to 2\*\*31 - 1, "
+                                         r"not -1$"):
         build_board(factory, "ulx3s-25f", out_dir=tmp_path, seed=-1)
     with pytest.raises(TypeError, match="^seed must be an integer, not 1.0$"):
         build_board(factory, "ulx3s-25f", out_dir=tmp_path, seed=1.0)

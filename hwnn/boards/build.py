@@ -18,6 +18,7 @@ time: a 25F bitstream is about 0.6 MB, an 85F one 1.9 MB, a second or two over J
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import subprocess
 import time
@@ -158,8 +159,11 @@ def plan_clock(board, clock_mhz=None, *, parameter: str = "clock"):
         if isinstance(clock_mhz, bool) or not isinstance(clock_mhz, (Rational, float)):
             raise TypeError(f"{parameter} must be a frequency in MHz (a number), not "
                             f"{clock_mhz!r}")
-        requested = clock_hz(Fraction(clock_mhz) * 1_000_000 if isinstance(clock_mhz, Rational)
-                             else clock_mhz * 1e6, parameter)
+        if isinstance(clock_mhz, float) and math.isfinite(clock_mhz):
+            # The decimal the user wrote (36.1), not its binary neighbour (36.10000000000000142).
+            clock_mhz = Fraction(repr(clock_mhz))
+        requested = clock_hz(clock_mhz * 1_000_000 if isinstance(clock_mhz, Rational)
+                             else clock_mhz, parameter)
     pll = find_pll(board.family, board.oscillator_hz, requested, parameter=parameter)
     return board, pll, requested, (Fraction(board.oscillator_hz) if pll is None
                                    else pll.output_hz)
