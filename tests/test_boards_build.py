@@ -9,9 +9,10 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from hwnn import cli
-from hwnn.boards.build import (ECP5_EBR_BYTES, BitstreamError, ProgramError, ProgrammerNotFound,
-                               build_board, check_bitstream, find_programmer, format_report,
-                               plan_clock, program)
+from hwnn.boards.build import (ECP5_EBR_BYTES, BitstreamError, ProgramError,
+                               ProgrammerNotFound, build_board, build_overrides,
+                               check_bitstream, find_programmer, format_report, plan_clock,
+                               program)
 from hwnn.boards.platforms import BOARDS, get_board
 from hwnn.boards.top import BoardTop
 from hwnn.demo import write_dense_spec
@@ -57,7 +58,7 @@ def prepare(name, clock_mhz):
     board = get_board(name)
     hz = None if clock_mhz is None else clock_mhz * 1_000_000
     return board.platform().prepare(BoardTop(Echo(), name, hz), name="top",
-                                    **board.overrides).files
+                                    **build_overrides(board, "top.nextpnr.json", 5)).files
 
 
 def cell_parameters(rtlil, cell_type):
@@ -83,6 +84,10 @@ def test_every_board_prepares_with_its_pll(name):
         assert f'FREQUENCY NET "pll_clk" {clock * 1_000_000}.0 HZ;' in constraints
         assert "--compress" not in files["build_top.sh"]     # sized, uncompressed bitstreams
     assert "dfu-suffix" not in files["build_top.sh"]
+    assert "--report top.nextpnr.json --timing-allow-fail --seed 5" in files["build_top.sh"]
+    # Synthesis as `hwnn synth` does it: on the UP5K with its DSPs and UltraPlus timing.
+    synth = {"ice40": r"synth_ice40 -device u -dsp -top top", "ecp5": r"synth_ecp5\s+-top top"}
+    assert re.search(synth[board.family], files["top.ys"])
     assert board.target in ("ice40-up5k", "ecp5-25f", "ecp5-85f")
     assert board.part.startswith(board.platform.device)
 

@@ -30,6 +30,7 @@ from typing import Callable
 
 from ..progress import progress_bar
 from ..synth.report import parse_pnr_report
+from ..synth.targets import get_target
 from ..synth.toolchain import run_tool
 from .bridge import UartBridge
 from .platforms import Board, get_board
@@ -38,8 +39,8 @@ from .top import BoardTop, check_device
 
 __all__ = ["BoardBuild", "BitstreamError", "ProgramError", "ProgrammerNotFound",
            "ICE40_BITSTREAM_BYTES", "ECP5_FRAME_BYTES", "ECP5_EBR_BYTES", "DEFAULT_BAUD",
-           "build_board", "build_design", "check_bitstream", "find_programmer", "format_report",
-           "plan_clock", "program"]
+           "build_board", "build_design", "build_overrides", "check_bitstream",
+           "find_programmer", "format_report", "plan_clock", "program"]
 
 #: Size in bytes of an uncompressed iCE40 bitstream per part (``platform.device``): icepack
 #: writes every configuration and block-RAM bank whatever the design uses (measured; the UP5K
@@ -192,6 +193,22 @@ def build_design(design, board, *, clock_mhz=None, baud: int = DEFAULT_BAUD, out
                        seed=seed, progress=progress)
 
 
+def build_overrides(board, report: str, seed: int) -> dict[str, str]:
+    """The template overrides hwnn gives ``board``'s ``platform.prepare``.
+
+    The board's own (ecppack options without ``--compress``); the synthesis options of its
+    :data:`hwnn.synth.TARGETS` entry, so a board build maps logic as ``hwnn synth`` does (the
+    platform's bare ``synth_ice40`` would leave the UP5K's DSPs unused and time with generic
+    delays); nextpnr's JSON report ``report``, ``--timing-allow-fail`` and ``--seed``; and
+    the tools' full output (``verbose``), which goes to the log files.
+    """
+    board = get_board(board)
+    target = get_target(board.target)
+    return {**board.overrides, "verbose": True,
+            "synth_opts": " ".join((*target.synth_args, *target.dsp_args)),
+            "nextpnr_opts": f"--report {report} --timing-allow-fail --seed {seed}"}
+
+
 def _check_name(name) -> str:
     if not isinstance(name, str) or not name.isidentifier() or not name.isascii():
         raise ValueError(f"name must be an identifier of letters, digits and _, not {name!r}")
@@ -249,9 +266,7 @@ def build_board(device_factory: Callable, board, *, clock_mhz=None, out_dir, nam
     out_dir.mkdir(parents=True, exist_ok=True)
     pnr_report = out_dir / f"{name}.nextpnr.json"
     platform = board.platform()
-    plan = platform.prepare(
-        top, name=name, verbose=True, **board.overrides,
-        nextpnr_opts=f"--report {pnr_report.name} --timing-allow-fail --seed {seed}")
+    plan = platform.prepare(top, name=name, **build_overrides(board, pnr_report.name, seed))
     plan.extract(out_dir)
     commands = json.loads((out_dir / f"build_{name}.json").read_text())["commands"]
     start = time.monotonic()
