@@ -9,6 +9,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from hwnn import cli
+from hwnn.boards import build as build_module
 from hwnn.boards.build import (ECP5_EBR_BYTES, BitstreamError, ProgramError,
                                ProgrammerNotFound, build_board, build_overrides,
                                check_bitstream, find_programmer, format_report, plan_clock,
@@ -287,3 +288,23 @@ def test_cli_reports_timing_not_met(capsys, tmp_path, monkeypatch):
     assert "clock      requested 150 MHz, achieved 150 MHz (SB_PLL40_PAD from 12 MHz: DIVR 0, " \
            "DIVF 49, DIVQ 2, FILTER_RANGE 1, VCO 600 MHz)" in out
     assert "hwnn: wrote" in err
+
+
+def test_build_design_puts_the_core_behind_the_bridge(monkeypatch, tmp_path):
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def bridge(core, *, clock_hz, baud):
+        seen.update(core=core, clock_hz=clock_hz, baud=baud)
+        raise Stop
+    monkeypatch.setattr(build_module, "UartBridge", bridge)
+    core = object()
+    design = SimpleNamespace(name="net", build=lambda: core)
+    with pytest.raises(Stop):
+        build_module.build_design(design, "ulx3s-25f", clock_mhz=50, baud=3_000_000,
+                                  out_dir=tmp_path)
+    assert seen == {"core": core, "clock_hz": 50_000_000, "baud": 3_000_000}
+    with pytest.raises(ValueError, match="^baud must be a positive integer, not 0$"):
+        build_module.build_design(design, "ulx3s-25f", baud=0, out_dir=tmp_path)
