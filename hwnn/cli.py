@@ -16,8 +16,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from . import __version__
-from .boards.build import (DEFAULT_BAUD, BitstreamError, ProgramError, build_design,
-                           find_programmer, format_report, plan_clock, program)
+from .boards.bridge import DEFAULT_BAUD
+from .boards.build import (BitstreamError, ProgramError, build_design, find_programmer,
+                           format_report, plan_clock, program)
 from .demo import run_demo
 from .flow import (FlowError, check_output_path, check_values_exact, composition_notes,
                    float_errors, generate, input_codes, plan_info, save_codes, save_values,

@@ -33,6 +33,25 @@ class Echo(wiring.Component):
         return m
 
 
+class IdleHigh(wiring.Component):
+    """The bridge's ports: a UART line idles high."""
+    rx: In(1, init=1)
+    tx: Out(1, init=1)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.sync += self.tx.eq(self.rx)
+        return m
+
+
+class WideTx(wiring.Component):
+    rx: In(1)
+    tx: Out(2)
+
+    def elaborate(self, platform):
+        return Module()
+
+
 class NoTx(wiring.Component):
     rx: In(1)
 
@@ -143,10 +162,15 @@ def test_errors_before_anything_is_built(tmp_path):
 
 
 def test_device_must_have_uart_ports(tmp_path):
-    with pytest.raises(TypeError, match="Device must have a port tx: Out\\(1\\), not 'nothing'"):
+    with pytest.raises(TypeError, match="Device must have a port tx: Out\\(1\\), not nothing$"):
         build_board(lambda hz: NoTx(), "icebreaker", out_dir=tmp_path)
     with pytest.raises(TypeError, match="Device must be an amaranth.lib.wiring.Component"):
         BoardTop(object(), "icebreaker")
+    with pytest.raises(TypeError, match="^Device must have a port tx: Out\\(1\\), not "
+                                        "Out\\(2\\)$"):
+        BoardTop(WideTx(), "icebreaker")
+    files = get_board("icebreaker").platform().prepare(BoardTop(IdleHigh(), "icebreaker"))
+    assert "uart_0__tx__io" in files.files["top.pcf"]
 
 
 def test_device_gets_the_achieved_clock(tmp_path):
@@ -272,7 +296,7 @@ def test_real_bitstream(tmp_path, name, clock_mhz):
 def test_cli_reports_timing_not_met(capsys, tmp_path, monkeypatch):
     # The bridge is not this test's subject: the CLI builds the loopback device instead.
     def build_echo(design, board, *, clock_mhz, baud, out_dir, seed, progress):
-        assert (design.name, baud, seed) == ("demo_fc", 115200, 3)
+        assert (design.name, baud, seed) == ("demo_fc", 3_000_000, 3)
         return build_board(lambda hz: Echo(), board, clock_mhz=clock_mhz, out_dir=out_dir,
                            name=design.name, seed=seed, progress=progress)
     monkeypatch.setattr(cli, "build_design", build_echo)

@@ -32,13 +32,13 @@ from ..progress import progress_bar
 from ..synth.report import parse_pnr_report
 from ..synth.targets import get_target
 from ..synth.toolchain import run_tool
-from .bridge import UartBridge
+from .bridge import DEFAULT_BAUD, UartBridge
 from .platforms import Board, get_board
 from .pll import clock_hz, find_pll, format_mhz
 from .top import BoardTop, check_device
 
 __all__ = ["BoardBuild", "BitstreamError", "ProgramError", "ProgrammerNotFound",
-           "ICE40_BITSTREAM_BYTES", "ECP5_FRAME_BYTES", "ECP5_EBR_BYTES", "DEFAULT_BAUD",
+           "ICE40_BITSTREAM_BYTES", "ECP5_FRAME_BYTES", "ECP5_EBR_BYTES",
            "build_board", "build_design", "build_overrides", "check_bitstream",
            "find_programmer", "format_report", "plan_clock", "program"]
 
@@ -54,9 +54,6 @@ ICE40_BITSTREAM_BYTES = {"iCE40UP5K": 104090}
 #: a CRC: prjtrellis libtrellis/src/Bitstream.cpp, ``serialise_chip``).
 ECP5_FRAME_BYTES = {"LFE5U-25F": (582340, 56), "LFE5U-85F": (1927696, 208)}
 ECP5_EBR_BYTES = 2318
-
-#: The UART's default baud rate: what every USB-serial adapter and terminal program supports.
-DEFAULT_BAUD = 115200
 
 Progress = Callable[[str], None] | None
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
-from amaranth.hdl import ClockDomain, ClockSignal, Const, Elaboratable, Instance, Module, Signal
+from amaranth.hdl import (ClockDomain, ClockSignal, Const, Elaboratable, Instance, Module, Shape,
+                          Signal, unsigned)
 from amaranth.lib import io, wiring
 from amaranth.lib.cdc import FFSynchronizer, ResetSynchronizer
 from amaranth.lib.wiring import In, Out
@@ -22,7 +23,10 @@ POR_SECONDS = {"pad": Fraction(15, 1_000_000), "SB_HFOSC": Fraction(100, 1_000_0
 
 
 def check_device(device) -> None:
-    """Raise unless ``device`` is a Component with members ``rx: In(1)`` and ``tx: Out(1)``.
+    """Raise unless ``device`` is a Component with ports ``rx: In(1)`` and ``tx: Out(1)``.
+
+    Any reset value will do (a UART line idles high: the bridge's ports are
+    ``In(1, init=1)`` and ``Out(1, init=1)``).
 
     Raises
     ------
@@ -32,10 +36,12 @@ def check_device(device) -> None:
     if not isinstance(device, wiring.Component):
         raise TypeError(f"Device must be an amaranth.lib.wiring.Component, not {device!r}")
     members = device.signature.members
-    for name, member in (("rx", In(1)), ("tx", Out(1))):
-        if name not in members or members[name] != member:
-            found = members[name] if name in members else "nothing"
-            raise TypeError(f"Device must have a port {name}: {member!r}, not {found!r}")
+    for name, flow in (("rx", In), ("tx", Out)):
+        member = members[name] if name in members else None
+        if (member is None or not member.is_port or member.flow != flow
+                or Shape.cast(member.shape) != unsigned(1)):
+            found = "nothing" if member is None else repr(member)
+            raise TypeError(f"Device must have a port {name}: {flow.name}(1), not {found}")
 
 
 class BoardTop(Elaboratable):
