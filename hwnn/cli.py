@@ -1,7 +1,7 @@
 """The ``hwnn`` command: generate, simulate, plan and synthesize cores described by TOML specs.
 
-Exit codes: 0 success; 1 a check failed (simulation mismatch, design does not fit) or a tool
-failed; 2 bad usage or a bad spec (one line on stderr, no traceback).
+Exit codes: 0 success; 1 a check failed (simulation mismatch, design does not fit, board
+timing NOT met) or a tool failed; 2 bad usage or a bad spec (one line on stderr, no traceback).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 from tqdm import tqdm
@@ -17,7 +18,10 @@ from tqdm import tqdm
 from . import __version__
 from .board_run import SIMULATED_CLOCK_HZ, link_summary, run_on_board, simulated_board
 from .boards.bridge import DEFAULT_BAUD
+from .boards.build import (BitstreamError, ProgramError, build_design, find_programmer,
+                           format_report, plan_clock, program)
 from .boards.host import LinkError, SerialTransport
+from .boards.uart import baud_divisor
 from .demo import run_demo
 from .flow import (FlowError, check_output_path, check_values_exact, composition_notes,
                    float_errors, generate, input_codes, plan_info, save_codes, save_values,
@@ -239,6 +243,48 @@ def cmd_synth(args):
     return EXIT_OK if all(r.fits is not False for r in reports) else EXIT_FAILED
 
 
+# --- build ---------------------------------------------------------------------------------
+
+def _clock_mhz(text):
+    """``--clock``: a positive number of MHz, kept exact (36.75 is 36750000 Hz exactly)."""
+    if text is None:
+        return None
+    try:
+        value = Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        value = None
+    if value is None or value <= 0:
+        raise UsageError(f"--clock must be a positive number of MHz, not {text!r}")
+    return value
+
+
+def cmd_build(args):
+    if not 0 <= args.seed < 2**31:
+        raise UsageError(f"--seed must be an integer from 0 to 2**31 - 1, not {args.seed}")
+    if args.baud <= 0:
+        raise UsageError(f"--baud must be a positive integer, not {args.baud}")
+    clock = _clock_mhz(args.clock)
+    # Board, clock and programmer first: each is a one-line error before anything slow runs.
+    try:
+        board = plan_clock(args.board, clock, parameter="--clock")[0]
+        if args.program:
+            find_programmer(board)
+    except (ValueError, ProgramError) as exc:
+        raise UsageError(str(exc)) from None
+    design = load_spec(args.spec)
+    try:
+        baud_divisor(round(plan_clock(board, clock)[3]), args.baud)
+    except ValueError as exc:
+        raise UsageError(f"--baud: {exc}") from None
+    build = build_design(design, board, clock_mhz=clock, baud=args.baud, out_dir=args.output,
+                         seed=args.seed, progress=progress)
+    print(format_report(build))
+    progress(f"wrote {build.text_report} and {build.json_report}")
+    if args.program:
+        program(build, progress=progress)
+    return EXIT_OK if build.timing_met else EXIT_FAILED
+
+
 def cmd_import(args):
     output = check_output_path("-o", args.output)
     try:
@@ -372,6 +418,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep", metavar="DIR", help="keep the tool files (logs, netlists) here")
     p.set_defaults(func=cmd_synth)
 
+    p = sub.add_parser("build", help="a bitstream for a board: the core behind a UART bridge, "
+                                     "with a report of utilization, Fmax and timing")
+    p.add_argument("spec", help="TOML spec file")
+    p.add_argument("--board", required=True, metavar="B",
+                   help="icebreaker, upduino-v3, ulx3s-85f, ulx3s-25f or orangecrab-25f")
+    p.add_argument("--clock", metavar="MHZ",
+                   help="core clock in MHz, made by the board's PLL (default: the board "
+                        "oscillator's)")
+    p.add_argument("--baud", type=int, default=DEFAULT_BAUD,
+                   help=f"UART baud rate (default: {DEFAULT_BAUD})")
+    p.add_argument("-o", "--output", required=True, metavar="DIR",
+                   help="directory for the build files, bitstream and report")
+    p.add_argument("--program", action="store_true",
+                   help="load the bitstream with the board's programmer (iceprog, "
+                        "openFPGALoader, dfu-util) when it is installed")
+    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default: 1)")
+    p.set_defaults(func=cmd_build)
+
     p = sub.add_parser("run", help="run vectors through a board over its UART (or a "
                                    "simulated one) and compare with the reference")
     p.add_argument("spec", help="TOML spec file (the design the board holds)")
@@ -449,6 +513,9 @@ def main(argv=None) -> int:
         print("hwnn: error: out of memory (the design or the vectors are too large)",
               file=sys.stderr)
         return EXIT_USAGE
+    except (BitstreamError, ProgramError) as exc:  # a bad bitstream, a failed programmer
+        print(f"hwnn: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except ToolError as exc:  # a tool failure: the log path is in the message
         print(f"hwnn: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
