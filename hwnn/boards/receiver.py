@@ -109,21 +109,25 @@ class FrameReceiver(wiring.Component):
         m.d.comb += [self.error.valid.eq(errors.r_rdy), self.error.payload.eq(errors.r_data),
                      errors.r_en.eq(self.error.ready)]
 
-        # Undo the escapes: `take` is a body byte `value`, `end` a frame delimiter.
-        byte, line_error = self.i.payload.data, self.i.payload.error
+        # Undo the escapes, into registers: `take` is a body byte `value`, `end` a frame
+        # delimiter, one cycle after the byte (which keeps the decoder off the paths below).
+        byte, error = self.i.payload.data, self.i.payload.error
         escaped = Signal()
-        end = Signal()
-        take = Signal()
-        value = Signal(8)
-        bad_escape = Signal()
-        m.d.comb += [
-            end.eq(self.i.valid & ~line_error & (byte == END)),
-            take.eq(self.i.valid & ~end & ~(~line_error & ~escaped & (byte == ESC))),
+        end, take, value, bad_escape, line_error = (
+            Signal(name="end"), Signal(name="take"), Signal(8, name="value"),
+            Signal(name="bad_escape"), Signal(name="line_error"))
+        escaped_at_end = Signal()
+        is_end = self.i.valid & ~error & (byte == END)
+        m.d.sync += [
+            end.eq(is_end),
+            take.eq(self.i.valid & ~is_end & ~(~error & ~escaped & (byte == ESC))),
             value.eq(Mux(escaped, Mux(byte == ESC_END, END, ESC), byte)),
             bad_escape.eq(escaped & (byte != ESC_END) & (byte != ESC_ESC)),
+            line_error.eq(error),
         ]
         with m.If(self.i.valid):
-            m.d.sync += escaped.eq(~line_error & ~escaped & (byte == ESC))
+            m.d.sync += [escaped.eq(~error & ~escaped & (byte == ESC)),
+                         escaped_at_end.eq(escaped)]
 
         # Frame state.
         body = Signal(range(_MAX_BODY + 1))     # body bytes so far, saturating at 5
@@ -137,10 +141,15 @@ class FrameReceiver(wiring.Component):
         semantic = Signal(4)                    # a well-formed frame that is refused
         column = Signal(range(self.in_bytes))   # byte of the current row
         quiet = Signal(range(self.timeout_cycles + 1))
+        check = Signal()                        # the length field has just arrived
+        late = Signal()                         # quiet for timeout_cycles
         in_body = Signal()
         hunting = Signal()                      # after a timeout: skip to the next END
-        used = Signal(pointer)
-        m.d.comb += used.eq(cm - rd)
+        # Free bytes, registered: a cycle stale it can only be too small (rd moves on between;
+        # cm moves only at the END of a frame, at least three bytes before the next header is
+        # checked), and it keeps the buffer's pointer arithmetic off the header check's path.
+        free = Signal(range(self.capacity + 1))
+        m.d.sync += free.eq(self.capacity - (cm - rd)[:pointer])
         info_pending = Signal()
         m.d.comb += self.info.valid.eq(info_pending)
         with m.If(self.info.ready):
@@ -179,15 +188,9 @@ class FrameReceiver(wiring.Component):
                     m.d.sync += length_low.eq(value)
                 with m.Elif(body == 2):
                     length = Cat(length_low, value)
-                    m.d.sync += remaining.eq(Mux(length > self.capacity, self.capacity + 1,
-                                                 length))
-                    with m.If(infer):
-                        with m.If((length == 0) | (length > self.capacity)):
-                            refuse(Error.LENGTH)
-                        with m.Elif((length > self.capacity - used) | ~ends.w_rdy):
-                            refuse(Error.BUSY)
-                    with m.Elif(length != 0):
-                        refuse(Error.LENGTH)
+                    m.d.sync += [remaining.eq(Mux(length > self.capacity, self.capacity + 1,
+                                                  length)),
+                                 check.eq(1)]
                 with m.Elif(remaining != 0):
                     m.d.sync += remaining.eq(remaining - 1)
                     with m.If(infer):
@@ -196,41 +199,60 @@ class FrameReceiver(wiring.Component):
                             refuse(Error.PADDING)
                 with m.Elif(trailer != 3):
                     m.d.sync += trailer.eq(trailer + 1)
+        # The header's length is checked the cycle after it arrived, from registers.
+        with m.If(check):
+            m.d.sync += check.eq(0)
+            with m.If(infer):
+                with m.If((remaining == 0) | (remaining == self.capacity + 1)):
+                    refuse(Error.LENGTH)
+                with m.Elif((remaining > free) | ~ends.w_rdy):
+                    refuse(Error.BUSY)
+            with m.Elif(remaining != 0):
+                refuse(Error.LENGTH)
         with m.If(write):
             m.d.sync += wr.eq(wr + 1)
 
-        with m.If(end):
-            m.d.sync += [in_body.eq(0), hunting.eq(0), quiet.eq(0)]
-            with m.If(in_body & ~hunting):
-                code = Signal(4)
-                with m.If(fault != 0):
-                    m.d.comb += code.eq(fault)
-                with m.Elif(escaped):
-                    m.d.comb += code.eq(Error.ESCAPE)
-                with m.Elif(body < HEADER_BYTES + TRAILER_BYTES):
-                    m.d.comb += code.eq(Error.LENGTH)
-                with m.Elif(~crc.match_detected):
-                    m.d.comb += code.eq(Error.CRC)
-                with m.Elif((remaining != 0) | (trailer != TRAILER_BYTES)):
-                    m.d.comb += code.eq(Error.LENGTH)
-                with m.Elif(semantic != 0):
-                    m.d.comb += code.eq(semantic)
-                with m.Elif(infer & (column != 0)):
-                    m.d.comb += code.eq(Error.LENGTH)
-                with m.If(code != 0):
-                    drop(code)
-                with m.Elif(infer):
-                    m.d.sync += cm.eq(wr)
-                    m.d.comb += [ends.w_en.eq(1), ends.w_data.eq(wr)]
-                with m.Else():
-                    m.d.sync += info_pending.eq(1)
+        # A frame is judged the cycle after its END and acted on the cycle after that (bytes
+        # are at least ten bit times apart, so nothing moves meanwhile): the verdict's priority
+        # chain runs from registers to a register, off the byte decoder's and the FIFOs' paths.
+        judge, act, judged = Signal(), Signal(), Signal()
+        verdict = Signal(4)
+        m.d.sync += [judge.eq(end), act.eq(judge)]
+        code = Signal(4)
+        with m.If(fault != 0):
+            m.d.comb += code.eq(fault)
+        with m.Elif(escaped_at_end):
+            m.d.comb += code.eq(Error.ESCAPE)
+        with m.Elif(body < HEADER_BYTES + TRAILER_BYTES):
+            m.d.comb += code.eq(Error.LENGTH)
+        with m.Elif(~crc.match_detected):
+            m.d.comb += code.eq(Error.CRC)
+        with m.Elif((remaining != 0) | (trailer != TRAILER_BYTES)):
+            m.d.comb += code.eq(Error.LENGTH)
+        with m.Elif(semantic != 0):
+            m.d.comb += code.eq(semantic)
+        with m.Elif(infer & (column != 0)):
+            m.d.comb += code.eq(Error.LENGTH)
+        with m.If(act & judged):
+            with m.If(verdict != 0):
+                drop(verdict)
+            with m.Elif(infer):
+                m.d.sync += cm.eq(wr)
+                m.d.comb += [ends.w_en.eq(1), ends.w_data.eq(wr)]
+            with m.Else():
+                m.d.sync += info_pending.eq(1)
+        with m.If(judge):
+            m.d.sync += [in_body.eq(0), hunting.eq(0), quiet.eq(0), verdict.eq(code),
+                         judged.eq(in_body & ~hunting)]
+        with m.Elif(late & in_body & ~hunting):
+            m.d.sync += [in_body.eq(0), hunting.eq(1), quiet.eq(0)]
+            drop(Error.TIMEOUT)
         with m.Elif(self.i.valid):
             m.d.sync += quiet.eq(0)
         with m.Elif(in_body & ~hunting):
             m.d.sync += quiet.eq(quiet + 1)
-            with m.If(quiet == self.timeout_cycles - 1):
-                m.d.sync += [in_body.eq(0), hunting.eq(1), quiet.eq(0)]
-                drop(Error.TIMEOUT)
+        # Registered, so the wide comparison is not on the path into the error queue.
+        m.d.sync += late.eq(~self.i.valid & (quiet == self.timeout_cycles - 1))
 
         self._reader(m, buffer, k, cm, rd, ends)
         return m
@@ -259,8 +281,13 @@ class FrameReceiver(wiring.Component):
                 with m.If(self.o.ready):
                     m.next = "read"
 
+        # A frame is done when rd reaches its end pointer. The comparison is registered (off
+        # the FIFO's read path); in the cycle after a pop it still describes the frame just
+        # popped, so it is ignored then (frames are never empty: the next end lies beyond rd).
         acks = Signal(range(self.window + 1))
+        reached, popped = Signal(), Signal()
         done = Signal()
-        m.d.comb += [done.eq(ends.r_rdy & (rd == ends.r_data)), ends.r_en.eq(done),
+        m.d.sync += [reached.eq(ends.r_rdy & (rd == ends.r_data)), popped.eq(done)]
+        m.d.comb += [done.eq(reached & ~popped), ends.r_en.eq(done),
                      self.ack.valid.eq(acks != 0)]
         m.d.sync += acks.eq(acks + done - (self.ack.valid & self.ack.ready))

@@ -7,12 +7,12 @@ one frame of :mod:`hwnn.boards.protocol` (kind, length, payload, CRC-16, escaped
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal
+from amaranth.hdl import Array, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.crc import Processor
 from amaranth.lib.wiring import In, Out
 
-from .protocol import CRC, END, ESC, ESC_END, ESC_ESC, HEADER_BYTES, Kind, row_bytes
+from .protocol import CRC, END, ESC, ESC_END, ESC_ESC, Kind, row_bytes
 
 __all__ = ["FrameSender"]
 
@@ -67,77 +67,98 @@ class FrameSender(wiring.Component):
         m = Module()
         m.submodules.crc = crc = Processor(CRC)
         size = max(self.out_bytes, len(self.info_payload), 1)
-        payload = Signal(8 * size)
-        length = Signal(range(size + 1))
-        wide = Signal(16)
-        m.d.comb += wide.eq(length)
+        state = Signal(range(len(_STATES)))
+        after = Signal.like(state)          # where an escape returns to
         kind = Signal(8)
-        index = Signal(range(HEADER_BYTES + size + 2 + 1))  # body byte being sent
-        second = Signal(8)      # the byte after an ESC
-        info_bits = Const(int.from_bytes(self.info_payload, "little"),
-                          8 * max(1, len(self.info_payload)))
+        length = Signal(16)                 # of the frame being sent
+        count = Signal(range(size + 1))     # payload bytes still to send
+        position = Signal(range(size))      # payload byte being sent (the INFO table's index)
+        is_info = Signal()
+        shift = Signal(8 * self.out_bytes)  # a result row (or an error code), sent from bit 0
+        second = Signal(8)                  # the byte after an ESC
+        info = Array(Const(byte, 8) for byte in self.info_payload or b"\0")
 
-        # The body byte at `index`: kind, length, payload, then the CRC (least significant
-        # byte first), which the processor holds once the payload has gone through it.
-        last = HEADER_BYTES + length + 1       # index of the CRC's second byte
+        # Each state sends one byte: the body's fields in order, each escaped when it is END or
+        # ESC; no adder or comparator of lengths sits on the way to the transmitter.
         current = Signal(8)
-        with m.If(index == 0):
-            m.d.comb += current.eq(kind)
-        with m.Elif(index == 1):
-            m.d.comb += current.eq(wide[:8])
-        with m.Elif(index == 2):
-            m.d.comb += current.eq(wide[8:])
-        with m.Elif(index < HEADER_BYTES + length):
-            m.d.comb += current.eq(payload.word_select((index - HEADER_BYTES)[:len(index)], 8))
-        with m.Elif(index == last - 1):
-            m.d.comb += current.eq(crc.crc[:8])
-        with m.Else():
-            m.d.comb += current.eq(crc.crc[8:])
+        with m.Switch(state):
+            with m.Case(_KIND):
+                m.d.comb += current.eq(kind)
+            with m.Case(_LEN0):
+                m.d.comb += current.eq(length[:8])
+            with m.Case(_LEN1):
+                m.d.comb += current.eq(length[8:])
+            with m.Case(_PAYLOAD):
+                m.d.comb += current.eq(Mux(is_info, info[position], shift[:8]))
+            with m.Case(_CRC0):
+                m.d.comb += current.eq(crc.crc[:8])
+            with m.Case(_CRC1):
+                m.d.comb += current.eq(crc.crc[8:])
         special = (current == END) | (current == ESC)
+        following = Signal.like(state)
+        with m.Switch(state):
+            with m.Case(_KIND):
+                m.d.comb += following.eq(_LEN0)
+            with m.Case(_LEN0):
+                m.d.comb += following.eq(_LEN1)
+            with m.Case(_LEN1):
+                m.d.comb += following.eq(Mux(count == 0, _CRC0, _PAYLOAD))
+            with m.Case(_PAYLOAD):
+                m.d.comb += following.eq(Mux(count == 1, _CRC0, _PAYLOAD))
+            with m.Case(_CRC0):
+                m.d.comb += following.eq(_CRC1)
+            with m.Case(_CRC1):
+                m.d.comb += following.eq(_TAIL)
 
-        def start(frame_kind, frame_length, frame_payload):
-            m.d.sync += [kind.eq(frame_kind), length.eq(frame_length), index.eq(0),
-                         payload.eq(frame_payload)]
-            m.next = "lead"
+        def start(frame_kind, frame_length, row=0, info_frame=False):
+            m.d.sync += [kind.eq(frame_kind), length.eq(frame_length), count.eq(frame_length),
+                         position.eq(0), is_info.eq(info_frame), shift.eq(row),
+                         state.eq(_LEAD)]
 
-        with m.FSM():
-            with m.State("idle"):
-                with m.If(self.error.valid):
-                    m.d.comb += self.error.ready.eq(1)
-                    start(Kind.ERROR, 1, self.error.payload)
-                with m.Elif(self.ack.valid):
-                    m.d.comb += self.ack.ready.eq(1)
-                    start(Kind.ACK, 0, 0)
-                with m.Elif(self.info.valid):
-                    m.d.comb += self.info.ready.eq(1)
-                    start(Kind.INFO_REPLY, len(self.info_payload), info_bits)
-                with m.Elif(self.result.valid):
-                    m.d.comb += self.result.ready.eq(1)
-                    start(Kind.RESULT, self.out_bytes, self.result.payload)
-            with m.State("lead"):
-                m.d.comb += [self.o.valid.eq(1), self.o.payload.eq(END)]
-                with m.If(self.o.ready):
-                    m.next = "body"
-            with m.State("body"):
-                m.d.comb += [self.o.valid.eq(1), self.o.payload.eq(Mux(special, ESC, current))]
-                with m.If(self.o.ready):
-                    # The CRC covers kind, length and payload: not its own two bytes.
-                    m.d.comb += [crc.data.eq(current), crc.valid.eq(index < last - 1),
-                                 crc.start.eq(index == 0)]
-                    m.d.sync += [index.eq(index + 1),
-                                 second.eq(Mux(current == END, ESC_END, ESC_ESC))]
-                    with m.If(special):
-                        m.next = "escape"
-                    with m.Elif(index == last):
-                        m.next = "tail"
-            with m.State("escape"):
-                m.d.comb += [self.o.valid.eq(1), self.o.payload.eq(second)]
-                with m.If(self.o.ready & (index == last + 1)):
-                    m.next = "tail"
-                with m.Elif(self.o.ready):
-                    m.next = "body"
-            with m.State("tail"):
-                m.d.comb += [self.o.valid.eq(1), self.o.payload.eq(END)]
-                with m.If(self.o.ready):
-                    m.next = "idle"
+        body = (state >= _KIND) & (state <= _CRC1)
+        # A body byte is looked up into a register first and sent the cycle after (a byte
+        # takes ten bit times to send, so the extra cycle costs nothing), which keeps the
+        # lookup and the escape test off the path into the transmitter and the state.
+        loaded = Signal()
+        byte = Signal(8)
+        escape = Signal()
+        with m.If(state == _IDLE):
+            with m.If(self.error.valid):
+                m.d.comb += self.error.ready.eq(1)
+                start(Kind.ERROR, 1, self.error.payload)
+            with m.Elif(self.ack.valid):
+                m.d.comb += self.ack.ready.eq(1)
+                start(Kind.ACK, 0)
+            with m.Elif(self.info.valid):
+                m.d.comb += self.info.ready.eq(1)
+                start(Kind.INFO_REPLY, len(self.info_payload), info_frame=True)
+            with m.Elif(self.result.valid):
+                m.d.comb += self.result.ready.eq(1)
+                start(Kind.RESULT, self.out_bytes, self.result.payload)
+        m.d.comb += self.o.valid.eq((state != _IDLE) & (~body | loaded))
+        with m.If((state == _LEAD) | (state == _TAIL)):
+            m.d.comb += self.o.payload.eq(END)
+            with m.If(self.o.ready):
+                m.d.sync += state.eq(Mux(state == _LEAD, _KIND, _IDLE))
+        with m.Elif(state == _ESCAPE):
+            m.d.comb += self.o.payload.eq(second)
+            with m.If(self.o.ready):
+                m.d.sync += state.eq(after)
+        with m.Elif(body & ~loaded):
+            m.d.sync += [byte.eq(current), escape.eq(special), loaded.eq(1),
+                         second.eq(Mux(current == END, ESC_END, ESC_ESC)), after.eq(following)]
+        with m.Elif(body):
+            m.d.comb += self.o.payload.eq(Mux(escape, ESC, byte))
+            with m.If(self.o.ready):
+                # The CRC covers kind, length and payload: not its own two bytes.
+                m.d.comb += [crc.data.eq(byte), crc.valid.eq(state <= _PAYLOAD),
+                             crc.start.eq(state == _KIND)]
+                m.d.sync += [loaded.eq(0), state.eq(Mux(escape, _ESCAPE, after))]
+                with m.If(state == _PAYLOAD):
+                    m.d.sync += [count.eq(count - 1), position.eq(position + 1),
+                                 shift.eq(shift >> 8)]
         return m
+
+
+_STATES = ("idle", "lead", "kind", "len0", "len1", "payload", "crc0", "crc1", "tail", "escape")
+_IDLE, _LEAD, _KIND, _LEN0, _LEN1, _PAYLOAD, _CRC0, _CRC1, _TAIL, _ESCAPE = range(len(_STATES))
