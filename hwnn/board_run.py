@@ -14,7 +14,8 @@ import numpy as np
 from .boards.bridge import DEFAULT_BAUD, UartBridge, design_id
 from .boards.host import Host, LinkError, LinkStats
 from .boards.protocol import BoardInfo, pack_rows, unpack_rows, wire_bytes
-from .boards.simulated import SimulatedTransport
+from .boards.compiled_link import simulated_transport
+from .boards.simulated import SimulatedLink
 from .flow import FlowError, Simulation, output_codes, stream_rows
 from .sim import PayloadCodec
 from .spec import Design
@@ -41,20 +42,27 @@ def _codec(core, port: str) -> PayloadCodec:
 
 
 def simulated_board(design: Design, *, clock_hz: int = SIMULATED_CLOCK_HZ,
-                    baud: int = DEFAULT_BAUD, **bridge_args) -> SimulatedTransport:
-    """A fresh core of ``design`` behind a :class:`UartBridge`, in the simulator.
+                    baud: int = DEFAULT_BAUD, engine: str = "auto",
+                    **bridge_args) -> SimulatedLink:
+    """A fresh core of ``design`` behind a :class:`UartBridge`, in a simulator: ``engine``
+    ``"pysim"``, ``"cxxrtl"`` or ``"auto"`` as
+    :func:`~hwnn.boards.compiled_link.simulated_transport` takes it.
 
     Raises
     ------
     FlowError
         A baud rate the clock cannot make, or a core the bridge cannot carry.
+    ValueError
+        An unknown ``engine``.
+    hwnn.sim.EngineError
+        ``engine="cxxrtl"`` without a C++ compiler, or its build failed.
     """
     try:
         bridge = UartBridge(design.build(), clock_hz=clock_hz, baud=baud,
                             design_id=design_id(design.build()), **bridge_args)
     except (ValueError, NotImplementedError) as exc:
         raise FlowError(f"{design.name}: {exc}") from None
-    return SimulatedTransport(bridge)
+    return simulated_transport(bridge, engine=engine)
 
 
 def run_on_board(design: Design, x: np.ndarray, transport, *, timeout: float = 2.0) -> BoardRun:
@@ -68,7 +76,7 @@ def run_on_board(design: Design, x: np.ndarray, transport, *, timeout: float = 2
         payload widths), refused a frame, sent a damaged one or went quiet.
     """
     core = design.build()
-    clock = (lambda: transport.seconds) if isinstance(transport, SimulatedTransport) else None
+    clock = (lambda: transport.seconds) if isinstance(transport, SimulatedLink) else None
     host = Host(transport, timeout=timeout, clock=clock)
     info = host.info()
     expected = design_id(core)
