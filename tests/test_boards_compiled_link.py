@@ -1,5 +1,5 @@
-"""The compiled simulated board (CXXRTL) against the one in Amaranth's simulator: the same bytes
-at the same cycles, and a spec's run over the link bit-exact."""
+"""The compiled simulated boards (CXXRTL, Verilator) against the one in Amaranth's simulator: the
+same bytes at the same cycles, and a spec's run over the link bit-exact."""
 
 import numpy as np
 import pytest
@@ -11,7 +11,7 @@ from hwnn.boards.protocol import END, Error, FrameDecoder, Kind, encode_frame, r
 from hwnn.boards.simulated import SimulatedTransport
 from hwnn.demo import write_dense_spec
 from hwnn.flow import input_codes
-from hwnn.sim import EngineError, EngineFallback, compiled, cxxrtl
+from hwnn.sim import EngineError, EngineFallback, compiled, cxxrtl, verilator
 from hwnn.spec import load_spec
 
 
@@ -23,8 +23,20 @@ def _compiler_problem():
     return None
 
 
+def _verilator_problem():
+    try:
+        verilator.find_verilator()
+    except EngineError as error:
+        return str(error)
+    return None
+
+
 needs_compiler = pytest.mark.skipif(_compiler_problem() is not None,
                                     reason=f"needs a C++ compiler: {_compiler_problem()}")
+ENGINES = [pytest.param("cxxrtl", marks=needs_compiler),
+           pytest.param("verilator", marks=[needs_compiler, pytest.mark.skipif(
+               _verilator_problem() is not None,
+               reason=f"needs Verilator: {_verilator_problem()}")])]
 
 # A short frame timeout, so the test of a frame cut short stays short in pysim.
 TIMEOUT_CYCLES = 1500
@@ -105,18 +117,28 @@ def _frames(log) -> list:
     return [frame for data, _ in log for frame in decoder.feed(data)]
 
 
-@needs_compiler
-def test_compiled_link_same_bytes_and_cycles_as_pysim(design):
-    logs = {}
-    for make in (SimulatedTransport, CompiledTransport):
-        bridge = _bridge(design)
-        transport = make(bridge, gap_cycles=GAP_CYCLES)
-        try:
-            logs[make] = _script(transport, row_bytes(bridge.in_bits))
-        finally:
-            transport.close()
-    pysim, compiled_log = logs[SimulatedTransport], logs[CompiledTransport]
-    assert compiled_log == pysim
+def _run_script(design, engine):
+    bridge = _bridge(design)
+    transport = simulated_transport(bridge, engine=engine, gap_cycles=GAP_CYCLES)
+    try:
+        assert transport.engine == engine
+        return _script(transport, row_bytes(bridge.in_bits))
+    finally:
+        transport.close()
+
+
+@pytest.fixture(scope="module")
+def pysim_log(design):
+    return _run_script(design, "pysim")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_compiled_link_same_bytes_and_cycles_as_pysim(design, pysim_log, engine):
+    assert _run_script(design, engine) == pysim_log
+
+
+def test_script_exercises_every_reply(pysim_log):
+    pysim = pysim_log
     # The script did what it meant to: every error reply, the info, the ack and two results,
     # and reads that came back empty after exactly their timeout.
     frames = _frames(pysim)
@@ -130,28 +152,35 @@ def test_compiled_link_same_bytes_and_cycles_as_pysim(design):
     assert len(pysim[0][0]) == 3 and len(pysim[1][0]) == 1 and pysim[1][1] == pysim[0][1]
 
 
-@needs_compiler
-def test_compiled_board_run_is_bit_exact(design):
+def _board_run(design, engine):
     x = input_codes(design, vectors=6, seed=3)
-    runs = {}
-    for engine in ("pysim", "cxxrtl"):
-        transport = simulated_board(design, engine=engine)
-        try:
-            assert transport.engine == engine
-            runs[engine] = run_on_board(design, x, transport), transport.cycles
-        finally:
-            transport.close()
-    (compiled_run, compiled_cycles), (pysim_run, pysim_cycles) = runs["cxxrtl"], runs["pysim"]
+    transport = simulated_board(design, engine=engine)
+    try:
+        assert transport.engine == engine
+        return run_on_board(design, x, transport), transport.cycles
+    finally:
+        transport.close()
+
+
+@pytest.fixture(scope="module")
+def pysim_board_run(design):
+    return _board_run(design, "pysim")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_compiled_board_run_is_bit_exact(design, pysim_board_run, engine):
+    (compiled_run, compiled_cycles), (pysim_run, pysim_cycles) = (_board_run(design, engine),
+                                                                  pysim_board_run)
     assert compiled_run.simulation.exact, compiled_run.simulation.mismatch()
     np.testing.assert_array_equal(compiled_run.simulation.outputs, pysim_run.simulation.outputs)
     assert compiled_run.stats == pysim_run.stats and compiled_cycles == pysim_cycles
-    assert compiled_run.stats.rows_out == len(x)
+    assert compiled_run.stats.rows_out == len(compiled_run.simulation.inputs) == 6
 
 
-@needs_compiler
-def test_compiled_link_writes_a_waveform(design, tmp_path):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_compiled_link_writes_a_waveform(design, tmp_path, engine):
     path = tmp_path / "link.vcd"
-    transport = CompiledTransport(_bridge(design), vcd=path)
+    transport = CompiledTransport(_bridge(design), engine=engine, vcd=path)
     transport.write(encode_frame(Kind.INFO))
     assert transport.read(4096, 1e-4)
     cycles = transport.cycles
@@ -159,15 +188,39 @@ def test_compiled_link_writes_a_waveform(design, tmp_path):
     text = path.read_text()
     assert "$enddefinitions" in text and "i_valid" in text.replace("__", "_")
     assert f"#{(cycles - 1) * 10 + 5}\n" in text      # the last clock edge simulated
-    with pytest.raises(EngineError, match="closed"):
+    with pytest.raises(EngineError, match=f"the {engine} model of the simulated board is closed"):
         transport.read(1, 1e-4)
 
 
 @needs_compiler
-def test_auto_uses_the_compiled_engine(design):
+def test_a_model_that_stops_is_an_error(design):
+    transport = CompiledTransport(_bridge(design), gap_cycles=GAP_CYCLES)
+    transport._process.kill()
+    transport.write(encode_frame(Kind.INFO))
+    with pytest.raises(EngineError, match=r"^the cxxrtl model .* of the simulated board stopped "
+                                          r"with exit status -9"):
+        transport.read(1, 1e-4)
+    transport.close()
+
+
+@needs_compiler
+def test_auto_uses_the_fastest_compiled_engine(design):
     transport = simulated_transport(_bridge(design), gap_cycles=GAP_CYCLES)
     try:
-        assert isinstance(transport, CompiledTransport) and transport.engine == "cxxrtl"
+        assert isinstance(transport, CompiledTransport)
+        assert transport.engine == ("cxxrtl" if _verilator_problem() else "verilator")
+    finally:
+        transport.close()
+
+
+@pytest.mark.parametrize("engine", ENGINES[1:])
+def test_auto_falls_back_to_cxxrtl_when_verilator_fails(design, monkeypatch, engine):
+    monkeypatch.setattr(verilator, "VERILATOR_FLAGS", (*verilator.VERILATOR_FLAGS,
+                                                       "--no-such-option-hwnn"))
+    with pytest.warns(EngineFallback, match=r"^engine 'auto' runs cxxrtl: Verilator failed"):
+        transport = simulated_transport(_bridge(design), gap_cycles=GAP_CYCLES)
+    try:
+        assert transport.engine == "cxxrtl"
     finally:
         transport.close()
 
@@ -190,16 +243,20 @@ def test_cxxrtl_without_a_compiler_is_an_error(design, monkeypatch):
 
 
 def test_unknown_engine():
-    with pytest.raises(ValueError, match=r"engine must be one of 'pysim', 'cxxrtl', 'auto', "
-                                         r"not 'verilog'"):
+    with pytest.raises(ValueError, match=r"engine must be one of 'pysim', 'cxxrtl', "
+                                         r"'verilator', 'auto', not 'verilog'"):
         simulated_transport(None, engine="verilog")
+    with pytest.raises(ValueError, match=r"engine must be one of 'cxxrtl', 'verilator', "
+                                         r"not 'pysim'"):
+        CompiledTransport(None, engine="pysim")
 
 
-def test_build_takes_a_plan_or_a_driver():
+@pytest.mark.parametrize("build", [cxxrtl.build, verilator.build])
+def test_build_takes_a_plan_or_a_driver(build):
     with pytest.raises(TypeError, match="build takes a plan or a driver"):
-        cxxrtl.build(None)
+        build(None)
     with pytest.raises(TypeError, match="build takes a plan or a driver"):
-        cxxrtl.build(None, object(), driver="int main() {}")
+        build(None, object(), driver="int main() {}")
 
 
 def test_own_driver_source_names_ports_through_the_access():
@@ -211,6 +268,6 @@ def test_own_driver_source_names_ports_through_the_access():
     access = compiled.Access(prelude="P;", declare="D;", settle="S;", port=port, vcd_open="O;",
                              vcd_sample="V;", vcd_close="C;")
     template = "${DECLARE} ${i__valid} = 1; ${SETTLE} ${VCD_OPEN}${VCD_SAMPLE}${VCD_CLOSE} $$"
-    assert cxxrtl.own_driver_source(template, access) == "P;D; top.p_i____valid = 1; S; O;V;C; $"
+    assert compiled.own_driver_source(template, access) == "P;D; top.p_i____valid = 1; S; O;V;C; $"
     with pytest.raises(EngineError, match="no port 'o__ready'"):
-        cxxrtl.own_driver_source("${o__ready}", access)
+        compiled.own_driver_source("${o__ready}", access)

@@ -1,10 +1,11 @@
 """A simulated board as a compiled model, and the choice of engine for a simulated board.
 
 :class:`CompiledTransport` runs the :class:`~hwnn.boards.simulated.LinkShell` of a bridge as a
-CXXRTL model (:mod:`hwnn.sim.cxxrtl`, cached like every compiled model) with a driver of its
-own that stays alive and talks with Python over pipes; it gives the same bytes at the same
-cycles as :class:`~hwnn.boards.simulated.SimulatedTransport`, much faster.
-:func:`simulated_transport` chooses between them.
+CXXRTL model (:mod:`hwnn.sim.cxxrtl`) or a Verilator model (:mod:`hwnn.sim.verilator`), built
+and cached like every compiled model, with a driver of its own that stays alive and talks with
+Python over pipes; it gives the same bytes at the same cycles as
+:class:`~hwnn.boards.simulated.SimulatedTransport`, much faster. :func:`simulated_transport`
+chooses among them.
 
 The pipe protocol (little-endian; the program replies only to ``R`` and flushes every reply):
 
@@ -23,15 +24,17 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from ..sim import EngineFallback, cxxrtl
+from ..sim import EngineFallback, cxxrtl, verilator
 from ..sim.compiled import EngineError, find_compiler
 from .bridge import UartBridge
 from .simulated import SimulatedLink, SimulatedTransport
 
 __all__ = ["CompiledTransport", "simulated_transport", "LINK_ENGINES"]
 
-#: The engines of a simulated board; ``"auto"`` chooses the compiled one when it can.
-LINK_ENGINES = ("pysim", "cxxrtl")
+#: The engines of a simulated board, slowest first; ``"auto"`` chooses among them.
+LINK_ENGINES = ("pysim", "cxxrtl", "verilator")
+# The build of each compiled engine.
+_BUILDS = {"cxxrtl": cxxrtl.build, "verilator": verilator.build}
 
 # The driver: LinkShell's host side cycle by cycle, as SimulatedTransport's testbench runs it.
 # prepare() is one testbench iteration up to its tick (offer the queue's head, settle, sample
@@ -126,27 +129,37 @@ _REPLY = struct.Struct("<qI")
 
 
 class CompiledTransport(SimulatedLink):
-    """A board as a compiled CXXRTL model, with the ``write``/``read`` of a serial port
+    """A board as a compiled model, with the ``write``/``read`` of a serial port
     (:class:`~hwnn.boards.simulated.SimulatedLink` says how they run): the same bytes at the
     same cycles as :class:`~hwnn.boards.simulated.SimulatedTransport`.
 
-    The model is built (or taken from the cache) when the transport is made, and runs as a
-    child process until :meth:`close`; ``vcd`` is a path for a waveform of the run, complete
-    after :meth:`close`.
+    The model (``engine`` ``"cxxrtl"`` or ``"verilator"``) is built, or taken from the cache,
+    when the transport is made, and runs as a child process until :meth:`close`; ``vcd`` is a
+    path for a waveform of the run, complete after :meth:`close`.
 
     Raises
     ------
+    ValueError
+        An unknown ``engine``.
     hwnn.sim.EngineError
-        No C++ compiler, the model did not build, or (later, from ``read``) the model stopped.
+        No C++ compiler or Verilator, the model did not build, or (later, from ``read``) the
+        model stopped.
     """
 
-    engine = "cxxrtl"
-
-    def __init__(self, bridge: UartBridge, *, gap_cycles: int = 1000, vcd=None):
+    def __init__(self, bridge: UartBridge, *, engine: str = "cxxrtl", gap_cycles: int = 1000,
+                 vcd=None):
+        self._process = None  # what close() ends, from __del__ too
+        if engine not in _BUILDS:
+            raise ValueError(f"engine must be one of {', '.join(map(repr, _BUILDS))}, "
+                             f"not {engine!r}")
+        # The tools first: a shell made and never elaborated would warn (UnusedElaboratable).
+        find_compiler(engine)
+        if engine == "verilator":
+            verilator.find_verilator()
         super().__init__(bridge, gap_cycles=gap_cycles)
+        self.engine = engine
         self._pending = bytearray()
-        self._process = None
-        self.executable = cxxrtl.build(self.shell, driver=DRIVER, vcd=vcd is not None)
+        self.executable = _BUILDS[engine](self.shell, driver=DRIVER, vcd=vcd is not None)
         self._errors = tempfile.TemporaryFile()
         command = [str(self.executable)]
         if vcd is not None:
@@ -158,8 +171,9 @@ class CompiledTransport(SimulatedLink):
         self._pending += bytes((byte, action))
 
     def _run(self, limit: int) -> None:
+        """Send what was queued and one ``R`` command; take the reply's cycles and bytes."""
         if self._process is None:
-            raise EngineError("the compiled simulated board is closed")
+            raise EngineError(f"the {self.engine} model of the simulated board is closed")
         message = bytearray()
         if self._pending:
             message += b"Q" + struct.pack("<I", len(self._pending) // 2) + self._pending
@@ -173,61 +187,86 @@ class CompiledTransport(SimulatedLink):
         reply = self._process.stdout.read(_REPLY.size)
         if len(reply) != _REPLY.size:
             self._failed()
-        self.cycles, n = _REPLY.unpack(reply)
+        cycles, n = _REPLY.unpack(reply)
         data = self._process.stdout.read(n) if n else b""
         if len(data) != n:
             self._failed()
+        self.cycles = cycles
         self._from_board += data
 
-    def _failed(self):
-        """Raise the error of a model that stopped answering, with its exit status and
-        stderr."""
+    def _stop(self) -> tuple[int, str]:
+        """End the model (end of input: it writes the rest of its waveform and exits); its
+        exit status and the end of its stderr."""
         process, self._process = self._process, None
-        process.stdin.close()
-        process.stdout.close()
+        try:
+            process.stdin.close()
+        except BrokenPipeError:  # what was still buffered cannot reach a model that stopped
+            pass
         returncode = process.wait()
+        process.stdout.close()
         self._errors.seek(0)
         errors = self._errors.read()[-2000:].decode(errors="replace")
+        self._errors.close()
+        return returncode, errors
+
+    def _failed(self):
+        """Raise the error of a model that stopped answering."""
+        returncode, errors = self._stop()
         raise EngineError(f"the {self.engine} model {self.executable} of the simulated board "
                           f"stopped with exit status {returncode}: {errors}")
 
     def close(self) -> None:
         """End the model (it writes the rest of its waveform first)."""
-        process, self._process = self._process, None
-        if process is not None:
-            process.stdin.close()
-            process.wait()
-            process.stdout.close()
-            self._errors.close()
+        if self._process is not None:
+            self._stop()
 
     def __del__(self):
         self.close()
 
 
+def _auto_engines() -> list[str]:
+    """The compiled engines ``"auto"`` tries, fastest first: Verilator where it is installed
+    (an optional extra), then CXXRTL; none, with a warning, without a C++ compiler."""
+    try:
+        find_compiler("auto")
+    except EngineError as error:
+        warnings.warn(EngineFallback(f"engine 'auto' runs pysim: {error}"), stacklevel=3)
+        return []
+    try:
+        verilator.find_verilator()
+    except EngineError:
+        return ["cxxrtl"]
+    return ["verilator", "cxxrtl"]
+
+
 def simulated_transport(bridge: UartBridge, *, engine: str = "auto", gap_cycles: int = 1000,
                         vcd=None) -> SimulatedLink:
     """A transport to ``bridge`` in a simulator: ``engine`` ``"pysim"``
-    (:class:`~hwnn.boards.simulated.SimulatedTransport`), ``"cxxrtl"``
-    (:class:`CompiledTransport`) or ``"auto"``: the compiled one when it builds, else pysim,
-    with an :class:`~hwnn.sim.EngineFallback` warning saying why. Both give the same bytes at
-    the same cycles; ``transport.engine`` says which one runs.
+    (:class:`~hwnn.boards.simulated.SimulatedTransport`), ``"cxxrtl"`` or ``"verilator"``
+    (:class:`CompiledTransport`), or ``"auto"``: the fastest compiled one that builds
+    (Verilator where it is installed, then CXXRTL), else pysim, with an
+    :class:`~hwnn.sim.EngineFallback` warning for each engine it could not use, saying why.
+    All give the same bytes at the same cycles; ``transport.engine`` says which one runs.
 
     Raises
     ------
     ValueError
         An unknown ``engine``.
     hwnn.sim.EngineError
-        ``engine="cxxrtl"`` without a C++ compiler, or its build failed.
+        A compiled ``engine`` (not ``"auto"``) without a C++ compiler or its tool, or its build
+        failed.
     """
     if engine not in (*LINK_ENGINES, "auto"):
         raise ValueError(f"engine must be one of "
                          f"{', '.join(map(repr, (*LINK_ENGINES, 'auto')))}, not {engine!r}")
-    if engine != "pysim":
+    candidates = _auto_engines() if engine == "auto" else [engine] if engine in _BUILDS else []
+    for name in candidates:
         try:
-            find_compiler(engine)
-            return CompiledTransport(bridge, gap_cycles=gap_cycles, vcd=vcd)
+            return CompiledTransport(bridge, engine=name, gap_cycles=gap_cycles, vcd=vcd)
         except EngineError as error:
             if engine != "auto":
                 raise
-            warnings.warn(EngineFallback(f"engine 'auto' runs pysim: {error}"), stacklevel=2)
+            following = candidates[candidates.index(name) + 1:] or ["pysim"]
+            warnings.warn(EngineFallback(f"engine 'auto' runs {following[0]}: {error}"),
+                          stacklevel=2)
     return SimulatedTransport(bridge, gap_cycles=gap_cycles, vcd=vcd)

