@@ -14,7 +14,8 @@ import numpy as np
 from .boards.bridge import DEFAULT_BAUD, UartBridge, design_id
 from .boards.host import Host, LinkError, LinkStats
 from .boards.protocol import BoardInfo, pack_rows, unpack_rows, wire_bytes
-from .boards.simulated import SimulatedTransport
+from .boards.compiled_link import simulated_transport
+from .boards.simulated import SimulatedLink
 from .boards.uart import baud_divisor
 from .flow import FlowError, Simulation, output_codes, stream_rows
 from .sim import PayloadCodec
@@ -42,15 +43,22 @@ def _codec(core, port: str) -> PayloadCodec:
 
 
 def simulated_board(design: Design, *, clock_hz: int = SIMULATED_CLOCK_HZ,
-                    baud: int = DEFAULT_BAUD, **bridge_args) -> SimulatedTransport:
-    """A fresh core of ``design`` behind a :class:`UartBridge`, in the simulator.
+                    baud: int = DEFAULT_BAUD, engine: str = "auto",
+                    **bridge_args) -> SimulatedLink:
+    """A fresh core of ``design`` behind a :class:`UartBridge`, in a simulator: ``engine``
+    ``"pysim"``, ``"cxxrtl"``, ``"verilator"`` or ``"auto"`` (a compiled model where a C++
+    compiler is found, else pysim with an ``EngineFallback`` warning) as
+    :func:`~hwnn.boards.compiled_link.simulated_transport` takes it.
 
     Raises
     ------
     FlowError
         A baud rate the clock cannot make, or a design with initial-state inputs.
     ValueError
-        A bad ``bridge_args`` value (capacity, window...).
+        A bad ``bridge_args`` value (capacity, window...) or an unknown ``engine``.
+    hwnn.sim.EngineError
+        ``engine="cxxrtl"`` or ``"verilator"`` without a C++ compiler or the tool, or its
+        build failed.
     """
     # Refuse what the bridge would refuse before building a core that would go unused.
     try:
@@ -62,7 +70,7 @@ def simulated_board(design: Design, *, clock_hz: int = SIMULATED_CLOCK_HZ,
                         f"(layers with initial_state = true)")
     bridge = UartBridge(design.build(), clock_hz=clock_hz, baud=baud,
                         design_id=design_id(design.build()), **bridge_args)
-    return SimulatedTransport(bridge)
+    return simulated_transport(bridge, engine=engine)
 
 
 def run_on_board(design: Design, x: np.ndarray, transport, *, timeout: float = 2.0) -> BoardRun:
@@ -76,7 +84,7 @@ def run_on_board(design: Design, x: np.ndarray, transport, *, timeout: float = 2
         payload widths), refused a frame, sent a damaged one or went quiet.
     """
     core = design.build()
-    clock = (lambda: transport.seconds) if isinstance(transport, SimulatedTransport) else None
+    clock = (lambda: transport.seconds) if isinstance(transport, SimulatedLink) else None
     host = Host(transport, timeout=timeout, clock=clock)
     info = host.info()
     expected = design_id(core)
@@ -91,7 +99,7 @@ def run_on_board(design: Design, x: np.ndarray, transport, *, timeout: float = 2
     rows, n_out = stream_rows(design, core, x, want)
     data, stats = host.infer(pack_rows(in_codec, rows), info, n_out)
     got, want, framing = output_codes(design, unpack_rows(out_codec, data), want, len(x))
-    engine = "simulated board" if clock is not None else "board"
+    engine = f"simulated board ({transport.engine})" if clock is not None else "board"
     return BoardRun(Simulation(design, core, x, got, want, cycles=0, seconds=stats.seconds,
                                engine=engine, framing=framing), stats, info)
 

@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from fractions import Fraction
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from .board_run import SIMULATED_CLOCK_HZ, link_summary, run_on_board, simulated
 from .boards.bridge import DEFAULT_BAUD
 from .boards.build import (BitstreamError, ProgramError, build_design, find_programmer,
                            format_report, plan_clock, program)
+from .boards.compiled_link import LINK_ENGINES
 from .boards.host import LinkError, SerialTransport
 from .boards.uart import baud_divisor
 from .demo import run_demo
@@ -27,7 +29,7 @@ from .flow import (FlowError, check_output_path, check_values_exact, composition
                    float_errors, generate, input_codes, plan_info, save_codes, save_values,
                    simulate, synth_parts, synth_reports, synth_targets, table_notes)
 from .io import ModelError, import_model
-from .sim import AUTO_MIN_CYCLES, ENGINES, EngineError
+from .sim import AUTO_MIN_CYCLES, ENGINES, EngineError, EngineFallback
 from .spec import SpecError, load_spec
 from .states import read_initial_states, state_arrays, state_lines
 from .synth import ToolError, format_table
@@ -311,7 +313,12 @@ def cmd_run(args):
         clock_hz = round(args.clock * 1e6) if args.clock else SIMULATED_CLOCK_HZ
         progress(f"simulating {design.name} behind its UART bridge at {clock_hz / 1e6:g} MHz, "
                  f"{args.baud} baud, every byte through the pins...")
-        transport = simulated_board(design, clock_hz=clock_hz, baud=args.baud)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", EngineFallback)
+            transport = simulated_board(design, clock_hz=clock_hz, baud=args.baud,
+                                        engine=args.engine)
+        for warning in caught:   # engine auto could not build a compiled model: say why
+            progress(str(warning.message))
     else:
         try:
             transport = SerialTransport(args.port, args.baud)
@@ -456,6 +463,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clock", type=float, metavar="MHZ",
                    help=f"--simulate: the simulated core clock (default: "
                         f"{SIMULATED_CLOCK_HZ / 1e6:g})")
+    p.add_argument("--engine", choices=(*LINK_ENGINES, "auto"), default="auto",
+                   help="--simulate: pysim (Amaranth's simulator), cxxrtl or verilator (a "
+                        "compiled model, same bytes at the same cycles, hundreds of times "
+                        "faster), auto (default: a compiled one when a C++ compiler is found)")
     p.add_argument("--timeout", type=float, default=2.0,
                    help="seconds without a byte from the board before giving up (default: 2)")
     p.add_argument("--seed", type=seed, default=0, help="seed of the vectors")

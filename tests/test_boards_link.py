@@ -288,7 +288,7 @@ def test_bridge_parameter_errors():
 def test_dense_spec_is_bit_exact_over_the_link(tmp_path):
     design = load_spec(write_dense_spec(tmp_path))
     x = input_codes(design, vectors=12, seed=3)
-    run = run_on_board(design, x, simulated_board(design))
+    run = run_on_board(design, x, simulated_board(design, engine="pysim"))
     assert run.simulation.exact, run.simulation.mismatch()
     assert run.stats.rows_in == run.stats.rows_out == 12
     assert run.info.design_id == design_id(design.build())
@@ -308,7 +308,7 @@ def test_activation_spec_is_bit_exact_over_the_link(tmp_path):
     design = load_spec(tmp_path / "a.toml")
     # 9-bit input rows (two bytes, seven padding bits), 10-bit results.
     x = input_codes(design, vectors=16, seed=4)
-    run = run_on_board(design, x, simulated_board(design))
+    run = run_on_board(design, x, simulated_board(design, engine="pysim"))
     assert run.simulation.exact, run.simulation.mismatch()
     assert (run.info.in_bits, run.info.out_bits) == (9, 10)
 
@@ -317,7 +317,7 @@ def test_network_spec_is_bit_exact_over_the_link(tmp_path):
     from test_network import write_spec
     design = load_spec(write_spec(tmp_path))
     x = input_codes(design, vectors=10, seed=6)
-    run = run_on_board(design, x, simulated_board(design, capacity=64))
+    run = run_on_board(design, x, simulated_board(design, capacity=64, engine="pysim"))
     assert run.simulation.exact, run.simulation.mismatch()
     # 64 bytes over a window of 2 frames: 4 rows of 8 bytes per frame, so 10 rows take 3.
     assert run.stats.frames == 3

@@ -20,7 +20,8 @@ def run(capsys, *argv):
 
 def test_run_simulated_is_bit_exact_and_names_the_bottleneck(capsys, tmp_path):
     spec = write_dense_spec(tmp_path)
-    code, out, err = run(capsys, "run", spec, "--simulate", "--vectors", 8)
+    code, out, err = run(capsys, "run", spec, "--simulate", "--engine", "pysim",
+                          "--vectors", 8)
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0] == "demo_fc: 8 vectors bit-exact over the simulated link (board == reference)"
@@ -63,7 +64,7 @@ class BoardOnPty:
 def test_run_on_a_serial_port(capsys, tmp_path):
     pytest.importorskip("serial", reason="hwnn run --port needs pyserial (hwnn[board])")
     spec = write_dense_spec(tmp_path)
-    board = BoardOnPty(simulated_board(load_spec(spec)))
+    board = BoardOnPty(simulated_board(load_spec(spec), engine="pysim"))
     try:
         code, out, err = run(capsys, "run", spec, "--port", board.port, "--vectors", 6,
                              "--timeout", 30)

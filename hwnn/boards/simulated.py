@@ -4,7 +4,10 @@
 UART receiver on its ``tx`` pin, so every byte crosses the line bit by bit, at the bridge's own
 baud rate, exactly as on a board. :class:`SimulatedTransport` runs that shell in the simulator
 and offers the same ``write``/``read`` as a serial port, so :class:`~hwnn.boards.host.Host`
-drives a simulated board and a real one with the same code.
+drives a simulated board and a real one with the same code. :class:`SimulatedLink` is what
+every simulated board's transport shares (the compiled one is
+:class:`~hwnn.boards.compiled_link.CompiledTransport`): the host's queue, the read loop and its
+cycle counts, so every engine gives the same bytes at the same cycles.
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ from amaranth.sim import Simulator
 from .bridge import UartBridge
 from .uart import RX_LAYOUT, UartRx, UartTx
 
-__all__ = ["LinkShell", "SimulatedTransport", "SEND_BYTE", "SEND_GAP", "SEND_BREAK",
-           "HOST_LAYOUT"]
+__all__ = ["LinkShell", "SimulatedLink", "SimulatedTransport", "SEND_BYTE", "SEND_GAP",
+           "SEND_BREAK", "HOST_LAYOUT"]
 
 #: What the host side of :class:`LinkShell` does with one input: send a byte, keep the line
 #: idle (high) for ``gap_cycles``, or hold it low for two byte times (a break: the receiver
@@ -83,31 +86,100 @@ class LinkShell(wiring.Component):
         return m
 
 
-class SimulatedTransport:
-    """A board in Amaranth's simulator, with the ``write``/``read`` of a serial port.
+class SimulatedLink:
+    """What the transports of a simulated board share: a :class:`LinkShell` around the bridge,
+    the ``write``/``read`` of a serial port and the simulated time.
 
     ``write`` queues bytes for the host-side transmitter; ``read`` runs the simulation until
-    the requested number of bytes has arrived or ``timeout`` seconds of *simulated* time have
-    passed at the bridge's clock, and returns what arrived. ``gap`` and ``line_break`` queue an
-    idle line or a held-low line (for tests of the bridge's error handling).
+    at least one byte has arrived or ``timeout`` seconds of *simulated* time have passed at the
+    bridge's clock, and returns what arrived. ``gap`` and ``line_break`` queue an idle line or
+    a held-low line (for tests of the bridge's error handling).
+
+    The simulation runs in chunks of :attr:`CHUNK` cycles and ``read`` looks for bytes after
+    each: every engine does the same, so the cycle counts agree. In each cycle the host offers
+    the head of its queue and samples ``i.ready`` and ``o`` before the clock edge, and the
+    inputs of the cycle a chunk ends on are set before the chunk returns: what is queued
+    between two ``read`` calls is offered from the cycle after.
+
+    A subclass runs the shell: it implements ``_queue(byte, action)`` and ``_run(limit)``
+    (simulate chunks until a byte arrived or ``cycles`` reached ``limit``, appending what
+    arrived to ``_from_board`` and advancing ``cycles``).
 
     Attributes
     ----------
+    shell : LinkShell
+    clock_hz : int
+        The bridge's clock.
     cycles : int
         Clock cycles simulated so far.
+    engine : str
+        Which simulator runs the shell.
+    """
+
+    #: Cycles simulated between checks of what has arrived.
+    CHUNK = 256
+
+    engine = ""
+
+    def __init__(self, bridge: UartBridge, *, gap_cycles: int = 1000):
+        self.shell = LinkShell(bridge, gap_cycles=gap_cycles)
+        self.clock_hz = bridge.clock_hz
+        self.cycles = 0
+        self._from_board = bytearray()
+
+    def _queue(self, byte: int, action: int) -> None:
+        raise NotImplementedError
+
+    def _run(self, limit: int) -> None:
+        raise NotImplementedError
+
+    def write(self, data: bytes) -> None:
+        """Queue ``data`` for the line (sent as the simulation runs)."""
+        for byte in bytes(data):
+            self._queue(byte, SEND_BYTE)
+
+    def gap(self) -> None:
+        """Queue an idle line of ``gap_cycles`` cycles."""
+        self._queue(0, SEND_GAP)
+
+    def line_break(self) -> None:
+        """Queue a line held low for ``gap_cycles`` cycles."""
+        self._queue(0, SEND_BREAK)
+
+    def read(self, size: int, timeout: float) -> bytes:
+        """What has arrived, at most ``size`` bytes: simulates until at least one byte is
+        there or ``timeout`` seconds of the bridge's clock have passed (then ``b""``)."""
+        limit = self.cycles + max(1, round(timeout * self.clock_hz))
+        if not self._from_board and self.cycles < limit:
+            self._run(limit)
+        data = bytes(self._from_board[:size])
+        del self._from_board[:size]
+        return data
+
+    @property
+    def seconds(self) -> float:
+        """Simulated time so far at the bridge's clock (a :class:`~hwnn.boards.host.Host`
+        clock)."""
+        return self.cycles / self.clock_hz
+
+    def close(self) -> None:
+        """Release what the simulation holds."""
+
+
+class SimulatedTransport(SimulatedLink):
+    """A board in Amaranth's simulator, with the ``write``/``read`` of a serial port
+    (:class:`SimulatedLink` says how they run); ``vcd`` is a path for a waveform of the run,
+    complete after :meth:`close`.
     """
 
     # The simulator's clock period; only cycles matter, the bridge's clock sets the timeouts.
     _PERIOD = 1e-6
-    # Cycles simulated between checks of what has arrived.
-    _CHUNK = 256
+
+    engine = "pysim"
 
     def __init__(self, bridge: UartBridge, *, gap_cycles: int = 1000, vcd=None):
-        self.shell = LinkShell(bridge, gap_cycles=gap_cycles)
-        self.clock_hz = bridge.clock_hz
-        self.cycles = 0
+        super().__init__(bridge, gap_cycles=gap_cycles)
         self._to_board = deque()
-        self._from_board = bytearray()
         self._sim = Simulator(self.shell)
         self._sim.add_clock(self._PERIOD)
         self._sim.add_testbench(self._host)
@@ -134,32 +206,12 @@ class SimulatedTransport:
             if taken:
                 self._to_board.popleft()
 
-    def write(self, data: bytes) -> None:
-        """Queue ``data`` for the line (sent as the simulation runs)."""
-        for byte in bytes(data):
-            self._to_board.append((byte, SEND_BYTE))
+    def _queue(self, byte: int, action: int) -> None:
+        self._to_board.append((byte, action))
 
-    def gap(self) -> None:
-        self._to_board.append((0, SEND_GAP))
-
-    def line_break(self) -> None:
-        self._to_board.append((0, SEND_BREAK))
-
-    def read(self, size: int, timeout: float) -> bytes:
-        """What has arrived, at most ``size`` bytes: simulates until at least one byte is
-        there or ``timeout`` seconds of the bridge's clock have passed (then ``b""``)."""
-        limit = self.cycles + max(1, round(timeout * self.clock_hz))
+    def _run(self, limit: int) -> None:
         while not self._from_board and self.cycles < limit:
-            self._sim.run_until((min(self.cycles + self._CHUNK, limit) + 0.5) * self._PERIOD)
-        data = bytes(self._from_board[:size])
-        del self._from_board[:size]
-        return data
-
-    @property
-    def seconds(self) -> float:
-        """Simulated time so far at the bridge's clock (a :class:`~hwnn.boards.host.Host`
-        clock)."""
-        return self.cycles / self.clock_hz
+            self._sim.run_until((min(self.cycles + self.CHUNK, limit) + 0.5) * self._PERIOD)
 
     def close(self) -> None:
         if self._vcd is not None:

@@ -7,7 +7,9 @@ program. The driver reads the packed inputs and the stall patterns of a
 Python simulator cycle by cycle (no Python call per cycle), and writes the outputs and the cycle
 stamps back; it prints the number of outputs taken now and then, for a progress bar, and writes
 a VCD waveform when built for one. The engines differ only in an :class:`Access` (how the
-driver declares the model, reaches a port and settles the logic) and in how they build.
+driver declares the model, reaches a port and settles the logic) and in how they build. Either
+engine also builds a driver of the caller's own (:func:`own_driver_source`), such as the
+interactive one of :mod:`hwnn.boards.compiled_link`.
 
 Builds are cached under ``$XDG_CACHE_HOME/hwnn/<engine>`` (``~/.cache/hwnn/<engine>``, or
 ``$HWNN_CACHE_DIR/<engine>``), keyed by a hash of everything that goes into them.
@@ -32,8 +34,8 @@ from amaranth.hdl import Value
 from ..export import port_table
 from .stalls import STALL_CPP
 
-__all__ = ["Access", "EngineError", "cache_dir", "cached_build", "driver_source", "find_compiler",
-           "run_model"]
+__all__ = ["Access", "EngineError", "cache_dir", "cached_build", "driver_for", "driver_source",
+           "find_compiler", "own_driver_source", "run_model"]
 
 #: The clock period in the compiled engines' waveforms, in ns (Amaranth's is 10 ns too).
 VCD_PERIOD_NS = 10
@@ -255,6 +257,53 @@ def driver_source(core, plan, access: Access) -> str:
         "ACCEPT": "\n".join(accept), "TIMEOUT": "\n".join(timeout), "SAVE": "\n".join(save),
     }
     return access.prelude + string.Template(body + _DRIVER_LOOP).substitute(replacements)
+
+
+class _Names(dict):
+    """The values of a driver template: the fixed names given, then the model's ports."""
+
+    def __init__(self, access: Access, fixed: dict):
+        super().__init__(fixed)
+        self.access = access
+
+    def __missing__(self, name):
+        return self.access.port(name)
+
+
+def own_driver_source(template: str, access: Access) -> str:
+    """The C++ of a driver of the caller's own: ``access.prelude`` followed by ``template``
+    (a :class:`string.Template`) with ``${DECLARE}``, ``${SETTLE}``, ``${VCD_OPEN}``,
+    ``${VCD_SAMPLE}`` and ``${VCD_CLOSE}`` replaced by ``access``'s code and every other
+    ``${name}`` by the C++ lvalue of the model's port ``name`` (``${i__valid}``).
+
+    Raises
+    ------
+    EngineError
+        The template names a port the model does not have.
+    """
+    fixed = {"DECLARE": access.declare, "SETTLE": access.settle, "VCD_OPEN": access.vcd_open,
+             "VCD_SAMPLE": access.vcd_sample, "VCD_CLOSE": access.vcd_close}
+    return access.prelude + string.Template(template).substitute(_Names(access, fixed))
+
+
+def driver_for(core, plan, driver: str | None) -> tuple[Callable[[Access], str], str]:
+    """What a compiled engine's ``build(core, plan, driver=...)`` compiles with the model: the
+    C++ of the driver as a function of the model's :class:`Access` (:func:`driver_source` for
+    ``plan``, or :func:`own_driver_source` of the template ``driver``), and what the build's
+    cache key takes of it (the ports the plan drives and their kinds, or the template).
+
+    Raises
+    ------
+    TypeError
+        Both or neither of ``plan`` and ``driver`` are given.
+    """
+    if (plan is None) == (driver is None):
+        raise TypeError(f"build takes a plan or a driver, not plan={plan!r} and "
+                        f"driver={'None' if driver is None else 'a template'}")
+    if driver is not None:
+        return (lambda access: own_driver_source(driver, access)), f"own driver\0{driver}"
+    ports = [(p, str(getattr(core, p).signature)) for p in (*plan.ports, plan.o_port)]
+    return (lambda access: driver_source(core, plan, access)), repr(ports)
 
 
 def cached_build(engine: str, key_parts, make: Callable[[Path], None]) -> Path:

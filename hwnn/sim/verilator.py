@@ -25,7 +25,7 @@ from pathlib import Path
 from ..export import core_rtlil, rtlil_verilog
 from ..synth.toolchain import log_tail
 from .compiled import DRIVER_TEMPLATES, Access, EngineError, cache_dir, cached_build
-from .compiled import driver_source, find_compiler
+from .compiled import driver_for, find_compiler
 
 __all__ = ["ENGINE", "Verilator", "build", "find_verilator"]
 
@@ -198,16 +198,20 @@ def _runtime(verilator: Verilator, compiler: list, sources: list, defines: list)
     return objects
 
 
-def build(core, plan, *, vcd: bool = False) -> Path:
-    """The Verilator model of ``core`` with a driver for ``plan``'s ports (and a VCD writer if
-    ``vcd``): from the cache, or built (Verilator, then the C++ compiler) and cached.
+def build(core, plan=None, *, vcd: bool = False, driver: str | None = None) -> Path:
+    """The Verilator model of ``core`` with a driver for ``plan``'s ports, or with the driver
+    ``driver`` (a template for :func:`~hwnn.sim.compiled.own_driver_source`), and a VCD writer
+    if ``vcd``: from the cache, or built (Verilator, then the C++ compiler) and cached.
 
     Raises
     ------
+    TypeError
+        Both or neither of ``plan`` and ``driver`` are given.
     EngineError
         No C++ compiler, no Verilator, or Verilator or the compile failed (the message ends
         with the log).
     """
+    source, driver_key = driver_for(core, plan, driver)
     compiler = find_compiler(ENGINE)
     verilator = find_verilator()
     rtlil = core_rtlil(core, TOP)  # the key; yosys converts it to Verilog only for a build
@@ -228,14 +232,13 @@ def build(core, plan, *, vcd: bool = False) -> Path:
                                                  "VM_SUPPORT_FAST", "VM_SUPPORT_SLOW")
                  for name in variables.get(group, [])]
         header = (obj / f"V{TOP}.h").read_text()
-        (work / "driver.cc").write_text(driver_source(core, plan, _access(header)))
+        (work / "driver.cc").write_text(source(_access(header)))
         include = verilator.root / "include"
         _run([*compiler, *CXXFLAGS, *defines, *(["-DHWNN_VCD"] if vcd else []), "-DVERILATOR=1",
               "-I", "obj", "-I", str(include), "-I", str(include / "vltstd"),
               "-o", "sim", "driver.cc", *model, *map(str, runtime), "-pthread"],
              work, log, "compiling the Verilator model")
 
-    ports = [(p, str(getattr(core, p).signature)) for p in (*plan.ports, plan.o_port)]
     return cached_build(ENGINE, [rtlil, *DRIVER_TEMPLATES, _PRELUDE, _DECLARE, _VCD_OPEN,
-                                 repr(ports), *flags, verilator.version, str(verilator.root),
+                                 driver_key, *flags, verilator.version, str(verilator.root),
                                  *compiler, *CXXFLAGS], make)
