@@ -431,8 +431,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--board", required=True, metavar="B",
                    help="icebreaker, upduino-v3, ulx3s-85f, ulx3s-25f or orangecrab-25f")
     p.add_argument("--clock", metavar="MHZ",
-                   help="core clock in MHz, made by the board's PLL (default: the board "
-                        "oscillator's)")
+                   help="core clock in MHz, made by the board's PLL (default: icebreaker 12, "
+                        "upduino-v3 24, ulx3s 30, orangecrab-25f 48: clocks that make 3 Mbaud "
+                        "exactly)")
     p.add_argument("--baud", type=int, default=DEFAULT_BAUD,
                    help=f"UART baud rate (default: {DEFAULT_BAUD})")
     p.add_argument("-o", "--output", required=True, metavar="DIR",

@@ -338,3 +338,14 @@ def test_build_design_puts_the_core_behind_the_bridge(monkeypatch, tmp_path):
         build_module.build_design(design, "icebreaker", baud=4_000_000, out_dir=tmp_path)
     with pytest.raises(ValueError, match="^baud must be a positive integer, not 0$"):
         build_module.build_design(design, "ulx3s-25f", baud=0, out_dir=tmp_path)
+
+
+@pytest.mark.parametrize("name", list(BOARDS))
+def test_every_board_defaults_to_a_clock_that_makes_the_default_baud_exactly(name):
+    from hwnn.boards.bridge import DEFAULT_BAUD
+    from hwnn.boards.uart import baud_divisor
+    _, _, requested, achieved = plan_clock(name)
+    assert requested == achieved == BOARDS[name].default_clock_hz
+    assert baud_divisor(int(achieved), DEFAULT_BAUD) * DEFAULT_BAUD == achieved
+    # Below what the bridge alone reaches on the slowest part, the UP5K (about 45 MHz).
+    assert achieved <= 48_000_000 if BOARDS[name].family == "ecp5" else achieved <= 24_000_000

@@ -138,7 +138,7 @@ class BoardBuild:
 def plan_clock(board, clock_mhz=None, *, parameter: str = "clock"):
     """Check ``board`` and the requested clock; returns ``(Board, pll, requested_hz, clock_hz)``.
 
-    ``clock_mhz`` (MHz: an int, Fraction or float; None: the board oscillator) becomes the exact
+    ``clock_mhz`` (MHz: an int, Fraction or float; None: the board's ``default_clock_hz``) becomes the exact
     requested frequency in Hz; ``pll`` is :func:`~hwnn.boards.pll.find_pll`'s setting (None: no
     PLL) and ``clock_hz`` the achieved frequency; ``parameter`` names the clock in errors (the
     CLI says ``--clock``). Call it before anything slow.
@@ -153,7 +153,7 @@ def plan_clock(board, clock_mhz=None, *, parameter: str = "clock"):
     """
     board = get_board(board)
     if clock_mhz is None:
-        requested = Fraction(board.oscillator_hz)
+        requested = Fraction(board.default_clock_hz)
     else:
         if isinstance(clock_mhz, bool) or not isinstance(clock_mhz, (Rational, float)):
             raise TypeError(f"{parameter} must be a frequency in MHz (a number), not "
@@ -231,7 +231,7 @@ def build_board(device_factory: Callable, board, *, clock_mhz=None, out_dir, nam
     board : str or Board
         A name from :data:`~hwnn.boards.platforms.BOARDS`.
     clock_mhz : number or None
-        The ``sync`` clock in MHz (None: the board oscillator's).
+        The ``sync`` clock in MHz (None: the board's ``default_clock_hz``).
     out_dir : path-like
         Receives the build files, the tool logs, the bitstream and the reports (created).
     name : str

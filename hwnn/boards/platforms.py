@@ -78,6 +78,10 @@ class Board:
         ``"ice40"`` or ``"ecp5"``: selects the PLL and the bitstream format.
     oscillator_hz : int
         The clock the platform's ``default_clk`` gives (UPduino: its SB_HFOSC).
+    default_clock_hz : int
+        The core clock without ``--clock``: one at which the default 3 Mbaud is a whole
+        number of cycles per bit and the UART bridge alone meets timing with room (it reaches
+        about 45 MHz on the UP5K): the oscillator where it qualifies, else a PLL clock.
     uart : str
         Where the UART is and what the user connects.
     programmers : tuple of tuple of str
@@ -101,6 +105,7 @@ class Board:
     target: str
     family: str
     oscillator_hz: int
+    default_clock_hz: int
     uart: str
     programmers: tuple[tuple[str, ...], ...]
     programmer_packages: Mapping[str, str] = field(hash=False)
@@ -129,6 +134,8 @@ def _ulx3s(size: int, platform: type) -> Board:
         name=f"ulx3s-{size}f", platform=platform, part=f"LFE5U-{size}F-6CABGA381",
         target=f"ecp5-{size}f", family="ecp5",
         oscillator_hz=25_000_000,
+        # 25 MHz is 8.33 cycles per bit at 3 Mbaud; the PLL makes 30 MHz (10) from it.
+        default_clock_hz=30_000_000,
         uart="the on-board FTDI FT231X USB serial port (FPGA pins M1 RX, L4 TX)",
         programmers=(("openFPGALoader", "-b", "ulx3s", "-m", "{bitstream}"),),
         programmer_packages=MappingProxyType(_OPENFPGALOADER), bitstream_suffix=".bit",
@@ -140,7 +147,7 @@ def _ulx3s(size: int, platform: type) -> Board:
 BOARDS: Mapping[str, Board] = MappingProxyType({board.name: board for board in (
     Board(name="icebreaker", platform=ICEBreakerPlatform, part="iCE40UP5K-SG48",
           target="ice40-up5k", family="ice40",
-          oscillator_hz=12_000_000,
+          oscillator_hz=12_000_000, default_clock_hz=12_000_000,
           uart="the on-board FTDI FT2232H, second channel (FPGA pins 6 RX, 9 TX)",
           programmers=(("iceprog", "{bitstream}"),),
           programmer_packages=MappingProxyType(_ICEPROG), bitstream_suffix=".bin",
@@ -148,7 +155,8 @@ BOARDS: Mapping[str, Board] = MappingProxyType({board.name: board for board in (
           description="1BitSquared iCEBreaker with an iCE40 UP5K, 12 MHz oscillator"),
     Board(name="upduino-v3", platform=UpduinoV3UartPlatform, part="iCE40UP5K-SG48",
           target="ice40-up5k",
-          family="ice40", oscillator_hz=48_000_000,
+          # 48 MHz is above what the bridge reaches on the UP5K; the PLL makes 24 MHz.
+          family="ice40", oscillator_hz=48_000_000, default_clock_hz=24_000_000,
           uart="header pins 2 (RX) and 46 (TX): wire a 3.3 V USB-serial adapter",
           programmers=(("iceprog", "{bitstream}"),),
           programmer_packages=MappingProxyType(_ICEPROG), bitstream_suffix=".bin",
@@ -158,7 +166,7 @@ BOARDS: Mapping[str, Board] = MappingProxyType({board.name: board for board in (
     _ulx3s(25, ULX3S_25F_Platform),
     Board(name="orangecrab-25f", platform=OrangeCrabR0_2_25FUartPlatform,
           part="LFE5U-25F-8CSFBGA285", target="ecp5-25f",
-          family="ecp5", oscillator_hz=48_000_000,
+          family="ecp5", oscillator_hz=48_000_000, default_clock_hz=48_000_000,
           uart="Feather pins 0 (RX) and 1 (TX): wire a 3.3 V USB-serial adapter",
           programmers=(("dfu-util", "-a", "0", "-D", "{bitstream}"),),
           programmer_packages=MappingProxyType(_DFU_UTIL), bitstream_suffix=".bit",
