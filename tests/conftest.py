@@ -26,6 +26,10 @@ def pytest_cmdline_main(config):
     how (``-n``, ``--dist`` or ``--tx``), with work stealing: a worker that runs out of tests
     takes half of another's, so the few minute-long tests do not leave a core idle at the end.
 
+    A selection by ``-k`` or by test id (``file.py::test``) runs in one process too: each
+    worker collects the whole suite first (about 6 s of CPU), which would double the start of a
+    run of a few tests; ``-n 2`` parallelizes one anyway.
+
     Set here rather than in ``addopts`` so that ``-p no:xdist`` (which would reject an ``-n``)
     still runs in one process; so do ``-n 0`` and ``--pdb``. A wrapper, so it runs before
     xdist's own hook turns these options into workers.
@@ -33,7 +37,8 @@ def pytest_cmdline_main(config):
     option = config.option
     # A worker (workerinput) is told dist "no" by its controller: it must not start workers.
     if (config.pluginmanager.has_plugin("xdist") and not hasattr(config, "workerinput")
-            and option.numprocesses is None and option.dist == "no" and not option.tx):
+            and option.numprocesses is None and option.dist == "no" and not option.tx
+            and not option.keyword and not any("::" in arg for arg in config.args)):
         option.numprocesses = "logical"   # the physical core count where psutil is installed
         option.dist = "worksteal"
     return (yield)
