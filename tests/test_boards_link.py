@@ -277,6 +277,8 @@ def test_bridge_parameter_errors():
         UartBridge(Step(), clock_hz=CLOCK, capacity=100)
     with pytest.raises(ValueError, match="capacity 2 bytes holds fewer than window = 2 rows"):
         UartBridge(Step(), clock_hz=CLOCK, capacity=2)
+    with pytest.raises(ValueError, match="window must be at most 255 frames, not 256"):
+        UartBridge(Step(), clock_hz=CLOCK, capacity=1024, window=256)
     with pytest.raises(ValueError, match="design_id must be a 32-bit unsigned integer"):
         UartBridge(Step(), clock_hz=CLOCK, design_id=-1)
     with pytest.raises(TypeError, match="core must be a Component with input stream i"):

@@ -17,7 +17,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..export import core_rtlil
-from .protocol import BoardInfo, row_bytes
+from .protocol import BoardInfo
 from .receiver import FrameReceiver, check_buffer
 from .sender import FrameSender
 from .uart import UartRx, UartTx, baud_divisor

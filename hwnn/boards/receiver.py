@@ -41,6 +41,8 @@ def check_buffer(in_bits: int, *, capacity: int, window: int, timeout_cycles: in
     if capacity & (capacity - 1) or capacity < row_bytes(in_bits) or capacity > 0x8000:
         raise ValueError(f"capacity must be a power of two from one row "
                          f"({row_bytes(in_bits)} bytes) to 32768 bytes, not {capacity}")
+    if window > 255:   # INFO_REPLY gives it one byte
+        raise ValueError(f"window must be at most 255 frames, not {window}")
     if capacity < window * row_bytes(in_bits):
         raise ValueError(f"capacity {capacity} bytes holds fewer than window = {window} rows "
                          f"of {row_bytes(in_bits)} bytes")
