@@ -115,13 +115,13 @@ def core_rows_per_second(design: Design, core, clock_hz: float) -> float:
 
 def link_rows_per_second(info: BoardInfo, rows_out_per_row: float = 1.0) -> float:
     """Input rows per second the link carries at best: full frames of ``info.max_rows`` rows
-    one way, one ``RESULT`` frame per output row and one ``ACK`` per frame the other (10 bits
-    per byte, no escapes); the slower direction sets the rate."""
+    one way, full ``RESULT`` frames of ``info.batch`` rows and one ``ACK`` per input frame the
+    other (10 bits per byte, no escapes); the slower direction sets the rate."""
     rows = max(1, info.max_rows)
     seconds_per_byte = 10 / info.baud
     inward = wire_bytes(rows * info.in_bytes) / rows * seconds_per_byte
-    outward = (rows_out_per_row * wire_bytes(info.out_bytes) + wire_bytes(0) / rows) \
-        * seconds_per_byte
+    outward = (rows_out_per_row * wire_bytes(info.batch * info.out_bytes) / info.batch
+               + wire_bytes(0) / rows) * seconds_per_byte
     return 1 / max(inward, outward)
 
 

@@ -73,13 +73,37 @@ def _infer_frame(codec, rows):
     return encode_frame(Kind.INFER, pack_rows(codec, np.asarray(rows)))
 
 
+def _replies(transport, rows_wanted, codec_out, errors=0, timeout=0.01):
+    """Frames from the board until ``rows_wanted`` result rows, an ACK and ``errors`` error
+    replies have come (or it goes quiet for ``timeout``): (frames, result rows)."""
+    decoder, frames = FrameDecoder(), []
+
+    def done():
+        rows = _result_bytes(frames) // _row(codec_out)
+        return (rows >= rows_wanted and any(f.kind == Kind.ACK for f in frames)
+                and sum(f.kind == Kind.ERROR for f in frames) >= errors)
+    while not done():
+        chunk = transport.read(4096, timeout)
+        if not chunk:
+            break
+        frames += decoder.feed(chunk)
+    assert all(f.good for f in frames)
+    results = b"".join(f.payload for f in frames if f.kind == Kind.RESULT)
+    return frames, unpack_rows(codec_out, results)
+
+
+def _row(codec):
+    return (codec.bits + 7) // 8
+
+
+def _result_bytes(frames):
+    return sum(len(f.payload) for f in frames if f.kind == Kind.RESULT)
+
+
 def _expect_rows(transport, codec_out, rows):
     """The board answers one good INFER frame of ``rows`` with their results and an ACK."""
-    frames = _frames(transport, len(rows) + 1)
-    assert all(f.good for f in frames)
-    results = [f.payload for f in frames if f.kind == Kind.RESULT]
+    frames, got = _replies(transport, len(rows), codec_out)
     assert [f.kind for f in frames].count(Kind.ACK) == 1
-    got = unpack_rows(codec_out, b"".join(results))
     np.testing.assert_array_equal(got, np.asarray(rows) + [1, -1])
 
 
@@ -119,11 +143,11 @@ def test_rows_pack_little_endian_and_refuse_padding():
 
 
 def test_board_info_round_trip():
-    info = BoardInfo(in_bits=9, out_bits=18, capacity=512, window=2, clock_hz=CLOCK,
+    info = BoardInfo(in_bits=9, out_bits=18, capacity=512, window=2, batch=16, clock_hz=CLOCK,
                      baud=3_000_000, design_id=0xDEADBEEF)
     assert BoardInfo.from_payload(info.payload()) == info
     assert info.max_rows == 128
-    with pytest.raises(ValueError, match="20 bytes, not 3"):
+    with pytest.raises(ValueError, match="21 bytes, not 3"):
         BoardInfo.from_payload(b"abc")
 
 
@@ -182,8 +206,8 @@ def test_info_reply_describes_the_bridge():
     transport, _ = _board(capacity=64, window=4)
     host = Host(transport, clock=lambda: transport.seconds)
     info = host.info()
-    assert info == BoardInfo(in_bits=16, out_bits=18, capacity=64, window=4, clock_hz=CLOCK,
-                             baud=3_000_000, design_id=0)
+    assert info == BoardInfo(in_bits=16, out_bits=18, capacity=64, window=4, batch=16,
+                             clock_hz=CLOCK, baud=3_000_000, design_id=0)
 
 
 def test_rows_come_back_in_order_with_escapes():
@@ -192,6 +216,20 @@ def test_rows_come_back_in_order_with_escapes():
     rows = [[-64, -37], [127, -128], [0, 0], [-37, -64]]
     transport.write(_infer_frame(codec_in, rows))
     _expect_rows(transport, codec_out, rows)
+
+
+@pytest.mark.parametrize("batch", [1, 8])
+def test_results_share_frames_when_the_core_runs_ahead(batch):
+    transport, (codec_in, codec_out) = _board(capacity=128, batch=batch)
+    rows = [[k, 3 * k] for k in range(-20, 20)]
+    transport.write(_infer_frame(codec_in, rows))
+    frames, got = _replies(transport, len(rows), codec_out)
+    np.testing.assert_array_equal(got, np.asarray(rows) + [1, -1])
+    sizes = [len(f.payload) // 3 for f in frames if f.kind == Kind.RESULT]
+    assert sum(sizes) == len(rows) and max(sizes) <= batch
+    # The link is far slower than the core: rows pile up while a frame goes out, so all but
+    # the first frames are full.
+    assert sizes.count(batch) >= len(rows) // batch - 1
 
 
 @pytest.mark.parametrize("name, make, code", [
@@ -239,14 +277,15 @@ def test_timeout_and_break_mid_frame():
 
 
 def test_a_frame_beyond_the_window_is_busy():
-    transport, (codec_in, codec_out) = _board(capacity=64, window=1)
+    # One result row in flight: the core waits on the link, so the first frame's rows stay in
+    # the buffer while the second frame arrives.
+    transport, (codec_in, codec_out) = _board(capacity=64, window=1, batch=1)
     first = [[k, -k] for k in range(16)]
     transport.write(_infer_frame(codec_in, first) + _infer_frame(codec_in, [[9, 9]]))
-    frames = _frames(transport, len(first) + 2)
+    frames, got = _replies(transport, len(first), codec_out, errors=1)
     errors = [f.payload for f in frames if f.kind == Kind.ERROR]
     assert errors == [bytes([Error.BUSY])]
-    results = b"".join(f.payload for f in frames if f.kind == Kind.RESULT)
-    np.testing.assert_array_equal(unpack_rows(codec_out, results), np.array(first) + [1, -1])
+    np.testing.assert_array_equal(got, np.array(first) + [1, -1])
 
 
 def test_garbage_never_locks_the_bridge():

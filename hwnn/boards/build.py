@@ -31,7 +31,7 @@ from typing import Callable
 from ..progress import progress_bar
 from ..synth.report import parse_pnr_report
 from ..synth.targets import get_target
-from ..synth.toolchain import run_tool
+from ..synth.toolchain import ToolError, log_tail, run_tool
 from .bridge import DEFAULT_BAUD, UartBridge, design_id
 from .platforms import Board, get_board
 from .pll import clock_hz, find_pll, format_mhz
@@ -276,8 +276,17 @@ def build_board(device_factory: Callable, board, *, clock_mhz=None, out_dir, nam
     with progress_bar(len(commands), f"building for {board.name}", "step") as bar:
         for command in commands:
             tool = command[0]
-            run_tool(tool, command[1:], out_dir, out_dir / f"{name}.{tool}.log", progress,
-                     what=f"for {board.name}")
+            try:
+                run_tool(tool, command[1:], out_dir, out_dir / f"{name}.{tool}.log",
+                         progress, what=f"for {board.name}")
+            except ToolError as error:
+                if tool != "yosys":
+                    raise
+                # yosys's own log (-l) keeps the lines its console loses when it stops on an
+                # internal error (an assertion inside abc9, say): show its end too.
+                report = out_dir / f"{name}.rpt"
+                tail = "\n".join(filter(None, [error.tail, log_tail(report)]))
+                raise ToolError("yosys", error.returncode, report, tail) from None
             bar.update(1)
     seconds = time.monotonic() - start
     bitstream = out_dir / f"{name}{board.bitstream_suffix}"

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from .protocol import (BoardInfo, Error, FrameDecoder, Kind, encode_frame, row_bytes)
+from .protocol import BoardInfo, Error, FrameDecoder, Kind, encode_frame
 
 try:  # optional: only a real board needs it
     import serial
@@ -164,13 +164,14 @@ class Host:
             if frame.kind == Kind.ACK:
                 unacked -= 1
             elif frame.kind == Kind.RESULT:
-                if len(frame.payload) != row_bytes(info.out_bits):
-                    raise LinkError(f"a RESULT of {len(frame.payload)} bytes, not "
-                                    f"{row_bytes(info.out_bits)}")
-                if got == n_out:
+                rows, spare = divmod(len(frame.payload), info.out_bytes)
+                if spare or not 1 <= rows <= info.batch:
+                    raise LinkError(f"a RESULT of {len(frame.payload)} bytes, not 1 to "
+                                    f"{info.batch} rows of {info.out_bytes} bytes")
+                if got + rows > n_out:
                     raise LinkError(f"the board sent more than the {n_out} results expected")
                 results += frame.payload
-                got += 1
+                got += rows
         stats = LinkStats(rows_in=len(data) // size, rows_out=got, frames=len(frames),
                           bytes_sent=sent_bytes, bytes_received=self.received - received,
                           seconds=self.clock() - start)

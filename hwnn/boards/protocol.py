@@ -20,8 +20,8 @@ checks a frame by running the CRC over the whole body and comparing with the res
 Frames from the host (:class:`Kind`): ``INFER`` carries ``k >= 1`` input rows, each the core's
 input stream payload packed into ``ceil(bits / 8)`` bytes, least significant byte first, unused
 high bits zero (the same integer a Verilog testbench drives on ``i__payload``); ``INFO`` asks
-what the board holds. Frames from the board: ``RESULT`` carries one output row packed the same
-way, ``ACK`` says that all the rows of one ``INFER`` frame have entered the core (their room in
+what the board holds. Frames from the board: ``RESULT`` carries one or more output rows
+(at most ``batch``: every row waiting when the frame starts) packed the same way, ``ACK`` says that all the rows of one ``INFER`` frame have entered the core (their room in
 the board's buffer is free again), ``INFO_REPLY`` describes the board (:class:`BoardInfo`) and
 ``ERROR`` carries one :class:`Error` code. A frame that is bad in any way is dropped whole (none
 of its rows reach the core) and answered by one ``ERROR`` frame.
@@ -68,7 +68,7 @@ class Kind(enum.IntEnum):
     """The first byte of a frame's body: what the frame is."""
     INFER = 0x01       #: host: input rows for the core
     INFO = 0x02        #: host: describe yourself (empty payload)
-    RESULT = 0x81      #: board: one output row
+    RESULT = 0x81      #: board: one or more output rows
     ACK = 0x82         #: board: the rows of one INFER frame have all entered the core
     INFO_REPLY = 0x83  #: board: a :class:`BoardInfo`
     ERROR = 0xE0       #: board: one :class:`Error` byte
@@ -102,9 +102,9 @@ _DESCRIPTIONS = {
     Error.ESCAPE: "bad escape sequence",
 }
 
-# INFO_REPLY payload: version, input bits, output bits, buffer bytes, window, clock Hz, baud,
-# design id.
-_INFO = struct.Struct("<BHHHBIII")
+# INFO_REPLY payload: version, input bits, output bits, buffer bytes, window, result batch,
+# clock Hz, baud, design id.
+_INFO = struct.Struct("<BHHHBBIII")
 
 
 @dataclass(frozen=True)
@@ -118,6 +118,7 @@ class BoardInfo:
     out_bits: int
     capacity: int
     window: int
+    batch: int
     clock_hz: int
     baud: int
     design_id: int
@@ -138,7 +139,7 @@ class BoardInfo:
 
     def payload(self) -> bytes:
         return _INFO.pack(self.version, self.in_bits, self.out_bits, self.capacity,
-                          self.window, self.clock_hz, self.baud, self.design_id)
+                          self.window, self.batch, self.clock_hz, self.baud, self.design_id)
 
     @classmethod
     def from_payload(cls, payload: bytes) -> "BoardInfo":

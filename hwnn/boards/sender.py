@@ -8,21 +8,36 @@ one frame of :mod:`hwnn.boards.protocol` (kind, length, payload, CRC-16, escaped
 from __future__ import annotations
 
 from amaranth.hdl import Array, Const, Module, Mux, Signal
-from amaranth.lib import stream, wiring
+from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.crc import Processor
 from amaranth.lib.wiring import In, Out
 
 from .protocol import CRC, END, ESC, ESC_END, ESC_ESC, Kind, row_bytes
 
-__all__ = ["FrameSender"]
+__all__ = ["FrameSender", "check_batch"]
+
+
+def check_batch(out_bits: int, batch: int) -> None:
+    """Raise the errors :class:`FrameSender` raises for ``out_bits`` and ``batch``."""
+    for name, value in (("out_bits", out_bits), ("batch", batch)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be an integer, not {value!r}")
+        if value < 1:
+            raise ValueError(f"{name} must be at least 1, not {value}")
+    if batch > 255 or batch * row_bytes(out_bits) > 0xFFFF:   # one byte in INFO_REPLY
+        raise ValueError(f"batch must be at most 255 rows and 65535 bytes of rows, not {batch} "
+                         f"rows of {row_bytes(out_bits)} bytes")
 
 
 class FrameSender(wiring.Component):
     """Frames replies and output rows, one whole frame at a time.
 
     When several sources wait, an error reply goes first, then an acknowledgement, then the
-    ``INFO`` reply, then a result, so flow control never waits behind results. A result row is
-    taken from ``result`` when its frame starts (the core may go on meanwhile).
+    ``INFO`` reply, then results, so flow control never waits behind results. Output rows wait
+    in a FIFO of ``batch`` rows; a ``RESULT`` frame carries every row waiting when it starts:
+    one when the link keeps up with the core (the least delay), up to ``batch`` when the core
+    runs ahead, so the frame's 7 bytes of overhead are shared. The core waits only when the
+    FIFO is full.
 
     Parameters
     ----------
@@ -30,6 +45,9 @@ class FrameSender(wiring.Component):
         Bits of one output row (the core's output payload width).
     info : bytes
         The payload of the ``INFO_REPLY`` frame (:meth:`BoardInfo.payload`).
+    batch : int
+        Most rows in one ``RESULT`` frame, the depth of the row FIFO (1 to 255, and at most
+        65535 bytes of rows).
 
     Members
     -------
@@ -43,17 +61,15 @@ class FrameSender(wiring.Component):
     Raises
     ------
     TypeError, ValueError
-        ``out_bits`` is not a positive integer, or ``info`` is not bytes.
+        ``out_bits`` or ``batch`` is not a positive integer or ``batch`` is too large, or
+        ``info`` is not bytes.
     """
 
-    def __init__(self, out_bits: int, info: bytes):
-        if isinstance(out_bits, bool) or not isinstance(out_bits, int):
-            raise TypeError(f"out_bits must be an integer, not {out_bits!r}")
-        if out_bits < 1:
-            raise ValueError(f"out_bits must be at least 1, not {out_bits}")
+    def __init__(self, out_bits: int, info: bytes, *, batch: int = 1):
+        check_batch(out_bits, batch)
         if not isinstance(info, (bytes, bytearray)):
             raise TypeError(f"info must be bytes, not {info!r}")
-        self.out_bits, self.info_payload = out_bits, bytes(info)
+        self.out_bits, self.info_payload, self.batch = out_bits, bytes(info), batch
         self.out_bytes = row_bytes(out_bits)
         super().__init__({
             "error": In(stream.Signature(4)),
@@ -66,7 +82,10 @@ class FrameSender(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.crc = crc = Processor(CRC)
-        size = max(self.out_bytes, len(self.info_payload), 1)
+        m.submodules.rows = rows = fifo.SyncFIFO(width=self.out_bits, depth=self.batch)
+        m.d.comb += [rows.w_data.eq(self.result.payload), rows.w_en.eq(self.result.valid),
+                     self.result.ready.eq(rows.w_rdy)]
+        size = max(self.batch * self.out_bytes, len(self.info_payload), 1)
         state = Signal(range(len(_STATES)))
         after = Signal.like(state)          # where an escape returns to
         kind = Signal(8)
@@ -74,6 +93,8 @@ class FrameSender(wiring.Component):
         count = Signal(range(size + 1))     # payload bytes still to send
         position = Signal(range(size))      # payload byte being sent (the INFO table's index)
         is_info = Signal()
+        is_rows = Signal()                  # a RESULT frame: a new row after each out_bytes
+        column = Signal(range(self.out_bytes))
         shift = Signal(8 * self.out_bytes)  # a result row (or an error code), sent from bit 0
         second = Signal(8)                  # the byte after an ESC
         info = Array(Const(byte, 8) for byte in self.info_payload or b"\0")
@@ -110,10 +131,10 @@ class FrameSender(wiring.Component):
             with m.Case(_CRC1):
                 m.d.comb += following.eq(_TAIL)
 
-        def start(frame_kind, frame_length, row=0, info_frame=False):
+        def start(frame_kind, frame_length, row=0, info_frame=False, rows_frame=False):
             m.d.sync += [kind.eq(frame_kind), length.eq(frame_length), count.eq(frame_length),
-                         position.eq(0), is_info.eq(info_frame), shift.eq(row),
-                         state.eq(_LEAD)]
+                         position.eq(0), is_info.eq(info_frame), shift.eq(row), column.eq(0),
+                         is_rows.eq(rows_frame), state.eq(_LEAD)]
 
         body = (state >= _KIND) & (state <= _CRC1)
         # A body byte is looked up into a register first and sent the cycle after (a byte
@@ -132,9 +153,11 @@ class FrameSender(wiring.Component):
             with m.Elif(self.info.valid):
                 m.d.comb += self.info.ready.eq(1)
                 start(Kind.INFO_REPLY, len(self.info_payload), info_frame=True)
-            with m.Elif(self.result.valid):
-                m.d.comb += self.result.ready.eq(1)
-                start(Kind.RESULT, self.out_bytes, self.result.payload)
+            with m.Elif(rows.r_rdy):
+                # Every row waiting goes into this frame (at most `batch`, the FIFO's depth):
+                # one row when the link keeps up, many when the core runs ahead of it.
+                m.d.comb += rows.r_en.eq(1)
+                start(Kind.RESULT, rows.level * self.out_bytes, rows.r_data, rows_frame=True)
         m.d.comb += self.o.valid.eq((state != _IDLE) & (~body | loaded))
         with m.If((state == _LEAD) | (state == _TAIL)):
             m.d.comb += self.o.payload.eq(END)
@@ -157,6 +180,13 @@ class FrameSender(wiring.Component):
                 with m.If(state == _PAYLOAD):
                     m.d.sync += [count.eq(count - 1), position.eq(position + 1),
                                  shift.eq(shift >> 8)]
+                    with m.If(is_rows & (column == self.out_bytes - 1)):
+                        m.d.sync += column.eq(0)
+                        with m.If(count != 1):   # the frame's next row
+                            m.d.comb += rows.r_en.eq(1)
+                            m.d.sync += shift.eq(rows.r_data)
+                    with m.Elif(is_rows):
+                        m.d.sync += column.eq(column + 1)
         return m
 
 
