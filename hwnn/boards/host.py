@@ -49,6 +49,8 @@ class SerialTransport:
             raise RuntimeError("a serial port needs pyserial: pip install 'hwnn[board]' "
                                "(or pip install pyserial)")
         self.port = serial.Serial(port, baud, timeout=0)
+        # Replies of an earlier, interrupted run must not be read as this run's.
+        self.port.reset_input_buffer()
 
     def write(self, data: bytes) -> None:
         self.port.write(data)
