@@ -309,6 +309,10 @@ def cmd_run(args):
     x = input_codes(design, vectors=args.vectors, inputs=args.inputs, seed=args.seed,
                     note=progress)
     what = "sequences" if x.ndim == 3 else "vectors"
+    if args.port is not None and (args.clock is not None or args.engine is not None):
+        option = "--clock" if args.clock is not None else "--engine"
+        raise UsageError(f"{option} is for --simulate; a board on --port runs at the clock "
+                         f"it was built for")
     if args.simulate:
         clock_hz = round(args.clock * 1e6) if args.clock else SIMULATED_CLOCK_HZ
         progress(f"simulating {design.name} behind its UART bridge at {clock_hz / 1e6:g} MHz, "
@@ -316,9 +320,13 @@ def cmd_run(args):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", EngineFallback)
             transport = simulated_board(design, clock_hz=clock_hz, baud=args.baud,
-                                        engine=args.engine)
-        for warning in caught:   # engine auto could not build a compiled model: say why
-            progress(str(warning.message))
+                                        engine=args.engine or "auto")
+        for warning in caught:
+            if issubclass(warning.category, EngineFallback):  # auto fell back: say why
+                progress(str(warning.message))
+            else:  # not ours to swallow
+                warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                       warning.lineno)
     else:
         try:
             transport = SerialTransport(args.port, args.baud)
@@ -464,7 +472,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clock", type=float, metavar="MHZ",
                    help=f"--simulate: the simulated core clock (default: "
                         f"{SIMULATED_CLOCK_HZ / 1e6:g})")
-    p.add_argument("--engine", choices=(*LINK_ENGINES, "auto"), default="auto",
+    p.add_argument("--engine", choices=(*LINK_ENGINES, "auto"),
                    help="--simulate: pysim (Amaranth's simulator), cxxrtl or verilator (a "
                         "compiled model, same bytes at the same cycles, hundreds of times "
                         "faster), auto (default: a compiled one when a C++ compiler is found)")

@@ -83,6 +83,9 @@ def test_run_errors(capsys, tmp_path):
     code, _, err = run(capsys, "run", spec, "--simulate", "--timeout", 0)
     assert (code, err) == (2, "hwnn: error: --timeout must be a positive number of seconds, "
                               "not 0\n")
+    code, _, err = run(capsys, "run", spec, "--port", "/dev/null", "--clock", 36)
+    assert (code, err) == (2, "hwnn: error: --clock is for --simulate; a board on --port runs "
+                              "at the clock it was built for\n")
     with pytest.raises(SystemExit) as exit_:
         main(["run", str(spec)])
     assert exit_.value.code == 2
