@@ -21,7 +21,7 @@ from .flow import FlowError, Simulation, output_codes, stream_rows
 from .sim import PayloadCodec
 from .spec import Design
 
-__all__ = ["BoardRun", "run_on_board", "simulated_board", "core_rows_per_second", "link_summary",
+__all__ = ["BoardRun", "check_linkable", "run_on_board", "simulated_board", "core_rows_per_second", "link_summary",
            "link_rows_per_second", "SIMULATED_CLOCK_HZ"]
 
 #: The clock of a simulated board when none is given: the iCEBreaker's oscillator (3 Mbaud is
@@ -65,12 +65,18 @@ def simulated_board(design: Design, *, clock_hz: int = SIMULATED_CLOCK_HZ,
         baud_divisor(clock_hz, baud)
     except ValueError as exc:
         raise FlowError(f"{design.name}: {exc}") from None
-    if getattr(design.plan, "stateful", ()):
-        raise FlowError(f"{design.name}: the host link does not carry initial states yet "
-                        f"(layers with initial_state = true)")
+    check_linkable(design)
     bridge = UartBridge(design.build(), clock_hz=clock_hz, baud=baud,
                         design_id=design_id(design.build()), **bridge_args)
     return simulated_transport(bridge, engine=engine)
+
+
+def check_linkable(design: Design) -> None:
+    """Raise :class:`FlowError` for a design the UART bridge cannot carry: one whose layers
+    take initial states (extra input streams the host link has no frames for)."""
+    if getattr(design.plan, "stateful", ()):
+        raise FlowError(f"{design.name}: the host link does not carry initial states yet "
+                        f"(layers with initial_state = true)")
 
 
 def run_on_board(design: Design, x: np.ndarray, transport, *, timeout: float = 2.0) -> BoardRun:

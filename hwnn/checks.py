@@ -21,7 +21,7 @@ import numpy as np
 
 __all__ = [
     "ParameterError", "ParameterTypeError", "ParameterValueError",
-    "check_integer", "check_bool", "check_choice", "check_enum", "check_number",
+    "check_integer", "check_bool", "check_choice", "check_enum", "check_number", "lookup",
 ]
 
 
@@ -109,6 +109,24 @@ def check_choice(value, name: str, choices):
     if value not in choices:
         raise ParameterValueError(name, f"{name} must be one of {listed}, not {value!r}")
     return value
+
+
+def lookup(value, registry, cls, what: str):
+    """``value`` when it is a ``cls``, else the entry of ``registry`` named ``value``.
+
+    ``what`` names the kind of entry in the messages (``"target"``, ``"board"``); the errors
+    carry it as their parameter. An unknown name's message lists the valid ones.
+    """
+    if isinstance(value, cls):
+        return value
+    if not isinstance(value, str):
+        raise ParameterTypeError(what, f"{what.capitalize()} must be a {what} name or a "
+                                       f"{cls.__name__}, not {value!r}")
+    try:
+        return registry[value]
+    except KeyError:
+        raise ParameterValueError(what, f"Unknown {what} {value!r}; valid {what}s are: "
+                                        f"{', '.join(registry)}") from None
 
 
 def check_enum(cls, value, name: str):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import warnings
@@ -17,7 +18,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from . import __version__
-from .board_run import SIMULATED_CLOCK_HZ, link_summary, run_on_board, simulated_board
+from .board_run import (SIMULATED_CLOCK_HZ, check_linkable, link_summary, run_on_board,
+                        simulated_board)
 from .boards.bridge import DEFAULT_BAUD
 from .boards.build import (BitstreamError, ProgramError, build_design, find_programmer,
                            format_report, plan_clock, program)
@@ -274,6 +276,7 @@ def cmd_build(args):
     except (ValueError, ProgramError) as exc:
         raise UsageError(str(exc)) from None
     design = load_spec(args.spec)
+    check_linkable(design)
     try:
         baud_divisor(round(plan_clock(board, clock)[3]), args.baud)
     except ValueError as exc:
@@ -304,8 +307,13 @@ def cmd_import(args):
 
 def cmd_run(args):
     design = load_spec(args.spec)
-    if args.timeout <= 0:
+    check_linkable(design)
+    if not 0 < args.timeout < math.inf:
         raise UsageError(f"--timeout must be a positive number of seconds, not {args.timeout:g}")
+    if args.baud <= 0:
+        raise UsageError(f"--baud must be a positive integer, not {args.baud}")
+    if args.clock is not None and not 0 < args.clock < math.inf:
+        raise UsageError(f"--clock must be a positive number of MHz, not {args.clock:g}")
     x = input_codes(design, vectors=args.vectors, inputs=args.inputs, seed=args.seed,
                     note=progress)
     what = "sequences" if x.ndim == 3 else "vectors"

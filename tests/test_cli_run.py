@@ -90,3 +90,24 @@ def test_run_errors(capsys, tmp_path):
         main(["run", str(spec)])
     assert exit_.value.code == 2
     assert "one of the arguments --port --simulate is required" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--timeout", "nan", "--timeout must be a positive number of seconds, not nan"),
+    ("--baud", 0, "--baud must be a positive integer, not 0"),
+    ("--clock", -12, "--clock must be a positive number of MHz, not -12"),
+])
+def test_run_refuses_bad_numbers(capsys, tmp_path, option, value, message):
+    spec = write_dense_spec(tmp_path)
+    code, _, err = run(capsys, "run", spec, "--simulate", option, value)
+    assert (code, err) == (2, f"hwnn: error: {message}\n")
+
+
+@pytest.mark.parametrize("command", [["run", "--simulate"],
+                                     ["build", "--board", "icebreaker", "-o", "out"]])
+def test_a_network_with_initial_states_is_refused_for_the_link(capsys, tmp_path, command):
+    from test_network_state import write_spec
+    spec = write_spec(tmp_path)
+    code, _, err = run(capsys, command[0], spec, *command[1:])
+    assert (code, err) == (2, "hwnn: error: bi: the host link does not carry initial states "
+                              "yet (layers with initial_state = true)\n")

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from ..sim import EngineFallback, cxxrtl, verilator
 from ..sim.compiled import EngineError, find_compiler
+from ..sim.harness import auto_candidates
 from .bridge import UartBridge
 from .simulated import SimulatedLink, SimulatedTransport
 
@@ -224,21 +225,6 @@ class CompiledTransport(SimulatedLink):
         self.close()
 
 
-def _auto_engines() -> list[str]:
-    """The compiled engines ``"auto"`` tries, fastest first: Verilator where it is installed
-    (an optional extra), then CXXRTL; none, with a warning, without a C++ compiler."""
-    try:
-        find_compiler("auto")
-    except EngineError as error:
-        warnings.warn(EngineFallback(f"engine 'auto' runs pysim: {error}"), stacklevel=3)
-        return []
-    try:
-        verilator.find_verilator()
-    except EngineError:
-        return ["cxxrtl"]
-    return ["verilator", "cxxrtl"]
-
-
 def simulated_transport(bridge: UartBridge, *, engine: str = "auto", gap_cycles: int = 1000,
                         vcd=None) -> SimulatedLink:
     """A transport to ``bridge`` in a simulator: ``engine`` ``"pysim"``
@@ -259,7 +245,7 @@ def simulated_transport(bridge: UartBridge, *, engine: str = "auto", gap_cycles:
     if engine not in (*LINK_ENGINES, "auto"):
         raise ValueError(f"engine must be one of "
                          f"{', '.join(map(repr, (*LINK_ENGINES, 'auto')))}, not {engine!r}")
-    candidates = _auto_engines() if engine == "auto" else [engine] if engine in _BUILDS else []
+    candidates = auto_candidates() if engine == "auto" else [engine] if engine in _BUILDS else []
     for name in candidates:
         try:
             return CompiledTransport(bridge, engine=name, gap_cycles=gap_cycles, vcd=vcd)

@@ -30,6 +30,8 @@ from amaranth_boards.resources import UARTResource
 from amaranth_boards.ulx3s import ULX3S_25F_Platform, ULX3S_85F_Platform
 from amaranth_boards.upduino_v3 import UpduinoV3Platform
 
+from ..checks import lookup
+
 __all__ = ["Board", "BOARDS", "get_board", "UpduinoV3UartPlatform",
            "OrangeCrabR0_2_25FUartPlatform"]
 
@@ -186,13 +188,5 @@ def get_board(board) -> Board:
     ValueError
         Unknown board name; the message lists the valid names.
     """
-    if isinstance(board, Board):
-        return board
-    if not isinstance(board, str):
-        raise TypeError(f"Board must be a board name or a Board, not {board!r}")
-    try:
-        return BOARDS[board]
-    except KeyError:
-        raise ValueError(f"Unknown board {board!r}; valid boards are: "
-                         f"{', '.join(BOARDS)}") from None
+    return lookup(board, BOARDS, Board, "board")
 

