@@ -13,8 +13,8 @@ def test_reciprocal_of_three_is_exact_on_its_range():
 
 @pytest.mark.parametrize("options, error, parameter, message", [
     (dict(function="tanh"), ValueError, "function",
-     "tanh is approximated (method 'lut' or 'pwl'); exact plans cover relu, relu6, leaky_relu, "
-     "hard_tanh, hard_sigmoid"),
+     "tanh is approximated (method 'lut', 'pwl', 'poly' or 'taylor'); exact plans cover relu, "
+     "relu6, leaky_relu, hard_tanh, hard_sigmoid"),
     (dict(in_format=SQ(6, -1)), ValueError, "in_format",
      "in_format must have fraction bits >= 0 for an exact activation, not SQ(6, -1)"),
     (dict(leaky_shift=0), ValueError, "leaky_shift",

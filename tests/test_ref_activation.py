@@ -22,4 +22,4 @@ def test_rejects_what_is_not_an_activation_plan():
     with pytest.raises(TypeError) as info:
         activation("tanh", np.array([0]))
     assert info.value.parameter == "plan" and str(info.value) == (
-        "plan must be an activation plan (lut, pwl, exact or threshold), not 'tanh'")
+        "plan must be an activation plan (lut, pwl, poly, taylor, exact or threshold), not 'tanh'")

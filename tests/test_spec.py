@@ -238,7 +238,7 @@ def test_activation_fit_to_target(tmp_path):
      "must be one of hard_sigmoid | hard_tanh | leaky_relu | relu | relu6 | sigmoid | tanh, not "
      "'swish'"),
     (("method = \"lut\"", "method = \"cordic\""), "params.method",
-     "must be one of exact | lut | pwl, not 'cordic'"),
+     "must be one of exact | lut | pwl | poly | taylor, not 'cordic'"),
     (("table_size = 64", "table_size = 100"), "params.table_size",
      str(plan_error(plan_activation, "tanh", SQ(3, 5), SQ(1, 7), method="lut", table_size=100))),
     (("table_size = 64", "segments = 8"), "params.segments", "applies to method pwl, not 'lut'"),

@@ -1,7 +1,8 @@
 """One entry point for activation plans: pick a method, or fit the cheapest plan to an error.
 
-``method="exact"`` serves relu, relu6, leaky_relu, hard_tanh and hard_sigmoid; ``"lut"`` and
-``"pwl"`` approximate smooth functions (sigmoid, tanh, and any registered smooth function).
+``method="exact"`` serves relu, relu6, leaky_relu, hard_tanh and hard_sigmoid; ``"lut"``,
+``"pwl"``, ``"poly"`` and ``"taylor"`` approximate smooth functions (sigmoid, tanh, and any
+registered smooth function; ``"taylor"`` needs the function's series).
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ from ..fixed import check_format
 from .exact import plan_exact
 from .functions import get_function
 from .lut import plan_lut
+from .poly import fit_poly, fit_taylor, plan_poly, plan_taylor
 from .pwl import fit_pwl, plan_pwl
 
-__all__ = ["METHODS", "plan_activation", "fit_activation"]
+__all__ = ["METHODS", "SMOOTH_METHODS", "plan_activation", "fit_activation"]
 
-METHODS = ("exact", "lut", "pwl")
+METHODS = ("exact", "lut", "pwl", "poly", "taylor")
+#: The methods for smooth functions.
+SMOOTH_METHODS = ("lut", "pwl", "poly", "taylor")
 
 
 def _method(function, method):
@@ -24,7 +28,7 @@ def _method(function, method):
     check_choice(method, "method", METHODS)
     if method == "exact" and function.smooth:
         raise ParameterValueError("method", f"{function.name} cannot be computed exactly; use "
-                                            f"method 'lut' or 'pwl'")
+                                            f"method 'lut', 'pwl', 'poly' or 'taylor'")
     if method != "exact" and not function.smooth:
         raise ParameterValueError("method", f"{function.name} is computed exactly; use method "
                                             f"'exact', not {method!r}")
@@ -33,7 +37,8 @@ def _method(function, method):
 
 def plan_activation(function, in_format, out_format, *, method=None, **options):
     """A plan for ``function``; ``options`` go to :func:`~hwnn.plans.lut.plan_lut`,
-    :func:`~hwnn.plans.pwl.plan_pwl` or :func:`~hwnn.plans.exact.plan_exact`.
+    :func:`~hwnn.plans.pwl.plan_pwl`, :func:`~hwnn.plans.poly.plan_poly`,
+    :func:`~hwnn.plans.poly.plan_taylor` or :func:`~hwnn.plans.exact.plan_exact`.
 
     Every plan carries ``error`` (an :class:`~hwnn.plans.accuracy.ErrorBound` measured on every
     input code) and ``describe()``.
@@ -42,15 +47,18 @@ def plan_activation(function, in_format, out_format, *, method=None, **options):
     method = _method(function, method)
     if method == "exact":
         return plan_exact(function, in_format, out_format, **options)
-    if method == "lut":
-        return plan_lut(function, in_format, out_format, **options)
-    return plan_pwl(function, in_format, out_format, **options)
+    planner = {"lut": plan_lut, "pwl": plan_pwl, "poly": plan_poly, "taylor": plan_taylor}
+    return planner[method](function, in_format, out_format, **options)
 
 
 def fit_activation(function, in_format, out_format, max_error, *, method="pwl", **options):
     """The cheapest plan of ``method`` whose measured maximum error is at most ``max_error``.
 
-    ``lut``: the smallest power-of-two table; ``pwl``: the fewest segments.
+    ``lut``: the smallest power-of-two table; ``pwl``: the fewest segments; ``poly``: the
+    cheapest degree and piece count (:func:`~hwnn.plans.poly.fit_poly`); ``taylor``: the
+    lowest order. ``poly`` and ``taylor`` also take ``max_error="faithful"``: every output
+    within one ulp of the exact value saturated to the output format
+    (:attr:`~hwnn.plans.accuracy.ErrorBound.faithful`).
 
     Raises
     ------
@@ -60,6 +68,9 @@ def fit_activation(function, in_format, out_format, max_error, *, method="pwl", 
     """
     function = get_function(function)
     method = _method(function, method)
+    if method in ("poly", "taylor"):
+        fit = fit_poly if method == "poly" else fit_taylor
+        return fit(function, in_format, out_format, max_error, **options)
     max_error = check_number(max_error, "max_error", positive=True, finite=False)
     if method == "pwl":
         return fit_pwl(function, in_format, out_format, max_error, **options)

@@ -99,8 +99,9 @@ def plan_exact(function, in_format, out_format, *, rounding=Rounding.HALF_EVEN,
     rounding = check_enum(Rounding, rounding, "rounding")
     check_exhaustive(in_format)
     if name not in EXACT_FUNCTIONS:
-        raise ParameterValueError("function", f"{name} is approximated (method 'lut' or 'pwl'); "
-                                              f"exact plans cover {', '.join(EXACT_FUNCTIONS)}")
+        raise ParameterValueError("function", f"{name} is approximated (method 'lut', 'pwl', "
+                                              f"'poly' or 'taylor'); exact plans cover "
+                                              f"{', '.join(EXACT_FUNCTIONS)}")
     if in_format.f < 0:
         raise ParameterValueError("in_format", f"in_format must have fraction bits >= 0 for an "
                                                f"exact activation, not {in_format}")

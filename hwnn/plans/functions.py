@@ -20,6 +20,7 @@ import numpy as np
 from ..checks import ParameterTypeError, ParameterValueError, check_bool
 from ..fixed import Format
 from ..ref.integers import Symmetry
+from .series import sigmoid_series, tanh_series
 
 # Symmetry lives with the fold/unfold primitives in hwnn.ref.integers; it is re-exported here
 # because a Function carries one.
@@ -33,12 +34,15 @@ class Function:
 
     ``evaluate`` maps a float64 array to float64 (the "exact" function that errors are measured
     against). ``symmetry`` is used by plans to halve their tables. ``smooth`` says whether the
-    function needs approximation (LUT/PWL) or is computed exactly.
+    function needs approximation (LUT/PWL/polynomial) or is computed exactly. ``series``, when
+    given, maps ``(x0, order)`` to the Taylor coefficients ``a_0 .. a_order`` around ``x0``
+    (what a ``taylor`` plan needs).
     """
     name: str
     evaluate: Callable[[np.ndarray], np.ndarray]
     smooth: bool
     symmetry: Symmetry | None = None
+    series: Callable[[float, int], np.ndarray] | None = None
 
     def __call__(self, x):
         return self.evaluate(np.asarray(x, dtype=np.float64))
@@ -61,8 +65,9 @@ def register(function: Function) -> Function:
     return function
 
 
-register(Function("sigmoid", _sigmoid, smooth=True, symmetry=Symmetry.COMPLEMENT))
-register(Function("tanh", np.tanh, smooth=True, symmetry=Symmetry.ODD))
+register(Function("sigmoid", _sigmoid, smooth=True, symmetry=Symmetry.COMPLEMENT,
+                  series=sigmoid_series))
+register(Function("tanh", np.tanh, smooth=True, symmetry=Symmetry.ODD, series=tanh_series))
 register(Function("relu", lambda x: np.maximum(x, 0.0), smooth=False))
 register(Function("relu6", lambda x: np.clip(x, 0.0, 6.0), smooth=False))
 register(Function("hard_tanh", lambda x: np.clip(x, -1.0, 1.0), smooth=False,

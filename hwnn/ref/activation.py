@@ -1,4 +1,4 @@
-"""Bit-exact reference of any activation plan (lut, pwl, exact or threshold)."""
+"""Bit-exact reference of any activation plan (lut, pwl, poly, taylor, exact or threshold)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from ..checks import ParameterTypeError
 from .binary import multithreshold
 from .exact import exact
 from .lut import lut
+from .poly import POLY_METHODS, poly
 from .pwl import pwl
 
 __all__ = ["activation"]
@@ -26,9 +27,11 @@ def activation(plan, q):
         return lut(plan, q)
     if method == "pwl":
         return pwl(plan, q)
+    if method in POLY_METHODS:
+        return poly(plan, q)
     if method == "exact":
         return exact(plan, q)
     if method == "threshold":  # a ThresholdPlan: per-lane channels on the last axis of q
         return multithreshold(plan, q)
-    raise ParameterTypeError("plan", f"plan must be an activation plan (lut, pwl, exact or "
-                                     f"threshold), not {plan!r}")
+    raise ParameterTypeError("plan", f"plan must be an activation plan (lut, pwl, poly, taylor, "
+                                     f"exact or threshold), not {plan!r}")

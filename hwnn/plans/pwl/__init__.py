@@ -52,28 +52,32 @@ from .plan import SLOPE_KINDS, PWLPlan, slope_allowed, slope_terms
 from .ranges import check_range, range_codes
 from .select import QUANTIZED_SEARCH_ULPS, plan_for, quantized_error
 
-__all__ = ["PWLPlan", "plan_pwl", "fit_pwl", "BREAKPOINTS", "SLOPE_KINDS", "slope_terms",
-           "slope_allowed"]
+__all__ = ["PWLPlan", "plan_pwl", "fit_pwl", "prepare_problem", "real_range", "BREAKPOINTS",
+           "SLOPE_KINDS", "slope_terms", "slope_allowed"]
 
 #: How breakpoints are placed: power-of-two uniform pieces, or non-uniform minimax.
 BREAKPOINTS = ("uniform", "optimal")
 
 
-def _check_function(function) -> Function:
+def _check_function(function, method) -> Function:
     function = get_function(function)
     if not function.smooth:
         raise ParameterValueError("function", f"{function.name} is computed exactly (method "
-                                              f"'exact'); pwl plans are for smooth functions")
+                                              f"'exact'); {method} plans are for smooth "
+                                              f"functions")
     return function
 
 
-def _prepare(function, in_format, out_format, breakpoints, slopes, symmetric, input_range):
-    function = _check_function(function)
+def prepare_problem(function, in_format, out_format, symmetric, input_range, *,
+                    method="pwl") -> Problem:
+    """The checked fitting problem of a piecewise plan: the smooth function, the formats, the
+    symmetry (default: the function's, when the input is signed and the range symmetric) and
+    the approximation range (default: :func:`~.ranges.range_codes`'s). ``method`` names the
+    plan kind in errors."""
+    function = _check_function(function, method)
     in_format = check_format(in_format, "in_format")
     out_format = check_format(out_format, "out_format")
     check_exhaustive(in_format)
-    check_choice(breakpoints, "breakpoints", BREAKPOINTS)
-    check_choice(slopes, "slopes", SLOPE_KINDS)
     symmetric_given = symmetric
     symmetric = check_symmetry(function, in_format, out_format, symmetric)
     if symmetric and symmetric_given is None and input_range is not None:
@@ -88,7 +92,14 @@ def _prepare(function, in_format, out_format, breakpoints, slopes, symmetric, in
     return Problem(function, in_format, out_format, symmetric, start, stop)
 
 
-def _real_range(problem: Problem) -> str:
+def _prepare(function, in_format, out_format, breakpoints, slopes, symmetric, input_range):
+    check_choice(breakpoints, "breakpoints", BREAKPOINTS)
+    check_choice(slopes, "slopes", SLOPE_KINDS)
+    return prepare_problem(function, in_format, out_format, symmetric, input_range)
+
+
+def real_range(problem: Problem) -> str:
+    """The approximation range in real input values, for messages."""
     res = problem.in_format.resolution
     stop = min(problem.r1 + 1 + problem.low, 1 << (problem.in_format.width - 1)) \
         if problem.symmetric else problem.r1 + 1 + problem.low
@@ -108,7 +119,7 @@ def _stored_pieces(problem: Problem, segments) -> int:
     if segments > factor * span:
         raise ParameterValueError(
             "segments", f"segments must be an integer between 1 and {factor * span} (one per "
-                        f"input code of the range {_real_range(problem)}), not {segments}")
+                        f"input code of the range {real_range(problem)}), not {segments}")
     return segments // factor
 
 
@@ -230,7 +241,7 @@ def fit_pwl(function, in_format, out_format, max_error, *, breakpoints="optimal"
                 "max_error" if input_range is None else "input_range",
                 f"no pwl plan for {problem.function.name} from {problem.in_format} to "
                 f"{problem.out_format} meets max_error {max_error:g}: the constants outside "
-                f"the input range {_real_range(problem)} alone have error "
+                f"the input range {real_range(problem)} alone have error "
                 f"{saturation * problem.out_format.resolution:.3g}; widen input_range")
         if target < QUANTIZED_SEARCH_ULPS + 1:
             # Rounding matters: greedy maximal pieces on the quantized error itself.

@@ -231,19 +231,39 @@ class Problem:
     def evaluate(self, a, b, shift, slopes, intercepts) -> np.ndarray:
         """Max error (output codes, true targets, after floor and clip) of each (S, C) pair."""
         d = np.arange(b - a + 1, dtype=np.int64)
-        slopes = np.asarray(slopes, dtype=np.int64)[:, None]
+        return self.evaluate_values(a, b, shift, np.asarray(slopes, dtype=np.int64)[:, None] * d,
+                                    intercepts)
+
+    def evaluate_values(self, a, b, shift, product, intercepts) -> np.ndarray:
+        """Max error (output codes, true targets, after floor and clip) of each row of
+        ``product`` (one value per code a..b) with its intercept added."""
         intercepts = np.asarray(intercepts, dtype=np.int64)[:, None]
-        y = np.clip((slopes * d + intercepts) >> shift, self.out_lo, self.out_hi)
+        y = np.clip((product + intercepts) >> shift, self.out_lo, self.out_hi)
         return np.abs(y - self.t[a:b + 1]).max(axis=1)
 
+    def intercepts_for(self, a, b, shift, product):
+        """For each row of ``product`` (values on codes a..b), the intercept ``C`` minimizing
+        the max error of ``clip((product + C) >> shift)``, exact except where an output may
+        overshoot into the clip on purpose (:meth:`clipped_intercepts` is exact there too);
+        returns ``(intercepts, errors)``."""
+        t = self.t[a:b + 1]
+        target = self.tc[a:b + 1]
+        excess = np.abs(t - target)
+        # Targets at or beyond the range's ends cannot be overshot (undershot) after the clip,
+        # and their distance beyond is a floor on the error: exact for them.
+        top, bottom = t >= self.out_hi, t <= self.out_lo
+        above = np.where(top, -np.inf, excess - target)
+        below = np.where(bottom, np.inf, -excess - target)
+        intercepts = self._intercepts(product, shift, above, below, float(excess.max()))
+        return intercepts, self.evaluate_values(a, b, shift, product, intercepts)
+
     @staticmethod
-    def _intercepts(slopes, d, shift, above, below, floor):
-        """For each slope, the intercept minimizing ``max(y + above, -(y + below), floor)``
-        over the piece, with ``y = (S*d + C) >> shift`` unclipped (see :meth:`fit`)."""
+    def _intercepts(product, shift, above, below, floor):
+        """For each row of ``product``, the intercept minimizing ``max(y + above, -(y + below),
+        floor)`` over the piece, with ``y = (product + C) >> shift`` unclipped (see
+        :meth:`fit`)."""
         one = 1 << shift
-        n = len(d)
-        k = len(slopes)
-        product = slopes[:, None] * d
+        k, n = product.shape
         whole, rest = product >> shift, product & (one - 1)
         order = np.argsort(-rest, axis=1, kind="stable")
         rest = np.take_along_axis(rest, order, axis=1)
@@ -277,17 +297,16 @@ class Problem:
         phi = np.where(choice == 0, 0, one - rest[rows, np.maximum(choice - 1, 0)])
         return m[rows, choice].astype(np.int64) * one + phi
 
-    def _clipped_intercepts(self, a, b, shift, slopes, bound):
-        """For each slope, the intercept minimizing the true max error (floor and clip), among
-        intercepts whose error can be at most ``bound`` (others are of no interest).
+    def clipped_intercepts(self, a, b, shift, product, bound):
+        """For each row of ``product`` (values on codes a..b), the intercept minimizing the
+        true max error (floor and clip), among intercepts whose error can be at most
+        ``bound`` (others are of no interest).
 
         The error is ``max(U, L)`` with ``U = max(clip(y) - t)`` non-decreasing in C and
         ``L = max(t - clip(y))`` non-increasing, so the best C is the smallest with U >= L or
         the one before it: a bisection, exact whatever the clip does.
         """
-        d = np.arange(b - a + 1, dtype=np.int64)
         t = self.t[a:b + 1]
-        product = slopes[:, None] * d
         one = 1 << shift
         # The code farthest from the output range's ends: if the clip cannot reach it within
         # the bound, its output pins C to a window of (2*bound + 2) * 2**shift.
@@ -313,8 +332,8 @@ class Problem:
             ok = balanced(mid)
             hi, lo = np.where(ok, mid, hi), np.where(ok, lo, mid)
         hi = np.where(at_lo, lo + 1, hi)
-        below = self.evaluate(a, b, shift, slopes, hi - 1)
-        here = self.evaluate(a, b, shift, slopes, hi)
+        below = self.evaluate_values(a, b, shift, product, hi - 1)
+        here = self.evaluate_values(a, b, shift, product, hi)
         return np.where(below < here, hi - 1, hi)
 
     def fit(self, a, b, shift, kind, count=_FINAL_CANDIDATES, slopes=None):
@@ -328,7 +347,7 @@ class Problem:
         largest error above the targets against the largest below. The clip is modelled
         exactly where a target lies beyond the output range; near the range's ends, where an
         output may overshoot into the clip on purpose, promising slopes get their intercept
-        from an exact bisection instead (:meth:`_clipped_intercepts`). The winner is chosen on
+        from an exact bisection instead (:meth:`clipped_intercepts`). The winner is chosen on
         the true error; for slope kind "any" the interpolation through the end points is a
         candidate too.
         """
@@ -341,22 +360,14 @@ class Problem:
             slopes = self.candidates(a, b, shift, kind, count)
         slopes = np.array(slopes, dtype=np.int64)
         d = np.arange(n, dtype=np.int64)
-        t = self.t[a:b + 1]
         target = self.tc[a:b + 1]
-        excess = np.abs(t - target)
         best = (0, 0, np.inf)
         rows = max(1, _FIT_CHUNK // n)
-
-        # Targets at or beyond the range's ends cannot be overshot (undershot) after the clip,
-        # and their distance beyond is a floor on the error: exact for them.
-        top, bottom = t >= self.out_hi, t <= self.out_lo
-        above = np.where(top, -np.inf, excess - target)
-        below = np.where(bottom, np.inf, -excess - target)
         errors = np.full(len(slopes), np.inf)
         for lo in range(0, len(slopes), rows):
             chunk = slopes[lo:lo + rows]
-            intercepts = self._intercepts(chunk, d, shift, above, below, float(excess.max()))
-            errors[lo:lo + rows] = self.evaluate(a, b, shift, chunk, intercepts)
+            intercepts, errors[lo:lo + rows] = self.intercepts_for(a, b, shift,
+                                                                   chunk[:, None] * d)
             j = int(np.argmin(errors[lo:lo + rows]))
             if errors[lo + j] < best[2]:
                 best = (int(chunk[j]), int(intercepts[j]), float(errors[lo + j]))
@@ -378,7 +389,7 @@ class Problem:
                     tried.append(np.array(self.candidates(a + free[0], a + free[-1], shift,
                                                           kind, SEARCH_CANDIDATES)))
             tried = np.unique(np.concatenate(tried)).astype(np.int64)
-            intercepts = self._clipped_intercepts(a, b, shift, tried, best[2])
+            intercepts = self.clipped_intercepts(a, b, shift, tried[:, None] * d, best[2])
             true = self.evaluate(a, b, shift, tried, intercepts)
             j = int(np.argmin(true))
             if true[j] < best[2]:

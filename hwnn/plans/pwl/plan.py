@@ -7,16 +7,17 @@ sums), so a hand-built plan is as safe for a reference or a core as a fitted one
 
 from __future__ import annotations
 
-import bisect
 from dataclasses import dataclass
 
 import numpy as np
 
 from ...checks import (ParameterTypeError, ParameterValueError, check_bool, check_choice,
                        check_integer)
-from ...fixed import Format, signed_bits_for, to_float
+from ...fixed import Format, signed_bits_for
 from ..accuracy import ErrorBound
 from ..functions import Function, Symmetry
+from ..pieces import (breakpoints_of, check_pieces, domain_of, piece_ends, range_indices,
+                      real_input_range)
 from ..shift_add.csd import csd
 
 __all__ = ["PWLPlan", "SLOPE_KINDS", "domain_of", "slope_allowed", "slope_terms"]
@@ -47,13 +48,6 @@ def slope_allowed(slope: int, kind: str) -> bool:
         return True
     terms = len(slope_terms(slope))
     return terms <= (1 if kind == "pot" else 2)
-
-
-def domain_of(in_format: Format, symmetric: bool) -> tuple[int, int]:
-    """Lowest and highest ``c`` a plan sees (folded magnitudes reach ``2**(width-1)``)."""
-    if symmetric:
-        return 0, 1 << (in_format.width - 1)
-    return in_format.min_int, in_format.max_int
 
 
 @dataclass(frozen=True, eq=False)
@@ -135,13 +129,6 @@ class PWLPlan:
             raise ParameterValueError(
                 "slopes", f"starts, slopes and intercepts must have one entry per piece, not "
                           f"{len(self.starts)}, {len(self.slopes)}, {len(self.intercepts)}")
-        low, high = domain_of(self.in_format, self.symmetric)
-        if self.starts[0] != low:
-            raise ParameterValueError("starts", f"starts[0] must be the domain's low end {low}, "
-                                                f"not {self.starts[0]}")
-        if any(b <= a for a, b in zip(self.starts, self.starts[1:])) or self.starts[-1] > high:
-            raise ParameterValueError("starts", f"starts must be strictly ascending codes within "
-                                                f"[{low}, {high}], not {self.starts!r}")
         object.__setattr__(self, "shift", check_integer(self.shift, "shift", minimum=0,
                                                         maximum=INT_LIMIT_BITS))
         check_choice(self.slope_kind, "slope_kind", SLOPE_KINDS)
@@ -149,37 +136,12 @@ class PWLPlan:
         if bad:
             raise ParameterValueError("slopes", f"slope {bad[0]} is not of kind "
                                                 f"{self.slope_kind!r}")
-        if not (_is_int(self.range_start) and _is_int(self.range_stop)
-                and low <= self.range_start < self.range_stop <= high + 1):
-            raise ParameterValueError(
-                "range_start", f"range [{self.range_start}, {self.range_stop}) must be a "
-                               f"non-empty part of the domain [{low}, {high + 1})")
-        if self.range_start not in self.starts or (self.range_stop <= high
-                                                   and self.range_stop not in self.starts):
-            raise ParameterValueError("range_start", "range_start and range_stop must be piece "
-                                                     "starts")
-        outside = [j for j, c in enumerate(self.starts)
-                   if not self.range_start <= c < self.range_stop and self.slopes[j] != 0]
-        if outside:
-            raise ParameterValueError("slopes", f"piece {outside[0]} lies outside the range, so "
-                                                f"its slope must be 0")
-        object.__setattr__(self, "uniform", check_bool(self.uniform, "uniform"))
-        if self.uniform:
-            object.__setattr__(self, "segment_bits",
-                               check_integer(self.segment_bits, "segment_bits", minimum=0))
-            width = 1 << self.segment_bits
-            starts = [self.starts[j] for j in self._range_indices()]
-            # The last may be shorter, or one code longer for the lone folded code 2**(w-1).
-            lone = self.symmetric and self.range_stop == high + 1
-            if starts != list(range(self.range_start, self.range_start + width * len(starts),
-                                    width)) or self.range_stop - starts[-1] > width + lone:
-                raise ParameterValueError(
-                    "starts", f"a uniform plan's range pieces must start every "
-                              f"2**{self.segment_bits} codes from {self.range_start}")
-        elif self.segment_bits is not None:
-            raise ParameterValueError("segment_bits", f"segment_bits must be None for a "
-                                                      f"non-uniform plan, not "
-                                                      f"{self.segment_bits!r}")
+        uniform, segment_bits = check_pieces(
+            self.starts, self.in_format, self.symmetric, self.range_start, self.range_stop,
+            self.uniform, self.segment_bits, [s == 0 for s in self.slopes],
+            ("slopes", "its slope must be 0"))
+        object.__setattr__(self, "uniform", uniform)
+        object.__setattr__(self, "segment_bits", segment_bits)
         limit = 1 << INT_LIMIT_BITS
         for j, (s, c, last) in enumerate(zip(self.slopes, self.intercepts, self._offsets())):
             if max(abs(c), abs(s * last + c)) >= limit:
@@ -191,14 +153,11 @@ class PWLPlan:
                                               f"{self.error!r}")
 
     def _range_indices(self) -> range:
-        first = self.starts.index(self.range_start)
-        stop = bisect.bisect_left(self.starts, self.range_stop)
-        return range(first, stop)
+        return range_indices(self.starts, self.range_start, self.range_stop)
 
     def _offsets(self) -> list[int]:
         """Largest ``c - starts[j]`` of each piece."""
-        high = domain_of(self.in_format, self.symmetric)[1]
-        ends = list(self.starts[1:]) + [high + 1]
+        ends = piece_ends(self.starts, self.in_format, self.symmetric)
         return [end - 1 - start for start, end in zip(self.starts, ends)]
 
     @property
@@ -245,16 +204,13 @@ class PWLPlan:
     @property
     def input_range(self) -> tuple[float, float]:
         """Real input interval ``[low, high)`` the linear pieces cover (unfolded)."""
-        res = self.in_format.resolution
-        if self.symmetric:
-            stop = min(self.range_stop, 1 << (self.in_format.width - 1))
-            return -stop * res, stop * res
-        return self.range_start * res, self.range_stop * res
+        return real_input_range(self.in_format, self.symmetric, self.range_start,
+                                self.range_stop)
 
     @property
     def breakpoints(self) -> tuple[float, ...]:
         """Real value of each piece start (magnitudes when symmetric)."""
-        return tuple(float(v) for v in to_float(np.array(self.starts), self.in_format))
+        return breakpoints_of(self.starts, self.in_format)
 
     def cost(self) -> dict:
         """What the core has to build.
