@@ -38,7 +38,7 @@ def test_dispatches_each_plan_to_its_unit(method):
 
 
 def test_rejects_what_is_not_an_activation_plan():
-    message = ("plan must be an activation plan (LUTPlan, PWLPlan, ExactPlan, see "
+    message = ("plan must be an activation plan (LUTPlan, PWLPlan, PolyPlan, ExactPlan, see "
                "hwnn.plans.activation.plan_activation, or ThresholdPlan), not 'tanh'")
     with pytest.raises(ParameterTypeError, match=re.escape(message) + "$") as info:
         activation_core("tanh")

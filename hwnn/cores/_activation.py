@@ -1,4 +1,5 @@
-"""The pipeline shared by every activation unit (LUT, PWL, exact) and its fold/unfold helpers.
+"""The pipeline shared by every activation unit (LUT, PWL, polynomial, exact), the ``stage`` and
+``read`` callables their datapath functions take, and the fold/unfold helpers.
 
 Each unit has an input register, the datapath's register stages (one for LUT and exact units,
 six for PWL), and a registered output whose readiness towards the pipeline depends on
@@ -19,7 +20,7 @@ from ._component import rejects_quietly
 from ._output import registered_output
 from .requantize import format_shape
 
-__all__ = []
+__all__ = ["register_stage", "memory_read", "folded_stage"]
 
 
 def _payload_shape(fmt, lanes):
@@ -92,6 +93,41 @@ class _Activation(wiring.Component):
             # exactly `_stages` register stages (enabled by `advance`), matching `result_valid`.
             self._compute(m, self._lane(x, index), self._lane(result, index), advance, index)
         return m
+
+
+def register_stage(m, advance, index):
+    """A ``stage(value, shape, label)`` for the datapath functions: ``value`` in a register of
+    ``shape`` (named after lane ``index`` and ``label``) that loads while ``advance``."""
+    def stage(value, shape, label):
+        register = Signal(shape, name=f"lane{index}_{label}")
+        with m.If(advance):
+            m.d.sync += register.eq(value)
+        return register
+    return stage
+
+
+def memory_read(m, memory, advance):
+    """A ``read(address)`` for the datapath functions: a synchronous read port of ``memory``
+    (the entry comes one register later), enabled while ``advance``. The port is driven
+    outside any ``If``: its enable is a comb signal whose init is 1."""
+    port = memory.read_port(domain="sync")
+
+    def read(address):
+        m.d.comb += [port.addr.eq(address), port.en.eq(advance)]
+        return port.data
+    return read
+
+
+def folded_stage(m, plan, x, name, stage):
+    """The first step of a piecewise datapath: ``c`` (the magnitude if the plan is symmetric,
+    else ``x``) and its sign, after one ``stage`` boundary."""
+    if plan.symmetric:
+        c, negative = _magnitude(m, x, plan.in_format, name)
+        code_shape = unsigned(plan.in_format.width)
+    else:
+        c, negative = x, Const(0)
+        code_shape = format_shape(plan.in_format)
+    return stage(c, code_shape, "c0"), stage(negative, 1, "negative0")
 
 
 def _magnitude(m, x, in_format, name):

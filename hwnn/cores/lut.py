@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Const, Mux, Signal
+from amaranth.hdl import Array, Const, Mux
 from amaranth.lib.memory import Memory
 
 from ..plans.lut import LUTPlan
-from ._activation import _Activation, _magnitude, _unfold
+from ._activation import _Activation, _magnitude, _unfold, memory_read, register_stage
 from .requantize import format_shape
 
 __all__ = ["LUTActivation", "lut_datapath", "lut_rom"]
@@ -49,19 +49,9 @@ class LUTActivation(_Activation):
         return m
 
     def _compute(self, m, x, result, advance, index):
-        port = self._table.read_port(domain="sync")
-
-        def read(address):     # a synchronous read: the entry comes one register later
-            m.d.comb += [port.addr.eq(address), port.en.eq(advance)]
-            return port.data
-
-        def stage(value, shape, label):
-            register = Signal(shape, name=f"lane{index}_{label}")
-            with m.If(advance):
-                m.d.sync += register.eq(value)
-            return register
-        m.d.comb += result.eq(lut_datapath(m, self._plan, x, name=f"lane{index}", read=read,
-                                           stage=stage))
+        m.d.comb += result.eq(lut_datapath(m, self._plan, x, name=f"lane{index}",
+                                           read=memory_read(m, self._table, advance),
+                                           stage=register_stage(m, advance, index)))
 
 
 def lut_datapath(m, plan, x, *, name, read, stage):

@@ -2,36 +2,14 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Const, Mux, Signal, signed, unsigned
 
 from ..fixed import signed_bits_for
 from ..plans.pwl import PWLPlan, slope_terms
-from ._activation import _Activation, _magnitude, _unfold
-from .requantize import format_shape
+from ._activation import _Activation, _unfold, folded_stage, register_stage
+from ._pieces import clamp_known, domain_end, piece_index, uniform_run
 
 __all__ = ["PWLActivation", "pwl_datapath", "uniform_run"]
-
-
-def uniform_run(starts, end) -> tuple[int, int, int]:
-    """The longest run of consecutive pieces ``a..b`` that all have width ``2**m``.
-
-    ``starts`` are the pieces' first codes and ``end`` is one past the domain's last code.
-    Inside the run the piece index is ``a + ((c - starts[a]) >> m)`` and the offset into the
-    piece is the low ``m`` bits of ``c - starts[a]``: no comparator, no subtractor per piece.
-    Returns ``(a, b, m)``; ``b < a`` when no piece has a power-of-two width.
-    """
-    widths = [hi - lo for lo, hi in zip(starts, list(starts[1:]) + [end])]
-    best = (0, -1, -1)
-    a = 0
-    while a < len(widths):
-        width = widths[a]
-        b = a
-        while b + 1 < len(widths) and widths[b + 1] == width:
-            b += 1
-        if width & (width - 1) == 0 and b - a > best[1] - best[0]:
-            best = (a, b, width.bit_length() - 1)
-        a = b + 1
-    return best
 
 
 class PWLActivation(_Activation):
@@ -52,14 +30,10 @@ class PWLActivation(_Activation):
     _stages = 6
 
     def _compute(self, m, x, result, advance, index):
-        def stage(value, shape, label):
-            register = Signal(shape, name=f"lane{index}_{label}")
-            with m.If(advance):
-                m.d.sync += register.eq(value)
-            return register
+        value = pwl_datapath(m, self._plan, x, name=f"lane{index}",
+                             stage=register_stage(m, advance, index))
         with m.If(advance):
-            m.d.sync += result.eq(pwl_datapath(m, self._plan, x, name=f"lane{index}",
-                                               stage=stage))
+            m.d.sync += result.eq(value)
 
 
 def pwl_datapath(m, plan, x, *, name, stage):
@@ -76,7 +50,7 @@ def pwl_datapath(m, plan, x, *, name, stage):
     slopes = [int(s) for s in plan.slopes]
     intercepts = [int(c) for c in plan.intercepts]
     pieces = len(starts)
-    ends = starts[1:] + [_domain_end(plan)]
+    ends = starts[1:] + [domain_end(plan)]
 
     def rom(values):
         values = list(values)
@@ -84,16 +58,9 @@ def pwl_datapath(m, plan, x, *, name, stage):
         return Array(Const(v, shape) for v in values), shape
 
     # Stage 0: magnitude (symmetric plans); stage 1: piece index.
-    if plan.symmetric:
-        c, negative = _magnitude(m, x, plan.in_format, name)
-        code_shape = unsigned(plan.in_format.width)
-    else:
-        c, negative = x, Const(0)
-        code_shape = format_shape(plan.in_format)
-    c0 = stage(c, code_shape, "c0")
-    negative0 = stage(negative, 1, "negative0")
+    c0, negative0 = folded_stage(m, plan, x, name, stage)
     run = uniform_run(starts, ends[-1])
-    piece = _piece_index(m, c0, starts, run, name)
+    piece = piece_index(m, c0, starts, run, name)
     # Only pieces with a slope look at the offset into the piece, and no such offset
     # exceeds the widest sloped piece: the offset is exact modulo 2**offset_width.
     sloped = [j for j in range(pieces) if slopes[j] != 0]
@@ -135,7 +102,7 @@ def pwl_datapath(m, plan, x, *, name, stage):
     m.d.comb += total.eq(product3 + intercept3)
     floor = total >> plan.shift
     low, high = low >> plan.shift, high >> plan.shift
-    y4 = stage(_clamp(floor, low, high, out.min_int, out.max_int),
+    y4 = stage(clamp_known(floor, low, high, out.min_int, out.max_int),
                signed(out.width + 1), "y4")
     low, high = max(low, out.min_int), min(high, out.max_int)
     negative4 = stage(negative3, 1, "negative4")
@@ -145,38 +112,11 @@ def pwl_datapath(m, plan, x, *, name, stage):
 
 
 
-def _domain_end(plan):
-    fmt = plan.in_format
-    return (1 << (fmt.width - 1)) + 1 if plan.symmetric else fmt.max_int + 1
-
-
 def _value_range(starts, ends, slopes, intercepts):
     """Lowest and highest ``slope * (c - start) + intercept`` over every piece's codes."""
     values = [v for start, end, s, b in zip(starts, ends, slopes, intercepts)
               for v in (b, s * (end - 1 - start) + b)]
     return min(values), max(values)
-
-
-def _piece_index(m, c, starts, run, name):
-    """Index of the piece holding code ``c`` (the last start at or below it); ``run`` is
-    the plan's :func:`uniform_run`."""
-    a, b, bits = run
-    pieces = len(starts)
-    index = Signal(range(pieces), name=f"{name}_piece")
-    if b < a:
-        m.d.comb += index.eq(_thermometer_index([_at_least(c, s) for s in starts[1:]]))
-        return index
-    run_end = starts[a] + ((b - a + 1) << bits)
-    before = _thermometer_index([_at_least(c, s) for s in starts[1:a]])
-    after = _thermometer_index([_at_least(c, s) for s in starts[b + 2:]])
-    if starts[a] % (1 << bits) == 0:
-        # An aligned run: the index is a bit slice of the code, less a constant.
-        run_index = a + ((c >> bits) - (starts[a] >> bits))
-    else:
-        run_index = a + ((c - starts[a]) >> bits)
-    m.d.comb += index.eq(Mux(~_at_least(c, starts[a]), before,
-                             Mux(_at_least(c, run_end), b + 1 + after, run_index)))
-    return index
 
 
 def _shift_add_product(m, slopes, piece, offset, offset_width, stage, name):
@@ -206,41 +146,3 @@ def _shift_add_product(m, slopes, piece, offset, offset_width, stage, name):
         return Const(0, 1), signed(1), corrections
     product_shape = signed(term_shape.width + len(terms) - 1)
     return sum(terms[1:], terms[0]), product_shape, corrections
-
-
-def _at_least(c, constant):
-    """``c >= constant`` for a constant, comparing only the bits above its trailing zeros."""
-    if constant <= 0 and not c.shape().signed:
-        return Const(1)
-    zeros = (constant & -constant).bit_length() - 1 if constant else 0
-    return (c >> zeros) >= (constant >> zeros)
-
-
-def _thermometer_index(flags):
-    """How many of ``flags`` are set, for flags that are monotone (``flags[j]`` implies every
-    ``flags[i < j]``): a binary search over the flags, one multiplexer level per index bit,
-    instead of an adder tree."""
-    if not flags:
-        return Const(0, 1)
-    count = len(flags)
-    bits = count.bit_length()
-    index = []          # index bits from the most significant down
-    for bit in reversed(range(bits)):
-        prefix_width = len(index)
-        choices = []
-        for high in range(1 << prefix_width):
-            position = (high << (bit + 1)) + (1 << bit)    # the flag that decides this bit
-            choices.append(flags[position - 1] if position <= count else Const(0))
-        prefix = Cat(*reversed(index)) if index else Const(0, 1)
-        index.append(Array(choices)[prefix] if index else choices[0])
-    return Cat(*reversed(index))
-
-
-def _clamp(value, low, high, minimum, maximum):
-    """``value`` (known to lie in ``[low, high]``) clamped to ``[minimum, maximum]``, with a
-    comparator only on a side it can actually cross."""
-    if high > maximum:
-        value = Mux(value > maximum, maximum, value)
-    if low < minimum:
-        value = Mux(value < minimum, minimum, value)
-    return value

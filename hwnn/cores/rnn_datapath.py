@@ -5,6 +5,7 @@ Every gate of every neuron at once, from x, h and c to the next state: the step 
 the shift-add adder graph over ``[x; h]`` (:func:`~hwnn.cores.shift_add.graph_datapath`, no
 pipeline registers) with Dense's bias sum and requantize, the activation units' functions
 (:func:`~hwnn.cores.lut.lut_datapath` on the table as logic, :func:`~hwnn.cores.pwl.pwl_datapath`,
+:func:`~hwnn.cores.poly.poly_datapath` on its coefficient table as logic,
 :func:`~hwnn.cores.exact.exact_datapath`) and the elementwise operation
 (:func:`~hwnn.cores.elementwise.elementwise_exact`) with its requantize, all with their stages
 wired through. The step is a chain of layers; a cut is a register after a layer, on every value
@@ -26,11 +27,13 @@ from ..checks import check_choice, check_integer
 from ..plans.dense import shift_add_graph
 from ..plans.exact import ExactPlan
 from ..plans.lut import LUTPlan
+from ..plans.poly import PolyPlan
 from ..plans.pwl import PWLPlan
 from .dense import biased_output, shift_add_polarity
 from .elementwise import elementwise_exact
 from .exact import exact_datapath
 from .lut import lut_datapath, lut_rom
+from .poly import poly_datapath, poly_rom
 from .pwl import pwl_datapath
 from .requantize import format_shape, requantize, requantize_has_logic
 from .shift_add import graph_datapath
@@ -145,13 +148,17 @@ class StepDatapath:
 
     @property
     def multipliers(self) -> int:
-        """Multipliers: one per value of each elementwise product, and one per value of each
-        PWL activation whose slopes are any integers (power-of-two slopes are shifts)."""
+        """Multipliers: one per value of each elementwise product, one per value of each PWL
+        activation whose slopes are any integers (power-of-two slopes are shifts), and one per
+        Horner step and value of each polynomial activation on DSP multipliers."""
         plan, hidden = self._plan, self._plan.hidden_size
         count = sum(hidden for stage in plan.stages.values() if stage.op == "mul")
         for name, values in self._activation_counts().items():
-            if getattr(plan.activations[name], "slope_kind", None) == "any":
+            activation = plan.activations[name]
+            if getattr(activation, "slope_kind", None) == "any":
                 count += values
+            elif getattr(activation, "multipliers", None) == "dsp":
+                count += values * activation.degree
         return count
 
     def _activation_counts(self) -> dict:
@@ -177,6 +184,9 @@ class StepDatapath:
             return DELAY["lut"]
         if isinstance(plan, PWLPlan):
             return DELAY["pwl"]
+        if isinstance(plan, PolyPlan):
+            # The piece and its table, a product and a sum per Horner step, the clamp.
+            return DELAY["lut"] + plan.degree * (DELAY["mul"] + DELAY["adder"]) + DELAY["adder"]
         return DELAY["hard_sigmoid" if plan.function.name == "hard_sigmoid" else "exact"]
 
     def _ew_delay(self, name) -> float:
@@ -368,6 +378,8 @@ def _activation(m, plan, x, name):
         return lut_datapath(m, plan, x, name=name, read=lut_rom(plan), stage=_through(m))
     if isinstance(plan, PWLPlan):
         return pwl_datapath(m, plan, x, name=name, stage=_through(m))
+    if isinstance(plan, PolyPlan):
+        return poly_datapath(m, plan, x, name=name, stage=_through(m), read=poly_rom(plan))
     assert isinstance(plan, ExactPlan), plan
     return exact_datapath(m, plan, x, name=name)
 
