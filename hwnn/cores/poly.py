@@ -169,7 +169,8 @@ def _carry(stage, value, label):
 def _multiply(m, a, d, multipliers, name):
     """``a * d``: the ``*`` operator (yosys maps it to a DSP block where the target has one),
     or, for ``"lut"``, the sum of ``a`` shifted by each set bit of ``d`` (a signed ``d``'s top
-    bit weighs ``-2**(width-1)``), which yosys builds from LUTs and carry chains."""
+    bit weighs ``-2**(width-1)``) in a balanced adder tree, which yosys builds from LUTs and
+    carry chains."""
     if multipliers == "dsp":
         return a * d
     width = len(d)
@@ -180,4 +181,8 @@ def _multiply(m, a, d, multipliers, name):
         negative = d.shape().signed and i == width - 1
         m.d.comb += term.eq(Mux(d[i], -shifted if negative else shifted, 0))
         terms.append(term)
-    return sum(terms[1:], terms[0])
+    # A balanced tree of adders: log2(width) deep rather than a chain of width - 1.
+    while len(terms) > 1:
+        terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i]
+                 for i in range(0, len(terms), 2)]
+    return terms[0]
