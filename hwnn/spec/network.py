@@ -50,7 +50,7 @@ from .layers import _activation_design, _dense_design
 from .recurrent import CELL_KINDS, RECURRENT_KINDS, cell_layer, recurrent_arrays, recurrent_layers
 from .sequence import conv1d_layer, flatten_layer, pool_layer
 
-__all__ = ["NETWORK_FIELDS", "network_design"]
+__all__ = ["network_design"]
 
 _LAYER_KINDS = ("dense", "activation", "conv1d", "pool", "flatten", *RECURRENT_KINDS,
                 *CELL_KINDS, *BINARY_KINDS)
