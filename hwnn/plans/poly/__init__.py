@@ -99,9 +99,11 @@ def _offset_bits(problem, ends) -> int:
     return max(e - s for s, e in zip(starts, ends)).bit_length()
 
 
-def _plan_for(problem, pieces, degree, breakpoints, multipliers, accept=None) -> PolyPlan:
+def _plan_for(problem, pieces, degree, breakpoints, multipliers, accept=None,
+              narrow=True) -> PolyPlan:
     """The measured plan of ``pieces`` range pieces at the narrowest scales ``accept`` takes
-    (default: no worse than the generous scales)."""
+    (default: no worse than the generous scales), or at the generous scales if not
+    ``narrow``."""
     ends, bits = _partition(problem, pieces, breakpoints, degree)
     offset_bits = _offset_bits(problem, ends)
 
@@ -110,7 +112,7 @@ def _plan_for(problem, pieces, degree, breakpoints, multipliers, accept=None) ->
     generous = scales_for(degree, offset_bits, GUARD_BITS)
     plan = make(generous)
     test = accept or no_worse_than(plan)
-    if not test(plan):
+    if not narrow or not test(plan):
         return plan
     return narrowest(make, generous, test)
 
@@ -309,8 +311,10 @@ def _fewest(problem, degree, breakpoints, multipliers, most, meets) -> PolyPlan:
     """The plan with the fewest pieces (up to ``most``) that ``meets``, at its narrowest
     scales; else the most accurate tried."""
     def at(pieces, final=False):
-        return _plan_for(problem, pieces, degree, breakpoints, multipliers,
-                         accept=meets if final else None)
+        # Only the answer is narrowed: a count meets the target at the generous scales or
+        # not at all.
+        return _plan_for(problem, pieces, degree, breakpoints, multipliers, accept=meets,
+                         narrow=final)
     span = problem.r1 - problem.r0 + 1
     if breakpoints == "uniform":
         counts = sorted({-(-span // (1 << bits)) for bits in range(span.bit_length() + 1)})
