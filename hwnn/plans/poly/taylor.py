@@ -101,7 +101,18 @@ def plan_taylor(function, problem: Problem, *, order=3, centre=0.0, input_range=
         return _clamped(function, problem, lo, hi, origin, order, tuple(rows), scales,
                         multipliers, centre)
 
-    generous = make(scales_for(order, offset_bits, GUARD_BITS))
+    try:
+        generous = make(scales_for(order, offset_bits, GUARD_BITS))
+    except ParameterValueError as exc:
+        if exc.parameter != "coefficients":
+            raise
+        stop = float(to_float(hi + 1 + low, fmt))
+        start = -stop if problem.symmetric else float(to_float(lo + low, fmt))
+        span = f"[{start:g}, {stop:g})"
+        raise ParameterValueError(
+            "input_range", f"the order-{order} series of {function.name} over {span} reaches "
+                           f"values beyond 2**62 in its Horner steps (int64); narrow "
+                           f"input_range or lower the order") from None
     return narrowest(make, scales_for(order, offset_bits, GUARD_BITS),
                      no_worse_than(generous))
 
