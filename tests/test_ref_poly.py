@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from hwnn.checks import ParameterTypeError, ParameterValueError
-from hwnn.fixed import SQ, UQ, to_float
+from hwnn.fixed import SQ, UQ
 from hwnn.plans.functions import Symmetry
 from hwnn.plans.poly import plan_poly, plan_taylor
 from hwnn.ref.activation import activation
@@ -91,12 +91,25 @@ def test_horner_steps_are_the_intermediates(plan):
         assert -(1 << (bits - 1)) <= values.min() and values.max() < 1 << (bits - 1)
 
 
-def test_the_stated_error_is_float64s_and_tight(plan):
+def judged(plan, outputs=None):
+    """``(x, error, faithful)`` of the plan's outputs (default: the reference's) on every
+    input code, by this test's own float64: ``error = |y - f(x)|``; faithful when every output
+    is within one ulp of the exact value clipped to the output range, with float64's own
+    rounding of tanh/σ (a few of its ulps) allowed for."""
     codes = plan.in_format.codes()
     x = codes / 2.0 ** plan.in_format.f
     exact = plan.function(x)
-    y = np.array([by_hand(plan, int(q)) for q in codes]) / 2.0 ** plan.out_format.f
-    error = np.abs(y - exact)
+    outputs = poly(plan, codes) if outputs is None else outputs
+    y = outputs / 2.0 ** plan.out_format.f
+    out, ulp = plan.out_format, 2.0 ** -plan.out_format.f
+    target = np.clip(exact, out.min_int * ulp, out.max_int * ulp)
+    faithful = bool(np.all(np.abs(y - target) < ulp + 4 * 2.0 ** -52 * np.abs(exact)))
+    return x, np.abs(y - exact), faithful
+
+
+def test_the_stated_error_is_float64s_and_tight(plan):
+    codes = plan.in_format.codes()
+    x, error, faithful = judged(plan, np.array([by_hand(plan, int(q)) for q in codes]))
     ulp = 2.0 ** -plan.out_format.f
     assert plan.error.max_abs == error.max()
     assert plan.error.max_ulp == error.max() / ulp
@@ -105,12 +118,7 @@ def test_the_stated_error_is_float64s_and_tight(plan):
     at = int(np.argmax(error))
     assert plan.error.at_code == codes[at] and plan.error.at_input == x[at]
     assert error[at] == plan.error.max_abs
-    # Faithful by this test's own judgement: within one ulp of the exact value clipped to the
-    # output range, with float64's own rounding of tanh/σ (a few of its ulps) allowed for.
-    out = plan.out_format
-    target = np.clip(exact, to_float(out.min_int, out), to_float(out.max_int, out))
-    gap = np.abs(y - target)
-    assert plan.error.faithful == bool(np.all(gap < ulp + 4 * 2.0 ** -52 * np.abs(exact)))
+    assert plan.error.faithful == faithful
 
 
 def test_faithful_is_judged_against_the_saturated_value():
