@@ -1,11 +1,15 @@
 """The ``activation`` spec kind with methods poly and taylor: fields, defaults and errors."""
 
+import json
+
 import pytest
 
+from hwnn.cli import main
+from hwnn.cores._activation import _Activation
 from hwnn.fixed import SQ
 from hwnn.plans.activation import fit_activation, plan_activation
-from hwnn.plans.poly import fit_poly
-from hwnn.spec import SpecError, load_spec
+from hwnn.plans.poly import PolyPlan, fit_poly
+from hwnn.spec import SpecError, layers, load_spec
 
 from test_spec import plan_error, whole
 
@@ -132,3 +136,37 @@ def test_poly_and_taylor_field_errors(tmp_path, text, field, message):
         load_spec(tmp_path / "act.toml")
     assert info.value.field == field
     assert str(info.value) == f"{tmp_path / 'act.toml'}: {field}: {message}"
+
+
+class StandIn(_Activation):
+    """An activation unit of a polynomial plan that is never elaborated: what ``hwnn plan``
+    reads of a core (``describe``, ``plan``, ``lanes``) without the hardware core."""
+    _plan_type = PolyPlan
+
+
+@pytest.mark.parametrize("text", [POLY + "segments = 8\n",
+                                  TAYLOR + 'order = 5\nmultipliers = "lut"\n'])
+def test_hwnn_plan_prints_a_polynomial_plan(tmp_path, capsys, monkeypatch, text):
+    monkeypatch.setattr(layers, "activation_core",
+                        lambda plan, lanes: StandIn(plan, lanes=lanes))
+    (tmp_path / "act.toml").write_text(text)
+    plan = load_spec(tmp_path / "act.toml").plan
+    assert main(["plan", str(tmp_path / "act.toml")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    shown = {line.split()[0]: line.split(None, 1)[1] for line in lines if "  " in line
+             and not line.startswith(("guaranteed", "complexity"))}
+    assert shown["method"] == plan.method and shown["degree"] == str(plan.degree)
+    assert shown["coefficient_bits"] == str(plan.cost()["coefficient_bits"])
+    assert shown["breakpoints"] == str([float(b) for b in plan.breakpoints])
+    error = plan.error
+    assert (f"guaranteed max error {error.max_abs:.6g} ({error.max_ulp:.4g} output ulp) at input "
+            f"{error.at_input:.6g} (code {error.at_code})") in "\n".join(lines)
+    nonzero = sum(1 for k in (*plan.shifts, plan.shift) if k)
+    comparisons = 0 if plan.uniform else plan.stored_pieces - 1
+    assert lines[-1] == (f"complexity per input vector: RM {plan.degree}, BoP 0, NABS "
+                         f"{plan.degree + nonzero} ({plan.degree} additions, {nonzero} shifts), "
+                         f"{comparisons} comparisons")
+    assert main(["plan", "--json", str(tmp_path / "act.toml")]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["method"] == plan.method and info["error"] == plan.error.describe()
+    assert info["shifts"] == list(plan.shifts) and info["metrics"]["rm"] == plan.degree
