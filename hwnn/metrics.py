@@ -461,7 +461,8 @@ def recurrent_metrics(plan: RecurrentPlan, *, arith: str = "mult",
     * RM: the gate products, ``4H(I + H)`` (LSTM) or ``3H(I + H)`` (GRU: its MAC's ``n_x`` and
       ``n_h`` rows hold structural zeros, which are not products), plus the elementwise
       products: ``3H`` (LSTM: f⊙c, i⊙g, o⊙tanh(c')) or ``2H`` (GRU: r⊙n_h, z⊙(h − n)),
-      plus the activation units' (a PWL unit's slope product per lane; none for tables);
+      plus the activation units' (a PWL unit's slope product per lane, a polynomial unit's
+      ``degree`` products per lane; none for tables);
     * BoP: :func:`bop` of the gate blocks (LSTM one ``4H × (I + H)``; GRU ``2H × (I + H)``,
       ``H × I`` and ``H × H``), ``b_a`` the MAC's input width (x and h aligned), ``b_w`` the
       weight width, ``p`` the non-zero weight codes over the gate products; plus ``b_a·b_b``

@@ -11,10 +11,12 @@ from hwnn.checks import ParameterTypeError, ParameterValueError
 from hwnn.cores.dense import Dense
 from hwnn.fixed import SQ, UQ
 from hwnn.metrics import (LayerMetrics, bop, digit_counts, layer_metrics, nabs, network_metrics,
-                          rm, weight_layer_metrics)
+                          recurrent_metrics, rm, weight_layer_metrics)
 from hwnn.plans.activation import plan_activation
 from hwnn.plans.dense import plan_dense, shift_add_graph
 from hwnn.plans.pwl.plan import PWLPlan
+from hwnn.plans.rnn import plan_recurrent
+from test_plans_rnn import weights
 
 # The tiny dense layer counted by hand below (codes of SQ(4, 0), bias codes at 2**-7).
 WEIGHT = [[3, -6, 0], [1, 7, 4]]
@@ -243,6 +245,17 @@ def test_polynomial_metrics_count_horner_steps():
     assert (metrics.rm, metrics.additions) == (10, 10)
     assert metrics.comparisons == 2 * (taylor.stored_pieces - 1) > 0    # the clamp
     assert metrics.shifts == 2 * sum(1 for k in (*taylor.shifts, taylor.shift) if k)
+
+
+def test_recurrent_polynomial_units_add_their_horner_products():
+    # degree products per lane of σ (3H), tanh (H) and tanh(c') (H), beside the MAC's 4H(I + H)
+    # and the elementwise 3H.
+    w_ih, w_hh, b_ih, b_hh = weights("lstm")          # H = 3, I = 2
+    for method, degree in (("poly", 2), ("taylor", 3)):
+        plan = plan_recurrent("lstm", w_ih, w_hh, b_ih, b_hh, in_format=SQ(1, 7), bits=8,
+                              method=method)
+        assert {unit.degree for unit in plan.activations.values()} == {degree}
+        assert recurrent_metrics(plan).rm == 4 * 3 * 5 + 3 * 3 + degree * (3 * 3 + 3 + 3)
 
 
 def test_pwl_pot_slopes_cost_shifts_not_multiplications():

@@ -107,3 +107,16 @@ def test_spec_activation_field_errors(tmp_path, fields, field, message):
     with pytest.raises(SpecError) as info:
         load_spec(write_spec(tmp_path, LAYER.replace("parallelism = 6", fields), torch_arrays()))
     assert (info.value.field, info.value.message) == (f"params.layers[0].{field}", message)
+
+
+@pytest.mark.parametrize("bits", [4, 6])
+@pytest.mark.parametrize("method", ["poly", "taylor"])
+def test_default_polynomials_fit_narrow_formats(bits, method):
+    # A narrow gate format has few codes: poly's 128 default segments shrink to a quarter of
+    # them (an even count, as the folded plan needs); a series has one piece whatever the width.
+    rnn = plan_recurrent("lstm", *weights("lstm"), in_format=SQ(1, bits - 1), bits=bits,
+                         method=method)
+    for name, act in rnn.activations.items():
+        fmt = rnn.cell_format if name == "tanh_cell" else rnn.gate_format
+        assert act.segments <= (1 << (fmt.width - 2) if method == "poly" else 1)
+        assert act.error.codes == 1 << fmt.width

@@ -220,7 +220,7 @@ def _activation_design(core: dict, params: _Fields, base_dir, source) -> Design:
     lanes = params.integer("lanes", 1, 1, 4096)
     check_applies(params, method)
     options = _activation_options(params, function, method)
-    if "degree" in params.table:
+    if "degree" in params.table:         # poly's (default: plan_poly's, 2)
         options["degree"] = params.integer("degree", None, 1, MAX_DEGREE)
     shape = [key for key in ("segments", "table_size", "order") if key in params.table]
     try:
@@ -233,10 +233,8 @@ def _activation_design(core: dict, params: _Fields, base_dir, source) -> Design:
         else:
             if method in ("pwl", "poly"):
                 options["segments"] = params.integer("segments", 16, 1)
-            if method == "poly":
-                options.setdefault("degree", 2)
-            if method == "taylor":
-                options["order"] = params.integer("order", 3, 1, MAX_ORDER)
+            if "order" in params.table:        # taylor's (default: plan_taylor's, 3)
+                options["order"] = params.integer("order", None, 1, MAX_ORDER)
             if method == "lut" and "table_size" in params.table:
                 options["table_size"] = params.integer("table_size", None, 1)
             plan = plan_activation(function, in_format, out_format, method=method, **options)
