@@ -70,7 +70,7 @@ def test_max_error_fits_poly_and_taylor(tmp_path):
     plan = load(tmp_path, POLY + "max_error = 0.01\ndegree = 1\n")
     assert same(plan, fit_poly("tanh", SQ(3, 5), SQ(1, 7), 0.01, degree=1))
     assert plan.error.max_abs <= 0.01 and plan.degree == 1
-    plan = load(tmp_path, POLY + 'max_error = "faithful"\n')
+    plan = load(tmp_path, POLY + 'max_error = "faithful"\ndegree = 2\n')
     assert plan.error.faithful
     plan = load(tmp_path, TAYLOR + "max_error = 0.1\n")
     assert plan.error.max_abs <= 0.1 and plan.method == "taylor"
