@@ -52,6 +52,7 @@ from .plans.dense import ARITHMETIC, DensePlan, shift_add_graph
 from .plans.exact import ExactPlan
 from .plans.lut import LUTPlan
 from .plans.pool import FlattenPlan, LastStepPlan, Pool1dPlan
+from .plans.poly import PolyPlan
 from .plans.pwl.plan import PWLPlan
 from .plans.rnn import RecurrentPlan
 from .plans.shift_add import AdderGraph, csd
@@ -290,10 +291,13 @@ def _activation_metrics(plan, lanes: int) -> LayerMetrics:
     and additions, the costliest slope's) + 1 addition (intercept; the offset into the piece is
     folded into it: ``s·(c − start) + b = s·c + (b − s·start)``) + 1 shift if ``shift > 0``,
     and ``pieces − 1`` comparisons to find the piece (none for uniform pieces: the index is
-    bits of the code); exact: comparisons for the clips (relu, leaky_relu 1; relu6, hard_tanh,
-    hard_sigmoid 2), leaky_relu one shift, hard_sigmoid one addition (``q + 3``), one
-    multiplication (by the reciprocal of 3) and one shift; thresholds: one comparison per
-    threshold (``2**k − 1``)."""
+    bits of the code); polynomial (poly and taylor): ``degree`` multiplications and
+    ``degree`` additions (one of each per Horner step), one shift per non-zero shift (the
+    steps' and the final one), and ``stored_pieces − 1`` comparisons unless uniform (a Taylor
+    plan's clamp is its comparisons); exact: comparisons for the clips (relu, leaky_relu 1;
+    relu6, hard_tanh, hard_sigmoid 2), leaky_relu one shift, hard_sigmoid one addition
+    (``q + 3``), one multiplication (by the reciprocal of 3) and one shift; thresholds: one
+    comparison per threshold (``2**k − 1``)."""
     if isinstance(plan, LUTPlan):
         rm_, additions, shifts, comparisons = 0, 0, 0, 0
     elif isinstance(plan, PWLPlan):
@@ -305,6 +309,10 @@ def _activation_metrics(plan, lanes: int) -> LayerMetrics:
             rm_, additions = 0, 1 + slope_additions
         shifts += plan.shift > 0
         comparisons = 0 if plan.uniform else plan.stored_pieces - 1
+    elif isinstance(plan, PolyPlan):
+        rm_ = additions = plan.degree
+        shifts = sum(1 for k in (*plan.shifts, plan.shift) if k)
+        comparisons = 0 if plan.uniform else plan.stored_pieces - 1
     elif isinstance(plan, ExactPlan):
         name = plan.function.name
         rm_, additions, shifts, comparisons = {
@@ -314,8 +322,8 @@ def _activation_metrics(plan, lanes: int) -> LayerMetrics:
         rm_, additions, shifts, comparisons = 0, 0, 0, plan.thresholds.shape[1]
     else:
         raise ParameterTypeError("plan", f"plan must be a DensePlan, LUTPlan, PWLPlan, "
-                                         f"ExactPlan, ThresholdPlan or a core with such a plan, "
-                                         f"not {plan!r}")
+                                         f"PolyPlan, ExactPlan, ThresholdPlan or a core with "
+                                         f"such a plan, not {plan!r}")
     return LayerMetrics(kind=f"activation/{plan.method}", rm=rm_ * lanes, bop=0.0,
                         additions=additions * lanes, shifts=shifts * lanes,
                         comparisons=comparisons * lanes)
@@ -329,7 +337,7 @@ def layer_metrics(layer, *, arith=None, lanes=1) -> LayerMetrics:
     weights' digits for ``arith="mult"`` (the default), from the adder graph the ``Dense`` core
     builds (:func:`hwnn.plans.dense.shift_add_graph`, the graph ``hwnn plan`` reports) for
     ``"csd"`` and ``"mcm"``. A ``Dense`` core brings its own ``arith`` and graph.
-    Activation plans (LUT, PWL, exact, thresholds) of ``lanes`` values per step (an activation core
+    Activation plans (LUT, PWL, poly, taylor, exact, thresholds) of ``lanes`` values per step (an activation core
     brings its own ``lanes``): see
     :func:`_activation_metrics`; BoP 0 (the formula counts weight layers' MACs).
     ``BinaryDensePlan`` (or a ``BinaryDense`` core): :func:`binary_dense_metrics`.
@@ -453,7 +461,8 @@ def recurrent_metrics(plan: RecurrentPlan, *, arith: str = "mult",
     * RM: the gate products, ``4H(I + H)`` (LSTM) or ``3H(I + H)`` (GRU: its MAC's ``n_x`` and
       ``n_h`` rows hold structural zeros, which are not products), plus the elementwise
       products: ``3H`` (LSTM: f⊙c, i⊙g, o⊙tanh(c')) or ``2H`` (GRU: r⊙n_h, z⊙(h − n)),
-      plus the activation units' (a PWL unit's slope product per lane; none for tables);
+      plus the activation units' (a PWL unit's slope product per lane, a polynomial unit's
+      ``degree`` products per lane; none for tables);
     * BoP: :func:`bop` of the gate blocks (LSTM one ``4H × (I + H)``; GRU ``2H × (I + H)``,
       ``H × I`` and ``H × H``), ``b_a`` the MAC's input width (x and h aligned), ``b_w`` the
       weight width, ``p`` the non-zero weight codes over the gate products; plus ``b_a·b_b``

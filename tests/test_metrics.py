@@ -1,6 +1,7 @@
 # amaranth: UnusedElaboratable=no
 import math
 import re
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -10,10 +11,12 @@ from hwnn.checks import ParameterTypeError, ParameterValueError
 from hwnn.cores.dense import Dense
 from hwnn.fixed import SQ, UQ
 from hwnn.metrics import (LayerMetrics, bop, digit_counts, layer_metrics, nabs, network_metrics,
-                          rm, weight_layer_metrics)
+                          recurrent_metrics, rm, weight_layer_metrics)
 from hwnn.plans.activation import plan_activation
 from hwnn.plans.dense import plan_dense, shift_add_graph
 from hwnn.plans.pwl.plan import PWLPlan
+from hwnn.plans.rnn import plan_recurrent
+from test_plans_rnn import weights
 
 # The tiny dense layer counted by hand below (codes of SQ(4, 0), bias codes at 2**-7).
 WEIGHT = [[3, -6, 0], [1, 7, 4]]
@@ -221,6 +224,40 @@ def test_activation_metrics():
     assert layer_metrics(core).comparisons == 3
 
 
+def test_polynomial_metrics_count_horner_steps():
+    uniform = plan_activation("tanh", SQ(3, 5), SQ(1, 7), method="poly", segments=8, degree=2)
+    assert uniform.uniform and uniform.degree == 2
+    nonzero = sum(1 for k in (*uniform.shifts, uniform.shift) if k)
+    assert layer_metrics(uniform, lanes=3) == LayerMetrics(
+        kind="activation/poly", rm=6, bop=0.0, additions=6, shifts=3 * nonzero, comparisons=0)
+    # Zero shifts cost nothing: the same plan with its first step's shift and the final one 0.
+    unshifted = replace(uniform, shifts=(0, uniform.shifts[1]), shift=0, error=None)
+    assert layer_metrics(unshifted).shifts == (uniform.shifts[1] > 0) == 1
+    optimal = plan_activation("tanh", SQ(3, 5), SQ(1, 7), method="poly", segments=6, degree=3,
+                              breakpoints="optimal")
+    assert not optimal.uniform and optimal.stored_pieces > 1
+    metrics = layer_metrics(optimal)
+    assert (metrics.rm, metrics.additions, metrics.comparisons) == (
+        3, 3, optimal.stored_pieces - 1)
+    taylor = plan_activation("sigmoid", SQ(3, 5), UQ(0, 8), method="taylor", order=5)
+    metrics = layer_metrics(taylor, lanes=2)
+    assert metrics.kind == "activation/taylor"
+    assert (metrics.rm, metrics.additions) == (10, 10)
+    assert metrics.comparisons == 2 * (taylor.stored_pieces - 1) > 0    # the clamp
+    assert metrics.shifts == 2 * sum(1 for k in (*taylor.shifts, taylor.shift) if k)
+
+
+def test_recurrent_polynomial_units_add_their_horner_products():
+    # degree products per lane of σ (3H), tanh (H) and tanh(c') (H), beside the MAC's 4H(I + H)
+    # and the elementwise 3H.
+    w_ih, w_hh, b_ih, b_hh = weights("lstm")          # H = 3, I = 2
+    for method, degree in (("poly", 2), ("taylor", 3)):
+        plan = plan_recurrent("lstm", w_ih, w_hh, b_ih, b_hh, in_format=SQ(1, 7), bits=8,
+                              method=method)
+        assert {unit.degree for unit in plan.activations.values()} == {degree}
+        assert recurrent_metrics(plan).rm == 4 * 3 * 5 + 3 * 3 + degree * (3 * 3 + 3 + 3)
+
+
 def test_pwl_pot_slopes_cost_shifts_not_multiplications():
     pwl = plan_activation("tanh", SQ(3, 5), SQ(1, 7), method="pwl", segments=6, slopes="pot2")
     metrics = layer_metrics(pwl)
@@ -241,8 +278,8 @@ def test_pwl_pot_slopes_cost_shifts_not_multiplications():
     (lambda: layer_metrics(plan_activation("relu", SQ(3, 5), SQ(3, 5)), lanes=0),
      ParameterValueError, "lanes", "lanes must be a positive integer, not 0"),
     (lambda: layer_metrics("dense"), ParameterTypeError, "plan",
-     "plan must be a DensePlan, LUTPlan, PWLPlan, ExactPlan, ThresholdPlan or a core with "
-     "such a plan, not 'dense'"),
+     "plan must be a DensePlan, LUTPlan, PWLPlan, PolyPlan, ExactPlan, ThresholdPlan or a core "
+     "with such a plan, not 'dense'"),
     (lambda: layer_metrics(SimpleNamespace(plan=tiny_plan(), arith="mult", graph=None),
                            arith="csd"),
      ParameterValueError, "arith", "arith comes from the core ('mult')"),

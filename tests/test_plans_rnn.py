@@ -116,7 +116,8 @@ def test_methods_and_overrides():
 
 @pytest.mark.parametrize("kind, change, error, message", [
     ("lstm", dict(kind="rnn"), ParameterValueError, "kind must be one of"),
-    ("lstm", dict(method="taylor"), ParameterValueError, "method must be one of"),
+    ("lstm", dict(method="cordic"), ParameterValueError,
+     "method must be one of pwl | lut | hard | poly | taylor, not 'cordic'"),
     ("lstm", dict(weight_hh=np.zeros((12, 4))), ParameterValueError,
      "weight_hh must have shape (4·hidden, hidden) for a lstm, not (12, 4)"),
     ("lstm", dict(weight_ih=np.zeros((8, 2))), ParameterValueError,

@@ -7,9 +7,11 @@ import numpy as np
 from ..cores.activation import activation_core
 from ..cores.dense import Dense
 from ..cores.shift_mac import ShiftMac
-from ..plans.activation import METHODS, fit_activation, plan_activation
+from ..plans.activation import METHODS, SMOOTH_METHODS, fit_activation, plan_activation
 from ..plans.dense import plan_dense
 from ..plans.functions import FUNCTIONS
+from ..plans.poly import FAITHFUL, MAX_DEGREE, MAX_ORDER, MULTIPLIERS
+from ..plans.pwl import BREAKPOINTS
 from ..plans.shift_mac import plan_shift_mac
 from ..ref.activation import activation
 from ..ref.dense import dense
@@ -136,6 +138,79 @@ def _number_pair(params, key):
     return tuple(float(v) for v in value)
 
 
+def _number(params, key, default):
+    value = params.raw(key, default)
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise params.error(key, f"must be a number, not {value!r}")
+    return float(value)
+
+
+def _listed(methods) -> str:
+    """``("pwl", "poly")`` as "pwl or poly"."""
+    return methods[0] if len(methods) == 1 else f"{', '.join(methods[:-1])} or {methods[-1]}"
+
+
+#: The methods each activation option applies to (a spec field given to another method is an
+#: error, not ignored).
+ACTIVATION_FIELDS = {"segments": ("pwl", "poly"), "breakpoints": ("pwl", "poly"),
+                     "slopes": ("pwl",), "degree": ("poly",), "order": ("taylor",),
+                     "centre": ("taylor",), "multipliers": ("poly", "taylor"),
+                     "table_size": ("lut",), "entries": ("lut",), "rounding": ("exact",),
+                     "leaky_shift": ("exact",), "input_range": SMOOTH_METHODS,
+                     "symmetric": SMOOTH_METHODS}
+
+
+def check_applies(params: _Fields, method: str, fields=ACTIVATION_FIELDS) -> None:
+    """A :class:`SpecError` for the first field of ``fields`` set in ``params`` that does not
+    apply to ``method`` (``fields``: field -> the methods it applies to)."""
+    for key, allowed in fields.items():
+        if key in params.table and method not in allowed:
+            raise params.error(key, f"applies to method {_listed(allowed)}, not {method!r}")
+
+
+def _activation_options(params: _Fields, function: str, method: str) -> dict:
+    """The plan options of the method's fields (shape fields not included: ``segments``,
+    ``table_size`` and ``order`` give way to ``max_error``)."""
+    options = {}
+    if method == "pwl":
+        options["breakpoints"] = params.choice("breakpoints", BREAKPOINTS, "optimal")
+        options["slopes"] = params.choice("slopes", ("any", "pot", "pot2"), "any")
+    if method == "poly":
+        options["breakpoints"] = params.choice("breakpoints", BREAKPOINTS, "uniform")
+    if method == "taylor":
+        options["centre"] = _number(params, "centre", 0.0)
+    if method in ("poly", "taylor"):
+        options["multipliers"] = params.choice("multipliers", MULTIPLIERS, "dsp")
+    if method == "lut":
+        options["entries"] = params.choice("entries", ("minimax", "left"), "minimax")
+    if method == "exact":
+        options["rounding"] = params.choice("rounding", _ROUNDINGS, "half_even")
+        if function == "leaky_relu":
+            options["leaky_shift"] = params.integer("leaky_shift", 6, 1, 16)
+    if method in SMOOTH_METHODS:
+        symmetric = params.raw("symmetric")
+        if symmetric is not None:
+            options["symmetric"] = params.boolean("symmetric", None)
+        input_range = _number_pair(params, "input_range")
+        if input_range is not None:
+            options["input_range"] = input_range
+    return options
+
+
+def _max_error(params: _Fields, method: str):
+    """The spec's ``max_error``: a positive number, or "faithful" (poly and taylor)."""
+    value = params.raw("max_error")
+    if value == FAITHFUL:
+        if method not in ("poly", "taylor"):
+            raise params.error("max_error", f"\"{FAITHFUL}\" applies to method poly or taylor, "
+                                            f"not {method!r}; give a number")
+        return value
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        what = " or \"faithful\"" if method in ("poly", "taylor") else ""
+        raise params.error("max_error", f"must be a number{what}, not {value!r}")
+    return float(value)
+
+
 def _activation_design(core: dict, params: _Fields, base_dir, source) -> Design:
     function = params.choice("function", tuple(sorted(FUNCTIONS)), None, required=True)
     smooth = FUNCTIONS[function].smooth
@@ -143,51 +218,31 @@ def _activation_design(core: dict, params: _Fields, base_dir, source) -> Design:
     in_format = params.format("in_format")
     out_format = params.format("out_format")
     lanes = params.integer("lanes", 1, 1, 4096)
-    options = {}
-    if method == "pwl":
-        options["breakpoints"] = params.choice("breakpoints", ("uniform", "optimal"), "optimal")
-        options["slopes"] = params.choice("slopes", ("any", "pot", "pot2"), "any")
-    if method == "lut":
-        options["entries"] = params.choice("entries", ("minimax", "left"), "minimax")
-    if method == "exact":
-        options["rounding"] = params.choice("rounding", _ROUNDINGS, "half_even")
-        if function == "leaky_relu":
-            options["leaky_shift"] = params.integer("leaky_shift", 6, 1, 16)
-    if method in ("lut", "pwl"):
-        symmetric = params.raw("symmetric")
-        if symmetric is not None:
-            params.boolean("symmetric", None)
-            options["symmetric"] = symmetric
-        input_range = _number_pair(params, "input_range")
-        if input_range is not None:
-            options["input_range"] = input_range
-    for key, allowed in (("segments", "pwl"), ("breakpoints", "pwl"), ("slopes", "pwl"),
-                         ("table_size", "lut"), ("entries", "lut"), ("rounding", "exact"),
-                         ("leaky_shift", "exact"), ("input_range", "lut or pwl"),
-                         ("symmetric", "lut or pwl")):
-        if key in params.table and method not in allowed:
-            raise params.error(key, f"applies to method {allowed}, not {method!r}")
-    max_error = params.raw("max_error")
+    check_applies(params, method)
+    options = _activation_options(params, function, method)
+    if "degree" in params.table:         # poly's (default: plan_poly's, 2)
+        options["degree"] = params.integer("degree", None, 1, MAX_DEGREE)
+    shape = [key for key in ("segments", "table_size", "order") if key in params.table]
     try:
-        if max_error is not None:
-            if "segments" in params.table or "table_size" in params.table:
-                raise params.error("max_error", "give either max_error (fit the cheapest plan) "
-                                                "or segments/table_size, not both")
-            if not isinstance(max_error, (int, float)) or isinstance(max_error, bool):
-                raise params.error("max_error", f"must be a number, not {max_error!r}")
-            plan = fit_activation(function, in_format, out_format, float(max_error),
+        if "max_error" in params.table:
+            if shape:
+                raise params.error("max_error", f"give either max_error (fit the cheapest "
+                                                f"plan) or {shape[0]}, not both")
+            plan = fit_activation(function, in_format, out_format, _max_error(params, method),
                                   method=method, **options)
         else:
-            if method == "pwl":
+            if method in ("pwl", "poly"):
                 options["segments"] = params.integer("segments", 16, 1)
+            if "order" in params.table:        # taylor's (default: plan_taylor's, 3)
+                options["order"] = params.integer("order", None, 1, MAX_ORDER)
             if method == "lut" and "table_size" in params.table:
                 options["table_size"] = params.integer("table_size", None, 1)
             plan = plan_activation(function, in_format, out_format, method=method, **options)
     except SpecError:
         raise
     except (TypeError, ValueError) as exc:
-        raise _plan_error(params, exc, "max_error" if max_error is not None else "function") \
-            from None
+        raise _plan_error(params, exc, "max_error" if "max_error" in params.table
+                          else "function") from None
     return Design(
         kind="activation", name=core["name"], source=str(source), plan=plan,
         in_format=in_format, out_format=out_format, in_lanes=lanes, out_lanes=lanes,

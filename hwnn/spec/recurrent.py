@@ -13,10 +13,11 @@
     bidirectional = false        # true: also "lstm.weight_ih_l0_reverse"... (PyTorch's names)
     num_layers = 1               # N: also "lstm.weight_ih_l1"... up to l{N-1}
     bits = 16                    # the budget of the default formats (default 16)
-    method = "pwl"               # how σ and tanh are computed: pwl | lut | hard
+    method = "pwl"               # how σ and tanh are computed: pwl | lut | poly | taylor | hard
     # state_format, gate_format, cell_format (lstm), sigmoid_format, tanh_format, weight_format:
-    # each replaces its default (hwnn.plans.rnn.default_formats); segments (pwl), table_size
-    # (lut); arith, parallelism, pipeline as a dense layer (the MAC over [x; h]); lanes (the
+    # each replaces its default (hwnn.plans.rnn.default_formats); segments (pwl or poly),
+    # degree (poly), order (taylor), table_size (lut), each replacing its default in
+    # hwnn.plans.rnn.DEFAULT_ACTIVATION_OPTIONS; arith, parallelism, pipeline as a dense layer (the MAC over [x; h]); lanes (the
     # core's folding of its activation and elementwise units); cuts = N (arith "mcm" or
     # "csd"): the whole step as one datapath with N register stages, N + 1 cycles a step
     # (hwnn.cores.recurrent_unrolled.UnrolledRecurrent); return_sequences = false to
@@ -70,14 +71,19 @@ from ..cores._component import inspected
 from ..cores.recurrent_unrolled import UnrolledRecurrent
 from ..plans.bidirectional import BidirectionalPlan
 from ..plans.network import Layer
+from ..plans.poly import MAX_DEGREE, MAX_ORDER
 from ..plans.rnn import KINDS as GATES
-from ..plans.rnn import plan_recurrent
+from ..plans.rnn import METHODS, plan_recurrent
 from .fields import _Fields, _plan_error, _saturation_error
+from .layers import check_applies
 
 __all__ = ["CELL_KINDS", "RECURRENT_KINDS", "cell_layer", "recurrent_arrays", "recurrent_layers"]
 
 _FORMATS = ("state_format", "gate_format", "sigmoid_format", "tanh_format", "weight_format")
-_COMMON = ("in_format", "hidden_size", "bits", "method", *_FORMATS, "segments", "table_size",
+#: The activation options of a recurrent layer and the methods each applies to.
+_ACTIVATION_FIELDS = {"segments": ("pwl", "poly"), "degree": ("poly",), "order": ("taylor",),
+                      "table_size": ("lut",)}
+_COMMON = ("in_format", "hidden_size", "bits", "method", *_FORMATS, *_ACTIVATION_FIELDS,
            "arith", "parallelism", "pipeline", "lanes", "cuts", "saturate_weights",
            "return_sequences", "initial_state",
            "bidirectional", "num_layers", "max_steps")
@@ -217,6 +223,21 @@ def _options(params: _Fields) -> dict:
     return options
 
 
+def _activation_options(params: _Fields) -> dict:
+    """The σ and tanh plans' options the fields set (each checked against ``method``)."""
+    check_applies(params, params.choice("method", METHODS, "pwl"), _ACTIVATION_FIELDS)
+    maximum = {"degree": MAX_DEGREE, "order": MAX_ORDER}
+    options = {key: params.integer(key, None, 1, maximum.get(key)) for key in _ACTIVATION_FIELDS
+               if key in params.table}
+    # Signed gates (the default formats' always) fold σ and tanh, and a layer has no
+    # symmetric field to say otherwise: each stored piece serves both signs.
+    signed = "gate_format" not in params.table or params.format("gate_format").signed
+    if signed and options.get("segments", 2) % 2:
+        raise params.error("segments", f"must be even (σ and tanh are folded: each stored "
+                                       f"piece serves both signs), not {options['segments']}")
+    return options
+
+
 def _check_cuts(params: _Fields, plan, options) -> None:
     """Raise a SpecError on ``cuts`` if the unrolled core of ``plan`` refuses it (more cuts than
     its step has layer boundaries)."""
@@ -305,10 +326,9 @@ def recurrent_layers(kind: str, name: str, params: _Fields, path, found,
                                         "true), which stores its sequences")
     settings = dict(
         bits=params.integer("bits", 16, 2, 32),
-        method=params.choice("method", ("pwl", "lut", "hard"), "pwl"),
+        method=params.choice("method", METHODS, "pwl"),
         reset_after=params.boolean("reset_after", True) if kind == "gru" else True,
-        activation={key: params.integer(key, None, 1) for key in ("segments", "table_size")
-                    if key in params.table},
+        activation=_activation_options(params),
         formats={key: params.format(key) for key in (*_FORMATS, "cell_format")
                  if key in params.table},
         saturate=params.boolean("saturate_weights", False),
