@@ -56,6 +56,10 @@ CASES = [
     ("lstm", dict(method="pwl", hidden=4), dict(parallelism=1, lanes=1)),
     ("gru", dict(method="pwl", hidden=4), dict(parallelism=1, lanes=2)),
     ("gru", dict(reset_after=False, hidden=4), dict(parallelism=1, lanes=1)),
+    # Polynomial σ and tanh: a piecewise quadratic, and a Taylor series with signed offsets.
+    ("lstm", dict(method="poly", bits=10), dict(parallelism=2, lanes=2)),
+    ("gru", dict(method="taylor", activation_options={"order": 4, "centre": 0.25}),
+     dict(arith="mcm")),
 ]
 
 

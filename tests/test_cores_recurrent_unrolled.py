@@ -1,6 +1,6 @@
 # amaranth: UnusedElaboratable=no
 """The unrolled recurrent core (a whole step as one datapath) against its reference: LSTM and
-both GRU variants, lut, pwl and hard activations, several cuts, back-to-back sequences under
+both GRU variants, lut, pwl, poly, taylor and hard activations, several cuts, back-to-back sequences under
 stalls, a loaded initial state, only the last states; its timing cycle for cycle, where its
 cuts go, and every parameter error."""
 
@@ -34,6 +34,9 @@ CASES = [
     ("gru", dict(reset_after=False, method="pwl"), dict(cuts=0)),
     ("gru", dict(reset_after=False, method="lut", bits=12), dict(cuts=4)),
     ("gru", dict(reset_after=False, method="hard"), dict(cuts=10, arith="csd")),
+    ("lstm", dict(method="poly", bits=10), dict(cuts=2)),
+    ("gru", dict(method="taylor", activation_options={"order": 3, "multipliers": "lut"}),
+     dict(cuts=1)),
 ]
 
 

@@ -153,7 +153,7 @@ def rows(top):
      "coefficients must be a sequence of integer rows, not 5"),
     (dict(starts=(), origins=(), coefficients=()), ParameterValueError, "starts",
      "starts must hold at least one piece"),
-    (dict(origins=(0, 64, 128, 192)), ParameterValueError, "coefficients",
+    (dict(origins=(0, 64, 128, 192)), ParameterValueError, "origins",
      "starts, origins and coefficients must have one entry per piece, not 5, 4, 5"),
     (dict(coefficients=((1, 2),) * 5), ParameterValueError, "coefficients",
      "every coefficient row must have degree + 1 = 3 entries"),

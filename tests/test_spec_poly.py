@@ -4,14 +4,15 @@ import json
 
 import pytest
 
+import numpy as np
+
 from hwnn.cli import main
-from hwnn.cores._activation import _Activation
 from hwnn.fixed import SQ
 from hwnn.plans.activation import fit_activation, plan_activation
-from hwnn.plans.poly import PolyPlan, fit_poly
-from hwnn.spec import SpecError, layers, load_spec
+from hwnn.plans.poly import fit_poly
+from hwnn.spec import SpecError, load_spec
 
-from test_spec import plan_error, whole
+from test_spec import plan_error
 
 POLY = """\
 [core]
@@ -138,17 +139,9 @@ def test_poly_and_taylor_field_errors(tmp_path, text, field, message):
     assert str(info.value) == f"{tmp_path / 'act.toml'}: {field}: {message}"
 
 
-class StandIn(_Activation):
-    """An activation unit of a polynomial plan that is never elaborated: what ``hwnn plan``
-    reads of a core (``describe``, ``plan``, ``lanes``) without the hardware core."""
-    _plan_type = PolyPlan
-
-
 @pytest.mark.parametrize("text", [POLY + "segments = 8\n",
                                   TAYLOR + 'order = 5\nmultipliers = "lut"\n'])
-def test_hwnn_plan_prints_a_polynomial_plan(tmp_path, capsys, monkeypatch, text):
-    monkeypatch.setattr(layers, "activation_core",
-                        lambda plan, lanes: StandIn(plan, lanes=lanes))
+def test_hwnn_plan_prints_a_polynomial_plan(tmp_path, capsys, text):
     (tmp_path / "act.toml").write_text(text)
     plan = load_spec(tmp_path / "act.toml").plan
     assert main(["plan", str(tmp_path / "act.toml")]) == 0
@@ -170,3 +163,23 @@ def test_hwnn_plan_prints_a_polynomial_plan(tmp_path, capsys, monkeypatch, text)
     info = json.loads(capsys.readouterr().out)
     assert info["method"] == plan.method and info["error"] == plan.error.describe()
     assert info["shifts"] == list(plan.shifts) and info["metrics"]["rm"] == plan.degree
+
+
+@pytest.mark.parametrize("text", [POLY + 'max_error = "faithful"\n',
+                                  TAYLOR + "order = 4\ncentre = -0.5\n"])
+def test_hwnn_sim_exhaustive_is_bit_exact_and_the_stated_bound_holds(tmp_path, capsys, text):
+    """What a user checks: every input code through ``hwnn sim --exhaustive`` against the
+    reference, then the outputs against float64 by this test's own code: the stated maximum
+    error holds on every code and is reached."""
+    spec = tmp_path / "act.toml"
+    spec.write_text(text)
+    out = tmp_path / "codes.npy"
+    assert main(["sim", str(spec), "--exhaustive", "--codes", str(out)]) == 0
+    assert "bit-exact" in capsys.readouterr().out
+    plan = load_spec(spec).plan
+    fin, fout = plan.in_format, plan.out_format
+    # --exhaustive sends every input code in ascending order.
+    x = (np.arange(1 << fin.width) - (1 << (fin.width - 1))) * 2.0 ** -fin.f
+    y = np.load(out).ravel() * 2.0 ** -fout.f
+    error = np.abs(y - np.tanh(x))
+    assert error.max() == plan.error.max_abs

@@ -137,7 +137,8 @@ class PolyPlan:
             raise ParameterValueError("starts", "starts must hold at least one piece")
         if not len(self.starts) == len(self.origins) == len(self.coefficients):
             raise ParameterValueError(
-                "coefficients", f"starts, origins and coefficients must have one entry per "
+                "origins" if len(self.origins) != len(self.starts) else "coefficients",
+                f"starts, origins and coefficients must have one entry per "
                                 f"piece, not {len(self.starts)}, {len(self.origins)}, "
                                 f"{len(self.coefficients)}")
         if any(len(row) != self.degree + 1 for row in self.coefficients):

@@ -79,11 +79,12 @@ def no_worse_than(reference: PolyPlan, slack_ulps: float = 2.0 ** -8):
     return accept
 
 
-def narrowest(make, scales, accept):
+def narrowest(make, scales, accept, lowest_shift=0):
     """The plan ``make(scales)`` with the lowest scales ``accept`` takes, starting from
-    ``scales`` (which it must take): first all scales down together (the guard bits), then
-    each power's scale from the highest down, each as low as it goes (a bisection; the
-    scales stay non-decreasing in the power, so every shift is ``>= 0``)."""
+    ``scales`` (which it must take): first all scales down together (the guard bits, the
+    final shift staying at least ``lowest_shift``), then each power's scale from the highest
+    down, each as low as it goes (a bisection; the scales stay non-decreasing in the power, so
+    every shift is ``>= 0``)."""
     cache = {}
 
     def plan_at(candidate):
@@ -105,8 +106,8 @@ def narrowest(make, scales, accept):
         return high
 
     base = list(scales)
-    drop = lowest(lambda v: [s - (base[0] - v) for s in base], base[0] - min(base[0], 12),
-                  base[0])
+    drop = lowest(lambda v: [s - (base[0] - v) for s in base],
+                  max(lowest_shift, base[0] - 12), base[0])
     current = [s - (base[0] - drop) for s in base]
     for k in reversed(range(1, len(current))):
         floor = current[k - 1]

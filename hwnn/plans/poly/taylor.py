@@ -113,8 +113,9 @@ def plan_taylor(function, problem: Problem, *, order=3, centre=0.0, input_range=
             "input_range", f"the order-{order} series of {function.name} over {span} reaches "
                            f"values beyond 2**62 in its Horner steps (int64); narrow "
                            f"input_range or lower the order") from None
+    # A final shift of at least 1: the series' output is rounded to nearest, as stated.
     return narrowest(make, scales_for(order, offset_bits, GUARD_BITS),
-                     no_worse_than(generous))
+                     no_worse_than(generous), lowest_shift=1)
 
 
 def _clamped(function, problem, lo, hi, origin, order, row, scales, multipliers, centre):
