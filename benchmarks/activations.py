@@ -139,7 +139,7 @@ def plot(plans, path):
         raise SystemExit("--plot needs matplotlib: pip install -e '.[plot]'") from None
     codes = IN_FORMAT.codes()
     x = to_float(codes, IN_FORMAT)
-    fig, ax = plt.subplots(figsize=(9, 4.5))
+    fig, ax = plt.subplots(figsize=(9, 5.5))
     for label, plan in plans:
         y = to_float(activation(plan, codes), plan.out_format)
         # |error| on a log scale: the series' error and a faithful unit's are 10^4 apart.
@@ -151,7 +151,7 @@ def plot(plans, path):
     ax.set_xlabel("input x")
     ax.set_ylabel("|output − tanh(x)|")
     ax.set_title(f"tanh, input {IN_FORMAT}, output SQ(1, 15): error on every input code")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3)
     ax.grid(alpha=0.3)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
