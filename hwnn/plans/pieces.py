@@ -13,15 +13,43 @@ import bisect
 
 import numpy as np
 
-from ..checks import ParameterValueError, check_bool, check_integer
+from ..checks import ParameterTypeError, ParameterValueError, check_bool, check_integer
 from ..fixed import Format, to_float
+from .functions import Function
 
-__all__ = ["domain_of", "check_pieces", "range_indices", "piece_ends", "real_input_range",
-           "breakpoints_of"]
+__all__ = ["Piecewise", "domain_of", "check_pieces", "check_head", "is_int", "range_indices",
+           "piece_ends"]
 
 
-def _is_int(value) -> bool:
+def is_int(value) -> bool:
+    """An integer (Python or numpy), not a bool."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def check_head(plan) -> bool:
+    """Check a piecewise plan's ``function``, ``in_format``, ``out_format`` and ``symmetric``;
+    returns ``symmetric`` as a bool.
+
+    Raises
+    ------
+    TypeError
+        Not a Function, not Formats, ``symmetric`` not a bool.
+    ValueError
+        ``symmetric=True`` for a function without a symmetry or an unsigned input.
+    """
+    if not isinstance(plan.function, Function):
+        raise ParameterTypeError("function", f"function must be a Function, not "
+                                             f"{plan.function!r}")
+    for name in ("in_format", "out_format"):
+        if not isinstance(getattr(plan, name), Format):
+            raise ParameterTypeError(name, f"{name} must be a Format, not "
+                                           f"{getattr(plan, name)!r}")
+    symmetric = check_bool(plan.symmetric, "symmetric")
+    if symmetric and (plan.function.symmetry is None or not plan.in_format.signed):
+        raise ParameterValueError(
+            "symmetric", f"symmetric=True needs a function with a symmetry and a signed "
+                         f"in_format, not {plan.function.name} on {plan.in_format}")
+    return symmetric
 
 
 def domain_of(in_format: Format, symmetric: bool) -> tuple[int, int]:
@@ -41,20 +69,6 @@ def piece_ends(starts, in_format: Format, symmetric: bool) -> list[int]:
     """One past the last code of each piece."""
     high = domain_of(in_format, symmetric)[1]
     return list(starts[1:]) + [high + 1]
-
-
-def real_input_range(in_format, symmetric, range_start, range_stop) -> tuple[float, float]:
-    """Real input interval ``[low, high)`` the range pieces cover (unfolded)."""
-    res = in_format.resolution
-    if symmetric:
-        stop = min(range_stop, 1 << (in_format.width - 1))
-        return -stop * res, stop * res
-    return range_start * res, range_stop * res
-
-
-def breakpoints_of(starts, in_format) -> tuple[float, ...]:
-    """Real value of each piece start (magnitudes when symmetric)."""
-    return tuple(float(v) for v in to_float(np.array(starts), in_format))
 
 
 def check_pieces(starts, in_format, symmetric, range_start, range_stop, uniform, segment_bits,
@@ -79,7 +93,7 @@ def check_pieces(starts, in_format, symmetric, range_start, range_stop, uniform,
     if any(b <= a for a, b in zip(starts, starts[1:])) or starts[-1] > high:
         raise ParameterValueError("starts", f"starts must be strictly ascending codes within "
                                             f"[{low}, {high}], not {starts!r}")
-    if not (_is_int(range_start) and _is_int(range_stop)
+    if not (is_int(range_start) and is_int(range_stop)
             and low <= range_start < range_stop <= high + 1):
         raise ParameterValueError(
             "range_start", f"range [{range_start}, {range_stop}) must be a non-empty part of "
@@ -109,3 +123,37 @@ def check_pieces(starts, in_format, symmetric, range_start, range_stop, uniform,
         raise ParameterValueError("segment_bits", f"segment_bits must be None for a "
                                                   f"non-uniform plan, not {segment_bits!r}")
     return uniform, segment_bits
+
+
+class Piecewise:
+    """What a piecewise plan dataclass (``function``, ``in_format``, ``symmetric``,
+    ``starts``, ``range_start``, ``range_stop`` fields) answers about its pieces."""
+
+    @property
+    def domain(self) -> tuple[int, int]:
+        """Lowest and highest ``c`` (folded magnitude if symmetric), inclusive."""
+        return domain_of(self.in_format, self.symmetric)
+
+    @property
+    def stored_pieces(self) -> int:
+        """Pieces the hardware holds, saturation constants included."""
+        return len(self.starts)
+
+    @property
+    def range_pieces(self) -> int:
+        """Stored pieces inside the approximation range."""
+        return len(range_indices(self.starts, self.range_start, self.range_stop))
+
+    @property
+    def input_range(self) -> tuple[float, float]:
+        """Real input interval ``[low, high)`` the range pieces cover (unfolded)."""
+        res = self.in_format.resolution
+        if self.symmetric:
+            stop = min(self.range_stop, 1 << (self.in_format.width - 1))
+            return -stop * res, stop * res
+        return self.range_start * res, self.range_stop * res
+
+    @property
+    def breakpoints(self) -> tuple[float, ...]:
+        """Real value of each piece start (magnitudes when symmetric)."""
+        return tuple(float(v) for v in to_float(np.array(self.starts), self.in_format))

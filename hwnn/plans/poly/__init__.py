@@ -33,7 +33,7 @@ here the entry points :func:`plan_poly`, :func:`plan_taylor` and :func:`fit_poly
 from __future__ import annotations
 
 from ...checks import ParameterValueError, check_choice, check_integer, check_number
-from ..pwl import prepare_problem, real_range
+from ..pwl import prepare_problem, stored_pieces
 from ..pwl.fit import Problem
 from .fit import GUARD_BITS, minimax, scales_for
 from .plan import MAX_DEGREE, MULTIPLIERS, PolyPlan
@@ -55,22 +55,6 @@ BREAKPOINTS = ("uniform", "optimal")
 def _problem(function, in_format, out_format, symmetric, input_range, method) -> Problem:
     return prepare_problem(function, in_format, out_format, symmetric, input_range,
                            method=method)
-
-
-def _stored_pieces(problem: Problem, segments) -> int:
-    segments = check_integer(segments, "segments", minimum=1)
-    span = problem.r1 - problem.r0 + 1
-    factor = 2 if problem.symmetric else 1
-    if problem.symmetric and segments % 2:
-        raise ParameterValueError(
-            "segments", f"a symmetric plan has an even number of segments (each stored piece "
-                        f"serves both signs), not {segments}; pass symmetric=False for an odd "
-                        f"count")
-    if segments > factor * span:
-        raise ParameterValueError(
-            "segments", f"segments must be an integer between 1 and {factor * span} (one per "
-                        f"input code of the range {real_range(problem)}), not {segments}")
-    return segments // factor
 
 
 def _optimal_ends(problem: Problem, pieces: int, degree: int):
@@ -132,8 +116,9 @@ def plan_poly(function, in_format, out_format, *, segments, degree=2, breakpoint
     in_format, out_format : Format or str
     segments : int
         Pieces over the input range, counted over the full (unfolded) range: even for a
-        symmetric plan, which stores ``segments // 2``. Uniform plans use the fewest pieces of
-        their power-of-two width that cover the range.
+        symmetric plan, which stores ``segments // 2``. A plan may use fewer (see
+        :attr:`PolyPlan.segments`): uniform plans use the fewest pieces of their power-of-two
+        width that cover the range, optimal plans fewer pieces where that costs no error.
     degree : 1, 2 or 3
     breakpoints : "uniform" or "optimal"
         Power-of-two pieces (the piece is a bit slice of the input), or pieces placed to
@@ -160,7 +145,7 @@ def plan_poly(function, in_format, out_format, *, segments, degree=2, breakpoint
     check_choice(breakpoints, "breakpoints", BREAKPOINTS)
     check_choice(multipliers, "multipliers", MULTIPLIERS)
     problem = _problem(function, in_format, out_format, symmetric, input_range, "poly")
-    pieces = _stored_pieces(problem, segments)
+    pieces = stored_pieces(problem, segments)
     return _plan_for(problem, pieces, degree, breakpoints, multipliers)
 
 

@@ -13,14 +13,13 @@ from functools import cached_property
 
 import numpy as np
 
-from ...checks import (ParameterTypeError, ParameterValueError, check_bool, check_choice,
+from ...checks import (ParameterTypeError, ParameterValueError, check_choice,
                        check_integer)
 from ...fixed import Format, signed_bits_for
 from ...ref.poly import POLY_METHODS, horner
 from ..accuracy import ErrorBound
 from ..functions import Function
-from ..pieces import (breakpoints_of, check_pieces, domain_of, piece_ends, range_indices,
-                      real_input_range)
+from ..pieces import Piecewise, check_head, check_pieces, is_int, piece_ends
 
 __all__ = ["PolyPlan", "MULTIPLIERS", "MAX_DEGREE", "INT_LIMIT_BITS"]
 
@@ -33,23 +32,19 @@ MAX_DEGREE = 3
 INT_LIMIT_BITS = 62
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
 def _ints(values, name) -> tuple:
     try:
         items = list(values)
     except TypeError:
         raise ParameterTypeError(name, f"{name} must be a sequence of integers, not "
                                        f"{values!r}") from None
-    if not all(_is_int(v) for v in items):
+    if not all(is_int(v) for v in items):
         raise ParameterTypeError(name, f"{name} must be a sequence of integers, not {values!r}")
     return tuple(int(v) for v in items)
 
 
 @dataclass(frozen=True, eq=False)
-class PolyPlan:
+class PolyPlan(Piecewise):
     """A piecewise-polynomial (or Taylor) plan; :mod:`hwnn.plans.poly` gives the semantics.
 
     Fields
@@ -108,18 +103,7 @@ class PolyPlan:
     error: ErrorBound | None = None
 
     def __post_init__(self):
-        if not isinstance(self.function, Function):
-            raise ParameterTypeError("function", f"function must be a Function, not "
-                                                 f"{self.function!r}")
-        for name in ("in_format", "out_format"):
-            if not isinstance(getattr(self, name), Format):
-                raise ParameterTypeError(name, f"{name} must be a Format, not "
-                                               f"{getattr(self, name)!r}")
-        object.__setattr__(self, "symmetric", check_bool(self.symmetric, "symmetric"))
-        if self.symmetric and (self.function.symmetry is None or not self.in_format.signed):
-            raise ParameterValueError(
-                "symmetric", f"symmetric=True needs a function with a symmetry and a signed "
-                             f"in_format, not {self.function.name} on {self.in_format}")
+        object.__setattr__(self, "symmetric", check_head(self))
         check_choice(self.method, "method", POLY_METHODS)
         check_choice(self.multipliers, "multipliers", MULTIPLIERS)
         object.__setattr__(self, "degree", check_integer(self.degree, "degree", minimum=0,
@@ -184,21 +168,6 @@ class PolyPlan:
     # -- what a user and a core read -----------------------------------------------------------
 
     @property
-    def domain(self) -> tuple[int, int]:
-        """Lowest and highest ``c`` (folded magnitude if symmetric), inclusive."""
-        return domain_of(self.in_format, self.symmetric)
-
-    @property
-    def stored_pieces(self) -> int:
-        """Pieces the hardware holds, saturation constants included."""
-        return len(self.starts)
-
-    @property
-    def range_pieces(self) -> int:
-        """Stored pieces inside the approximation range."""
-        return len(range_indices(self.starts, self.range_start, self.range_stop))
-
-    @property
     def segments(self) -> int:
         """Polynomial pieces over the whole (unfolded) range: a symmetric ``poly`` plan counts
         each stored range piece twice; a Taylor plan is one series."""
@@ -210,17 +179,6 @@ class PolyPlan:
     def order(self) -> int:
         """The degree (a Taylor series' order)."""
         return self.degree
-
-    @property
-    def input_range(self) -> tuple[float, float]:
-        """Real input interval ``[low, high)`` the polynomial pieces cover (unfolded)."""
-        return real_input_range(self.in_format, self.symmetric, self.range_start,
-                                self.range_stop)
-
-    @property
-    def breakpoints(self) -> tuple[float, ...]:
-        """Real value of each piece start (magnitudes when symmetric)."""
-        return breakpoints_of(self.starts, self.in_format)
 
     @cached_property
     def ranges(self) -> dict:

@@ -52,8 +52,8 @@ from .plan import SLOPE_KINDS, PWLPlan, slope_allowed, slope_terms
 from .ranges import check_range, range_codes
 from .select import QUANTIZED_SEARCH_ULPS, plan_for, quantized_error
 
-__all__ = ["PWLPlan", "plan_pwl", "fit_pwl", "prepare_problem", "real_range", "BREAKPOINTS",
-           "SLOPE_KINDS", "slope_terms", "slope_allowed"]
+__all__ = ["PWLPlan", "plan_pwl", "fit_pwl", "prepare_problem", "stored_pieces",
+           "BREAKPOINTS", "SLOPE_KINDS", "slope_terms", "slope_allowed"]
 
 #: How breakpoints are placed: power-of-two uniform pieces, or non-uniform minimax.
 BREAKPOINTS = ("uniform", "optimal")
@@ -98,8 +98,7 @@ def _prepare(function, in_format, out_format, breakpoints, slopes, symmetric, in
     return prepare_problem(function, in_format, out_format, symmetric, input_range)
 
 
-def real_range(problem: Problem) -> str:
-    """The approximation range in real input values, for messages."""
+def _real_range(problem: Problem) -> str:
     res = problem.in_format.resolution
     stop = min(problem.r1 + 1 + problem.low, 1 << (problem.in_format.width - 1)) \
         if problem.symmetric else problem.r1 + 1 + problem.low
@@ -107,7 +106,8 @@ def real_range(problem: Problem) -> str:
     return f"[{start * res:g}, {stop * res:g})"
 
 
-def _stored_pieces(problem: Problem, segments) -> int:
+def stored_pieces(problem: Problem, segments) -> int:
+    """The stored range pieces ``segments`` asks for (checked: half of it when symmetric)."""
     segments = check_integer(segments, "segments", minimum=1)
     span = problem.r1 - problem.r0 + 1
     factor = 2 if problem.symmetric else 1
@@ -119,7 +119,7 @@ def _stored_pieces(problem: Problem, segments) -> int:
     if segments > factor * span:
         raise ParameterValueError(
             "segments", f"segments must be an integer between 1 and {factor * span} (one per "
-                        f"input code of the range {real_range(problem)}), not {segments}")
+                        f"input code of the range {_real_range(problem)}), not {segments}")
     return segments // factor
 
 
@@ -178,7 +178,7 @@ def plan_pwl(function, in_format, out_format, *, segments, breakpoints="optimal"
     """
     problem = _prepare(function, in_format, out_format, breakpoints, slopes, symmetric,
                        input_range)
-    pieces = _stored_pieces(problem, segments)
+    pieces = stored_pieces(problem, segments)
     return plan_for(problem, pieces, breakpoints, slopes)
 
 
@@ -241,7 +241,7 @@ def fit_pwl(function, in_format, out_format, max_error, *, breakpoints="optimal"
                 "max_error" if input_range is None else "input_range",
                 f"no pwl plan for {problem.function.name} from {problem.in_format} to "
                 f"{problem.out_format} meets max_error {max_error:g}: the constants outside "
-                f"the input range {real_range(problem)} alone have error "
+                f"the input range {_real_range(problem)} alone have error "
                 f"{saturation * problem.out_format.resolution:.3g}; widen input_range")
         if target < QUANTIZED_SEARCH_ULPS + 1:
             # Rounding matters: greedy maximal pieces on the quantized error itself.

@@ -9,15 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
-from ...checks import (ParameterTypeError, ParameterValueError, check_bool, check_choice,
-                       check_integer)
+from ...checks import ParameterTypeError, ParameterValueError, check_choice, check_integer
 from ...fixed import Format, signed_bits_for
 from ..accuracy import ErrorBound
 from ..functions import Function, Symmetry
-from ..pieces import (breakpoints_of, check_pieces, domain_of, piece_ends, range_indices,
-                      real_input_range)
+from ..pieces import Piecewise, check_head, check_pieces, domain_of, is_int, piece_ends
 from ..shift_add.csd import csd
 
 __all__ = ["PWLPlan", "SLOPE_KINDS", "domain_of", "slope_allowed", "slope_terms"]
@@ -26,10 +22,6 @@ __all__ = ["PWLPlan", "SLOPE_KINDS", "domain_of", "slope_allowed", "slope_terms"
 SLOPE_KINDS = ("any", "pot", "pot2")
 # Intermediates stay below 2**INT_LIMIT_BITS, leaving int64 headroom for the adds around them.
 INT_LIMIT_BITS = 62
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def slope_terms(slope: int) -> tuple[tuple[int, int], ...]:
@@ -51,7 +43,7 @@ def slope_allowed(slope: int, kind: str) -> bool:
 
 
 @dataclass(frozen=True, eq=False)
-class PWLPlan:
+class PWLPlan(Piecewise):
     """A piecewise-linear plan; the module docstring gives the exact integer semantics.
 
     Fields
@@ -102,18 +94,7 @@ class PWLPlan:
     method = "pwl"
 
     def __post_init__(self):
-        if not isinstance(self.function, Function):
-            raise ParameterTypeError("function", f"function must be a Function, not "
-                                                 f"{self.function!r}")
-        for name in ("in_format", "out_format"):
-            if not isinstance(getattr(self, name), Format):
-                raise ParameterTypeError(name, f"{name} must be a Format, not "
-                                               f"{getattr(self, name)!r}")
-        object.__setattr__(self, "symmetric", check_bool(self.symmetric, "symmetric"))
-        if self.symmetric and (self.function.symmetry is None or not self.in_format.signed):
-            raise ParameterValueError(
-                "symmetric", f"symmetric=True needs a function with a symmetry and a signed "
-                             f"in_format, not {self.function.name} on {self.in_format}")
+        object.__setattr__(self, "symmetric", check_head(self))
         for name in ("starts", "slopes", "intercepts"):
             values = getattr(self, name)
             try:
@@ -121,7 +102,7 @@ class PWLPlan:
             except TypeError:
                 raise ParameterTypeError(name, f"{name} must be a non-empty sequence of "
                                                f"integers, not {values!r}") from None
-            if not items or not all(_is_int(v) for v in items):
+            if not items or not all(is_int(v) for v in items):
                 raise ParameterTypeError(name, f"{name} must be a non-empty sequence of "
                                                f"integers, not {values!r}")
             object.__setattr__(self, name, tuple(int(v) for v in items))
@@ -152,28 +133,10 @@ class PWLPlan:
             raise ParameterTypeError("error", f"error must be an ErrorBound or None, not "
                                               f"{self.error!r}")
 
-    def _range_indices(self) -> range:
-        return range_indices(self.starts, self.range_start, self.range_stop)
-
     def _offsets(self) -> list[int]:
         """Largest ``c - starts[j]`` of each piece."""
         ends = piece_ends(self.starts, self.in_format, self.symmetric)
         return [end - 1 - start for start, end in zip(self.starts, ends)]
-
-    @property
-    def domain(self) -> tuple[int, int]:
-        """Lowest and highest ``c`` (folded magnitude if symmetric), inclusive."""
-        return domain_of(self.in_format, self.symmetric)
-
-    @property
-    def stored_pieces(self) -> int:
-        """Pieces the hardware holds, saturation constants included."""
-        return len(self.starts)
-
-    @property
-    def range_pieces(self) -> int:
-        """Stored pieces inside the approximation range."""
-        return len(self._range_indices())
 
     @property
     def centre_piece(self) -> bool:
@@ -200,17 +163,6 @@ class PWLPlan:
         if not self.symmetric:
             return self.range_pieces
         return 2 * self.range_pieces - (1 if self.centre_piece else 0)
-
-    @property
-    def input_range(self) -> tuple[float, float]:
-        """Real input interval ``[low, high)`` the linear pieces cover (unfolded)."""
-        return real_input_range(self.in_format, self.symmetric, self.range_start,
-                                self.range_stop)
-
-    @property
-    def breakpoints(self) -> tuple[float, ...]:
-        """Real value of each piece start (magnitudes when symmetric)."""
-        return breakpoints_of(self.starts, self.in_format)
 
     def cost(self) -> dict:
         """What the core has to build.
