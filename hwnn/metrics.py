@@ -337,8 +337,8 @@ def layer_metrics(layer, *, arith=None, lanes=1) -> LayerMetrics:
     weights' digits for ``arith="mult"`` (the default), from the adder graph the ``Dense`` core
     builds (:func:`hwnn.plans.dense.shift_add_graph`, the graph ``hwnn plan`` reports) for
     ``"csd"`` and ``"mcm"``. A ``Dense`` core brings its own ``arith`` and graph.
-    Activation plans (LUT, PWL, poly, taylor, exact, thresholds) of ``lanes`` values per step (an activation core
-    brings its own ``lanes``): see
+    Activation plans (LUT, PWL, poly, taylor, exact, thresholds) of ``lanes`` values per step
+    (an activation core brings its own ``lanes``): see
     :func:`_activation_metrics`; BoP 0 (the formula counts weight layers' MACs).
     ``BinaryDensePlan`` (or a ``BinaryDense`` core): :func:`binary_dense_metrics`.
     ``RecurrentPlan`` (or a recurrent core or cell): :func:`recurrent_metrics` (``arith`` for

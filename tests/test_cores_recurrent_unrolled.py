@@ -1,8 +1,8 @@
 # amaranth: UnusedElaboratable=no
 """The unrolled recurrent core (a whole step as one datapath) against its reference: LSTM and
-both GRU variants, lut, pwl, poly, taylor and hard activations, several cuts, back-to-back sequences under
-stalls, a loaded initial state, only the last states; its timing cycle for cycle, where its
-cuts go, and every parameter error."""
+both GRU variants, lut, pwl, poly, taylor and hard activations, several cuts, back-to-back
+sequences under stalls, a loaded initial state, only the last states; its timing cycle for cycle,
+where its cuts go, and every parameter error."""
 
 import json
 import re

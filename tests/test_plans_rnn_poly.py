@@ -82,7 +82,8 @@ LAYER = SPEC[:SPEC.index("[[params.layers]]\nkind = \"flatten\"")]
     ('method = "taylor"\norder = 5', "taylor", {"order": 5}),
 ])
 def test_spec_fields_set_the_activations(tmp_path, fields, method, options):
-    design = load_spec(write_spec(tmp_path, LAYER.replace("parallelism = 6", fields), torch_arrays()))
+    design = load_spec(write_spec(tmp_path, LAYER.replace("parallelism = 6", fields),
+                                  torch_arrays()))
     got = design.plan.layers[0].plan
     want = plan_recurrent("lstm", *weights("lstm"), in_format=SQ(1, 7), bits=8, method=method,
                           activation_options=options)
@@ -105,7 +106,8 @@ def test_spec_fields_set_the_activations(tmp_path, fields, method, options):
 ])
 def test_spec_activation_field_errors(tmp_path, fields, field, message):
     with pytest.raises(SpecError) as info:
-        load_spec(write_spec(tmp_path, LAYER.replace("parallelism = 6", fields), torch_arrays()))
+        load_spec(write_spec(tmp_path, LAYER.replace("parallelism = 6", fields),
+                             torch_arrays()))
     assert (info.value.field, info.value.message) == (f"params.layers[0].{field}", message)
 
 

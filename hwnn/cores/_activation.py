@@ -1,11 +1,11 @@
 """The pipeline shared by every activation unit (LUT, PWL, polynomial, exact), the ``stage`` and
 ``read`` callables their datapath functions take, and the fold/unfold helpers.
 
-Each unit has an input register, the datapath's register stages (one for LUT and exact units,
-six for PWL, ``5 + 2 * degree`` for polynomials), and a registered output whose readiness towards the pipeline depends on
-flip-flops only. Throughput is one transfer per cycle (``ii = 1``); latency is 2 cycles plus
-the datapath's stages. A unit handles one value (``lanes=1``, a scalar payload) or a vector of
-``lanes`` values per transfer (an ``ArrayLayout``).
+Each unit has an input register, the datapath's register stages (one for LUT and exact units, six
+for PWL, ``5 + 2 * degree`` for polynomials), and a registered output whose readiness towards the
+pipeline depends on flip-flops only. Throughput is one transfer per cycle (``ii = 1``); latency is
+2 cycles plus the datapath's stages. A unit handles one value (``lanes=1``, a scalar payload) or a
+vector of ``lanes`` values per transfer (an ``ArrayLayout``).
 """
 
 from __future__ import annotations

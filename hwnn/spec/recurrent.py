@@ -15,15 +15,15 @@
     bits = 16                    # the budget of the default formats (default 16)
     method = "pwl"               # how σ and tanh are computed: pwl | lut | poly | taylor | hard
     # state_format, gate_format, cell_format (lstm), sigmoid_format, tanh_format, weight_format:
-    # each replaces its default (hwnn.plans.rnn.default_formats); segments (pwl or poly),
-    # degree (poly), order (taylor), table_size (lut), each replacing its default in
-    # hwnn.plans.rnn.DEFAULT_ACTIVATION_OPTIONS; arith, parallelism, pipeline as a dense layer (the MAC over [x; h]); lanes (the
-    # core's folding of its activation and elementwise units); cuts = N (arith "mcm" or
-    # "csd"): the whole step as one datapath with N register stages, N + 1 cycles a step
-    # (hwnn.cores.recurrent_unrolled.UnrolledRecurrent); return_sequences = false to
-    # give only each sequence's last output step (a vector; a layer "<name>_last" is added);
-    # max_steps (bidirectional): the longest sequence its core stores (default: the length
-    # of the sequences reaching it, from sequence_length); initial_state = true: each
+    # each replaces its default (hwnn.plans.rnn.default_formats); segments (pwl or poly), degree
+    # (poly), order (taylor), table_size (lut), each replacing its default in
+    # hwnn.plans.rnn.DEFAULT_ACTIVATION_OPTIONS; arith, parallelism, pipeline as a dense layer (the
+    # MAC over [x; h]); lanes (the core's folding of its activation and elementwise units); cuts =
+    # N (arith "mcm" or "csd"): the whole step as one datapath with N register stages, N + 1 cycles
+    # a step (hwnn.cores.recurrent_unrolled.UnrolledRecurrent); return_sequences = false to give
+    # only each sequence's last output step (a vector; a layer "<name>_last" is added); max_steps
+    # (bidirectional): the longest sequence its core stores (default: the length of the sequences
+    # reaching it, from sequence_length); initial_state = true: each
     # sequence starts from a state loaded through the network's stream i_state_<name>
 
 A ``gru`` layer is the same with 3H rows; ``reset_after = true`` (default) is PyTorch's variant,
