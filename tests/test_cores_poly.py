@@ -29,6 +29,8 @@ TAYLOR = [
     ("tanh", SQ(4, 6), SQ(1, 9), dict(order=5)),
     ("sigmoid", SQ(4, 6), UQ(0, 10), dict(order=3, centre=0.5)),     # signed offsets
     ("tanh", SQ(4, 6), SQ(1, 9), dict(order=4, centre=-1.0, multipliers="lut")),
+    # An offset wider than the input (c in [-1, 1), d in [-0.5, 1.5)): c is sign-extended.
+    ("sigmoid", SQ(1, 5), UQ(1, 4), dict(order=1, centre=-0.5, multipliers="lut")),
 ]
 
 
@@ -53,6 +55,8 @@ def test_every_input_code_of_a_taylor_unit(case):
     np.testing.assert_array_equal(run.outputs, poly(plan, codes))
     if plan.centre:
         assert plan.cost()["offset_signed"]      # the case exercises a signed offset
+    if plan.in_format.width == 6:
+        assert plan.cost()["offset_bits"] > plan.in_format.width
 
 
 def test_lanes_and_timing():

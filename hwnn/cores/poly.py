@@ -118,6 +118,13 @@ def poly_datapath(m, plan, x, *, name, stage, read):
     piece = piece_index(m, c0, starts, uniform_run(starts, domain_end(plan)), name)
     d_shape = _shape(*ranges["offset"])
     width = d_shape.width
+    if width > len(c0):
+        # An origin outside its piece (a Taylor centre) can make d wider than c: extend c
+        # (sign or zero, as its shape says) before taking it modulo 2**width.
+        wide = Signal(signed(width) if c0.shape().signed else unsigned(width),
+                      name=f"{name}_c_wide")
+        m.d.comb += wide.eq(c0)
+        c0 = wide
     c1 = stage(c0[:width], unsigned(width), "c1")
     piece1 = stage(piece, range(len(starts)), "piece1")
     negative1 = stage(negative0, 1, "negative1")
