@@ -31,6 +31,9 @@ def test_fit_reports_the_best_error_when_impossible():
      "max_error must be a positive number, not 0"),
     (lambda: fit_activation("tanh", SQ(4, 6), SQ(1, 7), "x"), TypeError, "max_error",
      "max_error must be a positive number, not 'x'"),
+    (lambda: fit_activation("tanh", SQ(4, 6), SQ(1, 7), "faithful", method="pwl"), ValueError,
+     "max_error", "max_error 'faithful' applies to methods poly and taylor, not 'pwl'; give a "
+                  "number"),
     (lambda: fit_activation("relu", SQ(4, 6), SQ(4, 2), 1e-3, method="exact"), ValueError,
      "max_error", "the exact relu plan has error 0.234 > max_error 0.001: the output format's "
                   "rounding alone exceeds it"),

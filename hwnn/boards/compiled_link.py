@@ -21,12 +21,11 @@ from __future__ import annotations
 import struct
 import subprocess
 import tempfile
-import warnings
 from pathlib import Path
 
-from ..sim import EngineFallback, cxxrtl, verilator
+from ..sim import cxxrtl, verilator
 from ..sim.compiled import EngineError, find_compiler
-from ..sim.harness import auto_candidates
+from ..sim.harness import auto_candidates, first_engine
 from .bridge import UartBridge
 from .simulated import SimulatedLink, SimulatedTransport
 
@@ -246,13 +245,8 @@ def simulated_transport(bridge: UartBridge, *, engine: str = "auto", gap_cycles:
         raise ValueError(f"engine must be one of "
                          f"{', '.join(map(repr, (*LINK_ENGINES, 'auto')))}, not {engine!r}")
     candidates = auto_candidates() if engine == "auto" else [engine] if engine in _BUILDS else []
-    for name in candidates:
-        try:
-            return CompiledTransport(bridge, engine=name, gap_cycles=gap_cycles, vcd=vcd)
-        except EngineError as error:
-            if engine != "auto":
-                raise
-            following = candidates[candidates.index(name) + 1:] or ["pysim"]
-            warnings.warn(EngineFallback(f"engine 'auto' runs {following[0]}: {error}"),
-                          stacklevel=2)
+    transport = first_engine(candidates, engine, lambda name: CompiledTransport(
+        bridge, engine=name, gap_cycles=gap_cycles, vcd=vcd))
+    if transport is not None:
+        return transport
     return SimulatedTransport(bridge, gap_cycles=gap_cycles, vcd=vcd)

@@ -137,7 +137,7 @@ def poly_datapath(m, plan, x, *, name, stage, read):
     negative = stage(negative1, 1, "negative2")
     columns, _ = _columns(plan)
     coefficients = []
-    for k, (offset, shape) in enumerate(columns):
+    for offset, shape in columns:
         field = word[offset:offset + shape.width]
         coefficients.append(field.as_signed() if shape.signed else field)
 

@@ -12,7 +12,7 @@ from ..fixed import check_format
 from .exact import plan_exact
 from .functions import get_function
 from .lut import plan_lut
-from .poly import fit_poly, fit_taylor, plan_poly, plan_taylor
+from .poly import FAITHFUL, fit_poly, fit_taylor, plan_poly, plan_taylor
 from .pwl import fit_pwl, plan_pwl
 
 __all__ = ["METHODS", "SMOOTH_METHODS", "plan_activation", "fit_activation"]
@@ -71,6 +71,9 @@ def fit_activation(function, in_format, out_format, max_error, *, method="pwl", 
     if method in ("poly", "taylor"):
         fit = fit_poly if method == "poly" else fit_taylor
         return fit(function, in_format, out_format, max_error, **options)
+    if isinstance(max_error, str) and max_error == FAITHFUL:
+        raise ParameterValueError("max_error", f"max_error {FAITHFUL!r} applies to methods poly "
+                                               f"and taylor, not {method!r}; give a number")
     max_error = check_number(max_error, "max_error", positive=True, finite=False)
     if method == "pwl":
         return fit_pwl(function, in_format, out_format, max_error, **options)

@@ -22,10 +22,30 @@ from ..checks import ParameterTypeError
 from ._inputs import check_codes
 from .integers import fold, unfold
 
-__all__ = ["poly", "horner", "POLY_METHODS"]
+__all__ = ["poly", "horner", "horner_steps", "POLY_METHODS"]
 
 #: The plan methods evaluated by this reference: minimax pieces and the Taylor series.
 POLY_METHODS = ("poly", "taylor")
+
+
+def horner_steps(coefficients, d, shifts) -> list[np.ndarray]:
+    """The Horner steps of the semantics for coefficient rows and offsets that broadcast
+    together: ``coefficients[..., k]`` is the integer of ``d**k`` (int64 arrays).
+
+    Returns ``[acc_degree, product, acc_(degree-1), ..., product, acc_0]``, each the
+    broadcast shape of ``coefficients[..., 0]`` and ``d``.
+    """
+    coefficients = np.asarray(coefficients, dtype=np.int64)
+    d = np.asarray(d, dtype=np.int64)
+    degree = coefficients.shape[-1] - 1
+    acc = np.broadcast_to(coefficients[..., degree], np.broadcast_shapes(
+        coefficients.shape[:-1], d.shape))
+    steps = [acc]
+    for k in reversed(range(degree)):
+        product = acc * d
+        acc = (product >> np.int64(shifts[k])) + coefficients[..., k]
+        steps += [product, acc]
+    return steps
 
 
 def horner(plan, c) -> list[np.ndarray]:
@@ -40,13 +60,7 @@ def horner(plan, c) -> list[np.ndarray]:
     j = np.searchsorted(starts, c, side="right") - 1
     d = c - np.asarray(plan.origins, dtype=np.int64)[j]
     table = np.asarray(plan.coefficients, dtype=np.int64)
-    acc = table[j, plan.degree]
-    steps = [d, acc]
-    for k in reversed(range(plan.degree)):
-        product = acc * d
-        acc = (product >> np.int64(plan.shifts[k])) + table[j, k]
-        steps += [product, acc]
-    return steps
+    return [d] + horner_steps(table[j], d, plan.shifts)
 
 
 def poly(plan, q) -> np.ndarray:

@@ -26,7 +26,7 @@ from .payload import PayloadCodec
 from .stalls import StallPattern, stall_patterns
 
 __all__ = ["AUTO_MIN_CYCLES", "ENGINES", "EngineFallback", "StreamPlan", "StreamRun",
-           "auto_candidates", "plan_stream", "run_stream"]
+           "auto_candidates", "first_engine", "plan_stream", "run_stream"]
 
 
 @dataclass(frozen=True)
@@ -237,20 +237,30 @@ def run_stream(core, inputs, *, n_outputs=None, stall_in=0.0, stall_out=0.0, see
         candidates = auto_candidates() if expected >= AUTO_MIN_CYCLES else []
     else:
         candidates = [engine] if engine in _COMPILED else []
-    for name in candidates:
+    def compiled(name):
+        executable = _COMPILED[name](core, plan, vcd=vcd is not None)
+        rows, in_cycles, out_cycles, cycles = run_model(name, executable, core, plan,
+                                                        progress=progress, vcd=vcd)
+        return plan.result(rows, in_cycles, out_cycles, cycles, name)
+    run = first_engine(candidates, engine, compiled)
+    return run if run is not None else _run_pysim(core, plan, vcd, progress)
+
+
+def first_engine(candidates, engine, attempt):
+    """``attempt(name)`` for the first of the compiled engines ``candidates`` that works, or
+    None when none does (the caller then runs pysim). A failure raises when ``engine`` was
+    asked for by name; under ``"auto"`` it is an :class:`EngineFallback` warning (attributed to
+    the caller's caller) naming the engine that runs next and why."""
+    for k, name in enumerate(candidates):
         try:
-            executable = _COMPILED[name](core, plan, vcd=vcd is not None)
-            rows, in_cycles, out_cycles, cycles = run_model(name, executable, core, plan,
-                                                            progress=progress, vcd=vcd)
+            return attempt(name)
         except EngineError as error:
             if engine != "auto":
                 raise
-            following = candidates[candidates.index(name) + 1:] or ["pysim"]
+            following = candidates[k + 1:] or ["pysim"]
             warnings.warn(EngineFallback(f"engine 'auto' runs {following[0]}: {error}"),
-                          stacklevel=2)
-            continue
-        return plan.result(rows, in_cycles, out_cycles, cycles, name)
-    return _run_pysim(core, plan, vcd, progress)
+                          stacklevel=3)
+    return None
 
 
 def auto_candidates() -> list[str]:
@@ -270,7 +280,7 @@ def auto_candidates() -> list[str]:
 
 def _run_pysim(core, plan: StreamPlan, vcd, progress) -> StreamRun:
     """:func:`run_stream` in Amaranth's simulator: the producers and consumer are testbenches."""
-    n_in, n_out, max_cycles = plan.n_in, plan.n_out, plan.max_cycles
+    n_out, max_cycles = plan.n_out, plan.max_cycles
     o_stream = getattr(core, plan.o_port)
     in_cycles = {port: [] for port in plan.ports}
     out_cycles, outputs = [], []

@@ -35,7 +35,7 @@ from __future__ import annotations
 from ...checks import ParameterValueError, check_choice, check_integer, check_number
 from ..pwl import prepare_problem, stored_pieces
 from ..pwl.fit import Problem
-from .fit import GUARD_BITS, minimax, scales_for
+from .fit import GUARD_BITS, SEARCH_STEPS, minimax, scales_for
 from .plan import MAX_DEGREE, MULTIPLIERS, PolyPlan
 from .select import build, narrowest, no_worse_than
 from .taylor import MAX_ORDER
@@ -65,7 +65,7 @@ def _optimal_ends(problem: Problem, pieces: int, degree: int):
     def error(a, b, target):
         if (a, b) not in cache:
             d = range(b - a + 1)
-            cache[a, b] = minimax(d, problem.tc[a:b + 1], degree, steps=12)[1]
+            cache[a, b] = minimax(d, problem.tc[a:b + 1], degree, steps=SEARCH_STEPS)[1]
         return cache[a, b]
     found = problem.optimal_ends(pieces, error)
     return found[0] if found is not None else problem.uniform_ends(pieces)[0]

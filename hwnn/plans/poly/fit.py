@@ -19,9 +19,10 @@ import math
 
 import numpy as np
 
+from ...ref.poly import horner_steps
 from ..pwl.fit import Problem
 
-__all__ = ["minimax", "fit_piece", "horner_rows", "scales_for", "GUARD_BITS", "LAWSON_STEPS"]
+__all__ = ["minimax", "fit_piece", "scales_for", "GUARD_BITS", "LAWSON_STEPS", "SEARCH_STEPS"]
 
 #: Guard bits of the generous scales (each floor then costs at most 2**-GUARD_BITS ulp).
 GUARD_BITS = 6
@@ -70,20 +71,6 @@ def minimax(d, t, degree, steps=LAWSON_STEPS) -> tuple[np.ndarray, float]:
     return coef, best_error
 
 
-def horner_rows(rows, d, shifts) -> np.ndarray:
-    """``(acc_1 * d) >> shifts[0]`` for each row of higher coefficients (``rows[:, k - 1]`` is
-    the coefficient of ``d**k``): what the Horner steps add ``a_0`` to."""
-    rows = np.asarray(rows, dtype=np.int64)
-    d = np.asarray(d, dtype=np.int64)
-    degree = rows.shape[1]
-    if degree == 0:
-        return np.zeros((len(rows), len(d)), dtype=np.int64)
-    acc = np.repeat(rows[:, -1:], len(d), axis=1)
-    for k in reversed(range(1, degree)):
-        acc = ((acc * d) >> np.int64(shifts[k])) + rows[:, k - 1:k]
-    return (acc * d) >> np.int64(shifts[0])
-
-
 def fit_piece(problem: Problem, a: int, b: int, origin: int, degree: int,
               scales) -> tuple[tuple[int, ...], float]:
     """The integer coefficients ``(a_0, ..., a_degree)`` with the smallest max error on the
@@ -99,7 +86,9 @@ def fit_piece(problem: Problem, a: int, b: int, origin: int, degree: int,
               for k, v in enumerate(rounded)]
     rows = np.array(list(itertools.product(*ranges)) or [()], dtype=np.int64)
     rows = rows.reshape(len(rows), degree)
-    values = horner_rows(rows, d, shifts)
+    # What the Horner steps add a_0 to: the steps with a_0 = 0, every row on every code.
+    with_zero = np.concatenate([np.zeros((len(rows), 1), dtype=np.int64), rows], axis=1)
+    values = horner_steps(with_zero[:, None, :], d[None, :], shifts)[-1]
     shift = scales[0]
     intercepts, errors = problem.intercepts_for(a, b, shift, values)
     best = int(np.argmin(errors))

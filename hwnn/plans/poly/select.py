@@ -13,24 +13,15 @@ from dataclasses import replace
 from ...ref.poly import poly
 from ..accuracy import measure_error
 from ..pwl.fit import Problem
+from ..pwl.select import spans
 from .fit import fit_piece
 from .plan import PolyPlan
 
-__all__ = ["build", "measured", "narrowest", "spans", "no_worse_than"]
+__all__ = ["build", "measured", "narrowest", "no_worse_than"]
 
-
-def spans(problem: Problem, ends) -> list[tuple[int, int, bool]]:
-    """(first, last, is_constant) of every piece, as target indices, given the range's ends."""
-    last = len(problem.t) - 1
-    r0, r1 = problem.r0, ends[-1]
-    pieces = [(0, r0 - 1, True)] if r0 > 0 else []
-    a = r0
-    for end in ends:
-        pieces.append((a, end, False))
-        a = end + 1
-    if r1 < last:
-        pieces.append((r1 + 1, last, True))
-    return pieces
+# The bisection over the common drop of the scales looks at most this far down (the final
+# shift stops it sooner: it never goes below lowest_shift, and the generous one is 6).
+_MOST_DROP = 12
 
 
 def measured(plan: PolyPlan) -> PolyPlan:
@@ -93,8 +84,6 @@ def narrowest(make, scales, accept, lowest_shift=0):
             cache[candidate] = make(candidate)
         return cache[candidate]
 
-    best = plan_at(scales)
-
     def lowest(shape, low, high):
         """Lowest ``v`` in [low, high] with ``accept(plan_at(shape(v)))`` (high accepted)."""
         while high > low:
@@ -105,14 +94,12 @@ def narrowest(make, scales, accept, lowest_shift=0):
                 low = mid + 1
         return high
 
-    base = list(scales)
-    drop = lowest(lambda v: [s - (base[0] - v) for s in base],
-                  max(lowest_shift, base[0] - 12), base[0])
-    current = [s - (base[0] - drop) for s in base]
+    def lowered(by):
+        return [s - by for s in scales]
+    drop = scales[0] - lowest(lambda v: lowered(scales[0] - v),
+                              max(lowest_shift, scales[0] - _MOST_DROP), scales[0])
+    current = lowered(drop)
     for k in reversed(range(1, len(current))):
-        floor = current[k - 1]
-        top = current[k]
-        value = lowest(lambda v: current[:k] + [v] + current[k + 1:], floor, top)
-        current[k] = value
-    best = plan_at(current)
-    return best
+        current[k] = lowest(lambda v: current[:k] + [v] + current[k + 1:], current[k - 1],
+                            current[k])
+    return plan_at(current)

@@ -15,7 +15,7 @@ from ..accuracy import measure_error
 from .fit import SEARCH_CANDIDATES, TARGET_TOLERANCE, Problem
 from .plan import PWLPlan
 
-__all__ = ["plan_for", "quantized_error", "QUANTIZED_SEARCH_ULPS"]
+__all__ = ["plan_for", "quantized_error", "spans", "QUANTIZED_SEARCH_ULPS"]
 
 # The quantized breakpoint search runs when the fitted error is below this many ulps: above
 # it, output rounding changes the error by a few percent at most.
@@ -24,25 +24,25 @@ QUANTIZED_SEARCH_ULPS = 2.0
 _QUANTIZED_SEARCH_PIECES = 64
 
 
-def _spans(problem: Problem, ends) -> list[tuple[int, int, bool]]:
+def spans(problem: Problem, ends) -> list[tuple[int, int, bool]]:
     """(first, last, is_constant) of every piece, as target indices, given the range's ends."""
     last = len(problem.t) - 1
     r0, r1 = problem.r0, ends[-1]
-    spans = [(0, r0 - 1, True)] if r0 > 0 else []
+    pieces = [(0, r0 - 1, True)] if r0 > 0 else []
     a = r0
     for end in ends:
-        spans.append((a, end, False))
+        pieces.append((a, end, False))
         a = end + 1
     if r1 < last:
-        spans.append((r1 + 1, last, True))
-    return spans
+        pieces.append((r1 + 1, last, True))
+    return pieces
 
 
 def _build(problem: Problem, ends, shift, kind, uniform_bits):
     """Fit every piece of the partition; return the plan (no error yet) and piece errors."""
     r0, r1 = problem.r0, ends[-1]
     starts, slopes, intercepts, errors = [], [], [], []
-    for a, b, constant in _spans(problem, ends):
+    for a, b, constant in spans(problem, ends):
         s, c, e = problem.constant(a, b, shift) if constant else problem.fit(a, b, shift, kind)
         starts.append(a + problem.low)
         slopes.append(s)
@@ -67,9 +67,10 @@ def _smallest_shift(problem: Problem, ends, kind, reference_errors) -> int:
     """The smallest shift at which no piece's error exceeds ``reference_errors`` (its error at
     the generous shift): narrower slopes and intercepts for the core, at no cost in accuracy.
     """
-    spans = _spans(problem, ends)
+    partition = spans(problem, ends)
     # Constants do not depend on the shift. The widest pieces are the likeliest to fail.
-    checks = sorted(((b - a, a, b, ref) for (a, b, constant), ref in zip(spans, reference_errors)
+    checks = sorted(((b - a, a, b, ref)
+                     for (a, b, constant), ref in zip(partition, reference_errors)
                      if not constant), reverse=True)
 
     def fits(shift):
@@ -132,7 +133,7 @@ def plan_for(problem: Problem, pieces: int, breakpoints: str, kind: str,
     for ends in candidates:
         plan, errors = build(ends, shift0)
         plan = _measured(plan)
-        inside = max(e for (_, _, constant), e in zip(_spans(problem, ends), errors)
+        inside = max(e for (_, _, constant), e in zip(spans(problem, ends), errors)
                      if not constant)
         # Ties on the maximum (often set by the saturation constants) go to the smaller error
         # inside the range, then to fewer pieces, then to the smaller mean.
